@@ -1,0 +1,89 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "AntifragileFlow",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "flow", targets: ["flow"]),
+        .library(name: "FlowCore", targets: ["FlowCore"]),
+        .library(name: "FlowAMQP", targets: ["FlowAMQP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // C libraries: one system-library target each, imported by exactly one Swift module.
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+
+        // Pure core: the wire protocol, headers, replies and the broker topology. No I/O.
+        .target(name: "FlowCore"),
+
+        // The AMQP transport on rabbitmq-c: connection, confirms, consumers, recovery, topology.
+        .target(
+            name: "FlowAMQP",
+            dependencies: [
+                "FlowCore",
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // The command-line tool: flag parsing and calls into the modules, nothing else.
+        .executableTarget(
+            name: "flow",
+            dependencies: [
+                "FlowCore",
+                "FlowAMQP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Helpers shared by the test targets: broker location, unique names.
+        .target(
+            name: "FlowTesting",
+            dependencies: ["FlowCore", "FlowAMQP"],
+            path: "Tests/FlowTesting"
+        ),
+
+        // Benchmarks: a bare rabbitmq-c round trip in C, measured beside the Swift transport.
+        .target(
+            name: "CBareRoundTrip",
+            path: "Benchmarks/CBareRoundTrip",
+            linkerSettings: [.linkedLibrary("rabbitmq")]
+        ),
+        .executableTarget(
+            name: "flow-transport-benchmark",
+            dependencies: ["FlowCore", "FlowAMQP", "CBareRoundTrip"],
+            path: "Benchmarks/TransportBenchmark"
+        ),
+
+        .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowTesting"]),
+        .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
+        .testTarget(
+            name: "DeploymentTests",
+            dependencies: [
+                "FlowCore", "FlowTesting",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,336 @@
+import CRabbitMQ
+import FlowCore
+import Glibc
+
+/// One rabbitmq-c connection, opened and logged in.
+///
+/// Not thread-safe, like the C connection it wraps: exactly one ``ConnectionLoop`` thread
+/// creates, uses and destroys it. Every failure is thrown as a ``SessionError`` that says
+/// whether only a channel or the whole connection is gone.
+final class RabbitMQSession {
+    private let state: amqp_connection_state_t
+    private let configuration: AMQPConfiguration
+    private var destroyed = false
+
+    /// The socket's file descriptor, for `poll`.
+    var socketDescriptor: Int32 { amqp_get_sockfd(state) }
+
+    /// The heartbeat the broker agreed to, in seconds; 0 means none.
+    var negotiatedHeartbeat: Int32 { amqp_get_heartbeat(state) }
+
+    /// Whether rabbitmq-c holds bytes or decoded frames that `poll` on the socket would not report.
+    var hasBufferedInput: Bool { amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 }
+
+    init(configuration: AMQPConfiguration) throws {
+        self.configuration = configuration
+        guard let state = amqp_new_connection() else {
+            throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c could not allocate a connection (out of memory)"))
+        }
+        self.state = state
+        do {
+            try open()
+        } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    deinit {
+        destroy()
+    }
+
+    private func open() throws {
+        let endpoint = "\(configuration.host):\(configuration.port)"
+        let socket: OpaquePointer?
+        if configuration.useTLS {
+            socket = amqp_ssl_socket_new(state)
+            guard let socket else {
+                throw SessionError.connection(AMQPError(.tlsFailure, "rabbitmq-c could not create a TLS socket: is librabbitmq built with OpenSSL?"))
+            }
+            let tls = configuration.tls
+            if let path = tls.caCertificatePath {
+                guard amqp_ssl_socket_set_cacert(socket, path) == AMQP_STATUS_OK.rawValue else {
+                    throw SessionError.connection(AMQPError(.tlsFailure, "could not read CA certificates from \(path): check the file exists and is PEM"))
+                }
+            }
+            if let certificate = tls.clientCertificatePath, let key = tls.clientKeyPath {
+                guard amqp_ssl_socket_set_key(socket, certificate, key) == AMQP_STATUS_OK.rawValue else {
+                    throw SessionError.connection(AMQPError(.tlsFailure, "could not load client certificate \(certificate) with key \(key)"))
+                }
+            }
+            amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
+            amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname ? 1 : 0)
+        } else {
+            socket = amqp_tcp_socket_new(state)
+            guard socket != nil else {
+                throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c could not create a TCP socket"))
+            }
+        }
+
+        var timeout = Self.cTimeval(configuration.connectTimeout)
+        let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            let reason = String(cString: amqp_error_string2(status))
+            if configuration.useTLS, status == AMQP_STATUS_SSL_ERROR.rawValue || status == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue
+                || status == AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue || status == AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue
+            {
+                throw SessionError.connection(AMQPError(.tlsFailure, "TLS handshake with \(endpoint) failed (\(reason)): check the CA file and that the certificate names \(configuration.host)"))
+            }
+            throw SessionError.connection(AMQPError(.brokerUnreachable, "no AMQP broker answered at \(endpoint) (\(reason)): is RabbitMQ running there? Start a local one with broker/start, or point AMQP_URL at yours"))
+        }
+
+        var handshakeTimeout = Self.cTimeval(configuration.connectTimeout)
+        amqp_set_handshake_timeout(state, &handshakeTimeout)
+        var rpcTimeout = Self.cTimeval(configuration.rpcTimeout)
+        amqp_set_rpc_timeout(state, &rpcTimeout)
+
+        let arena = CArena()
+        var clientProperties = arena.table([
+            "connection_name": .string(configuration.connectionName),
+            "product": "AntifragileFlow",
+            "platform": "Swift",
+            "capabilities": .table([
+                "publisher_confirms": true,
+                "consumer_cancel_notify": true,
+                "basic.nack": true,
+                "connection.blocked": true,
+                "authentication_failure_close": true,
+            ]),
+        ])
+        let reply = CRabbitMQ_login_with_properties(
+            state, configuration.vhost, 0, 131_072, Int32(configuration.heartbeatSeconds), &clientProperties,
+            configuration.user, configuration.password
+        )
+        try check(reply, channel: 0, doing: "log in")
+    }
+
+    // MARK: Channels
+
+    func openChannel(_ channel: UInt16) throws {
+        amqp_channel_open(state, channel)
+        try check(amqp_get_rpc_reply(state), channel: channel, doing: "open channel \(channel)")
+    }
+
+    func closeChannel(_ channel: UInt16) {
+        _ = amqp_channel_close(state, channel, Int32(AMQP_REPLY_SUCCESS))
+    }
+
+    func enableConfirms(on channel: UInt16) throws {
+        amqp_confirm_select(state, channel)
+        try check(amqp_get_rpc_reply(state), channel: channel, doing: "enable publisher confirms")
+    }
+
+    func setPrefetch(_ count: UInt16, on channel: UInt16) throws {
+        amqp_basic_qos(state, channel, 0, count, 0)
+        try check(amqp_get_rpc_reply(state), channel: channel, doing: "set prefetch to \(count)")
+    }
+
+    /// Answers a `channel.close` the broker sent, which AMQP requires before the channel
+    /// number can be used again.
+    func acknowledgeChannelClose(_ channel: UInt16) {
+        var closeOK = amqp_channel_close_ok_t(dummy: 0)
+        _ = amqp_send_method(state, channel, CRabbitMQ_CHANNEL_CLOSE_OK_METHOD, &closeOK)
+    }
+
+    /// Answers a `connection.close` the broker sent.
+    func acknowledgeConnectionClose() {
+        var closeOK = amqp_connection_close_ok_t(dummy: 0)
+        _ = amqp_send_method(state, 0, CRabbitMQ_CONNECTION_CLOSE_OK_METHOD, &closeOK)
+    }
+
+    // MARK: Topology
+
+    func declare(_ exchange: Topology.Exchange, on channel: UInt16) throws {
+        let arena = CArena()
+        amqp_exchange_declare(
+            state, channel, arena.bytes(exchange.name), arena.bytes(exchange.kind.rawValue), 0,
+            exchange.durable ? 1 : 0, exchange.autoDelete ? 1 : 0, exchange.isInternal ? 1 : 0, arena.table(exchange.arguments)
+        )
+        try check(amqp_get_rpc_reply(state), channel: channel, doing: "declare exchange '\(exchange.name)'")
+    }
+
+    func declare(_ queue: Topology.Queue, on channel: UInt16) throws {
+        let arena = CArena()
+        amqp_queue_declare(
+            state, channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
+            queue.autoDelete ? 1 : 0, arena.table(queue.arguments)
+        )
+        try check(amqp_get_rpc_reply(state), channel: channel, doing: "declare queue '\(queue.name)'")
+    }
+
+    func bind(_ binding: Topology.Binding, on channel: UInt16) throws {
+        let arena = CArena()
+        amqp_queue_bind(
+            state, channel, arena.bytes(binding.queue), arena.bytes(binding.exchange), arena.bytes(binding.routingKey),
+            arena.table(binding.arguments)
+        )
+        try check(amqp_get_rpc_reply(state), channel: channel, doing: "bind queue '\(binding.queue)' to exchange '\(binding.exchange)'")
+    }
+
+    /// Looks a queue up without creating it (`queue.declare` with `passive`).
+    func inspectQueue(_ name: String, on channel: UInt16) throws -> QueueStatus {
+        let arena = CArena()
+        guard let result = amqp_queue_declare(state, channel, arena.bytes(name), 1, 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil)) else {
+            try check(amqp_get_rpc_reply(state), channel: channel, doing: "look up queue '\(name)'")
+            throw SessionError.channel(channel, AMQPError(.protocolFailure, "queue.declare-ok for '\(name)' was empty"))
+        }
+        return QueueStatus(name: name, messageCount: Int(result.pointee.message_count), consumerCount: Int(result.pointee.consumer_count))
+    }
+
+    func deleteQueue(_ name: String, on channel: UInt16) throws -> Int {
+        let arena = CArena()
+        guard let result = amqp_queue_delete(state, channel, arena.bytes(name), 0, 0) else {
+            try check(amqp_get_rpc_reply(state), channel: channel, doing: "delete queue '\(name)'")
+            return 0
+        }
+        return Int(result.pointee.message_count)
+    }
+
+    func deleteExchange(_ name: String, on channel: UInt16) throws {
+        let arena = CArena()
+        amqp_exchange_delete(state, channel, arena.bytes(name), 0)
+        try check(amqp_get_rpc_reply(state), channel: channel, doing: "delete exchange '\(name)'")
+    }
+
+    // MARK: Messages
+
+    func consume(queue: String, on channel: UInt16) throws -> String {
+        let arena = CArena()
+        guard let result = amqp_basic_consume(state, channel, arena.bytes(queue), amqp_bytes_t(len: 0, bytes: nil), 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil)) else {
+            try check(amqp_get_rpc_reply(state), channel: channel, doing: "consume from queue '\(queue)'")
+            throw SessionError.channel(channel, AMQPError(.protocolFailure, "basic.consume-ok for '\(queue)' was empty"))
+        }
+        return CDecoding.string(result.pointee.consumer_tag)
+    }
+
+    func cancelConsumer(tag: String, on channel: UInt16) throws {
+        let arena = CArena()
+        amqp_basic_cancel(state, channel, arena.bytes(tag))
+        try check(amqp_get_rpc_reply(state), channel: channel, doing: "cancel consumer '\(tag)'")
+    }
+
+    /// Writes a `basic.publish` and its content. Returns once the bytes are handed to the
+    /// socket; the confirm arrives later as a `basic.ack` frame.
+    func publish(_ message: AMQPMessage, on channel: UInt16) throws {
+        let arena = CArena()
+        var properties = arena.properties(message.properties)
+        let status = amqp_basic_publish(
+            state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
+            message.mandatory ? 1 : 0, 0, &properties, arena.bytes(message.body)
+        )
+        try checkStatus(status, doing: "publish to exchange '\(message.exchange)'")
+    }
+
+    func settle(_ kind: DeliverySettlement.Kind, deliveryTag: UInt64, on channel: UInt16) throws {
+        let status: Int32
+        switch kind {
+        case .ack: status = amqp_basic_ack(state, channel, deliveryTag, 0)
+        case .nack(let requeue): status = amqp_basic_nack(state, channel, deliveryTag, 0, requeue ? 1 : 0)
+        case .reject(let requeue): status = amqp_basic_reject(state, channel, deliveryTag, requeue ? 1 : 0)
+        }
+        try checkStatus(status, doing: "acknowledge delivery \(deliveryTag)")
+    }
+
+    // MARK: Frames
+
+    /// Returns the next frame already available, or `nil` when none is. Also sends a
+    /// heartbeat when one is due and detects a broker whose heartbeats stopped.
+    ///
+    /// The decoded frame points into rabbitmq-c's buffers: copy what is needed before
+    /// calling ``releaseBuffers()``.
+    func nextFrame() throws -> amqp_frame_t? {
+        var frame = amqp_frame_t()
+        // One microsecond rather than zero: rabbitmq-c only checks the broker's heartbeat
+        // deadline when it is earlier than the caller's deadline, and "immediately" is
+        // earlier than everything.
+        var timeout = timeval(tv_sec: 0, tv_usec: 1)
+        let status = amqp_simple_wait_frame_noblock(state, &frame, &timeout)
+        if status == AMQP_STATUS_TIMEOUT.rawValue { return nil }
+        if status == AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue {
+            throw SessionError.connection(AMQPError(.brokerUnreachable, "the broker at \(configuration.host):\(configuration.port) missed its heartbeats for \(2 * configuration.heartbeatSeconds)s: the network or the broker is down"))
+        }
+        try checkStatus(status, doing: "read from the broker")
+        return frame
+    }
+
+    func releaseBuffers() {
+        amqp_maybe_release_buffers(state)
+    }
+
+    /// Closes the connection politely when it still works, then frees it.
+    func close() {
+        guard !destroyed else { return }
+        _ = amqp_connection_close(state, Int32(AMQP_REPLY_SUCCESS))
+        destroy()
+    }
+
+    /// Frees the connection without a closing handshake, for a connection already broken.
+    func destroy() {
+        guard !destroyed else { return }
+        destroyed = true
+        amqp_destroy_connection(state)
+    }
+
+    // MARK: Errors
+
+    private func checkStatus(_ status: Int32, doing action: String) throws {
+        guard status < 0 else { return }
+        let reason = String(cString: amqp_error_string2(status))
+        throw SessionError.connection(AMQPError(.brokerUnreachable, "lost the connection to \(configuration.host):\(configuration.port) while trying to \(action) (\(reason))"))
+    }
+
+    private func check(_ reply: amqp_rpc_reply_t, channel: UInt16, doing action: String) throws {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if reply.reply.id == CRabbitMQ_CHANNEL_CLOSE_METHOD, let decoded = reply.reply.decoded {
+                let close = decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+                acknowledgeChannelClose(channel)
+                throw SessionError.channel(channel, BrokerErrors.error(code: close.reply_code, text: CDecoding.string(close.reply_text), action: action, configuration: configuration))
+            }
+            if reply.reply.id == CRabbitMQ_CONNECTION_CLOSE_METHOD, let decoded = reply.reply.decoded {
+                let close = decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                acknowledgeConnectionClose()
+                throw SessionError.connection(BrokerErrors.error(code: close.reply_code, text: CDecoding.string(close.reply_text), action: action, configuration: configuration))
+            }
+            throw SessionError.connection(AMQPError(.protocolFailure, "the broker answered '\(action)' with unexpected method \(reply.reply.id)"))
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            let reason = String(cString: amqp_error_string2(reply.library_error))
+            if action == "log in", reply.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue || reply.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue {
+                // Brokers without authentication_failure_close just drop the socket on bad credentials.
+                throw SessionError.connection(BrokerErrors.error(code: 403, text: "ACCESS_REFUSED (connection closed during login)", action: action, configuration: configuration))
+            }
+            throw SessionError.connection(AMQPError(.brokerUnreachable, "could not \(action) on \(configuration.host):\(configuration.port) (\(reason))"))
+        default:
+            throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c gave no reply while trying to \(action)"))
+        }
+    }
+
+    private static func cTimeval(_ duration: Duration) -> timeval {
+        let (seconds, attoseconds) = duration.components
+        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+}
+
+/// A failure inside a ``RabbitMQSession``, and how much of the connection it took down.
+enum SessionError: Error {
+    /// The broker closed this channel; the connection still works.
+    case channel(UInt16, AMQPError)
+    /// The connection is gone.
+    case connection(AMQPError)
+
+    var error: AMQPError {
+        switch self {
+        case .channel(_, let error), .connection(let error): return error
+        }
+    }
+}
+
+/// What the broker reported about a queue.
+public struct QueueStatus: Sendable, Equatable {
+    public var name: String
+    /// Messages ready for delivery (not counting those delivered and not yet acknowledged).
+    public var messageCount: Int
+    public var consumerCount: Int
+}

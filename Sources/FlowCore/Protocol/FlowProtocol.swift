@@ -1,0 +1,41 @@
+/// Names fixed by version 1 of the wire protocol (`docs/protocol.md`).
+///
+/// Anything another AMQP client must send or can read lives here, so the documentation,
+/// the broker topology and the code share one source of truth.
+public enum FlowProtocol {
+    /// The protocol version this build speaks, sent in the ``Header/protocolVersion`` header.
+    public static let version: Int64 = 1
+
+    /// The JSON content type of every request and reply body.
+    public static let contentType = "application/json"
+
+    /// Header names added by AntifragileFlow. None starts with `x-`, which RabbitMQ reserves
+    /// for its own headers (`x-death`, `x-first-death-reason`, `x-delivery-count`).
+    public enum Header {
+        /// Protocol version of the message; absent means 1.
+        public static let protocolVersion = "flow-protocol"
+        /// Which attempt this delivery is, starting at 1; absent means 1.
+        public static let attempt = "flow-attempt"
+        /// The workflow that scheduled the activity, when a workflow did.
+        public static let workflowID = "flow-workflow-id"
+        /// The activity name a reply answers (requests carry it in the `type` property).
+        public static let activity = "flow-activity"
+        /// Absolute deadline of the activity, in milliseconds since the Unix epoch.
+        public static let deadline = "flow-deadline-ms"
+        /// How many times an operator replayed the message from the dead-letter queue.
+        public static let replayCount = "flow-replay-count"
+        /// Why the message was dead-lettered by a worker, in words a person can act on.
+        public static let failureReason = "flow-failure-reason"
+        /// The error type of the last failure of the message.
+        public static let errorType = "flow-error-type"
+        /// W3C trace context, so traces cross the broker.
+        public static let traceParent = "traceparent"
+    }
+
+    /// Values of the AMQP `type` property on replies.
+    public enum ReplyType {
+        public static let completed = "flow.reply.completed"
+        public static let failed = "flow.reply.failed"
+        public static let progress = "flow.reply.progress"
+    }
+}

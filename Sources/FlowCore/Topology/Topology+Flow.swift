@@ -1,0 +1,125 @@
+extension Topology {
+    /// Exchange that routes activity requests to their work queue by routing key (the queue name).
+    public static let activitiesExchange = "flow.activities"
+    /// Exchange every work queue dead-letters into.
+    public static let deadLetterExchange = "flow.dead-letter"
+    /// Queue that keeps every dead-lettered message with its `x-death` history.
+    public static let deadLetterQueue = "dead-letter-queue"
+    /// Headers exchange that parks a message in the retry queue of its delay tier.
+    public static let retryExchange = "flow.retry"
+    /// Header that selects the delay tier on ``retryExchange``.
+    public static let retryDelayHeader = "flow-retry-delay"
+    /// Queue the workers send replies to for the coordinator.
+    public static let coordinatorReplyQueue = "coordinator-replies"
+    /// Queue of commands to the coordinator (start, cancel, signal a workflow).
+    public static let workflowCommandQueue = "workflow-commands"
+
+    /// How many times a quorum queue delivers a message before it dead-letters it with
+    /// reason `delivery_limit`: this is what stops a message whose handler crashes the
+    /// process from looping forever.
+    public static let defaultDeliveryLimit: Int64 = 5
+
+    /// The fixed delays a retry can wait, each kept by the broker in its own queue: a message
+    /// waits there for the tier's TTL and is dead-lettered back to `flow.activities` under its
+    /// original routing key, which is its work queue. Fixed tiers, not per-message TTLs,
+    /// because a queue only expires messages at its head.
+    public static let retryDelayTiers: [RetryDelayTier] = [
+        .init(label: "1s", milliseconds: 1_000),
+        .init(label: "5s", milliseconds: 5_000),
+        .init(label: "30s", milliseconds: 30_000),
+        .init(label: "2m", milliseconds: 120_000),
+        .init(label: "10m", milliseconds: 600_000),
+        .init(label: "1h", milliseconds: 3_600_000),
+    ]
+
+    /// Name of the retry queue of a delay tier.
+    public static func retryQueueName(_ tier: RetryDelayTier) -> String { "flow.retry.\(tier.label)" }
+
+    /// Arguments every durable queue of ours shares: quorum type, and at-least-once
+    /// dead-lettering, which the broker only offers with `reject-publish` overflow.
+    private static func quorumArguments(deadLetterExchange: String, extra: FieldTable = [:]) -> FieldTable {
+        var arguments: FieldTable = [
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": .string(deadLetterExchange),
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        ]
+        arguments.merge(extra) { _, new in new }
+        return arguments
+    }
+
+    /// The whole topology of AntifragileFlow on one vhost.
+    public static func flow(deliveryLimit: Int64 = defaultDeliveryLimit) -> Topology {
+        var topology = Topology()
+        topology.exchanges = [
+            Exchange(name: activitiesExchange, kind: .direct),
+            Exchange(name: deadLetterExchange, kind: .fanout),
+            Exchange(name: retryExchange, kind: .headers),
+        ]
+
+        for workQueue in WorkQueue.allCases {
+            topology.queues.append(
+                Queue(
+                    name: workQueue.queueName,
+                    arguments: quorumArguments(
+                        deadLetterExchange: deadLetterExchange,
+                        extra: ["x-delivery-limit": .int(deliveryLimit)]
+                    )
+                )
+            )
+            topology.bindings.append(
+                Binding(exchange: activitiesExchange, queue: workQueue.queueName, routingKey: workQueue.queueName)
+            )
+        }
+
+        for tier in retryDelayTiers {
+            let name = retryQueueName(tier)
+            topology.queues.append(
+                Queue(
+                    name: name,
+                    arguments: quorumArguments(
+                        deadLetterExchange: activitiesExchange,
+                        extra: ["x-message-ttl": .int(tier.milliseconds)]
+                    )
+                )
+            )
+            topology.bindings.append(
+                Binding(
+                    exchange: retryExchange,
+                    queue: name,
+                    routingKey: "",
+                    arguments: ["x-match": "all", retryDelayHeader: .string(tier.label)]
+                )
+            )
+        }
+
+        topology.queues.append(
+            Queue(name: deadLetterQueue, arguments: ["x-queue-type": "quorum"])
+        )
+        topology.bindings.append(Binding(exchange: deadLetterExchange, queue: deadLetterQueue, routingKey: ""))
+
+        for name in [coordinatorReplyQueue, workflowCommandQueue] {
+            topology.queues.append(
+                Queue(
+                    name: name,
+                    arguments: quorumArguments(
+                        deadLetterExchange: deadLetterExchange,
+                        extra: ["x-delivery-limit": .int(deliveryLimit)]
+                    )
+                )
+            )
+        }
+        return topology
+    }
+}
+
+/// One fixed retry delay and its label (`5s`, `2m`), the value of the `flow-retry-delay` header.
+public struct RetryDelayTier: Sendable, Hashable {
+    public var label: String
+    public var milliseconds: Int64
+
+    public init(label: String, milliseconds: Int64) {
+        self.label = label
+        self.milliseconds = milliseconds
+    }
+}

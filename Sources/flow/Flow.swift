@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `flow` command: runs AntifragileFlow's actors and operates its broker.
+@main
+struct Flow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flow",
+        abstract: "AntifragileFlow: durable workflows and worker actors on RabbitMQ.",
+        subcommands: [TopologyCommand.self, BrokerCommand.self, SmokeCommand.self]
+    )
+}
