@@ -20,6 +20,8 @@ export RABBITMQ_MNESIA_BASE="$FLOW_BROKER_DIR/data"
 export RABBITMQ_LOG_BASE="$FLOW_BROKER_DIR/log"
 export RABBITMQ_PID_FILE="$FLOW_BROKER_DIR/rabbitmq.pid"
 export RABBITMQ_CONF_ENV_FILE=/dev/null
+# A development node talks to nobody but this machine, Erlang distribution included.
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 export RABBITMQ_ADVANCED_CONFIG_FILE="$FLOW_BROKER_DIR/advanced.config"
 mkdir -p "$FLOW_BROKER_DIR"
 
