@@ -18,8 +18,11 @@ public enum FlowProtocol {
         public static let attempt = "flow-attempt"
         /// The workflow that scheduled the activity, when a workflow did.
         public static let workflowID = "flow-workflow-id"
-        /// The activity name a reply answers (requests carry it in the `type` property).
+        /// The activity name, for clients that cannot set the AMQP `type` property
+        /// (amqp-publish); replies carry the name of the activity they answer here too.
         public static let activity = "flow-activity"
+        /// The idempotency key, for clients that cannot set the AMQP `message_id` property.
+        public static let messageID = "flow-message-id"
         /// Absolute deadline of the activity, in milliseconds since the Unix epoch.
         public static let deadline = "flow-deadline-ms"
         /// How many times an operator replayed the message from the dead-letter queue.

@@ -6,10 +6,10 @@ public struct JSONText: Codable, Sendable, Hashable, CustomStringConvertible {
     /// The UTF-8 JSON text.
     public let text: String
 
-    /// Wraps JSON text after checking that it parses.
+    /// Parses JSON text and keeps it in canonical form (sorted keys, no insignificant
+    /// white space), so equal values have equal text wherever they were written.
     public init(validating text: String) throws {
-        _ = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-        self.text = text
+        self.text = try JSONDecoder().decode(AnyJSON.self, from: Data(text.utf8)).canonicalText()
     }
 
     /// Encodes a value as JSON text with sorted keys, so equal values give equal text.
