@@ -81,6 +81,9 @@ final class ConnectionLoop: @unchecked Sendable {
     private var inbox: [Command] = []
     private var acceptsCommands = true
     private var recoveries = 0
+    /// Whether the loop thread is in (or about to enter) `poll`, so a new command must wake
+    /// it. Skipping the eventfd write when it is awake saves a syscall per command.
+    private var loopIsSleeping = false
 
     // Owned by the loop thread.
     private var session: RabbitMQSession?
@@ -97,6 +100,8 @@ final class ConnectionLoop: @unchecked Sendable {
     private var reconnectAt: ContinuousClock.Instant?
     private var reconnectDelay: Duration
     private var closeRequests: [CheckedContinuation<Void, Never>] = []
+    private var socketReadable = true
+    private var nextHeartbeatCheck = ContinuousClock.now
     private var finished = false
 
     init(configuration: AMQPConfiguration, logger: Logger) throws {
@@ -143,14 +148,18 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     func submit(_ command: Command) {
-        let accepted = lock.withLock {
-            if acceptsCommands { inbox.append(command) }
-            return acceptsCommands
+        let (accepted, mustWake) = lock.withLock {
+            guard acceptsCommands else { return (false, false) }
+            inbox.append(command)
+            let sleeping = loopIsSleeping
+            loopIsSleeping = false
+            return (true, sleeping)
         }
-        if accepted {
+        if mustWake {
             var one: UInt64 = 1
             _ = write(wakeDescriptor, &one, MemoryLayout<UInt64>.size)
-        } else {
+        }
+        if !accepted {
             fail(command, with: AMQPError(.closed, "the connection to \(configuration.redactedURL) is closed"))
         }
     }
@@ -174,19 +183,35 @@ final class ConnectionLoop: @unchecked Sendable {
             if finished { break }
 
             if session == nil {
-                waitForWake(timeout: timeUntilReconnect())
+                if goToSleep() { waitForWake(timeout: timeUntilReconnect()) }
                 if let reconnectAt, ContinuousClock.now >= reconnectAt { attemptReconnect() }
                 continue
             }
 
-            readAvailableFrames()
+            // Reading costs two syscalls even when nothing came, so read only when poll saw
+            // data, rabbitmq-c holds some, or the heartbeat timers need a look.
+            if socketReadable || session!.hasBufferedInput || ContinuousClock.now >= nextHeartbeatCheck {
+                socketReadable = false
+                nextHeartbeatCheck = ContinuousClock.now + pollInterval
+                readAvailableFrames()
+            }
             if finishCloseIfReady() { break }
 
             guard let session else { continue }
-            let moreWork = session.hasBufferedInput || lock.withLock { !inbox.isEmpty }
-            if !moreWork { waitForWake(timeout: pollInterval, socket: session.socketDescriptor) }
+            if !session.hasBufferedInput, goToSleep() {
+                socketReadable = waitForWake(timeout: pollInterval, socket: session.socketDescriptor)
+            }
         }
         finishEverything(with: AMQPError(.closed, "the connection to \(configuration.redactedURL) was closed"))
+    }
+
+    /// Marks the loop as sleeping unless a command is already waiting; returns whether it may sleep.
+    private func goToSleep() -> Bool {
+        lock.withLock {
+            guard inbox.isEmpty else { return false }
+            loopIsSleeping = true
+            return true
+        }
     }
 
     private var pollInterval: Duration {
@@ -198,15 +223,20 @@ final class ConnectionLoop: @unchecked Sendable {
         return max(.zero, reconnectAt - ContinuousClock.now)
     }
 
-    private func waitForWake(timeout: Duration, socket: Int32? = nil) {
+    /// Sleeps in `poll` until a command arrives, the socket has data or `timeout` passes;
+    /// returns whether the socket has data.
+    @discardableResult
+    private func waitForWake(timeout: Duration, socket: Int32? = nil) -> Bool {
         var descriptors = [pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)]
         if let socket { descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0)) }
         let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         _ = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
+        lock.withLock { loopIsSleeping = false }
         if descriptors[0].revents & Int16(POLLIN) != 0 {
             var count: UInt64 = 0
             _ = read(wakeDescriptor, &count, MemoryLayout<UInt64>.size)
         }
+        return descriptors.count > 1 && descriptors[1].revents != 0
     }
 
     // MARK: Connecting and recovering
