@@ -12,6 +12,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
@@ -45,12 +47,34 @@ let package = Package(
             ]
         ),
 
+        // The worker runtime: activity registry and context, retries, dead-lettering,
+        // idempotency, graceful shutdown. Shared by the three worker actors.
+        .target(
+            name: "FlowRuntime",
+            dependencies: [
+                "FlowCore",
+                "FlowAMQP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+
+        // The default actor's activities: documents, storage, health, cleanup, delegation.
+        .target(
+            name: "FlowDefaultActivities",
+            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // The command-line tool: flag parsing and calls into the modules, nothing else.
         .executableTarget(
             name: "flow",
             dependencies: [
                 "FlowCore",
                 "FlowAMQP",
+                "FlowRuntime",
+                "FlowDefaultActivities",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -77,6 +101,14 @@ let package = Package(
 
         .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowTesting"]),
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
+        .testTarget(
+            name: "FlowRuntimeTests",
+            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", "FlowTesting", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "FlowDefaultActivitiesTests",
+            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", "FlowDefaultActivities", "FlowTesting"]
+        ),
         .testTarget(
             name: "DeploymentTests",
             dependencies: [

@@ -62,8 +62,14 @@ public final class AMQPConnection: Sendable {
         try await withCheckedThrowingContinuation { (started: CheckedContinuation<Void, any Error>) in
             loop.submit(.consume(record, started))
         }
-        continuation.onTermination = { _ in loop.submit(.cancelConsumer(record)) }
-        return AMQPConsumer(stream: stream, cancel: { loop.submit(.cancelConsumer(record)) })
+        continuation.onTermination = { _ in loop.submit(.cancelConsumer(record, explicit: false)) }
+        return AMQPConsumer(
+            stream: stream,
+            cancel: { loop.submit(.cancelConsumer(record, explicit: true)) },
+            stop: {
+                await withCheckedContinuation { continuation in loop.submit(.stopConsumer(record, continuation)) }
+            }
+        )
     }
 
     /// The number of ready messages and consumers of a queue; throws ``AMQPError/Code/notFound``

@@ -6,15 +6,30 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
 
     private let stream: AsyncThrowingStream<AMQPDelivery, any Error>
     private let cancelAction: @Sendable () -> Void
+    private let stopAction: @Sendable () async -> Void
 
-    init(stream: AsyncThrowingStream<AMQPDelivery, any Error>, cancel: @escaping @Sendable () -> Void) {
+    init(
+        stream: AsyncThrowingStream<AMQPDelivery, any Error>,
+        cancel: @escaping @Sendable () -> Void,
+        stop: @escaping @Sendable () async -> Void
+    ) {
         self.stream = stream
         self.cancelAction = cancel
+        self.stopAction = stop
     }
 
-    /// Stops the consumer. Deliveries not yet acknowledged go back to the queue.
+    /// Ends the consumer and closes its channel: deliveries not yet acknowledged go back
+    /// to the queue at once.
     public func cancel() {
         cancelAction()
+    }
+
+    /// Asks the broker for no more deliveries (`basic.cancel`) and ends the sequence, but
+    /// keeps the channel open so deliveries already received can still be acknowledged:
+    /// the first step of a graceful shutdown. Call ``cancel()`` afterwards to return what
+    /// is left to the queue.
+    public func stop() async {
+        await stopAction()
     }
 
     public func makeAsyncIterator() -> AsyncThrowingStream<AMQPDelivery, any Error>.AsyncIterator {

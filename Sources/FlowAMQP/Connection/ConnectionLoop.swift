@@ -18,7 +18,10 @@ final class ConnectionLoop: @unchecked Sendable {
         case deleteQueue(String, CheckedContinuation<Int, any Error>)
         case deleteExchange(String, CheckedContinuation<Void, any Error>)
         case consume(ConsumerRecord, CheckedContinuation<Void, any Error>)
-        case cancelConsumer(ConsumerRecord)
+        /// `explicit` is false when the consumer's sequence merely ended; a stopped consumer
+        /// then keeps its channel until it is cancelled explicitly.
+        case cancelConsumer(ConsumerRecord, explicit: Bool)
+        case stopConsumer(ConsumerRecord, CheckedContinuation<Void, Never>)
         case close(CheckedContinuation<Void, Never>)
     }
 
@@ -45,6 +48,9 @@ final class ConnectionLoop: @unchecked Sendable {
         var channel: UInt16?
         var consumerTag: String?
         var cancelled = false
+        /// Stopped consumers get no new deliveries but keep their channel, so what they
+        /// hold can still be acknowledged.
+        var stopped = false
 
         init(queue: String, prefetch: UInt16, continuation: AsyncThrowingStream<AMQPDelivery, any Error>.Continuation) {
             self.queue = queue
@@ -253,7 +259,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 try declare(topology, with: session)
             }
             var channel = Self.firstConsumerChannel
-            for consumer in consumers where !consumer.cancelled {
+            for consumer in consumers where !consumer.cancelled && !consumer.stopped {
                 try startConsumer(consumer, channel: channel, with: session)
                 channel += 1
             }
@@ -364,7 +370,10 @@ final class ConnectionLoop: @unchecked Sendable {
         case .consume(let consumer, let continuation):
             consumer.continuation.finish(throwing: error)
             continuation.resume(throwing: error)
-        case .cancelConsumer(let consumer): consumer.continuation.finish()
+        case .cancelConsumer(let consumer, _): consumer.continuation.finish()
+        case .stopConsumer(let consumer, let continuation):
+            consumer.continuation.finish()
+            continuation.resume()
         case .close(let continuation): continuation.resume()
         }
     }
@@ -382,8 +391,13 @@ final class ConnectionLoop: @unchecked Sendable {
             continuation.resume(throwing: AMQPError(.staleDelivery, "the delivery's connection dropped, so it cannot be acknowledged; the broker will deliver the message again"))
             return
         }
-        if case .cancelConsumer(let consumer) = command {
-            cancel(consumer)
+        if case .cancelConsumer(let consumer, let explicit) = command {
+            if explicit || !consumer.stopped { cancel(consumer) }
+            return
+        }
+        if case .stopConsumer(let consumer, let continuation) = command {
+            stop(consumer)
+            continuation.resume()
             return
         }
         guard let session else {
@@ -438,7 +452,7 @@ final class ConnectionLoop: @unchecked Sendable {
             try startConsumer(consumer, channel: freeConsumerChannel(), with: session)
             consumers.append(consumer)
             continuation.resume()
-        case .cancelConsumer, .close:
+        case .cancelConsumer, .stopConsumer, .close:
             break
         }
     }
@@ -463,6 +477,19 @@ final class ConnectionLoop: @unchecked Sendable {
         try session.setPrefetch(consumer.prefetch, on: channel)
         consumer.consumerTag = try session.consume(queue: consumer.queue, on: channel)
         consumer.channel = channel
+    }
+
+    private func stop(_ consumer: ConsumerRecord) {
+        guard !consumer.stopped, !consumer.cancelled else { return }
+        consumer.stopped = true
+        if let session, let channel = consumer.channel, let tag = consumer.consumerTag {
+            do {
+                try session.cancelConsumer(tag: tag, on: channel)
+            } catch let failure as SessionError {
+                if case .connection(let error) = failure { connectionLost(error) }
+            } catch {}
+        }
+        consumer.continuation.finish()
     }
 
     private func cancel(_ consumer: ConsumerRecord) {

@@ -31,6 +31,17 @@ public enum FlowProtocol {
         public static let failureReason = "flow-failure-reason"
         /// The error type of the last failure of the message.
         public static let errorType = "flow-error-type"
+        /// The heartbeat details of the previous attempt (JSON text), carried on a retry so
+        /// any worker can resume the work.
+        public static let lastHeartbeat = "flow-last-heartbeat"
+        /// The error of the previous attempt, `Type: message`, carried on a retry.
+        public static let lastError = "flow-last-error"
+        /// The queue a message was dead-lettered from by a worker.
+        public static let deadLetteredFrom = "flow-dead-lettered-from"
+        /// The worker that dead-lettered a message.
+        public static let deadLetteredBy = "flow-dead-lettered-by"
+        /// When a worker dead-lettered a message, in milliseconds since the Unix epoch.
+        public static let deadLetteredAt = "flow-dead-lettered-at-ms"
         /// W3C trace context, so traces cross the broker.
         public static let traceParent = "traceparent"
     }

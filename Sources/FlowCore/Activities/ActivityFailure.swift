@@ -1,0 +1,29 @@
+/// The error an activity throws to say how it failed and whether trying again may help.
+///
+/// Any other error an activity throws counts as retryable, with its Swift type name as
+/// ``type``; throw this one to be precise.
+public struct ActivityFailure: Error, Sendable, Hashable, Codable, CustomStringConvertible {
+    /// A stable name programs can switch on (`InvalidInput`, `UnsupportedFormat`).
+    public var type: String
+    /// What happened and what to do, for a person.
+    public var message: String
+    public var retryable: Bool
+
+    public init(type: String, message: String, retryable: Bool) {
+        self.type = type
+        self.message = message
+        self.retryable = retryable
+    }
+
+    /// A failure that another attempt cannot fix: bad input, unsupported request.
+    public static func nonRetryable(_ type: String, _ message: String) -> ActivityFailure {
+        ActivityFailure(type: type, message: message, retryable: false)
+    }
+
+    /// A failure that may pass: a dependency down, a timeout.
+    public static func retryable(_ type: String, _ message: String) -> ActivityFailure {
+        ActivityFailure(type: type, message: message, retryable: true)
+    }
+
+    public var description: String { "\(type): \(message)" }
+}

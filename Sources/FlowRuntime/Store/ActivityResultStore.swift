@@ -1,0 +1,118 @@
+import FlowCore
+import Foundation
+import GRDB
+import Synchronization
+
+/// The durable memory of a worker: the replies of completed activities by message id, so
+/// a duplicate delivery is answered without running again, and the last heartbeat of
+/// running ones, so a redelivery can resume.
+///
+/// An SQLite file in the worker's data folder. Several worker processes may share it on a
+/// local volume (SQLite locks the file). It is bounded: entries older than `retention` and
+/// beyond `maximumEntries` are removed as new ones arrive.
+public final class ActivityResultStore: Sendable {
+    private let database: DatabaseQueue
+    private let maximumEntries: Int
+    private let retention: Duration
+    private let insertsSincePrune = Mutex(0)
+
+    /// Opens (or creates) the store at `path`.
+    public init(path: String, maximumEntries: Int = 100_000, retention: Duration = .seconds(7 * 86_400)) throws {
+        try FileManager.default.createDirectory(
+            at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true
+        )
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        do {
+            database = try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            throw ActivityFailure.retryable("StoreUnavailable", "cannot open the activity store at \(path): \(error). Check that the data folder is writable")
+        }
+        self.maximumEntries = maximumEntries
+        self.retention = retention
+        try database.write { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS completed_activity (
+                    message_id TEXT PRIMARY KEY,
+                    activity TEXT NOT NULL,
+                    reply TEXT NOT NULL,
+                    completed_at REAL NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS completed_activity_time ON completed_activity(completed_at);
+                CREATE TABLE IF NOT EXISTS activity_heartbeat (
+                    message_id TEXT PRIMARY KEY,
+                    details TEXT NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                """)
+        }
+    }
+
+    /// The stored final reply of a completed activity.
+    public func completedReply(messageID: String) async throws -> ActivityReply? {
+        let text = try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT reply FROM completed_activity WHERE message_id = ?", arguments: [messageID])
+        }
+        return try text.map { try JSONDecoder().decode(ActivityReply.self, from: Data($0.utf8)) }
+    }
+
+    /// Records a completed activity's reply. Called before the reply is sent, so a crash
+    /// after it still answers the redelivery from here.
+    public func recordCompletion(_ reply: ActivityReply) async throws {
+        let text = String(decoding: try JSONEncoder().encode(reply), as: UTF8.self)
+        let now = Date().timeIntervalSince1970
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO completed_activity (message_id, activity, reply, completed_at) VALUES (?, ?, ?, ?)",
+                arguments: [reply.messageID, reply.activity, text, now]
+            )
+            try db.execute(sql: "DELETE FROM activity_heartbeat WHERE message_id = ?", arguments: [reply.messageID])
+        }
+        let due = insertsSincePrune.withLock { count -> Bool in
+            count += 1
+            guard count >= 500 else { return false }
+            count = 0
+            return true
+        }
+        if due { try await prune() }
+    }
+
+    public func recordHeartbeat(messageID: String, details: JSONText) async throws {
+        let now = Date().timeIntervalSince1970
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO activity_heartbeat (message_id, details, updated_at) VALUES (?, ?, ?)",
+                arguments: [messageID, details.text, now]
+            )
+        }
+    }
+
+    public func lastHeartbeat(messageID: String) async throws -> JSONText? {
+        let text = try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT details FROM activity_heartbeat WHERE message_id = ?", arguments: [messageID])
+        }
+        return try text.map { try JSONText(validating: $0) }
+    }
+
+    /// How many completed activities are remembered.
+    public func completedCount() async throws -> Int {
+        try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM completed_activity") ?? 0 }
+    }
+
+    /// Removes entries past the retention period, then the oldest beyond the maximum count.
+    public func prune() async throws {
+        let cutoff = Date().timeIntervalSince1970 - Double(retention.components.seconds)
+        let maximumEntries = self.maximumEntries
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM completed_activity WHERE completed_at < ?", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM activity_heartbeat WHERE updated_at < ?", arguments: [cutoff])
+            try db.execute(
+                sql: """
+                    DELETE FROM completed_activity WHERE message_id IN (
+                        SELECT message_id FROM completed_activity ORDER BY completed_at DESC LIMIT -1 OFFSET ?)
+                    """,
+                arguments: [maximumEntries]
+            )
+        }
+    }
+}

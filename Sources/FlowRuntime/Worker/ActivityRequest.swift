@@ -1,0 +1,62 @@
+import FlowAMQP
+import FlowCore
+import Foundation
+
+/// A delivery read as an activity request, per `docs/protocol.md`.
+struct ActivityRequest: Sendable {
+    var activity: String
+    var messageID: String
+    var correlationID: String
+    var replyTo: String?
+    var attempt: Int
+    var workflowID: String?
+    var deadline: Date?
+    var lastHeartbeat: JSONText?
+    var body: [UInt8]
+
+    /// Why a delivery is not a request at all; it goes to the dead-letter queue unrun.
+    struct Rejection: Error {
+        var type: String
+        var message: String
+        var activity: String
+    }
+
+    static func parse(_ delivery: AMQPDelivery) -> Result<ActivityRequest, Rejection> {
+        let properties = delivery.properties
+        let headers = properties.headers ?? [:]
+        let activity = properties.type ?? headers[FlowProtocol.Header.activity]?.stringValue ?? ""
+
+        if let version = headers[FlowProtocol.Header.protocolVersion], version.integerValue != FlowProtocol.version {
+            return .failure(Rejection(type: "UnsupportedProtocol", message: "the message says protocol version \(version.stringValue ?? "?"); this worker speaks version \(FlowProtocol.version) (docs/protocol.md)", activity: activity))
+        }
+        guard !activity.isEmpty else {
+            return .failure(Rejection(type: "MissingActivityName", message: "the message names no activity: set the AMQP `type` property (or the `flow-activity` header) to the activity's name", activity: ""))
+        }
+        guard let messageID = properties.messageID ?? headers[FlowProtocol.Header.messageID]?.stringValue, !messageID.isEmpty else {
+            return .failure(Rejection(type: "MissingMessageID", message: "the message has no id: set the AMQP `message_id` property (or the `flow-message-id` header); it is the idempotency key", activity: activity))
+        }
+        if let contentType = properties.contentType, !contentType.lowercased().hasPrefix("application/json") {
+            return .failure(Rejection(type: "UnsupportedContentType", message: "content type '\(contentType)' is not application/json", activity: activity))
+        }
+        let attemptValue = headers[FlowProtocol.Header.attempt]
+        let attempt = attemptValue.map { $0.integerValue ?? -1 } ?? 1
+        guard attempt >= 1 else {
+            return .failure(Rejection(type: "InvalidHeader", message: "header \(FlowProtocol.Header.attempt) must be a whole number from 1, got \(attemptValue?.stringValue ?? "?")", activity: activity))
+        }
+        let deadline = headers[FlowProtocol.Header.deadline]?.integerValue.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+        let lastHeartbeat = headers[FlowProtocol.Header.lastHeartbeat]?.stringValue.flatMap { try? JSONText(validating: $0) }
+        return .success(
+            ActivityRequest(
+                activity: activity,
+                messageID: messageID,
+                correlationID: properties.correlationID ?? messageID,
+                replyTo: properties.replyTo.flatMap { $0.isEmpty ? nil : $0 },
+                attempt: Int(attempt),
+                workflowID: headers[FlowProtocol.Header.workflowID]?.stringValue,
+                deadline: deadline,
+                lastHeartbeat: lastHeartbeat,
+                body: delivery.body
+            )
+        )
+    }
+}

@@ -1,0 +1,254 @@
+import FlowAMQP
+import FlowCore
+import Foundation
+import Logging
+
+/// Takes one delivery from "received" to "acknowledged", through exactly one of: answered
+/// from the store, completed, parked for a retry, or dead-lettered with its reason.
+///
+/// The order of steps is the safety argument: the reply (and any retry or dead-letter
+/// copy) is confirmed by the broker before the delivery is acknowledged, so a crash at any
+/// point repeats a step and never loses one.
+struct DeliveryProcessor: Sendable {
+    let configuration: WorkerConfiguration
+    let registry: ActivityRegistry
+    let connection: AMQPConnection
+    let store: ActivityResultStore
+    let statistics: WorkerStatistics
+    let logger: Logger
+
+    private var queueName: String { configuration.names.queue(configuration.queue) }
+
+    /// Handles a delivery. When the worker is shutting down, or the broker cannot take the
+    /// outcome, the delivery goes back to the queue for another attempt.
+    func process(_ delivery: AMQPDelivery) async {
+        do {
+            try await handle(delivery)
+        } catch is CancellationError {
+            logger.info("activity interrupted by shutdown; returning its message to the queue", metadata: ["message.id": "\(delivery.properties.messageID ?? "")"])
+            try? await delivery.nack(requeue: true)
+        } catch let error as AMQPError where error.code == .staleDelivery {
+            logger.warning("the broker connection dropped during the activity; the broker redelivers the message", metadata: ["message.id": "\(delivery.properties.messageID ?? "")"])
+        } catch {
+            logger.error("could not record the outcome of a delivery; returning it to the queue", metadata: ["error": "\(error)"])
+            try? await delivery.nack(requeue: true)
+        }
+    }
+
+    private func handle(_ delivery: AMQPDelivery) async throws {
+        let request: ActivityRequest
+        switch ActivityRequest.parse(delivery) {
+        case .failure(let rejection):
+            statistics.record(.deadLettered, activity: rejection.activity)
+            try await deadLetter(delivery, failure: .nonRetryable(rejection.type, rejection.message), replyTo: delivery.properties.replyTo, request: nil)
+            try await delivery.ack()
+            return
+        case .success(let parsed):
+            request = parsed
+        }
+        var requestLogger = logger
+        requestLogger[metadataKey: "activity.name"] = "\(request.activity)"
+        requestLogger[metadataKey: "message.id"] = "\(request.messageID)"
+        requestLogger[metadataKey: "activity.attempt"] = "\(request.attempt)"
+        if let workflowID = request.workflowID { requestLogger[metadataKey: "workflow.id"] = "\(workflowID)" }
+
+        if let stored = try await store.completedReply(messageID: request.messageID) {
+            requestLogger.info("duplicate of a completed activity; answering from the store")
+            statistics.record(.duplicate, activity: request.activity)
+            try await sendReply(stored, for: request)
+            try await delivery.ack()
+            return
+        }
+
+        guard let entry = registry.entry(named: request.activity) else {
+            let known = registry.names.joined(separator: ", ")
+            let failure = ActivityFailure.nonRetryable(
+                "UnknownActivity",
+                "no activity named '\(request.activity)' runs on \(queueName) (this worker runs: \(known.isEmpty ? "none yet" : known)); check the name and the queue in docs/protocol.md"
+            )
+            try await fail(delivery, request: request, failure: failure, policy: RetryPolicy(), logger: requestLogger)
+            return
+        }
+        if (try? JSONSerialization.jsonObject(with: Data(request.body), options: [.fragmentsAllowed])) == nil {
+            let preview = String(decoding: request.body.prefix(80), as: UTF8.self)
+            let failure = ActivityFailure.nonRetryable("MalformedJSON", "the body is not JSON (it starts with \"\(preview)\"): send the activity's input as a JSON object")
+            try await fail(delivery, request: request, failure: failure, policy: entry.retryPolicy, logger: requestLogger)
+            return
+        }
+        if let deadline = request.deadline, deadline < Date() {
+            let failure = ActivityFailure.nonRetryable("DeadlineExceeded", "the request's deadline (\(deadline)) passed before a worker could start it")
+            try await fail(delivery, request: request, failure: failure, policy: entry.retryPolicy, logger: requestLogger)
+            return
+        }
+
+        statistics.record(.started, activity: request.activity)
+        let started = ContinuousClock.now
+        let outcome = try await run(entry, request: request, logger: requestLogger)
+        switch outcome {
+        case .success(let output):
+            let reply = ActivityReply(status: .completed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), output: output)
+            try await store.recordCompletion(reply)
+            try await sendReply(reply, for: request)
+            try await delivery.ack()
+            statistics.record(.completed, activity: request.activity, duration: ContinuousClock.now - started)
+            requestLogger.info("activity completed", metadata: ["duration": "\(ContinuousClock.now - started)"])
+        case .failure(let failure):
+            try await fail(delivery, request: request, failure: failure, policy: entry.retryPolicy, logger: requestLogger)
+        }
+    }
+
+    /// Runs the activity under its start-to-close timeout. Cancellation from outside (a
+    /// shutdown past its grace period) propagates as `CancellationError`.
+    private func run(_ entry: ActivityRegistry.Entry, request: ActivityRequest, logger: Logger) async throws -> Result<JSONText, ActivityFailure> {
+        let timeout: Duration
+        if let deadline = request.deadline {
+            let remaining = Duration.milliseconds(Int64(deadline.timeIntervalSinceNow * 1000))
+            timeout = min(entry.startToCloseTimeout, max(remaining, .zero))
+        } else {
+            timeout = entry.startToCloseTimeout
+        }
+        let lastHeartbeat: JSONText?
+        if let carried = request.lastHeartbeat {
+            lastHeartbeat = carried
+        } else {
+            lastHeartbeat = try? await store.lastHeartbeat(messageID: request.messageID)
+        }
+        let context = ActivityContext(
+            messageID: request.messageID,
+            activity: request.activity,
+            attempt: request.attempt,
+            deadline: ContinuousClock.now + timeout,
+            workflowID: request.workflowID,
+            lastHeartbeatDetails: lastHeartbeat,
+            logger: logger,
+            progressReporter: { details in
+                try? await store.recordHeartbeat(messageID: request.messageID, details: details)
+                let progress = ActivityReply(status: .progress, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), progress: details)
+                try? await sendReply(progress, for: request)
+            }
+        )
+
+        enum Race: Sendable {
+            case finished(Result<JSONText, ActivityFailure>)
+            case timedOut
+        }
+        return try await withThrowingTaskGroup(of: Race.self) { group in
+            group.addTask {
+                do {
+                    return .finished(.success(try await entry.run(request.body, context)))
+                } catch let failure as ActivityFailure {
+                    return .finished(.failure(failure))
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    return .finished(.failure(.retryable(String(describing: type(of: error)), "\(error)")))
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return .timedOut
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            switch first {
+            case .finished(let result):
+                return result
+            case .timedOut:
+                return .failure(.retryable("StartToCloseTimeout", "the activity did not finish within \(timeout) and was cancelled"))
+            }
+        }
+    }
+
+    /// A failed attempt: parked for a retry when the policy allows, otherwise answered as
+    /// failed and dead-lettered with its reason.
+    private func fail(_ delivery: AMQPDelivery, request: ActivityRequest, failure: ActivityFailure, policy: RetryPolicy, logger: Logger) async throws {
+        if policy.shouldRetry(failure, afterAttempt: request.attempt) {
+            let tier = policy.delayTier(afterAttempt: request.attempt)
+            var properties = delivery.properties
+            var headers = properties.headers ?? [:]
+            headers[FlowProtocol.Header.attempt] = .int(Int64(request.attempt + 1))
+            headers[Topology.retryDelayHeader] = .string(tier.label)
+            headers[FlowProtocol.Header.lastError] = .string(failure.description)
+            if let heartbeat = try? await store.lastHeartbeat(messageID: request.messageID) {
+                headers[FlowProtocol.Header.lastHeartbeat] = .string(heartbeat.text)
+            }
+            properties.headers = headers
+            properties.expiration = nil
+            try await connection.publish(AMQPMessage(exchange: configuration.names.retryExchange, routingKey: queueName, properties: properties, body: delivery.body))
+            try await delivery.ack()
+            statistics.record(.retried, activity: request.activity)
+            logger.warning("activity failed; retrying", metadata: ["error": "\(failure)", "retry.delay": "\(tier.label)", "retry.attempt": "\(request.attempt + 1)"])
+            return
+        }
+        let reason: ActivityFailure
+        if failure.retryable {
+            reason = ActivityFailure(type: failure.type, message: "gave up after \(request.attempt) attempts; last error: \(failure.message)", retryable: false)
+        } else {
+            reason = failure
+        }
+        let reply = ActivityReply(status: .failed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), error: .init(type: reason.type, message: reason.message, retryable: false))
+        try await sendReply(reply, for: request)
+        try await deadLetter(delivery, failure: reason, replyTo: nil, request: request)
+        try await delivery.ack()
+        statistics.record(.failed, activity: request.activity)
+        statistics.record(.deadLettered, activity: request.activity)
+        logger.error("activity failed for good; dead-lettered", metadata: ["error": "\(reason)"])
+    }
+
+    /// Publishes a copy of the delivery to the dead-letter exchange with the reason in
+    /// headers (RabbitMQ's own dead-lettering can only say "rejected").
+    private func deadLetter(_ delivery: AMQPDelivery, failure: ActivityFailure, replyTo: String?, request: ActivityRequest?) async throws {
+        var properties = delivery.properties
+        var headers = properties.headers ?? [:]
+        headers[FlowProtocol.Header.failureReason] = .string(failure.message)
+        headers[FlowProtocol.Header.errorType] = .string(failure.type)
+        headers[FlowProtocol.Header.deadLetteredFrom] = .string(queueName)
+        headers[FlowProtocol.Header.deadLetteredBy] = .string(configuration.workerID)
+        headers[FlowProtocol.Header.deadLetteredAt] = .int(Int64(Date().timeIntervalSince1970 * 1000))
+        properties.headers = headers
+        properties.expiration = nil
+        try await connection.publish(AMQPMessage(exchange: configuration.names.deadLetterExchange, routingKey: queueName, properties: properties, body: delivery.body))
+        logger.error("message dead-lettered", metadata: ["error.type": "\(failure.type)", "reason": "\(failure.message)", "message.id": "\(delivery.properties.messageID ?? "")"])
+
+        // A malformed message still gets a failed reply when it says where replies go.
+        if request == nil, let replyTo, !replyTo.isEmpty {
+            let activity = delivery.properties.type ?? ""
+            let messageID = delivery.properties.messageID ?? ""
+            let reply = ActivityReply(status: .failed, activity: activity, messageID: messageID, attempt: 1, error: .init(type: failure.type, message: failure.message, retryable: false))
+            try await publishReply(reply, replyTo: replyTo, correlationID: delivery.properties.correlationID ?? messageID, workflowID: nil)
+        }
+    }
+
+    private func sendReply(_ reply: ActivityReply, for request: ActivityRequest) async throws {
+        guard let replyTo = request.replyTo else { return }
+        try await publishReply(reply, replyTo: replyTo, correlationID: request.correlationID, workflowID: request.workflowID)
+    }
+
+    private func publishReply(_ reply: ActivityReply, replyTo: String, correlationID: String, workflowID: String?) async throws {
+        var headers: FieldTable = [
+            FlowProtocol.Header.protocolVersion: .int(FlowProtocol.version),
+            FlowProtocol.Header.activity: .string(reply.activity),
+            FlowProtocol.Header.attempt: .int(reply.attempt),
+        ]
+        if let workflowID { headers[FlowProtocol.Header.workflowID] = .string(workflowID) }
+        let type: String
+        switch reply.status {
+        case .completed: type = FlowProtocol.ReplyType.completed
+        case .failed: type = FlowProtocol.ReplyType.failed
+        case .progress: type = FlowProtocol.ReplyType.progress
+        }
+        let properties = AMQPProperties(
+            contentType: FlowProtocol.contentType, headers: headers, deliveryMode: 2, correlationID: correlationID,
+            messageID: "\(reply.messageID)#\(reply.status.rawValue)", timestamp: UInt64(Date().timeIntervalSince1970), type: type,
+            appID: "antifragileflow"
+        )
+        let body = Array(try JSONEncoder().encode(reply))
+        do {
+            try await connection.publish(AMQPMessage(routingKey: replyTo, properties: properties, body: body))
+        } catch let error as AMQPError where error.code == .unroutable {
+            // The requester's reply queue is gone (an exclusive queue of a client that left):
+            // nobody can read the reply, and holding the request would not change that.
+            logger.warning("reply queue does not exist; reply dropped", metadata: ["reply.to": "\(replyTo)", "message.id": "\(reply.messageID)"])
+        }
+    }
+}

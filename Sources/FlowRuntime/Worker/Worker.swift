@@ -1,0 +1,83 @@
+import FlowAMQP
+import FlowCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// A worker actor: consumes one queue and runs its activities, at most `concurrency` at once.
+///
+/// A `Service`: on graceful shutdown (SIGTERM, SIGINT) it asks the broker for no more
+/// deliveries, lets the activities in flight finish within the grace period, cancels the
+/// rest and returns their messages to the queue. Nothing is lost and nothing half-done is
+/// acknowledged.
+public struct Worker: Service {
+    public let configuration: WorkerConfiguration
+    public let statistics: WorkerStatistics
+    private let registry: ActivityRegistry
+    private let connection: AMQPConnection
+    private let store: ActivityResultStore
+    private let logger: Logger
+
+    public init(
+        configuration: WorkerConfiguration,
+        registry: ActivityRegistry,
+        connection: AMQPConnection,
+        store: ActivityResultStore,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.registry = registry
+        self.connection = connection
+        self.store = store
+        self.statistics = WorkerStatistics()
+        var logger = logger
+        logger[metadataKey: "amqp.queue"] = "\(configuration.names.queue(configuration.queue))"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await connection.declare(configuration.names.topology)
+        let queueName = configuration.names.queue(configuration.queue)
+        let consumer = try await connection.consume(queue: queueName, prefetch: UInt16(clamping: configuration.concurrency))
+        let processor = DeliveryProcessor(
+            configuration: configuration, registry: registry, connection: connection, store: store,
+            statistics: statistics, logger: logger
+        )
+        logger.info(
+            "worker started",
+            metadata: ["worker.id": "\(configuration.workerID)", "worker.concurrency": "\(configuration.concurrency)", "activities": "\(registry.names.joined(separator: ","))"]
+        )
+
+        let statistics = self.statistics
+        await withTaskGroup(of: Void.self) { group in
+            do {
+                for try await delivery in consumer.cancelOnGracefulShutdown() {
+                    statistics.begin()
+                    group.addTask {
+                        await processor.process(delivery)
+                        statistics.end()
+                    }
+                }
+            } catch {
+                logger.error("the consumer stopped", metadata: ["error": "\(error)"])
+            }
+
+            // Shutting down: no new deliveries; what is running gets the grace period.
+            await consumer.stop()
+            let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
+            if statistics.inFlight > 0 {
+                logger.info("waiting for activities in flight", metadata: ["in_flight": "\(statistics.inFlight)", "grace_period": "\(configuration.shutdownGracePeriod)"])
+            }
+            while statistics.inFlight > 0, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            if statistics.inFlight > 0 {
+                logger.warning("grace period over; cancelling activities and returning their messages", metadata: ["in_flight": "\(statistics.inFlight)"])
+                group.cancelAll()
+            }
+            await group.waitForAll()
+        }
+        consumer.cancel()
+        logger.info("worker stopped", metadata: ["completed": "\(statistics.count(.completed))", "failed": "\(statistics.count(.failed))"])
+    }
+}
