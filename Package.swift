@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
@@ -63,7 +65,12 @@ let package = Package(
         // The default actor's activities: documents, storage, health, cleanup, delegation.
         .target(
             name: "FlowDefaultActivities",
-            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "FlowCore", "FlowAMQP", "FlowRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
         ),
 
         // The command-line tool: flag parsing and calls into the modules, nothing else.

@@ -29,8 +29,10 @@ struct ConnectionOptions: ParsableArguments {
         return configuration
     }
 
-    func logger(label: String) -> Logger {
-        let level = (logLevel ?? ProcessInfo.processInfo.environment["FLOW_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .info
+    /// Bootstraps logging to standard error. Services log at `info` by default; one-shot
+    /// commands at `warning`, so their output is their result.
+    func logger(label: String, defaultLevel: Logger.Level = .warning) -> Logger {
+        let level = (logLevel ?? ProcessInfo.processInfo.environment["FLOW_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

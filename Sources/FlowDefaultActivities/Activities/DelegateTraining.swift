@@ -1,0 +1,93 @@
+import FlowAMQP
+import FlowCore
+import FlowRuntime
+import Foundation
+
+/// `delegate_training`: validates a training request and hands it to `ml-queue` as a
+/// `train_organizational_model` activity (the seed's training service delegation).
+///
+/// The ML request's message id is derived from the job id, so delegating the same job
+/// twice (a retry, a duplicate) starts one training job.
+public struct DelegateTraining: Activity {
+    public static let name = "delegate_training"
+    public static let queue = WorkQueue.default
+    /// The activity on `ml-queue` that trains.
+    public static let trainingActivity = "train_organizational_model"
+
+    public struct Input: Codable, Sendable {
+        public var jobID: String
+        /// The base model folder, relative to the data folder (`models/qwen2-0.5b`).
+        public var baseModel: String
+        /// The dataset: a JSON-lines file relative to the data folder, or a blob id.
+        public var dataset: String
+        /// LoRA and training settings, passed to the ML actor unchanged.
+        public var lora: JSONText?
+        public var training: JSONText?
+        /// Where the ML actor sends progress and its final reply.
+        public var replyTo: String?
+
+        enum CodingKeys: String, CodingKey {
+            case jobID = "job_id"
+            case baseModel = "base_model"
+            case dataset, lora, training
+            case replyTo = "reply_to"
+        }
+    }
+
+    public struct Output: Codable, Sendable, Equatable {
+        public var jobID: String
+        public var queue: String
+        public var messageID: String
+
+        enum CodingKeys: String, CodingKey {
+            case jobID = "job_id"
+            case queue
+            case messageID = "message_id"
+        }
+    }
+
+    let connection: AMQPConnection
+    let names: TopologyNames
+    let dataFolder: DataFolder
+
+    public init(connection: AMQPConnection, names: TopologyNames, dataFolder: DataFolder) {
+        self.connection = connection
+        self.names = names
+        self.dataFolder = dataFolder
+    }
+
+    public func run(_ input: Input, context: ActivityContext) async throws -> Output {
+        guard !input.jobID.isEmpty, input.jobID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw ActivityFailure.nonRetryable("InvalidInput", "job_id must be non-empty letters, digits, '-', '_' or '.', got '\(input.jobID)'")
+        }
+        let model = try dataFolder.resolve(input.baseModel)
+        guard FileManager.default.fileExists(atPath: model.appendingPathComponent("config.json").path) else {
+            throw ActivityFailure.nonRetryable("ModelNotFound", "base_model '\(input.baseModel)' has no config.json in the data folder: put a Hugging Face model folder there")
+        }
+        if input.dataset.hasPrefix("sha256:") {
+            _ = try BlobStore(folder: dataFolder.blobs).path(of: input.dataset)
+            guard (try? BlobStore(folder: dataFolder.blobs).get(input.dataset)) != nil else {
+                throw ActivityFailure.nonRetryable("DatasetNotFound", "dataset blob \(input.dataset) is not in the store")
+            }
+        } else {
+            let dataset = try dataFolder.resolve(input.dataset)
+            guard FileManager.default.fileExists(atPath: dataset.path) else {
+                throw ActivityFailure.nonRetryable("DatasetNotFound", "dataset '\(input.dataset)' does not exist in the data folder")
+            }
+        }
+
+        let messageID = "training-job-\(input.jobID)"
+        var headers: FieldTable = [FlowProtocol.Header.protocolVersion: .int(FlowProtocol.version)]
+        if let workflowID = context.workflowID { headers[FlowProtocol.Header.workflowID] = .string(workflowID) }
+        let properties = AMQPProperties(
+            contentType: FlowProtocol.contentType, headers: headers, deliveryMode: 2, correlationID: messageID,
+            replyTo: input.replyTo, messageID: messageID, timestamp: UInt64(Date().timeIntervalSince1970), type: Self.trainingActivity
+        )
+        var body = input
+        body.replyTo = nil
+        try await connection.publish(
+            AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.ml), properties: properties, body: Array(try JSONEncoder().encode(body)))
+        )
+        return Output(jobID: input.jobID, queue: names.queue(.ml), messageID: messageID)
+    }
+}

@@ -1,0 +1,99 @@
+import FlowAMQP
+import FlowCore
+import FlowRuntime
+import Foundation
+
+/// `health_check`: the broker, the queues, the data folder's free space and whether it is
+/// writable. Reports `degraded` with the reasons rather than failing, so the caller always
+/// gets a picture.
+public struct HealthCheck: Activity {
+    public static let name = "health_check"
+    public static let queue = WorkQueue.default
+    public static var startToCloseTimeout: Duration { .seconds(30) }
+    public typealias Input = Empty
+
+    public struct QueueHealth: Codable, Sendable, Equatable {
+        public var name: String
+        public var ready: Int?
+        public var consumers: Int?
+        public var problem: String?
+    }
+
+    public struct Output: Codable, Sendable, Equatable {
+        public var status: String
+        public var problems: [String]
+        public var broker: String
+        public var queues: [QueueHealth]
+        public var dataFolder: String
+        public var freeBytes: Int64?
+        public var writable: Bool
+        public var workerID: String
+
+        enum CodingKeys: String, CodingKey {
+            case status, problems, broker, queues
+            case dataFolder = "data_folder"
+            case freeBytes = "free_bytes"
+            case writable
+            case workerID = "worker_id"
+        }
+    }
+
+    /// Below this much free space the data folder counts as a problem.
+    public static let minimumFreeBytes: Int64 = 512 * 1024 * 1024
+
+    let connection: AMQPConnection
+    let names: TopologyNames
+    let dataFolder: DataFolder
+    let workerID: String
+
+    public init(connection: AMQPConnection, names: TopologyNames, dataFolder: DataFolder, workerID: String) {
+        self.connection = connection
+        self.names = names
+        self.dataFolder = dataFolder
+        self.workerID = workerID
+    }
+
+    public func run(_ input: Empty, context: ActivityContext) async throws -> Output {
+        var problems: [String] = []
+        var queues: [QueueHealth] = []
+        for name in WorkQueue.allCases.map(names.queue) + [names.deadLetterQueue, names.coordinatorReplyQueue] {
+            do {
+                let status = try await connection.inspectQueue(name)
+                queues.append(QueueHealth(name: name, ready: status.messageCount, consumers: status.consumerCount))
+                if name != names.deadLetterQueue, name != names.coordinatorReplyQueue, status.consumerCount == 0 {
+                    problems.append("queue \(name) has no consumer: start `flow worker \(WorkQueue(workerName: name.components(separatedBy: ".").last ?? name)?.workerName ?? name)`")
+                }
+            } catch let error as AMQPError {
+                queues.append(QueueHealth(name: name, problem: error.message))
+                problems.append(error.message)
+            }
+        }
+        if let dead = queues.first(where: { $0.name == names.deadLetterQueue }), let ready = dead.ready, ready > 0 {
+            problems.append("\(ready) messages wait in \(names.deadLetterQueue): inspect them with `flow dlq list`")
+        }
+        let free = dataFolder.freeBytes()
+        if let free, free < Self.minimumFreeBytes {
+            problems.append("the data folder has \(free / 1_048_576) MiB free, less than \(Self.minimumFreeBytes / 1_048_576) MiB")
+        }
+        let probe = dataFolder.temporary.appendingPathComponent("health-\(UUID().uuidString)")
+        var writable = false
+        do {
+            try FileManager.default.createDirectory(at: dataFolder.temporary, withIntermediateDirectories: true)
+            try Data("ok".utf8).write(to: probe)
+            try FileManager.default.removeItem(at: probe)
+            writable = true
+        } catch {
+            problems.append("the data folder \(dataFolder.root.path) is not writable: \(error.localizedDescription)")
+        }
+        return Output(
+            status: problems.isEmpty ? "healthy" : "degraded",
+            problems: problems,
+            broker: connection.configuration.redactedURL,
+            queues: queues,
+            dataFolder: dataFolder.root.path,
+            freeBytes: free,
+            writable: writable,
+            workerID: workerID
+        )
+    }
+}

@@ -1,0 +1,37 @@
+import FlowCore
+import Foundation
+
+/// The document formats `process_document_upload` reads.
+public enum DocumentFormat: String, Codable, Sendable, CaseIterable {
+    case text, markdown, html, csv, json, docx, pdf
+
+    /// The format named by a file extension, or `nil` when the extension is not one we read.
+    public init?(fileExtension: String) {
+        switch fileExtension.lowercased() {
+        case "txt", "text", "log": self = .text
+        case "md", "markdown": self = .markdown
+        case "html", "htm", "xhtml": self = .html
+        case "csv": self = .csv
+        case "json": self = .json
+        case "docx": self = .docx
+        case "pdf": self = .pdf
+        default: return nil
+        }
+    }
+
+    /// Detects the format from the first bytes, then the file name.
+    public static func detect(data: Data, fileName: String?) throws -> DocumentFormat {
+        if data.starts(with: Array("%PDF-".utf8)) { return .pdf }
+        if let fileName, let format = DocumentFormat(fileExtension: (fileName as NSString).pathExtension) {
+            return format
+        }
+        if data.starts(with: [0x50, 0x4B, 0x03, 0x04]) { return .docx }
+        let head = String(decoding: data.prefix(512), as: UTF8.self).lowercased()
+        if head.contains("<html") || head.contains("<!doctype html") { return .html }
+        if let first = head.first(where: { !$0.isWhitespace }), first == "{" || first == "[" { return .json }
+        if data.prefix(4096).contains(0) {
+            throw ActivityFailure.nonRetryable("UnsupportedFormat", "\(fileName ?? "the document") is binary and not a format we read (\(DocumentFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return .text
+    }
+}

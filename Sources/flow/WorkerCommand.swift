@@ -1,0 +1,92 @@
+import ArgumentParser
+import FlowAMQP
+import FlowCore
+import FlowDefaultActivities
+import FlowRuntime
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `flow worker default|ml|openai`: runs one worker actor until SIGTERM or SIGINT.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker actor that consumes one queue.",
+        discussion: """
+            QUEUE is default (documents, storage, health, cleanup, delegation of training), ml (training, \
+            evaluation) or openai (chat API calls). Run more copies to scale. SIGTERM or SIGINT stop taking \
+            new messages, let running activities finish within the grace period and return the rest to the queue.
+            """
+    )
+
+    @Argument(help: "The queue to consume: default, ml or openai.")
+    var queue: String
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Activities run at once, also the prefetch (default: $FLOW_CONCURRENCY, then 8 for default, 1 for ml, 16 for openai).")
+    var concurrency: Int?
+
+    @Option(help: "The data folder: activity store, blobs, documents, checkpoints (default: $FLOW_DATA_DIR, then .flow/data).")
+    var dataDir: String?
+
+    @Option(help: "Seconds running activities may take to finish after SIGTERM (default: $FLOW_SHUTDOWN_GRACE_SECONDS, then 30).")
+    var gracePeriod: Int?
+
+    @Option(help: .hidden)
+    var topologyPrefix: String?
+
+    @Flag(help: "Check the configuration and exit without connecting.")
+    var check = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let workQueue = WorkQueue(workerName: queue) else {
+            throw ValidationError("unknown queue '\(queue)': use default, ml or openai")
+        }
+        let concurrency = concurrency ?? environment["FLOW_CONCURRENCY"].flatMap(Int.init)
+        if let concurrency, !(1...1000).contains(concurrency) {
+            throw ValidationError("--concurrency must be from 1 to 1000, got \(concurrency)")
+        }
+        let dataFolder = URL(fileURLWithPath: dataDir ?? environment["FLOW_DATA_DIR"] ?? ".flow/data")
+        let grace = gracePeriod ?? environment["FLOW_SHUTDOWN_GRACE_SECONDS"].flatMap(Int.init) ?? 30
+        let names = TopologyNames(prefix: topologyPrefix ?? environment["FLOW_TOPOLOGY_PREFIX"])
+        let amqpConfiguration = try connection.configuration(connectionName: "flow worker \(workQueue.workerName)")
+        let workerConfiguration = WorkerConfiguration(
+            queue: workQueue, names: names, concurrency: concurrency, dataFolder: dataFolder, shutdownGracePeriod: .seconds(grace)
+        )
+        if check {
+            print("flow worker \(workQueue.workerName): queue \(names.queue(workQueue)), concurrency \(workerConfiguration.concurrency), data \(dataFolder.path), broker \(amqpConfiguration.redactedURL)")
+            return
+        }
+
+        let logger = connection.logger(label: "flow.worker.\(workQueue.workerName)", defaultLevel: .info)
+        let amqp = try await connection.connect(as: "flow worker \(workQueue.workerName)", logger: logger)
+        let store: ActivityResultStore
+        do {
+            store = try ActivityResultStore(path: workerConfiguration.storePath)
+        } catch {
+            throw ValidationError("cannot open the activity store: \(error)")
+        }
+        let registry: ActivityRegistry
+        switch workQueue {
+        case .default:
+            registry = DefaultActivities.registry(connection: amqp, names: names, dataFolder: DataFolder(dataFolder), workerID: workerConfiguration.workerID)
+        case .ml, .openai:
+            // Their activities arrive with the ML and OpenAI actors; until then every request
+            // is answered with UnknownActivity and dead-lettered, never left hanging.
+            registry = ActivityRegistry()
+        }
+        let worker = Worker(configuration: workerConfiguration, registry: registry, connection: amqp, store: store, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        do {
+            try await group.run()
+        } catch {
+            await amqp.close()
+            throw error
+        }
+        await amqp.close()
+    }
+}
