@@ -90,7 +90,11 @@ let package = Package(
         // Helpers shared by the test targets: broker location, unique names.
         .target(
             name: "FlowTesting",
-            dependencies: ["FlowCore", "FlowAMQP"],
+            dependencies: [
+                "FlowCore", "FlowAMQP", "FlowRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/FlowTesting"
         ),
 
