@@ -118,7 +118,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FlowDefaultActivitiesTests",
-            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", "FlowDefaultActivities", "FlowTesting"]
+            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", "FlowDefaultActivities", "FlowTesting"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "DeploymentTests",

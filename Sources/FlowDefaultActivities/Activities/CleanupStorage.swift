@@ -34,6 +34,11 @@ public struct CleanupStorage: Activity {
     public struct RemovedFile: Codable, Sendable, Equatable {
         public var path: String
         public var bytes: Int
+
+        public init(path: String, bytes: Int) {
+            self.path = path
+            self.bytes = bytes
+        }
     }
 
     public struct Output: Codable, Sendable, Equatable {

@@ -20,7 +20,7 @@ enum HTMLText {
         )
         text = decodeEntities(stripTags(text))
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.replacingOccurrences(of: "[ \\t\\u{00A0}]+", with: " ", options: .regularExpression).trimmingCharacters(in: .whitespaces)
+            $0.replacingOccurrences(of: "[ \t\u{00A0}]+", with: " ", options: .regularExpression).trimmingCharacters(in: .whitespaces)
         }
         var collapsed: [String] = []
         for line in lines where !(line.isEmpty && (collapsed.last?.isEmpty ?? true)) { collapsed.append(line) }
