@@ -33,6 +33,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds running activities may take to finish after SIGTERM (default: $FLOW_SHUTDOWN_GRACE_SECONDS, then 30).")
     var gracePeriod: Int?
 
+    @Option(help: "Port of /healthz, /readyz and /metrics (default: $FLOW_METRICS_PORT, then 9464 for default, 9465 for ml, 9466 for openai; 0 turns them off).")
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics port binds to (default: $FLOW_METRICS_HOST, then 127.0.0.1).")
+    var metricsHost: String?
+
     @Option(help: .hidden)
     var topologyPrefix: String?
 
@@ -55,6 +61,15 @@ struct WorkerCommand: AsyncParsableCommand {
         let workerConfiguration = WorkerConfiguration(
             queue: workQueue, names: names, concurrency: concurrency, dataFolder: dataFolder, shutdownGracePeriod: .seconds(grace)
         )
+        let defaultMetricsPort: Int
+        switch workQueue {
+        case .default: defaultMetricsPort = 9464
+        case .ml: defaultMetricsPort = 9465
+        case .openai: defaultMetricsPort = 9466
+        }
+        let metricsPort = metricsPort ?? environment["FLOW_METRICS_PORT"].flatMap(Int.init) ?? defaultMetricsPort
+        guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be from 0 to 65535, got \(metricsPort)") }
+        let metricsHost = metricsHost ?? environment["FLOW_METRICS_HOST"] ?? "127.0.0.1"
         if check {
             print("flow worker \(workQueue.workerName): queue \(names.queue(workQueue)), concurrency \(workerConfiguration.concurrency), data \(dataFolder.path), broker \(amqpConfiguration.redactedURL)")
             return
@@ -78,8 +93,15 @@ struct WorkerCommand: AsyncParsableCommand {
             registry = ActivityRegistry()
         }
         let worker = Worker(configuration: workerConfiguration, registry: registry, connection: amqp, store: store, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
+        if metricsPort != 0 {
+            let health = HealthServer(
+                host: metricsHost, port: metricsPort, statistics: worker.statistics, queueName: names.queue(workQueue), connection: amqp, logger: logger
+            )
+            services.append(.init(service: health))
+        }
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         do {
             try await group.run()

@@ -49,6 +49,7 @@ public struct Worker: Service {
         )
 
         let statistics = self.statistics
+        statistics.setConsuming(true)
         await withTaskGroup(of: Void.self) { group in
             do {
                 for try await delivery in consumer.cancelOnGracefulShutdown() {
@@ -63,6 +64,7 @@ public struct Worker: Service {
             }
 
             // Shutting down: no new deliveries; what is running gets the grace period.
+            statistics.setConsuming(false)
             await consumer.stop()
             let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
             if statistics.inFlight > 0 {

@@ -1,0 +1,112 @@
+import FlowAMQP
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// Serves a worker's `/healthz` (the process runs), `/readyz` (it consumes its queue) and
+/// Prometheus `/metrics`, on 127.0.0.1 by default so only the host (or the container's
+/// own health check) sees them unless configured otherwise.
+public struct HealthServer: Service {
+    public let host: String
+    public let port: Int
+    let statistics: WorkerStatistics
+    let queueName: String
+    let connection: AMQPConnection
+    let logger: Logger
+
+    public init(host: String, port: Int, statistics: WorkerStatistics, queueName: String, connection: AMQPConnection, logger: Logger) {
+        self.host = host
+        self.port = port
+        self.statistics = statistics
+        self.queueName = queueName
+        self.connection = connection
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let responder = HealthResponder(statistics: statistics, queueName: queueName, connection: connection)
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(HealthHTTPHandler(responder: responder))
+                    }
+                }
+                .bind(host: host, port: port)
+                .get()
+        } catch {
+            throw HealthServerError(message: "cannot serve health and metrics on \(host):\(port) (\(error)): choose another port with --metrics-port or FLOW_METRICS_PORT")
+        }
+        logger.info("serving /healthz, /readyz and /metrics", metadata: ["http.address": "\(host):\(port)"])
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// The health server could not start.
+public struct HealthServerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Builds the three responses from the worker's live state.
+struct HealthResponder: Sendable {
+    let statistics: WorkerStatistics
+    let queueName: String
+    let connection: AMQPConnection
+
+    func respond(to path: String) -> (HTTPResponseStatus, String, String) {
+        switch path {
+        case "/healthz":
+            return (.ok, "text/plain", "ok\n")
+        case "/readyz":
+            if statistics.isConsuming {
+                return (.ok, "text/plain", "ready: consuming \(queueName)\n")
+            }
+            return (.serviceUnavailable, "text/plain", "not ready: not consuming \(queueName) (starting, shutting down or reconnecting to the broker)\n")
+        case "/metrics":
+            return (.ok, "text/plain; version=0.0.4", statistics.prometheusText(queue: queueName, recoveries: connection.recoveryCount))
+        default:
+            return (.notFound, "text/plain", "not found: try /healthz, /readyz or /metrics\n")
+        }
+    }
+}
+
+final class HealthHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let responder: HealthResponder
+    private var path = "/"
+
+    init(responder: HealthResponder) {
+        self.responder = responder
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let request):
+            path = String(request.uri.split(separator: "?", maxSplits: 1).first ?? "/")
+        case .body:
+            break
+        case .end:
+            let (status, contentType, body) = responder.respond(to: path)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: contentType)
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            headers.add(name: "Connection", value: "close")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in boundContext.value.close(promise: nil) }
+        }
+    }
+}
