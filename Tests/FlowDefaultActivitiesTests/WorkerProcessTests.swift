@@ -1,0 +1,137 @@
+import FlowAMQP
+import FlowCore
+import FlowTesting
+import Foundation
+import Testing
+
+/// The real `flow worker default` process under SIGTERM and SIGKILL, on a private topology.
+@Suite("worker processes under signals", .serialized)
+struct WorkerProcessTests {
+    struct Setup {
+        let names: TopologyNames
+        let dataFolder: URL
+        let requester: AMQPConnection
+        let replies: ReplyBox
+        let consumer: AMQPConsumer
+        let reader: Task<Void, any Error>
+
+        var workerArguments: [String] {
+            ["worker", "default", "--topology-prefix", names.prefix!, "--data-dir", dataFolder.path, "--metrics-port", "0",
+             "--concurrency", "4", "--grace-period", "20", "--amqp-url", TestBroker.url]
+        }
+
+        static func make() async throws -> Setup {
+            let names = TopologyNames(prefix: TestBroker.uniqueName("process"))
+            let dataFolder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-process-\(UUID().uuidString.prefix(8))")
+            let requester = try await TestBroker.connect(name: "test process requester")
+            try await requester.declare(names.topology)
+            let replies = ReplyBox()
+            let consumer = try await requester.consume(queue: names.coordinatorReplyQueue, prefetch: 200)
+            let reader = Task {
+                for try await delivery in consumer {
+                    try await delivery.ack()
+                    if let reply = try? JSONDecoder().decode(ActivityReply.self, from: Data(delivery.body)) { await replies.add(reply) }
+                }
+            }
+            return Setup(names: names, dataFolder: dataFolder, requester: requester, replies: replies, consumer: consumer, reader: reader)
+        }
+
+        func send(_ activity: String, input: String, messageID: String) async throws {
+            let properties = AMQPProperties(
+                contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: messageID,
+                replyTo: names.coordinatorReplyQueue, messageID: messageID, type: activity
+            )
+            try await requester.publish(AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.default), properties: properties, body: Array(input.utf8)))
+        }
+
+        func tearDown() async {
+            consumer.cancel()
+            reader.cancel()
+            for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+            for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+            await requester.close()
+            try? FileManager.default.removeItem(at: dataFolder)
+        }
+    }
+
+    @Test("SIGTERM during a burst loses nothing: every request is answered, by this worker or the next")
+    func sigtermDuringBurst() async throws {
+        let setup = try await Setup.make()
+        let first = try FlowProcess(setup.workerArguments)
+        let total = 300
+        for index in 0..<total {
+            try await setup.send("storage_put", input: #"{"text": "burst item \#(index)"}"#, messageID: "burst-\(index)")
+        }
+        try await setup.replies.wait { $0.completedIDs.count >= 30 }
+        first.signal(SIGTERM)
+        let status = try await first.waitForExit(timeout: .seconds(30))
+        #expect(status == 0, "the worker should exit cleanly on SIGTERM; its log:\n\(first.log)")
+        #expect(first.log.contains("worker stopped"))
+
+        let second = try FlowProcess(setup.workerArguments)
+        try await setup.replies.wait(timeout: .seconds(60)) { $0.completedIDs.count >= total }
+        let completed = await setup.replies.completedIDs
+        #expect(completed == Set((0..<total).map { "burst-\($0)" }))
+        #expect(await setup.replies.failedCount == 0)
+        second.signal(SIGTERM)
+        _ = try await second.waitForExit(timeout: .seconds(30))
+        #expect(try await setup.requester.inspectQueue(setup.names.queue(.default)).messageCount == 0)
+        #expect(try await setup.requester.inspectQueue(setup.names.deadLetterQueue).messageCount == 0)
+        await setup.tearDown()
+    }
+
+    @Test("a worker killed with SIGKILL mid-activity has its message redelivered and completed by the next worker")
+    func sigkillMidActivity() async throws {
+        let setup = try await Setup.make()
+        // A CSV big enough that extracting it takes a while in the worker.
+        let documents = setup.dataFolder.appendingPathComponent("documents")
+        try FileManager.default.createDirectory(at: documents, withIntermediateDirectories: true)
+        var csv = "id,name,notes\n"
+        for row in 0..<300_000 { csv += "\(row),name \(row),\"note, with comma \(row)\"\n" }
+        try Data(csv.utf8).write(to: documents.appendingPathComponent("big.csv"))
+
+        let first = try FlowProcess(setup.workerArguments)
+        try await setup.send("process_document_upload", input: #"{"path": "documents/big.csv"}"#, messageID: "big-1")
+        // Delivered to the worker once the queue shows no ready message.
+        let queue = setup.names.queue(.default)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await setup.requester.inspectQueue(queue).messageCount > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        first.signal(SIGKILL)
+        _ = try await first.waitForExit(timeout: .seconds(10))
+        let answeredBeforeKill = await setup.replies.completedIDs.contains("big-1")
+
+        let second = try FlowProcess(setup.workerArguments)
+        try await setup.replies.wait(timeout: .seconds(90)) { $0.completedIDs.contains("big-1") }
+        let replies = await setup.replies.finals(for: "big-1")
+        #expect(replies.allSatisfy { $0 == replies[0] }, "every final reply to one message id must be the same")
+        let output = try #require(replies.first?.output?.text)
+        #expect(output.contains(#""rows":"300000""#))
+        if !answeredBeforeKill {
+            #expect(second.log.contains("activity completed") || second.log.contains("answering from the store"), "the second worker should have handled the redelivery:\n\(second.log)")
+        }
+        second.signal(SIGTERM)
+        _ = try await second.waitForExit(timeout: .seconds(30))
+        await setup.tearDown()
+    }
+}
+
+actor ReplyBox {
+    private var replies: [ActivityReply] = []
+
+    func add(_ reply: ActivityReply) { replies.append(reply) }
+
+    var completedIDs: Set<String> { Set(replies.filter { $0.status == .completed }.map(\.messageID)) }
+    var failedCount: Int { replies.filter { $0.status == .failed }.count }
+    func finals(for messageID: String) -> [ActivityReply] { replies.filter { $0.messageID == messageID && $0.status != .progress } }
+
+    func wait(timeout: Duration = .seconds(30), until condition: @Sendable (isolated ReplyBox) -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !condition(self) {
+            guard ContinuousClock.now < deadline else { throw AMQPError(.protocolFailure, "timed out after \(timeout) waiting for replies (have \(replies.count))") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
