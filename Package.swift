@@ -114,6 +114,16 @@ let package = Package(
             path: "Benchmarks/TransportBenchmark"
         ),
 
+        .executableTarget(
+            name: "flow-activity-benchmark",
+            dependencies: [
+                "FlowCore", "FlowAMQP", "FlowRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/ActivityBenchmark"
+        ),
+
         .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowTesting"]),
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
         .testTarget(

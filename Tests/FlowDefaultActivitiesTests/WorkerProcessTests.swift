@@ -7,7 +7,7 @@ import Testing
 /// The real `flow worker default` process under SIGTERM and SIGKILL, on a private topology.
 @Suite("worker processes under signals", .serialized)
 struct WorkerProcessTests {
-    struct Setup {
+    struct Setup: Sendable {
         let names: TopologyNames
         let dataFolder: URL
         let requester: AMQPConnection
@@ -133,5 +133,49 @@ actor ReplyBox {
             guard ContinuousClock.now < deadline else { throw AMQPError(.protocolFailure, "timed out after \(timeout) waiting for replies (have \(replies.count))") }
             try await Task.sleep(for: .milliseconds(20))
         }
+    }
+}
+
+@Suite("the flow command line against a running worker", .serialized)
+struct CommandLineTests {
+    private func get(_ url: String) async throws -> (Int, String) {
+        let result = try ProcessRunner.run("/usr/bin/env", ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", url])
+        let lines = result.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    @Test("flow activity run prints the output, exits 1 with the reason on failure, and /readyz and /metrics tell the truth")
+    func activityRunAndMetrics() async throws {
+        let setup = try await WorkerProcessTests.Setup.make()
+        var arguments = setup.workerArguments
+        arguments[arguments.firstIndex(of: "--metrics-port")! + 1] = "9474"
+        let worker = try FlowProcess(arguments)
+        var ready = (0, "")
+        for _ in 0..<100 {
+            ready = try await get("http://127.0.0.1:9474/readyz")
+            if ready.0 == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(ready.0 == 200)
+        #expect(ready.1.contains("consuming \(setup.names.queue(.default))"))
+        #expect(try await get("http://127.0.0.1:9474/healthz").0 == 200)
+
+        let flow = Repository.flowExecutable.path
+        let prefix = ["--topology-prefix", setup.names.prefix!, "--amqp-url", TestBroker.url]
+        let ok = try ProcessRunner.run(flow, ["activity", "run", "storage_put", "--input", #"{"text": "cli"}"#] + prefix)
+        #expect(ok.status == 0, "\(ok.standardError)")
+        #expect(ok.standardOutput.contains(#""blob_id":"sha256:"#))
+        let failed = try ProcessRunner.run(flow, ["activity", "run", "storage_get", "--input", #"{"blob_id": "nope"}"#] + prefix)
+        #expect(failed.status == 1)
+        #expect(failed.standardError.contains("InvalidBlobID"))
+
+        let metrics = try await get("http://127.0.0.1:9474/metrics")
+        #expect(metrics.0 == 200)
+        #expect(metrics.1.contains(#"activity="storage_put",outcome="completed"} 1"#))
+        #expect(metrics.1.contains(#"activity="storage_get",outcome="dead_lettered"} 1"#))
+
+        worker.signal(SIGTERM)
+        #expect(try await worker.waitForExit(timeout: .seconds(30)) == 0)
+        await setup.tearDown()
     }
 }

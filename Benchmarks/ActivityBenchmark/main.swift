@@ -1,0 +1,162 @@
+import FlowAMQP
+import FlowCore
+import FlowRuntime
+import Foundation
+import Logging
+import ServiceLifecycle
+
+// Activity round trips through the worker runtime, beside a Celery peer on the same broker
+// in the same run:
+//
+//   pip install celery
+//   swift run -c release flow-activity-benchmark [--count N] [--window W] [--sequential S]
+//
+// Our side: a requester publishes a no-op activity with publisher confirms and collects the
+// worker's reply from its reply queue; the worker (a separate process, this executable in
+// `worker` mode) runs the full runtime: parse, idempotency store, run, store the result,
+// reply with a confirm, ack. AMQP_URL picks the broker.
+
+struct NoOp: Activity {
+    static let name = "noop"
+    static let queue = WorkQueue.default
+    typealias Input = Empty
+    typealias Output = Empty
+    func run(_ input: Empty, context: ActivityContext) async throws -> Empty { Empty() }
+}
+
+func option(_ name: String, default value: Int) -> Int {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
+    return parsed
+}
+
+func stringOption(_ name: String) -> String? {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
+
+let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/"
+func quietLogger() -> Logger {
+    var logger = Logger(label: "flow.benchmark")
+    logger.logLevel = .error
+    return logger
+}
+
+func runWorker(prefix: String) async throws {
+    let names = TopologyNames(prefix: prefix)
+    let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: quietLogger())
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-bench-\(prefix)")
+    let configuration = WorkerConfiguration(queue: .default, names: names, concurrency: option("--concurrency", default: 64), dataFolder: folder)
+    var registry = ActivityRegistry()
+    registry.register(NoOp())
+    let worker = Worker(configuration: configuration, registry: registry, connection: connection, store: try ActivityResultStore(path: configuration.storePath), logger: quietLogger())
+    let group = ServiceGroup(configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm], logger: quietLogger()))
+    try await group.run()
+    await connection.close()
+    try? FileManager.default.removeItem(at: folder)
+}
+
+actor Replies {
+    private var waiting: [String: CheckedContinuation<Void, Never>] = [:]
+    private var arrived: Set<String> = []
+
+    func arrive(_ id: String) {
+        if let continuation = waiting.removeValue(forKey: id) { continuation.resume() } else { arrived.insert(id) }
+    }
+
+    func wait(for id: String) async {
+        if arrived.remove(id) != nil { return }
+        await withCheckedContinuation { waiting[id] = $0 }
+    }
+}
+
+func runRequester() async throws -> (throughput: Double, p50: Double, p99: Double) {
+    let prefix = "bench.flow.\(UUID().uuidString.prefix(6).lowercased())"
+    let names = TopologyNames(prefix: prefix)
+    let requester = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: quietLogger())
+    try await requester.declare(names.topology)
+    let worker = Process()
+    worker.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    worker.arguments = ["worker", "--prefix", prefix]
+    try worker.run()
+    defer {
+        worker.terminate()
+        worker.waitUntilExit()
+    }
+    let replies = Replies()
+    let consumer = try await requester.consume(queue: names.coordinatorReplyQueue, prefetch: 500)
+    let reader = Task {
+        for try await delivery in consumer {
+            try await delivery.ack()
+            if let id = delivery.properties.correlationID { await replies.arrive(id) }
+        }
+    }
+    func roundTrip(_ id: String) async throws {
+        let properties = AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: names.coordinatorReplyQueue, messageID: id, type: NoOp.name)
+        try await requester.publish(AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.default), properties: properties, body: Array("{}".utf8)))
+        await replies.wait(for: id)
+    }
+    for index in 0..<50 { try await roundTrip("warm-\(index)") }
+
+    let count = option("--count", default: 5_000)
+    let window = option("--window", default: 64)
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for lane in 0..<window {
+            group.addTask {
+                for index in stride(from: lane, to: count, by: window) { try await roundTrip("t-\(index)") }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let elapsed = clock.now - start
+    let throughput = Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+
+    var latencies: [Double] = []
+    for index in 0..<option("--sequential", default: 300) {
+        let began = clock.now
+        try await roundTrip("s-\(index)")
+        let took = clock.now - began
+        latencies.append((Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18) * 1000)
+    }
+    latencies.sort()
+    reader.cancel()
+    consumer.cancel()
+    for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+    for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+    await requester.close()
+    return (throughput, latencies[latencies.count / 2], latencies[min(latencies.count - 1, Int(Double(latencies.count - 1) * 0.99))])
+}
+
+func runCelery() throws -> (throughput: Double, p50: Double, p99: Double, version: String) {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("celery/celery_peer.py")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script.path, url, "--count", String(option("--celery-count", default: 2_000)), "--window", String(option("--window", default: 64)), "--sequential", String(option("--sequential", default: 300))]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0, let figures = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+        let throughput = figures["round_trips_per_second"] as? Double, let p50 = figures["p50_ms"] as? Double, let p99 = figures["p99_ms"] as? Double
+    else {
+        throw AMQPError(.protocolFailure, "the Celery peer failed (pip install celery): \(String(decoding: data, as: UTF8.self))")
+    }
+    return (throughput, p50, p99, figures["celery"] as? String ?? "?")
+}
+
+if CommandLine.arguments.dropFirst().first == "worker" {
+    try await runWorker(prefix: stringOption("--prefix") ?? "bench.flow")
+} else {
+    let flow = try await runRequester()
+    let celery = try runCelery()
+    print("activity round trips: publish with confirm -> worker runs a no-op activity -> reply with confirm -> ack")
+    print("broker \(try AMQPConfiguration(url: url).redactedURL), window \(option("--window", default: 64)), Celery \(celery.version) (threads pool, acks late, rpc:// results)")
+    print("                     throughput (rt/s)   p50 (ms)   p99 (ms)")
+    print(String(format: "AntifragileFlow      %17.0f   %8.2f   %8.2f", flow.throughput, flow.p50, flow.p99))
+    print(String(format: "Celery               %17.0f   %8.2f   %8.2f", celery.throughput, celery.p50, celery.p99))
+    print(String(format: "ratio                %16.1fx   %7.2fx   %7.2fx", flow.throughput / celery.throughput, celery.p50 / flow.p50, celery.p99 / flow.p99))
+}
