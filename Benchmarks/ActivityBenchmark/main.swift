@@ -14,7 +14,9 @@ import ServiceLifecycle
 // Our side: a requester publishes a no-op activity with publisher confirms and collects the
 // worker's reply from its reply queue; the worker (a separate process, this executable in
 // `worker` mode) runs the full runtime: parse, idempotency store, run, store the result,
-// reply with a confirm, ack. AMQP_URL picks the broker.
+// reply with a confirm, ack. AMQP_URL picks the broker. The work queue is the real
+// quorum queue; replies go to the coordinator's quorum reply queue unless
+// --classic-reply-queue is given.
 
 struct NoOp: Activity {
     static let name = "noop"
@@ -80,22 +82,26 @@ func runRequester() async throws -> (throughput: Double, p50: Double, p99: Doubl
     worker.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
     worker.arguments = ["worker", "--prefix", prefix]
     try worker.run()
-    defer {
-        worker.terminate()
-        worker.waitUntilExit()
-    }
     let replies = Replies()
-    let consumer = try await requester.consume(queue: names.coordinatorReplyQueue, prefetch: 500)
+    // --classic-reply-queue: replies to an exclusive classic queue (as `flow activity run`
+    // and Celery's rpc:// backend use) instead of the coordinator's quorum queue, to show
+    // what the quorum queue's replicated, fsynced commit adds to each round trip.
+    let replyQueue = CommandLine.arguments.contains("--classic-reply-queue") ? "\(prefix).classic-replies" : names.coordinatorReplyQueue
+    if replyQueue != names.coordinatorReplyQueue { try await requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)])) }
+    let consumer = try await requester.consume(queue: replyQueue, prefetch: 500)
     let reader = Task {
         for try await delivery in consumer {
             try await delivery.ack()
             if let id = delivery.properties.correlationID { await replies.arrive(id) }
         }
     }
+    // The confirm and the reply are awaited together: the confirm usually arrives first,
+    // and a publish that fails still fails the round trip.
     func roundTrip(_ id: String) async throws {
-        let properties = AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: names.coordinatorReplyQueue, messageID: id, type: NoOp.name)
-        try await requester.publish(AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.default), properties: properties, body: Array("{}".utf8)))
+        let properties = AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: replyQueue, messageID: id, type: NoOp.name)
+        async let confirmed: Void = requester.publish(AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.default), properties: properties, body: Array("{}".utf8)))
         await replies.wait(for: id)
+        try await confirmed
     }
     for index in 0..<50 { try await roundTrip("warm-\(index)") }
 
@@ -122,6 +128,8 @@ func runRequester() async throws -> (throughput: Double, p50: Double, p99: Doubl
         latencies.append((Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18) * 1000)
     }
     latencies.sort()
+    worker.terminate()
+    worker.waitUntilExit()
     reader.cancel()
     consumer.cancel()
     for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
@@ -141,9 +149,10 @@ func runCelery() throws -> (throughput: Double, p50: Double, p99: Double, versio
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0, let figures = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-        let throughput = figures["round_trips_per_second"] as? Double, let p50 = figures["p50_ms"] as? Double, let p99 = figures["p99_ms"] as? Double
+        let throughput = (figures["round_trips_per_second"] as? NSNumber)?.doubleValue,
+        let p50 = (figures["p50_ms"] as? NSNumber)?.doubleValue, let p99 = (figures["p99_ms"] as? NSNumber)?.doubleValue
     else {
-        throw AMQPError(.protocolFailure, "the Celery peer failed (pip install celery): \(String(decoding: data, as: UTF8.self))")
+        throw AMQPError(.protocolFailure, "the Celery peer failed with status \(process.terminationStatus) (is celery installed? pip install celery): \(String(decoding: data, as: UTF8.self))")
     }
     return (throughput, p50, p99, figures["celery"] as? String ?? "?")
 }
@@ -154,7 +163,8 @@ if CommandLine.arguments.dropFirst().first == "worker" {
     let flow = try await runRequester()
     let celery = try runCelery()
     print("activity round trips: publish with confirm -> worker runs a no-op activity -> reply with confirm -> ack")
-    print("broker \(try AMQPConfiguration(url: url).redactedURL), window \(option("--window", default: 64)), Celery \(celery.version) (threads pool, acks late, rpc:// results)")
+    let replies = CommandLine.arguments.contains("--classic-reply-queue") ? "classic exclusive reply queue" : "quorum reply queue"
+    print("broker \(try AMQPConfiguration(url: url).redactedURL), \(replies), window \(option("--window", default: 64)), Celery \(celery.version) (threads pool, acks late, rpc:// results)")
     print("                     throughput (rt/s)   p50 (ms)   p99 (ms)")
     print(String(format: "AntifragileFlow      %17.0f   %8.2f   %8.2f", flow.throughput, flow.p50, flow.p99))
     print(String(format: "Celery               %17.0f   %8.2f   %8.2f", celery.throughput, celery.p50, celery.p99))

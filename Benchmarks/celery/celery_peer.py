@@ -54,7 +54,7 @@ def main():
     app.conf.broker_url = broker
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "celery_peer", "worker", "--loglevel=WARNING", "--pool=threads",
-         "--concurrency=%d" % arguments.concurrency, "-Q", QUEUE, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         "--concurrency=%d" % arguments.concurrency, "-Q", QUEUE, "-n", "peer-%d@%%h" % os.getpid(), "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=os.path.dirname(os.path.abspath(__file__)), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
@@ -93,7 +93,10 @@ def main():
         }))
     finally:
         worker.terminate()
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,14 @@ public final class ActivityResultStore: Sendable {
         )
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // Write-ahead logging with synchronous=NORMAL: a commit survives the crash of the
+        // process (what the store is for: redeliveries after a worker dies) without an
+        // fsync per activity; only a power loss can drop the newest commits, and then the
+        // broker redelivers those activities, which run again.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
         do {
             database = try DatabaseQueue(path: path, configuration: configuration)
         } catch {

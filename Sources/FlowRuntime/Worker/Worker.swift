@@ -50,7 +50,8 @@ public struct Worker: Service {
 
         let statistics = self.statistics
         statistics.setConsuming(true)
-        await withTaskGroup(of: Void.self) { group in
+        let consumerFailure: (any Error)? = await withTaskGroup(of: Void.self) { group in
+            var failure: (any Error)?
             do {
                 for try await delivery in consumer.cancelOnGracefulShutdown() {
                     statistics.begin()
@@ -61,6 +62,7 @@ public struct Worker: Service {
                 }
             } catch {
                 logger.error("the consumer stopped", metadata: ["error": "\(error)"])
+                failure = error
             }
 
             // Shutting down: no new deliveries; what is running gets the grace period.
@@ -78,8 +80,13 @@ public struct Worker: Service {
                 group.cancelAll()
             }
             await group.waitForAll()
+            return failure
         }
         consumer.cancel()
         logger.info("worker stopped", metadata: ["completed": "\(statistics.count(.completed))", "failed": "\(statistics.count(.failed))"])
+        // A consumer the broker ended (its queue was deleted) ends the worker with the
+        // reason, after the work in flight was settled; a supervisor restarts it and the
+        // restart declares the topology again.
+        if let consumerFailure { throw consumerFailure }
     }
 }
