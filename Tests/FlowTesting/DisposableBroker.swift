@@ -7,17 +7,21 @@ import Foundation
 public final class DisposableBroker: Sendable {
     public let port: Int
     public let directory: String
+    private let extraConfiguration: String?
 
     public var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
 
     private var environment: [String: String] {
-        ["FLOW_BROKER_PORT": String(port), "FLOW_BROKER_DIR": directory]
+        var environment = ["FLOW_BROKER_PORT": String(port), "FLOW_BROKER_DIR": directory]
+        if let extraConfiguration { environment["FLOW_BROKER_EXTRA_CONFIG"] = extraConfiguration }
+        return environment
     }
 
     /// Starts a node on `port`, with its files in a temporary folder of that port. A node
     /// left running there by a test run that was killed is stopped and wiped first.
-    public init(port: Int) throws {
+    public init(port: Int, extraConfiguration: String? = nil) throws {
         self.port = port
+        self.extraConfiguration = extraConfiguration
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("flow-test-broker-\(port)").path
         _ = try ProcessRunner.run(Repository.file("broker/stop").path, ["--wipe"], environment: environment)
         let result = try ProcessRunner.run(Repository.file("broker/start").path, [], environment: environment)
