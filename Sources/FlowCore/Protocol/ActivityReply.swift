@@ -11,21 +11,9 @@ public struct ActivityReply: Codable, Sendable, Equatable {
         case progress
     }
 
-    /// Why an activity failed, and whether trying again may help.
-    public struct Failure: Codable, Sendable, Equatable {
-        /// A stable name a program can switch on, such as `UnknownActivity` or `InvalidInput`.
-        public var type: String
-        /// What happened and what to do about it.
-        public var message: String
-        /// Whether another attempt may succeed.
-        public var retryable: Bool
-
-        public init(type: String, message: String, retryable: Bool) {
-            self.type = type
-            self.message = message
-            self.retryable = retryable
-        }
-    }
+    /// Why an activity failed, and whether trying again may help: the same shape an
+    /// activity throws.
+    public typealias Failure = ActivityFailure
 
     public var `protocol`: Int64
     public var status: Status
