@@ -77,6 +77,12 @@ let package = Package(
             ]
         ),
 
+        // Inspect, replay, purge, export and import the dead-letter queue.
+        .target(
+            name: "FlowDeadLetters",
+            dependencies: ["FlowCore", "FlowAMQP"]
+        ),
+
         // The command-line tool: flag parsing and calls into the modules, nothing else.
         .executableTarget(
             name: "flow",
@@ -85,6 +91,7 @@ let package = Package(
                 "FlowAMQP",
                 "FlowRuntime",
                 "FlowDefaultActivities",
+                "FlowDeadLetters",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -129,6 +136,10 @@ let package = Package(
         .testTarget(
             name: "FlowRuntimeTests",
             dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", "FlowTesting", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "FlowDeadLettersTests",
+            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", "FlowDeadLetters", "FlowDefaultActivities", "FlowTesting"]
         ),
         .testTarget(
             name: "FlowDefaultActivitiesTests",

@@ -6,6 +6,6 @@ struct Flow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flow",
         abstract: "AntifragileFlow: durable workflows and worker actors on RabbitMQ.",
-        subcommands: [WorkerCommand.self, ActivityCommand.self, StatusCommand.self, TopologyCommand.self, BrokerCommand.self, SmokeCommand.self]
+        subcommands: [WorkerCommand.self, ActivityCommand.self, StatusCommand.self, DLQCommand.self, TopologyCommand.self, BrokerCommand.self, SmokeCommand.self]
     )
 }

@@ -92,6 +92,12 @@ public final class TestWorkerHarness: Sendable {
         return result
     }
 
+    /// Stops the worker (as a shutdown would), leaving the topology and messages in place.
+    public func stopWorker() async {
+        runTask.cancel()
+        _ = try? await runTask.value
+    }
+
     /// Stops the worker and removes the private topology and data.
     public func shutdown() async {
         runTask.cancel()

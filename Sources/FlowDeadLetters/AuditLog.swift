@@ -1,0 +1,39 @@
+import Foundation
+
+/// An append-only JSON-lines record of every replay, purge and import: who, when, which
+/// message, where to. One line per message, written right after the broker confirmed the
+/// change, so the log is accurate even when the tool is killed half-way.
+public struct AuditLog: Sendable {
+    public let file: URL
+
+    public init(file: URL) {
+        self.file = file
+    }
+
+    public func record(action: String, operatorName: String, messageID: String, destination: String?) throws {
+        var entry: [String: String] = [
+            "time": ISO8601DateFormatter().string(from: Date()),
+            "operator": operatorName,
+            "action": action,
+            "message_id": messageID,
+        ]
+        if let destination { entry["to"] = destination }
+        let line = String(decoding: try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: file.path) {
+            _ = FileManager.default.createFile(atPath: file.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: file)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(line.utf8))
+    }
+
+    /// Every entry so far.
+    public func entries() throws -> [[String: String]] {
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return [] }
+        return try text.split(separator: "\n").map { line in
+            (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]) ?? [:]
+        }
+    }
+}
