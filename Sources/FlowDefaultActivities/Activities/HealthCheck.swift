@@ -69,7 +69,7 @@ public struct HealthCheck: Activity {
             }
         }
         if let dead = queues.first(where: { $0.name == names.deadLetterQueue }), let ready = dead.ready, ready > 0 {
-            problems.append("\(ready) messages wait in \(names.deadLetterQueue): they failed for good; each carries its reason in the flow-failure-reason header")
+            problems.append("\(ready) messages wait in \(names.deadLetterQueue): inspect them with `flow dlq list`")
         }
         let free = dataFolder.freeBytes()
         if let free, free < Self.minimumFreeBytes {
