@@ -87,8 +87,12 @@ struct DeliveryProcessor: Sendable {
         switch outcome {
         case .success(let output):
             let reply = ActivityReply(status: .completed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), output: output)
-            try await store.recordCompletion(reply)
+            // Both must be done before the ack; neither needs the other first. A crash after
+            // the reply but before the store write re-runs the activity on redelivery, exactly
+            // as a crash just before either would.
+            async let stored: Void = store.recordCompletion(reply)
             try await sendReply(reply, for: request)
+            try await stored
             try await delivery.ack()
             statistics.record(.completed, activity: request.activity, duration: ContinuousClock.now - started)
             requestLogger.info("activity completed", metadata: ["duration": "\(ContinuousClock.now - started)"])
@@ -205,6 +209,7 @@ struct DeliveryProcessor: Sendable {
         headers[FlowProtocol.Header.deadLetteredFrom] = .string(queueName)
         headers[FlowProtocol.Header.deadLetteredBy] = .string(configuration.workerID)
         headers[FlowProtocol.Header.deadLetteredAt] = .int(Int64(Date().timeIntervalSince1970 * 1000))
+        if headers[FlowProtocol.Header.attempt] == nil { headers[FlowProtocol.Header.attempt] = .int(Int64(request?.attempt ?? 1)) }
         properties.headers = headers
         properties.expiration = nil
         try await connection.publish(AMQPMessage(exchange: configuration.names.deadLetterExchange, routingKey: queueName, properties: properties, body: delivery.body))
