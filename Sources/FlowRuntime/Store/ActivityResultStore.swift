@@ -15,6 +15,20 @@ public final class ActivityResultStore: Sendable {
     private let maximumEntries: Int
     private let retention: Duration
     private let insertsSincePrune = Mutex(0)
+    private let batch = Mutex(WriteBatch())
+
+    private struct PendingCompletion: Sendable {
+        var messageID: String
+        var activity: String
+        var reply: String
+        var completedAt: Double
+    }
+
+    /// Completions waiting for the current writer, and whether there is one.
+    private struct WriteBatch: ~Copyable {
+        var writerActive = false
+        var waiting: [(PendingCompletion, CheckedContinuation<Bool, any Error>)] = []
+    }
 
     /// Opens (or creates) the store at `path`.
     public init(path: String, maximumEntries: Int = 100_000, retention: Duration = .seconds(7 * 86_400)) throws {
@@ -65,20 +79,80 @@ public final class ActivityResultStore: Sendable {
         return try text.map { try JSONDecoder().decode(ActivityReply.self, from: Data($0.utf8)) }
     }
 
-    /// Records a completed activity's reply. Called before the reply is sent, so a crash
-    /// after it still answers the redelivery from here.
+    /// Records a completed activity's reply. Called before the delivery is acknowledged,
+    /// so a crash after it still answers the redelivery from here.
+    ///
+    /// Writes are group-committed: while one transaction runs, the completions that arrive
+    /// queue up, and the next writer commits them all at once. SQLite takes one writer at a
+    /// time, so under load this turns many small transactions into a few larger ones.
     public func recordCompletion(_ reply: ActivityReply) async throws {
-        let text = String(decoding: try JSONEncoder().encode(reply), as: UTF8.self)
-        let now = Date().timeIntervalSince1970
-        try await database.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO completed_activity (message_id, activity, reply, completed_at) VALUES (?, ?, ?, ?)",
-                arguments: [reply.messageID, reply.activity, text, now]
-            )
-            try db.execute(sql: "DELETE FROM activity_heartbeat WHERE message_id = ?", arguments: [reply.messageID])
+        let entry = PendingCompletion(
+            messageID: reply.messageID, activity: reply.activity,
+            reply: String(decoding: try JSONEncoder().encode(reply), as: UTF8.self), completedAt: Date().timeIntervalSince1970
+        )
+        let leads = batch.withLock { state -> Bool in
+            guard state.writerActive else {
+                state.writerActive = true
+                return true
+            }
+            return false
         }
+        if !leads {
+            // Wait until a writer commits this entry, or hands over the writing to us.
+            let mustWrite = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
+                let queued = batch.withLock { state -> Bool in
+                    guard state.writerActive else {
+                        state.writerActive = true
+                        return false
+                    }
+                    state.waiting.append((entry, continuation))
+                    return true
+                }
+                if !queued { continuation.resume(returning: true) }
+            }
+            guard mustWrite else { return }
+        }
+        try await commit(own: entry)
+    }
+
+    /// Commits `own` with everything queued, settles the queued callers, and passes the
+    /// writer's role to the next caller that queued meanwhile, if any.
+    private func commit(own: PendingCompletion) async throws {
+        let followers = batch.withLock { state in
+            let taken = state.waiting
+            state.waiting.removeAll()
+            return taken
+        }
+        let entries = [own] + followers.map(\.0)
+        var failure: (any Error)?
+        do {
+            try await database.write { db in
+                for entry in entries {
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO completed_activity (message_id, activity, reply, completed_at) VALUES (?, ?, ?, ?)",
+                        arguments: [entry.messageID, entry.activity, entry.reply, entry.completedAt]
+                    )
+                    try db.execute(sql: "DELETE FROM activity_heartbeat WHERE message_id = ?", arguments: [entry.messageID])
+                }
+            }
+        } catch {
+            failure = error
+        }
+        for (_, continuation) in followers {
+            if let failure { continuation.resume(throwing: failure) } else { continuation.resume(returning: false) }
+        }
+        let next = batch.withLock { state -> CheckedContinuation<Bool, any Error>? in
+            guard !state.waiting.isEmpty else {
+                state.writerActive = false
+                return nil
+            }
+            return state.waiting.removeFirst().1
+        }
+        next?.resume(returning: true)
+        if let failure { throw failure }
+
         let due = insertsSincePrune.withLock { count -> Bool in
-            count += 1
+            count += entries.count
             guard count >= 500 else { return false }
             count = 0
             return true
