@@ -5,6 +5,13 @@ import Foundation
 
 /// The default actor's activities, ready to register in its worker.
 public enum DefaultActivities {
+    /// Every activity the default actor runs, for code that calls them by name (the
+    /// command line) without running them. `registry` registers the same ones.
+    public static let declarations: [any ActivityDeclaration.Type] = [
+        ProcessDocumentUpload.self, ParseDocument.self, HealthCheck.self, CleanupStorage.self,
+        StoragePut.self, StorageGet.self, StorageList.self, StorageDelete.self, DelegateTraining.self,
+    ]
+
     public static func registry(connection: AMQPConnection, names: TopologyNames, dataFolder: DataFolder, workerID: String) -> ActivityRegistry {
         var registry = ActivityRegistry()
         registry.register(ProcessDocumentUpload(dataFolder: dataFolder))

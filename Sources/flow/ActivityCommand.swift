@@ -14,17 +14,9 @@ struct ActivityCommand: AsyncParsableCommand {
 
     /// Which queue runs each activity this build knows. Activities of other builds can be
     /// run with --queue.
-    static let knownActivities: [String: WorkQueue] = [
-        ProcessDocumentUpload.name: ProcessDocumentUpload.queue,
-        ParseDocument.name: ParseDocument.queue,
-        HealthCheck.name: HealthCheck.queue,
-        CleanupStorage.name: CleanupStorage.queue,
-        StoragePut.name: StoragePut.queue,
-        StorageGet.name: StorageGet.queue,
-        StorageList.name: StorageList.queue,
-        StorageDelete.name: StorageDelete.queue,
-        DelegateTraining.name: DelegateTraining.queue,
-    ]
+    static let knownActivities: [String: WorkQueue] = Dictionary(
+        uniqueKeysWithValues: DefaultActivities.declarations.map { ($0.name, $0.queue) }
+    )
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -46,12 +46,22 @@ struct DLQCommand: AsyncParsableCommand {
         @Option(help: .hidden) var topologyPrefix: String?
         @Option(help: "Who runs this, for the audit log (default: $USER).") var operatorName: String?
 
-        func open() async throws -> DeadLetterQueue {
+        /// Runs `body` with the dead-letter queue, and closes the connection however it ends.
+        func withQueue<Result: Sendable>(_ body: (DeadLetterQueue) async throws -> Result) async throws -> Result {
             let environment = ProcessInfo.processInfo.environment
             let logger = connection.logger(label: "flow.dlq")
             let amqp = try await connection.connect(as: "flow dlq", logger: logger)
             let auditFile = URL(fileURLWithPath: environment["FLOW_AUDIT_LOG"] ?? ".flow/audit/dlq.jsonl")
-            return DeadLetterQueue(connection: amqp, names: TopologyNames(prefix: topologyPrefix ?? environment["FLOW_TOPOLOGY_PREFIX"]), audit: AuditLog(file: auditFile))
+            let names = TopologyNames(prefix: topologyPrefix ?? environment["FLOW_TOPOLOGY_PREFIX"])
+            let dlq = DeadLetterQueue(connection: amqp, names: names, audit: AuditLog(file: auditFile))
+            do {
+                let result = try await body(dlq)
+                await amqp.close()
+                return result
+            } catch {
+                await amqp.close()
+                throw error
+            }
         }
 
         var who: String { operatorName ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown" }
@@ -64,9 +74,8 @@ struct DLQCommand: AsyncParsableCommand {
         @Flag(help: "JSON lines, for scripts.") var json = false
 
         func run() async throws {
-            let dlq = try await shared.open()
-            let letters = try await dlq.list(try filters.filter())
-            await dlq.connection.close()
+            let filter = try filters.filter()
+            let letters = try await shared.withQueue { try await $0.list(filter) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601
@@ -89,12 +98,12 @@ struct DLQCommand: AsyncParsableCommand {
         @OptionGroup var shared: Shared
 
         func run() async throws {
-            let dlq = try await shared.open()
-            let text = try await dlq.withHeldMessages { letters -> String? in
-                guard let letter = letters.first(where: { $0.messageID == id || $0.displayID == id }) else { return nil }
-                return describe(letter)
+            let text = try await shared.withQueue { dlq in
+                try await dlq.withHeldMessages { letters -> String? in
+                    guard let letter = letters.first(where: { $0.messageID == id || $0.displayID == id }) else { return nil }
+                    return describe(letter)
+                }
             }
-            await dlq.connection.close()
             guard let text else { throw ValidationError("no message with id \(id) in the dead-letter queue") }
             print(text)
         }
@@ -141,13 +150,14 @@ struct DLQCommand: AsyncParsableCommand {
         @Flag(help: "Show what would be replayed and change nothing.") var dryRun = false
 
         func run() async throws {
-            let dlq = try await shared.open()
             let maximum = maxReplays ?? ProcessInfo.processInfo.environment["FLOW_MAX_REPLAYS"].flatMap(Int.init) ?? 5
-            let report = try await dlq.replay(
-                try filters.filter(), limit: limit, targetQueue: toQueue, ratePerSecond: rate, maximumReplays: maximum, force: force,
-                dryRun: dryRun, operatorName: shared.who
-            )
-            await dlq.connection.close()
+            let filter = try filters.filter()
+            let report = try await shared.withQueue { dlq in
+                try await dlq.replay(
+                    filter, limit: limit, targetQueue: toQueue, ratePerSecond: rate, maximumReplays: maximum, force: force,
+                    dryRun: dryRun, operatorName: shared.who
+                )
+            }
             for (id, queue) in report.replayed { print("\(dryRun ? "would replay" : "replayed") \(id) -> \(queue)") }
             for (id, reason) in report.refused { print("refused \(id): \(reason)") }
             print("\(report.replayed.count) \(dryRun ? "would be replayed" : "replayed"), \(report.refused.count) refused")
@@ -163,9 +173,8 @@ struct DLQCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard yes else { throw ValidationError("purge deletes messages for good: add --yes (see them first with `flow dlq list` and the same filters)") }
-            let dlq = try await shared.open()
-            let purged = try await dlq.purge(try filters.filter(), operatorName: shared.who)
-            await dlq.connection.close()
+            let filter = try filters.filter()
+            let purged = try await shared.withQueue { try await $0.purge(filter, operatorName: shared.who) }
             print("purged \(purged.count) message\(purged.count == 1 ? "" : "s")")
         }
     }
@@ -177,9 +186,8 @@ struct DLQCommand: AsyncParsableCommand {
         @OptionGroup var shared: Shared
 
         func run() async throws {
-            let dlq = try await shared.open()
-            let count = try await dlq.export(try filters.filter(), to: URL(fileURLWithPath: file))
-            await dlq.connection.close()
+            let filter = try filters.filter()
+            let count = try await shared.withQueue { try await $0.export(filter, to: URL(fileURLWithPath: file)) }
             print("exported \(count) message\(count == 1 ? "" : "s") to \(file)")
         }
     }
@@ -190,10 +198,10 @@ struct DLQCommand: AsyncParsableCommand {
         @OptionGroup var shared: Shared
 
         func run() async throws {
-            let dlq = try await shared.open()
-            let count = try await dlq.importMessages(from: URL(fileURLWithPath: file), operatorName: shared.who)
-            await dlq.connection.close()
-            print("imported \(count) message\(count == 1 ? "" : "s") into \(dlq.queueName)")
+            let (count, queue) = try await shared.withQueue { dlq in
+                (try await dlq.importMessages(from: URL(fileURLWithPath: file), operatorName: shared.who), dlq.queueName)
+            }
+            print("imported \(count) message\(count == 1 ? "" : "s") into \(queue)")
         }
     }
 }

@@ -105,18 +105,18 @@ struct PublishConsumeTests {
             try await connection.publish(AMQPMessage(routingKey: queue, body: Array("\(index)".utf8)))
         }
         let consumer = try await connection.consume(queue: queue, prefetch: 5)
-        let held = DeliveryBox()
+        let held = Collected<AMQPDelivery>()
         let reader = Task {
             for try await delivery in consumer { await held.add(delivery) }
         }
-        try await held.wait(forCount: 5)
+        try #require(await held.wait(forCount: 5))
         // Give the broker ample time to (wrongly) send more.
         try await Task.sleep(for: .milliseconds(500))
         #expect(await held.count == 5)
         #expect(try await connection.inspectQueue(queue).messageCount == 15)
 
-        try await held.first().ack()
-        try await held.wait(forCount: 6)
+        try await held.all[0].ack()
+        try #require(await held.wait(forCount: 6))
         try await Task.sleep(for: .milliseconds(300))
         #expect(await held.count == 6)
         consumer.cancel()
@@ -171,30 +171,5 @@ struct PublishConsumeTests {
         try await second.ack()
         consumer.cancel()
         await connection.close()
-    }
-}
-
-/// Collects deliveries from a consumer task so a test can look at them.
-actor DeliveryBox {
-    private var deliveries: [AMQPDelivery] = []
-
-    var count: Int { deliveries.count }
-
-    func add(_ delivery: AMQPDelivery) { deliveries.append(delivery) }
-
-    func first() -> AMQPDelivery { deliveries[0] }
-
-    func all() -> [AMQPDelivery] { deliveries }
-
-    /// Waits until `count` deliveries arrived; fails after 10 s so a missing delivery
-    /// reports instead of hanging the run.
-    func wait(forCount expected: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while deliveries.count < expected {
-            guard ContinuousClock.now < deadline else {
-                throw AMQPError(.protocolFailure, "expected \(expected) deliveries within 10 s, got \(deliveries.count)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
     }
 }

@@ -9,9 +9,8 @@ struct TopologyTests {
     /// A private copy of the whole topology, every name prefixed, so a test can fill and
     /// drain its queues without touching the real ones on the shared broker.
     private func privateTopology(deliveryLimit: Int64 = Topology.defaultDeliveryLimit) -> (Topology, (String) -> String) {
-        let prefix = TestBroker.uniqueName("topology")
-        let rename: (String) -> String = { "\(prefix).\($0)" }
-        return (Topology.flow(deliveryLimit: deliveryLimit).renamed(rename), rename)
+        let names = TopologyNames(prefix: TestBroker.uniqueName("topology"), deliveryLimit: deliveryLimit)
+        return (names.topology, names.name)
     }
 
     private func cleanUp(_ topology: Topology, on connection: AMQPConnection) async {

@@ -51,10 +51,9 @@ func ids(in queue: String, on connection: AMQPConnection) async throws -> [Strin
     let expected = try await connection.inspectQueue(queue).messageCount
     guard expected > 0 else { return [] }
     let consumer = try await connection.consume(queue: queue, prefetch: 0)
-    let box = IDs()
+    let box = Collected<String>()
     let reader = Task { for try await delivery in consumer { await box.add(delivery.properties.messageID ?? "?") } }
-    let deadline = ContinuousClock.now + .seconds(20)
-    while await box.all.count < expected, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    await box.wait(forCount: expected, timeout: .seconds(20))
     let result = await box.all
     consumer.cancel()
     reader.cancel()
@@ -63,11 +62,6 @@ func ids(in queue: String, on connection: AMQPConnection) async throws -> [Strin
         try await Task.sleep(for: .milliseconds(10))
     }
     return result
-}
-
-actor IDs {
-    private(set) var all: [String] = []
-    func add(_ id: String) { all.append(id) }
 }
 
 func auditFile() -> URL {

@@ -80,3 +80,17 @@ struct DefaultWorkerTests {
         await harness.shutdown()
     }
 }
+
+@Suite("the default actor's declarations")
+struct DefaultDeclarationsTests {
+    @Test("the declarations the command line knows are exactly the activities the worker registers")
+    func declarationsMatchRegistry() async throws {
+        let connection = try await TestBroker.connect()
+        let registry = DefaultActivities.registry(
+            connection: connection, names: TopologyNames(), dataFolder: DataFolder(FileManager.default.temporaryDirectory), workerID: "test"
+        )
+        #expect(registry.names == DefaultActivities.declarations.map { $0.name }.sorted())
+        #expect(DefaultActivities.declarations.allSatisfy { $0.queue == .default })
+        await connection.close()
+    }
+}

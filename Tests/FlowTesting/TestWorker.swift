@@ -76,16 +76,12 @@ public final class TestWorkerHarness: Sendable {
     /// Takes up to `count` messages from the private dead-letter queue, waiting for them.
     public func deadLetters(count: Int, timeout: Duration = .seconds(30)) async throws -> [AMQPDelivery] {
         let consumer = try await requester.consume(queue: names.deadLetterQueue, prefetch: UInt16(count))
-        var result: [AMQPDelivery] = []
-        let deadline = ContinuousClock.now + timeout
-        let box = DeliveriesBox()
+        let box = Collected<AMQPDelivery>()
         let reader = Task {
             for try await delivery in consumer { await box.add(delivery) }
         }
-        while await box.count < count, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        result = await box.all
+        await box.wait(forCount: count, timeout: timeout)
+        let result = await box.all
         for delivery in result { try await delivery.ack() }
         consumer.cancel()
         reader.cancel()
@@ -127,10 +123,4 @@ actor ReplyCollector {
     func replies(_ messageID: String) -> [ActivityReply] {
         byMessage[messageID] ?? []
     }
-}
-
-actor DeliveriesBox {
-    private(set) var all: [AMQPDelivery] = []
-    var count: Int { all.count }
-    func add(_ delivery: AMQPDelivery) { all.append(delivery) }
 }

@@ -56,12 +56,15 @@ public struct HealthCheck: Activity {
     public func run(_ input: Empty, context: ActivityContext) async throws -> Output {
         var problems: [String] = []
         var queues: [QueueHealth] = []
-        for name in WorkQueue.allCases.map(names.queue) + [names.deadLetterQueue, names.coordinatorReplyQueue] {
+        // Work queues need a consumer; the dead-letter and reply queues are read on demand.
+        let checked: [(name: String, worker: WorkQueue?)] =
+            WorkQueue.allCases.map { (names.queue($0), $0) } + [(names.deadLetterQueue, nil), (names.coordinatorReplyQueue, nil)]
+        for (name, worker) in checked {
             do {
                 let status = try await connection.inspectQueue(name)
                 queues.append(QueueHealth(name: name, ready: status.messageCount, consumers: status.consumerCount))
-                if name != names.deadLetterQueue, name != names.coordinatorReplyQueue, status.consumerCount == 0 {
-                    problems.append("queue \(name) has no consumer: start `flow worker \(WorkQueue(workerName: name.components(separatedBy: ".").last ?? name)?.workerName ?? name)`")
+                if let worker, status.consumerCount == 0 {
+                    problems.append("queue \(name) has no consumer: start `flow worker \(worker.workerName)`")
                 }
             } catch let error as AMQPError {
                 queues.append(QueueHealth(name: name, problem: error.message))

@@ -49,11 +49,7 @@ public struct StorageGet: Activity {
     public static let name = "storage_get"
     public static let queue = WorkQueue.default
 
-    public struct Input: Codable, Sendable {
-        public var blobID: String
-        public init(blobID: String) { self.blobID = blobID }
-        enum CodingKeys: String, CodingKey { case blobID = "blob_id" }
-    }
+    public typealias Input = BlobReference
 
     public struct Output: Codable, Sendable, Equatable {
         public var blobID: String
@@ -104,11 +100,7 @@ public struct StorageDelete: Activity {
     public static let name = "storage_delete"
     public static let queue = WorkQueue.default
 
-    public struct Input: Codable, Sendable {
-        public var blobID: String
-        public init(blobID: String) { self.blobID = blobID }
-        enum CodingKeys: String, CodingKey { case blobID = "blob_id" }
-    }
+    public typealias Input = BlobReference
 
     public struct Output: Codable, Sendable, Equatable {
         public var blobID: String
@@ -125,4 +117,11 @@ public struct StorageDelete: Activity {
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         Output(blobID: input.blobID, deleted: try blobs.delete(input.blobID))
     }
+}
+
+/// The input of the activities that act on one blob: `{"blob_id": "sha256:…"}`.
+public struct BlobReference: Codable, Sendable {
+    public var blobID: String
+    public init(blobID: String) { self.blobID = blobID }
+    enum CodingKeys: String, CodingKey { case blobID = "blob_id" }
 }

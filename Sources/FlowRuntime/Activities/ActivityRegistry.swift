@@ -29,6 +29,11 @@ public struct ActivityRegistry: Sendable {
             do {
                 input = try JSONDecoder().decode(A.Input.self, from: Data(body))
             } catch let error as DecodingError {
+                // Only on failure: tell bytes that are not JSON at all from JSON of the wrong shape.
+                guard (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])) != nil else {
+                    let preview = String(decoding: body.prefix(80), as: UTF8.self)
+                    throw ActivityFailure.nonRetryable("MalformedJSON", "the body is not JSON (it starts with \"\(preview)\"): send the activity's input as a JSON object")
+                }
                 throw ActivityFailure.nonRetryable("InvalidInput", "the input of \(A.name) does not decode: \(DecodingErrorDescription(error))")
             }
             let output = try await activity.run(input, context: context)

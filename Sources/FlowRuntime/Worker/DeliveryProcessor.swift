@@ -40,7 +40,14 @@ struct DeliveryProcessor: Sendable {
         switch ActivityRequest.parse(delivery) {
         case .failure(let rejection):
             statistics.record(.deadLettered, activity: rejection.activity)
-            try await deadLetter(delivery, failure: .nonRetryable(rejection.type, rejection.message), replyTo: delivery.properties.replyTo, request: nil)
+            let failure = ActivityFailure.nonRetryable(rejection.type, rejection.message)
+            try await deadLetter(delivery, failure: failure, attempt: nil)
+            // Not a request, but it still gets a failed reply when it says where replies go.
+            if let replyTo = delivery.properties.replyTo, !replyTo.isEmpty {
+                let messageID = delivery.properties.messageID ?? ""
+                let reply = ActivityReply(status: .failed, activity: delivery.properties.type ?? "", messageID: messageID, attempt: 1, error: failure)
+                try await publishReply(reply, replyTo: replyTo, correlationID: delivery.properties.correlationID ?? messageID, workflowID: nil)
+            }
             try await delivery.ack()
             return
         case .success(let parsed):
@@ -67,12 +74,6 @@ struct DeliveryProcessor: Sendable {
                 "no activity named '\(request.activity)' runs on \(queueName) (this worker runs: \(known.isEmpty ? "none yet" : known)); check the name and the queue in docs/protocol.md"
             )
             try await fail(delivery, request: request, failure: failure, policy: RetryPolicy(), logger: requestLogger)
-            return
-        }
-        if (try? JSONSerialization.jsonObject(with: Data(request.body), options: [.fragmentsAllowed])) == nil {
-            let preview = String(decoding: request.body.prefix(80), as: UTF8.self)
-            let failure = ActivityFailure.nonRetryable("MalformedJSON", "the body is not JSON (it starts with \"\(preview)\"): send the activity's input as a JSON object")
-            try await fail(delivery, request: request, failure: failure, policy: entry.retryPolicy, logger: requestLogger)
             return
         }
         if let deadline = request.deadline, deadline < Date() {
@@ -192,7 +193,7 @@ struct DeliveryProcessor: Sendable {
         }
         let reply = ActivityReply(status: .failed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), error: .init(type: reason.type, message: reason.message, retryable: false))
         try await sendReply(reply, for: request)
-        try await deadLetter(delivery, failure: reason, replyTo: nil, request: request)
+        try await deadLetter(delivery, failure: reason, attempt: request.attempt)
         try await delivery.ack()
         statistics.record(.failed, activity: request.activity)
         statistics.record(.deadLettered, activity: request.activity)
@@ -201,7 +202,7 @@ struct DeliveryProcessor: Sendable {
 
     /// Publishes a copy of the delivery to the dead-letter exchange with the reason in
     /// headers (RabbitMQ's own dead-lettering can only say "rejected").
-    private func deadLetter(_ delivery: AMQPDelivery, failure: ActivityFailure, replyTo: String?, request: ActivityRequest?) async throws {
+    private func deadLetter(_ delivery: AMQPDelivery, failure: ActivityFailure, attempt: Int?) async throws {
         var properties = delivery.properties
         var headers = properties.headers ?? [:]
         headers[FlowProtocol.Header.failureReason] = .string(failure.message)
@@ -209,19 +210,11 @@ struct DeliveryProcessor: Sendable {
         headers[FlowProtocol.Header.deadLetteredFrom] = .string(queueName)
         headers[FlowProtocol.Header.deadLetteredBy] = .string(configuration.workerID)
         headers[FlowProtocol.Header.deadLetteredAt] = .int(Int64(Date().timeIntervalSince1970 * 1000))
-        if headers[FlowProtocol.Header.attempt] == nil { headers[FlowProtocol.Header.attempt] = .int(Int64(request?.attempt ?? 1)) }
+        if headers[FlowProtocol.Header.attempt] == nil { headers[FlowProtocol.Header.attempt] = .int(Int64(attempt ?? 1)) }
         properties.headers = headers
         properties.expiration = nil
         try await connection.publish(AMQPMessage(exchange: configuration.names.deadLetterExchange, routingKey: queueName, properties: properties, body: delivery.body))
         logger.error("message dead-lettered", metadata: ["error.type": "\(failure.type)", "reason": "\(failure.message)", "message.id": "\(delivery.properties.messageID ?? "")"])
-
-        // A malformed message still gets a failed reply when it says where replies go.
-        if request == nil, let replyTo, !replyTo.isEmpty {
-            let activity = delivery.properties.type ?? ""
-            let messageID = delivery.properties.messageID ?? ""
-            let reply = ActivityReply(status: .failed, activity: activity, messageID: messageID, attempt: 1, error: .init(type: failure.type, message: failure.message, retryable: false))
-            try await publishReply(reply, replyTo: replyTo, correlationID: delivery.properties.correlationID ?? messageID, workflowID: nil)
-        }
     }
 
     private func sendReply(_ reply: ActivityReply, for request: ActivityRequest) async throws {
