@@ -86,6 +86,7 @@ struct RecoveryTests {
         var iterator = consumer.makeAsyncIterator()
         let first = try #require(try await iterator.next())
 
+        #expect(connection.isConnected)
         try node.control("close_all_connections", "test disruption")
         let second = try #require(try await iterator.next())
         #expect(second.redelivered)
@@ -94,8 +95,10 @@ struct RecoveryTests {
         #expect(error?.code == .staleDelivery)
         try await second.ack()
         #expect(connection.recoveryCount == 1)
+        #expect(connection.isConnected)
         consumer.cancel()
         await connection.close()
+        #expect(!connection.isConnected)
     }
 
     /// Publishes and consumes on two connections while `disrupt` runs, and goes on

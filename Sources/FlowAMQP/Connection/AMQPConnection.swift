@@ -12,6 +12,9 @@ public final class AMQPConnection: Sendable {
     /// The configuration the connection was opened with.
     public var configuration: AMQPConfiguration { loop.configuration }
 
+    /// Whether the connection is open now; false while it reconnects and after `close()`.
+    public var isConnected: Bool { loop.isConnected }
+
     /// How many times the connection was re-established after dropping.
     public var recoveryCount: Int { loop.recoveryCount }
 

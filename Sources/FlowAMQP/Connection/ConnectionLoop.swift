@@ -87,6 +87,7 @@ final class ConnectionLoop: @unchecked Sendable {
     private var inbox: [Command] = []
     private var acceptsCommands = true
     private var recoveries = 0
+    private var connected = false
     /// Whether the loop thread is in (or about to enter) `poll`, so a new command must wake
     /// it. Skipping the eventfd write when it is awake saves a syscall per command.
     private var loopIsSleeping = false
@@ -123,6 +124,11 @@ final class ConnectionLoop: @unchecked Sendable {
 
     deinit {
         Glibc.close(wakeDescriptor)
+    }
+
+    /// Whether a broker connection is open now (false while reconnecting and after close).
+    var isConnected: Bool {
+        lock.withLock { connected }
     }
 
     /// How many times the connection was re-established after a drop.
@@ -268,6 +274,7 @@ final class ConnectionLoop: @unchecked Sendable {
             throw error
         }
         self.session = session
+        lock.withLock { connected = true }
         reconnectAt = nil
         reconnectDelay = configuration.recovery.initialDelay
         logger.info(
@@ -303,6 +310,7 @@ final class ConnectionLoop: @unchecked Sendable {
     private func connectionLost(_ error: AMQPError) {
         session?.destroy()
         session = nil
+        lock.withLock { connected = false }
         incoming.removeAll()
         channelEpochs.removeAll()
         for consumer in consumers {
@@ -355,6 +363,7 @@ final class ConnectionLoop: @unchecked Sendable {
         consumers.removeAll()
         session?.close()
         session = nil
+        lock.withLock { connected = false }
         for request in closeRequests { request.resume() }
         closeRequests.removeAll()
     }

@@ -68,7 +68,7 @@ struct HealthResponder: Sendable {
         case "/healthz":
             return (.ok, "text/plain", "ok\n")
         case "/readyz":
-            if statistics.isConsuming {
+            if statistics.isConsuming, connection.isConnected {
                 return (.ok, "text/plain", "ready: consuming \(queueName)\n")
             }
             return (.serviceUnavailable, "text/plain", "not ready: not consuming \(queueName) (starting, shutting down or reconnecting to the broker)\n")
