@@ -278,12 +278,19 @@ struct ReplayKillTests {
         }
         #expect(try await connection.inspectQueue(names.deadLetterQueue).messageCount == total)
 
-        for round in 0..<3 {
+        for _ in 0..<3 {
+            let audit = auditFile()
             let replay = try FlowProcess(
                 ["dlq", "replay", "--topology-prefix", names.prefix!, "--amqp-url", TestBroker.url, "--operator-name", "kill-test"],
-                environment: ["FLOW_AUDIT_LOG": auditFile().path]
+                environment: ["FLOW_AUDIT_LOG": audit.path]
             )
-            try await Task.sleep(for: .milliseconds(Int64.random(in: 150...600) + Int64(round) * 50))
+            // Kill it at a random point once it is moving messages, however slow the machine:
+            // its audit log grows by one line per message moved.
+            let startDeadline = ContinuousClock.now + .seconds(30)
+            while replay.isRunning, (try? AuditLog(file: audit).entries().count) ?? 0 == 0, ContinuousClock.now < startDeadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            try await Task.sleep(for: .milliseconds(Int64.random(in: 0...150)))
             replay.signal(SIGKILL)
             _ = try await replay.waitForExit(timeout: .seconds(10))
             try await Task.sleep(for: .milliseconds(500))
