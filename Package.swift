@@ -77,6 +77,24 @@ let package = Package(
             ]
         ),
 
+        // The workflow coordinator: durable workflows over activity messages, their
+        // history in SQLite, schedules.
+        .target(
+            name: "FlowCoordinator",
+            dependencies: [
+                "FlowCore", "FlowAMQP", "FlowRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+
+        // The application's workflows: document_onboarding, echo_chain.
+        .target(
+            name: "FlowWorkflows",
+            dependencies: ["FlowCore", "FlowCoordinator", "FlowDefaultActivities"]
+        ),
+
         // Inspect, replay, purge, export and import the dead-letter queue.
         .target(
             name: "FlowDeadLetters",
@@ -92,6 +110,8 @@ let package = Package(
                 "FlowRuntime",
                 "FlowDefaultActivities",
                 "FlowDeadLetters",
+                "FlowCoordinator",
+                "FlowWorkflows",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -110,7 +110,7 @@ public struct DeadLetterQueue: Sendable {
                 for stale in [
                     FlowProtocol.Header.failureReason, FlowProtocol.Header.errorType, FlowProtocol.Header.deadLetteredFrom,
                     FlowProtocol.Header.deadLetteredBy, FlowProtocol.Header.deadLetteredAt, FlowProtocol.Header.lastError,
-                    Topology.retryDelayHeader,
+                    Topology.retryDelayHeader, FlowProtocol.Header.deadline,
                 ] {
                     headers[stale] = nil
                 }

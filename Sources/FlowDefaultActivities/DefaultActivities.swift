@@ -9,7 +9,7 @@ public enum DefaultActivities {
     /// command line) without running them. `registry` registers the same ones.
     public static let declarations: [any ActivityDeclaration.Type] = [
         ProcessDocumentUpload.self, ParseDocument.self, HealthCheck.self, CleanupStorage.self,
-        StoragePut.self, StorageGet.self, StorageList.self, StorageDelete.self, DelegateTraining.self,
+        StoragePut.self, StorageGet.self, StorageList.self, StorageDelete.self, DelegateTraining.self, Echo.self,
     ]
 
     public static func registry(connection: AMQPConnection, names: TopologyNames, dataFolder: DataFolder, workerID: String) -> ActivityRegistry {
@@ -23,6 +23,7 @@ public enum DefaultActivities {
         registry.register(StorageList(dataFolder: dataFolder))
         registry.register(StorageDelete(dataFolder: dataFolder))
         registry.register(DelegateTraining(connection: connection, names: names, dataFolder: dataFolder))
+        registry.register(Echo())
         return registry
     }
 }

@@ -15,8 +15,11 @@ struct ActivityCommand: AsyncParsableCommand {
     /// Which queue runs each activity this build knows. Activities of other builds can be
     /// run with --queue.
     static let knownActivities: [String: WorkQueue] = Dictionary(
-        uniqueKeysWithValues: DefaultActivities.declarations.map { ($0.name, $0.queue) }
+        uniqueKeysWithValues: (DefaultActivities.declarations + applicationDeclarations).map { ($0.name, $0.queue) }
     )
+
+    /// The ML and OpenAI actors' activities, declared in FlowCore.
+    static let applicationDeclarations: [any ActivityDeclaration.Type] = [AnalyzeDocumentContent.self, TrainOrganizationalModel.self, EvaluateModel.self]
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -6,6 +6,8 @@ struct Flow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flow",
         abstract: "AntifragileFlow: durable workflows and worker actors on RabbitMQ.",
-        subcommands: [WorkerCommand.self, ActivityCommand.self, StatusCommand.self, DLQCommand.self, TopologyCommand.self, BrokerCommand.self, SmokeCommand.self]
+        subcommands: [
+            WorkerCommand.self, CoordinatorCommand.self, WorkflowCommandLine.self, ScheduleCommandLine.self, ActivityCommand.self, StatusCommand.self, DLQCommand.self, TopologyCommand.self, BrokerCommand.self, SmokeCommand.self,
+        ]
     )
 }

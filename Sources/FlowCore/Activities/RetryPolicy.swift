@@ -52,3 +52,56 @@ public struct RetryPolicy: Sendable, Hashable, Codable {
         }!
     }
 }
+
+extension RetryPolicy {
+    /// The policy as the header ``FlowProtocol/Header/retryPolicy`` carries it: plain
+    /// numbers in milliseconds, so any client can write one.
+    public struct WireForm: Codable, Sendable, Equatable {
+        public var initialIntervalMs: Int64
+        public var backoffCoefficient: Double
+        public var maximumIntervalMs: Int64
+        public var maximumAttempts: Int
+        public var nonRetryableErrorTypes: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case initialIntervalMs = "initial_interval_ms"
+            case backoffCoefficient = "backoff_coefficient"
+            case maximumIntervalMs = "maximum_interval_ms"
+            case maximumAttempts = "maximum_attempts"
+            case nonRetryableErrorTypes = "non_retryable_error_types"
+        }
+    }
+
+    public var wireForm: WireForm {
+        WireForm(
+            initialIntervalMs: initialInterval.wholeMilliseconds, backoffCoefficient: backoffCoefficient,
+            maximumIntervalMs: maximumInterval.wholeMilliseconds, maximumAttempts: maximumAttempts,
+            nonRetryableErrorTypes: nonRetryableErrorTypes.sorted()
+        )
+    }
+
+    public init(_ wire: WireForm) {
+        self.init(
+            initialInterval: .milliseconds(max(wire.initialIntervalMs, 0)), backoffCoefficient: max(wire.backoffCoefficient, 1),
+            maximumInterval: .milliseconds(max(wire.maximumIntervalMs, 0)), maximumAttempts: max(wire.maximumAttempts, 1),
+            nonRetryableErrorTypes: Set(wire.nonRetryableErrorTypes)
+        )
+    }
+
+    /// The longest an activity can take under this policy when each attempt may run for
+    /// `attemptTimeout`: every attempt timing out, with every delay between them.
+    public func worstCaseDuration(attemptTimeout: Duration) -> Duration {
+        var total = attemptTimeout * maximumAttempts
+        for attempt in 1..<max(maximumAttempts, 1) {
+            total += .milliseconds(delayTier(afterAttempt: attempt).milliseconds)
+        }
+        return total
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded down.
+    public var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -25,6 +25,12 @@ public enum FlowProtocol {
         public static let messageID = "flow-message-id"
         /// Absolute deadline of the activity, in milliseconds since the Unix epoch.
         public static let deadline = "flow-deadline-ms"
+        /// How long each attempt may run, in milliseconds, when the caller sets it (a
+        /// workflow's `startToCloseTimeout`); otherwise the activity's own timeout applies.
+        public static let startToCloseTimeout = "flow-timeout-ms"
+        /// The caller's retry policy for this request, JSON (``RetryPolicy/WireForm``);
+        /// otherwise the activity's own policy applies.
+        public static let retryPolicy = "flow-retry-policy"
         /// How many times an operator replayed the message from the dead-letter queue.
         public static let replayCount = "flow-replay-count"
         /// Why the message was dead-lettered by a worker, in words a person can act on.

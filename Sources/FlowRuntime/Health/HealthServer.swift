@@ -5,28 +5,52 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
-/// Serves a worker's `/healthz` (the process runs), `/readyz` (it consumes its queue) and
-/// Prometheus `/metrics`, on 127.0.0.1 by default so only the host (or the container's
-/// own health check) sees them unless configured otherwise.
+/// What a long-running service tells its health server: whether it does its work now,
+/// and its counters.
+public protocol ServiceHealth: Sendable {
+    /// Whether the service does its work now (what `/readyz` reports).
+    var isReady: Bool { get }
+    /// The work, for `/readyz`: "consuming default-queue".
+    var work: String { get }
+    /// The counters in Prometheus' text format.
+    func prometheusText(recoveries: Int) -> String
+}
+
+/// A worker's health: ready while it consumes its queue.
+struct WorkerHealth: ServiceHealth {
+    let statistics: WorkerStatistics
+    let queueName: String
+
+    var isReady: Bool { statistics.isConsuming }
+    var work: String { "consuming \(queueName)" }
+    func prometheusText(recoveries: Int) -> String { statistics.prometheusText(queue: queueName, recoveries: recoveries) }
+}
+
+/// Serves a service's `/healthz` (the process runs), `/readyz` (it does its work and is
+/// connected to the broker) and Prometheus `/metrics`, on 127.0.0.1 by default so only the
+/// host (or the container's own health check) sees them unless configured otherwise.
 public struct HealthServer: Service {
     public let host: String
     public let port: Int
-    let statistics: WorkerStatistics
-    let queueName: String
+    let health: any ServiceHealth
     let connection: AMQPConnection
     let logger: Logger
 
-    public init(host: String, port: Int, statistics: WorkerStatistics, queueName: String, connection: AMQPConnection, logger: Logger) {
+    public init(host: String, port: Int, health: any ServiceHealth, connection: AMQPConnection, logger: Logger) {
         self.host = host
         self.port = port
-        self.statistics = statistics
-        self.queueName = queueName
+        self.health = health
         self.connection = connection
         self.logger = logger
     }
 
+    /// A worker's health server.
+    public init(host: String, port: Int, statistics: WorkerStatistics, queueName: String, connection: AMQPConnection, logger: Logger) {
+        self.init(host: host, port: port, health: WorkerHealth(statistics: statistics, queueName: queueName), connection: connection, logger: logger)
+    }
+
     public func run() async throws {
-        let responder = HealthResponder(statistics: statistics, queueName: queueName, connection: connection)
+        let responder = HealthResponder(health: health, connection: connection)
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -57,10 +81,9 @@ public struct HealthServerError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Builds the three responses from the worker's live state.
+/// Builds the three responses from the service's live state.
 struct HealthResponder: Sendable {
-    let statistics: WorkerStatistics
-    let queueName: String
+    let health: any ServiceHealth
     let connection: AMQPConnection
 
     func respond(to path: String) -> (HTTPResponseStatus, String, String) {
@@ -68,12 +91,12 @@ struct HealthResponder: Sendable {
         case "/healthz":
             return (.ok, "text/plain", "ok\n")
         case "/readyz":
-            if statistics.isConsuming, connection.isConnected {
-                return (.ok, "text/plain", "ready: consuming \(queueName)\n")
+            if health.isReady, connection.isConnected {
+                return (.ok, "text/plain", "ready: \(health.work)\n")
             }
-            return (.serviceUnavailable, "text/plain", "not ready: not consuming \(queueName) (starting, shutting down or reconnecting to the broker)\n")
+            return (.serviceUnavailable, "text/plain", "not ready: not \(health.work) (starting, shutting down or reconnecting to the broker)\n")
         case "/metrics":
-            return (.ok, "text/plain; version=0.0.4", statistics.prometheusText(queue: queueName, recoveries: connection.recoveryCount))
+            return (.ok, "text/plain; version=0.0.4", health.prometheusText(recoveries: connection.recoveryCount))
         default:
             return (.notFound, "text/plain", "not found: try /healthz, /readyz or /metrics\n")
         }

@@ -12,6 +12,10 @@ struct ActivityRequest: Sendable {
     var workflowID: String?
     var deadline: Date?
     var lastHeartbeat: JSONText?
+    /// The caller's start-to-close timeout for each attempt, replacing the activity's own.
+    var startToCloseTimeout: Duration?
+    /// The caller's retry policy, replacing the activity's own.
+    var retryPolicy: RetryPolicy?
     var body: [UInt8]
 
     /// Why a delivery is not a request at all; it goes to the dead-letter queue unrun.
@@ -45,6 +49,20 @@ struct ActivityRequest: Sendable {
         }
         let deadline = headers[FlowProtocol.Header.deadline]?.integerValue.map { Date(timeIntervalSince1970: Double($0) / 1000) }
         let lastHeartbeat = headers[FlowProtocol.Header.lastHeartbeat]?.stringValue.flatMap { try? JSONText(validating: $0) }
+        var startToCloseTimeout: Duration?
+        if let value = headers[FlowProtocol.Header.startToCloseTimeout] {
+            guard let milliseconds = value.integerValue, milliseconds > 0 else {
+                return .failure(Rejection(type: "InvalidHeader", message: "header \(FlowProtocol.Header.startToCloseTimeout) must be a positive number of milliseconds, got \(value.stringValue ?? "?")", activity: activity))
+            }
+            startToCloseTimeout = .milliseconds(milliseconds)
+        }
+        var retryPolicy: RetryPolicy?
+        if let value = headers[FlowProtocol.Header.retryPolicy] {
+            guard let text = value.stringValue, let wire = try? JSONDecoder().decode(RetryPolicy.WireForm.self, from: Data(text.utf8)) else {
+                return .failure(Rejection(type: "InvalidHeader", message: "header \(FlowProtocol.Header.retryPolicy) must be JSON with initial_interval_ms, backoff_coefficient, maximum_interval_ms, maximum_attempts and non_retryable_error_types (docs/protocol.md)", activity: activity))
+            }
+            retryPolicy = RetryPolicy(wire)
+        }
         return .success(
             ActivityRequest(
                 activity: activity,
@@ -55,6 +73,8 @@ struct ActivityRequest: Sendable {
                 workflowID: headers[FlowProtocol.Header.workflowID]?.stringValue,
                 deadline: deadline,
                 lastHeartbeat: lastHeartbeat,
+                startToCloseTimeout: startToCloseTimeout,
+                retryPolicy: retryPolicy,
                 body: delivery.body
             )
         )

@@ -78,7 +78,7 @@ struct DeliveryProcessor: Sendable {
         }
         if let deadline = request.deadline, deadline < Date() {
             let failure = ActivityFailure.nonRetryable("DeadlineExceeded", "the request's deadline (\(deadline)) passed before a worker could start it")
-            try await fail(delivery, request: request, failure: failure, policy: entry.retryPolicy, logger: requestLogger)
+            try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy ?? entry.retryPolicy, logger: requestLogger)
             return
         }
 
@@ -98,19 +98,20 @@ struct DeliveryProcessor: Sendable {
             statistics.record(.completed, activity: request.activity, duration: ContinuousClock.now - started)
             requestLogger.info("activity completed", metadata: ["duration": "\(ContinuousClock.now - started)"])
         case .failure(let failure):
-            try await fail(delivery, request: request, failure: failure, policy: entry.retryPolicy, logger: requestLogger)
+            try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy ?? entry.retryPolicy, logger: requestLogger)
         }
     }
 
     /// Runs the activity under its start-to-close timeout. Cancellation from outside (a
     /// shutdown past its grace period) propagates as `CancellationError`.
     private func run(_ entry: ActivityRegistry.Entry, request: ActivityRequest, logger: Logger) async throws -> Result<JSONText, ActivityFailure> {
+        let attemptTimeout = request.startToCloseTimeout ?? entry.startToCloseTimeout
         let timeout: Duration
         if let deadline = request.deadline {
             let remaining = Duration.milliseconds(Int64(deadline.timeIntervalSinceNow * 1000))
-            timeout = min(entry.startToCloseTimeout, max(remaining, .zero))
+            timeout = min(attemptTimeout, max(remaining, .zero))
         } else {
-            timeout = entry.startToCloseTimeout
+            timeout = attemptTimeout
         }
         let lastHeartbeat: JSONText?
         if let carried = request.lastHeartbeat {
@@ -200,20 +201,12 @@ struct DeliveryProcessor: Sendable {
         logger.error("activity failed for good; dead-lettered", metadata: ["error": "\(reason)"])
     }
 
-    /// Publishes a copy of the delivery to the dead-letter exchange with the reason in
-    /// headers (RabbitMQ's own dead-lettering can only say "rejected").
+    /// Dead-letters the delivery with its reason (the caller acknowledges it afterwards).
     private func deadLetter(_ delivery: AMQPDelivery, failure: ActivityFailure, attempt: Int?) async throws {
-        var properties = delivery.properties
-        var headers = properties.headers ?? [:]
-        headers[FlowProtocol.Header.failureReason] = .string(failure.message)
-        headers[FlowProtocol.Header.errorType] = .string(failure.type)
-        headers[FlowProtocol.Header.deadLetteredFrom] = .string(queueName)
-        headers[FlowProtocol.Header.deadLetteredBy] = .string(configuration.workerID)
-        headers[FlowProtocol.Header.deadLetteredAt] = .int(Int64(Date().timeIntervalSince1970 * 1000))
-        if headers[FlowProtocol.Header.attempt] == nil { headers[FlowProtocol.Header.attempt] = .int(Int64(attempt ?? 1)) }
-        properties.headers = headers
-        properties.expiration = nil
-        try await connection.publish(AMQPMessage(exchange: configuration.names.deadLetterExchange, routingKey: queueName, properties: properties, body: delivery.body))
+        let publisher = DeadLetterPublisher(
+            connection: connection, exchange: configuration.names.deadLetterExchange, queueName: queueName, publisherID: configuration.workerID
+        )
+        try await publisher.deadLetter(delivery, failure: failure, attempt: attempt)
         logger.error("message dead-lettered", metadata: ["error.type": "\(failure.type)", "reason": "\(failure.message)", "message.id": "\(delivery.properties.messageID ?? "")"])
     }
 

@@ -1,0 +1,37 @@
+import FlowCore
+import Foundation
+
+/// How a coordinator runs.
+public struct CoordinatorConfiguration: Sendable {
+    public var names: TopologyNames
+    /// Holds `workflows.sqlite`.
+    public var dataFolder: URL
+    /// Names this coordinator in logs and dead-letter headers.
+    public var coordinatorID: String
+    /// How often overdue steps and due schedules are looked for.
+    public var supervisionInterval: Duration
+    /// Added to a step's worst-case duration before the coordinator counts it overdue: the
+    /// time a request may wait in its queue and a reply in ours.
+    public var replyGrace: Duration
+    /// Replies and commands taken from the broker at once.
+    public var prefetch: UInt16
+
+    public init(
+        names: TopologyNames = TopologyNames(),
+        dataFolder: URL,
+        coordinatorID: String = "coordinator-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
+        supervisionInterval: Duration = .milliseconds(500),
+        replyGrace: Duration = .seconds(30),
+        prefetch: UInt16 = 200
+    ) {
+        self.names = names
+        self.dataFolder = dataFolder
+        self.coordinatorID = coordinatorID
+        self.supervisionInterval = supervisionInterval
+        self.replyGrace = replyGrace
+        self.prefetch = prefetch
+    }
+
+    public var storePath: String { dataFolder.appendingPathComponent("workflows.sqlite").path }
+    public var commandQueue: String { names.name(Topology.workflowCommandQueue) }
+}

@@ -1,0 +1,108 @@
+import FlowCore
+import Foundation
+
+/// A workflow as the coordinator's store keeps it.
+public struct WorkflowRecord: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var status: WorkflowStatus
+    public var input: JSONText
+    public var output: JSONText?
+    public var error: ActivityFailure?
+    /// Why the workflow is parked, when it is.
+    public var parkedReason: String?
+    public var cancelRequested: Bool
+    public var startedAt: Date
+    public var updatedAt: Date
+    public var finishedAt: Date?
+
+    /// What a start command's `reply_to` receives for this workflow once it is finished.
+    public var result: WorkflowResult {
+        WorkflowResult(status: status, workflow: name, workflowID: id, output: output, error: error)
+    }
+}
+
+/// Where one step (one activity call of a workflow) stands.
+public enum StepStatus: String, Sendable, Codable {
+    /// Recorded; sent once ``StepRecord/sentAt`` is set; waiting for its final reply.
+    case scheduled
+    case completed
+    /// Failed for good and thrown into the workflow (``ActivityOptions/FinalFailure/throw``),
+    /// or given up on by the coordinator.
+    case failed
+    /// Failed for good and dead-lettered; waiting for an operator to replay the message.
+    case parked
+
+    var isFinal: Bool { self == .completed || self == .failed }
+}
+
+/// One activity call of a workflow. Its message id, `<workflow id>/<step key>`, is the
+/// idempotency key of every request sent for it.
+public struct StepRecord: Sendable, Equatable {
+    public var messageID: String
+    public var workflowID: String
+    public var stepKey: String
+    public var activity: String
+    /// The queue name the request goes to.
+    public var queue: String
+    public var input: JSONText
+    public var options: ActivityOptions
+    public var status: StepStatus
+    /// How many times the request was sent (re-sends after a timeout included).
+    public var sends: Int
+    public var scheduledAt: Date
+    /// When the request was last sent and confirmed by the broker.
+    public var sentAt: Date?
+    /// When the last reply (progress or final) arrived.
+    public var lastHeardAt: Date?
+    /// The worker's attempt number in the last reply.
+    public var attempt: Int
+    public var result: JSONText?
+    public var error: ActivityFailure?
+}
+
+/// One line of a workflow's history.
+public struct HistoryEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case workflowStarted = "workflow started"
+        case activityScheduled = "activity scheduled"
+        case activitySent = "activity sent"
+        case activityResent = "activity re-sent"
+        case activityProgress = "activity progress"
+        case activityCompleted = "activity completed"
+        case activityFailed = "activity failed"
+        case activityTimedOut = "activity timed out"
+        case workflowParked = "workflow parked"
+        case workflowUnparked = "workflow unparked"
+        case timerStarted = "timer started"
+        case timerFired = "timer fired"
+        case cancelRequested = "cancel requested"
+        case workflowCompleted = "workflow completed"
+        case workflowFailed = "workflow failed"
+        case workflowCancelled = "workflow cancelled"
+        case workflowResumed = "workflow resumed"
+    }
+
+    public var at: Date
+    public var kind: Kind
+    public var stepKey: String?
+    public var detail: String
+}
+
+/// A queue and correlation id that receive a workflow's result when it ends.
+public struct ResultRecipient: Sendable, Equatable, Hashable {
+    public var replyTo: String
+    public var correlationID: String
+}
+
+/// A schedule that starts a workflow at fixed intervals or on a cron expression.
+public struct ScheduleRecord: Sendable, Equatable {
+    public var name: String
+    public var workflow: String
+    public var input: JSONText
+    public var everySeconds: Int64?
+    public var cron: String?
+    public var nextRunAt: Date
+    public var lastRunAt: Date?
+    public var runs: Int
+}

@@ -1,0 +1,64 @@
+import FlowCore
+import Foundation
+
+/// A durable workflow: a Swift type with a stable name, `Codable` input and output, and
+/// the code that drives its activities.
+///
+/// ```swift
+/// struct Onboarding: Workflow {
+///     static let name = "document_onboarding"
+///     func run(context: WorkflowContext, input: Input) async throws -> Output {
+///         let upload = try await context.execute(ProcessDocumentUpload.self, .init(path: input.path))
+///         ...
+///     }
+/// }
+/// ```
+///
+/// **The replay rule.** After a restart the coordinator runs `run` again from the top;
+/// every step that already finished returns its recorded result at once instead of being
+/// sent again. For that to land on the same steps, `run` must be deterministic: the same
+/// input must lead to the same calls. Do all I/O in activities, wait only with
+/// ``WorkflowContext/sleep(for:)``, read the time only from ``WorkflowContext/startedAt``,
+/// and draw no random numbers. Parallel steps (`async let`, task groups) are fine: a step
+/// is identified by its activity, its input and how many identical calls came before it,
+/// not by the order in which parallel branches happen to run.
+public protocol Workflow: Sendable {
+    associatedtype Input: Codable & Sendable
+    associatedtype Output: Codable & Sendable
+
+    /// The workflow's name in start commands. Never rename a workflow that has runs.
+    static var name: String { get }
+
+    func run(context: WorkflowContext, input: Input) async throws -> Output
+}
+
+/// The workflows a coordinator can run, by name.
+public struct WorkflowRegistry: Sendable {
+    struct Entry: Sendable {
+        let name: String
+        let run: @Sendable (_ input: JSONText, _ context: WorkflowContext) async throws -> JSONText
+    }
+
+    private(set) var entries: [String: Entry] = [:]
+
+    public init() {}
+
+    /// Adds a workflow. Registering two workflows of one name is a programming error.
+    public mutating func register<W: Workflow>(_ workflow: W) {
+        precondition(entries[W.name] == nil, "workflow \(W.name) is registered twice")
+        entries[W.name] = Entry(name: W.name) { input, context in
+            let decoded: W.Input
+            do {
+                decoded = try input.decode(W.Input.self)
+            } catch {
+                throw ActivityFailure.nonRetryable("InvalidInput", "the input of workflow \(W.name) does not decode: \(error)")
+            }
+            return try JSONText(encoding: try await workflow.run(context: context, input: decoded))
+        }
+    }
+
+    /// The names of the registered workflows, sorted.
+    public var names: [String] { entries.keys.sorted() }
+
+    func entry(named name: String) -> Entry? { entries[name] }
+}

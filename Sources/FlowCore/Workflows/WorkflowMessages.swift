@@ -1,0 +1,139 @@
+/// The messages that start, cancel and answer workflows on the `workflow-commands` queue
+/// (`docs/protocol.md`, "Workflows"). Any AMQP client can send them.
+public enum WorkflowCommand {
+    /// Values of the AMQP `type` property of a command.
+    public enum Kind: String, Sendable, CaseIterable {
+        case start = "flow.workflow.start"
+        case cancel = "flow.workflow.cancel"
+        case addSchedule = "flow.schedule.add"
+        case removeSchedule = "flow.schedule.remove"
+    }
+
+    /// The body of `flow.workflow.start`. Without `workflow_id` the message id names the
+    /// workflow; a second start with an id already used runs nothing and is answered with
+    /// that workflow's result.
+    public struct Start: Codable, Sendable, Equatable {
+        public var workflow: String
+        public var workflowID: String?
+        public var input: JSONText?
+
+        public init(workflow: String, workflowID: String? = nil, input: JSONText? = nil) {
+            self.workflow = workflow
+            self.workflowID = workflowID
+            self.input = input
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case workflow
+            case workflowID = "workflow_id"
+            case input
+        }
+    }
+
+    /// The body of `flow.workflow.cancel`.
+    public struct Cancel: Codable, Sendable, Equatable {
+        public var workflowID: String
+        public var reason: String?
+
+        public init(workflowID: String, reason: String? = nil) {
+            self.workflowID = workflowID
+            self.reason = reason
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case workflowID = "workflow_id"
+            case reason
+        }
+    }
+
+    /// The body of `flow.schedule.add`: exactly one of `every_seconds` and `cron`.
+    public struct AddSchedule: Codable, Sendable, Equatable {
+        public var name: String
+        public var workflow: String
+        public var input: JSONText?
+        public var everySeconds: Int64?
+        public var cron: String?
+
+        public init(name: String, workflow: String, input: JSONText? = nil, everySeconds: Int64? = nil, cron: String? = nil) {
+            self.name = name
+            self.workflow = workflow
+            self.input = input
+            self.everySeconds = everySeconds
+            self.cron = cron
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, workflow, input
+            case everySeconds = "every_seconds"
+            case cron
+        }
+    }
+
+    /// The body of `flow.schedule.remove`.
+    public struct RemoveSchedule: Codable, Sendable, Equatable {
+        public var name: String
+
+        public init(name: String) { self.name = name }
+    }
+}
+
+/// Where a workflow stands.
+public enum WorkflowStatus: String, Codable, Sendable, CaseIterable {
+    /// Running, or waiting for activity replies or a timer.
+    case running
+    /// A step's message is in the dead-letter queue; replaying it (or cancelling) resolves it.
+    case parked
+    case completed
+    case failed
+    case cancelled
+
+    public var isFinished: Bool { self == .completed || self == .failed || self == .cancelled }
+}
+
+/// What the coordinator sends to a start command's `reply_to` when the workflow ends
+/// (AMQP `type` `flow.workflow.result`), and to a command it cannot take.
+public struct WorkflowResult: Codable, Sendable, Equatable {
+    public static let messageType = "flow.workflow.result"
+
+    public var `protocol`: Int64
+    public var status: WorkflowStatus
+    public var workflow: String
+    public var workflowID: String
+    public var output: JSONText?
+    public var error: ActivityFailure?
+
+    public init(status: WorkflowStatus, workflow: String, workflowID: String, output: JSONText? = nil, error: ActivityFailure? = nil) {
+        self.protocol = FlowProtocol.version
+        self.status = status
+        self.workflow = workflow
+        self.workflowID = workflowID
+        self.output = output
+        self.error = error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case `protocol`, status, workflow
+        case workflowID = "workflow_id"
+        case output, error
+    }
+}
+
+/// What the coordinator sends to the `reply_to` of a cancel or schedule command, and of
+/// any command it cannot take (AMQP `type` `flow.command.answer`).
+public struct CommandAnswer: Codable, Sendable, Equatable {
+    public static let messageType = "flow.command.answer"
+
+    public var `protocol`: Int64
+    public var accepted: Bool
+    /// The command's AMQP `type`.
+    public var command: String
+    /// What was done, or why nothing was, for a person.
+    public var message: String
+
+    public init(accepted: Bool, command: String, message: String) {
+        self.protocol = FlowProtocol.version
+        self.accepted = accepted
+        self.command = command
+        self.message = message
+    }
+}

@@ -1,0 +1,38 @@
+import FlowAMQP
+import FlowCore
+import Foundation
+
+/// Puts a delivery its consumer cannot handle into the dead-letter queue, with the reason
+/// in headers a person (and `flow dlq`) can read. RabbitMQ's own dead-lettering can only
+/// say "rejected", so consumers publish the copy themselves and then acknowledge.
+public struct DeadLetterPublisher: Sendable {
+    let connection: AMQPConnection
+    let exchange: String
+    /// The queue the delivery came from, where a replay sends it back.
+    let queueName: String
+    /// Who dead-lettered it: a worker or coordinator id.
+    let publisherID: String
+
+    public init(connection: AMQPConnection, exchange: String, queueName: String, publisherID: String) {
+        self.connection = connection
+        self.exchange = exchange
+        self.queueName = queueName
+        self.publisherID = publisherID
+    }
+
+    /// Publishes the copy and returns once the broker confirmed it; acknowledge the
+    /// delivery only after this returns.
+    public func deadLetter(_ delivery: AMQPDelivery, failure: ActivityFailure, attempt: Int?) async throws {
+        var properties = delivery.properties
+        var headers = properties.headers ?? [:]
+        headers[FlowProtocol.Header.failureReason] = .string(failure.message)
+        headers[FlowProtocol.Header.errorType] = .string(failure.type)
+        headers[FlowProtocol.Header.deadLetteredFrom] = .string(queueName)
+        headers[FlowProtocol.Header.deadLetteredBy] = .string(publisherID)
+        headers[FlowProtocol.Header.deadLetteredAt] = .int(Int64(Date().timeIntervalSince1970 * 1000))
+        if headers[FlowProtocol.Header.attempt] == nil { headers[FlowProtocol.Header.attempt] = .int(Int64(attempt ?? 1)) }
+        properties.headers = headers
+        properties.expiration = nil
+        try await connection.publish(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body))
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import FlowAMQP
+import FlowCore
+import Foundation
+
+/// Sends commands to the coordinator's `workflow-commands` queue and reads its answers on
+/// a private reply queue that disappears with the connection.
+struct CommandClient {
+    let amqp: AMQPConnection
+    let names: TopologyNames
+    let replyQueue: String
+    let replies: AMQPConsumer
+
+    static func open(connection: ConnectionOptions, names: TopologyNames, as name: String) async throws -> CommandClient {
+        let logger = connection.logger(label: "flow.workflow")
+        let amqp = try await connection.connect(as: name, logger: logger)
+        let replyQueue = "flow.cli.replies.\(UUID().uuidString.prefix(8).lowercased())"
+        do {
+            try await amqp.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
+            let replies = try await amqp.consume(queue: replyQueue, prefetch: 16)
+            return CommandClient(amqp: amqp, names: names, replyQueue: replyQueue, replies: replies)
+        } catch {
+            await amqp.close()
+            throw error
+        }
+    }
+
+    /// Publishes a command (confirmed by the broker); the answer comes to ``replyQueue``.
+    func send<Body: Encodable>(_ kind: WorkflowCommand.Kind, _ body: Body, correlationID: String) async throws {
+        let properties = AMQPProperties(
+            contentType: FlowProtocol.contentType, headers: [FlowProtocol.Header.protocolVersion: .int(FlowProtocol.version)],
+            deliveryMode: 2, correlationID: correlationID, replyTo: replyQueue, messageID: correlationID,
+            timestamp: UInt64(Date().timeIntervalSince1970), type: kind.rawValue
+        )
+        do {
+            try await amqp.publish(
+                AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try JSONEncoder().encode(body)))
+            )
+        } catch let error as AMQPError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// The answers, in order, until `accept` returns a value or `timeout` passes (nil).
+    func awaitAnswer<Value: Sendable>(timeout: Duration, _ accept: @escaping @Sendable (AMQPDelivery) throws -> Value?) async throws -> Value? {
+        let replies = self.replies
+        return try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask {
+                for try await delivery in replies {
+                    try await delivery.ack()
+                    if let value = try accept(delivery) { return value }
+                }
+                return nil
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    func close() async {
+        replies.cancel()
+        await amqp.close()
+    }
+}
+
+/// `--input JSON` or `--input @FILE`, checked to be JSON.
+func readJSONInput(_ input: String) throws -> JSONText {
+    let text: String
+    if input.hasPrefix("@") {
+        guard let contents = FileManager.default.contents(atPath: String(input.dropFirst())) else {
+            throw ValidationError("cannot read input file \(input.dropFirst())")
+        }
+        text = String(decoding: contents, as: UTF8.self)
+    } else {
+        text = input
+    }
+    do {
+        return try JSONText(validating: text)
+    } catch {
+        throw ValidationError("--input is not JSON: \(error)")
+    }
+}

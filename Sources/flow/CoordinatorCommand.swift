@@ -1,0 +1,103 @@
+import ArgumentParser
+import FlowAMQP
+import FlowCoordinator
+import FlowCore
+import FlowRuntime
+import FlowWorkflows
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `flow coordinator`: runs the workflow coordinator until SIGTERM or SIGINT.
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Run the workflow coordinator.",
+        discussion: """
+            Starts workflows from the workflow-commands queue, sends their activities to the work queues, \
+            records every reply in its data folder (workflows.sqlite) and resumes unfinished workflows after a \
+            restart. Run one coordinator per data folder. SIGTERM or SIGINT suspend the workflows where they stand.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var store: CoordinatorStoreOptions
+
+    @Option(help: "Seconds a step may be late past its worst case before the coordinator sends it again (default: $FLOW_REPLY_GRACE_SECONDS, then 30).")
+    var replyGrace: Int?
+
+    @Option(help: "Port of /healthz, /readyz and /metrics (default: $FLOW_METRICS_PORT, then 9467; 0 turns them off).")
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics port binds to (default: $FLOW_METRICS_HOST, then 127.0.0.1).")
+    var metricsHost: String?
+
+    @Option(help: .hidden)
+    var topologyPrefix: String?
+
+    @Flag(help: "Check the configuration and exit without connecting.")
+    var check = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let names = TopologyNames(prefix: topologyPrefix ?? environment["FLOW_TOPOLOGY_PREFIX"])
+        let grace = replyGrace ?? environment["FLOW_REPLY_GRACE_SECONDS"].flatMap(Int.init) ?? 30
+        guard grace >= 0 else { throw ValidationError("--reply-grace must be 0 or more seconds, got \(grace)") }
+        let configuration = CoordinatorConfiguration(names: names, dataFolder: store.dataFolder, replyGrace: .seconds(grace))
+        let amqpConfiguration = try connection.configuration(connectionName: "flow coordinator")
+        let metricsPort = metricsPort ?? environment["FLOW_METRICS_PORT"].flatMap(Int.init) ?? 9467
+        guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be from 0 to 65535, got \(metricsPort)") }
+        let metricsHost = metricsHost ?? environment["FLOW_METRICS_HOST"] ?? "127.0.0.1"
+        let registry = ApplicationWorkflows.registry()
+        if check {
+            print("flow coordinator: workflows \(registry.names.joined(separator: ", ")), store \(configuration.storePath), commands \(configuration.commandQueue), broker \(amqpConfiguration.redactedURL)")
+            return
+        }
+
+        let logger = connection.logger(label: "flow.coordinator", defaultLevel: .info)
+        let workflowStore: WorkflowStore
+        do {
+            workflowStore = try WorkflowStore(path: configuration.storePath)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let amqp = try await connection.connect(as: "flow coordinator", logger: logger)
+        let coordinator = WorkflowCoordinator(configuration: configuration, registry: registry, connection: amqp, store: workflowStore, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: coordinator)]
+        if metricsPort != 0 {
+            services.append(.init(service: HealthServer(host: metricsHost, port: metricsPort, health: coordinator.statistics, connection: amqp, logger: logger)))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await amqp.close()
+            throw error
+        }
+        await amqp.close()
+    }
+}
+
+/// Where the coordinator keeps its store; `flow workflow list|show` read it there.
+struct CoordinatorStoreOptions: ParsableArguments {
+    @Option(help: "The coordinator's data folder, holding workflows.sqlite (default: $FLOW_COORDINATOR_DATA_DIR, then $FLOW_DATA_DIR, then .flow/data).")
+    var dataDir: String?
+
+    var dataFolder: URL {
+        let environment = ProcessInfo.processInfo.environment
+        return URL(fileURLWithPath: dataDir ?? environment["FLOW_COORDINATOR_DATA_DIR"] ?? environment["FLOW_DATA_DIR"] ?? ".flow/data")
+    }
+
+    /// The store, read-only, for commands that look while a coordinator runs.
+    func openForReading() throws -> WorkflowStore {
+        let path = dataFolder.appendingPathComponent("workflows.sqlite").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ValidationError("no workflow store at \(path): pass the coordinator's --data-dir (in compose: docker compose exec coordinator flow workflow ...)")
+        }
+        do {
+            return try WorkflowStore(path: path, readOnly: true)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
