@@ -167,6 +167,12 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(
+            name: "FlowCoordinatorTests",
+            dependencies: [
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters", "FlowTesting",
+            ]
+        ),
+        .testTarget(
             name: "DeploymentTests",
             dependencies: [
                 "FlowCore", "FlowTesting",

@@ -195,7 +195,8 @@ public actor WorkflowCoordinator: Service {
         arrived = arrived.filter { !$0.key.hasPrefix(record.id + "/") }
         guard let (status, output, failure) = ending else { return }
         do {
-            try await finish(record.id, status: status, output: output, error: failure)
+            // Outside the workflow's task: a cancelled workflow must still record its end.
+            try await Task { try await self.finish(record.id, status: status, output: output, error: failure) }.value
         } catch {
             logger.error("could not record the end of a workflow; it runs again on the next start", metadata: ["workflow.id": "\(record.id)", "error": "\(error)"])
         }

@@ -1,0 +1,124 @@
+import FlowAMQP
+import FlowCoordinator
+import FlowCore
+import FlowRuntime
+import FlowTesting
+import Foundation
+import Synchronization
+
+/// A coordinator and a default-queue worker in the test process, on a private copy of the
+/// topology, with a requester connection for commands and inspection. The coordinator can
+/// be stopped and started again on the same store, as a restart would.
+final class CoordinatorHarness: Sendable {
+    let names: TopologyNames
+    let requester: AMQPConnection
+    let dataFolder: URL
+    let workflows: WorkflowRegistry
+    let coordinatorConnection: AMQPConnection
+    let workerConnection: AMQPConnection
+    let store: WorkflowStore
+    private let coordinatorState = Mutex<(coordinator: WorkflowCoordinator?, task: Task<Void, any Error>?)>((nil, nil))
+    private let workerTask: Task<Void, any Error>
+
+    init(workflows: WorkflowRegistry, activities: ActivityRegistry, replyGrace: Duration = .seconds(5)) async throws {
+        names = TopologyNames(prefix: TestBroker.uniqueName("coordinator"), deliveryLimit: 3)
+        requester = try await TestBroker.connect(name: "test coordinator requester")
+        coordinatorConnection = try await TestBroker.connect(name: "test coordinator")
+        workerConnection = try await TestBroker.connect(name: "test coordinator worker")
+        dataFolder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-coordinator-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dataFolder, withIntermediateDirectories: true)
+        try await requester.declare(names.topology)
+        self.workflows = workflows
+        let workerConfiguration = WorkerConfiguration(
+            queue: .default, names: names, concurrency: 8, dataFolder: dataFolder.appendingPathComponent("worker"),
+            shutdownGracePeriod: .seconds(2), workerID: "test-worker"
+        )
+        let worker = Worker(
+            configuration: workerConfiguration, registry: activities, connection: workerConnection,
+            store: try ActivityResultStore(path: workerConfiguration.storePath), logger: TestBroker.logger
+        )
+        workerTask = Task { try await worker.run() }
+        store = try WorkflowStore(path: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace).storePath)
+        self.replyGrace = replyGrace
+        startCoordinator()
+    }
+
+    private let replyGrace: Duration
+
+    private static func configuration(names: TopologyNames, dataFolder: URL, replyGrace: Duration) -> CoordinatorConfiguration {
+        CoordinatorConfiguration(
+            names: names, dataFolder: dataFolder.appendingPathComponent("coordinator"), coordinatorID: "test-coordinator",
+            supervisionInterval: .milliseconds(100), replyGrace: replyGrace
+        )
+    }
+
+    var coordinator: WorkflowCoordinator { coordinatorState.withLock { $0.coordinator! } }
+
+    func startCoordinator() {
+        let coordinator = WorkflowCoordinator(
+            configuration: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace), registry: workflows, connection: coordinatorConnection, store: store,
+            logger: TestBroker.logger
+        )
+        let task = Task { try await coordinator.run() }
+        coordinatorState.withLock { $0 = (coordinator, task) }
+    }
+
+    /// Stops the coordinator as a shutdown would; its workflows stay where they stand.
+    func stopCoordinator() async {
+        let task = coordinatorState.withLock { $0.task }
+        task?.cancel()
+        _ = try? await task?.value
+    }
+
+    /// Waits until workflow `id` has one of `statuses`, and returns it.
+    func waitFor(_ id: String, _ statuses: Set<WorkflowStatus>, timeout: Duration = .seconds(30)) async throws -> WorkflowRecord {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let record = try await store.workflow(id: id), statuses.contains(record.status) { return record }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let record = try await store.workflow(id: id)
+        throw HarnessError("workflow \(id) is \(record?.status.rawValue ?? "unknown"), not \(statuses.map(\.rawValue)) after \(timeout); history:\n"
+            + ((try? await store.history(workflowID: id)) ?? []).map { "\($0.kind.rawValue) \($0.stepKey ?? "") \($0.detail)" }.joined(separator: "\n"))
+    }
+
+    /// Publishes a command to the coordinator as any AMQP client would.
+    func sendCommand<Body: Encodable>(_ kind: WorkflowCommand.Kind, _ body: Body, replyTo: String? = nil, correlationID: String = UUID().uuidString) async throws {
+        let properties = AMQPProperties(
+            contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: correlationID, replyTo: replyTo,
+            messageID: correlationID, type: kind.rawValue
+        )
+        try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try JSONEncoder().encode(body))))
+    }
+
+    func shutdown() async {
+        await stopCoordinator()
+        workerTask.cancel()
+        _ = try? await workerTask.value
+        for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+        for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+        await requester.close()
+        await coordinatorConnection.close()
+        await workerConnection.close()
+        try? FileManager.default.removeItem(at: dataFolder)
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Counts how often each message id really ran: the side-effect counter.
+final class RunCounter: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+    func record(_ messageID: String) { counts.withLock { $0[messageID, default: 0] += 1 } }
+    var all: [String: Int] { counts.withLock { $0 } }
+}
+
+/// A switch a test flips to "fix the cause" of a failing activity.
+final class Switch: Sendable {
+    private let state = Mutex(false)
+    var isOn: Bool { state.withLock { $0 } }
+    func turnOn() { state.withLock { $0 = true } }
+}

@@ -1,0 +1,205 @@
+import FlowAMQP
+import FlowCoordinator
+import FlowCore
+import FlowDeadLetters
+import FlowTesting
+import Foundation
+import Testing
+
+@Suite("the workflow coordinator on a real broker", .serialized)
+struct CoordinatorTests {
+    let counter = RunCounter()
+    let fixed = Switch()
+
+    func harness() async throws -> CoordinatorHarness {
+        try await CoordinatorHarness(workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: fixed))
+    }
+
+    @Test("a workflow's steps, parallel ones too, run once each and its history tells them in order")
+    func parallelSteps() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.start(workflow: CountedWorkflow.name, id: "w1", input: try JSONText(encoding: CountedEcho.Payload(value: "a")), recipient: nil)
+        let record = try await harness.waitFor("w1", [.completed, .failed])
+        let output = try #require(record.output).decode(CountedWorkflow.Output.self)
+        #expect(output == .init(first: "a", left: "a-left", right: "a-right"))
+        #expect(counter.all.count == 3)
+        #expect(counter.all.values.allSatisfy { $0 == 1 })
+        let kinds = try await harness.store.history(workflowID: "w1").map(\.kind)
+        #expect(kinds.first == .workflowStarted)
+        #expect(kinds.last == .workflowCompleted)
+        #expect(kinds.filter { $0 == .activityScheduled }.count == 3)
+        #expect(kinds.filter { $0 == .activityCompleted }.count == 3)
+        await harness.shutdown()
+    }
+
+    @Test("a workflow started twice with the same id runs once, and both starters get its result")
+    func startTwice() async throws {
+        let harness = try await harness()
+        let replyQueue = TestBroker.uniqueName("starter")
+        try await harness.requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
+        let replies = try await harness.requester.consume(queue: replyQueue, prefetch: 10)
+        let start = WorkflowCommand.Start(workflow: CountedWorkflow.name, workflowID: "twice", input: try JSONText(encoding: CountedEcho.Payload(value: "x")))
+        try await harness.sendCommand(.start, start, replyTo: replyQueue, correlationID: "first")
+        try await harness.sendCommand(.start, start, replyTo: replyQueue, correlationID: "second")
+        var results: [String: WorkflowResult] = [:]
+        for try await delivery in replies {
+            try await delivery.ack()
+            results[delivery.properties.correlationID ?? ""] = try JSONDecoder().decode(WorkflowResult.self, from: Data(delivery.body))
+            if results.count == 2 { break }
+        }
+        replies.cancel()
+        #expect(results["first"]?.status == .completed)
+        #expect(results["first"] == results["second"])
+        #expect(counter.all.count == 3, "one run of three steps, not two")
+        #expect(harness.coordinator.statistics.count(.duplicateStart) == 1)
+        await harness.shutdown()
+    }
+
+    @Test("a step whose attempt times out is retried per the workflow's policy")
+    func stepTimeout() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.start(workflow: TimeoutWorkflow.name, id: "slow", input: .init(validating: "{}"), recipient: nil)
+        let record = try await harness.waitFor("slow", [.completed, .failed, .parked])
+        #expect(record.status == .completed)
+        #expect(try record.output?.decode(HangsOnFirstAttempt.Output.self).attempt == 2)
+        await harness.shutdown()
+    }
+
+    @Test("a step no worker answers is sent again under the same id, then fails the workflow with ActivityTimedOut")
+    func lostWorker() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.start(workflow: LostWorkerWorkflow.name, id: "lost", input: .init(validating: "{}"), recipient: nil)
+        let record = try await harness.waitFor("lost", [.completed, .failed, .parked])
+        #expect(record.status == .failed)
+        #expect(record.error?.type == "ActivityTimedOut")
+        #expect(record.error?.message.contains(harness.names.queue(.ml)) == true, "the error should name the queue nobody consumes: \(String(describing: record.error))")
+        // Both sends carry one message id, so a worker that turns up runs it once.
+        #expect(try await harness.requester.inspectQueue(harness.names.queue(.ml)).messageCount == 2)
+        let kinds = try await harness.store.history(workflowID: "lost").map(\.kind)
+        #expect(kinds.contains(.activityResent))
+        #expect(kinds.contains(.activityTimedOut))
+        await harness.shutdown()
+    }
+
+    @Test("a step dead-lettered parks its workflow; replaying the message after the fix lets it finish")
+    func parkAndReplay() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.start(workflow: ParkingWorkflow.name, id: "parked", input: .init(validating: "{}"), recipient: nil)
+        let parked = try await harness.waitFor("parked", [.parked, .completed, .failed])
+        #expect(parked.status == .parked)
+        #expect(parked.parkedReason?.contains("NotReady") == true)
+
+        fixed.turnOn()
+        let deadLetters = DeadLetterQueue(connection: harness.requester, names: harness.names, audit: nil)
+        let report = try await deadLetters.replay(DeadLetterFilter(workflowID: "parked"), operatorName: "test")
+        #expect(report.replayed.count == 1)
+        let finished = try await harness.waitFor("parked", [.completed, .failed, .cancelled])
+        #expect(finished.status == .completed)
+        #expect(try finished.output?.decode(NeedsAFix.Output.self) == .init(fixed: true))
+        let kinds = try await harness.store.history(workflowID: "parked").map(\.kind)
+        #expect(kinds.contains(.workflowUnparked))
+        await harness.shutdown()
+    }
+
+    @Test("a workflow that asks for failures catches the activity's error instead of parking")
+    func catchingFailure() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.start(workflow: CatchingWorkflow.name, id: "catching", input: .init(validating: "{}"), recipient: nil)
+        let record = try await harness.waitFor("catching", [.completed, .failed, .parked])
+        #expect(record.status == .completed)
+        #expect(try record.output?.decode(String.self) == "caught NotReady")
+        await harness.shutdown()
+    }
+
+    @Test("cancelling a parked workflow ends it as cancelled, and the starter is told")
+    func cancelParked() async throws {
+        let harness = try await harness()
+        let replyQueue = TestBroker.uniqueName("starter")
+        try await harness.requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
+        let replies = try await harness.requester.consume(queue: replyQueue, prefetch: 10)
+        try await harness.sendCommand(.start, WorkflowCommand.Start(workflow: ParkingWorkflow.name, workflowID: "to-cancel"), replyTo: replyQueue)
+        _ = try await harness.waitFor("to-cancel", [.parked])
+        try await harness.sendCommand(.cancel, WorkflowCommand.Cancel(workflowID: "to-cancel", reason: "test"))
+        var statuses: [WorkflowStatus] = []
+        for try await delivery in replies {
+            try await delivery.ack()
+            let result = try JSONDecoder().decode(WorkflowResult.self, from: Data(delivery.body))
+            statuses.append(result.status)
+            if result.status.isFinished { break }
+        }
+        replies.cancel()
+        #expect(statuses == [.parked, .cancelled], "a parked notice, then the end")
+        #expect(try await harness.store.workflow(id: "to-cancel")?.status == .cancelled)
+        await harness.shutdown()
+    }
+
+    @Test("a durable sleep survives a restart of the coordinator and is not started again")
+    func durableSleep() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.start(workflow: SleepyWorkflow.name, id: "sleepy", input: try JSONText(encoding: CountedEcho.Payload(value: "z")), recipient: nil)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await harness.store.history(workflowID: "sleepy").contains(where: { $0.kind == .timerStarted }) == false, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await harness.stopCoordinator()
+        try await Task.sleep(for: .seconds(1))
+        harness.startCoordinator()
+        let record = try await harness.waitFor("sleepy", [.completed, .failed])
+        #expect(record.status == .completed)
+        let history = try await harness.store.history(workflowID: "sleepy")
+        let started = try #require(history.first { $0.kind == .timerStarted })
+        let fired = try #require(history.first { $0.kind == .timerFired })
+        #expect(history.filter { $0.kind == .timerStarted }.count == 1)
+        #expect(history.contains { $0.kind == .workflowResumed })
+        // The wait counts from the first start, not from the restart.
+        #expect(fired.at.timeIntervalSince(started.at) >= 2.9)
+        #expect(fired.at.timeIntervalSince(started.at) < 3.0 + 1.0 + 2.0, "the restart must not have begun the 3 s wait again")
+        await harness.shutdown()
+    }
+
+    @Test("replies with an unknown correlation id are counted and dropped; a malformed one is dead-lettered with its reason")
+    func strayReplies() async throws {
+        let harness = try await harness()
+        let stray = ActivityReply(status: .completed, activity: "echo", messageID: "nobody/step#1", attempt: 1, output: try JSONText(validating: "{}"))
+        try await harness.requester.publish(AMQPMessage(
+            routingKey: harness.names.coordinatorReplyQueue,
+            properties: AMQPProperties(contentType: FlowProtocol.contentType, correlationID: "nobody/step#1"),
+            body: Array(try JSONEncoder().encode(stray))
+        ))
+        try await harness.requester.publish(AMQPMessage(
+            routingKey: harness.names.coordinatorReplyQueue, properties: AMQPProperties(contentType: FlowProtocol.contentType), body: Array("not json".utf8)
+        ))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while harness.coordinator.statistics.count(.staleReply) < 1 || harness.coordinator.statistics.count(.rejectedMessage) < 1, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(harness.coordinator.statistics.count(.staleReply) == 1)
+        let letters = try await DeadLetterQueue(connection: harness.requester, names: harness.names, audit: nil).list(DeadLetterFilter())
+        #expect(letters.count == 1)
+        #expect(letters.first?.errorType == "MalformedReply")
+        #expect(letters.first?.error?.contains("not an activity reply") == true)
+        await harness.shutdown()
+    }
+
+    @Test("a start command for an unknown workflow is answered as failed and dead-lettered with the names that exist")
+    func unknownWorkflow() async throws {
+        let harness = try await harness()
+        let replyQueue = TestBroker.uniqueName("starter")
+        try await harness.requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
+        let replies = try await harness.requester.consume(queue: replyQueue, prefetch: 10)
+        try await harness.sendCommand(.start, WorkflowCommand.Start(workflow: "no_such_flow", workflowID: "nope"), replyTo: replyQueue)
+        var result: WorkflowResult?
+        for try await delivery in replies {
+            try await delivery.ack()
+            result = try JSONDecoder().decode(WorkflowResult.self, from: Data(delivery.body))
+            break
+        }
+        replies.cancel()
+        #expect(result?.status == .failed)
+        #expect(result?.error?.type == "UnknownWorkflow")
+        #expect(result?.error?.message.contains(CountedWorkflow.name) == true)
+        let letters = try await DeadLetterQueue(connection: harness.requester, names: harness.names, audit: nil).list(DeadLetterFilter())
+        #expect(letters.map(\.errorType) == ["UnknownWorkflow"])
+        await harness.shutdown()
+    }
+}

@@ -1,0 +1,151 @@
+import FlowCoordinator
+import FlowCore
+import FlowRuntime
+import Foundation
+
+/// `counted_echo`: echoes its input and counts each real run by message id.
+struct CountedEcho: Activity {
+    static let name = "counted_echo"
+    static let queue = WorkQueue.default
+    typealias Input = Payload
+    typealias Output = Payload
+    let counter: RunCounter
+
+    struct Payload: Codable, Sendable, Equatable {
+        var value: String
+    }
+
+    func run(_ input: Payload, context: ActivityContext) async throws -> Payload {
+        counter.record(context.messageID)
+        return input
+    }
+}
+
+/// `hangs_on_first_attempt`: the first attempt outlasts any timeout; later ones answer at once.
+struct HangsOnFirstAttempt: Activity {
+    static let name = "hangs_on_first_attempt"
+    static let queue = WorkQueue.default
+    typealias Input = Empty
+
+    struct Output: Codable, Sendable, Equatable {
+        var attempt: Int
+    }
+
+    func run(_ input: Empty, context: ActivityContext) async throws -> Output {
+        if context.attempt == 1 { try await Task.sleep(for: .seconds(60)) }
+        return Output(attempt: context.attempt)
+    }
+}
+
+/// `needs_a_fix`: fails for good until the test turns its switch on.
+struct NeedsAFix: Activity {
+    static let name = "needs_a_fix"
+    static let queue = WorkQueue.default
+    typealias Input = Empty
+    let fixed: Switch
+
+    struct Output: Codable, Sendable, Equatable {
+        var fixed: Bool
+    }
+
+    func run(_ input: Empty, context: ActivityContext) async throws -> Output {
+        guard fixed.isOn else { throw ActivityFailure.nonRetryable("NotReady", "the dependency is not configured") }
+        return Output(fixed: true)
+    }
+}
+
+/// An activity of `ml-queue`, where no worker runs in these tests.
+enum Unserved: ActivityDeclaration {
+    static let name = "unserved"
+    static let queue = WorkQueue.ml
+    typealias Input = Empty
+    typealias Output = Empty
+}
+
+/// Three counted steps, two of them in parallel.
+struct CountedWorkflow: Workflow {
+    static let name = "counted"
+
+    struct Output: Codable, Sendable, Equatable {
+        var first: String
+        var left: String
+        var right: String
+    }
+
+    func run(context: WorkflowContext, input: CountedEcho.Payload) async throws -> Output {
+        let first = try await context.execute(CountedEcho.self, input)
+        async let left = context.execute(CountedEcho.self, .init(value: first.value + "-left"))
+        async let right = context.execute(CountedEcho.self, .init(value: first.value + "-right"))
+        return Output(first: first.value, left: try await left.value, right: try await right.value)
+    }
+}
+
+struct TimeoutWorkflow: Workflow {
+    static let name = "timeout"
+
+    func run(context: WorkflowContext, input: Empty) async throws -> HangsOnFirstAttempt.Output {
+        try await context.execute(
+            HangsOnFirstAttempt.self, Empty(),
+            options: .init(startToCloseTimeout: .seconds(1), retryPolicy: RetryPolicy(initialInterval: .seconds(1), maximumAttempts: 3))
+        )
+    }
+}
+
+struct ParkingWorkflow: Workflow {
+    static let name = "parking"
+
+    func run(context: WorkflowContext, input: Empty) async throws -> NeedsAFix.Output {
+        try await context.execute(NeedsAFix.self, Empty())
+    }
+}
+
+struct CatchingWorkflow: Workflow {
+    static let name = "catching"
+
+    func run(context: WorkflowContext, input: Empty) async throws -> String {
+        do {
+            _ = try await context.execute(NeedsAFix.self, Empty(), options: .init(onFinalFailure: .throw))
+            return "no failure"
+        } catch let error as ActivityError {
+            return "caught \(error.failure.type)"
+        }
+    }
+}
+
+struct LostWorkerWorkflow: Workflow {
+    static let name = "lost_worker"
+
+    func run(context: WorkflowContext, input: Empty) async throws -> Empty {
+        try await context.execute(Unserved.self, Empty(), options: .init(scheduleToCloseTimeout: .milliseconds(800), maximumResends: 1))
+    }
+}
+
+struct SleepyWorkflow: Workflow {
+    static let name = "sleepy"
+
+    func run(context: WorkflowContext, input: CountedEcho.Payload) async throws -> CountedEcho.Payload {
+        try await context.sleep(for: .seconds(3))
+        return try await context.execute(CountedEcho.self, input)
+    }
+}
+
+enum TestWorkflows {
+    static func registry() -> WorkflowRegistry {
+        var registry = WorkflowRegistry()
+        registry.register(CountedWorkflow())
+        registry.register(TimeoutWorkflow())
+        registry.register(ParkingWorkflow())
+        registry.register(CatchingWorkflow())
+        registry.register(LostWorkerWorkflow())
+        registry.register(SleepyWorkflow())
+        return registry
+    }
+
+    static func activities(counter: RunCounter, fixed: Switch) -> ActivityRegistry {
+        var registry = ActivityRegistry()
+        registry.register(CountedEcho(counter: counter))
+        registry.register(HangsOnFirstAttempt())
+        registry.register(NeedsAFix(fixed: fixed))
+        return registry
+    }
+}
