@@ -203,3 +203,28 @@ struct CoordinatorTests {
         await harness.shutdown()
     }
 }
+
+@Suite("workflows started by other AMQP clients")
+struct WorkflowInteroperabilityTests {
+    @Test("a workflow started by the pika script of docs/protocol.md runs, and its result arrives")
+    func pikaStart() async throws {
+        let harness = try await CoordinatorHarness(workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: RunCounter(), fixed: Switch()))
+        let script = Repository.file("docs/examples/start_workflow.py").path
+        let arguments = [
+            "python3", script, TestBroker.url, CountedWorkflow.name, #"{"value": "from pika"}"#,
+            "--workflow-id", "pika-1", "--queue", harness.names.name(Topology.workflowCommandQueue), "--timeout", "60",
+        ]
+        // Off the cooperative pool: the script blocks its thread until the result arrives.
+        let output = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ProcessOutput, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try ProcessRunner.run("/usr/bin/env", arguments) })
+            }
+        }
+        #expect(output.status == 0, "the script failed: \(output.standardError)")
+        let result = try JSONDecoder().decode(WorkflowResult.self, from: Data(output.standardOutput.utf8))
+        #expect(result.workflowID == "pika-1")
+        #expect(result.status == .completed)
+        #expect(try result.output?.decode(CountedWorkflow.Output.self) == .init(first: "from pika", left: "from pika-left", right: "from pika-right"))
+        await harness.shutdown()
+    }
+}

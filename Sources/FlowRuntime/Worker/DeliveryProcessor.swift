@@ -16,6 +16,7 @@ struct DeliveryProcessor: Sendable {
     let store: ActivityResultStore
     let statistics: WorkerStatistics
     let logger: Logger
+    let runningMessages = RunningMessages()
 
     private var queueName: String { configuration.names.queue(configuration.queue) }
 
@@ -59,6 +60,10 @@ struct DeliveryProcessor: Sendable {
         requestLogger[metadataKey: "activity.attempt"] = "\(request.attempt)"
         if let workflowID = request.workflowID { requestLogger[metadataKey: "workflow.id"] = "\(workflowID)" }
 
+        if await runningMessages.enter(request.messageID) {
+            requestLogger.info("a copy of this message was running here; waited for it")
+        }
+        defer { runningMessages.leave(request.messageID) }
         if let stored = try await store.completedReply(messageID: request.messageID) {
             requestLogger.info("duplicate of a completed activity; answering from the store")
             statistics.record(.duplicate, activity: request.activity)

@@ -1,0 +1,97 @@
+import FlowAMQP
+import FlowCore
+import FlowTesting
+import Foundation
+import Testing
+
+/// The real `flow coordinator` and `flow worker default` processes, on a private topology.
+@Suite("the coordinator process under SIGKILL", .serialized)
+struct CoordinatorProcessTests {
+    @Test("20 workflows finish with the right outputs while the coordinator is killed three times, and no completed activity runs twice")
+    func killedThreeTimes() async throws {
+        let names = TopologyNames(prefix: TestBroker.uniqueName("killed"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-killed-\(UUID().uuidString.prefix(8))")
+        let requester = try await TestBroker.connect(name: "test killed coordinator")
+        try await requester.declare(names.topology)
+        let resultQueue = TestBroker.uniqueName("results")
+        try await requester.declare(Topology(queues: [.init(name: resultQueue, durable: false, exclusive: true, autoDelete: true)]))
+        let common = ["--topology-prefix", names.prefix!, "--metrics-port", "0", "--amqp-url", TestBroker.url]
+        let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "8"] + common)
+        let coordinatorArguments = ["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path] + common
+        var coordinator = try FlowProcess(coordinatorArguments)
+
+        let count = 20
+        let steps = 6
+        for index in 0..<count {
+            let start = WorkflowCommand.Start(
+                workflow: "echo_chain", workflowID: "killed-\(index)",
+                input: try JSONText(encoding: ["text": .string("payload \(index)"), "steps": .int(steps), "pause_seconds": .int(1)] as [String: JSONValue])
+            )
+            let properties = AMQPProperties(
+                contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: "killed-\(index)", replyTo: resultQueue,
+                messageID: "start-\(index)", type: WorkflowCommand.Kind.start.rawValue
+            )
+            try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try JSONEncoder().encode(start))))
+        }
+
+        let results = try await requester.consume(queue: resultQueue, prefetch: 100)
+        let collected = Collected<WorkflowResult>()
+        let reader = Task {
+            for try await delivery in results {
+                try await delivery.ack()
+                if let result = try? JSONDecoder().decode(WorkflowResult.self, from: Data(delivery.body)) { await collected.add(result) }
+            }
+        }
+        // Each workflow takes about five seconds (six steps, a one-second durable pause
+        // between them); kill the coordinator in the middle, three times.
+        for delay in [1500, 1200, 1700] {
+            try await Task.sleep(for: .milliseconds(delay))
+            coordinator.signal(SIGKILL)
+            _ = try await coordinator.waitForExit(timeout: .seconds(10))
+            coordinator = try FlowProcess(coordinatorArguments)
+        }
+        _ = await collected.wait(forCount: count, timeout: .seconds(90))
+        let finished = await collected.all
+        #expect(finished.count == count, "coordinator log:\n\(coordinator.log)")
+        for result in finished {
+            let index = result.workflowID.split(separator: "-").last!
+            #expect(result.status == .completed, "\(result.workflowID): \(String(describing: result.error))")
+            #expect(result.output?.text == #"{"steps":\#(steps),"text":"payload \#(index)"}"#)
+        }
+        #expect(Set(finished.map(\.workflowID)).count == count, "one result per workflow")
+
+        // The side-effect counter: the worker logs each activity it completes, with its
+        // message id. Every step ran, and none ran twice.
+        let completedRuns = worker.log.split(separator: "\n").filter { $0.contains("activity completed") }.compactMap { line -> String? in
+            guard let range = line.range(of: "message.id=") else { return nil }
+            return String(line[range.upperBound...].prefix { !$0.isWhitespace })
+        }
+        #expect(completedRuns.count == count * steps, "each of the \(count * steps) steps completes once")
+        #expect(Set(completedRuns).count == completedRuns.count, "a step ran twice: \(Dictionary(grouping: completedRuns, by: { $0 }).filter { $0.value.count > 1 }.keys)")
+
+        reader.cancel()
+        results.cancel()
+        worker.signal(SIGTERM)
+        coordinator.signal(SIGTERM)
+        _ = try await worker.waitForExit(timeout: .seconds(30))
+        _ = try await coordinator.waitForExit(timeout: .seconds(30))
+        for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+        for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+        await requester.close()
+        try? FileManager.default.removeItem(at: folder)
+    }
+}
+
+/// A JSON value for building inputs in tests.
+enum JSONValue: Encodable {
+    case string(String)
+    case int(Int)
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        }
+    }
+}
