@@ -151,6 +151,12 @@ let package = Package(
             path: "Benchmarks/ActivityBenchmark"
         ),
 
+        .executableTarget(
+            name: "flow-workflow-benchmark",
+            dependencies: ["FlowCore", "FlowAMQP", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/WorkflowBenchmark"
+        ),
+
         .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowTesting"]),
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
         .testTarget(

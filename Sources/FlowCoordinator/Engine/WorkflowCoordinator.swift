@@ -42,6 +42,8 @@ public actor WorkflowCoordinator: Service {
     enum StepOutcome: Sendable {
         case completed(JSONText)
         case failed(ActivityFailure)
+        /// The request could not be sent; the workflow is suspended and tried again.
+        case unavailable(String)
     }
 
     struct StepDeadline: Sendable {
@@ -80,7 +82,13 @@ public actor WorkflowCoordinator: Service {
         let failure: (any Error)? = await withTaskGroup(of: (any Error)?.self) { group in
             group.addTask {
                 do {
-                    for try await delivery in replies.cancelOnGracefulShutdown() { await self.handleReply(delivery) }
+                    // Replies are handled side by side (the prefetch bounds how many); the
+                    // store serialises what must be serial.
+                    try await withThrowingDiscardingTaskGroup { replyGroup in
+                        for try await delivery in replies.cancelOnGracefulShutdown() {
+                            replyGroup.addTask { await self.handleReply(delivery) }
+                        }
+                    }
                     return nil
                 } catch { return error }
             }
@@ -320,7 +328,15 @@ public actor WorkflowCoordinator: Service {
         if let sentAt = step.sentAt {
             deadlines[messageID] = StepDeadline(workflowID: workflowID, call: call, sentAt: sentAt, lastHeardAt: step.lastHeardAt, sends: step.sends)
         } else {
-            try await send(messageID: messageID, workflowID: workflowID, call: call, resentBecause: nil)
+            // The broker's confirm and the worker's reply are awaited together: the reply
+            // needs no "sent" record to be taken, and a failed send ends the wait.
+            Task {
+                do {
+                    try await self.send(messageID: messageID, workflowID: workflowID, call: call, resentBecause: nil)
+                } catch {
+                    self.resolve(messageID: messageID, workflowID: workflowID, .unavailable("\(error)"))
+                }
+            }
         }
         let outcome = try await waitForOutcome(messageID: messageID)
         deadlines[messageID] = nil
@@ -329,6 +345,8 @@ public actor WorkflowCoordinator: Service {
             return output
         case .failed(let failure):
             throw ActivityError(activity: call.activity, failure: failure)
+        case .unavailable(let reason):
+            throw CoordinatorUnavailable(message: reason)
         }
     }
 
@@ -359,7 +377,10 @@ public actor WorkflowCoordinator: Service {
                 AMQPMessage(exchange: configuration.names.activitiesExchange, routingKey: queueName, properties: properties, body: Array(call.input.text.utf8))
             )
             let step = try await store.markSent(messageID: messageID, at: now, resentBecause: reason)
-            deadlines[messageID] = StepDeadline(workflowID: workflowID, call: call, sentAt: now, lastHeardAt: nil, sends: step?.sends ?? 1)
+            // Only while the step is still awaited: its reply may have come first.
+            if step?.status == .scheduled || step?.status == .parked, waiting[messageID] != nil || reason != nil {
+                deadlines[messageID] = StepDeadline(workflowID: workflowID, call: call, sentAt: now, lastHeardAt: nil, sends: step?.sends ?? 1)
+            }
         } catch {
             throw CoordinatorUnavailable(message: "cannot send \(call.activity) to \(queueName): \(error)")
         }

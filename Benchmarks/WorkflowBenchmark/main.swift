@@ -1,0 +1,140 @@
+import FlowAMQP
+import FlowCore
+import Foundation
+import Logging
+
+// Workflows per second and the coordinator's overhead per step, beside the bare activity
+// round trip through the same worker, in the same run:
+//
+//   swift build -c release && swift run -c release flow-workflow-benchmark [--workflows N] [--sequential S]
+//
+// It starts the real `flow worker default` and `flow coordinator` (from the same build
+// folder) on a private topology, then measures:
+//   1. the bare round trip: one `echo` activity request and its reply, one at a time;
+//   2. one `echo_chain` workflow of three steps at a time: start command to result;
+//   3. N such workflows started at once: workflows per second until the last result.
+// Overhead per step = (workflow latency - 3 x bare round trip) / 3: what recording each
+// step in SQLite and routing its reply through the coordinator add.
+
+func option(_ name: String, default value: Int) -> Int {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
+    return parsed
+}
+
+func milliseconds(_ duration: Duration) -> Double {
+    (Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18) * 1000
+}
+
+func percentile(_ values: [Double], _ fraction: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))]
+}
+
+actor Arrivals {
+    private var waiting: [String: CheckedContinuation<Void, Never>] = [:]
+    private var arrived: Set<String> = []
+
+    func arrive(_ id: String) {
+        if let continuation = waiting.removeValue(forKey: id) { continuation.resume() } else { arrived.insert(id) }
+    }
+
+    func wait(for id: String) async {
+        if arrived.remove(id) != nil { return }
+        await withCheckedContinuation { waiting[id] = $0 }
+    }
+}
+
+let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/"
+var logger = Logger(label: "flow.benchmark")
+logger.logLevel = .error
+
+let prefix = "bench.workflow.\(UUID().uuidString.prefix(6).lowercased())"
+let names = TopologyNames(prefix: prefix)
+let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-\(prefix)")
+let flow = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flow")
+guard FileManager.default.isExecutableFile(atPath: flow.path) else {
+    FileHandle.standardError.write(Data("flow is not built beside this benchmark (\(flow.path)): run swift build -c release first\n".utf8))
+    exit(1)
+}
+
+func launch(_ arguments: [String]) throws -> Process {
+    let process = Process()
+    process.executableURL = flow
+    process.arguments = arguments + ["--topology-prefix", prefix, "--metrics-port", "0", "--amqp-url", url, "--log-level", "error"]
+    try process.run()
+    return process
+}
+
+let requester = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger)
+try await requester.declare(names.topology)
+let worker = try launch(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "64"])
+let coordinator = try launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path])
+
+let replyQueue = "\(prefix).benchmark-replies"
+try await requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
+let arrivals = Arrivals()
+let consumer = try await requester.consume(queue: replyQueue, prefetch: 500)
+let reader = Task {
+    for try await delivery in consumer {
+        try await delivery.ack()
+        if delivery.properties.type == FlowProtocol.ReplyType.progress { continue }
+        if let id = delivery.properties.correlationID { await arrivals.arrive(id) }
+    }
+}
+
+func activityRoundTrip(_ id: String) async throws {
+    let properties = AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: replyQueue, messageID: id, type: "echo")
+    try await requester.publish(AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.default), properties: properties, body: Array(#"{"text":"x"}"#.utf8)))
+    await arrivals.wait(for: id)
+}
+
+func workflow(_ id: String) async throws {
+    let start = WorkflowCommand.Start(workflow: "echo_chain", workflowID: id, input: try JSONText(validating: #"{"text":"x","steps":3}"#))
+    let properties = AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: replyQueue, messageID: id, type: WorkflowCommand.Kind.start.rawValue)
+    try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try JSONEncoder().encode(start))))
+    await arrivals.wait(for: id)
+}
+
+let clock = ContinuousClock()
+for index in 0..<30 { try await workflow("warm-\(index)") }
+
+let sequential = option("--sequential", default: 200)
+var bare: [Double] = []
+for index in 0..<sequential {
+    let began = clock.now
+    try await activityRoundTrip("bare-\(index)")
+    bare.append(milliseconds(clock.now - began))
+}
+var chained: [Double] = []
+for index in 0..<sequential {
+    let began = clock.now
+    try await workflow("seq-\(index)")
+    chained.append(milliseconds(clock.now - began))
+}
+
+let count = option("--workflows", default: 1_000)
+let began = clock.now
+try await withThrowingTaskGroup(of: Void.self) { group in
+    for index in 0..<count { group.addTask { try await workflow("burst-\(index)") } }
+    try await group.waitForAll()
+}
+let burst = clock.now - began
+
+let bareMedian = percentile(bare, 0.5)
+let workflowMedian = percentile(chained, 0.5)
+print("bare echo activity round trip:      p50 \(String(format: "%.2f", bareMedian)) ms, p99 \(String(format: "%.2f", percentile(bare, 0.99))) ms (\(sequential) sequential)")
+print("three-step echo_chain workflow:     p50 \(String(format: "%.2f", workflowMedian)) ms, p99 \(String(format: "%.2f", percentile(chained, 0.99))) ms (\(sequential) sequential)")
+print("coordinator overhead per step:      \(String(format: "%.2f", (workflowMedian - 3 * bareMedian) / 3)) ms (p50 workflow - 3 x p50 bare, over 3)")
+print("workflows per second (\(count) at once): \(String(format: "%.1f", Double(count) / (milliseconds(burst) / 1000))) (\(String(format: "%.1f", 3 * Double(count) / (milliseconds(burst) / 1000))) steps/s)")
+
+reader.cancel()
+consumer.cancel()
+coordinator.terminate()
+worker.terminate()
+coordinator.waitUntilExit()
+worker.waitUntilExit()
+for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+await requester.close()
+try? FileManager.default.removeItem(at: folder)
