@@ -72,7 +72,7 @@ struct ActivityCommand: AsyncParsableCommand {
                 throw ValidationError("--input is not JSON")
             }
 
-            let names = TopologyNames(prefix: topologyPrefix ?? ProcessInfo.processInfo.environment["FLOW_TOPOLOGY_PREFIX"])
+            let names = topologyNames(topologyPrefix)
             let logger = connection.logger(label: "flow.activity")
             let amqp = try await connection.connect(as: "flow activity run", logger: logger)
             do {

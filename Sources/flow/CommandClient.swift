@@ -68,6 +68,28 @@ struct CommandClient {
     }
 }
 
+/// Sends one command whose answer is a ``CommandAnswer``, prints the answer, and exits 1
+/// when the coordinator refused it.
+func sendCommand<Body: Encodable>(_ kind: WorkflowCommand.Kind, _ body: Body, names: TopologyNames, connection: ConnectionOptions) async throws {
+    let client = try await CommandClient.open(connection: connection, names: names, as: "flow \(kind.rawValue)")
+    let correlationID = UUID().uuidString.lowercased()
+    let answer: CommandAnswer?
+    do {
+        try await client.send(kind, body, correlationID: correlationID)
+        answer = try await client.awaitAnswer(timeout: .seconds(30)) { delivery -> CommandAnswer? in
+            guard delivery.properties.correlationID == correlationID else { return nil }
+            return try? JSONDecoder().decode(CommandAnswer.self, from: Data(delivery.body))
+        }
+    } catch {
+        await client.close()
+        throw error
+    }
+    await client.close()
+    guard let answer else { throw ValidationError("no answer within 30 s: is `flow coordinator` running?") }
+    print(answer.message)
+    if !answer.accepted { throw ExitCode(1) }
+}
+
 /// `--input JSON` or `--input @FILE`, checked to be JSON.
 func readJSONInput(_ input: String) throws -> JSONText {
     let text: String

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowAMQP
+import FlowCore
 import Foundation
 import Logging
 
@@ -48,4 +49,10 @@ struct ConnectionOptions: ParsableArguments {
             throw ValidationError(error.message)
         }
     }
+}
+
+/// The broker object names: the standard ones, or prefixed (`--topology-prefix`,
+/// `FLOW_TOPOLOGY_PREFIX`) for deployments and tests that share a vhost.
+func topologyNames(_ prefix: String?) -> TopologyNames {
+    TopologyNames(prefix: prefix ?? ProcessInfo.processInfo.environment["FLOW_TOPOLOGY_PREFIX"])
 }

@@ -40,14 +40,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let names = TopologyNames(prefix: topologyPrefix ?? environment["FLOW_TOPOLOGY_PREFIX"])
+        let names = topologyNames(topologyPrefix)
         let grace = replyGrace ?? environment["FLOW_REPLY_GRACE_SECONDS"].flatMap(Int.init) ?? 30
         guard grace >= 0 else { throw ValidationError("--reply-grace must be 0 or more seconds, got \(grace)") }
         let configuration = CoordinatorConfiguration(names: names, dataFolder: store.dataFolder, replyGrace: .seconds(grace))
         let amqpConfiguration = try connection.configuration(connectionName: "flow coordinator")
-        let metricsPort = metricsPort ?? environment["FLOW_METRICS_PORT"].flatMap(Int.init) ?? 9467
-        guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be from 0 to 65535, got \(metricsPort)") }
-        let metricsHost = metricsHost ?? environment["FLOW_METRICS_HOST"] ?? "127.0.0.1"
+        let metrics = try MetricsEndpoint(port: metricsPort, host: metricsHost, defaultPort: 9467)
         let registry = ApplicationWorkflows.registry()
         if check {
             print("flow coordinator: workflows \(registry.names.joined(separator: ", ")), store \(configuration.storePath), commands \(configuration.commandQueue), broker \(amqpConfiguration.redactedURL)")
@@ -64,17 +62,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let amqp = try await connection.connect(as: "flow coordinator", logger: logger)
         let coordinator = WorkflowCoordinator(configuration: configuration, registry: registry, connection: amqp, store: workflowStore, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: coordinator)]
-        if metricsPort != 0 {
-            services.append(.init(service: HealthServer(host: metricsHost, port: metricsPort, health: coordinator.statistics, connection: amqp, logger: logger)))
+        if metrics.port != 0 {
+            services.append(.init(service: HealthServer(host: metrics.host, port: metrics.port, health: coordinator.statistics, connection: amqp, logger: logger)))
         }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            await amqp.close()
-            throw error
-        }
-        await amqp.close()
+        try await runUntilSignalled(services, connection: amqp, logger: logger)
     }
 }
 

@@ -52,7 +52,7 @@ struct DLQCommand: AsyncParsableCommand {
             let logger = connection.logger(label: "flow.dlq")
             let amqp = try await connection.connect(as: "flow dlq", logger: logger)
             let auditFile = URL(fileURLWithPath: environment["FLOW_AUDIT_LOG"] ?? ".flow/audit/dlq.jsonl")
-            let names = TopologyNames(prefix: topologyPrefix ?? environment["FLOW_TOPOLOGY_PREFIX"])
+            let names = topologyNames(topologyPrefix)
             let dlq = DeadLetterQueue(connection: amqp, names: names, audit: AuditLog(file: auditFile))
             do {
                 let result = try await body(dlq)

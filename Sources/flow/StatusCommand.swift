@@ -16,7 +16,7 @@ struct StatusCommand: AsyncParsableCommand {
         let amqp = try await connection.connect(as: "flow status", logger: logger)
         let names = TopologyNames()
         print("queue                 ready  consumers")
-        for name in WorkQueue.allCases.map(names.queue) + [names.coordinatorReplyQueue, names.deadLetterQueue] {
+        for name in WorkQueue.allCases.map(names.queue) + [names.coordinatorReplyQueue, names.name(Topology.workflowCommandQueue), names.deadLetterQueue] {
             do {
                 let status = try await amqp.inspectQueue(name)
                 print(name.padding(toLength: 20, withPad: " ", startingAt: 0) + String(status.messageCount).leftPadded(8) + String(status.consumerCount).leftPadded(11))

@@ -56,7 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let dataFolder = URL(fileURLWithPath: dataDir ?? environment["FLOW_DATA_DIR"] ?? ".flow/data")
         let grace = gracePeriod ?? environment["FLOW_SHUTDOWN_GRACE_SECONDS"].flatMap(Int.init) ?? 30
-        let names = TopologyNames(prefix: topologyPrefix ?? environment["FLOW_TOPOLOGY_PREFIX"])
+        let names = topologyNames(topologyPrefix)
         let amqpConfiguration = try connection.configuration(connectionName: "flow worker \(workQueue.workerName)")
         let workerConfiguration = WorkerConfiguration(
             queue: workQueue, names: names, concurrency: concurrency, dataFolder: dataFolder, shutdownGracePeriod: .seconds(grace)
@@ -67,9 +67,7 @@ struct WorkerCommand: AsyncParsableCommand {
         case .ml: defaultMetricsPort = 9465
         case .openai: defaultMetricsPort = 9466
         }
-        let metricsPort = metricsPort ?? environment["FLOW_METRICS_PORT"].flatMap(Int.init) ?? defaultMetricsPort
-        guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be from 0 to 65535, got \(metricsPort)") }
-        let metricsHost = metricsHost ?? environment["FLOW_METRICS_HOST"] ?? "127.0.0.1"
+        let metrics = try MetricsEndpoint(port: metricsPort, host: metricsHost, defaultPort: defaultMetricsPort)
         if check {
             print("flow worker \(workQueue.workerName): queue \(names.queue(workQueue)), concurrency \(workerConfiguration.concurrency), data \(dataFolder.path), broker \(amqpConfiguration.redactedURL)")
             return
@@ -94,21 +92,12 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let worker = Worker(configuration: workerConfiguration, registry: registry, connection: amqp, store: store, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
-        if metricsPort != 0 {
+        if metrics.port != 0 {
             let health = HealthServer(
-                host: metricsHost, port: metricsPort, statistics: worker.statistics, queueName: names.queue(workQueue), connection: amqp, logger: logger
+                host: metrics.host, port: metrics.port, statistics: worker.statistics, queueName: names.queue(workQueue), connection: amqp, logger: logger
             )
             services.append(.init(service: health))
         }
-        let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        do {
-            try await group.run()
-        } catch {
-            await amqp.close()
-            throw error
-        }
-        await amqp.close()
+        try await runUntilSignalled(services, connection: amqp, logger: logger)
     }
 }

@@ -41,7 +41,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         func run() async throws {
             let input = try readJSONInput(input)
             let workflowID = id ?? "\(name)-\(UUID().uuidString.prefix(8).lowercased())"
-            let names = TopologyNames(prefix: topologyPrefix ?? ProcessInfo.processInfo.environment["FLOW_TOPOLOGY_PREFIX"])
+            let names = topologyNames(topologyPrefix)
             let client = try await CommandClient.open(connection: connection, names: names, as: "flow workflow start")
             let result: WorkflowResult?
             do {
@@ -175,18 +175,8 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            let names = TopologyNames(prefix: topologyPrefix ?? ProcessInfo.processInfo.environment["FLOW_TOPOLOGY_PREFIX"])
-            let client = try await CommandClient.open(connection: connection, names: names, as: "flow workflow cancel")
-            let correlationID = UUID().uuidString.lowercased()
-            try await client.send(.cancel, WorkflowCommand.Cancel(workflowID: id, reason: reason ?? "cancelled with flow workflow cancel"), correlationID: correlationID)
-            let answer = try await client.awaitAnswer(timeout: .seconds(30)) { delivery -> CommandAnswer? in
-                guard delivery.properties.correlationID == correlationID else { return nil }
-                return try? JSONDecoder().decode(CommandAnswer.self, from: Data(delivery.body))
-            }
-            await client.close()
-            guard let answer else { throw ValidationError("no answer within 30 s: is `flow coordinator` running?") }
-            print(answer.message)
-            if !answer.accepted { throw ExitCode(1) }
+            let names = topologyNames(topologyPrefix)
+            try await sendCommand(.cancel, WorkflowCommand.Cancel(workflowID: id, reason: reason ?? "cancelled with flow workflow cancel"), names: names, connection: connection)
         }
     }
 }
@@ -226,7 +216,7 @@ struct ScheduleCommandLine: AsyncParsableCommand {
         func run() async throws {
             let seconds = try every.map(Self.seconds)
             let command = WorkflowCommand.AddSchedule(name: name, workflow: workflow, input: try readJSONInput(input), everySeconds: seconds, cron: cron)
-            try await ScheduleCommandLine.send(.addSchedule, command, connection: connection, topologyPrefix: topologyPrefix)
+            try await sendCommand(.addSchedule, command, names: topologyNames(topologyPrefix), connection: connection)
         }
 
         static func seconds(_ text: String) throws -> Int64 {
@@ -260,22 +250,7 @@ struct ScheduleCommandLine: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await ScheduleCommandLine.send(.removeSchedule, WorkflowCommand.RemoveSchedule(name: name), connection: connection, topologyPrefix: topologyPrefix)
+            try await sendCommand(.removeSchedule, WorkflowCommand.RemoveSchedule(name: name), names: topologyNames(topologyPrefix), connection: connection)
         }
-    }
-
-    static func send<Body: Encodable>(_ kind: WorkflowCommand.Kind, _ body: Body, connection: ConnectionOptions, topologyPrefix: String?) async throws {
-        let names = TopologyNames(prefix: topologyPrefix ?? ProcessInfo.processInfo.environment["FLOW_TOPOLOGY_PREFIX"])
-        let client = try await CommandClient.open(connection: connection, names: names, as: "flow schedule")
-        let correlationID = UUID().uuidString.lowercased()
-        try await client.send(kind, body, correlationID: correlationID)
-        let answer = try await client.awaitAnswer(timeout: .seconds(30)) { delivery -> CommandAnswer? in
-            guard delivery.properties.correlationID == correlationID else { return nil }
-            return try? JSONDecoder().decode(CommandAnswer.self, from: Data(delivery.body))
-        }
-        await client.close()
-        guard let answer else { throw ValidationError("no answer within 30 s: is `flow coordinator` running?") }
-        print(answer.message)
-        if !answer.accepted { throw ExitCode(1) }
     }
 }

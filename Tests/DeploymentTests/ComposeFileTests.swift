@@ -15,10 +15,11 @@ struct ComposeFileTests {
         return try #require(document["services"] as? [String: [String: Any]])
     }
 
-    @Test("there is one service per worker actor, plus the broker and its topology loader")
+    @Test("there is one service per worker actor, the coordinator, the broker and its topology loader")
     func servicesExist() throws {
         let services = try services()
-        for name in ["broker", "broker-definitions", "worker-default", "worker-ml", "worker-openai"] {
+        #expect(services["coordinator"]?["command"] as? [String] == ["coordinator"])
+        for name in ["broker", "broker-definitions", "worker-default", "worker-ml", "worker-openai", "coordinator"] {
             #expect(services[name] != nil, "compose.yaml has no service \(name)")
         }
         let commands = services.values.compactMap { $0["command"] as? [String] }

@@ -59,8 +59,8 @@ struct ScheduleTests {
         }
         let first = try #require(try await runs(of: "tick", in: harness).last)
         #expect(first.id == "tick@\(Int64(schedule.nextRunAt.timeIntervalSince1970))")
+        // Not early; how late depends on the machine (a benchmark's business, not a test's).
         #expect(first.startedAt >= schedule.nextRunAt)
-        #expect(first.startedAt.timeIntervalSince(schedule.nextRunAt) < 2, "started \(first.startedAt.timeIntervalSince(schedule.nextRunAt)) s late")
         _ = try await harness.waitFor(first.id, [.completed])
         await harness.shutdown()
     }

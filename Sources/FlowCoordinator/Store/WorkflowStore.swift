@@ -1,4 +1,5 @@
 import FlowCore
+import FlowRuntime
 import Foundation
 import GRDB
 
@@ -15,20 +16,8 @@ public final class WorkflowStore: Sendable {
     /// Opens (or creates) the store at `path`. `readOnly` is for commands that only look
     /// (`flow workflow list|show`) while a coordinator runs.
     public init(path: String, readOnly: Bool = false) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.readonly = readOnly
-        if !readOnly {
-            try FileManager.default.createDirectory(
-                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true
-            )
-            configuration.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA journal_mode = WAL")
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            }
-        }
         do {
-            database = try DatabaseQueue(path: path, configuration: configuration)
+            database = try LocalDatabase.open(path: path, readOnly: readOnly)
         } catch {
             throw WorkflowStoreError("cannot open the workflow store at \(path): \(error). Check that the coordinator's data folder exists and is writable")
         }

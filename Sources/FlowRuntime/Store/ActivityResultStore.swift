@@ -32,22 +32,8 @@ public final class ActivityResultStore: Sendable {
 
     /// Opens (or creates) the store at `path`.
     public init(path: String, maximumEntries: Int = 100_000, retention: Duration = .seconds(7 * 86_400)) throws {
-        try FileManager.default.createDirectory(
-            at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true
-        )
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        // Write-ahead logging with synchronous=NORMAL: a commit survives the crash of the
-        // process (what the store is for: redeliveries after a worker dies) without an
-        // fsync per activity; only a power loss of the worker's machine can drop the newest
-        // commits, and then a later duplicate of one of those messages would run again.
-        // (A DatabasePool, for reads beside the writer, measured slower here: one queue.)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA journal_mode = WAL")
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
         do {
-            database = try DatabaseQueue(path: path, configuration: configuration)
+            database = try LocalDatabase.open(path: path)
         } catch {
             throw ActivityFailure.retryable("StoreUnavailable", "cannot open the activity store at \(path): \(error). Check that the data folder is writable")
         }

@@ -198,8 +198,10 @@ struct DeliveryProcessor: Sendable {
             reason = failure
         }
         let reply = ActivityReply(status: .failed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), error: .init(type: reason.type, message: reason.message, retryable: false))
-        try await sendReply(reply, for: request)
+        // Dead-lettered before the reply: whoever the reply tells to replay the message
+        // (an operator, a parked workflow's starter) finds it in the dead-letter queue.
         try await deadLetter(delivery, failure: reason, attempt: request.attempt)
+        try await sendReply(reply, for: request)
         try await delivery.ack()
         statistics.record(.failed, activity: request.activity)
         statistics.record(.deadLettered, activity: request.activity)
