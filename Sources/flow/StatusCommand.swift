@@ -11,17 +11,22 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Option(help: .hidden)
+    var topologyPrefix: String?
+
     func run() async throws {
         let logger = connection.logger(label: "flow.status")
         let amqp = try await connection.connect(as: "flow status", logger: logger)
-        let names = TopologyNames()
-        print("queue                 ready  consumers")
-        for name in WorkQueue.allCases.map(names.queue) + [names.coordinatorReplyQueue, names.name(Topology.workflowCommandQueue), names.deadLetterQueue] {
+        let names = topologyNames(topologyPrefix)
+        let queues = WorkQueue.allCases.map(names.queue) + [names.coordinatorReplyQueue, names.name(Topology.workflowCommandQueue), names.deadLetterQueue]
+        let width = max(20, (queues.map(\.count).max() ?? 0) + 1)
+        print("queue".padding(toLength: width, withPad: " ", startingAt: 0) + "   ready  consumers")
+        for name in queues {
             do {
                 let status = try await amqp.inspectQueue(name)
-                print(name.padding(toLength: 20, withPad: " ", startingAt: 0) + String(status.messageCount).leftPadded(8) + String(status.consumerCount).leftPadded(11))
+                print(name.padding(toLength: width, withPad: " ", startingAt: 0) + String(status.messageCount).leftPadded(8) + String(status.consumerCount).leftPadded(11))
             } catch let error as AMQPError {
-                print(name.padding(toLength: 20, withPad: " ", startingAt: 0) + "  " + error.message)
+                print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + error.message)
             }
         }
         await amqp.close()

@@ -82,6 +82,77 @@ struct CoordinatorProcessTests {
     }
 }
 
+@Suite("flow workflow and flow schedule against running processes", .serialized)
+struct WorkflowCommandLineTests {
+    func flow(_ arguments: [String]) async throws -> ProcessOutput {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try ProcessRunner.run(Repository.flowExecutable.path, arguments) })
+            }
+        }
+    }
+
+    @Test("start --wait prints the output; show tells the timeline; list, cancel, schedules and /metrics answer truthfully")
+    func commandLine() async throws {
+        let names = TopologyNames(prefix: TestBroker.uniqueName("cli"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-cli-\(UUID().uuidString.prefix(8))")
+        let requester = try await TestBroker.connect(name: "test workflow cli")
+        try await requester.declare(names.topology)
+        let broker = ["--topology-prefix", names.prefix!, "--amqp-url", TestBroker.url]
+        let store = ["--data-dir", folder.appendingPathComponent("coordinator").path]
+        let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--metrics-port", "0"] + broker)
+        let coordinator = try FlowProcess(["coordinator", "--metrics-port", "9478"] + store + broker)
+
+        let started = try await flow(["workflow", "start", "echo_chain", "--input", #"{"text": "cli", "steps": 2}"#, "--id", "cli-1", "--wait", "--timeout", "60"] + broker)
+        #expect(started.status == 0, "\(started.standardError)\ncoordinator:\n\(coordinator.log)")
+        #expect(started.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"steps":2,"text":"cli"}"#)
+
+        let shown = try await flow(["workflow", "show", "cli-1"] + store)
+        #expect(shown.status == 0, "\(shown.standardError)")
+        #expect(shown.standardOutput.contains("status    completed"))
+        #expect(shown.standardOutput.components(separatedBy: "activity completed").count - 1 == 2)
+        #expect(shown.standardOutput.contains("workflow completed"))
+
+        let listed = try await flow(["workflow", "list", "--status", "completed"] + store)
+        #expect(listed.standardOutput.contains("cli-1  echo_chain  completed"))
+        let none = try await flow(["workflow", "list", "--status", "parked"] + store)
+        #expect(none.standardOutput.contains("no workflows"))
+
+        let again = try await flow(["workflow", "start", "echo_chain", "--input", #"{"text": "other"}"#, "--id", "cli-1", "--wait", "--timeout", "60"] + broker)
+        #expect(again.standardOutput.contains(#""text":"cli""#), "a second start of cli-1 answers with the first run's result")
+
+        let cancelUnknown = try await flow(["workflow", "cancel", "no-such-workflow"] + broker)
+        #expect(cancelUnknown.status == 1)
+        #expect(cancelUnknown.standardOutput.contains("no workflow has id no-such-workflow"))
+
+        let added = try await flow(["schedule", "add", "nightly", "--cron", "0 3 * * *", "--workflow", "echo_chain", "--input", #"{"text": "night"}"#] + broker)
+        #expect(added.status == 0, "\(added.standardError)")
+        #expect(added.standardOutput.contains("T03:00:00Z"))
+        let schedules = try await flow(["schedule", "list"] + store)
+        #expect(schedules.standardOutput.contains(#"nightly  echo_chain  cron "0 3 * * *""#))
+        let badCron = try await flow(["schedule", "add", "broken", "--cron", "0 25 * * *", "--workflow", "echo_chain"] + broker)
+        #expect(badCron.status == 1)
+        #expect(badCron.standardOutput.contains("hour"))
+        let removed = try await flow(["schedule", "remove", "nightly"] + broker)
+        #expect(removed.standardOutput.contains("schedule nightly removed"))
+
+        let metrics = try await flow(["status"] + broker)
+        #expect(metrics.standardOutput.contains(names.name(Topology.workflowCommandQueue)))
+        let scraped = try ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:9478/metrics"])
+        #expect(scraped.standardOutput.contains(#"flow_coordinator_events_total{event="workflow_completed"} 1"#))
+        #expect(scraped.standardOutput.contains(#"flow_coordinator_events_total{event="duplicate_start"} 1"#))
+
+        worker.signal(SIGTERM)
+        coordinator.signal(SIGTERM)
+        #expect(try await coordinator.waitForExit(timeout: .seconds(30)) == 0, "the coordinator should stop cleanly on SIGTERM:\n\(coordinator.log)")
+        _ = try await worker.waitForExit(timeout: .seconds(30))
+        for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+        for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+        await requester.close()
+        try? FileManager.default.removeItem(at: folder)
+    }
+}
+
 /// A JSON value for building inputs in tests.
 enum JSONValue: Encodable {
     case string(String)
