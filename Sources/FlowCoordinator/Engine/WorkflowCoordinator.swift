@@ -278,7 +278,7 @@ public actor WorkflowCoordinator: Service {
 
     /// Tells a parked workflow's recipients that it waits, and what ends the wait. They
     /// stay recipients: the final result follows once it ends.
-    private func announceParked(_ step: StepRecord, failure: ActivityFailure) async throws {
+    private func announceParked(_ step: StepHead, failure: ActivityFailure) async throws {
         guard let record = try await store.workflow(id: step.workflowID) else { return }
         let advice = ActivityFailure.nonRetryable(
             failure.type,

@@ -61,6 +61,17 @@ public struct StepRecord: Sendable, Equatable {
     public var error: ActivityFailure?
 }
 
+/// What identifies a step and where it stands, without its input and output.
+public struct StepHead: Sendable, Equatable {
+    public var messageID: String
+    public var workflowID: String
+    public var stepKey: String
+    public var activity: String
+    public var status: StepStatus
+    /// How many times the request was sent.
+    public var sends: Int
+}
+
 /// One line of a workflow's history.
 public struct HistoryEvent: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {

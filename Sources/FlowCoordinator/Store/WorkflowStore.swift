@@ -249,18 +249,21 @@ public final class WorkflowStore: Sendable {
                 ]
             )
             try Self.append(db, workflowID: step.workflowID, kind: .activityScheduled, stepKey: step.stepKey, detail: "\(step.activity) on \(step.queue)", at: step.scheduledAt)
-            return try Self.fetchStep(db, messageID: step.messageID)!
+            var recorded = step
+            recorded.status = .scheduled
+            recorded.sends = 0
+            return recorded
         }
     }
 
     /// Records that the request of a step was sent (and confirmed by the broker).
-    public func markSent(messageID: String, at now: Date = Date(), resentBecause reason: String? = nil) async throws -> StepRecord? {
+    public func markSent(messageID: String, at now: Date = Date(), resentBecause reason: String? = nil) async throws -> StepHead? {
         try await database.write { db in
             try db.execute(
                 sql: "UPDATE step SET sends = sends + 1, sent_at = ?, last_heard_at = NULL WHERE message_id = ?",
                 arguments: [now.timeIntervalSince1970, messageID]
             )
-            guard let step = try Self.fetchStep(db, messageID: messageID) else { return nil }
+            guard let step = try Self.fetchStepHead(db, messageID: messageID) else { return nil }
             if let reason {
                 try Self.append(db, workflowID: step.workflowID, kind: .activityResent, stepKey: step.stepKey, detail: reason, at: now)
             }
@@ -271,7 +274,7 @@ public final class WorkflowStore: Sendable {
     public func recordProgress(messageID: String, attempt: Int, details: JSONText?) async throws {
         let now = Date()
         try await database.write { db in
-            guard let step = try Self.fetchStep(db, messageID: messageID), !step.status.isFinal else { return }
+            guard let step = try Self.fetchStepHead(db, messageID: messageID), !step.status.isFinal else { return }
             try db.execute(
                 sql: "UPDATE step SET last_heard_at = ?, attempt = ? WHERE message_id = ?",
                 arguments: [now.timeIntervalSince1970, attempt, messageID]
@@ -283,9 +286,9 @@ public final class WorkflowStore: Sendable {
     /// How a final reply changed a step.
     public enum StepChange: Sendable {
         /// The step took the outcome; `unparked` when it ended a park.
-        case recorded(StepRecord, unparked: Bool)
+        case recorded(StepHead, unparked: Bool)
         /// The step had already ended: a repeated reply.
-        case alreadyFinal(StepRecord)
+        case alreadyFinal(StepHead)
         /// No step has this message id, or its workflow ended.
         case unknown
     }
@@ -295,17 +298,18 @@ public final class WorkflowStore: Sendable {
     public func completeStep(messageID: String, attempt: Int, output: JSONText) async throws -> StepChange {
         let now = Date()
         return try await database.write { db in
-            guard let step = try Self.fetchStep(db, messageID: messageID),
-                  let workflow = try Self.fetchWorkflow(db, id: step.workflowID), !workflow.status.isFinished
+            guard var step = try Self.fetchStepHead(db, messageID: messageID), try Self.isRunning(db, workflowID: step.workflowID)
             else { return .unknown }
             if step.status.isFinal { return .alreadyFinal(step) }
+            let previous = step.status
+            step.status = .completed
             try db.execute(
                 sql: "UPDATE step SET status = 'completed', result = ?, attempt = ?, last_heard_at = ? WHERE message_id = ?",
                 arguments: [output.text, attempt, now.timeIntervalSince1970, messageID]
             )
             try Self.append(db, workflowID: step.workflowID, kind: .activityCompleted, stepKey: step.stepKey, detail: "attempt \(attempt): \(output.text.prefix(300))", at: now)
-            let unparked = try Self.unparkIfClear(db, workflowID: step.workflowID, at: now, after: step.status == .parked ? "\(step.activity) completed after its replay" : nil)
-            return .recorded(try Self.fetchStep(db, messageID: messageID)!, unparked: unparked)
+            let unparked = try Self.unparkIfClear(db, workflowID: step.workflowID, at: now, after: previous == .parked ? "\(step.activity) completed after its replay" : nil)
+            return .recorded(step, unparked: unparked)
         }
     }
 
@@ -314,10 +318,10 @@ public final class WorkflowStore: Sendable {
     public func failStep(messageID: String, attempt: Int, failure: ActivityFailure, status: StepStatus, timedOut: Bool = false) async throws -> StepChange {
         let now = Date()
         return try await database.write { db in
-            guard let step = try Self.fetchStep(db, messageID: messageID),
-                  let workflow = try Self.fetchWorkflow(db, id: step.workflowID), !workflow.status.isFinished
+            guard var step = try Self.fetchStepHead(db, messageID: messageID), try Self.isRunning(db, workflowID: step.workflowID)
             else { return .unknown }
             if step.status.isFinal || (step.status == .parked && status == .parked) { return .alreadyFinal(step) }
+            step.status = status
             try db.execute(
                 sql: "UPDATE step SET status = ?, error = ?, attempt = ?, last_heard_at = ? WHERE message_id = ?",
                 arguments: [status.rawValue, try Self.encode(failure), attempt, now.timeIntervalSince1970, messageID]
@@ -331,7 +335,7 @@ public final class WorkflowStore: Sendable {
                 )
                 try Self.append(db, workflowID: step.workflowID, kind: .workflowParked, stepKey: step.stepKey, detail: reason, at: now)
             }
-            return .recorded(try Self.fetchStep(db, messageID: messageID)!, unparked: false)
+            return .recorded(step, unparked: false)
         }
     }
 
@@ -403,7 +407,7 @@ public final class WorkflowStore: Sendable {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM schedule ORDER BY name").map { row in
                 ScheduleRecord(
-                    name: row["name"], workflow: row["workflow"], input: try JSONText(validating: row["input"]),
+                    name: row["name"], workflow: row["workflow"], input: JSONText(unchecked: row["input"]),
                     everySeconds: row["every_seconds"], cron: row["cron"], nextRunAt: Date(timeIntervalSince1970: row["next_run_at"]),
                     lastRunAt: (row["last_run_at"] as Double?).map { Date(timeIntervalSince1970: $0) }, runs: row["runs"]
                 )
@@ -438,6 +442,21 @@ public final class WorkflowStore: Sendable {
         try Row.fetchOne(db, sql: "SELECT * FROM step WHERE message_id = ?", arguments: [messageID]).map(stepRecord)
     }
 
+    private static func fetchStepHead(_ db: Database, messageID: String) throws -> StepHead? {
+        try Row.fetchOne(db, sql: "SELECT workflow_id, step_key, activity, status, sends FROM step WHERE message_id = ?", arguments: [messageID]).map { row in
+            StepHead(
+                messageID: messageID, workflowID: row["workflow_id"], stepKey: row["step_key"], activity: row["activity"],
+                status: StepStatus(rawValue: row["status"]) ?? .scheduled, sends: row["sends"]
+            )
+        }
+    }
+
+    /// Whether the workflow exists and has not ended.
+    private static func isRunning(_ db: Database, workflowID: String) throws -> Bool {
+        guard let status = try String.fetchOne(db, sql: "SELECT status FROM workflow WHERE id = ?", arguments: [workflowID]) else { return false }
+        return !(WorkflowStatus(rawValue: status)?.isFinished ?? true)
+    }
+
     private static func fetchRecipients(_ db: Database, workflowID: String) throws -> [ResultRecipient] {
         try Row.fetchAll(db, sql: "SELECT reply_to, correlation_id FROM result_recipient WHERE workflow_id = ?", arguments: [workflowID]).map {
             ResultRecipient(replyTo: $0["reply_to"], correlationID: $0["correlation_id"])
@@ -447,7 +466,7 @@ public final class WorkflowStore: Sendable {
     private static func workflowRecord(_ row: Row) throws -> WorkflowRecord {
         WorkflowRecord(
             id: row["id"], name: row["name"], status: WorkflowStatus(rawValue: row["status"]) ?? .failed,
-            input: try JSONText(validating: row["input"]), output: try (row["output"] as String?).map(JSONText.init(validating:)),
+            input: JSONText(unchecked: row["input"]), output: (row["output"] as String?).map(JSONText.init(unchecked:)),
             error: try (row["error"] as String?).map { try decode(ActivityFailure.self, $0) }, parkedReason: row["parked_reason"],
             cancelRequested: (row["cancel_requested"] as Int) != 0, startedAt: Date(timeIntervalSince1970: row["started_at"]),
             updatedAt: Date(timeIntervalSince1970: row["updated_at"]), finishedAt: (row["finished_at"] as Double?).map { Date(timeIntervalSince1970: $0) }
@@ -457,11 +476,11 @@ public final class WorkflowStore: Sendable {
     private static func stepRecord(_ row: Row) throws -> StepRecord {
         StepRecord(
             messageID: row["message_id"], workflowID: row["workflow_id"], stepKey: row["step_key"], activity: row["activity"],
-            queue: row["queue"], input: try JSONText(validating: row["input"]), options: try decode(ActivityOptions.self, row["options"]),
+            queue: row["queue"], input: JSONText(unchecked: row["input"]), options: try decode(ActivityOptions.self, row["options"]),
             status: StepStatus(rawValue: row["status"]) ?? .scheduled, sends: row["sends"],
             scheduledAt: Date(timeIntervalSince1970: row["scheduled_at"]), sentAt: (row["sent_at"] as Double?).map { Date(timeIntervalSince1970: $0) },
             lastHeardAt: (row["last_heard_at"] as Double?).map { Date(timeIntervalSince1970: $0) }, attempt: row["attempt"],
-            result: try (row["result"] as String?).map(JSONText.init(validating:)),
+            result: (row["result"] as String?).map(JSONText.init(unchecked:)),
             error: try (row["error"] as String?).map { try decode(ActivityFailure.self, $0) }
         )
     }

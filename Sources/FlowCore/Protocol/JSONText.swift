@@ -13,6 +13,12 @@ public struct JSONText: Codable, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Encodes a value as JSON text with sorted keys, so equal values give equal text.
+    /// Text that a `JSONText` produced before (read back from our own store), taken as it
+    /// is: checking it again would parse every stored value on every read.
+    public init(unchecked canonicalText: String) {
+        self.text = canonicalText
+    }
+
     public init<Value: Encodable>(encoding value: Value) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
