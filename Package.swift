@@ -77,6 +77,24 @@ let package = Package(
             ]
         ),
 
+        // The OpenAI-compatible client on libcurl: chat, streaming, embeddings, rate limits,
+        // retries, the response cache and cost accounting.
+        .target(
+            name: "FlowOpenAI",
+            dependencies: [
+                "FlowCore", "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
+        // The OpenAI actor's activities and their versioned prompts.
+        .target(
+            name: "FlowOpenAIActivities",
+            dependencies: ["FlowCore", "FlowRuntime", "FlowOpenAI", .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("Prompts")]
+        ),
+
         // The workflow coordinator: durable workflows over activity messages, their
         // history in SQLite, schedules.
         .target(
@@ -112,6 +130,8 @@ let package = Package(
                 "FlowDeadLetters",
                 "FlowCoordinator",
                 "FlowWorkflows",
+                "FlowOpenAI",
+                "FlowOpenAIActivities",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -125,6 +145,9 @@ let package = Package(
                 "FlowCore", "FlowAMQP", "FlowRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/FlowTesting"
         ),
@@ -176,6 +199,13 @@ let package = Package(
             name: "FlowCoordinatorTests",
             dependencies: [
                 "FlowCore", "FlowAMQP", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters", "FlowTesting",
+            ]
+        ),
+        .testTarget(
+            name: "FlowOpenAITests",
+            dependencies: [
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -93,8 +93,6 @@ public struct DocumentOnboarding: Workflow {
 
     /// The base model when the input names none.
     public static let defaultBaseModel = "models/base"
-    /// How much of the document's text the analysis reads.
-    public static let analysisTextLimit = 24_000
 
     public init() {}
 
@@ -114,7 +112,7 @@ public struct DocumentOnboarding: Workflow {
         let baseModel = input.baseModel ?? Self.defaultBaseModel
         async let analysis = context.execute(
             AnalyzeDocumentContent.self,
-            .init(documentID: upload.documentID, text: String(upload.text.prefix(Self.analysisTextLimit)), model: input.analysisModel)
+            .init(documentID: upload.documentID, text: upload.text, model: input.analysisModel)
         )
         let trained = try await context.execute(
             TrainOrganizationalModel.self,

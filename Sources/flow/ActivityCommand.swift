@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowAMQP
 import FlowCore
 import FlowDefaultActivities
+import FlowOpenAIActivities
 import Foundation
 
 /// `flow activity run NAME`: publishes one activity and prints its reply.
@@ -18,8 +19,8 @@ struct ActivityCommand: AsyncParsableCommand {
         uniqueKeysWithValues: (DefaultActivities.declarations + applicationDeclarations).map { ($0.name, $0.queue) }
     )
 
-    /// The ML and OpenAI actors' activities, declared in FlowCore.
-    static let applicationDeclarations: [any ActivityDeclaration.Type] = [AnalyzeDocumentContent.self, TrainOrganizationalModel.self, EvaluateModel.self]
+    /// The ML actor's activities, declared in FlowCore, and the OpenAI actor's.
+    static let applicationDeclarations: [any ActivityDeclaration.Type] = [TrainOrganizationalModel.self, EvaluateModel.self] + OpenAIActivities.declarations
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -2,6 +2,8 @@ import ArgumentParser
 import FlowAMQP
 import FlowCore
 import FlowDefaultActivities
+import FlowOpenAI
+import FlowOpenAIActivities
 import FlowRuntime
 import Foundation
 import Logging
@@ -68,7 +70,18 @@ struct WorkerCommand: AsyncParsableCommand {
         case .openai: defaultMetricsPort = 9466
         }
         let metrics = try MetricsEndpoint(port: metricsPort, host: metricsHost, defaultPort: defaultMetricsPort)
+        var openAIConfiguration: OpenAIConfiguration?
+        if workQueue == .openai {
+            do {
+                openAIConfiguration = try OpenAIConfiguration.fromEnvironment(dataFolder: dataFolder)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
         if check {
+            if let openAIConfiguration {
+                print("OpenAI: \(openAIConfiguration.baseURL), model \(openAIConfiguration.defaultModel), key \(openAIConfiguration.apiKey == nil ? "not set" : "set")")
+            }
             print("flow worker \(workQueue.workerName): queue \(names.queue(workQueue)), concurrency \(workerConfiguration.concurrency), data \(dataFolder.path), broker \(amqpConfiguration.redactedURL)")
             return
         }
@@ -82,19 +95,28 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError("cannot open the activity store: \(error)")
         }
         let registry: ActivityRegistry
+        var extraMetrics: (@Sendable () -> String)?
         switch workQueue {
         case .default:
             registry = DefaultActivities.registry(connection: amqp, names: names, dataFolder: DataFolder(dataFolder), workerID: workerConfiguration.workerID)
-        case .ml, .openai:
-            // Their activities arrive with the ML and OpenAI actors; until then every request
-            // is answered with UnknownActivity and dead-lettered, never left hanging.
+        case .openai:
+            let client = OpenAIClient(configuration: openAIConfiguration!, logger: logger)
+            registry = OpenAIActivities.registry(client: client)
+            extraMetrics = { client.ledger.prometheusText() }
+            if openAIConfiguration!.requiresKey, openAIConfiguration!.apiKey == nil {
+                logger.warning("OPENAI_API_KEY is not set: every activity fails with MissingAPIKey and waits in the dead-letter queue until the key is set and it is replayed")
+            }
+        case .ml:
+            // Its activities arrive with the ML actor; until then every request is answered
+            // with UnknownActivity and dead-lettered, never left hanging.
             registry = ActivityRegistry()
         }
         let worker = Worker(configuration: workerConfiguration, registry: registry, connection: amqp, store: store, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
         if metrics.port != 0 {
             let health = HealthServer(
-                host: metrics.host, port: metrics.port, statistics: worker.statistics, queueName: names.queue(workQueue), connection: amqp, logger: logger
+                host: metrics.host, port: metrics.port, statistics: worker.statistics, queueName: names.queue(workQueue), connection: amqp, logger: logger,
+                extraMetrics: extraMetrics
             )
             services.append(.init(service: health))
         }

@@ -71,7 +71,7 @@ final class CoordinatorHarness: Sendable {
     }
 
     /// Waits until workflow `id` has one of `statuses`, and returns it.
-    func waitFor(_ id: String, _ statuses: Set<WorkflowStatus>, timeout: Duration = .seconds(30)) async throws -> WorkflowRecord {
+    func waitFor(_ id: String, _ statuses: Set<WorkflowStatus>, timeout: Duration = .seconds(60)) async throws -> WorkflowRecord {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let record = try await store.workflow(id: id), statuses.contains(record.status) { return record }

@@ -137,7 +137,7 @@ struct CoordinatorTests {
     func durableSleep() async throws {
         let harness = try await harness()
         try await harness.coordinator.start(workflow: SleepyWorkflow.name, id: "sleepy", input: try JSONText(encoding: CountedEcho.Payload(value: "z")), recipient: nil)
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while try await harness.store.history(workflowID: "sleepy").contains(where: { $0.kind == .timerStarted }) == false, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -169,7 +169,7 @@ struct CoordinatorTests {
         try await harness.requester.publish(AMQPMessage(
             routingKey: harness.names.coordinatorReplyQueue, properties: AMQPProperties(contentType: FlowProtocol.contentType), body: Array("not json".utf8)
         ))
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while harness.coordinator.statistics.count(.staleReply) < 1 || harness.coordinator.statistics.count(.rejectedMessage) < 1, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -20,10 +20,14 @@ public protocol ServiceHealth: Sendable {
 struct WorkerHealth: ServiceHealth {
     let statistics: WorkerStatistics
     let queueName: String
+    /// Counters of the worker's activities' own (the OpenAI actor's tokens and cost).
+    let extraMetrics: (@Sendable () -> String)?
 
     var isReady: Bool { statistics.isConsuming }
     var work: String { "consuming \(queueName)" }
-    func prometheusText(recoveries: Int) -> String { statistics.prometheusText(queue: queueName, recoveries: recoveries) }
+    func prometheusText(recoveries: Int) -> String {
+        statistics.prometheusText(queue: queueName, recoveries: recoveries) + (extraMetrics?() ?? "")
+    }
 }
 
 /// Serves a service's `/healthz` (the process runs), `/readyz` (it does its work and is
@@ -44,9 +48,15 @@ public struct HealthServer: Service {
         self.logger = logger
     }
 
-    /// A worker's health server.
-    public init(host: String, port: Int, statistics: WorkerStatistics, queueName: String, connection: AMQPConnection, logger: Logger) {
-        self.init(host: host, port: port, health: WorkerHealth(statistics: statistics, queueName: queueName), connection: connection, logger: logger)
+    /// A worker's health server; `extraMetrics` adds counters of its activities' own.
+    public init(
+        host: String, port: Int, statistics: WorkerStatistics, queueName: String, connection: AMQPConnection, logger: Logger,
+        extraMetrics: (@Sendable () -> String)? = nil
+    ) {
+        self.init(
+            host: host, port: port, health: WorkerHealth(statistics: statistics, queueName: queueName, extraMetrics: extraMetrics),
+            connection: connection, logger: logger
+        )
     }
 
     public func run() async throws {

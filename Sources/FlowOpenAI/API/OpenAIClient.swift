@@ -1,0 +1,318 @@
+import FlowCore
+import Foundation
+import Logging
+import Synchronization
+
+/// Where and how the OpenAI actor calls an OpenAI-compatible server.
+public struct OpenAIConfiguration: Sendable {
+    /// Never logged, never in an error, a reply or a metric.
+    public var apiKey: String?
+    /// `https://api.openai.com/v1`, or any server that speaks the API (Azure-style URLs,
+    /// Ollama, vLLM, llama.cpp's server).
+    public var baseURL: String
+    public var organization: String?
+    public var project: String?
+    /// The chat model when a request names none.
+    public var defaultModel: String
+    public var connectTimeout: Duration = .seconds(10)
+    public var requestTimeout: Duration = .seconds(120)
+    /// Retries of 429, 5xx, timeouts and dropped connections inside one activity attempt.
+    public var maximumRetries = 4
+    public var initialBackoff: Duration = .milliseconds(500)
+    public var maximumBackoff: Duration = .seconds(30)
+    public var limits: RateLimiter.Limits
+    /// Where responses are cached; nil turns the cache off.
+    public var cacheFolder: URL?
+    public var cacheTimeToLive: Duration = .seconds(24 * 3600)
+    public var prices: [String: ModelPrice]
+    public var dailyBudgetUSD: Double?
+    /// Where today's spend is kept across restarts.
+    public var spendFile: URL?
+
+    public init(
+        apiKey: String?, baseURL: String = "https://api.openai.com/v1", organization: String? = nil, project: String? = nil,
+        defaultModel: String = "gpt-4o-mini", limits: RateLimiter.Limits = .init(), cacheFolder: URL? = nil,
+        prices: [String: ModelPrice] = ModelPrice.defaults, dailyBudgetUSD: Double? = nil, spendFile: URL? = nil
+    ) {
+        self.apiKey = apiKey.flatMap { $0.isEmpty ? nil : $0 }
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.organization = organization
+        self.project = project
+        self.defaultModel = defaultModel
+        self.limits = limits
+        self.cacheFolder = cacheFolder
+        self.prices = prices
+        self.dailyBudgetUSD = dailyBudgetUSD
+        self.spendFile = spendFile
+    }
+
+    /// Whether the server needs a key: OpenAI's and Azure's do; a local server may not.
+    public var requiresKey: Bool {
+        let host = URL(string: baseURL)?.host ?? ""
+        return host.hasSuffix("openai.com") || host.hasSuffix("openai.azure.com")
+    }
+
+    /// The configuration from the environment, with the cache and spend file in `dataFolder`:
+    /// `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_ORGANIZATION`, `OPENAI_PROJECT`,
+    /// `FLOW_OPENAI_MODEL`, `FLOW_OPENAI_RPM`, `FLOW_OPENAI_TPM`, `FLOW_OPENAI_MAX_RETRIES`,
+    /// `FLOW_OPENAI_TIMEOUT_SECONDS`, `FLOW_OPENAI_CACHE_TTL_SECONDS` (0 turns the cache off),
+    /// `FLOW_OPENAI_PRICES` (a JSON file), `FLOW_OPENAI_DAILY_BUDGET_USD`.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment, dataFolder: URL) throws -> OpenAIConfiguration {
+        func number(_ name: String) throws -> Double? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            guard let value = Double(text), value >= 0 else { throw ActivityFailure.nonRetryable("InvalidConfiguration", "\(name) must be a number of 0 or more, got '\(text)'") }
+            return value
+        }
+        var prices = ModelPrice.defaults
+        if let path = environment["FLOW_OPENAI_PRICES"], !path.isEmpty {
+            do {
+                prices.merge(try JSONDecoder().decode([String: ModelPrice].self, from: Data(contentsOf: URL(fileURLWithPath: path)))) { _, new in new }
+            } catch {
+                throw ActivityFailure.nonRetryable("InvalidConfiguration", "FLOW_OPENAI_PRICES (\(path)) must be a JSON object of model -> {\"input_per_million\": x, \"output_per_million\": y}: \(error)")
+            }
+        }
+        let openai = dataFolder.appendingPathComponent("openai")
+        let cacheTTL = try number("FLOW_OPENAI_CACHE_TTL_SECONDS") ?? 86_400
+        var configuration = OpenAIConfiguration(
+            apiKey: environment["OPENAI_API_KEY"], baseURL: environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.openai.com/v1",
+            organization: environment["OPENAI_ORGANIZATION"] ?? environment["OPENAI_ORG_ID"], project: environment["OPENAI_PROJECT"],
+            defaultModel: environment["FLOW_OPENAI_MODEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "gpt-4o-mini",
+            limits: .init(requests: try number("FLOW_OPENAI_RPM").map { Int($0) } ?? 500, tokens: try number("FLOW_OPENAI_TPM").map { Int($0) } ?? 200_000),
+            cacheFolder: cacheTTL > 0 ? openai.appendingPathComponent("cache") : nil, prices: prices,
+            dailyBudgetUSD: try number("FLOW_OPENAI_DAILY_BUDGET_USD"), spendFile: openai.appendingPathComponent("spend.json")
+        )
+        configuration.cacheTimeToLive = .seconds(cacheTTL)
+        if let retries = try number("FLOW_OPENAI_MAX_RETRIES") { configuration.maximumRetries = Int(retries) }
+        if let timeout = try number("FLOW_OPENAI_TIMEOUT_SECONDS") { configuration.requestTimeout = .milliseconds(Int64(timeout * 1000)) }
+        return configuration
+    }
+}
+
+/// A client of the OpenAI API on libcurl, shared by all activities of a worker process:
+/// one rate limiter, one cache, one cost ledger.
+public final class OpenAIClient: Sendable {
+    public let configuration: OpenAIConfiguration
+    public let limiter: RateLimiter
+    public let ledger: CostLedger
+    private let http = CurlHTTPClient()
+    private let cache: ResponseCache?
+    private let logger: Logger
+    private let retries = Mutex(0)
+
+    public init(configuration: OpenAIConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.limiter = RateLimiter(limits: configuration.limits)
+        self.ledger = CostLedger(prices: configuration.prices, dailyBudgetUSD: configuration.dailyBudgetUSD, spendFile: configuration.spendFile)
+        self.cache = configuration.cacheFolder.map { ResponseCache(folder: $0, timeToLive: configuration.cacheTimeToLive) }
+        self.logger = logger
+    }
+
+    /// Retries made so far (429, 5xx, timeouts, dropped connections).
+    public var retryCount: Int { retries.withLock { $0 } }
+
+    /// A chat's answer and what it cost.
+    public struct ChatResult: Sendable {
+        public var response: ChatResponse
+        public var cached: Bool
+        public var costUSD: Double
+        /// HTTP calls made for it: 0 for a cache hit.
+        public var calls: Int
+    }
+
+    /// Sends a chat, streamed or not, through the cache, the budget, the limiter and the
+    /// retry rules. A streamed answer is assembled into the same response shape.
+    public func chat(_ request: ChatRequest, useCache: Bool = true, stream: Bool = false) async throws -> ChatResult {
+        let key = useCache && cache != nil ? try ResponseCache.key(for: request) : nil
+        if let key, let hit = cache?.lookup(key) {
+            ledger.record(model: hit.model, usage: hit.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: true)
+            return ChatResult(response: hit, cached: true, costUSD: 0, calls: 0)
+        }
+        var wire = request
+        if stream {
+            wire.stream = true
+            wire.streamOptions = .init(includeUsage: true)
+        }
+        let estimate = request.messages.reduce(0) { $0 + ($1.content?.utf8.count ?? 0) } / 4 + (request.maxTokens ?? 512)
+        let events = stream ? ServerSentEvents() : nil
+        let (response, calls) = try await post(path: "/chat/completions", body: try JSONEncoder().encode(wire), model: request.model, estimatedTokens: estimate, events: events) { http in
+            if let events { return try events.assembledResponse() }
+            return try JSONDecoder().decode(ChatResponse.self, from: http.body)
+        }
+        let usage = response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
+        let cost = ledger.record(model: response.model, usage: usage, cached: false)
+        if let key { cache?.store(response, key: key) }
+        return ChatResult(response: response, cached: false, costUSD: cost, calls: calls)
+    }
+
+    public func embeddings(_ request: EmbeddingsRequest) async throws -> EmbeddingsResponse {
+        let estimate = request.input.reduce(0) { $0 + $1.utf8.count } / 4
+        let (response, _) = try await post(path: "/embeddings", body: try JSONEncoder().encode(request), model: request.model, estimatedTokens: estimate, events: nil) { http in
+            try JSONDecoder().decode(EmbeddingsResponse.self, from: http.body)
+        }
+        ledger.record(model: response.model, usage: response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: false)
+        return response
+    }
+
+    /// One API call with the retry rules: 429, 5xx, timeouts, dropped connections and
+    /// unreadable answers are retried with exponential backoff and jitter (or as long as
+    /// the server says), up to ``OpenAIConfiguration/maximumRetries``; other errors fail at once.
+    private func post<Value>(
+        path: String, body: Data, model: String, estimatedTokens: Int, events: ServerSentEvents?,
+        decode: (HTTPResponse) throws -> Value
+    ) async throws -> (Value, Int) where Value: Sendable {
+        try ledger.checkBudget()
+        if configuration.requiresKey, configuration.apiKey == nil {
+            throw ActivityFailure.nonRetryable(
+                "MissingAPIKey",
+                "OPENAI_API_KEY is not set for `flow worker openai` (calls go to \(configuration.baseURL)): set it (or OPENAI_BASE_URL for a server that needs no key), restart the worker, then replay the message with `flow dlq replay`"
+            )
+        }
+        var headers = [("Content-Type", "application/json"), ("Accept", events == nil ? "application/json" : "text/event-stream")]
+        if let key = configuration.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
+        if let organization = configuration.organization { headers.append(("OpenAI-Organization", organization)) }
+        if let project = configuration.project { headers.append(("OpenAI-Project", project)) }
+        let request = HTTPRequest(
+            method: "POST", url: configuration.baseURL + path, headers: headers, body: body,
+            connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout
+        )
+
+        var attempt = 0
+        while true {
+            attempt += 1
+            let permit = try await limiter.acquire(model: model, estimatedTokens: estimatedTokens)
+            var failure: ActivityFailure
+            var serverWait: Duration?
+            do {
+                events?.reset()
+                var onChunk: (@Sendable (Data) -> Void)?
+                if let events { onChunk = { events.receive($0) } }
+                let response = try await http.send(request, onBodyChunk: onChunk)
+                let body = events.map { HTTPResponse(status: response.status, headers: response.headers, body: $0.raw) } ?? response
+                serverWait = ServerWait.duration(from: body.headers)
+                if body.status == 429, let wait = serverWait { await limiter.pause(model: model, for: wait) }
+                if (200..<300).contains(body.status) {
+                    do {
+                        let value = try decode(body)
+                        if let usage = Self.usage(of: value) { await limiter.correct(permit, actualTokens: usage.promptTokens + usage.completionTokens) }
+                        return (value, attempt)
+                    } catch {
+                        failure = .retryable("MalformedResponse", "\(configuration.baseURL)\(path) answered \(body.status) with a body that is not the API's shape: \(error)")
+                    }
+                } else {
+                    failure = Self.failure(status: body.status, body: body.body, url: configuration.baseURL + path)
+                    if !failure.retryable { throw failure }
+                }
+            } catch let error as HTTPTransportError {
+                failure = .retryable(error.kind == .timedOut ? "Timeout" : "ConnectionFailed", error.message)
+            }
+            guard attempt <= configuration.maximumRetries else {
+                throw ActivityFailure.retryable(failure.type, "gave up after \(attempt) calls: \(failure.message)")
+            }
+            retries.withLock { $0 += 1 }
+            let delay = serverWait ?? backoff(attempt: attempt)
+            logger.warning("OpenAI call failed; retrying", metadata: ["error.type": "\(failure.type)", "retry.in": "\(delay)", "attempt": "\(attempt)", "model": "\(model)"])
+            try await Task.sleep(for: delay)
+        }
+    }
+
+    /// Full jitter: a random wait up to the exponential bound, so retries of many calls spread out.
+    private func backoff(attempt: Int) -> Duration {
+        let initial = Double(configuration.initialBackoff.wholeMilliseconds)
+        let bound = min(Double(configuration.maximumBackoff.wholeMilliseconds), initial * pow(2, Double(attempt - 1)))
+        return .milliseconds(Int64(Double.random(in: (bound / 2)...max(bound, 1))))
+    }
+
+    private static func usage(of value: Any) -> TokenUsage? {
+        (value as? ChatResponse)?.usage ?? (value as? EmbeddingsResponse)?.usage
+    }
+
+    /// The failure for an error status, with the server's own message.
+    static func failure(status: Int, body: Data, url: String) -> ActivityFailure {
+        let detail = try? JSONDecoder().decode(APIErrorBody.self, from: body).error
+        let said = detail?.message ?? String(decoding: body.prefix(300), as: UTF8.self)
+        switch status {
+        case 401:
+            return .nonRetryable("Unauthorized", "\(url) refused the API key (401): check OPENAI_API_KEY for `flow worker openai`. The server said: \(said)")
+        case 403:
+            return .nonRetryable("Forbidden", "\(url) answered 403: the key may not use this model or organisation (OPENAI_ORGANIZATION, OPENAI_PROJECT). The server said: \(said)")
+        case 404:
+            return .nonRetryable("NotFound", "\(url) answered 404: check the model name and OPENAI_BASE_URL. The server said: \(said)")
+        case 400, 413, 422:
+            return .nonRetryable("BadRequest", "\(url) refused the request (\(status)): \(said)")
+        case 408, 409, 429:
+            return .retryable(status == 429 ? "RateLimited" : "ServerBusy", "\(url) answered \(status): \(said)")
+        case 500...599:
+            return .retryable("ServerError", "\(url) answered \(status): \(said)")
+        default:
+            return .nonRetryable("UnexpectedStatus", "\(url) answered \(status): \(said)")
+        }
+    }
+}
+
+/// Collects a streamed chat's server-sent events and assembles the response.
+final class ServerSentEvents: Sendable {
+    private struct State {
+        var raw = Data()
+        var pending = Data()
+        var id = ""
+        var model = ""
+        var role = "assistant"
+        var content = ""
+        var finishReason: String?
+        var usage: TokenUsage?
+        var done = false
+        var malformed: String?
+    }
+
+    private let state = Mutex(State())
+
+    func reset() { state.withLock { $0 = State() } }
+
+    var raw: Data { state.withLock { $0.raw } }
+
+    func receive(_ chunk: Data) {
+        state.withLock { state in
+            state.raw.append(chunk)
+            state.pending.append(chunk)
+            while let newline = state.pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: state.pending[state.pending.startIndex..<newline], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                state.pending.removeSubrange(state.pending.startIndex...newline)
+                guard line.hasPrefix("data:") else { continue }
+                let payload = line.dropFirst(5).trimmingCharacters(in: .whitespaces)
+                if payload == "[DONE]" {
+                    state.done = true
+                    continue
+                }
+                guard let event = try? JSONDecoder().decode(ChatChunk.self, from: Data(payload.utf8)) else {
+                    state.malformed = String(payload.prefix(200))
+                    continue
+                }
+                state.id = event.id
+                state.model = event.model
+                if let usage = event.usage { state.usage = usage }
+                for choice in event.choices where choice.index == 0 {
+                    if let role = choice.delta.role { state.role = role }
+                    if let content = choice.delta.content { state.content += content }
+                    if let reason = choice.finishReason { state.finishReason = reason }
+                }
+            }
+        }
+    }
+
+    func assembledResponse() throws -> ChatResponse {
+        try state.withLock { state in
+            if let malformed = state.malformed { throw StreamError(message: "an event of the stream is not JSON: \(malformed)") }
+            guard state.done else { throw StreamError(message: "the stream ended before [DONE]") }
+            return ChatResponse(
+                id: state.id, model: state.model,
+                choices: [.init(index: 0, message: ChatMessage(role: state.role, content: state.content), finishReason: state.finishReason)],
+                usage: state.usage
+            )
+        }
+    }
+
+    struct StreamError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}

@@ -1,0 +1,59 @@
+import FlowCore
+import FlowOpenAI
+import Foundation
+import Synchronization
+
+/// The calls one activity run makes: each asks for JSON that follows its prompt's schema,
+/// and their usage and cost add up here for the activity's reply.
+final class ModelCalls: Sendable {
+    let client: OpenAIClient
+    let model: String
+    let useCache: Bool
+    private let tally = Mutex(ModelUsage())
+    private let versions = Mutex<[String]>([])
+
+    init(client: OpenAIClient, model: String?, useCache: Bool?) {
+        self.client = client
+        self.model = model ?? client.configuration.defaultModel
+        self.useCache = useCache ?? true
+    }
+
+    /// Asks the model with `prompt` and decodes its JSON answer.
+    func ask<Answer: Decodable>(_ prompt: Prompt, _ values: [String: String], as type: Answer.Type) async throws -> Answer {
+        let request = ChatRequest(
+            model: model, messages: [.system(prompt.system), .user(try prompt.user(values))], temperature: 0.2,
+            responseFormat: try ChatRequest.jsonSchema(name: prompt.schemaName, schema: prompt.schema)
+        )
+        let result = try await client.chat(request, useCache: useCache)
+        let usage = result.response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
+        tally.withLock { tally in
+            tally.calls += 1
+            if result.cached { tally.cachedCalls += 1 } else {
+                tally.promptTokens += usage.promptTokens
+                tally.completionTokens += usage.completionTokens
+                tally.costUSD += result.costUSD
+            }
+        }
+        versions.withLock { if !$0.contains(prompt.version) { $0.append(prompt.version) } }
+        do {
+            return try JSONDecoder().decode(Answer.self, from: Data(result.response.text.utf8))
+        } catch {
+            throw ActivityFailure.retryable(
+                "UnexpectedAnswer",
+                "\(model) answered prompt \(prompt.version) with text that does not follow schema \(prompt.schemaName): \(error). The start of the answer: \(result.response.text.prefix(200))"
+            )
+        }
+    }
+
+    var usage: ModelUsage { tally.withLock { $0 } }
+    var promptVersions: [String] { versions.withLock { $0 } }
+}
+
+extension Encodable {
+    /// The value as pretty JSON, for a prompt.
+    var promptJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "null"
+    }
+}

@@ -1,0 +1,227 @@
+import FlowCore
+import FlowOpenAI
+import FlowTesting
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// Collects every log line, message and metadata, to look for secrets.
+final class CapturedLogs: Sendable {
+    let lines = Mutex<[String]>([])
+
+    var logger: Logger {
+        var logger = Logger(label: "flow.openai.tests") { _ in CapturingHandler(logs: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    struct CapturingHandler: LogHandler {
+        let logs: CapturedLogs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            let all = self.metadata.merging(metadata ?? [:]) { _, new in new }
+            logs.lines.withLock { $0.append("\(level) \(message) \(all)") }
+        }
+    }
+}
+
+func configuration(_ server: FakeOpenAIServer, key: String? = "sk-test-key", cache: URL? = nil, limits: RateLimiter.Limits = .init()) -> OpenAIConfiguration {
+    var configuration = OpenAIConfiguration(
+        apiKey: key, baseURL: server.baseURL, defaultModel: "test-model", limits: limits, cacheFolder: cache,
+        prices: ["test-model": ModelPrice(inputPerMillion: 1.0, outputPerMillion: 2.0)]
+    )
+    configuration.initialBackoff = .milliseconds(20)
+    configuration.maximumBackoff = .milliseconds(200)
+    return configuration
+}
+
+let analysisSchema = try! JSONText(validating: #"{"type":"object","additionalProperties":false,"required":["summary","themes"],"properties":{"summary":{"type":"string"},"themes":{"type":"array","items":{"type":"string"}}}}"#)
+
+func chatRequest(_ text: String = "Summarise: the quarterly report shows growth.") -> ChatRequest {
+    ChatRequest(model: "test-model", messages: [.system("You summarise."), .user(text)], responseFormat: try! ChatRequest.jsonSchema(name: "analysis", schema: analysisSchema))
+}
+
+@Suite("the OpenAI client against an OpenAI-compatible server on loopback")
+struct OpenAIClientTests {
+    @Test("a chat returns the server's answer, and a streamed answer equals the unstreamed one")
+    func streamedEqualsUnstreamed() async throws {
+        let server = try await FakeOpenAIServer()
+        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let plain = try await client.chat(chatRequest(), useCache: false)
+        let streamed = try await client.chat(chatRequest(), useCache: false, stream: true)
+        #expect(plain.response.text.contains(#""summary""#))
+        #expect(streamed.response.text == plain.response.text)
+        #expect(streamed.response.usage == plain.response.usage)
+        #expect(streamed.response.choices.first?.finishReason == "stop")
+        let received = server.received
+        #expect(received.count == 2)
+        #expect(received.first?.headers["authorization"] == "Bearer sk-test-key")
+        #expect(received.last?.body["stream"] as? Double == 1 || received.last?.body["stream"] as? String == "true" || (received.last?.body["stream"] != nil))
+        await server.stop()
+    }
+
+    @Test("429 with Retry-After is waited out; 500, a reset connection and malformed JSON are retried; then the answer comes")
+    func retries() async throws {
+        let server = try await FakeOpenAIServer()
+        server.script(.tooManyRequests(retryAfterSeconds: 1), .serverError, .resetConnection, .malformedJSON)
+        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let result = try await client.chat(chatRequest(), useCache: false)
+        // A connection reset on a reused connection is retried by libcurl itself, at once,
+        // on a new connection; our own retry counts it only when libcurl gives up.
+        let arrivals = server.received.map(\.at)
+        #expect(arrivals.count == 5, "four failures, then the answer")
+        #expect((4...5).contains(result.calls))
+        #expect(client.retryCount == result.calls - 1)
+        #expect(result.response.text.contains(#""summary""#))
+        #expect(arrivals[1] - arrivals[0] >= .milliseconds(950), "the server said to wait a second after the 429")
+        await server.stop()
+    }
+
+    @Test("when retries run out the call fails retryably with the last error")
+    func retriesRunOut() async throws {
+        let server = try await FakeOpenAIServer()
+        server.script(.serverError, .serverError, .serverError)
+        var settings = configuration(server)
+        settings.maximumRetries = 2
+        let client = OpenAIClient(configuration: settings, logger: TestBroker.logger)
+        let failure = try await #require(throws: ActivityFailure.self) { try await client.chat(chatRequest(), useCache: false) }
+        #expect(failure.retryable)
+        #expect(failure.type == "ServerError")
+        #expect(failure.message.contains("gave up after 3 calls"))
+        #expect(server.received.count == 3)
+        await server.stop()
+    }
+
+    @Test("a 401 fails at once, not retried, telling to check OPENAI_API_KEY; the key is in no log line or error")
+    func unauthorized() async throws {
+        let secret = "sk-wrong-\(UUID().uuidString)"
+        let server = try await FakeOpenAIServer(requiredKey: "sk-right")
+        server.script(.tooManyRequests(retryAfterSeconds: 0))
+        let logs = CapturedLogs()
+        let client = OpenAIClient(configuration: configuration(server, key: secret), logger: logs.logger)
+        let failure = try await #require(throws: ActivityFailure.self) { try await client.chat(chatRequest(), useCache: false) }
+        #expect(!failure.retryable)
+        #expect(failure.type == "Unauthorized")
+        #expect(failure.message.contains("OPENAI_API_KEY"))
+        #expect(server.received.count == 2, "one 429 retried, then the 401, not retried")
+        #expect(!failure.message.contains(secret))
+        #expect(!logs.lines.withLock { $0 }.isEmpty, "the retry should have been logged")
+        #expect(logs.lines.withLock { $0 }.allSatisfy { !$0.contains(secret) })
+        await server.stop()
+    }
+
+    @Test("a cache hit sends no request and costs nothing; opting out calls again")
+    func cache() async throws {
+        let server = try await FakeOpenAIServer()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-openai-cache-\(UUID().uuidString.prefix(8))")
+        let client = OpenAIClient(configuration: configuration(server, cache: folder), logger: TestBroker.logger)
+        let first = try await client.chat(chatRequest())
+        let second = try await client.chat(chatRequest())
+        #expect(!first.cached)
+        #expect(second.cached)
+        #expect(second.costUSD == 0)
+        #expect(second.response == first.response)
+        #expect(server.received.count == 1)
+        _ = try await client.chat(chatRequest(), useCache: false)
+        #expect(server.received.count == 2)
+        _ = try await client.chat(chatRequest("a different question"))
+        #expect(server.received.count == 3)
+        try? FileManager.default.removeItem(at: folder)
+        await server.stop()
+    }
+
+    @Test("costs add up to the reported usage at the table's prices, and a spent daily budget stops further calls")
+    func costsAndBudget() async throws {
+        let server = try await FakeOpenAIServer()
+        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        var expected = 0.0
+        var promptTokens = 0
+        for index in 0..<3 {
+            let result = try await client.chat(chatRequest("question \(index) " + String(repeating: "word ", count: 40 * (index + 1))), useCache: false)
+            let usage = try #require(result.response.usage)
+            promptTokens += usage.promptTokens
+            expected += (Double(usage.promptTokens) * 1.0 + Double(usage.completionTokens) * 2.0) / 1_000_000
+            #expect(abs(result.costUSD - (Double(usage.promptTokens) * 1.0 + Double(usage.completionTokens) * 2.0) / 1_000_000) < 1e-12)
+        }
+        let totals = try #require(client.ledger.snapshot()["test-model"])
+        #expect(abs(totals.costUSD - expected) < 1e-12)
+        #expect(totals.promptTokens == promptTokens)
+        #expect(client.ledger.prometheusText().contains(#"flow_openai_tokens_total{model="test-model",kind="prompt"} \#(promptTokens)"#))
+
+        var budgeted = configuration(server)
+        budgeted.dailyBudgetUSD = 0.000001
+        let limited = OpenAIClient(configuration: budgeted, logger: TestBroker.logger)
+        _ = try await limited.chat(chatRequest(String(repeating: "long ", count: 400)), useCache: false)
+        let before = server.received.count
+        let failure = try await #require(throws: ActivityFailure.self) { try await limited.chat(chatRequest(), useCache: false) }
+        #expect(failure.type == "BudgetExceeded")
+        #expect(!failure.retryable)
+        #expect(server.received.count == before, "no call once the budget is spent")
+        await server.stop()
+    }
+
+    @Test("under load the request rate never exceeds the limit in any window, and stays near it")
+    func requestRate() async throws {
+        let server = try await FakeOpenAIServer()
+        let client = OpenAIClient(configuration: configuration(server, limits: .init(requests: 5, window: .seconds(1))), logger: TestBroker.logger)
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<20 {
+                group.addTask { _ = try await client.chat(chatRequest("question \(index)"), useCache: false) }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - started
+        let arrivals = server.received.map(\.at).sorted()
+        #expect(arrivals.count == 20)
+        for index in 0..<(arrivals.count - 5) {
+            // Six starts never fit in one window (the server sees them a little after the
+            // limiter let them go, hence the small allowance).
+            #expect(arrivals[index + 5] - arrivals[index] >= .milliseconds(950))
+        }
+        // 20 calls at 5 per second: three full windows of waiting, and not many more.
+        #expect(elapsed >= .seconds(3))
+        #expect(elapsed < .seconds(8), "the limiter held calls far below the limit: \(elapsed)")
+        await server.stop()
+    }
+
+    @Test("the token limit holds calls until the window has room, and reported usage corrects the estimate")
+    func tokenLimit() async throws {
+        let limiter = RateLimiter(limits: .init(tokens: 1000, window: .seconds(1)))
+        let clock = ContinuousClock()
+        let first = try await limiter.acquire(model: "m", estimatedTokens: 600)
+        let began = clock.now
+        async let second = limiter.acquire(model: "m", estimatedTokens: 600)
+        // The first call used far less than estimated: the second fits at once.
+        try await Task.sleep(for: .milliseconds(100))
+        await limiter.correct(first, actualTokens: 50)
+        _ = try await second
+        let waitedForCorrection = clock.now - began
+        #expect(waitedForCorrection < .milliseconds(950), "the correction should have let the second call in before the window passed")
+        let began2 = clock.now
+        _ = try await limiter.acquire(model: "m", estimatedTokens: 600)
+        #expect(clock.now - began2 >= .milliseconds(500), "650 + 600 tokens exceed 1000 in the window: the third waits")
+    }
+
+    @Test("Retry-After and the x-ratelimit reset headers say how long to wait", arguments: [
+        (["retry-after": "2"], 2000),
+        (["retry-after-ms": "150"], 150),
+        (["x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m30s"], 90000),
+        (["x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "250ms"], 250),
+        (["x-ratelimit-remaining-tokens": "12", "x-ratelimit-reset-tokens": "250ms"], -1),
+    ])
+    func serverWait(headers: [String: String], milliseconds: Int) {
+        let wait = ServerWait.duration(from: headers)
+        if milliseconds < 0 {
+            #expect(wait == nil)
+        } else {
+            #expect(wait == .milliseconds(milliseconds))
+        }
+    }
+}
