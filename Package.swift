@@ -180,6 +180,15 @@ let package = Package(
             path: "Benchmarks/WorkflowBenchmark"
         ),
 
+        .executableTarget(
+            name: "flow-openai-benchmark",
+            dependencies: [
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/OpenAIBenchmark"
+        ),
+
         .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowTesting"]),
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
         .testTarget(

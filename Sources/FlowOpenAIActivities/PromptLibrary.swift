@@ -1,5 +1,6 @@
 import FlowCore
 import Foundation
+import Synchronization
 
 /// A versioned prompt from `Prompts/`: a system message, a user template with
 /// `{{placeholders}}`, and the JSON schema its answer must follow.
@@ -25,7 +26,16 @@ public struct Prompt: Sendable {
 
 /// The prompts shipped with the OpenAI actor, read once from the module's resources.
 public enum PromptLibrary {
+    private static let loaded = Mutex<[String: Prompt]>([:])
+
     public static func prompt(_ name: String) throws -> Prompt {
+        if let prompt = loaded.withLock({ $0[name] }) { return prompt }
+        let prompt = try load(name)
+        loaded.withLock { $0[name] = prompt }
+        return prompt
+    }
+
+    private static func load(_ name: String) throws -> Prompt {
         guard let url = Bundle.module.url(forResource: name, withExtension: "md", subdirectory: "Prompts"),
               let text = try? String(contentsOf: url, encoding: .utf8)
         else {

@@ -24,11 +24,17 @@ final class CapturedLogs: Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            let all = self.metadata.merging(metadata ?? [:]) { _, new in new }
-            logs.lines.withLock { $0.append("\(level) \(message) \(all)") }
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
+            logs.lines.withLock { $0.append("\(event.level) \(event.message) \(all)") }
         }
     }
+}
+
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 func configuration(_ server: FakeOpenAIServer, key: String? = "sk-test-key", cache: URL? = nil, limits: RateLimiter.Limits = .init()) -> OpenAIConfiguration {
@@ -185,28 +191,42 @@ struct OpenAIClientTests {
             // limiter let them go, hence the small allowance).
             #expect(arrivals[index + 5] - arrivals[index] >= .milliseconds(950))
         }
-        // 20 calls at 5 per second: three full windows of waiting, and not many more.
+        // 20 calls at 5 per second need three full windows of waiting. A limiter that held
+        // calls far below the limit (a whole window per call: 15 s and more) is caught;
+        // the bound leaves room for a loaded machine.
         #expect(elapsed >= .seconds(3))
-        #expect(elapsed < .seconds(8), "the limiter held calls far below the limit: \(elapsed)")
+        #expect(elapsed < .seconds(12), "the limiter held calls far below the limit: \(elapsed)")
         await server.stop()
     }
 
     @Test("the token limit holds calls until the window has room, and reported usage corrects the estimate")
     func tokenLimit() async throws {
-        let limiter = RateLimiter(limits: .init(tokens: 1000, window: .seconds(1)))
-        let clock = ContinuousClock()
+        // A window far longer than the test: a held call can only go on because of a correction.
+        let limiter = RateLimiter(limits: .init(tokens: 1000, window: .seconds(120)))
         let first = try await limiter.acquire(model: "m", estimatedTokens: 600)
-        let began = clock.now
-        async let second = limiter.acquire(model: "m", estimatedTokens: 600)
-        // The first call used far less than estimated: the second fits at once.
-        try await Task.sleep(for: .milliseconds(100))
+        let secondDone = Flag()
+        let second = Task {
+            defer { secondDone.set() }
+            return try await limiter.acquire(model: "m", estimatedTokens: 600)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!secondDone.isSet, "600 + 600 estimated tokens exceed 1000: the second call must wait")
+        // The first call used far less than estimated: the second fits now.
         await limiter.correct(first, actualTokens: 50)
-        _ = try await second
-        let waitedForCorrection = clock.now - began
-        #expect(waitedForCorrection < .milliseconds(950), "the correction should have let the second call in before the window passed")
-        let began2 = clock.now
-        _ = try await limiter.acquire(model: "m", estimatedTokens: 600)
-        #expect(clock.now - began2 >= .milliseconds(500), "650 + 600 tokens exceed 1000 in the window: the third waits")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !secondDone.isSet, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(secondDone.isSet, "the correction should have let the second call in")
+        _ = try await second.value
+
+        let thirdDone = Flag()
+        let third = Task {
+            defer { thirdDone.set() }
+            return try await limiter.acquire(model: "m", estimatedTokens: 600)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!thirdDone.isSet, "50 + 600 + 600 exceed 1000: the third call must wait")
+        third.cancel()
+        await #expect(throws: CancellationError.self) { try await third.value }
     }
 
     @Test("Retry-After and the x-ratelimit reset headers say how long to wait", arguments: [

@@ -1,0 +1,149 @@
+import FlowAMQP
+import FlowCore
+import FlowOpenAI
+import FlowOpenAIActivities
+import FlowRuntime
+import FlowTesting
+import Foundation
+import Logging
+import ServiceLifecycle
+
+// The OpenAI actor's added latency and its throughput, against the OpenAI-compatible
+// server on loopback that the tests use (no machine here reaches the internet):
+//
+//   swift run -c release flow-openai-benchmark [--requests N] [--concurrency C]
+//
+//   raw:    one POST /chat/completions with libcurl, nothing else;
+//   client: OpenAIClient.chat (limiter, budget, retries, JSON, cost), cache off;
+//   actor:  an analyze_document_content request through openai-queue to a worker in this
+//           process, which asks the server once, and its reply: the whole actor.
+// Added latency = actor - raw, at p50 and p99; then requests per second through the actor
+// with C requests in flight.
+
+func option(_ name: String, default value: Int) -> Int {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
+    return parsed
+}
+
+func milliseconds(_ duration: Duration) -> Double {
+    (Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18) * 1000
+}
+
+func percentile(_ values: [Double], _ fraction: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))]
+}
+
+func measure(_ count: Int, _ body: (Int) async throws -> Void) async throws -> [Double] {
+    let clock = ContinuousClock()
+    var samples: [Double] = []
+    for index in 0..<count {
+        let began = clock.now
+        try await body(index)
+        samples.append(milliseconds(clock.now - began))
+    }
+    return samples
+}
+
+var logger = Logger(label: "flow.benchmark")
+logger.logLevel = .error
+let count = option("--requests", default: 300)
+let concurrency = option("--concurrency", default: 16)
+let server = try await FakeOpenAIServer()
+var configuration = OpenAIConfiguration(apiKey: "sk-benchmark", baseURL: server.baseURL, defaultModel: "bench-model", limits: .init())
+configuration.cacheFolder = nil
+let client = OpenAIClient(configuration: configuration, logger: logger)
+let http = CurlHTTPClient()
+
+func document(_ index: Int) -> String { "Document \(index): the committee approved the plan; the budget is at risk." }
+
+let rawBody = { (index: Int) in
+    try JSONEncoder().encode(ChatRequest(model: "bench-model", messages: [.user(document(index))]))
+}
+for index in 0..<20 { _ = try await http.send(HTTPRequest(method: "POST", url: server.baseURL + "/chat/completions", headers: [("Content-Type", "application/json")], body: try rawBody(index))) }
+let raw = try await measure(count) { index in
+    _ = try await http.send(HTTPRequest(method: "POST", url: server.baseURL + "/chat/completions", headers: [("Content-Type", "application/json")], body: try rawBody(index)))
+}
+let direct = try await measure(count) { index in
+    _ = try await client.chat(ChatRequest(model: "bench-model", messages: [.user(document(index))]), useCache: false)
+}
+
+// The actor: a worker on a private topology, fed through the broker.
+let names = TopologyNames(prefix: "bench.openai.\(UUID().uuidString.prefix(6).lowercased())")
+let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/"
+let requester = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger)
+let workerConnection = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger)
+try await requester.declare(names.topology)
+let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-\(names.prefix!)")
+let workerConfiguration = WorkerConfiguration(queue: .openai, names: names, concurrency: concurrency, dataFolder: folder)
+let worker = Worker(
+    configuration: workerConfiguration, registry: OpenAIActivities.registry(client: client), connection: workerConnection,
+    store: try ActivityResultStore(path: workerConfiguration.storePath), logger: logger
+)
+let workerTask = Task { try await worker.run() }
+
+actor Arrivals {
+    private var waiting: [String: CheckedContinuation<Void, Never>] = [:]
+    private var arrived: Set<String> = []
+    func arrive(_ id: String) {
+        if let continuation = waiting.removeValue(forKey: id) { continuation.resume() } else { arrived.insert(id) }
+    }
+    func wait(for id: String) async {
+        if arrived.remove(id) != nil { return }
+        await withCheckedContinuation { waiting[id] = $0 }
+    }
+}
+let arrivals = Arrivals()
+let replyQueue = "\(names.prefix!).replies"
+try await requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
+let replies = try await requester.consume(queue: replyQueue, prefetch: 200)
+let reader = Task {
+    for try await delivery in replies {
+        try await delivery.ack()
+        if delivery.properties.type == FlowProtocol.ReplyType.progress { continue }
+        if delivery.properties.type == FlowProtocol.ReplyType.failed { FileHandle.standardError.write(Data("failed: \(String(decoding: delivery.body, as: UTF8.self))\n".utf8)) }
+        if let id = delivery.properties.correlationID { await arrivals.arrive(id) }
+    }
+}
+func throughActor(_ id: String, _ index: Int) async throws {
+    let input = try JSONText(encoding: AnalyzeDocumentContent.Input(documentID: "doc-\(index)", text: document(index), useCache: false))
+    let properties = AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: replyQueue, messageID: id, type: AnalyzeDocumentContent.name)
+    try await requester.publish(AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.openai), properties: properties, body: Array(input.text.utf8)))
+    await arrivals.wait(for: id)
+}
+for index in 0..<20 { try await throughActor("warm-\(index)", index) }
+let actor = try await measure(count) { index in try await throughActor("seq-\(index)", index) }
+
+let clock = ContinuousClock()
+let began = clock.now
+let burst = count * 4
+try await withThrowingTaskGroup(of: Void.self) { group in
+    for lane in 0..<concurrency {
+        group.addTask {
+            for index in stride(from: lane, to: burst, by: concurrency) { try await throughActor("burst-\(index)", index) }
+        }
+    }
+    try await group.waitForAll()
+}
+let elapsed = milliseconds(clock.now - began) / 1000
+
+func line(_ name: String, _ samples: [Double]) -> String {
+    "\(name) p50 \(String(format: "%.3f", percentile(samples, 0.5))) ms, p99 \(String(format: "%.3f", percentile(samples, 0.99))) ms"
+}
+print(line("raw libcurl POST to the loopback server:     ", raw))
+print(line("OpenAIClient.chat (limiter, JSON, cost):     ", direct))
+print(line("analyze_document_content through openai-queue:", actor))
+print("actor's added latency over the raw round trip: p50 \(String(format: "%.3f", percentile(actor, 0.5) - percentile(raw, 0.5))) ms, p99 \(String(format: "%.3f", percentile(actor, 0.99) - percentile(raw, 0.99))) ms")
+print("requests per second through the actor at concurrency \(concurrency): \(String(format: "%.1f", Double(burst) / elapsed))")
+
+reader.cancel()
+replies.cancel()
+workerTask.cancel()
+_ = try? await workerTask.value
+for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+await requester.close()
+await workerConnection.close()
+await server.stop()
+try? FileManager.default.removeItem(at: folder)
