@@ -480,8 +480,8 @@ public actor WorkflowCoordinator: Service {
     private func handleReply(_ delivery: AMQPDelivery) async {
         do {
             guard let reply = try? JSONDecoder().decode(ActivityReply.self, from: Data(delivery.body)) else {
-                statistics.record(.rejectedMessage)
                 try await reject(delivery, from: configuration.names.coordinatorReplyQueue, failure: .nonRetryable("MalformedReply", "the message on the coordinator's reply queue is not an activity reply (docs/protocol.md, Replies)"))
+                try await delivery.ack()
                 return
             }
             let messageID = delivery.properties.correlationID ?? reply.messageID
@@ -611,9 +611,9 @@ public actor WorkflowCoordinator: Service {
     }
 
     private func reject(_ delivery: AMQPDelivery, from queue: String, failure: ActivityFailure) async throws {
-        statistics.record(.rejectedMessage)
         let publisher = DeadLetterPublisher(connection: connection, exchange: configuration.names.deadLetterExchange, queueName: queue, publisherID: configuration.coordinatorID)
         try await publisher.deadLetter(delivery, failure: failure, attempt: nil)
+        statistics.record(.rejectedMessage)
         logger.error("message dead-lettered", metadata: ["queue": "\(queue)", "error.type": "\(failure.type)", "reason": "\(failure.message)"])
     }
 
