@@ -158,6 +158,7 @@ let package = Package(
             path: "Benchmarks/CBareRoundTrip",
             linkerSettings: [.linkedLibrary("rabbitmq")]
         ),
+        .target(name: "BenchmarkSupport", path: "Benchmarks/Support"),
         .executableTarget(
             name: "flow-transport-benchmark",
             dependencies: ["FlowCore", "FlowAMQP", "CBareRoundTrip"],
@@ -167,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "flow-activity-benchmark",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime",
+                "BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -176,14 +177,14 @@ let package = Package(
 
         .executableTarget(
             name: "flow-workflow-benchmark",
-            dependencies: ["FlowCore", "FlowAMQP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BenchmarkSupport", "FlowCore", "FlowAMQP", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/WorkflowBenchmark"
         ),
 
         .executableTarget(
             name: "flow-openai-benchmark",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
+                "BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowRuntime", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/OpenAIBenchmark"

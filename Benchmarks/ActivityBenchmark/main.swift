@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import FlowAMQP
 import FlowCore
 import FlowRuntime
@@ -26,18 +27,6 @@ struct NoOp: Activity {
     func run(_ input: Empty, context: ActivityContext) async throws -> Empty { Empty() }
 }
 
-func option(_ name: String, default value: Int) -> Int {
-    let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
-    return parsed
-}
-
-func stringOption(_ name: String) -> String? {
-    let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
-    return arguments[index + 1]
-}
-
 let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/"
 func quietLogger() -> Logger {
     var logger = Logger(label: "flow.benchmark")
@@ -59,20 +48,6 @@ func runWorker(prefix: String) async throws {
     try? FileManager.default.removeItem(at: folder)
 }
 
-actor Replies {
-    private var waiting: [String: CheckedContinuation<Void, Never>] = [:]
-    private var arrived: Set<String> = []
-
-    func arrive(_ id: String) {
-        if let continuation = waiting.removeValue(forKey: id) { continuation.resume() } else { arrived.insert(id) }
-    }
-
-    func wait(for id: String) async {
-        if arrived.remove(id) != nil { return }
-        await withCheckedContinuation { waiting[id] = $0 }
-    }
-}
-
 func runRequester() async throws -> (throughput: Double, p50: Double, p99: Double) {
     let prefix = "bench.flow.\(UUID().uuidString.prefix(6).lowercased())"
     let names = TopologyNames(prefix: prefix)
@@ -82,7 +57,7 @@ func runRequester() async throws -> (throughput: Double, p50: Double, p99: Doubl
     worker.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
     worker.arguments = ["worker", "--prefix", prefix]
     try worker.run()
-    let replies = Replies()
+    let replies = Arrivals()
     // --classic-reply-queue: replies to an exclusive classic queue (as `flow activity run`
     // and Celery's rpc:// backend use) instead of the coordinator's quorum queue, to show
     // what the quorum queue's replicated, fsynced commit adds to each round trip.

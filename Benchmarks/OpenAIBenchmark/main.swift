@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import FlowAMQP
 import FlowCore
 import FlowOpenAI
@@ -19,21 +20,6 @@ import ServiceLifecycle
 //           process, which asks the server once, and its reply: the whole actor.
 // Added latency = actor - raw, at p50 and p99; then requests per second through the actor
 // with C requests in flight.
-
-func option(_ name: String, default value: Int) -> Int {
-    let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
-    return parsed
-}
-
-func milliseconds(_ duration: Duration) -> Double {
-    (Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18) * 1000
-}
-
-func percentile(_ values: [Double], _ fraction: Double) -> Double {
-    let sorted = values.sorted()
-    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))]
-}
 
 func measure(_ count: Int, _ body: (Int) async throws -> Void) async throws -> [Double] {
     let clock = ContinuousClock()
@@ -83,17 +69,6 @@ let worker = Worker(
 )
 let workerTask = Task { try await worker.run() }
 
-actor Arrivals {
-    private var waiting: [String: CheckedContinuation<Void, Never>] = [:]
-    private var arrived: Set<String> = []
-    func arrive(_ id: String) {
-        if let continuation = waiting.removeValue(forKey: id) { continuation.resume() } else { arrived.insert(id) }
-    }
-    func wait(for id: String) async {
-        if arrived.remove(id) != nil { return }
-        await withCheckedContinuation { waiting[id] = $0 }
-    }
-}
 let arrivals = Arrivals()
 let replyQueue = "\(names.prefix!).replies"
 try await requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))

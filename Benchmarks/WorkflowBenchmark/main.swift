@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import FlowAMQP
 import FlowCore
 import Foundation
@@ -16,35 +17,6 @@ import Logging
 //   3. N such workflows started at once: workflows per second until the last result.
 // Overhead per step = (workflow latency - 3 x bare round trip) / 3: what recording each
 // step in SQLite and routing its reply through the coordinator add.
-
-func option(_ name: String, default value: Int) -> Int {
-    let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
-    return parsed
-}
-
-func milliseconds(_ duration: Duration) -> Double {
-    (Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18) * 1000
-}
-
-func percentile(_ values: [Double], _ fraction: Double) -> Double {
-    let sorted = values.sorted()
-    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))]
-}
-
-actor Arrivals {
-    private var waiting: [String: CheckedContinuation<Void, Never>] = [:]
-    private var arrived: Set<String> = []
-
-    func arrive(_ id: String) {
-        if let continuation = waiting.removeValue(forKey: id) { continuation.resume() } else { arrived.insert(id) }
-    }
-
-    func wait(for id: String) async {
-        if arrived.remove(id) != nil { return }
-        await withCheckedContinuation { waiting[id] = $0 }
-    }
-}
 
 let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/"
 var logger = Logger(label: "flow.benchmark")

@@ -1,0 +1,45 @@
+import Foundation
+
+/// What the benchmarks share: flags, time in milliseconds, percentiles, and replies
+/// matched to the requests that wait for them.
+
+/// The integer value of flag `name`, or `value` without it.
+public func option(_ name: String, default value: Int) -> Int {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
+    return parsed
+}
+
+/// The string value of flag `name`.
+public func stringOption(_ name: String) -> String? {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
+
+public func milliseconds(_ duration: Duration) -> Double {
+    (Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18) * 1000
+}
+
+/// The value at `fraction` (0.5 for the median) of `values`.
+public func percentile(_ values: [Double], _ fraction: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))]
+}
+
+/// Replies by correlation id: a reply may arrive before its requester waits for it.
+public actor Arrivals {
+    private var waiting: [String: CheckedContinuation<Void, Never>] = [:]
+    private var arrived: Set<String> = []
+
+    public init() {}
+
+    public func arrive(_ id: String) {
+        if let continuation = waiting.removeValue(forKey: id) { continuation.resume() } else { arrived.insert(id) }
+    }
+
+    public func wait(for id: String) async {
+        if arrived.remove(id) != nil { return }
+        await withCheckedContinuation { waiting[id] = $0 }
+    }
+}
