@@ -208,7 +208,8 @@ let package = Package(
         .testTarget(
             name: "FlowCoordinatorTests",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters", "FlowTesting",
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters",
+                "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
             ]
         ),
         .testTarget(

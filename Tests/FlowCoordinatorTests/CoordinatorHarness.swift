@@ -18,9 +18,10 @@ final class CoordinatorHarness: Sendable {
     let workerConnection: AMQPConnection
     let store: WorkflowStore
     private let coordinatorState = Mutex<(coordinator: WorkflowCoordinator?, task: Task<Void, any Error>?)>((nil, nil))
-    private let workerTask: Task<Void, any Error>
+    private let workerTask = Mutex<Task<Void, any Error>?>(nil)
+    private let workerConfiguration: WorkerConfiguration
 
-    init(workflows: WorkflowRegistry, activities: ActivityRegistry, replyGrace: Duration = .seconds(5)) async throws {
+    init(workflows: WorkflowRegistry, activities: ActivityRegistry, queue: WorkQueue = .default, replyGrace: Duration = .seconds(5)) async throws {
         names = TopologyNames(prefix: TestBroker.uniqueName("coordinator"), deliveryLimit: 3)
         requester = try await TestBroker.connect(name: "test coordinator requester")
         coordinatorConnection = try await TestBroker.connect(name: "test coordinator")
@@ -29,17 +30,13 @@ final class CoordinatorHarness: Sendable {
         try FileManager.default.createDirectory(at: dataFolder, withIntermediateDirectories: true)
         try await requester.declare(names.topology)
         self.workflows = workflows
-        let workerConfiguration = WorkerConfiguration(
-            queue: .default, names: names, concurrency: 8, dataFolder: dataFolder.appendingPathComponent("worker"),
+        workerConfiguration = WorkerConfiguration(
+            queue: queue, names: names, concurrency: 8, dataFolder: dataFolder.appendingPathComponent("worker"),
             shutdownGracePeriod: .seconds(2), workerID: "test-worker"
         )
-        let worker = Worker(
-            configuration: workerConfiguration, registry: activities, connection: workerConnection,
-            store: try ActivityResultStore(path: workerConfiguration.storePath), logger: TestBroker.logger
-        )
-        workerTask = Task { try await worker.run() }
         store = try WorkflowStore(path: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace).storePath)
         self.replyGrace = replyGrace
+        try startWorker(activities)
         startCoordinator()
     }
 
@@ -53,6 +50,23 @@ final class CoordinatorHarness: Sendable {
     }
 
     var coordinator: WorkflowCoordinator { coordinatorState.withLock { $0.coordinator! } }
+
+    private func startWorker(_ activities: ActivityRegistry) throws {
+        let worker = Worker(
+            configuration: workerConfiguration, registry: activities, connection: workerConnection,
+            store: try ActivityResultStore(path: workerConfiguration.storePath), logger: TestBroker.logger
+        )
+        workerTask.withLock { $0 = Task { try await worker.run() } }
+    }
+
+    /// Stops the worker and starts one with other activities, as a redeploy or a restart
+    /// with new settings would.
+    func replaceWorker(with activities: ActivityRegistry) async throws {
+        let task = workerTask.withLock { $0 }
+        task?.cancel()
+        _ = try? await task?.value
+        try startWorker(activities)
+    }
 
     func startCoordinator() {
         let coordinator = WorkflowCoordinator(
@@ -93,8 +107,9 @@ final class CoordinatorHarness: Sendable {
 
     func shutdown() async {
         await stopCoordinator()
-        workerTask.cancel()
-        _ = try? await workerTask.value
+        let task = workerTask.withLock { $0 }
+        task?.cancel()
+        _ = try? await task?.value
         for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
         for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
         await requester.close()
