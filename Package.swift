@@ -77,12 +77,16 @@ let package = Package(
             ]
         ),
 
-        // The OpenAI-compatible client on libcurl: chat, streaming, embeddings, rate limits,
+        // HTTP over libcurl (the one importer of CCurl): the OpenAI client and the broker's
+        // management API use it.
+        .target(name: "FlowHTTP", dependencies: ["FlowCore", "CCurl"]),
+
+        // The OpenAI-compatible client: chat, streaming, embeddings, rate limits,
         // retries, the response cache and cost accounting.
         .target(
             name: "FlowOpenAI",
             dependencies: [
-                "FlowCore", "CCurl",
+                "FlowCore", "FlowHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -130,6 +134,7 @@ let package = Package(
                 "FlowDeadLetters",
                 "FlowCoordinator",
                 "FlowWorkflows",
+                "FlowHTTP",
                 "FlowOpenAI",
                 "FlowOpenAIActivities",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -184,7 +189,7 @@ let package = Package(
         .executableTarget(
             name: "flow-openai-benchmark",
             dependencies: [
-                "BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowRuntime", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
+                "BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowRuntime", "FlowHTTP", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/OpenAIBenchmark"
@@ -215,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "FlowOpenAITests",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowHTTP", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

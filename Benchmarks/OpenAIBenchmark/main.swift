@@ -1,6 +1,7 @@
 import BenchmarkSupport
 import FlowAMQP
 import FlowCore
+import FlowHTTP
 import FlowOpenAI
 import FlowOpenAIActivities
 import FlowRuntime

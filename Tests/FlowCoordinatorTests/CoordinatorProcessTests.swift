@@ -153,6 +153,47 @@ struct WorkflowCommandLineTests {
     }
 }
 
+@Suite("flow status")
+struct StatusCommandTests {
+    @Test("flow status shows ready and unacknowledged messages and consumers of each queue")
+    func unacknowledged() async throws {
+        let names = TopologyNames(prefix: TestBroker.uniqueName("status"))
+        let requester = try await TestBroker.connect(name: "test status")
+        try await requester.declare(names.topology)
+        for index in 0..<2 {
+            try await requester.publish(AMQPMessage(
+                exchange: names.activitiesExchange, routingKey: names.queue(.default),
+                properties: AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, messageID: "held-\(index)", type: "echo"), body: Array("{}".utf8)
+            ))
+        }
+        // One delivery held, not acknowledged; the other waits behind the prefetch of 1.
+        let holder = try await requester.consume(queue: names.queue(.default), prefetch: 1)
+        var iterator = holder.makeAsyncIterator()
+        _ = try await iterator.next()
+
+        // The management API refreshes its counts every few seconds.
+        var row = ""
+        let deadline = ContinuousClock.now + .seconds(40)
+        while ContinuousClock.now < deadline {
+            let output = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ProcessOutput, any Error>) in
+                DispatchQueue.global().async {
+                    continuation.resume(with: Result { try ProcessRunner.run(Repository.flowExecutable.path, ["status", "--topology-prefix", names.prefix!, "--amqp-url", TestBroker.url]) })
+                }
+            }
+            #expect(output.status == 0, "\(output.standardError)")
+            #expect(output.standardOutput.contains("unacked"))
+            row = output.standardOutput.split(separator: "\n").first { $0.hasPrefix(names.queue(.default) + " ") }.map(String.init) ?? ""
+            if row.split(separator: " ").suffix(3) == ["1", "1", "1"] { break }
+            try await Task.sleep(for: .seconds(1))
+        }
+        #expect(row.split(separator: " ").suffix(3) == ["1", "1", "1"], "ready 1, unacked 1, consumers 1; got: \(row)")
+        holder.cancel()
+        for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+        for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+        await requester.close()
+    }
+}
+
 /// A JSON value for building inputs in tests.
 enum JSONValue: Encodable {
     case string(String)

@@ -1,4 +1,5 @@
 import FlowCore
+import FlowHTTP
 import Foundation
 import Logging
 import Synchronization
