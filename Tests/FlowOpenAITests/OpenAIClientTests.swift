@@ -89,6 +89,32 @@ struct OpenAIClientTests {
         await server.stop()
     }
 
+    @Test("an answer slower than the request timeout is abandoned and the call retried")
+    func slowAnswer() async throws {
+        let server = try await FakeOpenAIServer()
+        server.script(.slow(.seconds(3)))
+        var settings = configuration(server)
+        settings.requestTimeout = .milliseconds(400)
+        let client = OpenAIClient(configuration: settings, logger: TestBroker.logger)
+        let result = try await client.chat(chatRequest(), useCache: false)
+        #expect(result.calls == 2)
+        #expect(client.retryCount == 1)
+        #expect(result.response.text.contains(#""summary""#))
+        await server.stop()
+    }
+
+    @Test("embeddings come back one vector per input, with their usage counted")
+    func embeddings() async throws {
+        let server = try await FakeOpenAIServer()
+        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let response = try await client.embeddings(EmbeddingsRequest(model: "test-model", input: ["first text", "second text"]))
+        #expect(response.data.map(\.index) == [0, 1])
+        #expect(response.data.allSatisfy { !$0.embedding.isEmpty })
+        #expect(client.ledger.snapshot()["test-model"]?.promptTokens == response.usage?.promptTokens)
+        #expect(server.received.first?.path == "/v1/embeddings")
+        await server.stop()
+    }
+
     @Test("when retries run out the call fails retryably with the last error")
     func retriesRunOut() async throws {
         let server = try await FakeOpenAIServer()

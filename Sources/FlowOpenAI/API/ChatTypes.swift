@@ -87,6 +87,14 @@ public struct TokenUsage: Codable, Sendable, Equatable {
         self.totalTokens = promptTokens + completionTokens
     }
 
+    /// Embeddings report no completion tokens: they count as 0.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        promptTokens = try container.decodeIfPresent(Int.self, forKey: .promptTokens) ?? 0
+        completionTokens = try container.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0
+        totalTokens = try container.decodeIfPresent(Int.self, forKey: .totalTokens)
+    }
+
     enum CodingKeys: String, CodingKey {
         case promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens"
