@@ -255,7 +255,12 @@ public actor WorkflowCoordinator: Service {
         default: statistics.record(.workflowFailed)
         }
         logger.info("workflow \(status.rawValue)", metadata: ["workflow.id": "\(workflowID)", "error": "\(error.map { "\($0)" } ?? "")"])
-        try await deliverResult(record, to: recipients)
+        do {
+            try await deliverResult(record, to: recipients)
+        } catch {
+            // The end is recorded; recipients not yet told are told on the next start.
+            logger.warning("could not send a workflow's result; it is sent on the next start", metadata: ["workflow.id": "\(workflowID)", "error": "\(error)"])
+        }
     }
 
     /// Sends a finished workflow's result to its recipients, forgetting each once sent.
