@@ -81,7 +81,7 @@ struct WorkerProcessTests {
         }
         try await setup.replies.wait { $0.completedIDs.count >= 30 }
         first.signal(SIGTERM)
-        let status = try await first.waitForExit(timeout: .seconds(30))
+        let status = try await first.waitForExit(timeout: .seconds(60))
         #expect(status == 0, "the worker should exit cleanly on SIGTERM; its log:\n\(first.log)")
         #expect(first.log.contains("worker stopped"))
 
@@ -99,7 +99,8 @@ struct WorkerProcessTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         second.signal(SIGTERM)
-        #expect(try await second.waitForExit(timeout: .seconds(30)) == 0)
+        let secondExit = try await second.waitForExit(timeout: .seconds(60))
+        #expect(secondExit == 0, "the second worker should stop cleanly on SIGTERM (exit status \(secondExit.map(String.init) ?? "none: still running")); the end of its log:\n\(second.log.suffix(6000))")
         // A graceful stop returns deliveries the worker had received but not started; the
         // queue's ready count cannot see those in the drain above. Here they can only be
         // copies of requests already answered.
