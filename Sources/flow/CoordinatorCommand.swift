@@ -26,28 +26,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds a step may be late past its worst case before the coordinator sends it again (default: $FLOW_REPLY_GRACE_SECONDS, then 30).")
     var replyGrace: Int?
 
-    @Option(help: "Port of /healthz, /readyz and /metrics (default: $FLOW_METRICS_PORT, then 9467; 0 turns them off).")
-    var metricsPort: Int?
-
-    @Option(help: "Address the metrics port binds to (default: $FLOW_METRICS_HOST, then 127.0.0.1).")
-    var metricsHost: String?
-
-    @Option(help: .hidden)
-    var topologyPrefix: String?
-
-    @Flag(help: "Check the configuration and exit without connecting.")
-    var check = false
+    @OptionGroup var service: ServiceOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let names = topologyNames(topologyPrefix)
+        let names = service.names
         let grace = replyGrace ?? environment["FLOW_REPLY_GRACE_SECONDS"].flatMap(Int.init) ?? 30
         guard grace >= 0 else { throw ValidationError("--reply-grace must be 0 or more seconds, got \(grace)") }
         let configuration = CoordinatorConfiguration(names: names, dataFolder: store.dataFolder, replyGrace: .seconds(grace))
         let amqpConfiguration = try connection.configuration(connectionName: "flow coordinator")
-        let metrics = try MetricsEndpoint(port: metricsPort, host: metricsHost, defaultPort: 9467)
+        let metrics = try service.metrics(defaultPort: 9467)
         let registry = ApplicationWorkflows.registry()
-        if check {
+        if service.check {
             print("flow coordinator: workflows \(registry.names.joined(separator: ", ")), store \(configuration.storePath), commands \(configuration.commandQueue), broker \(amqpConfiguration.redactedURL)")
             return
         }

@@ -1,8 +1,31 @@
 import ArgumentParser
 import FlowAMQP
+import FlowCore
 import Foundation
 import Logging
 import ServiceLifecycle
+
+/// Flags every long-running service shares: its metrics endpoint, the topology prefix
+/// and `--check`.
+struct ServiceOptions: ParsableArguments {
+    @Option(help: "Port of /healthz, /readyz and /metrics (default: $FLOW_METRICS_PORT, then 9464, 9465, 9466 for the default, ml and openai workers and 9467 for the coordinator; 0 turns them off).")
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics port binds to (default: $FLOW_METRICS_HOST, then 127.0.0.1).")
+    var metricsHost: String?
+
+    @Option(help: .hidden)
+    var topologyPrefix: String?
+
+    @Flag(help: "Check the configuration and exit without connecting.")
+    var check = false
+
+    func metrics(defaultPort: Int) throws -> MetricsEndpoint {
+        try MetricsEndpoint(port: metricsPort, host: metricsHost, defaultPort: defaultPort)
+    }
+
+    var names: TopologyNames { topologyNames(topologyPrefix) }
+}
 
 /// Where a long-running command serves `/healthz`, `/readyz` and `/metrics`.
 struct MetricsEndpoint {

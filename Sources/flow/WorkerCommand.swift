@@ -35,17 +35,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds running activities may take to finish after SIGTERM (default: $FLOW_SHUTDOWN_GRACE_SECONDS, then 30).")
     var gracePeriod: Int?
 
-    @Option(help: "Port of /healthz, /readyz and /metrics (default: $FLOW_METRICS_PORT, then 9464 for default, 9465 for ml, 9466 for openai; 0 turns them off).")
-    var metricsPort: Int?
-
-    @Option(help: "Address the metrics port binds to (default: $FLOW_METRICS_HOST, then 127.0.0.1).")
-    var metricsHost: String?
-
-    @Option(help: .hidden)
-    var topologyPrefix: String?
-
-    @Flag(help: "Check the configuration and exit without connecting.")
-    var check = false
+    @OptionGroup var service: ServiceOptions
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -58,7 +48,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let dataFolder = URL(fileURLWithPath: dataDir ?? environment["FLOW_DATA_DIR"] ?? ".flow/data")
         let grace = gracePeriod ?? environment["FLOW_SHUTDOWN_GRACE_SECONDS"].flatMap(Int.init) ?? 30
-        let names = topologyNames(topologyPrefix)
+        let names = service.names
         let amqpConfiguration = try connection.configuration(connectionName: "flow worker \(workQueue.workerName)")
         let workerConfiguration = WorkerConfiguration(
             queue: workQueue, names: names, concurrency: concurrency, dataFolder: dataFolder, shutdownGracePeriod: .seconds(grace)
@@ -69,7 +59,7 @@ struct WorkerCommand: AsyncParsableCommand {
         case .ml: defaultMetricsPort = 9465
         case .openai: defaultMetricsPort = 9466
         }
-        let metrics = try MetricsEndpoint(port: metricsPort, host: metricsHost, defaultPort: defaultMetricsPort)
+        let metrics = try service.metrics(defaultPort: defaultMetricsPort)
         var openAIConfiguration: OpenAIConfiguration?
         if workQueue == .openai {
             do {
@@ -78,7 +68,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 throw ValidationError("\(error)")
             }
         }
-        if check {
+        if service.check {
             if let openAIConfiguration {
                 print("OpenAI: \(openAIConfiguration.baseURL), model \(openAIConfiguration.defaultModel), key \(openAIConfiguration.apiKey == nil ? "not set" : "set")")
             }
