@@ -178,6 +178,10 @@ struct CoordinatorTests {
         #expect(letters.count == 1)
         #expect(letters.first?.errorType == "MalformedReply")
         #expect(letters.first?.error?.contains("not an activity reply") == true)
+        // Both were acknowledged: once the coordinator's channel closes, nothing comes back.
+        await harness.stopCoordinator()
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await harness.requester.inspectQueue(harness.names.coordinatorReplyQueue).messageCount == 0)
         await harness.shutdown()
     }
 
