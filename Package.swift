@@ -99,6 +99,10 @@ let package = Package(
             resources: [.copy("Prompts")]
         ),
 
+        // The ML engine: model formats (safetensors), and in time tensors on OpenBLAS,
+        // models, tokenizers, LoRA and the trainer.
+        .target(name: "FlowML", dependencies: ["FlowCore"]),
+
         // The workflow coordinator: durable workflows over activity messages, their
         // history in SQLite, schedules.
         .target(
@@ -224,6 +228,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "FlowMLTests", dependencies: ["FlowML", "FlowTesting"], exclude: ["Fixtures"]),
         .testTarget(
             name: "DeploymentTests",
             dependencies: [
