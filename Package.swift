@@ -139,6 +139,7 @@ let package = Package(
                 "FlowCoordinator",
                 "FlowWorkflows",
                 "FlowHTTP",
+                "FlowML",
                 "FlowOpenAI",
                 "FlowOpenAIActivities",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

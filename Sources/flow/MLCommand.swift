@@ -1,0 +1,43 @@
+import ArgumentParser
+import FlowML
+import Foundation
+
+/// `flow ml`: the ML engine without a broker. So far: tokenize.
+struct MLCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ml",
+        abstract: "Use the ML engine directly, without a broker.",
+        subcommands: [Tokenize.self]
+    )
+
+    struct Tokenize: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Text on standard input to token ids (a JSON array) on standard output; with --decode the other way."
+        )
+
+        @Option(help: "A Hugging Face tokenizer.json (BPE: byte-level or Metaspace with byte fallback).")
+        var tokenizer: String
+
+        @Flag(help: "Read a JSON array of token ids and print their text.")
+        var decode = false
+
+        func run() async throws {
+            let tokenizer: Tokenizer
+            do {
+                tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: self.tokenizer))
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            let input = FileHandle.standardInput.readDataToEndOfFile()
+            if decode {
+                guard let ids = try? JSONDecoder().decode([Int].self, from: input) else {
+                    throw ValidationError("--decode reads a JSON array of token ids, such as [791, 4580]")
+                }
+                print(tokenizer.decode(ids), terminator: "")
+            } else {
+                let ids = tokenizer.encode(String(decoding: input, as: UTF8.self))
+                print(String(decoding: try JSONEncoder().encode(ids), as: UTF8.self))
+            }
+        }
+    }
+}
