@@ -101,7 +101,7 @@ let package = Package(
 
         // The ML engine: model formats (safetensors), and in time tensors on OpenBLAS,
         // models, tokenizers, LoRA and the trainer.
-        .target(name: "FlowML", dependencies: ["FlowCore"]),
+        .target(name: "FlowML", dependencies: ["FlowCore", "COpenBLAS"]),
 
         // The workflow coordinator: durable workflows over activity messages, their
         // history in SQLite, schedules.

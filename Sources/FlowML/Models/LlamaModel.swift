@@ -1,0 +1,191 @@
+import Foundation
+
+/// A decoder-only transformer of the Llama family (Llama, Mistral, Qwen2) in fp32 on the
+/// CPU: RMSNorm, rotary position embeddings, grouped-query attention with a causal mask,
+/// a SwiGLU MLP, optional q/k/v biases and tied embeddings, as Transformers computes them.
+public struct LlamaModel: Sendable {
+    public let configuration: ModelConfiguration
+    let weights: [String: [Float]]
+
+    /// Loads a Hugging Face model folder: `config.json` and `model.safetensors`, or shards
+    /// listed in `model.safetensors.index.json`. F16 and BF16 weights become F32.
+    public init(folder: URL) throws {
+        configuration = try ModelConfiguration(contentsOf: folder.appendingPathComponent("config.json"))
+        var files: [URL] = []
+        let index = folder.appendingPathComponent("model.safetensors.index.json")
+        if FileManager.default.fileExists(atPath: index.path) {
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: index))) as? [String: Any],
+                  let map = object["weight_map"] as? [String: String]
+            else { throw ModelError("\(index.path) has no weight_map") }
+            files = Set(map.values).sorted().map { folder.appendingPathComponent($0) }
+        } else {
+            files = [folder.appendingPathComponent("model.safetensors")]
+        }
+        var weights: [String: [Float]] = [:]
+        for file in files {
+            let tensors = try SafeTensors(contentsOf: file)
+            for name in tensors.names { weights[name] = try tensors.floats(name) }
+        }
+        self.weights = weights
+        try checkShapes()
+    }
+
+    private func weight(_ name: String, count: Int) throws -> [Float] {
+        guard let values = weights[name] else { throw ModelError("the model has no tensor \(name)") }
+        guard values.count == count else { throw ModelError("tensor \(name) has \(values.count) values; the configuration implies \(count)") }
+        return values
+    }
+
+    private func checkShapes() throws {
+        let c = configuration
+        _ = try weight("model.embed_tokens.weight", count: c.vocabularySize * c.hiddenSize)
+        for layer in 0..<c.layerCount {
+            let prefix = "model.layers.\(layer)."
+            _ = try weight(prefix + "self_attn.q_proj.weight", count: c.headCount * c.headDimension * c.hiddenSize)
+            _ = try weight(prefix + "self_attn.k_proj.weight", count: c.keyValueHeadCount * c.headDimension * c.hiddenSize)
+            _ = try weight(prefix + "self_attn.v_proj.weight", count: c.keyValueHeadCount * c.headDimension * c.hiddenSize)
+            _ = try weight(prefix + "self_attn.o_proj.weight", count: c.hiddenSize * c.headCount * c.headDimension)
+            _ = try weight(prefix + "mlp.gate_proj.weight", count: c.intermediateSize * c.hiddenSize)
+            _ = try weight(prefix + "mlp.up_proj.weight", count: c.intermediateSize * c.hiddenSize)
+            _ = try weight(prefix + "mlp.down_proj.weight", count: c.hiddenSize * c.intermediateSize)
+        }
+        if !c.tiedEmbeddings { _ = try weight("lm_head.weight", count: c.vocabularySize * c.hiddenSize) }
+    }
+
+    /// The logits of every position of `ids`: [ids.count, vocabulary], row-major.
+    public func logits(_ ids: [Int]) throws -> [Float] {
+        let c = configuration
+        let length = ids.count
+        let hidden = c.hiddenSize
+        guard let embeddings = weights["model.embed_tokens.weight"] else { throw ModelError("the model has no embeddings") }
+        var x = [Float](repeating: 0, count: length * hidden)
+        for (position, id) in ids.enumerated() {
+            guard (0..<c.vocabularySize).contains(id) else { throw ModelError("token id \(id) is outside the vocabulary of \(c.vocabularySize)") }
+            x.replaceSubrange(position * hidden..<(position + 1) * hidden, with: embeddings[id * hidden..<(id + 1) * hidden])
+        }
+        let (cos, sin) = rotaryTables(length: length)
+        for layer in 0..<c.layerCount {
+            let prefix = "model.layers.\(layer)."
+            let normed = rmsNorm(x, weight: weights[prefix + "input_layernorm.weight"]!, rows: length)
+            let attention = try attend(normed, prefix: prefix + "self_attn.", length: length, cos: cos, sin: sin)
+            for index in x.indices { x[index] += attention[index] }
+            let normed2 = rmsNorm(x, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
+            let mlp = feedForward(normed2, prefix: prefix + "mlp.", length: length)
+            for index in x.indices { x[index] += mlp[index] }
+        }
+        let final = rmsNorm(x, weight: weights["model.norm.weight"]!, rows: length)
+        let head = c.tiedEmbeddings ? embeddings : weights["lm_head.weight"]!
+        return Matrix.product(final, rows: length, inner: hidden, transposing: head, rows: c.vocabularySize)
+    }
+
+    private func rmsNorm(_ x: [Float], weight: [Float], rows: Int) -> [Float] {
+        let width = weight.count
+        var out = [Float](repeating: 0, count: x.count)
+        for row in 0..<rows {
+            let base = row * width
+            var sum: Float = 0
+            for column in 0..<width { sum += x[base + column] * x[base + column] }
+            let scale = 1 / (sum / Float(width) + configuration.rmsNormEpsilon).squareRoot()
+            for column in 0..<width { out[base + column] = weight[column] * (x[base + column] * scale) }
+        }
+        return out
+    }
+
+    private func linear(_ x: [Float], rows: Int, weight name: String, outputs: Int, bias: String? = nil) -> [Float] {
+        let w = weights[name]!
+        var y = Matrix.product(x, rows: rows, inner: w.count / outputs, transposing: w, rows: outputs)
+        if let bias, let b = weights[bias] {
+            for row in 0..<rows { for column in 0..<outputs { y[row * outputs + column] += b[column] } }
+        }
+        return y
+    }
+
+    /// cos and sin of every position and rotary frequency, each [length, headDimension].
+    private func rotaryTables(length: Int) -> ([Float], [Float]) {
+        let dimension = configuration.headDimension
+        let half = dimension / 2
+        var cos = [Float](repeating: 0, count: length * dimension)
+        var sin = [Float](repeating: 0, count: length * dimension)
+        for i in 0..<half {
+            let inverseFrequency = 1 / Float(pow(Double(configuration.ropeTheta), Double(2 * i) / Double(dimension)))
+            for position in 0..<length {
+                let angle = Float(position) * inverseFrequency
+                cos[position * dimension + i] = Foundation.cos(angle)
+                cos[position * dimension + i + half] = Foundation.cos(angle)
+                sin[position * dimension + i] = Foundation.sin(angle)
+                sin[position * dimension + i + half] = Foundation.sin(angle)
+            }
+        }
+        return (cos, sin)
+    }
+
+    /// `x * cos + rotate_half(x) * sin` for each head of each position, in place.
+    private func rotate(_ x: inout [Float], heads: Int, length: Int, cos: [Float], sin: [Float]) {
+        let dimension = configuration.headDimension
+        let half = dimension / 2
+        for position in 0..<length {
+            for head in 0..<heads {
+                let base = (position * heads + head) * dimension
+                let table = position * dimension
+                var rotated = [Float](repeating: 0, count: dimension)
+                for i in 0..<dimension {
+                    let other = i < half ? -x[base + i + half] : x[base + i - half]
+                    rotated[i] = x[base + i] * cos[table + i] + other * sin[table + i]
+                }
+                x.replaceSubrange(base..<base + dimension, with: rotated)
+            }
+        }
+    }
+
+    private func attend(_ x: [Float], prefix: String, length: Int, cos: [Float], sin: [Float]) throws -> [Float] {
+        let c = configuration
+        let dimension = c.headDimension
+        var q = linear(x, rows: length, weight: prefix + "q_proj.weight", outputs: c.headCount * dimension, bias: prefix + "q_proj.bias")
+        var k = linear(x, rows: length, weight: prefix + "k_proj.weight", outputs: c.keyValueHeadCount * dimension, bias: prefix + "k_proj.bias")
+        let v = linear(x, rows: length, weight: prefix + "v_proj.weight", outputs: c.keyValueHeadCount * dimension, bias: prefix + "v_proj.bias")
+        rotate(&q, heads: c.headCount, length: length, cos: cos, sin: sin)
+        rotate(&k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin)
+        let group = c.headCount / c.keyValueHeadCount
+        let scale = 1 / Float(dimension).squareRoot()
+        var context = [Float](repeating: 0, count: length * c.headCount * dimension)
+        var scores = [Float](repeating: 0, count: length)
+        for head in 0..<c.headCount {
+            let kvHead = head / group
+            for query in 0..<length {
+                let qBase = (query * c.headCount + head) * dimension
+                var maximum = -Float.infinity
+                for key in 0...query {
+                    let kBase = (key * c.keyValueHeadCount + kvHead) * dimension
+                    var dot: Float = 0
+                    for i in 0..<dimension { dot += q[qBase + i] * k[kBase + i] }
+                    scores[key] = dot * scale
+                    maximum = max(maximum, scores[key])
+                }
+                var total: Float = 0
+                for key in 0...query {
+                    scores[key] = Foundation.exp(scores[key] - maximum)
+                    total += scores[key]
+                }
+                let outBase = (query * c.headCount + head) * dimension
+                for key in 0...query {
+                    let weight = scores[key] / total
+                    let vBase = (key * c.keyValueHeadCount + kvHead) * dimension
+                    for i in 0..<dimension { context[outBase + i] += weight * v[vBase + i] }
+                }
+            }
+        }
+        return linear(context, rows: length, weight: prefix + "o_proj.weight", outputs: c.hiddenSize)
+    }
+
+    private func feedForward(_ x: [Float], prefix: String, length: Int) -> [Float] {
+        let c = configuration
+        let gate = linear(x, rows: length, weight: prefix + "gate_proj.weight", outputs: c.intermediateSize)
+        let up = linear(x, rows: length, weight: prefix + "up_proj.weight", outputs: c.intermediateSize)
+        var hidden = [Float](repeating: 0, count: gate.count)
+        for index in hidden.indices {
+            let g = gate[index]
+            hidden[index] = g / (1 + Foundation.exp(-g)) * up[index]
+        }
+        return linear(hidden, rows: length, weight: prefix + "down_proj.weight", outputs: c.hiddenSize)
+    }
+}
