@@ -46,3 +46,47 @@ struct LlamaModelTests {
         #expect(throws: ModelError.self) { try model.logits([1, 64]) }
     }
 }
+
+@Suite("LoRA adapters in PEFT's layout")
+struct LoRAAdapterTests {
+    let fixtures = Repository.file("Tests/FlowMLTests/Fixtures")
+
+    static func worstDifference(_ values: [Float], _ reference: [Float]) -> Float {
+        zip(values, reference).reduce(0) { max($0, abs($1.0 - $1.1) / max(1, abs($1.1))) }
+    }
+
+    @Test("an adapter PEFT saved changes the logits exactly as PEFT applies it")
+    func appliesPEFTAdapter() throws {
+        let model = try LlamaModel(folder: fixtures.appendingPathComponent("tiny-llama"))
+        let adapter = try LoRAAdapter(folder: fixtures.appendingPathComponent("tiny-llama-lora"))
+        #expect(adapter.rank == 4)
+        #expect(adapter.scaling == 2)
+        #expect(adapter.a.count == 6, "q_proj, v_proj and down_proj in two layers")
+        let expected = try JSONDecoder().decode(LlamaModelTests.Expected.self, from: Data(contentsOf: fixtures.appendingPathComponent("tiny-llama-lora/expected-logits.json")))
+        for (ids, reference) in zip(expected.ids, expected.logits) {
+            let adapted = try model.logits(ids, adapter: adapter)
+            #expect(Self.worstDifference(adapted, reference) < 1e-4)
+            // And the adapter matters: without it the logits differ.
+            #expect(Self.worstDifference(try model.logits(ids), reference) > 1e-3)
+        }
+    }
+
+    @Test("an adapter written here reads back with the same names, shapes, scaling and effect")
+    func writesPEFTLayout() throws {
+        let model = try LlamaModel(folder: fixtures.appendingPathComponent("tiny-llama"))
+        let adapter = try LoRAAdapter(folder: fixtures.appendingPathComponent("tiny-llama-lora"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-adapter-\(UUID().uuidString.prefix(8))")
+        try adapter.write(to: folder, baseModel: "tiny-llama", shapes: model.linearShapes)
+        let back = try LoRAAdapter(folder: folder)
+        #expect(back.rank == adapter.rank)
+        #expect(back.scaling == adapter.scaling)
+        #expect(back.targetModules == adapter.targetModules)
+        #expect(back.a == adapter.a)
+        #expect(back.b == adapter.b)
+        let names = try SafeTensors(contentsOf: folder.appendingPathComponent("adapter_model.safetensors")).entries
+        #expect(names["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"]?.shape == [4, 32])
+        #expect(names["base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"]?.shape == [32, 4])
+        #expect(try model.logits([1, 2, 3], adapter: back) == model.logits([1, 2, 3], adapter: adapter))
+        try? FileManager.default.removeItem(at: folder)
+    }
+}

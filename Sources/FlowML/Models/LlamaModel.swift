@@ -52,8 +52,32 @@ public struct LlamaModel: Sendable {
         if !c.tiedEmbeddings { _ = try weight("lm_head.weight", count: c.vocabularySize * c.hiddenSize) }
     }
 
-    /// The logits of every position of `ids`: [ids.count, vocabulary], row-major.
-    public func logits(_ ids: [Int]) throws -> [Float] {
+    /// The input and output widths of every linear module, by module path, for writing
+    /// adapters.
+    public var linearShapes: [String: (inputs: Int, outputs: Int)] {
+        let c = configuration
+        var shapes: [String: (inputs: Int, outputs: Int)] = [:]
+        for layer in 0..<c.layerCount {
+            let prefix = "model.layers.\(layer)."
+            shapes[prefix + "self_attn.q_proj"] = (c.hiddenSize, c.headCount * c.headDimension)
+            shapes[prefix + "self_attn.k_proj"] = (c.hiddenSize, c.keyValueHeadCount * c.headDimension)
+            shapes[prefix + "self_attn.v_proj"] = (c.hiddenSize, c.keyValueHeadCount * c.headDimension)
+            shapes[prefix + "self_attn.o_proj"] = (c.headCount * c.headDimension, c.hiddenSize)
+            shapes[prefix + "mlp.gate_proj"] = (c.hiddenSize, c.intermediateSize)
+            shapes[prefix + "mlp.up_proj"] = (c.hiddenSize, c.intermediateSize)
+            shapes[prefix + "mlp.down_proj"] = (c.intermediateSize, c.hiddenSize)
+        }
+        return shapes
+    }
+
+    /// The logits of every position of `ids`: [ids.count, vocabulary], row-major; with an
+    /// adapter, of the base model with the adapter applied.
+    public func logits(_ ids: [Int], adapter: LoRAAdapter? = nil) throws -> [Float] {
+        if let adapter {
+            for module in adapter.a.keys where linearShapes[module] == nil {
+                throw ModelError("the adapter targets \(module), which this model does not have")
+            }
+        }
         let c = configuration
         let length = ids.count
         let hidden = c.hiddenSize
@@ -67,10 +91,10 @@ public struct LlamaModel: Sendable {
         for layer in 0..<c.layerCount {
             let prefix = "model.layers.\(layer)."
             let normed = rmsNorm(x, weight: weights[prefix + "input_layernorm.weight"]!, rows: length)
-            let attention = try attend(normed, prefix: prefix + "self_attn.", length: length, cos: cos, sin: sin)
+            let attention = try attend(normed, prefix: prefix + "self_attn.", length: length, cos: cos, sin: sin, adapter: adapter)
             for index in x.indices { x[index] += attention[index] }
             let normed2 = rmsNorm(x, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
-            let mlp = feedForward(normed2, prefix: prefix + "mlp.", length: length)
+            let mlp = feedForward(normed2, prefix: prefix + "mlp.", length: length, adapter: adapter)
             for index in x.indices { x[index] += mlp[index] }
         }
         let final = rmsNorm(x, weight: weights["model.norm.weight"]!, rows: length)
@@ -91,11 +115,19 @@ public struct LlamaModel: Sendable {
         return out
     }
 
-    private func linear(_ x: [Float], rows: Int, weight name: String, outputs: Int, bias: String? = nil) -> [Float] {
+    private func linear(_ x: [Float], rows: Int, weight name: String, outputs: Int, bias: String? = nil, adapter: LoRAAdapter? = nil) -> [Float] {
         let w = weights[name]!
-        var y = Matrix.product(x, rows: rows, inner: w.count / outputs, transposing: w, rows: outputs)
+        let inputs = w.count / outputs
+        var y = Matrix.product(x, rows: rows, inner: inputs, transposing: w, rows: outputs)
         if let bias, let b = weights[bias] {
             for row in 0..<rows { for column in 0..<outputs { y[row * outputs + column] += b[column] } }
+        }
+        let module = String(name.dropLast(".weight".count))
+        if let adapter, let a = adapter.a[module], let b = adapter.b[module] {
+            let down = Matrix.product(x, rows: rows, inner: inputs, transposing: a, rows: adapter.rank)
+            let up = Matrix.product(down, rows: rows, inner: adapter.rank, transposing: b, rows: outputs)
+            let scaling = adapter.scaling
+            for index in y.indices { y[index] += scaling * up[index] }
         }
         return y
     }
@@ -137,12 +169,12 @@ public struct LlamaModel: Sendable {
         }
     }
 
-    private func attend(_ x: [Float], prefix: String, length: Int, cos: [Float], sin: [Float]) throws -> [Float] {
+    private func attend(_ x: [Float], prefix: String, length: Int, cos: [Float], sin: [Float], adapter: LoRAAdapter?) throws -> [Float] {
         let c = configuration
         let dimension = c.headDimension
-        var q = linear(x, rows: length, weight: prefix + "q_proj.weight", outputs: c.headCount * dimension, bias: prefix + "q_proj.bias")
-        var k = linear(x, rows: length, weight: prefix + "k_proj.weight", outputs: c.keyValueHeadCount * dimension, bias: prefix + "k_proj.bias")
-        let v = linear(x, rows: length, weight: prefix + "v_proj.weight", outputs: c.keyValueHeadCount * dimension, bias: prefix + "v_proj.bias")
+        var q = linear(x, rows: length, weight: prefix + "q_proj.weight", outputs: c.headCount * dimension, bias: prefix + "q_proj.bias", adapter: adapter)
+        var k = linear(x, rows: length, weight: prefix + "k_proj.weight", outputs: c.keyValueHeadCount * dimension, bias: prefix + "k_proj.bias", adapter: adapter)
+        let v = linear(x, rows: length, weight: prefix + "v_proj.weight", outputs: c.keyValueHeadCount * dimension, bias: prefix + "v_proj.bias", adapter: adapter)
         rotate(&q, heads: c.headCount, length: length, cos: cos, sin: sin)
         rotate(&k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin)
         let group = c.headCount / c.keyValueHeadCount
@@ -174,18 +206,18 @@ public struct LlamaModel: Sendable {
                 }
             }
         }
-        return linear(context, rows: length, weight: prefix + "o_proj.weight", outputs: c.hiddenSize)
+        return linear(context, rows: length, weight: prefix + "o_proj.weight", outputs: c.hiddenSize, adapter: adapter)
     }
 
-    private func feedForward(_ x: [Float], prefix: String, length: Int) -> [Float] {
+    private func feedForward(_ x: [Float], prefix: String, length: Int, adapter: LoRAAdapter?) -> [Float] {
         let c = configuration
-        let gate = linear(x, rows: length, weight: prefix + "gate_proj.weight", outputs: c.intermediateSize)
-        let up = linear(x, rows: length, weight: prefix + "up_proj.weight", outputs: c.intermediateSize)
+        let gate = linear(x, rows: length, weight: prefix + "gate_proj.weight", outputs: c.intermediateSize, adapter: adapter)
+        let up = linear(x, rows: length, weight: prefix + "up_proj.weight", outputs: c.intermediateSize, adapter: adapter)
         var hidden = [Float](repeating: 0, count: gate.count)
         for index in hidden.indices {
             let g = gate[index]
             hidden[index] = g / (1 + Foundation.exp(-g)) * up[index]
         }
-        return linear(hidden, rows: length, weight: prefix + "down_proj.weight", outputs: c.hiddenSize)
+        return linear(hidden, rows: length, weight: prefix + "down_proj.weight", outputs: c.hiddenSize, adapter: adapter)
     }
 }
