@@ -102,7 +102,7 @@ public struct LlamaModel: Sendable {
         return Matrix.product(final, rows: length, inner: hidden, transposing: head, rows: c.vocabularySize)
     }
 
-    private func rmsNorm(_ x: [Float], weight: [Float], rows: Int) -> [Float] {
+    func rmsNorm(_ x: [Float], weight: [Float], rows: Int) -> [Float] {
         let width = weight.count
         var out = [Float](repeating: 0, count: x.count)
         for row in 0..<rows {
@@ -133,7 +133,7 @@ public struct LlamaModel: Sendable {
     }
 
     /// cos and sin of every position and rotary frequency, each [length, headDimension].
-    private func rotaryTables(length: Int) -> ([Float], [Float]) {
+    func rotaryTables(length: Int) -> ([Float], [Float]) {
         let dimension = configuration.headDimension
         let half = dimension / 2
         var cos = [Float](repeating: 0, count: length * dimension)

@@ -60,3 +60,22 @@ with torch.no_grad():
     logits = model(torch.tensor(ids)).logits
 with open(os.path.join(folder, "expected-logits.json"), "w") as handle:
     json.dump({"ids": ids, "logits": [row.flatten().tolist() for row in logits]}, handle)
+
+# The training reference: loss and LoRA gradients for a batch with masked labels, then
+# the adapter after three AdamW steps on that batch (written only when making fixtures).
+labels = [[-100, -100, 9, 17, 33, 2, 60, 7], [3, 3, 40, -100, 8, 61, 0, 25]]
+model.train()
+optimizer = torch.optim.AdamW([p for n, p in model.named_parameters() if p.requires_grad], lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+trace = {"ids": ids, "labels": labels, "lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01, "steps": []}
+for step in range(3):
+    optimizer.zero_grad()
+    output = model(torch.tensor(ids), labels=torch.tensor(labels))
+    output.loss.backward()
+    entry = {"loss": output.loss.item()}
+    if step == 0:
+        entry["gradients"] = {n[len("base_model.model."):]: p.grad.flatten().tolist() for n, p in model.named_parameters() if p.requires_grad}
+    optimizer.step()
+    trace["steps"].append(entry)
+trace["final"] = {n[len("base_model.model."):]: p.detach().flatten().tolist() for n, p in model.named_parameters() if p.requires_grad}
+with open(os.path.join(folder, "expected-training.json"), "w") as handle:
+    json.dump(trace, handle)

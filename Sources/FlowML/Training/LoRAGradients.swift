@@ -1,0 +1,351 @@
+import Foundation
+
+/// A batch for causal language modelling: token ids and, per position, the label to
+/// predict there (-100 where no loss applies), as Transformers takes them; position t's
+/// logits are scored against label t + 1.
+public struct TrainingBatch: Sendable {
+    public var ids: [[Int]]
+    public var labels: [[Int]]
+
+    public init(ids: [[Int]], labels: [[Int]]) {
+        self.ids = ids
+        self.labels = labels
+    }
+
+    public static let ignoredLabel = -100
+}
+
+/// The gradients of a LoRA adapter's A and B matrices, by module path.
+public struct LoRAGradients: Sendable {
+    public var a: [String: [Float]]
+    public var b: [String: [Float]]
+}
+
+extension LlamaModel {
+    /// The mean cross-entropy of `batch` over its labelled positions, and its gradients
+    /// with respect to the adapter only: the base stays frozen, so no base gradient is
+    /// ever formed, but the backward pass flows through every layer to reach the adapters.
+    public func lossAndGradients(_ batch: TrainingBatch, adapter: LoRAAdapter) throws -> (loss: Float, gradients: LoRAGradients) {
+        var gradients = LoRAGradients(a: adapter.a.mapValues { [Float](repeating: 0, count: $0.count) }, b: adapter.b.mapValues { [Float](repeating: 0, count: $0.count) })
+        let labelled = zip(batch.ids, batch.labels).reduce(0) { count, pair in
+            count + pair.1.dropFirst().filter { $0 != TrainingBatch.ignoredLabel }.count
+        }
+        guard labelled > 0 else { throw ModelError("the batch has no labelled position: every label is -100") }
+        var totalLoss: Float = 0
+        for (ids, labels) in zip(batch.ids, batch.labels) {
+            guard ids.count == labels.count else { throw ModelError("a sequence has \(ids.count) ids but \(labels.count) labels") }
+            totalLoss += try accumulate(ids: ids, labels: labels, adapter: adapter, normaliser: Float(labelled), into: &gradients)
+        }
+        return (totalLoss / Float(labelled), gradients)
+    }
+
+    /// What a linear layer's forward pass keeps for its backward pass.
+    private struct LinearTrace {
+        var input: [Float]
+        /// `input A^T` when the module has an adapter.
+        var down: [Float]?
+    }
+
+    private struct LayerTrace {
+        var input: [Float]
+        var normed1: [Float]
+        var q: LinearTrace, k: LinearTrace, v: LinearTrace
+        var qRotated: [Float], kRotated: [Float], values: [Float]
+        var probabilities: [[Float]]
+        var context: LinearTrace
+        var middle: [Float]
+        var normed2: [Float]
+        var gate: [Float], up: [Float]
+        var gateLinear: LinearTrace, upLinear: LinearTrace, downLinear: LinearTrace
+    }
+
+    private func forwardLinear(_ x: [Float], rows: Int, module: String, outputs: Int, adapter: LoRAAdapter) -> ([Float], LinearTrace) {
+        let w = weights[module + ".weight"]!
+        let inputs = w.count / outputs
+        var y = Matrix.product(x, rows: rows, inner: inputs, transposing: w, rows: outputs)
+        if let b = weights[module + ".bias"] {
+            for row in 0..<rows { for column in 0..<outputs { y[row * outputs + column] += b[column] } }
+        }
+        var trace = LinearTrace(input: x, down: nil)
+        if let a = adapter.a[module], let b = adapter.b[module] {
+            let down = Matrix.product(x, rows: rows, inner: inputs, transposing: a, rows: adapter.rank)
+            let up = Matrix.product(down, rows: rows, inner: adapter.rank, transposing: b, rows: outputs)
+            for index in y.indices { y[index] += adapter.scaling * up[index] }
+            trace.down = down
+        }
+        return (y, trace)
+    }
+
+    /// Backward through `y = x W^T (+ b) + s (x A^T) B^T`: adds the adapter's gradients and
+    /// returns the gradient of x.
+    private func backwardLinear(_ dy: [Float], trace: LinearTrace, rows: Int, module: String, outputs: Int, adapter: LoRAAdapter, into gradients: inout LoRAGradients) -> [Float] {
+        let w = weights[module + ".weight"]!
+        let inputs = w.count / outputs
+        var dx = Matrix.product(dy, rows: rows, inner: outputs, by: w, columns: inputs)
+        if let a = adapter.a[module], let b = adapter.b[module], let down = trace.down {
+            let s = adapter.scaling
+            let r = adapter.rank
+            // dB [out, r] += s dy^T down; d(down) [rows, r] = s dy B; dA [r, in] += d(down)^T x.
+            let dyT = transpose(dy, rows: rows, columns: outputs)
+            let dB = Matrix.product(dyT, rows: outputs, inner: rows, by: down, columns: r)
+            var dDown = Matrix.product(dy, rows: rows, inner: outputs, by: b, columns: r)
+            for index in dDown.indices { dDown[index] *= s }
+            let dDownT = transpose(dDown, rows: rows, columns: r)
+            let dA = Matrix.product(dDownT, rows: r, inner: rows, by: trace.input, columns: inputs)
+            for index in dB.indices { gradients.b[module]![index] += s * dB[index] }
+            for index in dA.indices { gradients.a[module]![index] += dA[index] }
+            let viaAdapter = Matrix.product(dDown, rows: rows, inner: r, by: a, columns: inputs)
+            for index in dx.indices { dx[index] += viaAdapter[index] }
+        }
+        return dx
+    }
+
+    private func transpose(_ m: [Float], rows: Int, columns: Int) -> [Float] {
+        var t = [Float](repeating: 0, count: m.count)
+        for row in 0..<rows { for column in 0..<columns { t[column * rows + row] = m[row * columns + column] } }
+        return t
+    }
+
+    /// Backward through RMSNorm `y = w * x / rms(x)`.
+    private func backwardRMSNorm(_ dy: [Float], input x: [Float], weight: [Float], rows: Int) -> [Float] {
+        let width = weight.count
+        var dx = [Float](repeating: 0, count: x.count)
+        for row in 0..<rows {
+            let base = row * width
+            var sum: Float = 0
+            for column in 0..<width { sum += x[base + column] * x[base + column] }
+            let r = 1 / (sum / Float(width) + configuration.rmsNormEpsilon).squareRoot()
+            var dot: Float = 0
+            for column in 0..<width { dot += weight[column] * dy[base + column] * x[base + column] }
+            for column in 0..<width {
+                dx[base + column] = r * weight[column] * dy[base + column] - r * r * r / Float(width) * x[base + column] * dot
+            }
+        }
+        return dx
+    }
+
+    private func rotate(_ x: [Float], heads: Int, length: Int, cos: [Float], sin: [Float], inverse: Bool) -> [Float] {
+        // Forward: y = x cos + rotate_half(x) sin. Its transpose: dx = dy cos + rotate_half^T(dy sin).
+        let dimension = configuration.headDimension
+        let half = dimension / 2
+        var out = [Float](repeating: 0, count: x.count)
+        for position in 0..<length {
+            for head in 0..<heads {
+                let base = (position * heads + head) * dimension
+                let table = position * dimension
+                for i in 0..<dimension {
+                    if inverse {
+                        let other = i < half ? x[base + i + half] * sin[table + i + half] : -x[base + i - half] * sin[table + i - half]
+                        out[base + i] = x[base + i] * cos[table + i] + other
+                    } else {
+                        let other = i < half ? -x[base + i + half] : x[base + i - half]
+                        out[base + i] = x[base + i] * cos[table + i] + other * sin[table + i]
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    private func accumulate(ids: [Int], labels: [Int], adapter: LoRAAdapter, normaliser: Float, into gradients: inout LoRAGradients) throws -> Float {
+        let c = configuration
+        let length = ids.count
+        let hidden = c.hiddenSize
+        let dimension = c.headDimension
+        let embeddings = weights["model.embed_tokens.weight"]!
+        var x = [Float](repeating: 0, count: length * hidden)
+        for (position, id) in ids.enumerated() {
+            guard (0..<c.vocabularySize).contains(id) else { throw ModelError("token id \(id) is outside the vocabulary of \(c.vocabularySize)") }
+            x.replaceSubrange(position * hidden..<(position + 1) * hidden, with: embeddings[id * hidden..<(id + 1) * hidden])
+        }
+        let (cos, sin) = rotaryTables(length: length)
+        let group = c.headCount / c.keyValueHeadCount
+        let scale = 1 / Float(dimension).squareRoot()
+        var traces: [LayerTrace] = []
+
+        for layer in 0..<c.layerCount {
+            let prefix = "model.layers.\(layer)."
+            let input = x
+            let normed1 = rmsNorm(x, weight: weights[prefix + "input_layernorm.weight"]!, rows: length)
+            let (q, qTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter)
+            let (k, kTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter)
+            let (v, vTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter)
+            let qRotated = rotate(q, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: false)
+            let kRotated = rotate(k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: false)
+            var probabilities: [[Float]] = []
+            var context = [Float](repeating: 0, count: length * c.headCount * dimension)
+            for head in 0..<c.headCount {
+                let kvHead = head / group
+                var p = [Float](repeating: 0, count: length * length)
+                for query in 0..<length {
+                    var maximum = -Float.infinity
+                    for key in 0...query {
+                        var dot: Float = 0
+                        for i in 0..<dimension { dot += qRotated[(query * c.headCount + head) * dimension + i] * kRotated[(key * c.keyValueHeadCount + kvHead) * dimension + i] }
+                        p[query * length + key] = dot * scale
+                        maximum = max(maximum, dot * scale)
+                    }
+                    var total: Float = 0
+                    for key in 0...query {
+                        p[query * length + key] = Foundation.exp(p[query * length + key] - maximum)
+                        total += p[query * length + key]
+                    }
+                    for key in 0...query {
+                        p[query * length + key] /= total
+                        for i in 0..<dimension { context[(query * c.headCount + head) * dimension + i] += p[query * length + key] * v[(key * c.keyValueHeadCount + kvHead) * dimension + i] }
+                    }
+                }
+                probabilities.append(p)
+            }
+            let (attention, contextTrace) = forwardLinear(context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter)
+            for index in x.indices { x[index] += attention[index] }
+            let middle = x
+            let normed2 = rmsNorm(x, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
+            let (gate, gateTrace) = forwardLinear(normed2, rows: length, module: prefix + "mlp.gate_proj", outputs: c.intermediateSize, adapter: adapter)
+            let (up, upTrace) = forwardLinear(normed2, rows: length, module: prefix + "mlp.up_proj", outputs: c.intermediateSize, adapter: adapter)
+            var activated = [Float](repeating: 0, count: gate.count)
+            for index in activated.indices { activated[index] = gate[index] / (1 + Foundation.exp(-gate[index])) * up[index] }
+            let (mlp, downTrace) = forwardLinear(activated, rows: length, module: prefix + "mlp.down_proj", outputs: hidden, adapter: adapter)
+            for index in x.indices { x[index] += mlp[index] }
+            traces.append(LayerTrace(
+                input: input, normed1: normed1, q: qTrace, k: kTrace, v: vTrace, qRotated: qRotated, kRotated: kRotated, values: v,
+                probabilities: probabilities, context: contextTrace, middle: middle, normed2: normed2, gate: gate, up: up,
+                gateLinear: gateTrace, upLinear: upTrace, downLinear: downTrace
+            ))
+        }
+
+        // The loss and its gradient at the logits.
+        let finalNorm = weights["model.norm.weight"]!
+        let final = rmsNorm(x, weight: finalNorm, rows: length)
+        let head = c.tiedEmbeddings ? embeddings : weights["lm_head.weight"]!
+        let vocabulary = c.vocabularySize
+        let logits = Matrix.product(final, rows: length, inner: hidden, transposing: head, rows: vocabulary)
+        var dLogits = [Float](repeating: 0, count: logits.count)
+        var loss: Float = 0
+        for position in 0..<(length - 1) {
+            let label = labels[position + 1]
+            guard label != TrainingBatch.ignoredLabel else { continue }
+            let row = logits[position * vocabulary..<(position + 1) * vocabulary]
+            let maximum = row.max()!
+            var total: Float = 0
+            for value in row { total += Foundation.exp(value - maximum) }
+            loss += (Foundation.log(total) + maximum) - logits[position * vocabulary + label]
+            for token in 0..<vocabulary {
+                let probability = Foundation.exp(logits[position * vocabulary + token] - maximum) / total
+                dLogits[position * vocabulary + token] = (probability - (token == label ? 1 : 0)) / normaliser
+            }
+        }
+
+        // Backward, from the head down to the first layer.
+        let dFinal = Matrix.product(dLogits, rows: length, inner: vocabulary, by: head, columns: hidden)
+        var dx = backwardRMSNorm(dFinal, input: x, weight: finalNorm, rows: length)
+        for layer in stride(from: c.layerCount - 1, through: 0, by: -1) {
+            let prefix = "model.layers.\(layer)."
+            let trace = traces[layer]
+            // MLP.
+            let dActivated = backwardLinear(dx, trace: trace.downLinear, rows: length, module: prefix + "mlp.down_proj", outputs: hidden, adapter: adapter, into: &gradients)
+            var dGate = [Float](repeating: 0, count: dActivated.count)
+            var dUp = [Float](repeating: 0, count: dActivated.count)
+            for index in dActivated.indices {
+                let g = trace.gate[index]
+                let sigmoid = 1 / (1 + Foundation.exp(-g))
+                dUp[index] = dActivated[index] * g * sigmoid
+                dGate[index] = dActivated[index] * trace.up[index] * sigmoid * (1 + g * (1 - sigmoid))
+            }
+            var dNormed2 = backwardLinear(dGate, trace: trace.gateLinear, rows: length, module: prefix + "mlp.gate_proj", outputs: c.intermediateSize, adapter: adapter, into: &gradients)
+            let viaUp = backwardLinear(dUp, trace: trace.upLinear, rows: length, module: prefix + "mlp.up_proj", outputs: c.intermediateSize, adapter: adapter, into: &gradients)
+            for index in dNormed2.indices { dNormed2[index] += viaUp[index] }
+            let viaNorm2 = backwardRMSNorm(dNormed2, input: trace.middle, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
+            for index in dx.indices { dx[index] += viaNorm2[index] }
+
+            // Attention.
+            let dContext = backwardLinear(dx, trace: trace.context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, into: &gradients)
+            var dQRotated = [Float](repeating: 0, count: trace.qRotated.count)
+            var dKRotated = [Float](repeating: 0, count: trace.kRotated.count)
+            var dValues = [Float](repeating: 0, count: trace.values.count)
+            for head in 0..<c.headCount {
+                let kvHead = head / group
+                let p = trace.probabilities[head]
+                for query in 0..<length {
+                    let cBase = (query * c.headCount + head) * dimension
+                    var dP = [Float](repeating: 0, count: query + 1)
+                    var weighted: Float = 0
+                    for key in 0...query {
+                        let vBase = (key * c.keyValueHeadCount + kvHead) * dimension
+                        var dot: Float = 0
+                        for i in 0..<dimension {
+                            dot += dContext[cBase + i] * trace.values[vBase + i]
+                            dValues[vBase + i] += p[query * length + key] * dContext[cBase + i]
+                        }
+                        dP[key] = dot
+                        weighted += dot * p[query * length + key]
+                    }
+                    for key in 0...query {
+                        let dScore = p[query * length + key] * (dP[key] - weighted) * scale
+                        let kBase = (key * c.keyValueHeadCount + kvHead) * dimension
+                        for i in 0..<dimension {
+                            dQRotated[cBase + i] += dScore * trace.kRotated[kBase + i]
+                            dKRotated[kBase + i] += dScore * trace.qRotated[cBase + i]
+                        }
+                    }
+                }
+            }
+            let dQ = rotate(dQRotated, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: true)
+            let dK = rotate(dKRotated, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: true)
+            var dNormed1 = backwardLinear(dQ, trace: trace.q, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter, into: &gradients)
+            let viaK = backwardLinear(dK, trace: trace.k, rows: length, module: prefix + "self_attn.k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, into: &gradients)
+            let viaV = backwardLinear(dValues, trace: trace.v, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, into: &gradients)
+            for index in dNormed1.indices { dNormed1[index] += viaK[index] + viaV[index] }
+            let viaNorm1 = backwardRMSNorm(dNormed1, input: trace.input, weight: weights[prefix + "input_layernorm.weight"]!, rows: length)
+            for index in dx.indices { dx[index] += viaNorm1[index] }
+        }
+        return loss
+    }
+}
+
+/// AdamW as PyTorch's `torch.optim.AdamW` applies it: decoupled weight decay, then the
+/// bias-corrected Adam step.
+public struct AdamW: Sendable {
+    public var learningRate: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+    public private(set) var step = 0
+    var firstMoments: [String: [Float]] = [:]
+    var secondMoments: [String: [Float]] = [:]
+
+    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+
+    /// Updates every A and B of `adapter` from its gradients.
+    public mutating func update(_ adapter: inout LoRAAdapter, with gradients: LoRAGradients) {
+        step += 1
+        let correction1 = 1 - Float(pow(Double(beta1), Double(step)))
+        let correction2 = 1 - Float(pow(Double(beta2), Double(step)))
+        for module in adapter.a.keys.sorted() {
+            update(&adapter.a[module]!, gradient: gradients.a[module]!, key: module + ".A", correction1: correction1, correction2: correction2)
+            update(&adapter.b[module]!, gradient: gradients.b[module]!, key: module + ".B", correction1: correction1, correction2: correction2)
+        }
+    }
+
+    private mutating func update(_ parameter: inout [Float], gradient: [Float], key: String, correction1: Float, correction2: Float) {
+        var m = firstMoments[key] ?? [Float](repeating: 0, count: parameter.count)
+        var v = secondMoments[key] ?? [Float](repeating: 0, count: parameter.count)
+        let stepSize = learningRate / correction1
+        let root2 = correction2.squareRoot()
+        for index in parameter.indices {
+            parameter[index] *= 1 - learningRate * weightDecay
+            m[index] = beta1 * m[index] + (1 - beta1) * gradient[index]
+            v[index] = beta2 * v[index] + (1 - beta2) * gradient[index] * gradient[index]
+            parameter[index] -= stepSize * m[index] / (v[index].squareRoot() / root2 + epsilon)
+        }
+        firstMoments[key] = m
+        secondMoments[key] = v
+    }
+}
