@@ -311,7 +311,7 @@ public struct AdamW: Sendable {
     public var beta2: Float
     public var epsilon: Float
     public var weightDecay: Float
-    public private(set) var step = 0
+    public internal(set) var step = 0
     var firstMoments: [String: [Float]] = [:]
     var secondMoments: [String: [Float]] = [:]
 

@@ -1,0 +1,336 @@
+import Foundation
+import Synchronization
+
+/// How a LoRA fine-tuning run goes.
+public struct TrainingSettings: Codable, Sendable, Equatable {
+    public var rank = 8
+    public var alpha: Float = 16
+    /// Module names (`q_proj`, `v_proj`) or `all-linear`.
+    public var targetModules = ["q_proj", "v_proj"]
+    public var learningRate: Float = 1e-3
+    public var weightDecay: Float = 0.01
+    public var warmupSteps = 0
+    public var maximumSteps = 100
+    public var batchSize = 4
+    public var gradientAccumulation = 1
+    public var maximumLength = 256
+    public var clipNorm: Float = 1.0
+    public var seed: UInt64 = 42
+    public var checkpointEvery = 10
+    public var keepCheckpoints = 2
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case rank = "r"
+        case alpha = "lora_alpha"
+        case targetModules = "target_modules"
+        case learningRate = "learning_rate"
+        case weightDecay = "weight_decay"
+        case warmupSteps = "warmup_steps"
+        case maximumSteps = "max_steps"
+        case batchSize = "batch_size"
+        case gradientAccumulation = "gradient_accumulation_steps"
+        case maximumLength = "max_length"
+        case clipNorm = "max_grad_norm"
+        case seed
+        case checkpointEvery = "save_steps"
+        case keepCheckpoints = "save_total_limit"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainingSettings()
+        rank = try c.decodeIfPresent(Int.self, forKey: .rank) ?? d.rank
+        alpha = try c.decodeIfPresent(Float.self, forKey: .alpha) ?? d.alpha
+        targetModules = try c.decodeIfPresent([String].self, forKey: .targetModules) ?? d.targetModules
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? d.learningRate
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
+        warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? d.warmupSteps
+        maximumSteps = try c.decodeIfPresent(Int.self, forKey: .maximumSteps) ?? d.maximumSteps
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        gradientAccumulation = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? d.gradientAccumulation
+        maximumLength = try c.decodeIfPresent(Int.self, forKey: .maximumLength) ?? d.maximumLength
+        clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm) ?? d.clipNorm
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
+        keepCheckpoints = try c.decodeIfPresent(Int.self, forKey: .keepCheckpoints) ?? d.keepCheckpoints
+    }
+
+    /// The learning rate of optimizer step `step` (0-based): linear warm-up, then cosine
+    /// decay to zero at the last step, as Transformers' `get_cosine_schedule_with_warmup`.
+    public func learningRate(atStep step: Int) -> Float {
+        if step < warmupSteps { return learningRate * Float(step) / Float(max(1, warmupSteps)) }
+        let progress = Double(step - warmupSteps) / Double(max(1, maximumSteps - warmupSteps))
+        return learningRate * Float(max(0, 0.5 * (1 + cos(Double.pi * progress))))
+    }
+}
+
+/// Where a run stands, as `trainer_state.json` keeps it.
+public struct TrainerState: Codable, Sendable, Equatable {
+    public var globalStep = 0
+    public var losses: [Float] = []
+    public var learningRate: Float = 0
+    /// The next example in `order`, and the epoch `order` belongs to.
+    public var dataPosition = 0
+    public var epoch = 0
+    public var order: [Int] = []
+    public var generator: SeededGenerator
+
+    enum CodingKeys: String, CodingKey {
+        case globalStep = "global_step"
+        case losses = "loss_history"
+        case learningRate = "learning_rate"
+        case dataPosition = "data_position"
+        case epoch, order
+        case generator = "rng_state"
+    }
+}
+
+/// What the trainer reports after each optimizer step.
+public struct TrainingProgress: Sendable {
+    public var step: Int
+    public var maximumSteps: Int
+    public var loss: Float
+    public var learningRate: Float
+    public var tokensPerSecond: Double
+    /// The checkpoint written at this step, once it is complete on disk.
+    public var checkpoint: URL?
+}
+
+/// LoRA fine-tuning of a frozen base model, with checkpoints streamed to disk.
+///
+/// Every `save_steps` steps the trainer writes `checkpoint-<step>/`: the adapter in PEFT's
+/// layout, the optimizer's moments and `trainer_state.json`. It is written on a thread of
+/// its own while training goes on, first under a temporary name that is renamed when the
+/// files are flushed, so a crash never leaves a half checkpoint that looks complete; the
+/// newest `save_total_limit` are kept. `resume` continues the newest complete checkpoint,
+/// and the run goes on exactly as it would have without the interruption.
+public final class LoRATrainer: @unchecked Sendable {
+    public let model: LlamaModel
+    public let settings: TrainingSettings
+    public let output: URL
+    let examples: [TokenizedExample]
+    private var adapter: LoRAAdapter
+    private var optimizer: AdamW
+    private var state: TrainerState
+    private let writeFailure = FailureBox()
+    private let writesInFlight = DispatchGroup()
+
+    /// The failure of a checkpoint written on another thread, for the training thread.
+    final class FailureBox: Sendable {
+        let failure = Mutex<(any Error)?>(nil)
+    }
+
+    public init(model: LlamaModel, examples: [TokenizedExample], settings: TrainingSettings, output: URL, resume: Bool) throws {
+        guard settings.rank > 0, settings.batchSize > 0, settings.gradientAccumulation > 0, settings.maximumSteps > 0 else {
+            throw ModelError("r, batch_size, gradient_accumulation_steps and max_steps must be positive")
+        }
+        self.model = model
+        self.settings = settings
+        self.output = output
+        self.examples = examples
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        if resume, let checkpoint = Self.newestCheckpoint(in: output) {
+            adapter = try LoRAAdapter(folder: checkpoint)
+            state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: checkpoint.appendingPathComponent("trainer_state.json")))
+            optimizer = try Self.loadOptimizer(checkpoint.appendingPathComponent("optimizer.safetensors"), settings: settings, step: state.globalStep)
+        } else {
+            var generator = SeededGenerator(seed: settings.seed)
+            adapter = try Self.initialAdapter(model: model, settings: settings, generator: &generator)
+            optimizer = AdamW(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+            state = TrainerState(generator: generator)
+        }
+    }
+
+    /// The adapter as it stands.
+    public var currentAdapter: LoRAAdapter { adapter }
+    public var trainerState: TrainerState { state }
+
+    /// PEFT's initialisation: A uniform in ±1/sqrt(in) (Kaiming with a = sqrt(5)), B zero.
+    static func initialAdapter(model: LlamaModel, settings: TrainingSettings, generator: inout SeededGenerator) throws -> LoRAAdapter {
+        let shapes = model.linearShapes
+        let wanted = settings.targetModules.contains("all-linear") ? Set(shapes.keys.map { String($0.split(separator: ".").last!) }) : Set(settings.targetModules)
+        let modules = shapes.keys.filter { wanted.contains(String($0.split(separator: ".").last!)) }.sorted()
+        guard !modules.isEmpty else { throw ModelError("no module of the model matches target_modules \(settings.targetModules)") }
+        var a: [String: [Float]] = [:]
+        var b: [String: [Float]] = [:]
+        for module in modules {
+            let (inputs, outputs) = shapes[module]!
+            let bound = 1 / Float(inputs).squareRoot()
+            a[module] = (0..<(settings.rank * inputs)).map { _ in Float.random(in: -bound...bound, using: &generator) }
+            b[module] = [Float](repeating: 0, count: outputs * settings.rank)
+        }
+        return LoRAAdapter(rank: settings.rank, alpha: settings.alpha, targetModules: Array(wanted).sorted(), a: a, b: b)
+    }
+
+    /// Runs optimizer steps until `max_steps` or until `shouldStop` says so (checked after
+    /// each step), checkpointing on the way; writes the final adapter to the output folder
+    /// when the run completes.
+    public func train(progress: (TrainingProgress) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws {
+        while state.globalStep < settings.maximumSteps {
+            let started = ContinuousClock.now
+            let learningRate = settings.learningRate(atStep: state.globalStep)
+            var total: LoRAGradients?
+            var loss: Float = 0
+            var tokens = 0
+            for _ in 0..<settings.gradientAccumulation {
+                let batch = nextBatch()
+                tokens += batch.ids.reduce(0) { $0 + $1.count }
+                let (batchLoss, gradients) = try model.lossAndGradients(batch, adapter: adapter)
+                loss += batchLoss / Float(settings.gradientAccumulation)
+                total = Self.add(total, gradients, scale: 1 / Float(settings.gradientAccumulation))
+            }
+            var gradients = total!
+            Self.clip(&gradients, to: settings.clipNorm)
+            optimizer.learningRate = learningRate
+            optimizer.update(&adapter, with: gradients)
+            state.globalStep += 1
+            state.losses.append(loss)
+            state.learningRate = learningRate
+            var checkpoint: URL?
+            if state.globalStep % settings.checkpointEvery == 0 || state.globalStep == settings.maximumSteps {
+                checkpoint = try saveCheckpoint()
+            }
+            let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+            progress(TrainingProgress(step: state.globalStep, maximumSteps: settings.maximumSteps, loss: loss, learningRate: learningRate, tokensPerSecond: Double(tokens) / max(seconds, 1e-9), checkpoint: checkpoint))
+            if shouldStop() { break }
+        }
+        try waitForWrites()
+        if state.globalStep >= settings.maximumSteps {
+            try adapter.write(to: output, baseModel: "", shapes: model.linearShapes)
+        }
+    }
+
+    private func nextBatch() -> TrainingBatch {
+        var ids: [[Int]] = []
+        var labels: [[Int]] = []
+        for _ in 0..<settings.batchSize {
+            if state.order.isEmpty || state.dataPosition >= state.order.count {
+                if !state.order.isEmpty { state.epoch += 1 }
+                state.order = Array(examples.indices).shuffled(using: &state.generator)
+                state.dataPosition = 0
+            }
+            let example = examples[state.order[state.dataPosition]]
+            state.dataPosition += 1
+            ids.append(example.ids)
+            labels.append(example.labels)
+        }
+        return TrainingBatch(ids: ids, labels: labels)
+    }
+
+    static func add(_ sum: LoRAGradients?, _ gradients: LoRAGradients, scale: Float) -> LoRAGradients {
+        var result = sum ?? LoRAGradients(a: gradients.a.mapValues { $0.map { _ in 0 } }, b: gradients.b.mapValues { $0.map { _ in 0 } })
+        for (module, values) in gradients.a { for index in values.indices { result.a[module]![index] += scale * values[index] } }
+        for (module, values) in gradients.b { for index in values.indices { result.b[module]![index] += scale * values[index] } }
+        return result
+    }
+
+    /// Scales the gradients down when their global norm exceeds `limit`, as
+    /// `torch.nn.utils.clip_grad_norm_` does.
+    static func clip(_ gradients: inout LoRAGradients, to limit: Float) {
+        guard limit > 0 else { return }
+        var squares: Float = 0
+        for values in gradients.a.values { for value in values { squares += value * value } }
+        for values in gradients.b.values { for value in values { squares += value * value } }
+        let norm = squares.squareRoot()
+        guard norm > limit else { return }
+        let factor = limit / (norm + 1e-6)
+        gradients.a = gradients.a.mapValues { $0.map { $0 * factor } }
+        gradients.b = gradients.b.mapValues { $0.map { $0 * factor } }
+    }
+
+    // MARK: Checkpoints
+
+    /// Starts writing `checkpoint-<step>` on a thread of its own and returns its final
+    /// location. Waits for the previous write first, so at most one is in flight.
+    private func saveCheckpoint() throws -> URL {
+        try waitForWrites()
+        let folder = output.appendingPathComponent("checkpoint-\(state.globalStep)")
+        let adapter = self.adapter
+        let optimizer = self.optimizer
+        let state = self.state
+        let shapes = model.linearShapes
+        let keep = settings.keepCheckpoints
+        let output = self.output
+        writesInFlight.enter()
+        let thread = Thread { [writeFailure, writesInFlight] in
+            defer { writesInFlight.leave() }
+            do {
+                try Self.write(checkpoint: folder, adapter: adapter, optimizer: optimizer, state: state, shapes: shapes)
+                try Self.prune(output, keeping: keep)
+            } catch {
+                writeFailure.failure.withLock { $0 = error }
+            }
+        }
+        thread.start()
+        return folder
+    }
+
+    /// Waits for the checkpoint being written, and reports its failure.
+    public func waitForWrites() throws {
+        writesInFlight.wait()
+        if let error = writeFailure.failure.withLock({ error -> (any Error)? in
+            defer { error = nil }
+            return error
+        }) {
+            throw ModelError("a checkpoint could not be written: \(error)")
+        }
+    }
+
+    static func write(checkpoint folder: URL, adapter: LoRAAdapter, optimizer: AdamW, state: TrainerState, shapes: [String: (inputs: Int, outputs: Int)]) throws {
+        let parent = folder.deletingLastPathComponent()
+        let partial = parent.appendingPathComponent(".\(folder.lastPathComponent).partial")
+        try? FileManager.default.removeItem(at: partial)
+        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
+        try adapter.write(to: partial, baseModel: "", shapes: shapes)
+        var moments: [SafeTensorsWriter.Tensor] = []
+        for (key, values) in optimizer.firstMoments { moments.append(.init(name: "exp_avg." + key, shape: [values.count], values: values)) }
+        for (key, values) in optimizer.secondMoments { moments.append(.init(name: "exp_avg_sq." + key, shape: [values.count], values: values)) }
+        try SafeTensorsWriter.write(moments, metadata: ["step": String(optimizer.step)], to: partial.appendingPathComponent("optimizer.safetensors"))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let stateFile = partial.appendingPathComponent("trainer_state.json")
+        try encoder.encode(state).write(to: stateFile)
+        let handle = try FileHandle(forWritingTo: stateFile)
+        try handle.synchronize()
+        try handle.close()
+        try? FileManager.default.removeItem(at: folder)
+        try FileManager.default.moveItem(at: partial, to: folder)
+    }
+
+    static func loadOptimizer(_ url: URL, settings: TrainingSettings, step: Int) throws -> AdamW {
+        let file = try SafeTensors(contentsOf: url)
+        var optimizer = AdamW(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+        optimizer.restore(step: step, first: try Dictionary(uniqueKeysWithValues: file.names.filter { $0.hasPrefix("exp_avg.") }.map { (String($0.dropFirst("exp_avg.".count)), try file.floats($0)) }),
+                          second: try Dictionary(uniqueKeysWithValues: file.names.filter { $0.hasPrefix("exp_avg_sq.") }.map { (String($0.dropFirst("exp_avg_sq.".count)), try file.floats($0)) }))
+        return optimizer
+    }
+
+    /// The newest complete checkpoint: partial ones start with a dot and are never chosen.
+    public static func newestCheckpoint(in folder: URL) -> URL? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.compactMap { name -> (Int, String)? in
+            guard name.hasPrefix("checkpoint-"), let step = Int(name.dropFirst("checkpoint-".count)) else { return nil }
+            return (step, name)
+        }.max { $0.0 < $1.0 }.map { folder.appendingPathComponent($0.1) }
+    }
+
+    static func prune(_ folder: URL, keeping keep: Int) throws {
+        guard keep > 0 else { return }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let steps = names.compactMap { name -> Int? in name.hasPrefix("checkpoint-") ? Int(name.dropFirst("checkpoint-".count)) : nil }.sorted()
+        for step in steps.dropLast(keep) {
+            try FileManager.default.removeItem(at: folder.appendingPathComponent("checkpoint-\(step)"))
+        }
+    }
+}
+
+extension AdamW {
+    /// Puts back the moments a checkpoint kept.
+    mutating func restore(step: Int, first: [String: [Float]], second: [String: [Float]]) {
+        self.step = step
+        firstMoments = first
+        secondMoments = second
+    }
+}
