@@ -2,12 +2,12 @@ import ArgumentParser
 import FlowML
 import Foundation
 
-/// `flow ml`: the ML engine without a broker. So far: tokenize.
+/// `flow ml`: the ML engine without a broker.
 struct MLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ml",
         abstract: "Use the ML engine directly, without a broker.",
-        subcommands: [Tokenize.self]
+        subcommands: [MLTrain.self, MLEval.self, Tokenize.self]
     )
 
     struct Tokenize: AsyncParsableCommand {

@@ -221,3 +221,28 @@ public struct LlamaModel: Sendable {
         return linear(hidden, rows: length, weight: prefix + "down_proj.weight", outputs: c.hiddenSize, adapter: adapter)
     }
 }
+
+extension LlamaModel {
+    /// The mean cross-entropy over the labelled positions of `examples`, and its
+    /// perplexity, with or without an adapter.
+    public func evaluate(_ examples: [TokenizedExample], adapter: LoRAAdapter? = nil) throws -> (loss: Double, perplexity: Double) {
+        var total = 0.0
+        var count = 0
+        let vocabulary = configuration.vocabularySize
+        for example in examples {
+            let logits = try self.logits(example.ids, adapter: adapter)
+            for position in 0..<(example.ids.count - 1) {
+                let label = example.labels[position + 1]
+                guard label != TrainingBatch.ignoredLabel else { continue }
+                let row = logits[position * vocabulary..<(position + 1) * vocabulary]
+                let maximum = row.max()!
+                let sum = row.reduce(0.0) { $0 + Foundation.exp(Double($1 - maximum)) }
+                total += Foundation.log(sum) + Double(maximum) - Double(logits[position * vocabulary + label])
+                count += 1
+            }
+        }
+        guard count > 0 else { throw ModelError("the evaluation set has no labelled position") }
+        let loss = total / Double(count)
+        return (loss, Foundation.exp(loss))
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import FlowML
+import Foundation
+
+/// `flow ml train` and `flow ml eval`: LoRA fine-tuning and evaluation without a broker,
+/// the same code the ML actor runs.
+struct MLTrain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Fine-tune a LoRA adapter on a JSON-lines dataset, with checkpoints in the output folder.",
+        discussion: "The dataset holds {\"text\": ...}, {\"prompt\": ..., \"completion\": ...} or {\"messages\": [...]} lines. --resume continues the newest complete checkpoint."
+    )
+
+    @Option(help: "The Hugging Face model folder (config.json, safetensors).") var model: String
+    @Option(help: "The dataset, JSON lines.") var data: String
+    @Option(help: "Where checkpoints and the final adapter go.") var output: String
+    @Option(help: "The tokenizer.json (default: the model folder's).") var tokenizer: String?
+    @Option(help: "Optimizer steps.") var steps = 100
+    @Option(help: "LoRA rank.") var rank = 8
+    @Option(help: "LoRA alpha.") var alpha: Float = 16
+    @Option(help: "Modules to adapt, comma-separated, or all-linear.") var targetModules = "q_proj,v_proj"
+    @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 1e-3
+    @Option(help: "Warm-up steps.") var warmupSteps = 0
+    @Option(help: "Sequences per micro-batch.") var batchSize = 4
+    @Option(help: "Micro-batches per optimizer step.") var gradientAccumulation = 1
+    @Option(help: "Longest sequence, in tokens.") var maxLength = 256
+    @Option(help: "Checkpoint every this many steps.") var saveSteps = 10
+    @Option(help: "Checkpoints kept.") var keepCheckpoints = 2
+    @Option(help: "Random seed.") var seed: UInt64 = 42
+    @Flag(help: "Continue from the newest complete checkpoint in the output folder.") var resume = false
+
+    func run() async throws {
+        let modelFolder = URL(fileURLWithPath: model)
+        do {
+            let model = try LlamaModel(folder: modelFolder)
+            let tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: self.tokenizer ?? modelFolder.appendingPathComponent("tokenizer.json").path))
+            let examples = try TrainingData.load(URL(fileURLWithPath: data), tokenizer: tokenizer, maximumLength: maxLength)
+            var settings = TrainingSettings()
+            settings.rank = rank
+            settings.alpha = alpha
+            settings.targetModules = targetModules.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            settings.learningRate = learningRate
+            settings.warmupSteps = warmupSteps
+            settings.maximumSteps = steps
+            settings.batchSize = batchSize
+            settings.gradientAccumulation = gradientAccumulation
+            settings.maximumLength = maxLength
+            settings.checkpointEvery = saveSteps
+            settings.keepCheckpoints = keepCheckpoints
+            settings.seed = seed
+            let trainer = try LoRATrainer(model: model, examples: examples, settings: settings, output: URL(fileURLWithPath: output), resume: resume)
+            if trainer.trainerState.globalStep > 0 { print("resuming at step \(trainer.trainerState.globalStep)") }
+            let started = Date()
+            let firstStep = trainer.trainerState.globalStep
+            try trainer.train(progress: { progress in
+                let done = progress.step - firstStep
+                let eta = done > 0 ? Date().timeIntervalSince(started) / Double(done) * Double(progress.maximumSteps - progress.step) : 0
+                let bar = String(repeating: "#", count: 20 * progress.step / progress.maximumSteps).padding(toLength: 20, withPad: ".", startingAt: 0)
+                print(String(format: "[%@] step %d/%d  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0fs", bar, progress.step, progress.maximumSteps, progress.loss, progress.learningRate, progress.tokensPerSecond, eta))
+                if let checkpoint = progress.checkpoint { print("checkpoint \(checkpoint.lastPathComponent)") }
+            })
+            print("adapter written to \(output)")
+        } catch let error as ModelError {
+            throw ValidationError(error.message)
+        } catch let error as TokenizerError {
+            throw ValidationError(error.message)
+        }
+    }
+}
+
+struct MLEval: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Loss and perplexity of a model on a JSON-lines dataset, without and with an adapter."
+    )
+
+    @Option(help: "The Hugging Face model folder.") var model: String
+    @Option(help: "The dataset, JSON lines.") var data: String
+    @Option(help: "A PEFT adapter folder.") var adapter: String?
+    @Option(help: "The tokenizer.json (default: the model folder's).") var tokenizer: String?
+    @Option(help: "Longest sequence, in tokens.") var maxLength = 256
+
+    func run() async throws {
+        let modelFolder = URL(fileURLWithPath: model)
+        do {
+            let model = try LlamaModel(folder: modelFolder)
+            let tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: self.tokenizer ?? modelFolder.appendingPathComponent("tokenizer.json").path))
+            let examples = try TrainingData.load(URL(fileURLWithPath: data), tokenizer: tokenizer, maximumLength: maxLength)
+            let base = try model.evaluate(examples)
+            var result: [String: Double] = ["base_loss": base.loss, "base_perplexity": base.perplexity]
+            if let adapter {
+                let adapted = try model.evaluate(examples, adapter: try LoRAAdapter(folder: URL(fileURLWithPath: adapter)))
+                result["adapter_loss"] = adapted.loss
+                result["adapter_perplexity"] = adapted.perplexity
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } catch let error as ModelError {
+            throw ValidationError(error.message)
+        } catch let error as TokenizerError {
+            throw ValidationError(error.message)
+        }
+    }
+}
