@@ -103,6 +103,9 @@ let package = Package(
         // models, tokenizers, LoRA and the trainer.
         .target(name: "FlowML", dependencies: ["FlowCore", "COpenBLAS"]),
 
+        // The ML actor's activities: training jobs and evaluation on the ML engine.
+        .target(name: "FlowMLActivities", dependencies: ["FlowCore", "FlowRuntime", "FlowML", "FlowDefaultActivities"]),
+
         // The workflow coordinator: durable workflows over activity messages, their
         // history in SQLite, schedules.
         .target(
@@ -140,6 +143,7 @@ let package = Package(
                 "FlowWorkflows",
                 "FlowHTTP",
                 "FlowML",
+                "FlowMLActivities",
                 "FlowOpenAI",
                 "FlowOpenAIActivities",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -229,7 +233,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "FlowMLTests", dependencies: ["FlowML", "FlowTesting"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "FlowMLTests",
+            dependencies: ["FlowCore", "FlowML", "FlowMLActivities", "FlowRuntime", "FlowDefaultActivities", "FlowTesting"],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "DeploymentTests",
             dependencies: [

@@ -103,3 +103,29 @@ struct MLEval: AsyncParsableCommand {
         }
     }
 }
+
+struct MLInitModel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init-model",
+        abstract: "Write a small random Llama model folder with a tokenizer, for demonstrations and tests on machines that download no models."
+    )
+
+    @Option(help: "The folder to write.") var output: String
+    @Option(help: "The tokenizer.json to ship with it; its vocabulary sets the model's.") var tokenizer: String
+    @Option(help: "Hidden size.") var hidden = 64
+    @Option(help: "Layers.") var layers = 2
+
+    func run() async throws {
+        let tokenizerURL = URL(fileURLWithPath: tokenizer)
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: tokenizerURL))) as? [String: Any],
+              let vocabulary = (object["model"] as? [String: Any])?["vocab"] as? [String: Any]
+        else { throw ValidationError("\(tokenizer) is not a tokenizer.json with a vocabulary") }
+        let added = (object["added_tokens"] as? [[String: Any]] ?? []).compactMap { ($0["id"] as? NSNumber)?.intValue }
+        var shape = ModelFactory.Shape(vocabulary: max(vocabulary.count, (added.max() ?? 0) + 1))
+        shape.hidden = hidden
+        shape.intermediate = hidden * 2
+        shape.layers = layers
+        try ModelFactory.writeRandomLlama(to: URL(fileURLWithPath: output), shape: shape, tokenizer: tokenizerURL)
+        print("wrote a random Llama model (vocabulary \(shape.vocabulary), hidden \(hidden), \(layers) layers) to \(output)")
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowAMQP
 import FlowCore
 import FlowDefaultActivities
+import FlowMLActivities
 import FlowOpenAI
 import FlowOpenAIActivities
 import FlowRuntime
@@ -97,9 +98,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 logger.warning("OPENAI_API_KEY is not set: every activity fails with MissingAPIKey and waits in the dead-letter queue until the key is set and it is replayed")
             }
         case .ml:
-            // Its activities arrive with the ML actor; until then every request is answered
-            // with UnknownActivity and dead-lettered, never left hanging.
-            registry = ActivityRegistry()
+            registry = MLActivities.registry(dataFolder: DataFolder(dataFolder))
         }
         let worker = Worker(configuration: workerConfiguration, registry: registry, connection: amqp, store: store, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]

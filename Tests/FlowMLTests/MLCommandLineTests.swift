@@ -7,37 +7,10 @@ import Testing
 struct MLCommandLineTests {
     /// A random Llama model folder whose vocabulary fits the byte-level fixture tokenizer.
     static func makeModel(in folder: URL) throws {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let (vocabulary, hidden, intermediate, layers, heads, kvHeads) = (600, 32, 48, 2, 4, 2)
-        let config: [String: Any] = [
-            "model_type": "llama", "vocab_size": vocabulary, "hidden_size": hidden, "intermediate_size": intermediate,
-            "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kvHeads, "rms_norm_eps": 1e-6,
-            "rope_theta": 10000.0, "tie_word_embeddings": true,
-        ]
-        try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
-        var generator = SeededGenerator(seed: 11)
-        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -0.2...0.2, using: &generator) } }
-        let headDimension = hidden / heads
-        var tensors: [SafeTensorsWriter.Tensor] = [
-            .init(name: "model.embed_tokens.weight", shape: [vocabulary, hidden], values: random(vocabulary * hidden)),
-            .init(name: "model.norm.weight", shape: [hidden], values: Array(repeating: 1, count: hidden)),
-        ]
-        for layer in 0..<layers {
-            let p = "model.layers.\(layer)."
-            tensors += [
-                .init(name: p + "input_layernorm.weight", shape: [hidden], values: Array(repeating: 1, count: hidden)),
-                .init(name: p + "post_attention_layernorm.weight", shape: [hidden], values: Array(repeating: 1, count: hidden)),
-                .init(name: p + "self_attn.q_proj.weight", shape: [heads * headDimension, hidden], values: random(heads * headDimension * hidden)),
-                .init(name: p + "self_attn.k_proj.weight", shape: [kvHeads * headDimension, hidden], values: random(kvHeads * headDimension * hidden)),
-                .init(name: p + "self_attn.v_proj.weight", shape: [kvHeads * headDimension, hidden], values: random(kvHeads * headDimension * hidden)),
-                .init(name: p + "self_attn.o_proj.weight", shape: [hidden, heads * headDimension], values: random(hidden * heads * headDimension)),
-                .init(name: p + "mlp.gate_proj.weight", shape: [intermediate, hidden], values: random(intermediate * hidden)),
-                .init(name: p + "mlp.up_proj.weight", shape: [intermediate, hidden], values: random(intermediate * hidden)),
-                .init(name: p + "mlp.down_proj.weight", shape: [hidden, intermediate], values: random(hidden * intermediate)),
-            ]
-        }
-        try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.appendingPathComponent("model.safetensors"))
-        try FileManager.default.copyItem(at: Repository.file("Tests/FlowMLTests/Fixtures/byte-level.tokenizer.json"), to: folder.appendingPathComponent("tokenizer.json"))
+        var shape = ModelFactory.Shape(vocabulary: 600)
+        shape.hidden = 32
+        shape.intermediate = 48
+        try ModelFactory.writeRandomLlama(to: folder, shape: shape, tokenizer: Repository.file("Tests/FlowMLTests/Fixtures/byte-level.tokenizer.json"))
     }
 
     func flow(_ arguments: [String]) async throws -> ProcessOutput {
