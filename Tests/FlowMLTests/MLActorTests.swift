@@ -50,8 +50,12 @@ struct MLActorTests {
 
         let modified = try FileManager.default.attributesOfItem(atPath: adapter.path)[.modificationDate] as? Date
         try await harness.send("train_organizational_model", input: input, messageID: "train-job-1", queue: .ml)
-        try await Task.sleep(for: .milliseconds(500))
-        let finals = await harness.replies(to: "train-job-1").filter { $0.status == .completed }
+        var finals: [ActivityReply] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        while finals.count < 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            finals = await harness.replies(to: "train-job-1").filter { $0.status == .completed }
+        }
         #expect(finals.count == 2)
         #expect(finals.allSatisfy { $0.output == reply.output })
         #expect(try FileManager.default.attributesOfItem(atPath: adapter.path)[.modificationDate] as? Date == modified, "a duplicate must not train again")
