@@ -30,11 +30,8 @@ struct MLTrain: AsyncParsableCommand {
     @Flag(help: "Continue from the newest complete checkpoint in the output folder.") var resume = false
 
     func run() async throws {
-        let modelFolder = URL(fileURLWithPath: model)
-        do {
-            let model = try LlamaModel(folder: modelFolder)
-            let tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: self.tokenizer ?? modelFolder.appendingPathComponent("tokenizer.json").path))
-            let examples = try TrainingData.load(URL(fileURLWithPath: data), tokenizer: tokenizer, maximumLength: maxLength)
+        try withReadableErrors {
+            let (model, examples) = try loadModelAndData(model: self.model, tokenizer: tokenizer, data: data, maximumLength: maxLength)
             var settings = TrainingSettings()
             settings.rank = rank
             settings.alpha = alpha
@@ -60,10 +57,6 @@ struct MLTrain: AsyncParsableCommand {
                 if let checkpoint = progress.checkpoint { print("checkpoint \(checkpoint.lastPathComponent)") }
             })
             print("adapter written to \(output)")
-        } catch let error as ModelError {
-            throw ValidationError(error.message)
-        } catch let error as TokenizerError {
-            throw ValidationError(error.message)
         }
     }
 }
@@ -81,11 +74,8 @@ struct MLEval: AsyncParsableCommand {
     @Option(help: "Longest sequence, in tokens.") var maxLength = 256
 
     func run() async throws {
-        let modelFolder = URL(fileURLWithPath: model)
-        do {
-            let model = try LlamaModel(folder: modelFolder)
-            let tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: self.tokenizer ?? modelFolder.appendingPathComponent("tokenizer.json").path))
-            let examples = try TrainingData.load(URL(fileURLWithPath: data), tokenizer: tokenizer, maximumLength: maxLength)
+        try withReadableErrors {
+            let (model, examples) = try loadModelAndData(model: self.model, tokenizer: tokenizer, data: data, maximumLength: maxLength)
             let base = try model.evaluate(examples)
             var result: [String: Double] = ["base_loss": base.loss, "base_perplexity": base.perplexity]
             if let adapter {
@@ -96,11 +86,28 @@ struct MLEval: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
-        } catch let error as ModelError {
-            throw ValidationError(error.message)
-        } catch let error as TokenizerError {
-            throw ValidationError(error.message)
         }
+    }
+}
+
+/// A model folder, its tokenizer (the folder's unless named) and a tokenized dataset.
+private func loadModelAndData(model: String, tokenizer: String?, data: String, maximumLength: Int) throws -> (LlamaModel, [TokenizedExample]) {
+    let folder = URL(fileURLWithPath: model)
+    let loaded = try LlamaModel(folder: folder)
+    let tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: tokenizer ?? folder.appendingPathComponent("tokenizer.json").path))
+    return (loaded, try TrainingData.load(URL(fileURLWithPath: data), tokenizer: tokenizer, maximumLength: maximumLength))
+}
+
+/// Runs `body`, turning the engine's errors into the command line's.
+private func withReadableErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ModelError {
+        throw ValidationError(error.message)
+    } catch let error as TokenizerError {
+        throw ValidationError(error.message)
+    } catch let error as SafeTensorsError {
+        throw ValidationError(error.message)
     }
 }
 
