@@ -27,9 +27,8 @@ public struct TrainOrganizationalModelActivity: Activity {
             throw ActivityFailure.nonRetryable("InvalidInput", "job_id must be letters, digits, '-', '_', '.' or ':', got '\(input.jobID)'")
         }
         let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
-        var settings = try MLInputs.settings(lora: input.lora, training: input.training)
+        let settings = try MLInputs.settings(lora: input.lora, training: input.training)
         let examples = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: settings.maximumLength)
-        settings.maximumLength = min(settings.maximumLength, 4096)
         let relativeOutput = "training/\(input.jobID.replacingOccurrences(of: ":", with: "_"))"
         let output = dataFolder.root.appendingPathComponent(relativeOutput)
         let trainer: LoRATrainer

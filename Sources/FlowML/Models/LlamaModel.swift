@@ -115,23 +115,6 @@ public struct LlamaModel: Sendable {
         return out
     }
 
-    private func linear(_ x: [Float], rows: Int, weight name: String, outputs: Int, bias: String? = nil, adapter: LoRAAdapter? = nil) -> [Float] {
-        let w = weights[name]!
-        let inputs = w.count / outputs
-        var y = Matrix.product(x, rows: rows, inner: inputs, transposing: w, rows: outputs)
-        if let bias, let b = weights[bias] {
-            for row in 0..<rows { for column in 0..<outputs { y[row * outputs + column] += b[column] } }
-        }
-        let module = String(name.dropLast(".weight".count))
-        if let adapter, let a = adapter.a[module], let b = adapter.b[module] {
-            let down = Matrix.product(x, rows: rows, inner: inputs, transposing: a, rows: adapter.rank)
-            let up = Matrix.product(down, rows: rows, inner: adapter.rank, transposing: b, rows: outputs)
-            let scaling = adapter.scaling
-            for index in y.indices { y[index] += scaling * up[index] }
-        }
-        return y
-    }
-
     /// cos and sin of every position and rotary frequency, each [length, headDimension].
     func rotaryTables(length: Int) -> ([Float], [Float]) {
         let dimension = configuration.headDimension
@@ -151,32 +134,14 @@ public struct LlamaModel: Sendable {
         return (cos, sin)
     }
 
-    /// `x * cos + rotate_half(x) * sin` for each head of each position, in place.
-    private func rotate(_ x: inout [Float], heads: Int, length: Int, cos: [Float], sin: [Float]) {
-        let dimension = configuration.headDimension
-        let half = dimension / 2
-        for position in 0..<length {
-            for head in 0..<heads {
-                let base = (position * heads + head) * dimension
-                let table = position * dimension
-                var rotated = [Float](repeating: 0, count: dimension)
-                for i in 0..<dimension {
-                    let other = i < half ? -x[base + i + half] : x[base + i - half]
-                    rotated[i] = x[base + i] * cos[table + i] + other * sin[table + i]
-                }
-                x.replaceSubrange(base..<base + dimension, with: rotated)
-            }
-        }
-    }
-
     private func attend(_ x: [Float], prefix: String, length: Int, cos: [Float], sin: [Float], adapter: LoRAAdapter?) throws -> [Float] {
         let c = configuration
         let dimension = c.headDimension
-        var q = linear(x, rows: length, weight: prefix + "q_proj.weight", outputs: c.headCount * dimension, bias: prefix + "q_proj.bias", adapter: adapter)
-        var k = linear(x, rows: length, weight: prefix + "k_proj.weight", outputs: c.keyValueHeadCount * dimension, bias: prefix + "k_proj.bias", adapter: adapter)
-        let v = linear(x, rows: length, weight: prefix + "v_proj.weight", outputs: c.keyValueHeadCount * dimension, bias: prefix + "v_proj.bias", adapter: adapter)
-        rotate(&q, heads: c.headCount, length: length, cos: cos, sin: sin)
-        rotate(&k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin)
+        var q = forwardLinear(x, rows: length, module: prefix + "q_proj", outputs: c.headCount * dimension, adapter: adapter).0
+        var k = forwardLinear(x, rows: length, module: prefix + "k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter).0
+        let v = forwardLinear(x, rows: length, module: prefix + "v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter).0
+        q = rotate(q, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: false)
+        k = rotate(k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: false)
         let group = c.headCount / c.keyValueHeadCount
         let scale = 1 / Float(dimension).squareRoot()
         var context = [Float](repeating: 0, count: length * c.headCount * dimension)
@@ -206,19 +171,19 @@ public struct LlamaModel: Sendable {
                 }
             }
         }
-        return linear(context, rows: length, weight: prefix + "o_proj.weight", outputs: c.hiddenSize, adapter: adapter)
+        return forwardLinear(context, rows: length, module: prefix + "o_proj", outputs: c.hiddenSize, adapter: adapter).0
     }
 
     private func feedForward(_ x: [Float], prefix: String, length: Int, adapter: LoRAAdapter?) -> [Float] {
         let c = configuration
-        let gate = linear(x, rows: length, weight: prefix + "gate_proj.weight", outputs: c.intermediateSize, adapter: adapter)
-        let up = linear(x, rows: length, weight: prefix + "up_proj.weight", outputs: c.intermediateSize, adapter: adapter)
+        let gate = forwardLinear(x, rows: length, module: prefix + "gate_proj", outputs: c.intermediateSize, adapter: adapter).0
+        let up = forwardLinear(x, rows: length, module: prefix + "up_proj", outputs: c.intermediateSize, adapter: adapter).0
         var hidden = [Float](repeating: 0, count: gate.count)
         for index in hidden.indices {
             let g = gate[index]
             hidden[index] = g / (1 + Foundation.exp(-g)) * up[index]
         }
-        return linear(hidden, rows: length, weight: prefix + "down_proj.weight", outputs: c.hiddenSize, adapter: adapter)
+        return forwardLinear(hidden, rows: length, module: prefix + "down_proj", outputs: c.hiddenSize, adapter: adapter).0
     }
 }
 

@@ -248,7 +248,7 @@ public struct Tokenizer: Sendable {
             if let id = vocabulary[symbol] {
                 ids.append(id)
                 lastWasUnknown = false
-            } else if byteFallback, let bytes = Optional(Array(symbol.utf8)), let mapped = Optional(bytes.compactMap { vocabulary[String(format: "<0x%02X>", $0)] }), mapped.count == bytes.count {
+            } else if byteFallback, case let mapped = symbol.utf8.compactMap({ vocabulary[String(format: "<0x%02X>", $0)] }), mapped.count == symbol.utf8.count {
                 ids += mapped
                 lastWasUnknown = false
             } else if let unknownToken, let id = vocabulary[unknownToken] {

@@ -40,7 +40,7 @@ extension LlamaModel {
     }
 
     /// What a linear layer's forward pass keeps for its backward pass.
-    private struct LinearTrace {
+    struct LinearTrace {
         var input: [Float]
         /// `input A^T` when the module has an adapter.
         var down: [Float]?
@@ -59,7 +59,8 @@ extension LlamaModel {
         var gateLinear: LinearTrace, upLinear: LinearTrace, downLinear: LinearTrace
     }
 
-    private func forwardLinear(_ x: [Float], rows: Int, module: String, outputs: Int, adapter: LoRAAdapter) -> ([Float], LinearTrace) {
+    /// `x W^T (+ b) + s (x A^T) B^T` for a module, and what its backward pass needs.
+    func forwardLinear(_ x: [Float], rows: Int, module: String, outputs: Int, adapter: LoRAAdapter?) -> ([Float], LinearTrace) {
         let w = weights[module + ".weight"]!
         let inputs = w.count / outputs
         var y = Matrix.product(x, rows: rows, inner: inputs, transposing: w, rows: outputs)
@@ -67,7 +68,7 @@ extension LlamaModel {
             for row in 0..<rows { for column in 0..<outputs { y[row * outputs + column] += b[column] } }
         }
         var trace = LinearTrace(input: x, down: nil)
-        if let a = adapter.a[module], let b = adapter.b[module] {
+        if let adapter, let a = adapter.a[module], let b = adapter.b[module] {
             let down = Matrix.product(x, rows: rows, inner: inputs, transposing: a, rows: adapter.rank)
             let up = Matrix.product(down, rows: rows, inner: adapter.rank, transposing: b, rows: outputs)
             for index in y.indices { y[index] += adapter.scaling * up[index] }
@@ -124,7 +125,8 @@ extension LlamaModel {
         return dx
     }
 
-    private func rotate(_ x: [Float], heads: Int, length: Int, cos: [Float], sin: [Float], inverse: Bool) -> [Float] {
+    /// Rotary position embedding of each head of each position, or (`inverse`) its transpose.
+    func rotate(_ x: [Float], heads: Int, length: Int, cos: [Float], sin: [Float], inverse: Bool) -> [Float] {
         // Forward: y = x cos + rotate_half(x) sin. Its transpose: dx = dy cos + rotate_half^T(dy sin).
         let dimension = configuration.headDimension
         let half = dimension / 2
