@@ -27,7 +27,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: "Activities run at once, also the prefetch (default: $FLOW_CONCURRENCY, then 8 for default, 1 for ml, 16 for openai).")
+    @Option(help: "Activities run at once, also the prefetch (default: $FLOW_CONCURRENCY, then 8 for default, 4 for ml (of which one trains), 16 for openai).")
     var concurrency: Int?
 
     @Option(help: "The data folder: activity store, blobs, documents, checkpoints (default: $FLOW_DATA_DIR, then .flow/data).")
@@ -35,6 +35,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds running activities may take to finish after SIGTERM (default: $FLOW_SHUTDOWN_GRACE_SECONDS, then 30).")
     var gracePeriod: Int?
+
+    @Option(help: "ml only: seconds one delivery may train a job before it checkpoints and hands the job to a fresh delivery; keep it under the broker's consumer_timeout (default: $FLOW_TRAINING_HOLD_SECONDS, then 1200).")
+    var trainingHoldSeconds: Int?
 
     @OptionGroup var service: ServiceOptions
 
@@ -49,6 +52,8 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let dataFolder = URL(fileURLWithPath: dataDir ?? environment["FLOW_DATA_DIR"] ?? ".flow/data")
         let grace = gracePeriod ?? environment["FLOW_SHUTDOWN_GRACE_SECONDS"].flatMap(Int.init) ?? 30
+        let trainingHold = trainingHoldSeconds ?? environment["FLOW_TRAINING_HOLD_SECONDS"].flatMap(Int.init) ?? 1200
+        guard trainingHold > 0 else { throw ValidationError("--training-hold-seconds must be positive, got \(trainingHold)") }
         let names = service.names
         let amqpConfiguration = try connection.configuration(connectionName: "flow worker \(workQueue.workerName)")
         let workerConfiguration = WorkerConfiguration(
@@ -98,7 +103,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 logger.warning("OPENAI_API_KEY is not set: every activity fails with MissingAPIKey and waits in the dead-letter queue until the key is set and it is replayed")
             }
         case .ml:
-            registry = MLActivities.registry(dataFolder: DataFolder(dataFolder))
+            let options = TrainingJobOptions(workerID: workerConfiguration.workerID, deliveryHoldLimit: .seconds(trainingHold))
+            registry = MLActivities.registry(dataFolder: DataFolder(dataFolder), options: options)
         }
         let worker = Worker(configuration: workerConfiguration, registry: registry, connection: amqp, store: store, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]

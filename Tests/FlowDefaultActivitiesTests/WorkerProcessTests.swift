@@ -7,73 +7,11 @@ import Testing
 /// The real `flow worker default` process under SIGTERM and SIGKILL, on a private topology.
 @Suite("worker processes under signals", .serialized)
 struct WorkerProcessTests {
-    struct Setup: Sendable {
-        let names: TopologyNames
-        let dataFolder: URL
-        let requester: AMQPConnection
-        let replies: ReplyBox
-        let consumer: AMQPConsumer
-        let reader: Task<Void, any Error>
-
-        var workerArguments: [String] {
-            ["worker", "default", "--topology-prefix", names.prefix!, "--data-dir", dataFolder.path, "--metrics-port", "0",
-             "--concurrency", "4", "--grace-period", "20", "--amqp-url", TestBroker.url]
-        }
-
-        static func make() async throws -> Setup {
-            let names = TopologyNames(prefix: TestBroker.uniqueName("process"))
-            let dataFolder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-process-\(UUID().uuidString.prefix(8))")
-            let requester = try await TestBroker.connect(name: "test process requester")
-            try await requester.declare(names.topology)
-            let replies = ReplyBox()
-            let consumer = try await requester.consume(queue: names.coordinatorReplyQueue, prefetch: 200)
-            let reader = Task {
-                for try await delivery in consumer {
-                    try await delivery.ack()
-                    if let reply = try? JSONDecoder().decode(ActivityReply.self, from: Data(delivery.body)) { await replies.add(reply) }
-                }
-            }
-            return Setup(names: names, dataFolder: dataFolder, requester: requester, replies: replies, consumer: consumer, reader: reader)
-        }
-
-        func send(_ activity: String, input: String, messageID: String) async throws {
-            let properties = AMQPProperties(
-                contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: messageID,
-                replyTo: names.coordinatorReplyQueue, messageID: messageID, type: activity
-            )
-            try await requester.publish(AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.default), properties: properties, body: Array(input.utf8)))
-        }
-
-        /// Takes every ready message off `queue` and returns their message ids.
-        func takeAll(from queue: String) async throws -> Set<String> {
-            let count = try await requester.inspectQueue(queue).messageCount
-            guard count > 0 else { return [] }
-            let drain = try await requester.consume(queue: queue, prefetch: 100)
-            defer { drain.cancel() }
-            var ids: Set<String> = []
-            var taken = 0
-            for try await delivery in drain {
-                try await delivery.ack()
-                ids.insert(delivery.properties.messageID ?? "")
-                taken += 1
-                if taken == count { break }
-            }
-            return ids
-        }
-
-        func tearDown() async {
-            consumer.cancel()
-            reader.cancel()
-            for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
-            for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
-            await requester.close()
-            try? FileManager.default.removeItem(at: dataFolder)
-        }
-    }
+    typealias Setup = WorkerProcessSetup
 
     @Test("SIGTERM during a burst loses nothing: every request is answered, by this worker or the next")
     func sigtermDuringBurst() async throws {
-        let setup = try await Setup.make()
+        let setup = try await Setup.make(queue: .default)
         let first = try FlowProcess(setup.workerArguments)
         let total = 300
         for index in 0..<total {
@@ -112,7 +50,7 @@ struct WorkerProcessTests {
 
     @Test("a worker killed with SIGKILL mid-activity has its message redelivered and completed by the next worker")
     func sigkillMidActivity() async throws {
-        let setup = try await Setup.make()
+        let setup = try await Setup.make(queue: .default)
         // A CSV big enough that extracting it takes a while in the worker.
         let documents = setup.dataFolder.appendingPathComponent("documents")
         try FileManager.default.createDirectory(at: documents, withIntermediateDirectories: true)
@@ -152,24 +90,6 @@ struct WorkerProcessTests {
     }
 }
 
-actor ReplyBox {
-    private var replies: [ActivityReply] = []
-
-    func add(_ reply: ActivityReply) { replies.append(reply) }
-
-    var completedIDs: Set<String> { Set(replies.filter { $0.status == .completed }.map(\.messageID)) }
-    var failedCount: Int { replies.filter { $0.status == .failed }.count }
-    func finals(for messageID: String) -> [ActivityReply] { replies.filter { $0.messageID == messageID && $0.status != .progress } }
-
-    func wait(timeout: Duration = .seconds(30), until condition: @Sendable (isolated ReplyBox) -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !condition(self) {
-            guard ContinuousClock.now < deadline else { throw AMQPError(.protocolFailure, "timed out after \(timeout) waiting for replies (have \(replies.count))") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-}
-
 @Suite("the flow command line against a running worker", .serialized)
 struct CommandLineTests {
     private func get(_ url: String) async throws -> (Int, String) {
@@ -180,7 +100,7 @@ struct CommandLineTests {
 
     @Test("flow activity run prints the output, exits 1 with the reason on failure, and /readyz and /metrics tell the truth")
     func activityRunAndMetrics() async throws {
-        let setup = try await WorkerProcessTests.Setup.make()
+        let setup = try await WorkerProcessTests.Setup.make(queue: .default)
         var arguments = setup.workerArguments
         arguments[arguments.firstIndex(of: "--metrics-port")! + 1] = "9474"
         let worker = try FlowProcess(arguments)

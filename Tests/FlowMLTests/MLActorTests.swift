@@ -9,19 +9,19 @@ import Testing
 
 @Suite("the ML actor through ml-queue", .serialized)
 struct MLActorTests {
-    func harness() async throws -> TestWorkerHarness {
-        let harness = try await TestWorkerHarness(queue: .ml, concurrency: 1) { _, _, folder in MLActivities.registry(dataFolder: DataFolder(folder)) }
-        var shape = ModelFactory.Shape(vocabulary: 600)
-        shape.hidden = 32
-        shape.intermediate = 48
-        try ModelFactory.writeRandomLlama(
-            to: harness.dataFolder.appendingPathComponent("models/base"), shape: shape,
-            tokenizer: Repository.file("Tests/FlowMLTests/Fixtures/byte-level.tokenizer.json")
-        )
-        let lines = (0..<6).map { #"{"text": "Policy \#($0): we keep customer records for seven years and review them yearly."}"# }
-        try FileManager.default.createDirectory(at: harness.dataFolder.appendingPathComponent("datasets"), withIntermediateDirectories: true)
-        try lines.joined(separator: "\n").write(to: harness.dataFolder.appendingPathComponent("datasets/policy.jsonl"), atomically: true, encoding: .utf8)
+    func harness(concurrency: Int = 1, holdLimit: Duration = .seconds(600)) async throws -> TestWorkerHarness {
+        let options = TrainingJobOptions(workerID: "test-ml-worker", deliveryHoldLimit: holdLimit, busyRetryDelay: .seconds(1))
+        let harness = try await TestWorkerHarness(queue: .ml, concurrency: concurrency) { _, _, folder in
+            MLActivities.registry(dataFolder: DataFolder(folder), options: options)
+        }
+        try MLJobFixtures.prepare(harness.dataFolder)
         return harness
+    }
+
+    func job(_ harness: TestWorkerHarness, _ jobID: String, messageID: String = UUID().uuidString) async throws -> TrainingJob {
+        try await harness.send(GetTrainingJob.name, input: #"{"job_id": "\#(jobID)"}"#, messageID: messageID, queue: .ml)
+        let reply = try await harness.finalReply(to: messageID)
+        return try #require(reply.output, "\(String(describing: reply.error))").decode(TrainingJob.self)
     }
 
     @Test("a training job runs through ml-queue with progress on the way, evaluates, and a duplicate is answered without training again")
@@ -74,6 +74,89 @@ struct MLActorTests {
         let unknownModule = try await harness.finalReply(to: "train-job-3")
         #expect(unknownModule.status == .failed)
         #expect(unknownModule.error?.message.contains("no_such_proj") == true)
+        await harness.shutdown()
+    }
+
+    @Test("a job longer than a delivery's hold limit checkpoints, continues in fresh deliveries, and ends with the adapter of an uninterrupted run")
+    func holdLimitContinuation() async throws {
+        let harness = try await harness(holdLimit: .zero)
+        let training = #"{"max_steps": 5, "save_steps": 100, "batch_size": 2, "learning_rate": 0.03, "seed": 7}"#
+        try await harness.send(TrainOrganizationalModel.name, input: MLJobFixtures.trainingInput(jobID: "sliced", training: training), messageID: "train-sliced", queue: .ml)
+        let reply = try await harness.finalReply(to: "train-sliced", timeout: .seconds(120))
+        #expect(reply.status == .completed, "\(String(describing: reply.error))")
+        let output = try #require(reply.output).decode(TrainOrganizationalModel.Output.self)
+        #expect(output.steps == 5)
+        #expect(output.bestLoss.map { $0 <= output.finalLoss } == true)
+        #expect((output.tokensPerSecond ?? 0) > 0)
+        let progress = await harness.replies(to: "train-sliced").filter { $0.status == .progress }
+        #expect(progress.count == 5, "one heartbeat per step, whichever delivery ran it")
+        let record = try await job(harness, "sliced")
+        #expect(record.state == .completed)
+        #expect(record.deliveries == 5, "each delivery trains one step, then hands the job on")
+        #expect(harness.worker.statistics.count(.deferred) == 4)
+        let adapter = try LoRAAdapter(folder: harness.dataFolder.appendingPathComponent("training/sliced"))
+        MLJobFixtures.expectSame(adapter, try MLJobFixtures.uninterruptedAdapter(harness.dataFolder, training: training))
+        #expect(try await harness.requester.inspectQueue(harness.names.deadLetterQueue).messageCount == 0)
+        await harness.shutdown()
+    }
+
+    @Test("cancelling a running job stops it after its step with a final checkpoint, answers it as cancelled and dead-letters nothing")
+    func cancelRunningJob() async throws {
+        let harness = try await harness(concurrency: 2)
+        let input = MLJobFixtures.trainingInput(jobID: "long", training: #"{"max_steps": 100000, "save_steps": 100000, "batch_size": 1}"#)
+        try await harness.send(TrainOrganizationalModel.name, input: input, messageID: "train-long", queue: .ml)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while await harness.replies(to: "train-long").isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await job(harness, "long").state == .running)
+
+        try await harness.send(CancelTrainingJob.name, input: #"{"job_id": "long"}"#, messageID: "cancel-long", queue: .ml)
+        let cancelReply = try await harness.finalReply(to: "cancel-long")
+        #expect(try #require(cancelReply.output).decode(TrainingJob.self).cancelRequested)
+        let reply = try await harness.finalReply(to: "train-long", timeout: .seconds(60))
+        #expect(reply.status == .failed)
+        #expect(reply.error?.type == ActivityFailure.cancelledType)
+        #expect(reply.error?.message.contains("was cancelled at step") == true, "\(String(describing: reply.error))")
+
+        let record = try await job(harness, "long")
+        #expect(record.state == .cancelled)
+        #expect(record.checkpoints == ["training/long/checkpoint-\(record.step)"], "a final checkpoint of the step it stopped after")
+        try await harness.send(ListTrainingJobs.name, input: #"{"state": "cancelled"}"#, messageID: "list-cancelled", queue: .ml)
+        let listed = try #require(try await harness.finalReply(to: "list-cancelled").output).decode(ListTrainingJobs.Output.self)
+        #expect(listed.jobs.map(\.jobID) == ["long"])
+
+        // The same job asked for again stays cancelled, answered at once.
+        try await harness.send(TrainOrganizationalModel.name, input: input, messageID: "train-long-again", queue: .ml)
+        #expect(try await harness.finalReply(to: "train-long-again").error?.type == ActivityFailure.cancelledType)
+        #expect(try await harness.requester.inspectQueue(harness.names.deadLetterQueue).messageCount == 0)
+        await harness.shutdown()
+    }
+
+    @Test("a second training request while the worker trains is handed back to the queue and runs once the first is over")
+    func oneJobAtATime() async throws {
+        let harness = try await harness(concurrency: 2)
+        try await harness.send(TrainOrganizationalModel.name, input: MLJobFixtures.trainingInput(jobID: "first", training: #"{"max_steps": 100000, "batch_size": 1}"#), messageID: "train-first", queue: .ml)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while await harness.replies(to: "train-first").isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await harness.send(TrainOrganizationalModel.name, input: MLJobFixtures.trainingInput(jobID: "second", training: #"{"max_steps": 2, "batch_size": 1}"#), messageID: "train-second", queue: .ml)
+        while harness.worker.statistics.count(.deferred) == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(harness.worker.statistics.count(.deferred) >= 1)
+        #expect(await harness.replies(to: "train-second").isEmpty, "the second job waits while the first trains")
+
+        try await harness.send(CancelTrainingJob.name, input: #"{"job_id": "first"}"#, messageID: "cancel-first", queue: .ml)
+        let second = try await harness.finalReply(to: "train-second", timeout: .seconds(60))
+        #expect(second.status == .completed, "\(String(describing: second.error))")
+        #expect(try await harness.finalReply(to: "train-first").error?.type == ActivityFailure.cancelledType)
+        await harness.shutdown()
+    }
+
+    @Test("asking for a job that does not exist fails non-retryably, naming it")
+    func unknownJob() async throws {
+        let harness = try await harness()
+        try await harness.send(GetTrainingJob.name, input: #"{"job_id": "nobody"}"#, messageID: "get-nobody", queue: .ml)
+        let reply = try await harness.finalReply(to: "get-nobody")
+        #expect(reply.error?.type == "JobNotFound")
+        #expect(reply.error?.message.contains("nobody") == true)
+        _ = try await harness.deadLetters(count: 1)
         await harness.shutdown()
     }
 }

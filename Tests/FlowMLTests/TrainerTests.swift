@@ -51,9 +51,14 @@ struct TrainerTests {
 
         let interrupted = folder("interrupted")
         let first = try LoRATrainer(model: model, examples: examples(), settings: settings(steps: 6), output: interrupted, resume: false)
-        try first.train(shouldStop: { first.trainerState.globalStep == 3 })
+        let ending = try first.train(shouldStop: { first.trainerState.globalStep == 3 })
         #expect(first.trainerState.globalStep == 3)
-        // A checkpoint whose write was cut short never counts.
+        // A stop writes a checkpoint of the step it stopped after.
+        guard case .stopped(let checkpoint) = ending else { Issue.record("the run did not stop: \(ending)"); return }
+        #expect(checkpoint.lastPathComponent == "checkpoint-3")
+        #expect(LoRATrainer.newestCheckpoint(in: interrupted)?.lastPathComponent == "checkpoint-3")
+        // A checkpoint whose write was cut short (a kill mid-write) never counts.
+        try FileManager.default.removeItem(at: interrupted.appendingPathComponent("checkpoint-3"))
         try FileManager.default.createDirectory(at: interrupted.appendingPathComponent(".checkpoint-3.partial"), withIntermediateDirectories: true)
         #expect(LoRATrainer.newestCheckpoint(in: interrupted)?.lastPathComponent == "checkpoint-2")
 

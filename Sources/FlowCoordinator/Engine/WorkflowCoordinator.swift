@@ -506,7 +506,9 @@ public actor WorkflowCoordinator: Service {
             case .failed:
                 let failure = reply.error ?? .nonRetryable("Unknown", "the worker sent no error")
                 let options = try await store.step(messageID: messageID)?.options
-                let parks = options?.onFinalFailure != .throw
+                // A cancelled activity was not dead-lettered: there is nothing to replay, so the
+                // workflow sees the failure instead of parking.
+                let parks = options?.onFinalFailure != .throw && !failure.isCancellation
                 let change = try await store.failStep(messageID: messageID, attempt: attempt, failure: failure, status: parks ? .parked : .failed)
                 if case .recorded(let step, _) = change {
                     if parks {

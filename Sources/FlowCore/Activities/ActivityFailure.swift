@@ -25,5 +25,17 @@ public struct ActivityFailure: Error, Sendable, Hashable, Codable, CustomStringC
         ActivityFailure(type: type, message: message, retryable: true)
     }
 
+    /// The ``type`` of a failure that says the work was cancelled on request.
+    public static let cancelledType = "Cancelled"
+
+    /// The work was cancelled on request (an operator, a workflow). Not retried and not
+    /// dead-lettered: nothing went wrong, so there is nothing to replay.
+    public static func cancelled(_ message: String) -> ActivityFailure {
+        ActivityFailure(type: cancelledType, message: message, retryable: false)
+    }
+
+    /// Whether this failure reports a cancellation rather than an error.
+    public var isCancellation: Bool { type == Self.cancelledType }
+
     public var description: String { "\(type): \(message)" }
 }

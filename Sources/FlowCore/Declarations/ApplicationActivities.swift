@@ -148,12 +148,21 @@ public enum TrainOrganizationalModel: ActivityDeclaration {
         public var adapterPath: String
         public var steps: Int
         public var finalLoss: Double
+        /// The lowest training loss of any step.
+        public var bestLoss: Double?
+        /// Training tokens per second, averaged over the steps this job ran.
+        public var tokensPerSecond: Double?
+        /// Seconds spent training, over every delivery that worked on the job.
+        public var trainingSeconds: Double?
 
-        public init(jobID: String, adapterPath: String, steps: Int, finalLoss: Double) {
+        public init(jobID: String, adapterPath: String, steps: Int, finalLoss: Double, bestLoss: Double? = nil, tokensPerSecond: Double? = nil, trainingSeconds: Double? = nil) {
             self.jobID = jobID
             self.adapterPath = adapterPath
             self.steps = steps
             self.finalLoss = finalLoss
+            self.bestLoss = bestLoss
+            self.tokensPerSecond = tokensPerSecond
+            self.trainingSeconds = trainingSeconds
         }
 
         enum CodingKeys: String, CodingKey {
@@ -161,6 +170,9 @@ public enum TrainOrganizationalModel: ActivityDeclaration {
             case adapterPath = "adapter_path"
             case steps
             case finalLoss = "final_loss"
+            case bestLoss = "best_loss"
+            case tokensPerSecond = "tokens_per_second"
+            case trainingSeconds = "training_seconds"
         }
     }
 }

@@ -42,6 +42,9 @@ public enum FlowProtocol {
         public static let lastHeartbeat = "flow-last-heartbeat"
         /// The error of the previous attempt, `Type: message`, carried on a retry.
         public static let lastError = "flow-last-error"
+        /// How many times a worker handed the message back to its queue without spending
+        /// an attempt (a long job continuing in a fresh delivery, a busy or stopping worker).
+        public static let deferrals = "flow-deferrals"
         /// The queue a message was dead-lettered from by a worker.
         public static let deadLetteredFrom = "flow-dead-lettered-from"
         /// The worker that dead-lettered a message.

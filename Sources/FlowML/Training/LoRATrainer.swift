@@ -93,9 +93,14 @@ public struct TrainingProgress: Sendable {
     public var maximumSteps: Int
     public var loss: Float
     public var learningRate: Float
-    public var tokensPerSecond: Double
-    /// The checkpoint written at this step, once it is complete on disk.
+    /// Tokens in the step's batches, and the seconds the step took.
+    public var tokens: Int
+    public var seconds: Double
+    /// The checkpoint begun at this step. It is written on a thread of its own and appears
+    /// under this name only once it is complete.
     public var checkpoint: URL?
+
+    public var tokensPerSecond: Double { Double(tokens) / max(seconds, 1e-9) }
 }
 
 /// LoRA fine-tuning of a frozen base model, with checkpoints streamed to disk.
@@ -164,10 +169,20 @@ public final class LoRATrainer: @unchecked Sendable {
         return LoRAAdapter(rank: settings.rank, alpha: settings.alpha, targetModules: Array(wanted).sorted(), a: a, b: b)
     }
 
+    /// How a call to ``train(progress:shouldStop:)`` ended.
+    public enum Ending: Sendable, Equatable {
+        /// `max_steps` reached; the final adapter is in the output folder.
+        case completed
+        /// `shouldStop` asked to stop; `checkpoint` (complete on disk) continues the run.
+        case stopped(checkpoint: URL)
+    }
+
     /// Runs optimizer steps until `max_steps` or until `shouldStop` says so (checked after
     /// each step), checkpointing on the way; writes the final adapter to the output folder
-    /// when the run completes.
-    public func train(progress: (TrainingProgress) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws {
+    /// when the run completes. A stop writes a checkpoint of the step it stopped after and
+    /// waits until it is on disk, so the run can continue from exactly there.
+    @discardableResult
+    public func train(progress: (TrainingProgress) -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> Ending {
         while state.globalStep < settings.maximumSteps {
             let started = ContinuousClock.now
             let learningRate = settings.learningRate(atStep: state.globalStep)
@@ -188,18 +203,22 @@ public final class LoRATrainer: @unchecked Sendable {
             state.globalStep += 1
             state.losses.append(loss)
             state.learningRate = learningRate
+            let finished = state.globalStep >= settings.maximumSteps
+            let stopping = !finished && shouldStop()
             var checkpoint: URL?
-            if state.globalStep % settings.checkpointEvery == 0 || state.globalStep == settings.maximumSteps {
+            if state.globalStep % settings.checkpointEvery == 0 || finished || stopping {
                 checkpoint = try saveCheckpoint()
             }
             let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
-            progress(TrainingProgress(step: state.globalStep, maximumSteps: settings.maximumSteps, loss: loss, learningRate: learningRate, tokensPerSecond: Double(tokens) / max(seconds, 1e-9), checkpoint: checkpoint))
-            if shouldStop() { break }
+            progress(TrainingProgress(step: state.globalStep, maximumSteps: settings.maximumSteps, loss: loss, learningRate: learningRate, tokens: tokens, seconds: seconds, checkpoint: checkpoint))
+            if stopping, let checkpoint {
+                try waitForWrites()
+                return .stopped(checkpoint: checkpoint)
+            }
         }
         try waitForWrites()
-        if state.globalStep >= settings.maximumSteps {
-            try adapter.write(to: output, baseModel: "", shapes: model.linearShapes)
-        }
+        try adapter.write(to: output, baseModel: "", shapes: model.linearShapes)
+        return .completed
     }
 
     private func nextBatch() -> TrainingBatch {

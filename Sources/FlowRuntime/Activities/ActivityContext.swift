@@ -21,6 +21,7 @@ public struct ActivityContext: Sendable {
     public let logger: Logger
 
     let progressReporter: @Sendable (JSONText) async -> Void
+    let shutdownSignal: ShutdownSignal
 
     public init(
         messageID: String,
@@ -30,8 +31,10 @@ public struct ActivityContext: Sendable {
         workflowID: String?,
         lastHeartbeatDetails: JSONText?,
         logger: Logger,
+        shutdownSignal: ShutdownSignal = ShutdownSignal(),
         progressReporter: @escaping @Sendable (JSONText) async -> Void
     ) {
+        self.shutdownSignal = shutdownSignal
         self.messageID = messageID
         self.activity = activity
         self.attempt = attempt
@@ -53,6 +56,10 @@ public struct ActivityContext: Sendable {
     public func lastHeartbeat<Details: Decodable>(as type: Details.Type) -> Details? {
         try? lastHeartbeatDetails?.decode(type)
     }
+
+    /// Whether the worker has begun a graceful shutdown. Long work checks it to save its
+    /// progress and throw ``ActivityDeferral`` before the grace period ends.
+    public var isWorkerShuttingDown: Bool { shutdownSignal.isRequested }
 
     /// Throws `CancellationError` when the worker is shutting down or the deadline passed.
     public func checkCancellation() throws {

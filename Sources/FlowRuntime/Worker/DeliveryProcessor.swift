@@ -16,6 +16,7 @@ struct DeliveryProcessor: Sendable {
     let store: ActivityResultStore
     let statistics: WorkerStatistics
     let logger: Logger
+    let shutdownSignal: ShutdownSignal
     let runningMessages = RunningMessages()
 
     private var queueName: String { configuration.names.queue(configuration.queue) }
@@ -104,12 +105,47 @@ struct DeliveryProcessor: Sendable {
             requestLogger.info("activity completed", metadata: ["duration": "\(ContinuousClock.now - started)"])
         case .failure(let failure):
             try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy ?? entry.retryPolicy, logger: requestLogger)
+        case .deferred(let deferral):
+            try await handBack(delivery, request: request, deferral: deferral, logger: requestLogger)
         }
+    }
+
+    enum Outcome: Sendable {
+        case success(JSONText)
+        case failure(ActivityFailure)
+        case deferred(ActivityDeferral)
+    }
+
+    /// Publishes a copy of the request back to its queue (at once, or through a retry delay
+    /// tier) and then acknowledges the delivery: the work goes on in a fresh delivery,
+    /// under the same message id and attempt.
+    private func handBack(_ delivery: AMQPDelivery, request: ActivityRequest, deferral: ActivityDeferral, logger: Logger) async throws {
+        var properties = delivery.properties
+        var headers = properties.headers ?? [:]
+        let deferrals = (headers[FlowProtocol.Header.deferrals]?.integerValue ?? 0) + 1
+        headers[FlowProtocol.Header.deferrals] = .int(deferrals)
+        properties.expiration = nil
+        let message: AMQPMessage
+        let milliseconds = deferral.delay.wholeMilliseconds
+        if milliseconds <= 0 {
+            headers[Topology.retryDelayHeader] = nil
+            properties.headers = headers
+            message = AMQPMessage(routingKey: queueName, properties: properties, body: delivery.body)
+        } else {
+            let tier = Topology.retryDelayTiers.first { $0.milliseconds >= milliseconds } ?? Topology.retryDelayTiers.last!
+            headers[Topology.retryDelayHeader] = .string(tier.label)
+            properties.headers = headers
+            message = AMQPMessage(exchange: configuration.names.retryExchange, routingKey: queueName, properties: properties, body: delivery.body)
+        }
+        try await connection.publish(message)
+        try await delivery.ack()
+        statistics.record(.deferred, activity: request.activity)
+        logger.info("activity handed its message back to the queue", metadata: ["reason": "\(deferral.reason)", "delay": "\(deferral.delay)", "deferrals": "\(deferrals)"])
     }
 
     /// Runs the activity under its start-to-close timeout. Cancellation from outside (a
     /// shutdown past its grace period) propagates as `CancellationError`.
-    private func run(_ entry: ActivityRegistry.Entry, request: ActivityRequest, logger: Logger) async throws -> Result<JSONText, ActivityFailure> {
+    private func run(_ entry: ActivityRegistry.Entry, request: ActivityRequest, logger: Logger) async throws -> Outcome {
         let attemptTimeout = request.startToCloseTimeout ?? entry.startToCloseTimeout
         let timeout: Duration
         if let deadline = request.deadline {
@@ -132,6 +168,7 @@ struct DeliveryProcessor: Sendable {
             workflowID: request.workflowID,
             lastHeartbeatDetails: lastHeartbeat,
             logger: logger,
+            shutdownSignal: shutdownSignal,
             progressReporter: { details in
                 try? await store.recordHeartbeat(messageID: request.messageID, details: details)
                 let progress = ActivityReply(status: .progress, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), progress: details)
@@ -140,7 +177,7 @@ struct DeliveryProcessor: Sendable {
         )
 
         enum Race: Sendable {
-            case finished(Result<JSONText, ActivityFailure>)
+            case finished(Outcome)
             case timedOut
         }
         return try await withThrowingTaskGroup(of: Race.self) { group in
@@ -149,6 +186,8 @@ struct DeliveryProcessor: Sendable {
                     return .finished(.success(try await entry.run(request.body, context)))
                 } catch let failure as ActivityFailure {
                     return .finished(.failure(failure))
+                } catch let deferral as ActivityDeferral {
+                    return .finished(.deferred(deferral))
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
@@ -173,6 +212,14 @@ struct DeliveryProcessor: Sendable {
     /// A failed attempt: parked for a retry when the policy allows, otherwise answered as
     /// failed and dead-lettered with its reason.
     private func fail(_ delivery: AMQPDelivery, request: ActivityRequest, failure: ActivityFailure, policy: RetryPolicy, logger: Logger) async throws {
+        if failure.isCancellation {
+            let reply = ActivityReply(status: .failed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), error: failure)
+            try await sendReply(reply, for: request)
+            try await delivery.ack()
+            statistics.record(.cancelled, activity: request.activity)
+            logger.info("activity cancelled on request", metadata: ["reason": "\(failure.message)"])
+            return
+        }
         if policy.shouldRetry(failure, afterAttempt: request.attempt) {
             let tier = policy.delayTier(afterAttempt: request.attempt)
             var properties = delivery.properties

@@ -39,9 +39,10 @@ public struct Worker: Service {
         try await connection.declare(configuration.names.topology)
         let queueName = configuration.names.queue(configuration.queue)
         let consumer = try await connection.consume(queue: queueName, prefetch: UInt16(clamping: configuration.concurrency))
+        let shutdownSignal = ShutdownSignal()
         let processor = DeliveryProcessor(
             configuration: configuration, registry: registry, connection: connection, store: store,
-            statistics: statistics, logger: logger
+            statistics: statistics, logger: logger, shutdownSignal: shutdownSignal
         )
         logger.info(
             "worker started",
@@ -65,8 +66,10 @@ public struct Worker: Service {
                 failure = error
             }
 
-            // Shutting down: no new deliveries; what is running gets the grace period.
+            // Shutting down: no new deliveries; what is running gets the grace period, and
+            // long work is told so it can save its progress and hand its message back.
             statistics.setConsuming(false)
+            shutdownSignal.request()
             await consumer.stop()
             let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
             if statistics.inFlight > 0 {

@@ -35,12 +35,13 @@ public struct WorkerConfiguration: Sendable {
         self.workerID = workerID
     }
 
-    /// The seed's `max_concurrent_activities` per queue: training owns the cores, API
-    /// calls mostly wait on the network.
+    /// The seed's `max_concurrent_activities` per queue. API calls mostly wait on the
+    /// network. An ML worker trains one job at a time (training owns the cores); its other
+    /// slots answer job queries, cancellations and evaluations while it trains.
     public static func defaultConcurrency(for queue: WorkQueue) -> Int {
         switch queue {
         case .default: return 8
-        case .ml: return 1
+        case .ml: return 4
         case .openai: return 16
         }
     }

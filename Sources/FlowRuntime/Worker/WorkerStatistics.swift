@@ -3,7 +3,7 @@ import Synchronization
 /// Counts of what a worker did, per activity, for logs, `flow status` and health.
 public final class WorkerStatistics: Sendable {
     public enum Event: String, Sendable, CaseIterable {
-        case started, completed, failed, retried, deadLettered, duplicate
+        case started, completed, failed, retried, deadLettered, duplicate, deferred, cancelled
 
         var metricLabel: String { self == .deadLettered ? "dead_lettered" : rawValue }
     }

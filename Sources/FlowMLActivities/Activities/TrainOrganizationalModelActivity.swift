@@ -1,0 +1,224 @@
+import FlowCore
+import FlowDefaultActivities
+import FlowML
+import FlowRuntime
+import Foundation
+
+/// `train_organizational_model`: LoRA fine-tuning of a model folder in the data folder on
+/// a JSON-lines dataset (a file in the data folder or a blob id), as a durable job in
+/// `training/<job id>/` (``TrainingJobFolder``).
+///
+/// The job, not the delivery, is the unit that survives:
+/// - progress goes to the reply queue as heartbeats and into the job record;
+/// - a delivery trains for at most `deliveryHoldLimit`, then checkpoints and hands a copy
+///   of its message back to the queue, so no delivery outlives `consumer_timeout`;
+/// - a worker told to stop (SIGTERM) checkpoints and hands the message back the same way;
+/// - a worker that dies leaves its delivery unacknowledged, the broker redelivers it, and
+///   the job continues from its newest complete checkpoint, ending with the adapter an
+///   uninterrupted run would have;
+/// - the job's lock keeps two deliveries of one job from training at once, and a job that
+///   completed is answered from its record without training again.
+public struct TrainOrganizationalModelActivity: Activity {
+    public typealias Input = TrainOrganizationalModel.Input
+    public typealias Output = TrainOrganizationalModel.Output
+    public static let name = TrainOrganizationalModel.name
+    public static let queue = TrainOrganizationalModel.queue
+    public static let retryPolicy = TrainOrganizationalModel.retryPolicy
+    public static let startToCloseTimeout = TrainOrganizationalModel.startToCloseTimeout
+
+    let dataFolder: DataFolder
+    let options: TrainingJobOptions
+    let slot: TrainingSlot
+
+    init(dataFolder: DataFolder, options: TrainingJobOptions, slot: TrainingSlot) {
+        self.dataFolder = dataFolder
+        self.options = options
+        self.slot = slot
+    }
+
+    public func run(_ input: Input, context: ActivityContext) async throws -> Output {
+        let folder = try TrainingJobFolder(jobID: input.jobID, dataFolder: dataFolder.root)
+        if let answer = try Self.finishedAnswer(folder) { return try answer.get() }
+
+        let slotState = slot.take(for: input.jobID)
+        guard slotState.taken else {
+            throw ActivityDeferral("this worker is training job \(slotState.holder ?? "?"); job \(input.jobID) waits for a free worker", delay: options.busyRetryDelay)
+        }
+        defer { slot.release() }
+        guard let lock = try folder.lock(holder: "\(options.workerID) (message \(context.messageID))") else {
+            throw ActivityDeferral("job \(input.jobID) is training in \(folder.lockHolder); this copy waits", delay: options.busyRetryDelay)
+        }
+        defer { lock.release() }
+        // Read again under the lock: another worker may have finished the job meanwhile.
+        if let answer = try Self.finishedAnswer(folder) { return try answer.get() }
+
+        var job = try folder.storedRecord() ?? TrainingJob(jobID: input.jobID, state: .queued, request: input)
+        if folder.isCancelRequested {
+            job.state = .cancelled
+            try folder.write(job)
+            throw ActivityFailure.cancelled(Self.cancellationMessage(job, folder: folder))
+        }
+        job.request = input
+        job.state = .running
+        job.messageID = context.messageID
+        job.workerID = options.workerID
+        job.deliveries += 1
+        job.error = nil
+        try folder.write(job)
+
+        let trainer: LoRATrainer
+        do {
+            let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
+            let settings = try MLInputs.settings(lora: input.lora, training: input.training)
+            let examples = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: settings.maximumLength)
+            do {
+                trainer = try LoRATrainer(model: model, examples: examples, settings: settings, output: folder.url, resume: true)
+            } catch let error as ModelError {
+                throw ActivityFailure.nonRetryable("InvalidTrainingRequest", error.message)
+            }
+        } catch let failure as ActivityFailure {
+            job.state = .failed
+            job.error = failure
+            try? folder.write(job)
+            throw failure
+        }
+        job.maximumSteps = trainer.settings.maximumSteps
+        if trainer.trainerState.globalStep > 0 {
+            context.logger.info("resuming a training job from its newest checkpoint", metadata: ["job.id": "\(input.jobID)", "step": "\(trainer.trainerState.globalStep)"])
+        }
+
+        let ending: LoRATrainer.Ending
+        do {
+            ending = try await train(trainer, job: &job, folder: folder, context: context)
+        } catch let error as ModelError {
+            job.state = .failed
+            job.error = .nonRetryable("TrainingFailed", error.message)
+            try? folder.write(job)
+            throw job.error!
+        } catch is CancellationError {
+            job.state = .checkpointed
+            try? folder.write(job)
+            throw CancellationError()
+        }
+
+        let losses = trainer.trainerState.losses
+        job.step = trainer.trainerState.globalStep
+        job.bestLoss = losses.min().map(Double.init)
+        switch ending {
+        case .completed:
+            let result = Output(
+                jobID: input.jobID, adapterPath: folder.relativePath, steps: job.step, finalLoss: Double(losses.last ?? 0),
+                bestLoss: job.bestLoss, tokensPerSecond: job.tokensPerSecond, trainingSeconds: job.trainingSeconds
+            )
+            job.state = .completed
+            job.result = result
+            try folder.write(job)
+            return result
+        case .stopped(let checkpoint):
+            job.state = folder.isCancelRequested ? .cancelled : .checkpointed
+            try folder.write(job)
+            if job.state == .cancelled {
+                throw ActivityFailure.cancelled(Self.cancellationMessage(job, folder: folder))
+            }
+            let reason = context.isWorkerShuttingDown ? "the worker is shutting down" : "the delivery reached its hold limit of \(options.deliveryHoldLimit)"
+            throw ActivityDeferral("\(reason); job \(input.jobID) continues from \(folder.relativePath)/\(checkpoint.lastPathComponent) in a fresh delivery")
+        }
+    }
+
+    /// Runs the trainer on a thread of its own (it is synchronous and owns the cores) until
+    /// it completes or has to stop, reporting progress as heartbeats and in the job record.
+    private func train(_ trainer: LoRATrainer, job: inout TrainingJob, folder: TrainingJobFolder, context: ActivityContext) async throws -> LoRATrainer.Ending {
+        let progressStream = AsyncStream<TrainingProgress>.makeStream()
+        let reporter = Task { [job] in
+            var job = job
+            var lastWrite = ContinuousClock.now
+            for await progress in progressStream.stream {
+                job.step = progress.step
+                job.loss = Double(progress.loss)
+                job.bestLoss = min(job.bestLoss ?? .infinity, Double(progress.loss))
+                job.learningRate = Double(progress.learningRate)
+                let tokensBefore = (job.tokensPerSecond ?? 0) * job.trainingSeconds
+                job.trainingSeconds += progress.seconds
+                job.tokensPerSecond = (tokensBefore + Double(progress.tokens)) / max(job.trainingSeconds, 1e-9)
+                if let checkpoint = progress.checkpoint { job.checkpoints = [folder.relativePath + "/" + checkpoint.lastPathComponent] }
+                await context.heartbeat(Progress(progress, folder: folder.relativePath))
+                // The record follows progress about once a second, and at every checkpoint.
+                if progress.checkpoint != nil || ContinuousClock.now - lastWrite > .seconds(1) {
+                    try? folder.write(job)
+                    lastWrite = ContinuousClock.now
+                }
+            }
+            return job
+        }
+        let cancelled = CancellationFlag()
+        let holdDeadline = ContinuousClock.now + options.deliveryHoldLimit
+        let result: Result<LoRATrainer.Ending, any Error> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<LoRATrainer.Ending, any Error>, Never>) in
+                let thread = Thread {
+                    let ending = Result {
+                        try trainer.train(
+                            progress: { progressStream.continuation.yield($0) },
+                            shouldStop: {
+                                cancelled.isSet || context.isWorkerShuttingDown || ContinuousClock.now >= holdDeadline || folder.isCancelRequested
+                            }
+                        )
+                    }
+                    continuation.resume(returning: ending)
+                }
+                thread.stackSize = 8 << 20
+                thread.start()
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+        progressStream.continuation.finish()
+        job = await reporter.value
+        if cancelled.isSet { throw CancellationError() }
+        return try result.get()
+    }
+
+    /// The answer for a job that is already over: its result, or its cancellation.
+    static func finishedAnswer(_ folder: TrainingJobFolder) throws -> Result<Output, ActivityFailure>? {
+        guard let job = try folder.storedRecord() else { return nil }
+        switch job.state {
+        case .completed:
+            return job.result.map { .success($0) }
+        case .cancelled:
+            return .failure(.cancelled(cancellationMessage(job, folder: folder)))
+        default:
+            return nil
+        }
+    }
+
+    static func cancellationMessage(_ job: TrainingJob, folder: TrainingJobFolder) -> String {
+        let newest = folder.checkpoints().last.map { "; its newest checkpoint is \($0)" } ?? "; it had no checkpoint"
+        return "training job \(job.jobID) was cancelled at step \(job.step)\(job.maximumSteps.map { " of \($0)" } ?? "")\(newest)"
+    }
+
+    struct Progress: Encodable {
+        var step: Int
+        var maxSteps: Int
+        var loss: Float
+        var learningRate: Float
+        var tokensPerSecond: Double
+        var checkpoint: String?
+
+        init(_ progress: TrainingProgress, folder: String) {
+            step = progress.step
+            maxSteps = progress.maximumSteps
+            loss = progress.loss
+            learningRate = progress.learningRate
+            tokensPerSecond = progress.tokensPerSecond
+            checkpoint = progress.checkpoint.map { "\(folder)/\($0.lastPathComponent)" }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case step
+            case maxSteps = "max_steps"
+            case loss
+            case learningRate = "learning_rate"
+            case tokensPerSecond = "tokens_per_second"
+            case checkpoint
+        }
+    }
+}

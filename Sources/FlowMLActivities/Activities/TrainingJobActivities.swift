@@ -1,0 +1,91 @@
+import FlowCore
+import FlowDefaultActivities
+import FlowRuntime
+import Foundation
+
+/// `list_training_jobs`: the jobs in `training/`, newest change first.
+public struct ListTrainingJobsActivity: Activity {
+    public typealias Input = ListTrainingJobs.Input
+    public typealias Output = ListTrainingJobs.Output
+    public static let name = ListTrainingJobs.name
+    public static let queue = ListTrainingJobs.queue
+
+    let dataFolder: DataFolder
+
+    public init(dataFolder: DataFolder) { self.dataFolder = dataFolder }
+
+    public func run(_ input: Input, context: ActivityContext) async throws -> Output {
+        let limit = input.limit ?? 100
+        guard limit > 0 else { throw ActivityFailure.nonRetryable("InvalidInput", "limit must be positive, got \(limit)") }
+        let training = dataFolder.root.appendingPathComponent("training")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: training.path)) ?? []
+        var jobs: [TrainingJob] = []
+        for name in names where !name.hasPrefix(".") {
+            guard let folder = try? TrainingJobFolder(jobID: name, dataFolder: dataFolder.root) else { continue }
+            do {
+                guard let job = try folder.view() else { continue }
+                if let state = input.state, job.state != state { continue }
+                jobs.append(job)
+            } catch {
+                // One unreadable record must not hide the others; get_training_job names it.
+                context.logger.warning("skipping a job record that does not decode", metadata: ["job.folder": "\(name)", "error": "\(error)"])
+            }
+        }
+        jobs.sort { ($0.updatedAt, $0.jobID) > ($1.updatedAt, $1.jobID) }
+        return Output(jobs: Array(jobs.prefix(limit)))
+    }
+}
+
+/// `get_training_job`: one job's record, progress and checkpoints.
+public struct GetTrainingJobActivity: Activity {
+    public typealias Input = GetTrainingJob.Input
+    public typealias Output = GetTrainingJob.Output
+    public static let name = GetTrainingJob.name
+    public static let queue = GetTrainingJob.queue
+
+    let dataFolder: DataFolder
+
+    public init(dataFolder: DataFolder) { self.dataFolder = dataFolder }
+
+    public func run(_ input: Input, context: ActivityContext) async throws -> Output {
+        let folder = try TrainingJobFolder(jobID: input.jobID, dataFolder: dataFolder.root)
+        guard let job = try folder.view() else { throw TrainingJobFolder.notFound(input.jobID) }
+        return job
+    }
+}
+
+/// `cancel_training_job`: asks a job to stop (see ``CancelTrainingJob``).
+public struct CancelTrainingJobActivity: Activity {
+    public typealias Input = CancelTrainingJob.Input
+    public typealias Output = CancelTrainingJob.Output
+    public static let name = CancelTrainingJob.name
+    public static let queue = CancelTrainingJob.queue
+
+    let dataFolder: DataFolder
+
+    public init(dataFolder: DataFolder) { self.dataFolder = dataFolder }
+
+    public func run(_ input: Input, context: ActivityContext) async throws -> Output {
+        let folder = try TrainingJobFolder(jobID: input.jobID, dataFolder: dataFolder.root)
+        guard let job = try folder.view() else { throw TrainingJobFolder.notFound(input.jobID) }
+        if job.state.isFinal { return job }
+        // The marker is what the trainer and later deliveries look at; the record follows
+        // at once only when no process trains the job (the trainer writes it otherwise).
+        try folder.requestCancel()
+        if let lock = try folder.lock(holder: "cancel_training_job (message \(context.messageID))") {
+            defer { lock.release() }
+            if var stored = try folder.storedRecord(), !stored.state.isFinal {
+                stored.state = .cancelled
+                try folder.write(stored)
+            }
+        }
+        context.logger.info("training job cancellation requested", metadata: ["job.id": "\(input.jobID)"])
+        return try folder.view() ?? job
+    }
+}
+
+extension TrainingJobFolder {
+    static func notFound(_ jobID: String) -> ActivityFailure {
+        .nonRetryable("JobNotFound", "no training job '\(jobID)' in the data folder's training/ (list_training_jobs shows the jobs there)")
+    }
+}

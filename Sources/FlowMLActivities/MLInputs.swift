@@ -1,0 +1,56 @@
+import FlowCore
+import FlowDefaultActivities
+import FlowML
+import FlowRuntime
+import Foundation
+
+/// Reading the ML activities' inputs from the data folder, with errors that name the problem.
+enum MLInputs {
+    static func model(_ path: String, in dataFolder: DataFolder) throws -> (LlamaModel, Tokenizer) {
+        let folder = try dataFolder.resolve(path)
+        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) else {
+            throw ActivityFailure.nonRetryable("ModelNotFound", "no model folder with a config.json at \(path) in the data folder")
+        }
+        do {
+            return (try LlamaModel(folder: folder), try Tokenizer(contentsOf: folder.appendingPathComponent("tokenizer.json")))
+        } catch let error as ModelError {
+            throw ActivityFailure.nonRetryable("InvalidModel", "\(path): \(error.message)")
+        } catch let error as SafeTensorsError {
+            throw ActivityFailure.nonRetryable("InvalidModel", "\(path): \(error.message)")
+        } catch let error as TokenizerError {
+            throw ActivityFailure.nonRetryable("InvalidModel", "\(path)/tokenizer.json: \(error.message)")
+        }
+    }
+
+    static func examples(_ dataset: String, in dataFolder: DataFolder, tokenizer: Tokenizer, maximumLength: Int) throws -> [TokenizedExample] {
+        let file: URL
+        if dataset.hasPrefix("sha256:") {
+            file = try BlobStore(folder: dataFolder.blobs).path(of: dataset)
+        } else {
+            file = try dataFolder.resolve(dataset)
+        }
+        do {
+            return try TrainingData.load(file, tokenizer: tokenizer, maximumLength: maximumLength)
+        } catch let error as ModelError {
+            throw ActivityFailure.nonRetryable("InvalidDataset", "\(dataset): \(error.message)")
+        }
+    }
+
+    /// The trainer's settings: `training` and `lora` objects with Transformers' and PEFT's names.
+    static func settings(lora: JSONText?, training: JSONText?) throws -> TrainingSettings {
+        var merged: [String: Any] = [:]
+        for part in [training, lora].compactMap({ $0 }) {
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(part.text.utf8))) as? [String: Any] else {
+                throw ActivityFailure.nonRetryable("InvalidInput", "'lora' and 'training' must be JSON objects")
+            }
+            merged.merge(object) { _, new in new }
+        }
+        do {
+            var settings = try JSONDecoder().decode(TrainingSettings.self, from: JSONSerialization.data(withJSONObject: merged))
+            if merged["max_steps"] == nil { settings.maximumSteps = 30 }
+            return settings
+        } catch {
+            throw ActivityFailure.nonRetryable("InvalidInput", "the training settings do not decode: \(error)")
+        }
+    }
+}
