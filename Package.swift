@@ -235,7 +235,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FlowMLTests",
-            dependencies: ["FlowCore", "FlowML", "FlowMLActivities", "FlowRuntime", "FlowDefaultActivities", "FlowTesting"],
+            dependencies: ["FlowCore", "FlowAMQP", "FlowML", "FlowMLActivities", "FlowRuntime", "FlowDefaultActivities", "FlowTesting"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

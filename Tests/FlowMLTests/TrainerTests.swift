@@ -127,4 +127,16 @@ struct TrainerTests {
         #expect(examples[2].labels.dropLast(assistant.count).allSatisfy { $0 == -100 })
         #expect(throws: ModelError.self) { try TrainingData.parse("{\"other\": 1}", tokenizer: tokenizer, maximumLength: 8) }
     }
+
+    @Test("two runs with the same seed end with identical adapters (the gradient norm sums in a fixed order)")
+    func reproducible() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-reproducible-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try MLJobFixtures.prepare(folder)
+        let training = #"{"max_steps": 60, "batch_size": 1, "learning_rate": 0.01, "seed": 3}"#
+        let first = try MLJobFixtures.uninterruptedAdapter(folder, training: training)
+        let second = try MLJobFixtures.uninterruptedAdapter(folder, training: training)
+        #expect(first.a == second.a)
+        #expect(first.b == second.b)
+    }
 }

@@ -249,9 +249,13 @@ public final class LoRATrainer: @unchecked Sendable {
     /// `torch.nn.utils.clip_grad_norm_` does.
     static func clip(_ gradients: inout LoRAGradients, to limit: Float) {
         guard limit > 0 else { return }
+        // In a fixed order: a dictionary's iteration order differs between runs, and a sum
+        // in another order differs in its last bits, which a long run amplifies.
         var squares: Float = 0
-        for values in gradients.a.values { for value in values { squares += value * value } }
-        for values in gradients.b.values { for value in values { squares += value * value } }
+        for module in gradients.a.keys.sorted() {
+            for value in gradients.a[module]! { squares += value * value }
+            for value in gradients.b[module]! { squares += value * value }
+        }
         let norm = squares.squareRoot()
         guard norm > limit else { return }
         let factor = limit / (norm + 1e-6)

@@ -54,12 +54,19 @@ public struct Worker: Service {
         let consumerFailure: (any Error)? = await withTaskGroup(of: Void.self) { group in
             var failure: (any Error)?
             do {
-                for try await delivery in consumer.cancelOnGracefulShutdown() {
-                    statistics.begin()
-                    group.addTask {
-                        await processor.process(delivery)
-                        statistics.end()
+                // A graceful shutdown stops the consumer (basic.cancel) and lets the loop end
+                // by itself. Cancelling the loop instead would close the consumer's channel,
+                // and the activities in flight could no longer acknowledge their deliveries.
+                try await withGracefulShutdownHandler {
+                    for try await delivery in consumer {
+                        statistics.begin()
+                        group.addTask {
+                            await processor.process(delivery)
+                            statistics.end()
+                        }
                     }
+                } onGracefulShutdown: {
+                    Task { await consumer.stop() }
                 }
             } catch {
                 logger.error("the consumer stopped", metadata: ["error": "\(error)"])

@@ -1,0 +1,84 @@
+import FlowAMQP
+import FlowCore
+import FlowML
+import FlowTesting
+import Foundation
+import Testing
+
+/// The real `flow worker ml` process killed or stopped in the middle of a training job.
+@Suite("ML worker processes under signals", .serialized)
+struct MLWorkerProcessTests {
+    static let training = #"{"max_steps": 200, "save_steps": 10, "save_total_limit": 3, "batch_size": 1, "learning_rate": 0.01, "seed": 3}"#
+
+    /// Starts a worker on a job and returns once the job has written a checkpoint.
+    func startJob(_ setup: WorkerProcessSetup, jobID: String) async throws -> FlowProcess {
+        try MLJobFixtures.prepare(setup.dataFolder)
+        let worker = try FlowProcess(setup.workerArguments(concurrency: 1))
+        try await setup.send(TrainOrganizationalModel.name, input: MLJobFixtures.trainingInput(jobID: jobID, training: Self.training), messageID: "train-\(jobID)")
+        try await setup.replies.wait(timeout: .seconds(120)) { box in
+            box.progress(for: "train-\(jobID)").contains { ($0.progress?.text.contains(#""step":25,"#)) == true }
+        }
+        return worker
+    }
+
+    func job(_ setup: WorkerProcessSetup, _ jobID: String) throws -> TrainingJob {
+        let data = try Data(contentsOf: setup.dataFolder.appendingPathComponent("training/\(jobID)/job.json"))
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(TrainingJob.self, from: data)
+    }
+
+    func finish(_ setup: WorkerProcessSetup, jobID: String) async throws -> (FlowProcess, ActivityReply) {
+        let worker = try FlowProcess(setup.workerArguments(concurrency: 1))
+        try await setup.replies.wait(timeout: .seconds(300)) { !$0.finals(for: "train-\(jobID)").isEmpty }
+        return (worker, try #require(await setup.replies.finals(for: "train-\(jobID)").first))
+    }
+
+    @Test("a worker killed with SIGKILL mid-job: the redelivered job resumes from its newest checkpoint and ends with the uninterrupted run's adapter")
+    func sigkillMidTraining() async throws {
+        let setup = try await WorkerProcessSetup.make(queue: .ml)
+        let first = try await startJob(setup, jobID: "killed")
+        first.signal(SIGKILL)
+        _ = try await first.waitForExit(timeout: .seconds(30))
+        let interrupted = try job(setup, "killed")
+        #expect(interrupted.state == .running, "the record of a killed worker still says running")
+        #expect(interrupted.step < 200)
+
+        let (second, reply) = try await finish(setup, jobID: "killed")
+        #expect(reply.status == .completed, "\(String(describing: reply.error))\n\(second.log)")
+        #expect(second.log.contains("resuming a training job from its newest checkpoint"), "\(second.log)")
+        let record = try job(setup, "killed")
+        #expect(record.state == .completed)
+        #expect(record.deliveries == 2)
+        let adapter = try LoRAAdapter(folder: setup.dataFolder.appendingPathComponent("training/killed"))
+        MLJobFixtures.expectSame(adapter, try MLJobFixtures.uninterruptedAdapter(setup.dataFolder, training: Self.training))
+        second.signal(SIGTERM)
+        _ = try await second.waitForExit(timeout: .seconds(30))
+        await setup.tearDown()
+    }
+
+    @Test("SIGTERM mid-job: the worker checkpoints, hands the job back to the queue and exits; the next worker finishes it as an uninterrupted run would")
+    func sigtermMidTraining() async throws {
+        let setup = try await WorkerProcessSetup.make(queue: .ml)
+        let first = try await startJob(setup, jobID: "stopped")
+        first.signal(SIGTERM)
+        let status = try await first.waitForExit(timeout: .seconds(60))
+        #expect(status == 0, "\(first.log)")
+        #expect(first.log.contains("handed its message back"), "\(first.log)")
+        let stopped = try job(setup, "stopped")
+        #expect(stopped.state == .checkpointed)
+        let newest = LoRATrainer.newestCheckpoint(in: setup.dataFolder.appendingPathComponent("training/stopped"))
+        #expect(newest?.lastPathComponent == "checkpoint-\(stopped.step)", "the checkpoint of the step it stopped after")
+        #expect(try await setup.requester.inspectQueue(setup.names.queue(.ml)).messageCount == 1, "the job waits in the queue for the next worker")
+        #expect(await setup.replies.finals(for: "train-stopped").isEmpty)
+
+        let (second, reply) = try await finish(setup, jobID: "stopped")
+        #expect(reply.status == .completed, "\(String(describing: reply.error))\n\(second.log)")
+        let adapter = try LoRAAdapter(folder: setup.dataFolder.appendingPathComponent("training/stopped"))
+        MLJobFixtures.expectSame(adapter, try MLJobFixtures.uninterruptedAdapter(setup.dataFolder, training: Self.training))
+        #expect(await setup.replies.finals(for: "train-stopped").count == 1)
+        second.signal(SIGTERM)
+        _ = try await second.waitForExit(timeout: .seconds(30))
+        await setup.tearDown()
+    }
+}
