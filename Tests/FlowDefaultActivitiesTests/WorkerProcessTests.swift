@@ -36,6 +36,11 @@ struct WorkerProcessTests {
         while try await setup.requester.inspectQueue(queue).messageCount > 0, ContinuousClock.now < drainDeadline {
             try await Task.sleep(for: .milliseconds(50))
         }
+        // A process signalled before it installs its handlers dies of the signal.
+        let startDeadline = ContinuousClock.now + .seconds(60)
+        while !second.log.contains("worker started"), ContinuousClock.now < startDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         second.signal(SIGTERM)
         let secondExit = try await second.waitForExit(timeout: .seconds(60))
         #expect(secondExit == 0, "the second worker should stop cleanly on SIGTERM (exit status \(secondExit.map(String.init) ?? "none: still running")); the end of its log:\n\(second.log.suffix(6000))")

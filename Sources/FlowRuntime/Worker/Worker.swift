@@ -59,6 +59,12 @@ public struct Worker: Service {
                 // and the activities in flight could no longer acknowledge their deliveries.
                 try await withGracefulShutdownHandler {
                     for try await delivery in consumer {
+                        // Deliveries already on their way when the shutdown began go back
+                        // to the queue at once rather than start here.
+                        guard !shutdownSignal.isRequested else {
+                            try? await delivery.nack(requeue: true)
+                            continue
+                        }
                         statistics.begin()
                         group.addTask {
                             await processor.process(delivery)
@@ -66,6 +72,7 @@ public struct Worker: Service {
                         }
                     }
                 } onGracefulShutdown: {
+                    shutdownSignal.request()
                     Task { await consumer.stop() }
                 }
             } catch {
