@@ -10,6 +10,7 @@ public enum MLActivities {
         var registry = ActivityRegistry()
         registry.register(TrainOrganizationalModelActivity(dataFolder: dataFolder, options: options, slot: slot))
         registry.register(EvaluateModelActivity(dataFolder: dataFolder))
+        registry.register(GenerateTextActivity(dataFolder: dataFolder))
         registry.register(ListTrainingJobsActivity(dataFolder: dataFolder))
         registry.register(GetTrainingJobActivity(dataFolder: dataFolder))
         registry.register(CancelTrainingJobActivity(dataFolder: dataFolder))

@@ -36,6 +36,18 @@ enum MLInputs {
         }
     }
 
+    /// A PEFT adapter folder in the data folder.
+    static func adapter(_ path: String, in dataFolder: DataFolder) throws -> LoRAAdapter {
+        let folder = try dataFolder.resolve(path)
+        do {
+            return try LoRAAdapter(folder: folder)
+        } catch let error as ModelError {
+            throw ActivityFailure.nonRetryable("InvalidAdapter", "\(path): \(error.message)")
+        } catch let error as SafeTensorsError {
+            throw ActivityFailure.nonRetryable("InvalidAdapter", "\(path): \(error.message)")
+        }
+    }
+
     /// The trainer's settings: `training` and `lora` objects with Transformers' and PEFT's names.
     static func settings(lora: JSONText?, training: JSONText?) throws -> TrainingSettings {
         var merged: [String: Any] = [:]

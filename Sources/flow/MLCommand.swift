@@ -7,7 +7,7 @@ struct MLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ml",
         abstract: "Use the ML engine directly, without a broker.",
-        subcommands: [MLTrain.self, MLEval.self, Tokenize.self, MLInitModel.self]
+        subcommands: [MLTrain.self, MLEval.self, MLGenerate.self, Tokenize.self, MLInitModel.self]
     )
 
     struct Tokenize: AsyncParsableCommand {

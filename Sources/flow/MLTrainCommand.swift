@@ -90,6 +90,53 @@ struct MLEval: AsyncParsableCommand {
     }
 }
 
+struct MLGenerate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Continue a prompt with a model, with or without an adapter, printing tokens as they come.",
+        discussion: "Greedy by default (--temperature 0); --temperature and --top-p sample, reproducibly by --seed. Stops at the model's eos_token_id or after --max-new-tokens."
+    )
+
+    @Option(help: "The Hugging Face model folder.") var model: String
+    @Option(help: "A PEFT adapter folder.") var adapter: String?
+    @Option(help: "The tokenizer.json (default: the model folder's).") var tokenizer: String?
+    @Option(help: "The text to continue.") var prompt: String
+    @Option(help: "Tokens to generate at most.") var maxNewTokens = 64
+    @Option(help: "0 is greedy; above 0 samples.") var temperature: Float = 0
+    @Option(help: "Nucleus sampling: the probability mass to draw from.") var topP: Float = 1
+    @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
+
+    func run() async throws {
+        try withReadableErrors {
+            let folder = URL(fileURLWithPath: model)
+            let loaded = try LlamaModel(folder: folder)
+            let tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: self.tokenizer ?? folder.appendingPathComponent("tokenizer.json").path))
+            let adapter = try self.adapter.map { try LoRAAdapter(folder: URL(fileURLWithPath: $0)) }
+            let settings = GenerationSettings(
+                maximumNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed,
+                stopTokens: LlamaModel.endOfSequenceTokens(in: folder)
+            )
+            let started = Date()
+            var tokens: [Int] = []
+            var printed = ""
+            let generation = try loaded.generate(prompt: tokenizer.encode(prompt), settings: settings, adapter: adapter) { token in
+                // Decoded as a whole each time: one token can be half of a character.
+                tokens.append(token)
+                let text = tokenizer.decode(tokens, skipSpecialTokens: true)
+                if text.hasPrefix(printed), !text.hasSuffix("\u{FFFD}") {
+                    FileHandle.standardOutput.write(Data(text.dropFirst(printed.count).utf8))
+                    printed = text
+                }
+                return true
+            }
+            let rest = tokenizer.decode(generation.tokens, skipSpecialTokens: true)
+            if rest.hasPrefix(printed) { print(rest.dropFirst(printed.count)) } else { print() }
+            let seconds = Date().timeIntervalSince(started)
+            FileHandle.standardError.write(Data(String(format: "%d tokens, %.1f tokens/s, finish: %@\n", generation.tokens.count, Double(generation.tokens.count) / max(seconds, 1e-9), generation.finishReason.rawValue).utf8))
+        }
+    }
+}
+
 /// A model folder, its tokenizer (the folder's unless named) and a tokenized dataset.
 private func loadModelAndData(model: String, tokenizer: String?, data: String, maximumLength: Int) throws -> (LlamaModel, [TokenizedExample]) {
     let folder = URL(fileURLWithPath: model)

@@ -47,6 +47,16 @@ struct MLActorTests {
         let figures = try #require(evaluated.output).decode(EvaluateModel.Output.self)
         #expect(figures.samples == 6)
         #expect(figures.perplexity > 1)
+        #expect(try #require(figures.baseEvalLoss) > figures.evalLoss, "the adapter learned the data it was trained on")
+
+        let generation = #"{"base_model": "models/base", "adapter_path": "training/job-1", "prompt": "Policy 3:", "max_new_tokens": 8, "seed": 1}"#
+        try await harness.send(GenerateText.name, input: generation, messageID: "generate-job-1", queue: .ml)
+        let generated = try await harness.finalReply(to: "generate-job-1", timeout: .seconds(60))
+        let text = try #require(generated.output, "\(String(describing: generated.error))").decode(GenerateText.Output.self)
+        #expect(text.promptTokens > 0)
+        #expect(text.generatedTokens == 8 || text.finishReason == "eos")
+        try await harness.send(GenerateText.name, input: #"{"base_model": "models/base", "adapter_path": "training/nothing", "prompt": "x"}"#, messageID: "generate-bad", queue: .ml)
+        #expect(try await harness.finalReply(to: "generate-bad").error?.type == "InvalidAdapter")
 
         let modified = try FileManager.default.attributesOfItem(atPath: adapter.path)[.modificationDate] as? Date
         try await harness.send("train_organizational_model", input: input, messageID: "train-job-1", queue: .ml)

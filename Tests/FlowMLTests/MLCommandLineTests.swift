@@ -49,6 +49,13 @@ struct MLCommandLineTests {
         let adapted = try #require(figures["adapter_loss"])
         #expect(adapted < base, "the adapter trained on this data should lower its loss: \(figures)")
 
+        let generate = ["ml", "generate", "--model", model.path, "--adapter", output.path, "--prompt", "The board", "--max-new-tokens", "12"]
+        let generated = try await flow(generate)
+        #expect(generated.status == 0, "\(generated.standardError)")
+        #expect(generated.standardError.contains("tokens/s"))
+        #expect(!generated.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+        #expect(try await flow(generate).standardOutput == generated.standardOutput, "greedy generation is deterministic")
+
         let missing = try await flow(["ml", "train", "--model", root.appendingPathComponent("nothing").path, "--data", data.path, "--output", output.path])
         #expect(missing.status != 0)
         #expect(missing.standardError.contains("config.json"))

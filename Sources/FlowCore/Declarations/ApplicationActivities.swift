@@ -187,10 +187,11 @@ public enum EvaluateModel: ActivityDeclaration {
     public struct Input: Codable, Sendable, Equatable {
         public var jobID: String
         public var baseModel: String
-        public var adapterPath: String
+        /// The adapter to evaluate; without one, the base model alone is.
+        public var adapterPath: String?
         public var dataset: String
 
-        public init(jobID: String, baseModel: String, adapterPath: String, dataset: String) {
+        public init(jobID: String, baseModel: String, adapterPath: String?, dataset: String) {
             self.jobID = jobID
             self.baseModel = baseModel
             self.adapterPath = adapterPath
@@ -207,21 +208,29 @@ public enum EvaluateModel: ActivityDeclaration {
 
     public struct Output: Codable, Sendable, Equatable {
         public var jobID: String
+        /// With the adapter, when there is one.
         public var evalLoss: Double
         public var perplexity: Double
         public var samples: Int
+        /// Of the base model alone, for comparison.
+        public var baseEvalLoss: Double?
+        public var basePerplexity: Double?
 
-        public init(jobID: String, evalLoss: Double, perplexity: Double, samples: Int) {
+        public init(jobID: String, evalLoss: Double, perplexity: Double, samples: Int, baseEvalLoss: Double? = nil, basePerplexity: Double? = nil) {
             self.jobID = jobID
             self.evalLoss = evalLoss
             self.perplexity = perplexity
             self.samples = samples
+            self.baseEvalLoss = baseEvalLoss
+            self.basePerplexity = basePerplexity
         }
 
         enum CodingKeys: String, CodingKey {
             case jobID = "job_id"
             case evalLoss = "eval_loss"
             case perplexity, samples
+            case baseEvalLoss = "base_eval_loss"
+            case basePerplexity = "base_perplexity"
         }
     }
 }

@@ -73,13 +73,23 @@ public struct LlamaModel: Sendable {
     /// The logits of every position of `ids`: [ids.count, vocabulary], row-major; with an
     /// adapter, of the base model with the adapter applied.
     public func logits(_ ids: [Int], adapter: LoRAAdapter? = nil) throws -> [Float] {
+        var cache = KVCache(layers: configuration.layerCount)
+        return try forward(ids, cache: &cache, adapter: adapter, allPositions: true)
+    }
+
+    /// Runs `ids` through the model after the positions `cache` holds, appending their keys
+    /// and values to it. Returns the logits of every new position (`allPositions`) or of
+    /// the last one only, which is all generation needs.
+    func forward(_ ids: [Int], cache: inout KVCache, adapter: LoRAAdapter?, allPositions: Bool) throws -> [Float] {
         if let adapter {
             for module in adapter.a.keys where linearShapes[module] == nil {
                 throw ModelError("the adapter targets \(module), which this model does not have")
             }
         }
+        guard !ids.isEmpty else { throw ModelError("no token to run the model on") }
         let c = configuration
         let length = ids.count
+        let start = cache.length
         let hidden = c.hiddenSize
         guard let embeddings = weights["model.embed_tokens.weight"] else { throw ModelError("the model has no embeddings") }
         var x = [Float](repeating: 0, count: length * hidden)
@@ -87,19 +97,24 @@ public struct LlamaModel: Sendable {
             guard (0..<c.vocabularySize).contains(id) else { throw ModelError("token id \(id) is outside the vocabulary of \(c.vocabularySize)") }
             x.replaceSubrange(position * hidden..<(position + 1) * hidden, with: embeddings[id * hidden..<(id + 1) * hidden])
         }
-        let (cos, sin) = rotaryTables(length: length)
+        let (allCos, allSin) = rotaryTables(length: start + length)
+        let cos = Array(allCos[(start * c.headDimension)...])
+        let sin = Array(allSin[(start * c.headDimension)...])
         for layer in 0..<c.layerCount {
             let prefix = "model.layers.\(layer)."
             let normed = rmsNorm(x, weight: weights[prefix + "input_layernorm.weight"]!, rows: length)
-            let attention = try attend(normed, prefix: prefix + "self_attn.", length: length, cos: cos, sin: sin, adapter: adapter)
+            let attention = attend(normed, layer: layer, prefix: prefix + "self_attn.", length: length, cos: cos, sin: sin, cache: &cache, adapter: adapter)
             for index in x.indices { x[index] += attention[index] }
             let normed2 = rmsNorm(x, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
             let mlp = feedForward(normed2, prefix: prefix + "mlp.", length: length, adapter: adapter)
             for index in x.indices { x[index] += mlp[index] }
         }
-        let final = rmsNorm(x, weight: weights["model.norm.weight"]!, rows: length)
+        cache.length += length
+        let rows = allPositions ? length : 1
+        let last = Array(x[((length - rows) * hidden)...])
+        let final = rmsNorm(last, weight: weights["model.norm.weight"]!, rows: rows)
         let head = c.tiedEmbeddings ? embeddings : weights["lm_head.weight"]!
-        return Matrix.product(final, rows: length, inner: hidden, transposing: head, rows: c.vocabularySize)
+        return Matrix.product(final, rows: rows, inner: hidden, transposing: head, rows: c.vocabularySize)
     }
 
     func rmsNorm(_ x: [Float], weight: [Float], rows: Int) -> [Float] {
@@ -134,40 +149,48 @@ public struct LlamaModel: Sendable {
         return (cos, sin)
     }
 
-    private func attend(_ x: [Float], prefix: String, length: Int, cos: [Float], sin: [Float], adapter: LoRAAdapter?) throws -> [Float] {
+    /// Attention of `length` new positions over every position the cache holds (the new
+    /// ones included, causally), after appending the new keys and values.
+    private func attend(_ x: [Float], layer: Int, prefix: String, length: Int, cos: [Float], sin: [Float], cache: inout KVCache, adapter: LoRAAdapter?) -> [Float] {
         let c = configuration
         let dimension = c.headDimension
+        let kvWidth = c.keyValueHeadCount * dimension
         var q = forwardLinear(x, rows: length, module: prefix + "q_proj", outputs: c.headCount * dimension, adapter: adapter).0
-        var k = forwardLinear(x, rows: length, module: prefix + "k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter).0
-        let v = forwardLinear(x, rows: length, module: prefix + "v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter).0
+        var k = forwardLinear(x, rows: length, module: prefix + "k_proj", outputs: kvWidth, adapter: adapter).0
+        let v = forwardLinear(x, rows: length, module: prefix + "v_proj", outputs: kvWidth, adapter: adapter).0
         q = rotate(q, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: false)
         k = rotate(k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: false)
+        cache.keys[layer].append(contentsOf: k)
+        cache.values[layer].append(contentsOf: v)
+        let keys = cache.keys[layer]
+        let values = cache.values[layer]
+        let start = cache.length
         let group = c.headCount / c.keyValueHeadCount
         let scale = 1 / Float(dimension).squareRoot()
         var context = [Float](repeating: 0, count: length * c.headCount * dimension)
-        var scores = [Float](repeating: 0, count: length)
+        var scores = [Float](repeating: 0, count: start + length)
         for head in 0..<c.headCount {
             let kvHead = head / group
             for query in 0..<length {
+                let visible = start + query
                 let qBase = (query * c.headCount + head) * dimension
                 var maximum = -Float.infinity
-                for key in 0...query {
-                    let kBase = (key * c.keyValueHeadCount + kvHead) * dimension
+                for key in 0...visible {
+                    let kBase = key * kvWidth + kvHead * dimension
                     var dot: Float = 0
-                    for i in 0..<dimension { dot += q[qBase + i] * k[kBase + i] }
+                    for i in 0..<dimension { dot += q[qBase + i] * keys[kBase + i] }
                     scores[key] = dot * scale
                     maximum = max(maximum, scores[key])
                 }
                 var total: Float = 0
-                for key in 0...query {
+                for key in 0...visible {
                     scores[key] = Foundation.exp(scores[key] - maximum)
                     total += scores[key]
                 }
-                let outBase = (query * c.headCount + head) * dimension
-                for key in 0...query {
+                for key in 0...visible {
                     let weight = scores[key] / total
-                    let vBase = (key * c.keyValueHeadCount + kvHead) * dimension
-                    for i in 0..<dimension { context[outBase + i] += weight * v[vBase + i] }
+                    let vBase = key * kvWidth + kvHead * dimension
+                    for i in 0..<dimension { context[qBase + i] += weight * values[vBase + i] }
                 }
             }
         }

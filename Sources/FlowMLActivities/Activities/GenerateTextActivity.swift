@@ -1,0 +1,48 @@
+import FlowCore
+import FlowDefaultActivities
+import FlowML
+import FlowRuntime
+import Foundation
+
+/// `generate_text`: a base model, with or without an adapter, continues a prompt.
+public struct GenerateTextActivity: Activity {
+    public typealias Input = GenerateText.Input
+    public typealias Output = GenerateText.Output
+    public static let name = GenerateText.name
+    public static let queue = GenerateText.queue
+    public static let startToCloseTimeout = GenerateText.startToCloseTimeout
+
+    let dataFolder: DataFolder
+
+    public init(dataFolder: DataFolder) { self.dataFolder = dataFolder }
+
+    public func run(_ input: Input, context: ActivityContext) async throws -> Output {
+        let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
+        let adapter = try input.adapterPath.map { try MLInputs.adapter($0, in: dataFolder) }
+        var settings = GenerationSettings()
+        settings.maximumNewTokens = input.maximumNewTokens ?? 64
+        settings.temperature = Float(input.temperature ?? 0)
+        settings.topP = Float(input.topP ?? 1)
+        settings.seed = input.seed ?? 0
+        settings.stopTokens = LlamaModel.endOfSequenceTokens(in: try dataFolder.resolve(input.baseModel))
+        guard settings.maximumNewTokens <= 4096 else {
+            throw ActivityFailure.nonRetryable("InvalidInput", "max_new_tokens is at most 4096, got \(settings.maximumNewTokens)")
+        }
+        let prompt = tokenizer.encode(input.prompt)
+        let started = ContinuousClock.now
+        let generation: Generation
+        do {
+            generation = try model.generate(prompt: prompt, settings: settings, adapter: adapter) { _ in !Task.isCancelled }
+        } catch let error as ModelError {
+            throw ActivityFailure.nonRetryable("InvalidGenerationRequest", error.message)
+        }
+        try Task.checkCancellation()
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return Output(
+            text: tokenizer.decode(generation.tokens, skipSpecialTokens: true), promptTokens: prompt.count,
+            generatedTokens: generation.tokens.count, finishReason: generation.finishReason.rawValue,
+            tokensPerSecond: Double(generation.tokens.count) / max(seconds, 1e-9)
+        )
+    }
+}
