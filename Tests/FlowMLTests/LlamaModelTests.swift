@@ -89,4 +89,40 @@ struct LoRAAdapterTests {
         #expect(try model.logits([1, 2, 3], adapter: back) == model.logits([1, 2, 3], adapter: adapter))
         try? FileManager.default.removeItem(at: folder)
     }
+
+    @Test("a half-precision model keeps its matrices mapped in their precision and computes what F32 copies of the same weights compute", arguments: [TensorType.bf16, .f16])
+    func halfPrecision(type: TensorType) throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flow-half-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var shape = ModelFactory.Shape(vocabulary: 96)
+        shape.matrixType = type
+        let half = root.appendingPathComponent("half")
+        try ModelFactory.writeRandomLlama(to: half, shape: shape)
+        // The same weights, widened, written as F32.
+        let widened = root.appendingPathComponent("widened")
+        try FileManager.default.createDirectory(at: widened, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: half.appendingPathComponent("config.json"), to: widened.appendingPathComponent("config.json"))
+        let file = try SafeTensors(contentsOf: half.appendingPathComponent("model.safetensors"))
+        #expect(file.entries["model.layers.0.mlp.up_proj.weight"]?.type == type)
+        let tensors = try file.names.map { SafeTensorsWriter.Tensor(name: $0, shape: file.entries[$0]!.shape, values: try file.floats($0)) }
+        try SafeTensorsWriter.write(tensors, to: widened.appendingPathComponent("model.safetensors"))
+
+        let halfModel = try LlamaModel(folder: half)
+        let fullModel = try LlamaModel(folder: widened)
+        #expect(halfModel.residentWeightBytes * 20 < fullModel.residentWeightBytes, "only norms are resident: \(halfModel.residentWeightBytes) of \(fullModel.residentWeightBytes)")
+        let ids = [3, 17, 60, 2, 95, 41]
+        #expect(try halfModel.logits(ids) == fullModel.logits(ids))
+        var generator = SeededGenerator(seed: 5)
+        let modules = halfModel.linearShapes.filter { $0.key.hasSuffix("q_proj") || $0.key.hasSuffix("down_proj") }
+        let adapter = LoRAAdapter(
+            rank: 2, alpha: 4, targetModules: ["q_proj", "down_proj"],
+            a: modules.mapValues { shape in (0..<(2 * shape.inputs)).map { _ in Float.random(in: -0.1...0.1, using: &generator) } },
+            b: modules.mapValues { shape in (0..<(2 * shape.outputs)).map { _ in Float.random(in: -0.1...0.1, using: &generator) } }
+        )
+        let batch = TrainingBatch(ids: [ids], labels: [ids])
+        let (halfLoss, halfGradients) = try halfModel.lossAndGradients(batch, adapter: adapter)
+        let (fullLoss, fullGradients) = try fullModel.lossAndGradients(batch, adapter: adapter)
+        #expect(halfLoss == fullLoss)
+        #expect(halfGradients.a == fullGradients.a)
+    }
 }

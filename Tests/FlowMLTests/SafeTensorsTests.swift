@@ -96,4 +96,13 @@ struct SafeTensorsTests {
         #expect(read.tensors["x.lora_A.weight"]?.values == b)
         try? FileManager.default.removeItem(at: folder)
     }
+
+    @Test("BF16 is written rounded to nearest even, as PyTorch rounds")
+    func bfloat16Rounding() {
+        #expect(SafeTensorsWriter.bfloat16Bits(1) == 0x3F80)
+        #expect(SafeTensorsWriter.bfloat16Bits(1 + 0x1p-8) == 0x3F80, "a tie rounds to the even neighbour")
+        #expect(SafeTensorsWriter.bfloat16Bits(1 + 0x1p-7 + 0x1p-8) == 0x3F82, "a tie above an odd one rounds up")
+        #expect(SafeTensorsWriter.bfloat16Bits(1 + 0x1p-8 + 0x1p-12) == 0x3F81)
+        #expect(SafeTensorsWriter.bfloat16Bits(-2.5) == 0xC020)
+    }
 }

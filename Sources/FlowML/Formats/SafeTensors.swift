@@ -156,40 +156,69 @@ public struct SafeTensors: Sendable {
 
     /// A floating-point tensor's values as `Float`, converted from F16 or BF16.
     public func floats(_ name: String) throws -> [Float] {
-        guard let entry = entries[name] else { throw SafeTensorsError(.tensorNotFound, "no tensor named \(name); the file has \(names.prefix(5).joined(separator: ", "))\(entries.count > 5 ? ", …" : "")") }
-        let start = data.startIndex + dataStart + entry.range.lowerBound
-        let bytes = data[start..<start + entry.range.count]
-        return try bytes.withUnsafeBytes { raw -> [Float] in
-            switch entry.type {
-            case .f32:
-                return (0..<entry.elementCount).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian) }
-            case .f16:
-                return (0..<entry.elementCount).map { Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian)) }
-            case .bf16:
-                return (0..<entry.elementCount).map { Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian) << 16) }
-            case .f64:
-                return (0..<entry.elementCount).map { Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self).littleEndian)) }
-            default:
-                throw SafeTensorsError(.unsupportedType, "tensor \(name) is \(entry.type.rawValue), not a floating-point type")
+        try floats(name, elements: 0..<entry(name).elementCount)
+    }
+
+    /// Some consecutive elements of a floating-point tensor (rows of a row-major matrix)
+    /// as `Float`, read from the (memory-mapped) file without touching the rest.
+    public func floats(_ name: String, elements: Range<Int>) throws -> [Float] {
+        let entry = try entry(name)
+        guard elements.lowerBound >= 0, elements.upperBound <= entry.elementCount else {
+            throw SafeTensorsError(.invalidTensor, "elements \(elements) are outside tensor \(name) of \(entry.elementCount)")
+        }
+        let width = entry.type.byteCount
+        let start = data.startIndex + dataStart + entry.range.lowerBound + elements.lowerBound * width
+        let count = elements.count
+        return try data[start..<start + count * width].withUnsafeBytes { raw -> [Float] in
+            try [Float](unsafeUninitializedCapacity: count) { output, initialized in
+                switch entry.type {
+                case .f32:
+                    for index in 0..<count { output[index] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self).littleEndian) }
+                case .f16:
+                    for index in 0..<count { output[index] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self).littleEndian)) }
+                case .bf16:
+                    // BF16 is the upper half of an F32: widening is a shift.
+                    for index in 0..<count { output[index] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self).littleEndian) << 16) }
+                case .f64:
+                    for index in 0..<count { output[index] = Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self).littleEndian)) }
+                default:
+                    throw SafeTensorsError(.unsupportedType, "tensor \(name) is \(entry.type.rawValue), not a floating-point type")
+                }
+                initialized = count
             }
         }
     }
+
+    private func entry(_ name: String) throws -> TensorEntry {
+        guard let entry = entries[name] else { throw SafeTensorsError(.tensorNotFound, "no tensor named \(name); the file has \(names.prefix(5).joined(separator: ", "))\(entries.count > 5 ? ", …" : "")") }
+        return entry
+    }
 }
 
-/// Writes F32 tensors as a safetensors file that Hugging Face's libraries read: tensors
-/// in name order, the header padded with spaces to a multiple of 8 bytes so the data is
+/// Writes tensors as a safetensors file that Hugging Face's libraries read: tensors in
+/// name order, the header padded with spaces to a multiple of 8 bytes so the data is
 /// aligned.
 public enum SafeTensorsWriter {
     public struct Tensor: Sendable {
         public var name: String
         public var shape: [Int]
         public var values: [Float]
+        /// F32, or F16 / BF16 rounded to nearest even as PyTorch rounds.
+        public var type: TensorType
 
-        public init(name: String, shape: [Int], values: [Float]) {
+        public init(name: String, shape: [Int], values: [Float], type: TensorType = .f32) {
             self.name = name
             self.shape = shape
             self.values = values
+            self.type = type
         }
+    }
+
+    /// `value` as BF16 bits, rounded to nearest even (NaN stays NaN).
+    public static func bfloat16Bits(_ value: Float) -> UInt16 {
+        guard !value.isNaN else { return 0x7FC0 }
+        let bits = value.bitPattern
+        return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
     }
 
     public static func data(_ tensors: [Tensor], metadata: [String: String] = [:]) throws -> Data {
@@ -201,8 +230,11 @@ public enum SafeTensorsWriter {
             guard tensor.shape.reduce(1, *) == tensor.values.count else {
                 throw SafeTensorsError(.invalidTensor, "tensor \(tensor.name) has shape \(tensor.shape) but \(tensor.values.count) values")
             }
-            let bytes = tensor.values.count * 4
-            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + bytes]]
+            guard [.f32, .f16, .bf16].contains(tensor.type) else {
+                throw SafeTensorsError(.unsupportedType, "tensor \(tensor.name): only F32, F16 and BF16 are written, not \(tensor.type.rawValue)")
+            }
+            let bytes = tensor.values.count * tensor.type.byteCount
+            header[tensor.name] = ["dtype": tensor.type.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + bytes]]
             offset += bytes
         }
         var headerBytes = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -212,7 +244,14 @@ public enum SafeTensorsWriter {
         file.append(headerBytes)
         for tensor in sorted {
             tensor.values.withUnsafeBufferPointer { buffer in
-                for value in buffer { withUnsafeBytes(of: value.bitPattern.littleEndian) { file.append(contentsOf: $0) } }
+                switch tensor.type {
+                case .bf16:
+                    for value in buffer { withUnsafeBytes(of: bfloat16Bits(value).littleEndian) { file.append(contentsOf: $0) } }
+                case .f16:
+                    for value in buffer { withUnsafeBytes(of: Float16(value).bitPattern.littleEndian) { file.append(contentsOf: $0) } }
+                default:
+                    for value in buffer { withUnsafeBytes(of: value.bitPattern.littleEndian) { file.append(contentsOf: $0) } }
+                }
             }
         }
         return file

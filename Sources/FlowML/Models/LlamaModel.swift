@@ -5,10 +5,11 @@ import Foundation
 /// a SwiGLU MLP, optional q/k/v biases and tied embeddings, as Transformers computes them.
 public struct LlamaModel: Sendable {
     public let configuration: ModelConfiguration
-    let weights: [String: [Float]]
+    let weights: FrozenWeights
 
     /// Loads a Hugging Face model folder: `config.json` and `model.safetensors`, or shards
-    /// listed in `model.safetensors.index.json`. F16 and BF16 weights become F32.
+    /// listed in `model.safetensors.index.json`. F16 and BF16 matrices stay in their
+    /// precision, memory-mapped, and are widened per operation (``FrozenWeights``).
     public init(folder: URL) throws {
         configuration = try ModelConfiguration(contentsOf: folder.appendingPathComponent("config.json"))
         var files: [URL] = []
@@ -21,35 +22,33 @@ public struct LlamaModel: Sendable {
         } else {
             files = [folder.appendingPathComponent("model.safetensors")]
         }
-        var weights: [String: [Float]] = [:]
-        for file in files {
-            let tensors = try SafeTensors(contentsOf: file)
-            for name in tensors.names { weights[name] = try tensors.floats(name) }
-        }
-        self.weights = weights
+        weights = try FrozenWeights(files: files)
         try checkShapes()
     }
 
-    private func weight(_ name: String, count: Int) throws -> [Float] {
-        guard let values = weights[name] else { throw ModelError("the model has no tensor \(name)") }
-        guard values.count == count else { throw ModelError("tensor \(name) has \(values.count) values; the configuration implies \(count)") }
-        return values
+    /// Bytes of base weights held in memory as F32; half-precision matrices stay mapped
+    /// from their files and are not counted.
+    public var residentWeightBytes: Int { weights.residentBytes }
+
+    private func weight(_ name: String, count: Int) throws {
+        guard let stored = weights.count(name) else { throw ModelError("the model has no tensor \(name)") }
+        guard stored == count else { throw ModelError("tensor \(name) has \(stored) values; the configuration implies \(count)") }
     }
 
     private func checkShapes() throws {
         let c = configuration
-        _ = try weight("model.embed_tokens.weight", count: c.vocabularySize * c.hiddenSize)
+        try weight("model.embed_tokens.weight", count: c.vocabularySize * c.hiddenSize)
         for layer in 0..<c.layerCount {
             let prefix = "model.layers.\(layer)."
-            _ = try weight(prefix + "self_attn.q_proj.weight", count: c.headCount * c.headDimension * c.hiddenSize)
-            _ = try weight(prefix + "self_attn.k_proj.weight", count: c.keyValueHeadCount * c.headDimension * c.hiddenSize)
-            _ = try weight(prefix + "self_attn.v_proj.weight", count: c.keyValueHeadCount * c.headDimension * c.hiddenSize)
-            _ = try weight(prefix + "self_attn.o_proj.weight", count: c.hiddenSize * c.headCount * c.headDimension)
-            _ = try weight(prefix + "mlp.gate_proj.weight", count: c.intermediateSize * c.hiddenSize)
-            _ = try weight(prefix + "mlp.up_proj.weight", count: c.intermediateSize * c.hiddenSize)
-            _ = try weight(prefix + "mlp.down_proj.weight", count: c.hiddenSize * c.intermediateSize)
+            try weight(prefix + "self_attn.q_proj.weight", count: c.headCount * c.headDimension * c.hiddenSize)
+            try weight(prefix + "self_attn.k_proj.weight", count: c.keyValueHeadCount * c.headDimension * c.hiddenSize)
+            try weight(prefix + "self_attn.v_proj.weight", count: c.keyValueHeadCount * c.headDimension * c.hiddenSize)
+            try weight(prefix + "self_attn.o_proj.weight", count: c.hiddenSize * c.headCount * c.headDimension)
+            try weight(prefix + "mlp.gate_proj.weight", count: c.intermediateSize * c.hiddenSize)
+            try weight(prefix + "mlp.up_proj.weight", count: c.intermediateSize * c.hiddenSize)
+            try weight(prefix + "mlp.down_proj.weight", count: c.hiddenSize * c.intermediateSize)
         }
-        if !c.tiedEmbeddings { _ = try weight("lm_head.weight", count: c.vocabularySize * c.hiddenSize) }
+        if !c.tiedEmbeddings { try weight("lm_head.weight", count: c.vocabularySize * c.hiddenSize) }
     }
 
     /// The input and output widths of every linear module, by module path, for writing
@@ -91,12 +90,7 @@ public struct LlamaModel: Sendable {
         let length = ids.count
         let start = cache.length
         let hidden = c.hiddenSize
-        guard let embeddings = weights["model.embed_tokens.weight"] else { throw ModelError("the model has no embeddings") }
-        var x = [Float](repeating: 0, count: length * hidden)
-        for (position, id) in ids.enumerated() {
-            guard (0..<c.vocabularySize).contains(id) else { throw ModelError("token id \(id) is outside the vocabulary of \(c.vocabularySize)") }
-            x.replaceSubrange(position * hidden..<(position + 1) * hidden, with: embeddings[id * hidden..<(id + 1) * hidden])
-        }
+        var x = try embed(ids)
         let (allCos, allSin) = rotaryTables(length: start + length)
         let cos = Array(allCos[(start * c.headDimension)...])
         let sin = Array(allSin[(start * c.headDimension)...])
@@ -113,8 +107,24 @@ public struct LlamaModel: Sendable {
         let rows = allPositions ? length : 1
         let last = Array(x[((length - rows) * hidden)...])
         let final = rmsNorm(last, weight: weights["model.norm.weight"]!, rows: rows)
-        let head = c.tiedEmbeddings ? embeddings : weights["lm_head.weight"]!
-        return Matrix.product(final, rows: rows, inner: hidden, transposing: head, rows: c.vocabularySize)
+        return Matrix.product(final, rows: rows, inner: hidden, transposing: head(), rows: c.vocabularySize)
+    }
+
+    /// The embeddings of `ids`, [ids.count, hidden], reading only their rows.
+    func embed(_ ids: [Int]) throws -> [Float] {
+        let c = configuration
+        var x = [Float]()
+        x.reserveCapacity(ids.count * c.hiddenSize)
+        for id in ids {
+            guard (0..<c.vocabularySize).contains(id) else { throw ModelError("token id \(id) is outside the vocabulary of \(c.vocabularySize)") }
+            x.append(contentsOf: weights.rows("model.embed_tokens.weight", id..<(id + 1), width: c.hiddenSize)!)
+        }
+        return x
+    }
+
+    /// The output projection [vocabulary, hidden] as F32: the embeddings when tied.
+    func head() -> [Float] {
+        weights[configuration.tiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"]!
     }
 
     func rmsNorm(_ x: [Float], weight: [Float], rows: Int) -> [Float] {

@@ -10,6 +10,8 @@ public enum ModelFactory {
         public var layers = 2
         public var heads = 4
         public var keyValueHeads = 2
+        /// How the matrices are stored: F32, or BF16 / F16 as large checkpoints are.
+        public var matrixType: TensorType = .f32
 
         public init(vocabulary: Int) { self.vocabulary = vocabulary }
     }
@@ -45,6 +47,7 @@ public enum ModelFactory {
                 .init(name: p + "mlp.down_proj.weight", shape: [h, i], values: random(h * i)),
             ]
         }
+        for index in tensors.indices where tensors[index].shape.count == 2 { tensors[index].type = shape.matrixType }
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.appendingPathComponent("model.safetensors"))
         if let tokenizer {
             let target = folder.appendingPathComponent("tokenizer.json")

@@ -154,12 +154,7 @@ extension LlamaModel {
         let length = ids.count
         let hidden = c.hiddenSize
         let dimension = c.headDimension
-        let embeddings = weights["model.embed_tokens.weight"]!
-        var x = [Float](repeating: 0, count: length * hidden)
-        for (position, id) in ids.enumerated() {
-            guard (0..<c.vocabularySize).contains(id) else { throw ModelError("token id \(id) is outside the vocabulary of \(c.vocabularySize)") }
-            x.replaceSubrange(position * hidden..<(position + 1) * hidden, with: embeddings[id * hidden..<(id + 1) * hidden])
-        }
+        var x = try embed(ids)
         let (cos, sin) = rotaryTables(length: length)
         let group = c.headCount / c.keyValueHeadCount
         let scale = 1 / Float(dimension).squareRoot()
@@ -219,7 +214,7 @@ extension LlamaModel {
         // The loss and its gradient at the logits.
         let finalNorm = weights["model.norm.weight"]!
         let final = rmsNorm(x, weight: finalNorm, rows: length)
-        let head = c.tiedEmbeddings ? embeddings : weights["lm_head.weight"]!
+        let head = head()
         let vocabulary = c.vocabularySize
         let logits = Matrix.product(final, rows: length, inner: hidden, transposing: head, rows: vocabulary)
         var dLogits = [Float](repeating: 0, count: logits.count)
