@@ -9,6 +9,9 @@ public struct LoRAAdapter: Sendable {
     public var alpha: Float
     public var useRSLoRA: Bool
     public var targetModules: [String]
+    /// The probability with which training drops each input of the adapter path (PEFT's
+    /// `lora_dropout`); inference never drops.
+    public var dropout: Float = 0
     /// A and B by module path (`model.layers.0.self_attn.q_proj`).
     public var a: [String: [Float]]
     public var b: [String: [Float]]
@@ -42,6 +45,7 @@ public struct LoRAAdapter: Sendable {
         alpha = (config["lora_alpha"] as? NSNumber)?.floatValue ?? Float(rank)
         useRSLoRA = config["use_rslora"] as? Bool ?? false
         targetModules = (config["target_modules"] as? [String] ?? []).sorted()
+        dropout = (config["lora_dropout"] as? NSNumber)?.floatValue ?? 0
         let tensors = try SafeTensors(contentsOf: folder.appendingPathComponent("adapter_model.safetensors"))
         var a: [String: [Float]] = [:]
         var b: [String: [Float]] = [:]
@@ -75,7 +79,7 @@ public struct LoRAAdapter: Sendable {
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.appendingPathComponent("adapter_model.safetensors"))
         let config: [String: Any] = [
             "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": baseModel, "r": rank, "lora_alpha": alpha,
-            "lora_dropout": 0.0, "target_modules": targetModules, "bias": "none", "fan_in_fan_out": false, "use_rslora": useRSLoRA,
+            "lora_dropout": Double(dropout), "target_modules": targetModules, "bias": "none", "fan_in_fan_out": false, "use_rslora": useRSLoRA,
             "use_dora": false, "inference_mode": true, "init_lora_weights": true, "modules_to_save": NSNull(),
         ]
         let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])

@@ -25,16 +25,17 @@ extension LlamaModel {
     /// The mean cross-entropy of `batch` over its labelled positions, and its gradients
     /// with respect to the adapter only: the base stays frozen, so no base gradient is
     /// ever formed, but the backward pass flows through every layer to reach the adapters.
-    public func lossAndGradients(_ batch: TrainingBatch, adapter: LoRAAdapter) throws -> (loss: Float, gradients: LoRAGradients) {
+    public func lossAndGradients(_ batch: TrainingBatch, adapter: LoRAAdapter, dropout: LoRADropout? = nil) throws -> (loss: Float, gradients: LoRAGradients) {
         var gradients = LoRAGradients(a: adapter.a.mapValues { [Float](repeating: 0, count: $0.count) }, b: adapter.b.mapValues { [Float](repeating: 0, count: $0.count) })
         let labelled = zip(batch.ids, batch.labels).reduce(0) { count, pair in
             count + pair.1.dropFirst().filter { $0 != TrainingBatch.ignoredLabel }.count
         }
         guard labelled > 0 else { throw ModelError("the batch has no labelled position: every label is -100") }
         var totalLoss: Float = 0
-        for (ids, labels) in zip(batch.ids, batch.labels) {
+        for (sequence, (ids, labels)) in zip(batch.ids, batch.labels).enumerated() {
             guard ids.count == labels.count else { throw ModelError("a sequence has \(ids.count) ids but \(labels.count) labels") }
-            totalLoss += try accumulate(ids: ids, labels: labels, adapter: adapter, normaliser: Float(labelled), into: &gradients)
+            let sequenceDropout = dropout.map { LoRADropout(probability: $0.probability, seed: LoRADropout.seed($0.seed, sequence)) }
+            totalLoss += try accumulate(ids: ids, labels: labels, adapter: adapter, dropout: sequenceDropout, normaliser: Float(labelled), into: &gradients)
         }
         return (totalLoss / Float(labelled), gradients)
     }
@@ -44,6 +45,8 @@ extension LlamaModel {
         var input: [Float]
         /// `input A^T` when the module has an adapter.
         var down: [Float]?
+        /// The dropout's scaled mask (0 or 1 / (1 - p) per input) when it dropped any.
+        var keep: [Float]?
     }
 
     private struct LayerTrace {
@@ -60,16 +63,23 @@ extension LlamaModel {
     }
 
     /// `x W^T (+ b) + s (x A^T) B^T` for a module, and what its backward pass needs.
-    func forwardLinear(_ x: [Float], rows: Int, module: String, outputs: Int, adapter: LoRAAdapter?) -> ([Float], LinearTrace) {
+    func forwardLinear(_ x: [Float], rows: Int, module: String, outputs: Int, adapter: LoRAAdapter?, dropout: LoRADropout? = nil) -> ([Float], LinearTrace) {
         let w = weights[module + ".weight"]!
         let inputs = w.count / outputs
         var y = Matrix.product(x, rows: rows, inner: inputs, transposing: w, rows: outputs)
         if let b = weights[module + ".bias"] {
             for row in 0..<rows { for column in 0..<outputs { y[row * outputs + column] += b[column] } }
         }
-        var trace = LinearTrace(input: x, down: nil)
+        var trace = LinearTrace(input: x, down: nil, keep: nil)
         if let adapter, let a = adapter.a[module], let b = adapter.b[module] {
-            let down = Matrix.product(x, rows: rows, inner: inputs, transposing: a, rows: adapter.rank)
+            var adapterInput = x
+            if let dropout {
+                let keep = dropout.mask(count: x.count, module: module)
+                for index in adapterInput.indices { adapterInput[index] *= keep[index] }
+                trace.input = adapterInput
+                trace.keep = keep
+            }
+            let down = Matrix.product(adapterInput, rows: rows, inner: inputs, transposing: a, rows: adapter.rank)
             let up = Matrix.product(down, rows: rows, inner: adapter.rank, transposing: b, rows: outputs)
             for index in y.indices { y[index] += adapter.scaling * up[index] }
             trace.down = down
@@ -95,7 +105,8 @@ extension LlamaModel {
             let dA = Matrix.product(dDownT, rows: r, inner: rows, by: trace.input, columns: inputs)
             for index in dB.indices { gradients.b[module]![index] += s * dB[index] }
             for index in dA.indices { gradients.a[module]![index] += dA[index] }
-            let viaAdapter = Matrix.product(dDown, rows: rows, inner: r, by: a, columns: inputs)
+            var viaAdapter = Matrix.product(dDown, rows: rows, inner: r, by: a, columns: inputs)
+            if let keep = trace.keep { for index in viaAdapter.indices { viaAdapter[index] *= keep[index] } }
             for index in dx.indices { dx[index] += viaAdapter[index] }
         }
         return dx
@@ -149,7 +160,7 @@ extension LlamaModel {
         return out
     }
 
-    private func accumulate(ids: [Int], labels: [Int], adapter: LoRAAdapter, normaliser: Float, into gradients: inout LoRAGradients) throws -> Float {
+    private func accumulate(ids: [Int], labels: [Int], adapter: LoRAAdapter, dropout: LoRADropout?, normaliser: Float, into gradients: inout LoRAGradients) throws -> Float {
         let c = configuration
         let length = ids.count
         let hidden = c.hiddenSize
@@ -164,9 +175,9 @@ extension LlamaModel {
             let prefix = "model.layers.\(layer)."
             let input = x
             let normed1 = rmsNorm(x, weight: weights[prefix + "input_layernorm.weight"]!, rows: length)
-            let (q, qTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter)
-            let (k, kTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter)
-            let (v, vTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter)
+            let (q, qTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter, dropout: dropout)
+            let (k, kTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, dropout: dropout)
+            let (v, vTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, dropout: dropout)
             let qRotated = rotate(q, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: false)
             let kRotated = rotate(k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: false)
             var probabilities: [[Float]] = []
@@ -194,15 +205,15 @@ extension LlamaModel {
                 }
                 probabilities.append(p)
             }
-            let (attention, contextTrace) = forwardLinear(context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter)
+            let (attention, contextTrace) = forwardLinear(context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, dropout: dropout)
             for index in x.indices { x[index] += attention[index] }
             let middle = x
             let normed2 = rmsNorm(x, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
-            let (gate, gateTrace) = forwardLinear(normed2, rows: length, module: prefix + "mlp.gate_proj", outputs: c.intermediateSize, adapter: adapter)
-            let (up, upTrace) = forwardLinear(normed2, rows: length, module: prefix + "mlp.up_proj", outputs: c.intermediateSize, adapter: adapter)
+            let (gate, gateTrace) = forwardLinear(normed2, rows: length, module: prefix + "mlp.gate_proj", outputs: c.intermediateSize, adapter: adapter, dropout: dropout)
+            let (up, upTrace) = forwardLinear(normed2, rows: length, module: prefix + "mlp.up_proj", outputs: c.intermediateSize, adapter: adapter, dropout: dropout)
             var activated = [Float](repeating: 0, count: gate.count)
             for index in activated.indices { activated[index] = gate[index] / (1 + Foundation.exp(-gate[index])) * up[index] }
-            let (mlp, downTrace) = forwardLinear(activated, rows: length, module: prefix + "mlp.down_proj", outputs: hidden, adapter: adapter)
+            let (mlp, downTrace) = forwardLinear(activated, rows: length, module: prefix + "mlp.down_proj", outputs: hidden, adapter: adapter, dropout: dropout)
             for index in x.indices { x[index] += mlp[index] }
             traces.append(LayerTrace(
                 input: input, normed1: normed1, q: qTrace, k: kTrace, v: vTrace, qRotated: qRotated, kRotated: kRotated, values: v,

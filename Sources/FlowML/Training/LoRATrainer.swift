@@ -18,6 +18,8 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public var seed: UInt64 = 42
     public var checkpointEvery = 10
     public var keepCheckpoints = 2
+    /// PEFT's `lora_dropout`: the probability of dropping each input of an adapter path.
+    public var dropout: Float = 0
 
     public init() {}
 
@@ -36,6 +38,7 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
         case seed
         case checkpointEvery = "save_steps"
         case keepCheckpoints = "save_total_limit"
+        case dropout = "lora_dropout"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -55,6 +58,7 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
         checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
         keepCheckpoints = try c.decodeIfPresent(Int.self, forKey: .keepCheckpoints) ?? d.keepCheckpoints
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? d.dropout
     }
 
     /// The learning rate of optimizer step `step` (0-based): linear warm-up, then cosine
@@ -131,6 +135,9 @@ public final class LoRATrainer: @unchecked Sendable {
         guard settings.rank > 0, settings.batchSize > 0, settings.gradientAccumulation > 0, settings.maximumSteps > 0 else {
             throw ModelError("r, batch_size, gradient_accumulation_steps and max_steps must be positive")
         }
+        guard settings.dropout >= 0, settings.dropout < 1 else {
+            throw ModelError("lora_dropout must be at least 0 and below 1, got \(settings.dropout)")
+        }
         self.model = model
         self.settings = settings
         self.output = output
@@ -166,7 +173,9 @@ public final class LoRATrainer: @unchecked Sendable {
             a[module] = (0..<(settings.rank * inputs)).map { _ in Float.random(in: -bound...bound, using: &generator) }
             b[module] = [Float](repeating: 0, count: outputs * settings.rank)
         }
-        return LoRAAdapter(rank: settings.rank, alpha: settings.alpha, targetModules: Array(wanted).sorted(), a: a, b: b)
+        var adapter = LoRAAdapter(rank: settings.rank, alpha: settings.alpha, targetModules: Array(wanted).sorted(), a: a, b: b)
+        adapter.dropout = settings.dropout
+        return adapter
     }
 
     /// How a call to ``train(progress:shouldStop:)`` ended.
@@ -189,10 +198,13 @@ public final class LoRATrainer: @unchecked Sendable {
             var total: LoRAGradients?
             var loss: Float = 0
             var tokens = 0
-            for _ in 0..<settings.gradientAccumulation {
+            for microBatch in 0..<settings.gradientAccumulation {
                 let batch = nextBatch()
                 tokens += batch.ids.reduce(0) { $0 + $1.count }
-                let (batchLoss, gradients) = try model.lossAndGradients(batch, adapter: adapter)
+                // Dropout masks come from the seed and the step alone, so a resumed run
+                // draws the masks the uninterrupted one drew, with no generator to save.
+                let dropout = settings.dropout > 0 ? LoRADropout(probability: settings.dropout, seed: LoRADropout.seed(settings.seed, state.globalStep, microBatch)) : nil
+                let (batchLoss, gradients) = try model.lossAndGradients(batch, adapter: adapter, dropout: dropout)
                 loss += batchLoss / Float(settings.gradientAccumulation)
                 total = Self.add(total, gradients, scale: 1 / Float(settings.gradientAccumulation))
             }

@@ -1,0 +1,80 @@
+import FlowML
+import FlowTesting
+import Foundation
+import Testing
+
+@Suite("LoRA dropout")
+struct DropoutTests {
+    let model: LlamaModel
+    let adapter: LoRAAdapter
+    let batch = TrainingBatch(ids: [[1, 5, 9, 17, 33, 2, 60, 7], [3, 3, 40, 12, 8, 61, 0, 25]], labels: [[1, 5, 9, 17, 33, 2, 60, 7], [3, 3, 40, 12, 8, 61, 0, 25]])
+
+    init() throws {
+        model = try LlamaModel(folder: Repository.file("Tests/FlowMLTests/Fixtures/tiny-llama"))
+        var generator = SeededGenerator(seed: 9)
+        let modules = model.linearShapes.filter { $0.key.hasSuffix("q_proj") || $0.key.hasSuffix("up_proj") }
+        adapter = LoRAAdapter(
+            rank: 2, alpha: 4, targetModules: ["q_proj", "up_proj"],
+            a: modules.mapValues { shape in (0..<(2 * shape.inputs)).map { _ in Float.random(in: -0.3...0.3, using: &generator) } },
+            b: modules.mapValues { shape in (0..<(2 * shape.outputs)).map { _ in Float.random(in: -0.3...0.3, using: &generator) } }
+        )
+    }
+
+    @Test("the gradients with dropout are those of the loss under the same masks (central differences)")
+    func gradientsMatchFiniteDifferences() throws {
+        let dropout = LoRADropout(probability: 0.3, seed: 4)
+        let (loss, gradients) = try model.lossAndGradients(batch, adapter: adapter, dropout: dropout)
+        let (plain, _) = try model.lossAndGradients(batch, adapter: adapter)
+        #expect(loss != plain, "dropping inputs changes the loss")
+        let epsilon: Float = 1e-2
+        for (module, index, isA) in [("model.layers.0.self_attn.q_proj", 5, true), ("model.layers.1.mlp.up_proj", 17, false), ("model.layers.1.mlp.up_proj", 40, true)] {
+            var up = adapter
+            var down = adapter
+            if isA { up.a[module]![index] += epsilon; down.a[module]![index] -= epsilon } else { up.b[module]![index] += epsilon; down.b[module]![index] -= epsilon }
+            let numeric = (try model.lossAndGradients(batch, adapter: up, dropout: dropout).loss - model.lossAndGradients(batch, adapter: down, dropout: dropout).loss) / (2 * epsilon)
+            let analytic = isA ? gradients.a[module]![index] : gradients.b[module]![index]
+            #expect(abs(numeric - analytic) <= 2e-3 + 0.03 * abs(analytic), "\(module)[\(index)] \(isA ? "A" : "B"): numeric \(numeric), analytic \(analytic)")
+        }
+    }
+
+    @Test("dropout 0 changes nothing, and the masks depend on the seed alone")
+    func deterministicMasks() throws {
+        let none = try model.lossAndGradients(batch, adapter: adapter)
+        let zero = try model.lossAndGradients(batch, adapter: adapter, dropout: LoRADropout(probability: 0, seed: 1))
+        #expect(none.loss == zero.loss)
+        #expect(none.gradients.a == zero.gradients.a)
+        let first = try model.lossAndGradients(batch, adapter: adapter, dropout: LoRADropout(probability: 0.5, seed: 1))
+        let again = try model.lossAndGradients(batch, adapter: adapter, dropout: LoRADropout(probability: 0.5, seed: 1))
+        let other = try model.lossAndGradients(batch, adapter: adapter, dropout: LoRADropout(probability: 0.5, seed: 2))
+        #expect(first.loss == again.loss)
+        #expect(first.loss != other.loss)
+    }
+
+    @Test("a run with dropout resumed from a checkpoint goes on exactly as the uninterrupted run, and its adapter says lora_dropout")
+    func resumeWithDropout() throws {
+        let examples = (0..<12).map { index in
+            let ids = (0..<10).map { (index * 3 + $0 * 7) % 64 }
+            return TokenizedExample(ids: ids, labels: ids)
+        }
+        var settings = TrainingSettings()
+        settings.rank = 4
+        settings.maximumSteps = 6
+        settings.batchSize = 2
+        settings.checkpointEvery = 100
+        settings.dropout = 0.1
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("flow-dropout-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let straight = try LoRATrainer(model: model, examples: examples, settings: settings, output: root.appendingPathComponent("straight"), resume: false)
+        try straight.train()
+        let first = try LoRATrainer(model: model, examples: examples, settings: settings, output: root.appendingPathComponent("resumed"), resume: false)
+        try first.train(shouldStop: { first.trainerState.globalStep == 4 })
+        let resumed = try LoRATrainer(model: model, examples: examples, settings: settings, output: root.appendingPathComponent("resumed"), resume: true)
+        try resumed.train()
+        #expect(resumed.trainerState.losses == straight.trainerState.losses)
+        #expect(resumed.currentAdapter.b == straight.currentAdapter.b)
+        #expect(try LoRAAdapter(folder: root.appendingPathComponent("straight")).dropout == 0.1)
+        var invalid = settings
+        invalid.dropout = 1
+        #expect(throws: ModelError.self) { try LoRATrainer(model: model, examples: examples, settings: invalid, output: root.appendingPathComponent("x"), resume: false) }
+    }
+}
