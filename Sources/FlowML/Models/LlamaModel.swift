@@ -172,38 +172,8 @@ public struct LlamaModel: Sendable {
         k = rotate(k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: false)
         cache.keys[layer].append(contentsOf: k)
         cache.values[layer].append(contentsOf: v)
-        let keys = cache.keys[layer]
-        let values = cache.values[layer]
-        let start = cache.length
-        let group = c.headCount / c.keyValueHeadCount
-        let scale = 1 / Float(dimension).squareRoot()
-        var context = [Float](repeating: 0, count: length * c.headCount * dimension)
-        var scores = [Float](repeating: 0, count: start + length)
-        for head in 0..<c.headCount {
-            let kvHead = head / group
-            for query in 0..<length {
-                let visible = start + query
-                let qBase = (query * c.headCount + head) * dimension
-                var maximum = -Float.infinity
-                for key in 0...visible {
-                    let kBase = key * kvWidth + kvHead * dimension
-                    var dot: Float = 0
-                    for i in 0..<dimension { dot += q[qBase + i] * keys[kBase + i] }
-                    scores[key] = dot * scale
-                    maximum = max(maximum, scores[key])
-                }
-                var total: Float = 0
-                for key in 0...visible {
-                    scores[key] = Foundation.exp(scores[key] - maximum)
-                    total += scores[key]
-                }
-                for key in 0...visible {
-                    let weight = scores[key] / total
-                    let vBase = key * kvWidth + kvHead * dimension
-                    for i in 0..<dimension { context[qBase + i] += weight * values[vBase + i] }
-                }
-            }
-        }
+        let attention = Attention(heads: c.headCount, keyValueHeads: c.keyValueHeadCount, dimension: dimension)
+        let context = attention.forward(q: q, k: cache.keys[layer], v: cache.values[layer], queries: length, keys: cache.length + length, keepProbabilities: false).context
         return forwardLinear(context, rows: length, module: prefix + "o_proj", outputs: c.hiddenSize, adapter: adapter).0
     }
 

@@ -30,4 +30,26 @@ enum Matrix {
         }
         return c
     }
+
+    /// `c = alpha op(a) op(b) + beta c` on strided row-major views: `m` x `k` times `k` x
+    /// `n` after the optional transposes, each matrix `ld` floats from one row to the next.
+    /// Views let one head of a [positions, heads x dimension] matrix take part without a
+    /// copy.
+    static func multiply(
+        _ a: UnsafePointer<Float>, lda: Int, transposingA: Bool = false,
+        _ b: UnsafePointer<Float>, ldb: Int, transposingB: Bool = false,
+        into c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transposingA ? CblasTrans : CblasNoTrans, transposingB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc)
+        )
+    }
+
+    /// How many threads OpenBLAS uses for a product. Its pool is the engine's only
+    /// parallelism, so this is the whole engine's share of the cores.
+    static var threadCount: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(newValue)) }
+    }
 }

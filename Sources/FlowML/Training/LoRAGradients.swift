@@ -167,8 +167,7 @@ extension LlamaModel {
         let dimension = c.headDimension
         var x = try embed(ids)
         let (cos, sin) = rotaryTables(length: length)
-        let group = c.headCount / c.keyValueHeadCount
-        let scale = 1 / Float(dimension).squareRoot()
+        let attention = Attention(heads: c.headCount, keyValueHeads: c.keyValueHeadCount, dimension: dimension)
         var traces: [LayerTrace] = []
 
         for layer in 0..<c.layerCount {
@@ -180,31 +179,7 @@ extension LlamaModel {
             let (v, vTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, dropout: dropout)
             let qRotated = rotate(q, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: false)
             let kRotated = rotate(k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: false)
-            var probabilities: [[Float]] = []
-            var context = [Float](repeating: 0, count: length * c.headCount * dimension)
-            for head in 0..<c.headCount {
-                let kvHead = head / group
-                var p = [Float](repeating: 0, count: length * length)
-                for query in 0..<length {
-                    var maximum = -Float.infinity
-                    for key in 0...query {
-                        var dot: Float = 0
-                        for i in 0..<dimension { dot += qRotated[(query * c.headCount + head) * dimension + i] * kRotated[(key * c.keyValueHeadCount + kvHead) * dimension + i] }
-                        p[query * length + key] = dot * scale
-                        maximum = max(maximum, dot * scale)
-                    }
-                    var total: Float = 0
-                    for key in 0...query {
-                        p[query * length + key] = Foundation.exp(p[query * length + key] - maximum)
-                        total += p[query * length + key]
-                    }
-                    for key in 0...query {
-                        p[query * length + key] /= total
-                        for i in 0..<dimension { context[(query * c.headCount + head) * dimension + i] += p[query * length + key] * v[(key * c.keyValueHeadCount + kvHead) * dimension + i] }
-                    }
-                }
-                probabilities.append(p)
-            }
+            let (context, probabilities) = attention.forward(q: qRotated, k: kRotated, v: v, queries: length, keys: length, keepProbabilities: true)
             let (attention, contextTrace) = forwardLinear(context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, dropout: dropout)
             for index in x.indices { x[index] += attention[index] }
             let middle = x
@@ -268,36 +243,7 @@ extension LlamaModel {
 
             // Attention.
             let dContext = backwardLinear(dx, trace: trace.context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, into: &gradients)
-            var dQRotated = [Float](repeating: 0, count: trace.qRotated.count)
-            var dKRotated = [Float](repeating: 0, count: trace.kRotated.count)
-            var dValues = [Float](repeating: 0, count: trace.values.count)
-            for head in 0..<c.headCount {
-                let kvHead = head / group
-                let p = trace.probabilities[head]
-                for query in 0..<length {
-                    let cBase = (query * c.headCount + head) * dimension
-                    var dP = [Float](repeating: 0, count: query + 1)
-                    var weighted: Float = 0
-                    for key in 0...query {
-                        let vBase = (key * c.keyValueHeadCount + kvHead) * dimension
-                        var dot: Float = 0
-                        for i in 0..<dimension {
-                            dot += dContext[cBase + i] * trace.values[vBase + i]
-                            dValues[vBase + i] += p[query * length + key] * dContext[cBase + i]
-                        }
-                        dP[key] = dot
-                        weighted += dot * p[query * length + key]
-                    }
-                    for key in 0...query {
-                        let dScore = p[query * length + key] * (dP[key] - weighted) * scale
-                        let kBase = (key * c.keyValueHeadCount + kvHead) * dimension
-                        for i in 0..<dimension {
-                            dQRotated[cBase + i] += dScore * trace.kRotated[kBase + i]
-                            dKRotated[kBase + i] += dScore * trace.qRotated[cBase + i]
-                        }
-                    }
-                }
-            }
+            let (dQRotated, dKRotated, dValues) = attention.backward(dContext: dContext, q: trace.qRotated, k: trace.kRotated, v: trace.values, probabilities: trace.probabilities, length: length)
             let dQ = rotate(dQRotated, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: true)
             let dK = rotate(dKRotated, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: true)
             var dNormed1 = backwardLinear(dQ, trace: trace.q, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter, into: &gradients)
