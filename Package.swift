@@ -204,6 +204,12 @@ let package = Package(
             path: "Benchmarks/OpenAIBenchmark"
         ),
 
+        .executableTarget(
+            name: "flow-training-benchmark",
+            dependencies: ["FlowML"],
+            path: "Benchmarks/TrainingBenchmark"
+        ),
+
         .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowTesting"]),
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
         .testTarget(

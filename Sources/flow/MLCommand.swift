@@ -4,11 +4,26 @@ import Foundation
 
 /// `flow ml`: the ML engine without a broker.
 struct MLCommand: AsyncParsableCommand {
+    /// Every `flow ml` command multiplies matrices: give OpenBLAS its best kernels first.
+    static func prepareEngine() { OpenBLASKernels.relaunchWithBetterKernelsIfNeeded() }
+
     static let configuration = CommandConfiguration(
         commandName: "ml",
         abstract: "Use the ML engine directly, without a broker.",
-        subcommands: [MLTrain.self, MLEval.self, MLGenerate.self, Tokenize.self, MLInitModel.self]
+        subcommands: [MLTrain.self, MLEval.self, MLGenerate.self, Tokenize.self, MLInitModel.self, Kernels.self]
     )
+
+    struct Kernels: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the OpenBLAS kernel family the engine runs on (after choosing the best this CPU has) and its threads."
+        )
+
+        func run() async throws {
+            MLCommand.prepareEngine()
+            print(OpenBLASKernels.coreName)
+            FileHandle.standardError.write(Data("threads: \(ComputeThreads.count)\n".utf8))
+        }
+    }
 
     struct Tokenize: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

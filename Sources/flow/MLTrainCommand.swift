@@ -28,8 +28,11 @@ struct MLTrain: AsyncParsableCommand {
     @Option(help: "Checkpoints kept.") var keepCheckpoints = 2
     @Option(help: "Random seed.") var seed: UInt64 = 42
     @Flag(help: "Continue from the newest complete checkpoint in the output folder.") var resume = false
+    @Option(help: "Threads for matrix products (default: $FLOW_ML_THREADS, then one per core).") var threads: Int?
 
     func run() async throws {
+        MLCommand.prepareEngine()
+        if let threads = threads ?? ProcessInfo.processInfo.environment["FLOW_ML_THREADS"].flatMap(Int.init) { ComputeThreads.count = threads }
         try withReadableErrors {
             let (model, examples) = try loadModelAndData(model: self.model, tokenizer: tokenizer, data: data, maximumLength: maxLength)
             var settings = TrainingSettings()
@@ -74,6 +77,7 @@ struct MLEval: AsyncParsableCommand {
     @Option(help: "Longest sequence, in tokens.") var maxLength = 256
 
     func run() async throws {
+        MLCommand.prepareEngine()
         try withReadableErrors {
             let (model, examples) = try loadModelAndData(model: self.model, tokenizer: tokenizer, data: data, maximumLength: maxLength)
             let base = try model.evaluate(examples)
@@ -107,6 +111,7 @@ struct MLGenerate: AsyncParsableCommand {
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
 
     func run() async throws {
+        MLCommand.prepareEngine()
         try withReadableErrors {
             let folder = URL(fileURLWithPath: model)
             let loaded = try LlamaModel(folder: folder)

@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowAMQP
 import FlowCore
 import FlowDefaultActivities
+import FlowML
 import FlowMLActivities
 import FlowOpenAI
 import FlowOpenAIActivities
@@ -46,6 +47,7 @@ struct WorkerCommand: AsyncParsableCommand {
         guard let workQueue = WorkQueue(workerName: queue) else {
             throw ValidationError("unknown queue '\(queue)': use default, ml or openai")
         }
+        if workQueue == .ml, !service.check { MLCommand.prepareEngine() }
         let concurrency = concurrency ?? environment["FLOW_CONCURRENCY"].flatMap(Int.init)
         if let concurrency, !(1...1000).contains(concurrency) {
             throw ValidationError("--concurrency must be from 1 to 1000, got \(concurrency)")
@@ -103,6 +105,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 logger.warning("OPENAI_API_KEY is not set: every activity fails with MissingAPIKey and waits in the dead-letter queue until the key is set and it is replayed")
             }
         case .ml:
+            if let threads = environment["FLOW_ML_THREADS"].flatMap(Int.init) { ComputeThreads.count = threads }
             let options = TrainingJobOptions(workerID: workerConfiguration.workerID, deliveryHoldLimit: .seconds(trainingHold))
             registry = MLActivities.registry(dataFolder: DataFolder(dataFolder), options: options)
         }

@@ -1,0 +1,99 @@
+import FlowML
+import Foundation
+
+/// LoRA training throughput on "bench-small" (Llama, vocabulary 8192, hidden 512, 8 layers,
+/// 8 heads with 4 key-value heads, intermediate 1408; sequences of 256, batch 4, fp32; LoRA
+/// r 8, alpha 16 on q_proj and v_proj; AdamW lr 1e-3), beside PyTorch + PEFT training the
+/// same model folder on the same sequences in the same run.
+///
+///     swift run -c release flow-training-benchmark [--steps 20] [--threads 2] [--no-pytorch]
+
+OpenBLASKernels.relaunchWithBetterKernelsIfNeeded()
+let arguments = CommandLine.arguments
+func option(_ name: String, default value: Int) -> Int {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }
+    return parsed
+}
+let steps = option("--steps", default: 20)
+let threads = option("--threads", default: 2)
+let warmup = 2
+let sequenceLength = 256
+let batchSize = 4
+ComputeThreads.count = threads
+
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+let root = FileManager.default.temporaryDirectory.appendingPathComponent("flow-training-benchmark-\(UUID().uuidString.prefix(8))")
+defer { try? FileManager.default.removeItem(at: root) }
+let modelFolder = root.appendingPathComponent("bench-small")
+var shape = ModelFactory.Shape(vocabulary: 8192)
+shape.hidden = 512
+shape.intermediate = 1408
+shape.layers = 8
+shape.heads = 8
+shape.keyValueHeads = 4
+try ModelFactory.writeRandomLlama(to: modelFolder, shape: shape)
+
+var generator = SeededGenerator(seed: 1)
+let sequences = (0..<32).map { _ in (0..<sequenceLength).map { _ in Int.random(in: 0..<8192, using: &generator) } }
+let dataFile = root.appendingPathComponent("sequences.json")
+try JSONSerialization.data(withJSONObject: sequences).write(to: dataFile)
+let examples = sequences.map { TokenizedExample(ids: $0, labels: $0) }
+
+/// Trains `steps` timed steps (after the warm-up) and returns tokens per second.
+func swiftRun(checkpointEvery: Int) throws -> (tokensPerSecond: Double, stepSeconds: Double) {
+    var settings = TrainingSettings()
+    settings.rank = 8
+    settings.alpha = 16
+    settings.targetModules = ["q_proj", "v_proj"]
+    settings.learningRate = 1e-3
+    settings.batchSize = batchSize
+    settings.maximumLength = sequenceLength
+    settings.maximumSteps = warmup + steps
+    settings.checkpointEvery = checkpointEvery
+    settings.keepCheckpoints = 2
+    let model = try LlamaModel(folder: modelFolder)
+    let output = root.appendingPathComponent("run-\(checkpointEvery)")
+    let trainer = try LoRATrainer(model: model, examples: examples, settings: settings, output: output, resume: false)
+    var began = ContinuousClock.now
+    try trainer.train(progress: { progress in
+        if progress.step == warmup { began = ContinuousClock.now }
+    })
+    let elapsed = ContinuousClock.now - began
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return (Double(steps * batchSize * sequenceLength) / seconds, seconds / Double(steps))
+}
+
+print("bench-small: \(steps) timed steps of \(batchSize) x \(sequenceLength) tokens after \(warmup) warm-up steps, \(threads) threads")
+let plain = try swiftRun(checkpointEvery: 1_000_000)
+let swiftPeak = peakResidentMegabytes()
+let checkpointed = try swiftRun(checkpointEvery: 10)
+let checkpointCost = 1 - checkpointed.tokensPerSecond / plain.tokensPerSecond
+print(String(format: "AntifragileFlow      %7.0f tokens/s  %6.3f s/step  peak %6.0f MB", plain.tokensPerSecond, plain.stepSeconds, swiftPeak))
+print(String(format: "  checkpoint every 10 %7.0f tokens/s  cost %.1f%% of throughput (target < 3%%)", checkpointed.tokensPerSecond, checkpointCost * 100))
+
+if !arguments.contains("--no-pytorch") {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("pytorch/lora_benchmark.py")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script.path, "--model", modelFolder.path, "--data", dataFile.path, "--steps", "\(steps)", "--warmup", "\(warmup)", "--threads", "\(threads)", "--batch-size", "\(batchSize)"]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0,
+          let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+          let figures = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+          let tokensPerSecond = figures["tokens_per_second"] as? Double, let peak = figures["peak_rss_mb"] as? Double
+    else {
+        print("PyTorch + PEFT peer failed (python3 -m pip install torch transformers peft safetensors); status \(process.terminationStatus)")
+        exit(1)
+    }
+    print(String(format: "PyTorch %@ + PEFT  %7.0f tokens/s  %6.3f s/step  peak %6.0f MB", figures["torch"] as? String ?? "?", tokensPerSecond, figures["step_seconds"] as? Double ?? 0, peak))
+    print(String(format: "ratio: %.2fx PyTorch's tokens/s (target >= 1.3), %.2fx its peak memory (target <= 0.4)", plain.tokensPerSecond / tokensPerSecond, swiftPeak / peak))
+}

@@ -1,0 +1,27 @@
+import FlowML
+import FlowTesting
+import Foundation
+import Testing
+
+@Suite("OpenBLAS kernel choice")
+struct OpenBLASKernelsTests {
+    @Test("a generic kernel on a CPU with AVX-512 or AVX2 asks for SkylakeX or Haswell; a recognised CPU is left alone")
+    func betterCoreType() {
+        let avx512: Set<String> = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+        #expect(OpenBLASKernels.betterCoreType(than: "Prescott", cpuFlags: avx512) == "SkylakeX")
+        #expect(OpenBLASKernels.betterCoreType(than: "Prescott", cpuFlags: ["avx", "avx2", "fma"]) == "Haswell")
+        #expect(OpenBLASKernels.betterCoreType(than: "Nehalem", cpuFlags: ["avx"]) == "Sandybridge")
+        #expect(OpenBLASKernels.betterCoreType(than: "Prescott", cpuFlags: ["sse3"]) == nil)
+        #expect(OpenBLASKernels.betterCoreType(than: "Haswell", cpuFlags: avx512) == nil)
+        #expect(OpenBLASKernels.betterCoreType(than: "SkylakeX", cpuFlags: avx512) == nil)
+    }
+
+    @Test("the flow command runs its ML work on the best kernels this CPU has")
+    func flowPicksBetterKernels() throws {
+        let result = try ProcessRunner.run(Repository.flowExecutable.path, ["ml", "kernels"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let cpuHasAVX2 = (try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)).contains(" avx2")
+        let core = result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        if cpuHasAVX2 { #expect(!["Prescott", "Core2", "Nehalem"].contains(core), "generic kernels on a CPU with AVX2: \(core)") }
+    }
+}
