@@ -8,12 +8,16 @@ import Testing
 /// The real `flow worker ml` process killed or stopped in the middle of a training job.
 @Suite("ML worker processes under signals", .serialized)
 struct MLWorkerProcessTests {
+    /// The workers run the kernels this test process runs, so their sums round as the
+    /// in-process reference's do (the flow command would otherwise pick better ones).
+    static let sameKernels = ["OPENBLAS_CORETYPE": OpenBLASKernels.coreName]
+
     static let training = #"{"max_steps": 400, "save_steps": 10, "save_total_limit": 3, "batch_size": 1, "learning_rate": 0.01, "seed": 3}"#
 
     /// Starts a worker on a job and returns once the job has written a checkpoint.
     func startJob(_ setup: WorkerProcessSetup, jobID: String) async throws -> FlowProcess {
         try MLJobFixtures.prepare(setup.dataFolder)
-        let worker = try FlowProcess(setup.workerArguments(concurrency: 1))
+        let worker = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
         try await setup.send(TrainOrganizationalModel.name, input: MLJobFixtures.trainingInput(jobID: jobID, training: Self.training), messageID: "train-\(jobID)")
         // The checkpoint on disk, not a progress reply: replies can lag behind the trainer
         // on a loaded machine, and the job must still be far from done at the signal.
@@ -35,7 +39,7 @@ struct MLWorkerProcessTests {
     }
 
     func finish(_ setup: WorkerProcessSetup, jobID: String) async throws -> (FlowProcess, ActivityReply) {
-        let worker = try FlowProcess(setup.workerArguments(concurrency: 1))
+        let worker = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
         try await setup.replies.wait(timeout: .seconds(300)) { !$0.finals(for: "train-\(jobID)").isEmpty }
         return (worker, try #require(await setup.replies.finals(for: "train-\(jobID)").first))
     }

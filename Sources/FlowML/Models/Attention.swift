@@ -2,7 +2,9 @@ import Foundation
 
 /// Causal grouped-query attention on OpenBLAS: per head, the scores, the weighted values
 /// and (for training) their gradients are matrix products over strided views of the
-/// [positions, heads x dimension] activations, so no head is copied out.
+/// [positions, heads x dimension] activations, so no head is copied out. Training packs
+/// the sequences of a batch one after another in the same rows; each attends only
+/// within itself.
 struct Attention {
     let heads: Int
     let keyValueHeads: Int
@@ -14,46 +16,68 @@ struct Attention {
     var scale: Float { 1 / Float(dimension).squareRoot() }
 
     /// The attention of `queries` new positions (absolute positions `keys - queries` on)
-    /// over all `keys` positions, each query seeing the keys up to its own position.
-    /// Returns the context [queries, heads x dimension] and, when asked, each head's
-    /// probabilities [queries, keys] for the backward pass.
-    func forward(q: [Float], k: [Float], v: [Float], queries: Int, keys: Int, keepProbabilities: Bool) -> (context: [Float], probabilities: [[Float]]) {
+    /// over all `keys` positions of one sequence, each query seeing the keys up to its own
+    /// position: the context [queries, heads x dimension].
+    func forward(q: [Float], k: [Float], v: [Float], queries: Int, keys: Int) -> [Float] {
         precondition(q.count == queries * queryWidth && k.count >= keys * keyValueWidth && v.count >= keys * keyValueWidth)
-        let start = keys - queries
         var context = [Float](repeating: 0, count: queries * queryWidth)
-        var kept: [[Float]] = []
-        var p = [Float](repeating: 0, count: queries * keys)
+        var scratch = [Float](repeating: 0, count: queries * keys)
         q.withUnsafeBufferPointer { q in
             k.withUnsafeBufferPointer { k in
                 v.withUnsafeBufferPointer { v in
                     context.withUnsafeMutableBufferPointer { context in
-                        for head in 0..<heads {
-                            let kvHead = head / group
-                            p.withUnsafeMutableBufferPointer { p in
-                                Matrix.multiply(q.baseAddress! + head * dimension, lda: queryWidth, k.baseAddress! + kvHead * dimension, ldb: keyValueWidth, transposingB: true,
-                                                into: p.baseAddress!, ldc: keys, m: queries, n: keys, k: dimension, alpha: scale)
-                                for query in 0..<queries {
-                                    Self.causalSoftmax(p.baseAddress! + query * keys, visible: start + query + 1, width: keys)
-                                }
-                                Matrix.multiply(p.baseAddress!, lda: keys, v.baseAddress! + kvHead * dimension, ldb: keyValueWidth,
-                                                into: context.baseAddress! + head * dimension, ldc: queryWidth, m: queries, n: dimension, k: keys)
+                        scratch.withUnsafeMutableBufferPointer { scratch in
+                            for head in 0..<heads {
+                                forward(head: head, q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, context: context.baseAddress!, probabilities: scratch.baseAddress!, queries: queries, keys: keys)
                             }
-                            if keepProbabilities { kept.append(p) }
                         }
                     }
                 }
             }
         }
-        return (context, kept)
+        return context
     }
 
-    /// The gradients of q, k and v (over a whole sequence, `length` positions) from the
-    /// context's gradient and the forward pass's probabilities.
-    func backward(dContext: [Float], q: [Float], k: [Float], v: [Float], probabilities: [[Float]], length: Int) -> (dQ: [Float], dK: [Float], dV: [Float]) {
-        var dQ = [Float](repeating: 0, count: length * queryWidth)
-        var dK = [Float](repeating: 0, count: length * keyValueWidth)
-        var dV = [Float](repeating: 0, count: length * keyValueWidth)
-        var dS = [Float](repeating: 0, count: length * length)
+    /// Attention within each of `sequences` (row ranges of the packed activations), and
+    /// the probabilities the backward pass needs, [sequence][head][length x length].
+    func forward(q: [Float], k: [Float], v: [Float], sequences: [Range<Int>]) -> (context: [Float], probabilities: [[[Float]]]) {
+        let rows = sequences.last?.upperBound ?? 0
+        var context = [Float](repeating: 0, count: rows * queryWidth)
+        var probabilities: [[[Float]]] = []
+        q.withUnsafeBufferPointer { q in
+            k.withUnsafeBufferPointer { k in
+                v.withUnsafeBufferPointer { v in
+                    context.withUnsafeMutableBufferPointer { context in
+                        for sequence in sequences {
+                            let length = sequence.count
+                            let start = sequence.lowerBound
+                            var perHead: [[Float]] = []
+                            for head in 0..<heads {
+                                var p = [Float](repeating: 0, count: length * length)
+                                p.withUnsafeMutableBufferPointer { p in
+                                    forward(head: head, q: q.baseAddress! + start * queryWidth, k: k.baseAddress! + start * keyValueWidth, v: v.baseAddress! + start * keyValueWidth,
+                                            context: context.baseAddress! + start * queryWidth, probabilities: p.baseAddress!, queries: length, keys: length)
+                                }
+                                perHead.append(p)
+                            }
+                            probabilities.append(perHead)
+                        }
+                    }
+                }
+            }
+        }
+        return (context, probabilities)
+    }
+
+    /// The gradients of the packed q, k and v from the context's gradient and the forward
+    /// pass's probabilities.
+    func backward(dContext: [Float], q: [Float], k: [Float], v: [Float], probabilities: [[[Float]]], sequences: [Range<Int>]) -> (dQ: [Float], dK: [Float], dV: [Float]) {
+        let rows = sequences.last?.upperBound ?? 0
+        var dQ = [Float](repeating: 0, count: rows * queryWidth)
+        var dK = [Float](repeating: 0, count: rows * keyValueWidth)
+        var dV = [Float](repeating: 0, count: rows * keyValueWidth)
+        let longest = sequences.map(\.count).max() ?? 0
+        var dS = [Float](repeating: 0, count: longest * longest)
         dContext.withUnsafeBufferPointer { dC in
             q.withUnsafeBufferPointer { q in
                 k.withUnsafeBufferPointer { k in
@@ -62,28 +86,18 @@ struct Attention {
                             dK.withUnsafeMutableBufferPointer { dK in
                                 dV.withUnsafeMutableBufferPointer { dV in
                                     dS.withUnsafeMutableBufferPointer { dS in
-                                        for head in 0..<heads {
-                                            let kvHead = head / group
-                                            probabilities[head].withUnsafeBufferPointer { p in
-                                                // dV += P^T dC; dP = dC V^T.
-                                                Matrix.multiply(p.baseAddress!, lda: length, transposingA: true, dC.baseAddress! + head * dimension, ldb: queryWidth,
-                                                                into: dV.baseAddress! + kvHead * dimension, ldc: keyValueWidth, m: length, n: dimension, k: length, beta: 1)
-                                                Matrix.multiply(dC.baseAddress! + head * dimension, lda: queryWidth, v.baseAddress! + kvHead * dimension, ldb: keyValueWidth, transposingB: true,
-                                                                into: dS.baseAddress!, ldc: length, m: length, n: length, k: dimension)
-                                                // Through the softmax: dS = P (dP - rowsum(dP P)), times the score scale.
-                                                for row in 0..<length {
-                                                    let base = row * length
-                                                    var weighted: Float = 0
-                                                    for column in 0...row { weighted += dS[base + column] * p[base + column] }
-                                                    for column in 0...row { dS[base + column] = p[base + column] * (dS[base + column] - weighted) * scale }
-                                                    for column in (row + 1)..<length { dS[base + column] = 0 }
+                                        for (index, sequence) in sequences.enumerated() {
+                                            let start = sequence.lowerBound
+                                            for head in 0..<heads {
+                                                probabilities[index][head].withUnsafeBufferPointer { p in
+                                                    backward(
+                                                        head: head, length: sequence.count, p: p.baseAddress!, dS: dS.baseAddress!,
+                                                        dC: dC.baseAddress! + start * queryWidth, q: q.baseAddress! + start * queryWidth,
+                                                        k: k.baseAddress! + start * keyValueWidth, v: v.baseAddress! + start * keyValueWidth,
+                                                        dQ: dQ.baseAddress! + start * queryWidth, dK: dK.baseAddress! + start * keyValueWidth, dV: dV.baseAddress! + start * keyValueWidth
+                                                    )
                                                 }
                                             }
-                                            // dQ = dS K; dK += dS^T Q.
-                                            Matrix.multiply(dS.baseAddress!, lda: length, k.baseAddress! + kvHead * dimension, ldb: keyValueWidth,
-                                                            into: dQ.baseAddress! + head * dimension, ldc: queryWidth, m: length, n: dimension, k: length)
-                                            Matrix.multiply(dS.baseAddress!, lda: length, transposingA: true, q.baseAddress! + head * dimension, ldb: queryWidth,
-                                                            into: dK.baseAddress! + kvHead * dimension, ldc: keyValueWidth, m: length, n: dimension, k: length, beta: 1)
                                         }
                                     }
                                 }
@@ -94,6 +108,44 @@ struct Attention {
             }
         }
         return (dQ, dK, dV)
+    }
+
+    /// One head: probabilities = causal softmax(scale Q K^T), context = probabilities V.
+    private func forward(head: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, context: UnsafeMutablePointer<Float>, probabilities p: UnsafeMutablePointer<Float>, queries: Int, keys: Int) {
+        let kvHead = head / group
+        Matrix.multiply(q + head * dimension, lda: queryWidth, k + kvHead * dimension, ldb: keyValueWidth, transposingB: true,
+                        into: p, ldc: keys, m: queries, n: keys, k: dimension, alpha: scale)
+        let start = keys - queries
+        for query in 0..<queries {
+            Self.causalSoftmax(p + query * keys, visible: start + query + 1, width: keys)
+        }
+        Matrix.multiply(p, lda: keys, v + kvHead * dimension, ldb: keyValueWidth,
+                        into: context + head * dimension, ldc: queryWidth, m: queries, n: dimension, k: keys)
+    }
+
+    /// One head of one sequence, backward: dV += P^T dC; dP = dC V^T; dS = P (dP -
+    /// rowsum(dP P)) scale; dQ = dS K; dK += dS^T Q.
+    private func backward(
+        head: Int, length: Int, p: UnsafePointer<Float>, dS: UnsafeMutablePointer<Float>,
+        dC: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        dQ: UnsafeMutablePointer<Float>, dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>
+    ) {
+        let kvHead = head / group
+        Matrix.multiply(p, lda: length, transposingA: true, dC + head * dimension, ldb: queryWidth,
+                        into: dV + kvHead * dimension, ldc: keyValueWidth, m: length, n: dimension, k: length, beta: 1)
+        Matrix.multiply(dC + head * dimension, lda: queryWidth, v + kvHead * dimension, ldb: keyValueWidth, transposingB: true,
+                        into: dS, ldc: length, m: length, n: length, k: dimension)
+        for row in 0..<length {
+            let base = row * length
+            var weighted: Float = 0
+            for column in 0...row { weighted += dS[base + column] * p[base + column] }
+            for column in 0...row { dS[base + column] = p[base + column] * (dS[base + column] - weighted) * scale }
+            for column in (row + 1)..<length { dS[base + column] = 0 }
+        }
+        Matrix.multiply(dS, lda: length, k + kvHead * dimension, ldb: keyValueWidth,
+                        into: dQ + head * dimension, ldc: queryWidth, m: length, n: dimension, k: length)
+        Matrix.multiply(dS, lda: length, transposingA: true, q + head * dimension, ldb: queryWidth,
+                        into: dK + kvHead * dimension, ldc: keyValueWidth, m: length, n: dimension, k: length, beta: 1)
     }
 
     /// Softmax over the first `visible` of a row's `width` scores; the rest (the future)

@@ -173,7 +173,7 @@ public struct LlamaModel: Sendable {
         cache.keys[layer].append(contentsOf: k)
         cache.values[layer].append(contentsOf: v)
         let attention = Attention(heads: c.headCount, keyValueHeads: c.keyValueHeadCount, dimension: dimension)
-        let context = attention.forward(q: q, k: cache.keys[layer], v: cache.values[layer], queries: length, keys: cache.length + length, keepProbabilities: false).context
+        let context = attention.forward(q: q, k: cache.keys[layer], v: cache.values[layer], queries: length, keys: cache.length + length)
         return forwardLinear(context, rows: length, module: prefix + "o_proj", outputs: c.hiddenSize, adapter: adapter).0
     }
 

@@ -27,17 +27,43 @@ extension LlamaModel {
     /// ever formed, but the backward pass flows through every layer to reach the adapters.
     public func lossAndGradients(_ batch: TrainingBatch, adapter: LoRAAdapter, dropout: LoRADropout? = nil) throws -> (loss: Float, gradients: LoRAGradients) {
         var gradients = LoRAGradients(a: adapter.a.mapValues { [Float](repeating: 0, count: $0.count) }, b: adapter.b.mapValues { [Float](repeating: 0, count: $0.count) })
-        let labelled = zip(batch.ids, batch.labels).reduce(0) { count, pair in
-            count + pair.1.dropFirst().filter { $0 != TrainingBatch.ignoredLabel }.count
+        // Sequences are packed one after another into the same rows, up to
+        // `Self.rowsPerPack` rows a pack: the products run over many rows at once (fast),
+        // while the activations kept for the backward pass are one pack's (small).
+        // Attention stays within each sequence.
+        var packs: [Pack] = [Pack()]
+        for (sequenceIDs, labels) in zip(batch.ids, batch.labels) {
+            guard sequenceIDs.count == labels.count else { throw ModelError("a sequence has \(sequenceIDs.count) ids but \(labels.count) labels") }
+            guard !sequenceIDs.isEmpty else { continue }
+            if !packs[packs.count - 1].ids.isEmpty, packs[packs.count - 1].ids.count + sequenceIDs.count > Self.rowsPerPack { packs.append(Pack()) }
+            packs[packs.count - 1].append(sequenceIDs, labels: labels)
         }
+        let labelled = packs.reduce(0) { $0 + $1.targets.filter { $0 != TrainingBatch.ignoredLabel }.count }
         guard labelled > 0 else { throw ModelError("the batch has no labelled position: every label is -100") }
-        var totalLoss: Float = 0
-        for (sequence, (ids, labels)) in zip(batch.ids, batch.labels).enumerated() {
-            guard ids.count == labels.count else { throw ModelError("a sequence has \(ids.count) ids but \(labels.count) labels") }
-            let sequenceDropout = dropout.map { LoRADropout(probability: $0.probability, seed: LoRADropout.seed($0.seed, sequence)) }
-            totalLoss += try accumulate(ids: ids, labels: labels, adapter: adapter, dropout: sequenceDropout, normaliser: Float(labelled), into: &gradients)
+        var loss: Float = 0
+        for (index, pack) in packs.enumerated() where !pack.ids.isEmpty {
+            let packDropout = dropout.map { LoRADropout(probability: $0.probability, seed: LoRADropout.seed($0.seed, index)) }
+            loss += try accumulate(ids: pack.ids, targets: pack.targets, sequences: pack.sequences, adapter: adapter, dropout: packDropout, normaliser: Float(labelled), into: &gradients)
         }
-        return (totalLoss / Float(labelled), gradients)
+        return (loss / Float(labelled), gradients)
+    }
+
+    /// The most rows (tokens) one pass packs together.
+    static let rowsPerPack = 512
+
+    /// Sequences packed into consecutive rows; row t is scored against label t + 1 of its
+    /// own sequence.
+    private struct Pack {
+        var ids: [Int] = []
+        var targets: [Int] = []
+        var sequences: [Range<Int>] = []
+
+        mutating func append(_ sequenceIDs: [Int], labels: [Int]) {
+            let start = ids.count
+            ids += sequenceIDs
+            targets += labels.dropFirst() + [TrainingBatch.ignoredLabel]
+            sequences.append(start..<ids.count)
+        }
     }
 
     /// What a linear layer's forward pass keeps for its backward pass.
@@ -54,7 +80,8 @@ extension LlamaModel {
         var normed1: [Float]
         var q: LinearTrace, k: LinearTrace, v: LinearTrace
         var qRotated: [Float], kRotated: [Float], values: [Float]
-        var probabilities: [[Float]]
+        /// [sequence][head][length x length].
+        var probabilities: [[[Float]]]
         var context: LinearTrace
         var middle: [Float]
         var normed2: [Float]
@@ -160,13 +187,20 @@ extension LlamaModel {
         return out
     }
 
-    private func accumulate(ids: [Int], labels: [Int], adapter: LoRAAdapter, dropout: LoRADropout?, normaliser: Float, into gradients: inout LoRAGradients) throws -> Float {
+    private func accumulate(ids: [Int], targets: [Int], sequences: [Range<Int>], adapter: LoRAAdapter, dropout: LoRADropout?, normaliser: Float, into gradients: inout LoRAGradients) throws -> Float {
         let c = configuration
         let length = ids.count
         let hidden = c.hiddenSize
         let dimension = c.headDimension
         var x = try embed(ids)
-        let (cos, sin) = rotaryTables(length: length)
+        // Each row's rotary angles are those of its position within its own sequence.
+        let (sequenceCos, sequenceSin) = rotaryTables(length: sequences.map(\.count).max() ?? 0)
+        var cos: [Float] = []
+        var sin: [Float] = []
+        for sequence in sequences {
+            cos += sequenceCos[0..<(sequence.count * dimension)]
+            sin += sequenceSin[0..<(sequence.count * dimension)]
+        }
         let attention = Attention(heads: c.headCount, keyValueHeads: c.keyValueHeadCount, dimension: dimension)
         var traces: [LayerTrace] = []
 
@@ -179,9 +213,9 @@ extension LlamaModel {
             let (v, vTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, dropout: dropout)
             let qRotated = rotate(q, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: false)
             let kRotated = rotate(k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: false)
-            let (context, probabilities) = attention.forward(q: qRotated, k: kRotated, v: v, queries: length, keys: length, keepProbabilities: true)
-            let (attention, contextTrace) = forwardLinear(context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, dropout: dropout)
-            for index in x.indices { x[index] += attention[index] }
+            let (context, probabilities) = attention.forward(q: qRotated, k: kRotated, v: v, sequences: sequences)
+            let (attended, contextTrace) = forwardLinear(context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, dropout: dropout)
+            for index in x.indices { x[index] += attended[index] }
             let middle = x
             let normed2 = rmsNorm(x, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
             let (gate, gateTrace) = forwardLinear(normed2, rows: length, module: prefix + "mlp.gate_proj", outputs: c.intermediateSize, adapter: adapter, dropout: dropout)
@@ -197,25 +231,34 @@ extension LlamaModel {
             ))
         }
 
-        // The loss and its gradient at the logits.
+        // The loss and its gradient at the logits (the softmax's exponentials computed once).
         let finalNorm = weights["model.norm.weight"]!
         let final = rmsNorm(x, weight: finalNorm, rows: length)
         let head = head()
         let vocabulary = c.vocabularySize
-        let logits = Matrix.product(final, rows: length, inner: hidden, transposing: head, rows: vocabulary)
-        var dLogits = [Float](repeating: 0, count: logits.count)
+        var dLogits = Matrix.product(final, rows: length, inner: hidden, transposing: head, rows: vocabulary)
         var loss: Float = 0
-        for position in 0..<(length - 1) {
-            let label = labels[position + 1]
-            guard label != TrainingBatch.ignoredLabel else { continue }
-            let row = logits[position * vocabulary..<(position + 1) * vocabulary]
-            let maximum = row.max()!
-            var total: Float = 0
-            for value in row { total += Foundation.exp(value - maximum) }
-            loss += (Foundation.log(total) + maximum) - logits[position * vocabulary + label]
-            for token in 0..<vocabulary {
-                let probability = Foundation.exp(logits[position * vocabulary + token] - maximum) / total
-                dLogits[position * vocabulary + token] = (probability - (token == label ? 1 : 0)) / normaliser
+        dLogits.withUnsafeMutableBufferPointer { logits in
+            for row in 0..<length {
+                let base = row * vocabulary
+                let label = targets[row]
+                guard label != TrainingBatch.ignoredLabel else {
+                    for token in 0..<vocabulary { logits[base + token] = 0 }
+                    continue
+                }
+                var maximum = -Float.infinity
+                for token in 0..<vocabulary { maximum = max(maximum, logits[base + token]) }
+                let labelLogit = logits[base + label]
+                var total: Float = 0
+                for token in 0..<vocabulary {
+                    let e = Foundation.exp(logits[base + token] - maximum)
+                    logits[base + token] = e
+                    total += e
+                }
+                loss += Foundation.log(total) + maximum - labelLogit
+                let scale = 1 / (total * normaliser)
+                for token in 0..<vocabulary { logits[base + token] *= scale }
+                logits[base + label] -= 1 / normaliser
             }
         }
 
@@ -243,7 +286,7 @@ extension LlamaModel {
 
             // Attention.
             let dContext = backwardLinear(dx, trace: trace.context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, into: &gradients)
-            let (dQRotated, dKRotated, dValues) = attention.backward(dContext: dContext, q: trace.qRotated, k: trace.kRotated, v: trace.values, probabilities: trace.probabilities, length: length)
+            let (dQRotated, dKRotated, dValues) = attention.backward(dContext: dContext, q: trace.qRotated, k: trace.kRotated, v: trace.values, probabilities: trace.probabilities, sequences: sequences)
             let dQ = rotate(dQRotated, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: true)
             let dK = rotate(dKRotated, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: true)
             var dNormed1 = backwardLinear(dQ, trace: trace.q, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter, into: &gradients)
