@@ -118,6 +118,9 @@ func runCelery() throws -> (throughput: Double, p50: Double, p99: Double, versio
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", script.path, url, "--count", String(option("--celery-count", default: 2_000)), "--window", String(option("--window", default: 64)), "--sequential", String(option("--sequential", default: 300))]
+    if CommandLine.arguments.contains("--celery-quorum") {
+        process.environment = ProcessInfo.processInfo.environment.merging(["CELERY_PEER_QUEUE_TYPE": "quorum"]) { _, new in new }
+    }
     let output = Pipe()
     process.standardOutput = output
     try process.run()
@@ -139,7 +142,7 @@ if CommandLine.arguments.dropFirst().first == "worker" {
     let celery = try runCelery()
     print("activity round trips: publish with confirm -> worker runs a no-op activity -> reply with confirm -> ack")
     let replies = CommandLine.arguments.contains("--classic-reply-queue") ? "classic exclusive reply queue" : "quorum reply queue"
-    print("broker \(try AMQPConfiguration(url: url).redactedURL), \(replies), window \(option("--window", default: 64)), Celery \(celery.version) (threads pool, acks late, rpc:// results)")
+    print("broker \(try AMQPConfiguration(url: url).redactedURL), \(replies), window \(option("--window", default: 64)), Celery \(celery.version) (threads pool, acks late, rpc:// results, \(CommandLine.arguments.contains("--celery-quorum") ? "quorum" : "classic") task queue)")
     print("                     throughput (rt/s)   p50 (ms)   p99 (ms)")
     print(String(format: "AntifragileFlow      %17.0f   %8.2f   %8.2f", flow.throughput, flow.p50, flow.p99))
     print(String(format: "Celery               %17.0f   %8.2f   %8.2f", celery.throughput, celery.p50, celery.p99))

@@ -27,6 +27,9 @@ app.conf.update(
     task_publish_retry=True,
     broker_transport_options={"confirm_publish": True},  # publisher confirms, as ours
 )
+if os.environ.get("CELERY_PEER_QUEUE_TYPE") == "quorum":
+    # The same durability as our work queues: a quorum queue (Celery 5.5+).
+    app.conf.update(task_default_queue_type="quorum", worker_detect_quorum_queues=True)
 
 
 @app.task(name="noop")
