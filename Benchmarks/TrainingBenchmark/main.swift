@@ -8,7 +8,7 @@ import Foundation
 ///
 ///     swift run -c release flow-training-benchmark [--steps 20] [--threads 2] [--no-pytorch]
 
-OpenBLASKernels.relaunchWithBetterKernelsIfNeeded()
+EngineEnvironment.relaunchIfNeeded()
 let arguments = CommandLine.arguments
 func option(_ name: String, default value: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let parsed = Int(arguments[index + 1]) else { return value }

@@ -5,7 +5,7 @@ import Foundation
 /// `flow ml`: the ML engine without a broker.
 struct MLCommand: AsyncParsableCommand {
     /// Every `flow ml` command multiplies matrices: give OpenBLAS its best kernels first.
-    static func prepareEngine() { OpenBLASKernels.relaunchWithBetterKernelsIfNeeded() }
+    static func prepareEngine() { EngineEnvironment.relaunchIfNeeded() }
 
     static let configuration = CommandConfiguration(
         commandName: "ml",

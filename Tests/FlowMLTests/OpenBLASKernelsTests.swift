@@ -16,6 +16,16 @@ struct OpenBLASKernelsTests {
         #expect(OpenBLASKernels.betterCoreType(than: "SkylakeX", cpuFlags: avx512) == nil)
     }
 
+    @Test("the environment the engine restarts with adds only what is missing, so it restarts at most once")
+    func missingVariables() {
+        let avx2: Set<String> = ["avx", "avx2", "fma"]
+        let first = EngineEnvironment.missingVariables(in: [:], coreName: "Prescott", cpuFlags: avx2)
+        #expect(first["OPENBLAS_CORETYPE"] == "Haswell")
+        #expect(first["MALLOC_MMAP_THRESHOLD_"] != nil)
+        #expect(EngineEnvironment.missingVariables(in: first, coreName: "Haswell", cpuFlags: avx2).isEmpty)
+        #expect(EngineEnvironment.missingVariables(in: ["OPENBLAS_CORETYPE": "Prescott", "MALLOC_MMAP_THRESHOLD_": "1"], coreName: "Prescott", cpuFlags: avx2).isEmpty, "a user's choice stands")
+    }
+
     @Test("the flow command runs its ML work on the best kernels this CPU has")
     func flowPicksBetterKernels() throws {
         let result = try ProcessRunner.run(Repository.flowExecutable.path, ["ml", "kernels"])

@@ -7,7 +7,7 @@ import Foundation
 /// machine whose CPU model it does not recognise ("Intel Xeon Processor") it falls back to
 /// the generic Prescott kernels, which use none of AVX2 or AVX-512 and run several times
 /// slower. `OPENBLAS_CORETYPE` overrides the choice, but OpenBLAS reads it only when it
-/// loads, so the fix is to restart the process with it set.
+/// loads, so ``EngineEnvironment`` restarts the process with it set.
 public enum OpenBLASKernels {
     /// The kernel family OpenBLAS chose ("SkylakeX", "Haswell", "Prescott").
     public static var coreName: String { String(cString: openblas_get_corename()) }
@@ -21,21 +21,5 @@ public enum OpenBLASKernels {
         if cpuFlags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
         if cpuFlags.contains("avx") { return "Sandybridge" }
         return nil
-    }
-
-    /// Restarts this process with `OPENBLAS_CORETYPE` set when OpenBLAS chose generic
-    /// kernels for a CPU that can run better ones. Call it first thing, before any work:
-    /// the process is replaced (same arguments, same environment plus the variable). Does
-    /// nothing when the variable is already set, by the user or by an earlier restart.
-    public static func relaunchWithBetterKernelsIfNeeded() {
-        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              let cpuInfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let flagsLine = cpuInfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-              let better = betterCoreType(than: coreName, cpuFlags: Set(flagsLine.split(separator: ":").last?.split(separator: " ").map(String.init) ?? []))
-        else { return }
-        setenv("OPENBLAS_CORETYPE", better, 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
-        // execv returns only when it failed: go on with the generic kernels.
-        unsetenv("OPENBLAS_CORETYPE")
     }
 }

@@ -1,0 +1,40 @@
+import Foundation
+
+/// Settings the engine needs in its process's environment before it starts, because the
+/// libraries read them only when they load:
+/// - `OPENBLAS_CORETYPE`, when OpenBLAS chose generic kernels for a CPU with better ones
+///   (``OpenBLASKernels``);
+/// - glibc's `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and `MALLOC_TOP_PAD_`. The engine allocates
+///   and frees large buffers every step (a widened weight matrix, a layer's activations);
+///   above the default threshold each is a fresh mapping that page-faults in again,
+///   zeroed, and on a 1B model that was a third of the run. In the heap, freed buffers are
+///   reused.
+public enum EngineEnvironment {
+    /// The variables to add to `environment` (empty when nothing is missing).
+    public static func missingVariables(in environment: [String: String], coreName: String, cpuFlags: Set<String>) -> [String: String] {
+        var missing: [String: String] = [:]
+        if environment["OPENBLAS_CORETYPE"] == nil, let better = OpenBLASKernels.betterCoreType(than: coreName, cpuFlags: cpuFlags) {
+            missing["OPENBLAS_CORETYPE"] = better
+        }
+        if environment["MALLOC_MMAP_THRESHOLD_"] == nil {
+            missing["MALLOC_MMAP_THRESHOLD_"] = String(1 << 30)
+            if environment["MALLOC_TRIM_THRESHOLD_"] == nil { missing["MALLOC_TRIM_THRESHOLD_"] = String(1 << 32) }
+            if environment["MALLOC_TOP_PAD_"] == nil { missing["MALLOC_TOP_PAD_"] = String(256 << 20) }
+        }
+        return missing
+    }
+
+    /// Restarts this process (same arguments, the environment plus what is missing) when
+    /// anything is missing; call it first thing, before any work. Once restarted nothing
+    /// is missing, so it restarts at most once. When the restart fails, work goes on as is.
+    public static func relaunchIfNeeded() {
+        let cpuInfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flagsLine = cpuInfo.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+        let flags = Set(flagsLine.split(separator: ":").last?.split(separator: " ").map(String.init) ?? [])
+        let missing = missingVariables(in: ProcessInfo.processInfo.environment, coreName: OpenBLASKernels.coreName, cpuFlags: flags)
+        guard !missing.isEmpty else { return }
+        for (name, value) in missing { setenv(name, value, 1) }
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        for name in missing.keys { unsetenv(name) }
+    }
+}
