@@ -72,7 +72,7 @@ struct MLActorTests {
         await harness.shutdown()
     }
 
-    @Test("a request naming a missing model folder fails at once, non-retryably, naming the folder")
+    @Test("bad requests (a missing model folder, an unknown target module, a malformed dataset line) fail at once, non-retryably, naming the problem")
     func badRequest() async throws {
         let harness = try await harness()
         try await harness.send("train_organizational_model", input: #"{"job_id": "job-2", "base_model": "models/missing", "dataset": "datasets/policy.jsonl"}"#, messageID: "train-job-2", queue: .ml)
@@ -84,6 +84,13 @@ struct MLActorTests {
         let unknownModule = try await harness.finalReply(to: "train-job-3")
         #expect(unknownModule.status == .failed)
         #expect(unknownModule.error?.message.contains("no_such_proj") == true)
+        try #"{"text": "a good line"}\#n{"text": "a line cut short"#.write(to: harness.dataFolder.appendingPathComponent("datasets/broken.jsonl"), atomically: true, encoding: .utf8)
+        try await harness.send("train_organizational_model", input: #"{"job_id": "job-4", "base_model": "models/base", "dataset": "datasets/broken.jsonl"}"#, messageID: "train-job-4", queue: .ml)
+        let malformed = try await harness.finalReply(to: "train-job-4")
+        #expect(malformed.status == .failed)
+        #expect(malformed.error?.type == "InvalidDataset")
+        #expect(malformed.error?.message.contains("line 2") == true, "\(String(describing: malformed.error))")
+        #expect(try await job(harness, "job-4").state == .failed)
         await harness.shutdown()
     }
 
