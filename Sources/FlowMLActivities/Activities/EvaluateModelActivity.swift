@@ -17,18 +17,17 @@ public struct EvaluateModelActivity: Activity {
     public init(dataFolder: DataFolder) { self.dataFolder = dataFolder }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
-        let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
-        let examples = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: 512)
-        let adapter = try input.adapterPath.map { try MLInputs.adapter($0, in: dataFolder) }
-        do {
-            let base = try model.evaluate(examples)
-            guard let adapter else {
-                return Output(jobID: input.jobID, evalLoss: base.loss, perplexity: base.perplexity, samples: examples.count, baseEvalLoss: base.loss, basePerplexity: base.perplexity)
+        try await ComputeThread.run { [dataFolder] in
+            let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
+            let examples = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: 512)
+            let adapter = try input.adapterPath.map { try MLInputs.adapter($0, in: dataFolder) }
+            do {
+                let base = try model.evaluate(examples)
+                let result = try adapter.map { try model.evaluate(examples, adapter: $0) } ?? base
+                return Output(jobID: input.jobID, evalLoss: result.loss, perplexity: result.perplexity, samples: examples.count, baseEvalLoss: base.loss, basePerplexity: base.perplexity)
+            } catch let error as ModelError {
+                throw ActivityFailure.nonRetryable("InvalidEvaluationRequest", error.message)
             }
-            let adapted = try model.evaluate(examples, adapter: adapter)
-            return Output(jobID: input.jobID, evalLoss: adapted.loss, perplexity: adapted.perplexity, samples: examples.count, baseEvalLoss: base.loss, basePerplexity: base.perplexity)
-        } catch let error as ModelError {
-            throw ActivityFailure.nonRetryable("InvalidEvaluationRequest", error.message)
         }
     }
 }

@@ -17,32 +17,38 @@ public struct GenerateTextActivity: Activity {
     public init(dataFolder: DataFolder) { self.dataFolder = dataFolder }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
-        let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
-        let adapter = try input.adapterPath.map { try MLInputs.adapter($0, in: dataFolder) }
-        var settings = GenerationSettings()
-        settings.maximumNewTokens = input.maximumNewTokens ?? 64
-        settings.temperature = Float(input.temperature ?? 0)
-        settings.topP = Float(input.topP ?? 1)
-        settings.seed = input.seed ?? 0
-        settings.stopTokens = LlamaModel.endOfSequenceTokens(in: try dataFolder.resolve(input.baseModel))
-        guard settings.maximumNewTokens <= 4096 else {
-            throw ActivityFailure.nonRetryable("InvalidInput", "max_new_tokens is at most 4096, got \(settings.maximumNewTokens)")
+        let maximumNewTokens = input.maximumNewTokens ?? 64
+        guard maximumNewTokens <= 4096 else {
+            throw ActivityFailure.nonRetryable("InvalidInput", "max_new_tokens is at most 4096, got \(maximumNewTokens)")
         }
-        let prompt = tokenizer.encode(input.prompt)
-        let started = ContinuousClock.now
-        let generation: Generation
-        do {
-            generation = try model.generate(prompt: prompt, settings: settings, adapter: adapter) { _ in !Task.isCancelled }
-        } catch let error as ModelError {
-            throw ActivityFailure.nonRetryable("InvalidGenerationRequest", error.message)
+        let cancelled = CancellationFlag()
+        let output = try await withTaskCancellationHandler {
+            try await ComputeThread.run { [dataFolder] in
+                let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
+                let adapter = try input.adapterPath.map { try MLInputs.adapter($0, in: dataFolder) }
+                let settings = GenerationSettings(
+                    maximumNewTokens: maximumNewTokens, temperature: Float(input.temperature ?? 0), topP: Float(input.topP ?? 1), seed: input.seed ?? 0,
+                    stopTokens: LlamaModel.endOfSequenceTokens(in: try dataFolder.resolve(input.baseModel))
+                )
+                let prompt = tokenizer.encode(input.prompt)
+                let started = ContinuousClock.now
+                do {
+                    let generation = try model.generate(prompt: prompt, settings: settings, adapter: adapter) { _ in !cancelled.isSet }
+                    let elapsed = ContinuousClock.now - started
+                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                    return Output(
+                        text: tokenizer.decode(generation.tokens, skipSpecialTokens: true), promptTokens: prompt.count,
+                        generatedTokens: generation.tokens.count, finishReason: generation.finishReason.rawValue,
+                        tokensPerSecond: Double(generation.tokens.count) / max(seconds, 1e-9)
+                    )
+                } catch let error as ModelError {
+                    throw ActivityFailure.nonRetryable("InvalidGenerationRequest", error.message)
+                }
+            }
+        } onCancel: {
+            cancelled.set()
         }
         try Task.checkCancellation()
-        let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Output(
-            text: tokenizer.decode(generation.tokens, skipSpecialTokens: true), promptTokens: prompt.count,
-            generatedTokens: generation.tokens.count, finishReason: generation.finishReason.rawValue,
-            tokensPerSecond: Double(generation.tokens.count) / max(seconds, 1e-9)
-        )
+        return output
     }
 }

@@ -68,13 +68,15 @@ public struct TrainOrganizationalModelActivity: Activity {
 
         let trainer: LoRATrainer
         do {
-            let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
-            let settings = try MLInputs.settings(lora: input.lora, training: input.training)
-            let examples = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: settings.maximumLength)
-            do {
-                trainer = try LoRATrainer(model: model, examples: examples, settings: settings, output: folder.url, resume: true)
-            } catch let error as ModelError {
-                throw ActivityFailure.nonRetryable("InvalidTrainingRequest", error.message)
+            trainer = try await ComputeThread.run { [dataFolder] in
+                let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
+                let settings = try MLInputs.settings(lora: input.lora, training: input.training)
+                let examples = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: settings.maximumLength)
+                do {
+                    return try LoRATrainer(model: model, examples: examples, settings: settings, output: folder.url, resume: true)
+                } catch let error as ModelError {
+                    throw ActivityFailure.nonRetryable("InvalidTrainingRequest", error.message)
+                }
             }
         } catch let failure as ActivityFailure {
             job.state = .failed
@@ -153,20 +155,17 @@ public struct TrainOrganizationalModelActivity: Activity {
         let cancelled = CancellationFlag()
         let holdDeadline = ContinuousClock.now + options.deliveryHoldLimit
         let result: Result<LoRATrainer.Ending, any Error> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<LoRATrainer.Ending, any Error>, Never>) in
-                let thread = Thread {
-                    let ending = Result {
-                        try trainer.train(
-                            progress: { progressStream.continuation.yield($0) },
-                            shouldStop: {
-                                cancelled.isSet || context.isWorkerShuttingDown || ContinuousClock.now >= holdDeadline || folder.isCancelRequested
-                            }
-                        )
-                    }
-                    continuation.resume(returning: ending)
-                }
-                thread.stackSize = 8 << 20
-                thread.start()
+            do {
+                return .success(try await ComputeThread.run {
+                    try trainer.train(
+                        progress: { progressStream.continuation.yield($0) },
+                        shouldStop: {
+                            cancelled.isSet || context.isWorkerShuttingDown || ContinuousClock.now >= holdDeadline || folder.isCancelRequested
+                        }
+                    )
+                })
+            } catch {
+                return .failure(error)
             }
         } onCancel: {
             cancelled.set()
