@@ -4,6 +4,11 @@ import FlowRuntime
 
 /// The ML actor's activities, ready to register in its worker.
 public enum MLActivities {
+    /// The declarations of every activity the registry runs, for the command line.
+    public static let declarations: [any ActivityDeclaration.Type] = [
+        TrainOrganizationalModel.self, EvaluateModel.self, GenerateText.self, ListTrainingJobs.self, GetTrainingJob.self, CancelTrainingJob.self,
+    ]
+
     /// The activities of one worker process; they share its one training slot.
     public static func registry(dataFolder: DataFolder, options: TrainingJobOptions) -> ActivityRegistry {
         let slot = TrainingSlot()

@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowAMQP
 import FlowCore
 import FlowDefaultActivities
+import FlowMLActivities
 import FlowOpenAIActivities
 import Foundation
 
@@ -20,7 +21,7 @@ struct ActivityCommand: AsyncParsableCommand {
     )
 
     /// The ML actor's activities, declared in FlowCore, and the OpenAI actor's.
-    static let applicationDeclarations: [any ActivityDeclaration.Type] = [TrainOrganizationalModel.self, EvaluateModel.self] + OpenAIActivities.declarations
+    static let applicationDeclarations: [any ActivityDeclaration.Type] = MLActivities.declarations + OpenAIActivities.declarations
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

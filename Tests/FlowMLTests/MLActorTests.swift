@@ -176,4 +176,11 @@ struct MLActorTests {
         _ = try await harness.deadLetters(count: 1)
         await harness.shutdown()
     }
+
+    @Test("the declarations the command line knows are exactly the activities the ML worker registers")
+    func declarationsMatchRegistry() {
+        let registry = MLActivities.registry(dataFolder: DataFolder(FileManager.default.temporaryDirectory), options: TrainingJobOptions(workerID: "test"))
+        #expect(registry.names == MLActivities.declarations.map { $0.name }.sorted())
+        #expect(MLActivities.declarations.allSatisfy { $0.queue == .ml })
+    }
 }
