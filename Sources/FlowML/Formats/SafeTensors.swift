@@ -242,16 +242,15 @@ public enum SafeTensorsWriter {
         var file = Data(capacity: 8 + headerBytes.count + offset)
         withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { file.append(contentsOf: $0) }
         file.append(headerBytes)
+        // Whole tensors at a time: the file is little-endian, as every platform we run on.
         for tensor in sorted {
-            tensor.values.withUnsafeBufferPointer { buffer in
-                switch tensor.type {
-                case .bf16:
-                    for value in buffer { withUnsafeBytes(of: bfloat16Bits(value).littleEndian) { file.append(contentsOf: $0) } }
-                case .f16:
-                    for value in buffer { withUnsafeBytes(of: Float16(value).bitPattern.littleEndian) { file.append(contentsOf: $0) } }
-                default:
-                    for value in buffer { withUnsafeBytes(of: value.bitPattern.littleEndian) { file.append(contentsOf: $0) } }
-                }
+            switch tensor.type {
+            case .bf16:
+                tensor.values.map { bfloat16Bits($0).littleEndian }.withUnsafeBytes { file.append(contentsOf: $0) }
+            case .f16:
+                tensor.values.map { Float16($0).bitPattern.littleEndian }.withUnsafeBytes { file.append(contentsOf: $0) }
+            default:
+                tensor.values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { file.append(contentsOf: $0) }
             }
         }
         return file
