@@ -91,4 +91,34 @@ struct MLWorkerProcessTests {
         _ = try await second.waitForExit(timeout: .seconds(30))
         await setup.tearDown()
     }
+
+    @Test("two deliveries of one job in two worker processes sharing a volume never train at once: the second waits and is answered from the job's record")
+    func twoWorkersOneJob() async throws {
+        let setup = try await WorkerProcessSetup.make(queue: .ml)
+        try MLJobFixtures.prepare(setup.dataFolder)
+        let first = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
+        let second = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
+        let input = MLJobFixtures.trainingInput(jobID: "shared", training: #"{"max_steps": 150, "save_steps": 50, "batch_size": 1, "seed": 5}"#)
+        try await setup.send(TrainOrganizationalModel.name, input: input, messageID: "shared-a")
+        // Once the job trains somewhere, the same job under another message id.
+        let folder = setup.dataFolder.appendingPathComponent("training/shared")
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("job.lock").path), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try await setup.send(TrainOrganizationalModel.name, input: input, messageID: "shared-b")
+        try await setup.replies.wait(timeout: .seconds(300)) { !$0.finals(for: "shared-a").isEmpty && !$0.finals(for: "shared-b").isEmpty }
+        let a = try #require(await setup.replies.finals(for: "shared-a").first)
+        let b = try #require(await setup.replies.finals(for: "shared-b").first)
+        #expect(a.status == .completed, "\(first.log)\n\(second.log)")
+        #expect(a.output == b.output, "the second is answered with the first's result")
+        let record = try job(setup, "shared")
+        #expect(record.deliveries == 1, "only one delivery trained the job")
+        #expect((first.log + second.log).contains("is training in"), "the second delivery found the job's lock taken")
+        for worker in [first, second] {
+            worker.signal(SIGTERM)
+            _ = try await worker.waitForExit(timeout: .seconds(30))
+        }
+        await setup.tearDown()
+    }
 }
