@@ -209,4 +209,32 @@ struct StorageTests {
         #expect(!FileManager.default.fileExists(atPath: old.path))
         #expect(FileManager.default.fileExists(atPath: fresh.path))
     }
+
+    @Test("cleanup removes the old checkpoints of finished training jobs only, and keeps their records and final adapters")
+    func cleanupTrainingCheckpoints() async throws {
+        let fixtures = try FixtureFolder()
+        defer { fixtures.remove() }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        let longAgo = Date().addingTimeInterval(-40 * 86_400)
+        var files: [URL] = []
+        for (name, state) in [("done", TrainingJob.State.completed), ("paused", .checkpointed)] {
+            let job = fixtures.folder.root.appendingPathComponent("training/\(name)")
+            try FileManager.default.createDirectory(at: job.appendingPathComponent("checkpoint-10"), withIntermediateDirectories: true)
+            let record = TrainingJob(jobID: name, state: state, request: .init(jobID: name, baseModel: "models/base", dataset: "d.jsonl"))
+            try encoder.encode(record).write(to: job.appendingPathComponent("job.json"))
+            try Data(repeating: 3, count: 10).write(to: job.appendingPathComponent("checkpoint-10/adapter_model.safetensors"))
+            try Data(repeating: 4, count: 20).write(to: job.appendingPathComponent("adapter_model.safetensors"))
+            files += [job.appendingPathComponent("job.json"), job.appendingPathComponent("checkpoint-10/adapter_model.safetensors"), job.appendingPathComponent("adapter_model.safetensors")]
+        }
+        for file in files { try FileManager.default.setAttributes([.modificationDate: longAgo], ofItemAtPath: file.path) }
+
+        let result = try await CleanupStorage(dataFolder: fixtures.folder).run(.init(retentionDays: 30, areas: [.checkpoints]), context: testContext())
+        #expect(result.removed.map(\.path) == ["training/done/checkpoint-10/adapter_model.safetensors"])
+        let training = fixtures.folder.root.appendingPathComponent("training")
+        #expect(!FileManager.default.fileExists(atPath: training.appendingPathComponent("done/checkpoint-10").path))
+        #expect(FileManager.default.fileExists(atPath: training.appendingPathComponent("done/adapter_model.safetensors").path))
+        #expect(FileManager.default.fileExists(atPath: training.appendingPathComponent("done/job.json").path))
+        #expect(FileManager.default.fileExists(atPath: training.appendingPathComponent("paused/checkpoint-10/adapter_model.safetensors").path), "a job that may continue keeps its checkpoints")
+    }
 }

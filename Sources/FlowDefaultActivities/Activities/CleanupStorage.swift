@@ -4,6 +4,10 @@ import Foundation
 
 /// `cleanup_storage`: removes blobs, temporary files and training checkpoints older than
 /// a retention period, and reports what it removed (or would remove, with `dry_run`).
+///
+/// Training checkpoints are the `checkpoint-<step>/` folders of jobs in `training/` that
+/// are over (completed, failed or cancelled, by their `job.json`): a job that may still
+/// continue keeps every checkpoint, and a job's record and final adapter always stay.
 public struct CleanupStorage: Activity {
     public static let name = "cleanup_storage"
     public static let queue = WorkQueue.default
@@ -63,23 +67,46 @@ public struct CleanupStorage: Activity {
         let cutoff = Date().addingTimeInterval(-retentionDays * 86_400)
         var removed: [RemovedFile] = []
         for area in input.areas ?? Area.allCases {
-            let folder: URL
+            let folders: [URL]
             switch area {
-            case .blobs: folder = dataFolder.blobs
-            case .temporary: folder = dataFolder.temporary
-            case .checkpoints: folder = dataFolder.checkpoints
+            case .blobs: folders = [dataFolder.blobs]
+            case .temporary: folders = [dataFolder.temporary]
+            case .checkpoints: folders = [dataFolder.checkpoints] + finishedJobCheckpoints()
             }
-            guard let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.contentModificationDateKey, .fileSizeKey, .isRegularFileKey]) else { continue }
-            for case let file as URL in enumerator {
-                try context.checkCancellation()
-                let values = try file.resourceValues(forKeys: [.contentModificationDateKey, .fileSizeKey, .isRegularFileKey])
-                guard values.isRegularFile == true, let modified = values.contentModificationDate, modified < cutoff else { continue }
-                let relative = String(file.standardizedFileURL.path.dropFirst(dataFolder.root.path.count + 1))
-                if !dryRun { try FileManager.default.removeItem(at: file) }
-                removed.append(RemovedFile(path: relative, bytes: values.fileSize ?? 0))
+            for folder in folders {
+                guard let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.contentModificationDateKey, .fileSizeKey, .isRegularFileKey]) else { continue }
+                for case let file as URL in enumerator {
+                    try context.checkCancellation()
+                    let values = try file.resourceValues(forKeys: [.contentModificationDateKey, .fileSizeKey, .isRegularFileKey])
+                    guard values.isRegularFile == true, let modified = values.contentModificationDate, modified < cutoff else { continue }
+                    let relative = String(file.standardizedFileURL.path.dropFirst(dataFolder.root.path.count + 1))
+                    if !dryRun { try FileManager.default.removeItem(at: file) }
+                    removed.append(RemovedFile(path: relative, bytes: values.fileSize ?? 0))
+                }
+                // An emptied checkpoint folder would still list as a checkpoint.
+                if !dryRun, area == .checkpoints, folder.lastPathComponent.hasPrefix("checkpoint-"),
+                   (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true {
+                    try FileManager.default.removeItem(at: folder)
+                }
             }
         }
         context.logger.info("storage cleaned", metadata: ["files": "\(removed.count)", "dry_run": "\(dryRun)"])
         return Output(dryRun: dryRun, removed: removed.sorted { $0.path < $1.path }, freedBytes: removed.reduce(0) { $0 + $1.bytes })
+    }
+
+    /// The checkpoint folders of the training jobs that are over.
+    private func finishedJobCheckpoints() -> [URL] {
+        let training = dataFolder.root.appendingPathComponent("training")
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        var folders: [URL] = []
+        for job in (try? FileManager.default.contentsOfDirectory(at: training, includingPropertiesForKeys: nil)) ?? [] {
+            guard let data = try? Data(contentsOf: job.appendingPathComponent("job.json")),
+                  let record = try? decoder.decode(TrainingJob.self, from: data), record.state.isFinal
+            else { continue }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: job.path)) ?? []
+            folders += names.filter { $0.hasPrefix("checkpoint-") }.sorted().map { job.appendingPathComponent($0) }
+        }
+        return folders
     }
 }
