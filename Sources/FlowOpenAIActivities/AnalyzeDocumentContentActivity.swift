@@ -5,12 +5,8 @@ import Foundation
 
 /// `analyze_document_content`: one call for a short document; for a long one, one call
 /// per part (map) and one that combines their analyses (reduce).
-public struct AnalyzeDocumentContentActivity: Activity {
-    public typealias Input = AnalyzeDocumentContent.Input
-    public typealias Output = AnalyzeDocumentContent.Output
-    public static let name = AnalyzeDocumentContent.name
-    public static let queue = AnalyzeDocumentContent.queue
-    public static let startToCloseTimeout = AnalyzeDocumentContent.startToCloseTimeout
+public struct AnalyzeDocumentContentActivity: DeclaredActivity {
+    public typealias Declaration = AnalyzeDocumentContent
 
     /// Parts analysed at once in the map step.
     static let mapConcurrency = 4

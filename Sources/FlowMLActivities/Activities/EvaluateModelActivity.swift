@@ -5,12 +5,8 @@ import FlowRuntime
 import Foundation
 
 /// `evaluate_model`: loss and perplexity of a base model with an adapter on a dataset.
-public struct EvaluateModelActivity: Activity {
-    public typealias Input = EvaluateModel.Input
-    public typealias Output = EvaluateModel.Output
-    public static let name = EvaluateModel.name
-    public static let queue = EvaluateModel.queue
-    public static let startToCloseTimeout = EvaluateModel.startToCloseTimeout
+public struct EvaluateModelActivity: DeclaredActivity {
+    public typealias Declaration = EvaluateModel
 
     let dataFolder: DataFolder
 

@@ -5,12 +5,8 @@ import FlowRuntime
 import Foundation
 
 /// `generate_text`: a base model, with or without an adapter, continues a prompt.
-public struct GenerateTextActivity: Activity {
-    public typealias Input = GenerateText.Input
-    public typealias Output = GenerateText.Output
-    public static let name = GenerateText.name
-    public static let queue = GenerateText.queue
-    public static let startToCloseTimeout = GenerateText.startToCloseTimeout
+public struct GenerateTextActivity: DeclaredActivity {
+    public typealias Declaration = GenerateText
 
     let dataFolder: DataFolder
 

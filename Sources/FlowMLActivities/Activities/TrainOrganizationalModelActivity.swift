@@ -18,13 +18,8 @@ import Foundation
 ///   uninterrupted run would have;
 /// - the job's lock keeps two deliveries of one job from training at once, and a job that
 ///   completed is answered from its record without training again.
-public struct TrainOrganizationalModelActivity: Activity {
-    public typealias Input = TrainOrganizationalModel.Input
-    public typealias Output = TrainOrganizationalModel.Output
-    public static let name = TrainOrganizationalModel.name
-    public static let queue = TrainOrganizationalModel.queue
-    public static let retryPolicy = TrainOrganizationalModel.retryPolicy
-    public static let startToCloseTimeout = TrainOrganizationalModel.startToCloseTimeout
+public struct TrainOrganizationalModelActivity: DeclaredActivity {
+    public typealias Declaration = TrainOrganizationalModel
 
     let dataFolder: DataFolder
     let options: TrainingJobOptions

@@ -4,11 +4,8 @@ import FlowRuntime
 import Foundation
 
 /// `list_training_jobs`: the jobs in `training/`, newest change first.
-public struct ListTrainingJobsActivity: Activity {
-    public typealias Input = ListTrainingJobs.Input
-    public typealias Output = ListTrainingJobs.Output
-    public static let name = ListTrainingJobs.name
-    public static let queue = ListTrainingJobs.queue
+public struct ListTrainingJobsActivity: DeclaredActivity {
+    public typealias Declaration = ListTrainingJobs
 
     let dataFolder: DataFolder
 
@@ -37,11 +34,8 @@ public struct ListTrainingJobsActivity: Activity {
 }
 
 /// `get_training_job`: one job's record, progress and checkpoints.
-public struct GetTrainingJobActivity: Activity {
-    public typealias Input = GetTrainingJob.Input
-    public typealias Output = GetTrainingJob.Output
-    public static let name = GetTrainingJob.name
-    public static let queue = GetTrainingJob.queue
+public struct GetTrainingJobActivity: DeclaredActivity {
+    public typealias Declaration = GetTrainingJob
 
     let dataFolder: DataFolder
 
@@ -55,11 +49,8 @@ public struct GetTrainingJobActivity: Activity {
 }
 
 /// `cancel_training_job`: asks a job to stop (see ``CancelTrainingJob``).
-public struct CancelTrainingJobActivity: Activity {
-    public typealias Input = CancelTrainingJob.Input
-    public typealias Output = CancelTrainingJob.Output
-    public static let name = CancelTrainingJob.name
-    public static let queue = CancelTrainingJob.queue
+public struct CancelTrainingJobActivity: DeclaredActivity {
+    public typealias Declaration = CancelTrainingJob
 
     let dataFolder: DataFolder
 
