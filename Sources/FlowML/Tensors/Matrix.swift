@@ -6,28 +6,23 @@ enum Matrix {
     /// so a linear layer is `product(x, transposing: weight)`.
     static func product(_ a: [Float], rows m: Int, inner k: Int, transposing b: [Float], rows n: Int) -> [Float] {
         precondition(a.count == m * k && b.count == n * k, "matrix shapes do not match")
-        var c = [Float](repeating: 0, count: m * n)
-        a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                c.withUnsafeMutableBufferPointer { c in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a.baseAddress, Int32(k), b.baseAddress, Int32(k), 0, c.baseAddress, Int32(n))
-                }
-            }
+        return product(m: m, n: n) { c in
+            multiply(a, lda: k, b, ldb: k, transposingB: true, into: c, ldc: n, m: m, n: n, k: k)
         }
-        return c
     }
 
     /// `a` [m, k] times `b` [k, n]: [m, n].
     static func product(_ a: [Float], rows m: Int, inner k: Int, by b: [Float], columns n: Int) -> [Float] {
         precondition(a.count == m * k && b.count == k * n, "matrix shapes do not match")
-        var c = [Float](repeating: 0, count: m * n)
-        a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                c.withUnsafeMutableBufferPointer { c in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a.baseAddress, Int32(k), b.baseAddress, Int32(n), 0, c.baseAddress, Int32(n))
-                }
-            }
+        return product(m: m, n: n) { c in
+            multiply(a, lda: k, b, ldb: n, into: c, ldc: n, m: m, n: n, k: k)
         }
+    }
+
+    /// A new [m, n] matrix that `fill` writes.
+    private static func product(m: Int, n: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        c.withUnsafeMutableBufferPointer { fill($0.baseAddress!) }
         return c
     }
 
@@ -44,12 +39,5 @@ enum Matrix {
             CblasRowMajor, transposingA ? CblasTrans : CblasNoTrans, transposingB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc)
         )
-    }
-
-    /// How many threads OpenBLAS uses for a product. Its pool is the engine's only
-    /// parallelism, so this is the whole engine's share of the cores.
-    static var threadCount: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(newValue)) }
     }
 }
