@@ -28,13 +28,15 @@ public struct TrainingJob: Codable, Sendable, Equatable {
     public var bestLoss: Double?
     public var learningRate: Double?
     public var tokensPerSecond: Double?
-    /// Seconds spent training, over every delivery.
+    /// Tokens trained on and seconds spent training, over every delivery.
+    public var tokens: Int
     public var trainingSeconds: Double
     /// How many deliveries of the job's message have trained it.
     public var deliveries: Int
-    /// Complete checkpoints on disk, oldest first, relative to the data folder.
+    /// Complete checkpoints on disk, oldest first, relative to the data folder, and whether
+    /// `cancel_training_job` asked the job to stop: both read from the job's folder when
+    /// the job is reported, not kept in its record.
     public var checkpoints: [String]
-    /// Whether `cancel_training_job` asked the job to stop.
     public var cancelRequested: Bool
     public var result: TrainOrganizationalModel.Output?
     public var error: ActivityFailure?
@@ -46,6 +48,7 @@ public struct TrainingJob: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = createdAt
         self.step = 0
+        self.tokens = 0
         self.trainingSeconds = 0
         self.deliveries = 0
         self.checkpoints = []
@@ -65,6 +68,7 @@ public struct TrainingJob: Codable, Sendable, Equatable {
         case bestLoss = "best_loss"
         case learningRate = "learning_rate"
         case tokensPerSecond = "tokens_per_second"
+        case tokens
         case trainingSeconds = "training_seconds"
         case deliveries, checkpoints
         case cancelRequested = "cancel_requested"

@@ -15,48 +15,39 @@ struct Attention {
     var group: Int { heads / keyValueHeads }
     var scale: Float { 1 / Float(dimension).squareRoot() }
 
-    /// The attention of `queries` new positions (absolute positions `keys - queries` on)
-    /// over all `keys` positions of one sequence, each query seeing the keys up to its own
-    /// position: the context [queries, heads x dimension].
-    func forward(q: [Float], k: [Float], v: [Float], queries: Int, keys: Int) -> [Float] {
-        precondition(q.count == queries * queryWidth && k.count >= keys * keyValueWidth && v.count >= keys * keyValueWidth)
-        var context = [Float](repeating: 0, count: queries * queryWidth)
-        var scratch = [Float](repeating: 0, count: queries * keys)
-        q.withUnsafeBufferPointer { q in
-            k.withUnsafeBufferPointer { k in
-                v.withUnsafeBufferPointer { v in
-                    context.withUnsafeMutableBufferPointer { context in
-                        scratch.withUnsafeMutableBufferPointer { scratch in
-                            for head in 0..<heads {
-                                forward(head: head, q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, context: context.baseAddress!, probabilities: scratch.baseAddress!, queries: queries, keys: keys)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return context
+    /// Which rows attend to which: rows `queries` of q attend to rows `keys` of k and v.
+    /// The queries are the last positions of the keys' sequence (all of them in training,
+    /// the new ones after a cache), and each sees the keys up to its own position.
+    struct Span {
+        var queries: Range<Int>
+        var keys: Range<Int>
     }
 
-    /// Attention within each of `sequences` (row ranges of the packed activations), and
-    /// the probabilities the backward pass needs, [sequence][head][length x length].
-    func forward(q: [Float], k: [Float], v: [Float], sequences: [Range<Int>]) -> (context: [Float], probabilities: [[[Float]]]) {
-        let rows = sequences.last?.upperBound ?? 0
+    /// The attention of `queries` new positions over all `keys` positions of one sequence
+    /// (a KV cache's): the context [queries, heads x dimension].
+    func forward(q: [Float], k: [Float], v: [Float], queries: Int, keys: Int) -> [Float] {
+        forward(q: q, k: k, v: v, spans: [Span(queries: 0..<queries, keys: 0..<keys)]).context
+    }
+
+    /// Attention within each span, and the probabilities the backward pass needs,
+    /// [span][head][queries x keys].
+    func forward(q: [Float], k: [Float], v: [Float], spans: [Span]) -> (context: [Float], probabilities: [[[Float]]]) {
+        let rows = spans.map(\.queries.upperBound).max() ?? 0
+        precondition(q.count >= rows * queryWidth && spans.allSatisfy { k.count >= $0.keys.upperBound * keyValueWidth && v.count >= $0.keys.upperBound * keyValueWidth })
         var context = [Float](repeating: 0, count: rows * queryWidth)
         var probabilities: [[[Float]]] = []
         q.withUnsafeBufferPointer { q in
             k.withUnsafeBufferPointer { k in
                 v.withUnsafeBufferPointer { v in
                     context.withUnsafeMutableBufferPointer { context in
-                        for sequence in sequences {
-                            let length = sequence.count
-                            let start = sequence.lowerBound
+                        for span in spans {
+                            let (queryStart, keyStart) = (span.queries.lowerBound, span.keys.lowerBound)
                             var perHead: [[Float]] = []
                             for head in 0..<heads {
-                                var p = [Float](repeating: 0, count: length * length)
+                                var p = [Float](repeating: 0, count: span.queries.count * span.keys.count)
                                 p.withUnsafeMutableBufferPointer { p in
-                                    forward(head: head, q: q.baseAddress! + start * queryWidth, k: k.baseAddress! + start * keyValueWidth, v: v.baseAddress! + start * keyValueWidth,
-                                            context: context.baseAddress! + start * queryWidth, probabilities: p.baseAddress!, queries: length, keys: length)
+                                    forward(head: head, q: q.baseAddress! + queryStart * queryWidth, k: k.baseAddress! + keyStart * keyValueWidth, v: v.baseAddress! + keyStart * keyValueWidth,
+                                            context: context.baseAddress! + queryStart * queryWidth, probabilities: p.baseAddress!, queries: span.queries.count, keys: span.keys.count)
                                 }
                                 perHead.append(p)
                             }

@@ -213,7 +213,7 @@ extension LlamaModel {
             let (v, vTrace) = forwardLinear(normed1, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, dropout: dropout)
             let qRotated = rotate(q, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: false)
             let kRotated = rotate(k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: false)
-            let (context, probabilities) = attention.forward(q: qRotated, k: kRotated, v: v, sequences: sequences)
+            let (context, probabilities) = attention.forward(q: qRotated, k: kRotated, v: v, spans: sequences.map { Attention.Span(queries: $0, keys: $0) })
             let (attended, contextTrace) = forwardLinear(context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, dropout: dropout)
             for index in x.indices { x[index] += attended[index] }
             let middle = x

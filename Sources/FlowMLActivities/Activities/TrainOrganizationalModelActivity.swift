@@ -60,6 +60,13 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
         job.deliveries += 1
         job.error = nil
         try folder.write(job)
+        /// Records the job as failed for good and returns the failure to throw.
+        func failed(_ failure: ActivityFailure) -> ActivityFailure {
+            job.state = .failed
+            job.error = failure
+            try? folder.write(job)
+            return failure
+        }
 
         let trainer: LoRATrainer
         do {
@@ -74,10 +81,7 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
                 }
             }
         } catch let failure as ActivityFailure {
-            job.state = .failed
-            job.error = failure
-            try? folder.write(job)
-            throw failure
+            throw failed(failure)
         }
         job.maximumSteps = trainer.settings.maximumSteps
         if trainer.trainerState.globalStep > 0 {
@@ -88,10 +92,7 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
         do {
             ending = try await train(trainer, job: &job, folder: folder, context: context)
         } catch let error as ModelError {
-            job.state = .failed
-            job.error = .nonRetryable("TrainingFailed", error.message)
-            try? folder.write(job)
-            throw job.error!
+            throw failed(.nonRetryable("TrainingFailed", error.message))
         } catch is CancellationError {
             job.state = .checkpointed
             try? folder.write(job)
@@ -134,10 +135,9 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
                 job.loss = Double(progress.loss)
                 job.bestLoss = min(job.bestLoss ?? .infinity, Double(progress.loss))
                 job.learningRate = Double(progress.learningRate)
-                let tokensBefore = (job.tokensPerSecond ?? 0) * job.trainingSeconds
+                job.tokens += progress.tokens
                 job.trainingSeconds += progress.seconds
-                job.tokensPerSecond = (tokensBefore + Double(progress.tokens)) / max(job.trainingSeconds, 1e-9)
-                if let checkpoint = progress.checkpoint { job.checkpoints = [folder.relativePath + "/" + checkpoint.lastPathComponent] }
+                job.tokensPerSecond = Double(job.tokens) / max(job.trainingSeconds, 1e-9)
                 await context.heartbeat(Progress(progress, folder: folder.relativePath))
                 // The record follows progress about once a second, and at every checkpoint.
                 if progress.checkpoint != nil || ContinuousClock.now - lastWrite > .seconds(1) {

@@ -103,6 +103,13 @@ struct DeliveryProcessor: Sendable {
             try await delivery.ack()
             statistics.record(.completed, activity: request.activity, duration: ContinuousClock.now - started)
             requestLogger.info("activity completed", metadata: ["duration": "\(ContinuousClock.now - started)"])
+        case .failure(let failure) where failure.isCancellation:
+            // Cancelled on request: answered, and neither retried nor dead-lettered.
+            let reply = ActivityReply(status: .failed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), error: failure)
+            try await sendReply(reply, for: request)
+            try await delivery.ack()
+            statistics.record(.cancelled, activity: request.activity)
+            requestLogger.info("activity cancelled on request", metadata: ["reason": "\(failure.message)"])
         case .failure(let failure):
             try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy ?? entry.retryPolicy, logger: requestLogger)
         case .deferred(let deferral):
@@ -212,14 +219,6 @@ struct DeliveryProcessor: Sendable {
     /// A failed attempt: parked for a retry when the policy allows, otherwise answered as
     /// failed and dead-lettered with its reason.
     private func fail(_ delivery: AMQPDelivery, request: ActivityRequest, failure: ActivityFailure, policy: RetryPolicy, logger: Logger) async throws {
-        if failure.isCancellation {
-            let reply = ActivityReply(status: .failed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), error: failure)
-            try await sendReply(reply, for: request)
-            try await delivery.ack()
-            statistics.record(.cancelled, activity: request.activity)
-            logger.info("activity cancelled on request", metadata: ["reason": "\(failure.message)"])
-            return
-        }
         if policy.shouldRetry(failure, afterAttempt: request.attempt) {
             let tier = policy.delayTier(afterAttempt: request.attempt)
             var properties = delivery.properties
