@@ -44,6 +44,21 @@ struct MLWorkerProcessTests {
         return (worker, try #require(await setup.replies.finals(for: "train-\(jobID)").first))
     }
 
+    /// Expects the job's final adapter to be the one an uninterrupted in-process run ends with.
+    func expectUninterruptedAdapter(_ setup: WorkerProcessSetup, jobID: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let adapter = try LoRAAdapter(folder: setup.dataFolder.appendingPathComponent("training/\(jobID)"))
+        MLJobFixtures.expectSame(adapter, try MLJobFixtures.uninterruptedAdapter(setup.dataFolder, training: Self.training), sourceLocation: sourceLocation)
+    }
+
+    /// Stops the workers gracefully and removes the setup.
+    func stop(_ workers: [FlowProcess], _ setup: WorkerProcessSetup) async throws {
+        for worker in workers {
+            worker.signal(SIGTERM)
+            _ = try await worker.waitForExit(timeout: .seconds(30))
+        }
+        await setup.tearDown()
+    }
+
     @Test("a worker killed with SIGKILL mid-job: the redelivered job resumes from its newest checkpoint and ends with the uninterrupted run's adapter")
     func sigkillMidTraining() async throws {
         let setup = try await WorkerProcessSetup.make(queue: .ml)
@@ -60,11 +75,8 @@ struct MLWorkerProcessTests {
         let record = try job(setup, "killed")
         #expect(record.state == .completed)
         #expect(record.deliveries == 2)
-        let adapter = try LoRAAdapter(folder: setup.dataFolder.appendingPathComponent("training/killed"))
-        MLJobFixtures.expectSame(adapter, try MLJobFixtures.uninterruptedAdapter(setup.dataFolder, training: Self.training))
-        second.signal(SIGTERM)
-        _ = try await second.waitForExit(timeout: .seconds(30))
-        await setup.tearDown()
+        try expectUninterruptedAdapter(setup, jobID: "killed")
+        try await stop([second], setup)
     }
 
     @Test("SIGTERM mid-job: the worker checkpoints, hands the job back to the queue and exits; the next worker finishes it as an uninterrupted run would")
@@ -84,12 +96,9 @@ struct MLWorkerProcessTests {
 
         let (second, reply) = try await finish(setup, jobID: "stopped")
         #expect(reply.status == .completed, "\(String(describing: reply.error))\n\(second.log)")
-        let adapter = try LoRAAdapter(folder: setup.dataFolder.appendingPathComponent("training/stopped"))
-        MLJobFixtures.expectSame(adapter, try MLJobFixtures.uninterruptedAdapter(setup.dataFolder, training: Self.training))
+        try expectUninterruptedAdapter(setup, jobID: "stopped")
         #expect(await setup.replies.finals(for: "train-stopped").count == 1)
-        second.signal(SIGTERM)
-        _ = try await second.waitForExit(timeout: .seconds(30))
-        await setup.tearDown()
+        try await stop([second], setup)
     }
 
     @Test("two deliveries of one job in two worker processes sharing a volume never train at once: the second waits and is answered from the job's record")
@@ -115,10 +124,6 @@ struct MLWorkerProcessTests {
         let record = try job(setup, "shared")
         #expect(record.deliveries == 1, "only one delivery trained the job")
         #expect((first.log + second.log).contains("is training in"), "the second delivery found the job's lock taken")
-        for worker in [first, second] {
-            worker.signal(SIGTERM)
-            _ = try await worker.waitForExit(timeout: .seconds(30))
-        }
-        await setup.tearDown()
+        try await stop([first, second], setup)
     }
 }
