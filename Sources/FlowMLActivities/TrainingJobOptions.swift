@@ -13,10 +13,15 @@ public struct TrainingJobOptions: Sendable {
     /// How long a training request waits in a retry delay queue when this worker is
     /// already training, or another worker trains the same job.
     public var busyRetryDelay: Duration
+    /// How often a training job reports progress (a heartbeat to the requester, and its
+    /// record) between its first step, its checkpoints and its last step, which always
+    /// report.
+    public var progressInterval: Duration
 
-    public init(workerID: String, deliveryHoldLimit: Duration = .seconds(20 * 60), busyRetryDelay: Duration = .seconds(5)) {
+    public init(workerID: String, deliveryHoldLimit: Duration = .seconds(20 * 60), busyRetryDelay: Duration = .seconds(5), progressInterval: Duration = .seconds(1)) {
         self.workerID = workerID
         self.deliveryHoldLimit = deliveryHoldLimit
         self.busyRetryDelay = busyRetryDelay
+        self.progressInterval = progressInterval
     }
 }

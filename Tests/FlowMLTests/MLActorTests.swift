@@ -9,8 +9,8 @@ import Testing
 
 @Suite("the ML actor through ml-queue", .serialized)
 struct MLActorTests {
-    func harness(concurrency: Int = 1, holdLimit: Duration = .seconds(600)) async throws -> TestWorkerHarness {
-        let options = TrainingJobOptions(workerID: "test-ml-worker", deliveryHoldLimit: holdLimit, busyRetryDelay: .seconds(1))
+    func harness(concurrency: Int = 1, holdLimit: Duration = .seconds(600), progressInterval: Duration = .zero) async throws -> TestWorkerHarness {
+        let options = TrainingJobOptions(workerID: "test-ml-worker", deliveryHoldLimit: holdLimit, busyRetryDelay: .seconds(1), progressInterval: progressInterval)
         let harness = try await TestWorkerHarness(queue: .ml, concurrency: concurrency) { _, _, folder in
             MLActivities.registry(dataFolder: DataFolder(folder), options: options)
         }
@@ -183,4 +183,19 @@ struct MLActorTests {
         #expect(registry.names == MLActivities.declarations.map { $0.name }.sorted())
         #expect(MLActivities.declarations.allSatisfy { $0.queue == .ml })
     }
+
+    @Test("progress comes at a steady rate however fast the steps are: the first step, each checkpoint and the last step always report")
+    func progressRate() async throws {
+        let harness = try await harness(progressInterval: .seconds(3600))
+        let input = MLJobFixtures.trainingInput(jobID: "quick", training: #"{"max_steps": 12, "save_steps": 5, "batch_size": 1}"#)
+        try await harness.send(TrainOrganizationalModel.name, input: input, messageID: "train-quick", queue: .ml)
+        #expect(try await harness.finalReply(to: "train-quick", timeout: .seconds(120)).status == .completed)
+        let steps = try await harness.replies(to: "train-quick").filter { $0.status == .progress }.map { reply in
+            try #require(reply.progress).decode(Step.self).step
+        }
+        #expect(steps == [1, 5, 10, 12])
+        await harness.shutdown()
+    }
+
+    struct Step: Decodable { var step: Int }
 }

@@ -129,7 +129,7 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
         let progressStream = AsyncStream<TrainingProgress>.makeStream()
         let reporter = Task { [job] in
             var job = job
-            var lastWrite = ContinuousClock.now
+            var lastReport: ContinuousClock.Instant?
             for await progress in progressStream.stream {
                 job.step = progress.step
                 job.loss = Double(progress.loss)
@@ -138,11 +138,14 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
                 job.tokens += progress.tokens
                 job.trainingSeconds += progress.seconds
                 job.tokensPerSecond = Double(job.tokens) / max(job.trainingSeconds, 1e-9)
-                await context.heartbeat(Progress(progress, folder: folder.relativePath))
-                // The record follows progress about once a second, and at every checkpoint.
-                if progress.checkpoint != nil || ContinuousClock.now - lastWrite > .seconds(1) {
+                // A heartbeat and the record at a steady rate however fast the steps are (a
+                // small model takes milliseconds a step), and always at the delivery's first
+                // step, at each checkpoint and at the last step.
+                let due = lastReport.map { ContinuousClock.now - $0 >= options.progressInterval } ?? true
+                if due || progress.checkpoint != nil || progress.step == progress.maximumSteps {
+                    await context.heartbeat(Progress(progress, folder: folder.relativePath))
                     try? folder.write(job)
-                    lastWrite = ContinuousClock.now
+                    lastReport = ContinuousClock.now
                 }
             }
             return job
