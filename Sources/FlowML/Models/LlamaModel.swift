@@ -98,10 +98,10 @@ public struct LlamaModel: Sendable {
             let prefix = "model.layers.\(layer)."
             let normed = rmsNorm(x, weight: weights[prefix + "input_layernorm.weight"]!, rows: length)
             let attention = attend(normed, layer: layer, prefix: prefix + "self_attn.", length: length, cos: cos, sin: sin, cache: &cache, adapter: adapter)
-            for index in x.indices { x[index] += attention[index] }
+            x.add(attention)
             let normed2 = rmsNorm(x, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
             let mlp = feedForward(normed2, prefix: prefix + "mlp.", length: length, adapter: adapter)
-            for index in x.indices { x[index] += mlp[index] }
+            x.add(mlp)
         }
         cache.length += length
         let rows = allPositions ? length : 1
@@ -129,15 +129,20 @@ public struct LlamaModel: Sendable {
 
     func rmsNorm(_ x: [Float], weight: [Float], rows: Int) -> [Float] {
         let width = weight.count
-        var out = [Float](repeating: 0, count: x.count)
-        for row in 0..<rows {
-            let base = row * width
-            var sum: Float = 0
-            for column in 0..<width { sum += x[base + column] * x[base + column] }
-            let scale = 1 / (sum / Float(width) + configuration.rmsNormEpsilon).squareRoot()
-            for column in 0..<width { out[base + column] = weight[column] * (x[base + column] * scale) }
+        let epsilon = configuration.rmsNormEpsilon
+        return [Float].filled(count: x.count) { out in
+            x.withUnsafeBufferPointer { x in
+                weight.withUnsafeBufferPointer { weight in
+                    let w = weight.baseAddress!
+                    for row in 0..<rows {
+                        let x = x.baseAddress! + row * width
+                        let out = out + row * width
+                        let scale = 1 / (Elementwise.dot(x, x, count: width) / Float(width) + epsilon).squareRoot()
+                        for column in 0..<width { out[column] = w[column] * (x[column] * scale) }
+                    }
+                }
+            }
         }
-        return out
     }
 
     /// cos and sin of every position and rotary frequency, each [length, headDimension].
@@ -181,12 +186,7 @@ public struct LlamaModel: Sendable {
         let c = configuration
         let gate = forwardLinear(x, rows: length, module: prefix + "gate_proj", outputs: c.intermediateSize, adapter: adapter).0
         let up = forwardLinear(x, rows: length, module: prefix + "up_proj", outputs: c.intermediateSize, adapter: adapter).0
-        var hidden = [Float](repeating: 0, count: gate.count)
-        for index in hidden.indices {
-            let g = gate[index]
-            hidden[index] = g / (1 + Foundation.exp(-g)) * up[index]
-        }
-        return forwardLinear(hidden, rows: length, module: prefix + "down_proj", outputs: c.hiddenSize, adapter: adapter).0
+        return forwardLinear(swiGLU(gate: gate, up: up), rows: length, module: prefix + "down_proj", outputs: c.hiddenSize, adapter: adapter).0
     }
 }
 

@@ -21,19 +21,59 @@ enum Matrix {
 
     /// A new [m, n] matrix that `fill` writes.
     private static func product(m: Int, n: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
-        var c = [Float](repeating: 0, count: m * n)
-        c.withUnsafeMutableBufferPointer { fill($0.baseAddress!) }
-        return c
+        [Float].filled(count: m * n, fill)
     }
 
     /// `c = alpha op(a) op(b) + beta c` on strided row-major views: `m` x `k` times `k` x
     /// `n` after the optional transposes, each matrix `ld` floats from one row to the next.
     /// Views let one head of a [positions, heads x dimension] matrix take part without a
-    /// copy.
+    /// copy. A large product is cut into blocks of rows of `c` (of columns when it has few
+    /// rows), one per engine thread (``ComputeThreads``); every element is still the same
+    /// single sum over `k`.
     static func multiply(
         _ a: UnsafePointer<Float>, lda: Int, transposingA: Bool = false,
         _ b: UnsafePointer<Float>, ldb: Int, transposingB: Bool = false,
         into c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+    ) {
+        ComputeThreads.singleThreadedOpenBLAS()
+        let lanes = ComputeThreads.lanes(forWork: m * n * k, minimumPerLane: minimumWorkPerLane)
+        let splitsRows = m >= lanes * 16 || m >= n
+        let extent = splitsRows ? m : n
+        guard lanes > 1, extent >= lanes else {
+            sgemm(a, lda: lda, transposingA: transposingA, b, ldb: ldb, transposingB: transposingB, into: c, ldc: ldc, m: m, n: n, k: k, alpha: alpha, beta: beta)
+            return
+        }
+        let views = Views(a: a, b: b, c: c)
+        ComputeThreads.forEach(lanes, lanes: lanes) { lane in
+            let block = (extent * lane / lanes)..<(extent * (lane + 1) / lanes)
+            if splitsRows {
+                // Rows of op(a): rows of a, or columns of a when it is transposed.
+                let a = views.a + (transposingA ? block.lowerBound : block.lowerBound * lda)
+                sgemm(a, lda: lda, transposingA: transposingA, views.b, ldb: ldb, transposingB: transposingB,
+                      into: views.c + block.lowerBound * ldc, ldc: ldc, m: block.count, n: n, k: k, alpha: alpha, beta: beta)
+            } else {
+                // Columns of op(b): rows of b when it is transposed, else its columns.
+                let b = views.b + (transposingB ? block.lowerBound * ldb : block.lowerBound)
+                sgemm(views.a, lda: lda, transposingA: transposingA, b, ldb: ldb, transposingB: transposingB,
+                      into: views.c + block.lowerBound, ldc: ldc, m: m, n: block.count, k: k, alpha: alpha, beta: beta)
+            }
+        }
+    }
+
+    /// Multiply-adds below which handing a block to another thread costs more than it saves.
+    private static let minimumWorkPerLane = 1 << 20
+
+    /// The operands of one split product; each block writes only its own part of `c`.
+    private struct Views: @unchecked Sendable {
+        let a: UnsafePointer<Float>
+        let b: UnsafePointer<Float>
+        let c: UnsafeMutablePointer<Float>
+    }
+
+    private static func sgemm(
+        _ a: UnsafePointer<Float>, lda: Int, transposingA: Bool,
+        _ b: UnsafePointer<Float>, ldb: Int, transposingB: Bool,
+        into c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, alpha: Float, beta: Float
     ) {
         cblas_sgemm(
             CblasRowMajor, transposingA ? CblasTrans : CblasNoTrans, transposingB ? CblasTrans : CblasNoTrans,

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A batch for causal language modelling: token ids and, per position, the label to
 /// predict there (-100 where no loss applies), as Transformers takes them; position t's
@@ -26,11 +27,11 @@ extension LlamaModel {
     /// with respect to the adapter only: the base stays frozen, so no base gradient is
     /// ever formed, but the backward pass flows through every layer to reach the adapters.
     public func lossAndGradients(_ batch: TrainingBatch, adapter: LoRAAdapter, dropout: LoRADropout? = nil) throws -> (loss: Float, gradients: LoRAGradients) {
-        var gradients = LoRAGradients(a: adapter.a.mapValues { [Float](repeating: 0, count: $0.count) }, b: adapter.b.mapValues { [Float](repeating: 0, count: $0.count) })
         // Sequences are packed one after another into the same rows, up to
         // `Self.rowsPerPack` rows a pack: the products run over many rows at once (fast),
         // while the activations kept for the backward pass are one pack's (small).
-        // Attention stays within each sequence.
+        // Attention stays within each sequence. The packs run side by side, one per
+        // engine thread.
         var packs: [Pack] = [Pack()]
         for (sequenceIDs, labels) in zip(batch.ids, batch.labels) {
             guard sequenceIDs.count == labels.count else { throw ModelError("a sequence has \(sequenceIDs.count) ids but \(labels.count) labels") }
@@ -38,22 +39,39 @@ extension LlamaModel {
             if !packs[packs.count - 1].ids.isEmpty, packs[packs.count - 1].ids.count + sequenceIDs.count > Self.rowsPerPack { packs.append(Pack()) }
             packs[packs.count - 1].append(sequenceIDs, labels: labels)
         }
+        packs.removeAll { $0.ids.isEmpty }
         let labelled = packs.reduce(0) { $0 + $1.targets.filter { $0 != TrainingBatch.ignoredLabel }.count }
         guard labelled > 0 else { throw ModelError("the batch has no labelled position: every label is -100") }
-        var loss: Float = 0
-        for (index, pack) in packs.enumerated() where !pack.ids.isEmpty {
+        let zero = LoRAGradients(a: adapter.a.mapValues { [Float](repeating: 0, count: $0.count) }, b: adapter.b.mapValues { [Float](repeating: 0, count: $0.count) })
+        let outcomes = Mutex<[Result<(loss: Float, gradients: LoRAGradients), any Error>?]>(Array(repeating: nil, count: packs.count))
+        ComputeThreads.forEach(packs.count) { [packs] index in
+            let pack = packs[index]
             let packDropout = dropout.map { LoRADropout(probability: $0.probability, seed: LoRADropout.seed($0.seed, index)) }
-            loss += try accumulate(ids: pack.ids, targets: pack.targets, sequences: pack.sequences, adapter: adapter, dropout: packDropout, normaliser: Float(labelled), into: &gradients)
+            let outcome = Result { () throws -> (loss: Float, gradients: LoRAGradients) in
+                var gradients = zero
+                let loss = try accumulate(ids: pack.ids, targets: pack.targets, sequences: pack.sequences, adapter: adapter, dropout: packDropout, normaliser: Float(labelled), into: &gradients)
+                return (loss, gradients)
+            }
+            outcomes.withLock { $0[index] = outcome }
+        }
+        // Summed in pack order, so the result does not depend on which pack finished first.
+        var loss: Float = 0
+        var gradients = zero
+        for outcome in outcomes.withLock({ $0 }) {
+            let (packLoss, packGradients) = try outcome!.get()
+            loss += packLoss
+            for (module, values) in packGradients.a { gradients.a[module]!.add(values) }
+            for (module, values) in packGradients.b { gradients.b[module]!.add(values) }
         }
         return (loss / Float(labelled), gradients)
     }
 
     /// The most rows (tokens) one pass packs together.
-    static let rowsPerPack = 512
+    static let rowsPerPack = 256
 
     /// Sequences packed into consecutive rows; row t is scored against label t + 1 of its
     /// own sequence.
-    private struct Pack {
+    private struct Pack: Sendable {
         var ids: [Int] = []
         var targets: [Int] = []
         var sequences: [Range<Int>] = []
@@ -95,72 +113,108 @@ extension LlamaModel {
         let inputs = w.count / outputs
         var y = Matrix.product(x, rows: rows, inner: inputs, transposing: w, rows: outputs)
         if let b = weights[module + ".bias"] {
-            for row in 0..<rows { for column in 0..<outputs { y[row * outputs + column] += b[column] } }
+            y.withUnsafeMutableBufferPointer { y in
+                b.withUnsafeBufferPointer { b in
+                    for row in 0..<rows { Elementwise.add(b.baseAddress!, to: y.baseAddress! + row * outputs, count: outputs) }
+                }
+            }
         }
         var trace = LinearTrace(input: x, down: nil, keep: nil)
         if let adapter, let a = adapter.a[module], let b = adapter.b[module] {
             var adapterInput = x
             if let dropout {
                 let keep = dropout.mask(count: x.count, module: module)
-                for index in adapterInput.indices { adapterInput[index] *= keep[index] }
+                adapterInput.multiply(by: keep)
                 trace.input = adapterInput
                 trace.keep = keep
             }
             let down = Matrix.product(adapterInput, rows: rows, inner: inputs, transposing: a, rows: adapter.rank)
-            let up = Matrix.product(down, rows: rows, inner: adapter.rank, transposing: b, rows: outputs)
-            for index in y.indices { y[index] += adapter.scaling * up[index] }
+            // y += s down B^T, in the product itself.
+            down.withUnsafeBufferPointer { down in
+                b.withUnsafeBufferPointer { b in
+                    y.withUnsafeMutableBufferPointer { y in
+                        Matrix.multiply(down.baseAddress!, lda: adapter.rank, b.baseAddress!, ldb: adapter.rank, transposingB: true,
+                                        into: y.baseAddress!, ldc: outputs, m: rows, n: outputs, k: adapter.rank, alpha: adapter.scaling, beta: 1)
+                    }
+                }
+            }
             trace.down = down
         }
         return (y, trace)
     }
 
-    /// Backward through `y = x W^T (+ b) + s (x A^T) B^T`: adds the adapter's gradients and
-    /// returns the gradient of x.
-    private func backwardLinear(_ dy: [Float], trace: LinearTrace, rows: Int, module: String, outputs: Int, adapter: LoRAAdapter, into gradients: inout LoRAGradients) -> [Float] {
+    /// Backward through `y = x W^T (+ b) + s (x A^T) B^T`: adds the adapter's gradients
+    /// and returns the gradient of x, or nothing when `inputGradient` is false (the first
+    /// layer's projections, whose input is the frozen embeddings).
+    private func backwardLinear(_ dy: [Float], trace: LinearTrace, rows: Int, module: String, outputs: Int, adapter: LoRAAdapter, inputGradient: Bool = true, into gradients: inout LoRAGradients) -> [Float] {
         let w = weights[module + ".weight"]!
         let inputs = w.count / outputs
-        var dx = Matrix.product(dy, rows: rows, inner: outputs, by: w, columns: inputs)
-        if let a = adapter.a[module], let b = adapter.b[module], let down = trace.down {
-            let s = adapter.scaling
-            let r = adapter.rank
-            // dB [out, r] += s dy^T down; d(down) [rows, r] = s dy B; dA [r, in] += d(down)^T x.
-            let dyT = transpose(dy, rows: rows, columns: outputs)
-            let dB = Matrix.product(dyT, rows: outputs, inner: rows, by: down, columns: r)
-            var dDown = Matrix.product(dy, rows: rows, inner: outputs, by: b, columns: r)
-            for index in dDown.indices { dDown[index] *= s }
-            let dDownT = transpose(dDown, rows: rows, columns: r)
-            let dA = Matrix.product(dDownT, rows: r, inner: rows, by: trace.input, columns: inputs)
-            for index in dB.indices { gradients.b[module]![index] += s * dB[index] }
-            for index in dA.indices { gradients.a[module]![index] += dA[index] }
-            var viaAdapter = Matrix.product(dDown, rows: rows, inner: r, by: a, columns: inputs)
-            if let keep = trace.keep { for index in viaAdapter.indices { viaAdapter[index] *= keep[index] } }
-            for index in dx.indices { dx[index] += viaAdapter[index] }
+        var dx = inputGradient ? Matrix.product(dy, rows: rows, inner: outputs, by: w, columns: inputs) : []
+        guard let a = adapter.a[module], let b = adapter.b[module], let down = trace.down else { return dx }
+        let s = adapter.scaling
+        let r = adapter.rank
+        dy.withUnsafeBufferPointer { dy in
+            let dy = dy.baseAddress!
+            // dB [out, r] += s dy^T down.
+            down.withUnsafeBufferPointer { down in
+                gradients.b[module]!.withUnsafeMutableBufferPointer { dB in
+                    Matrix.multiply(dy, lda: outputs, transposingA: true, down.baseAddress!, ldb: r, into: dB.baseAddress!, ldc: r, m: outputs, n: r, k: rows, alpha: s, beta: 1)
+                }
+            }
+            // d(down) [rows, r] = s dy B; dA [r, in] += d(down)^T x; dx += d(down) A.
+            let dDown = [Float].filled(count: rows * r) { dDown in
+                b.withUnsafeBufferPointer { b in
+                    Matrix.multiply(dy, lda: outputs, b.baseAddress!, ldb: r, into: dDown, ldc: r, m: rows, n: r, k: outputs, alpha: s)
+                }
+            }
+            dDown.withUnsafeBufferPointer { dDown in
+                trace.input.withUnsafeBufferPointer { x in
+                    gradients.a[module]!.withUnsafeMutableBufferPointer { dA in
+                        Matrix.multiply(dDown.baseAddress!, lda: r, transposingA: true, x.baseAddress!, ldb: inputs, into: dA.baseAddress!, ldc: inputs, m: r, n: inputs, k: rows, beta: 1)
+                    }
+                }
+            }
+            guard inputGradient else { return }
+            if let keep = trace.keep {
+                var viaAdapter = Matrix.product(dDown, rows: rows, inner: r, by: a, columns: inputs)
+                viaAdapter.multiply(by: keep)
+                dx.add(viaAdapter)
+            } else {
+                dDown.withUnsafeBufferPointer { dDown in
+                    a.withUnsafeBufferPointer { a in
+                        dx.withUnsafeMutableBufferPointer { dx in
+                            Matrix.multiply(dDown.baseAddress!, lda: r, a.baseAddress!, ldb: inputs, into: dx.baseAddress!, ldc: inputs, m: rows, n: inputs, k: r, beta: 1)
+                        }
+                    }
+                }
+            }
         }
         return dx
-    }
-
-    private func transpose(_ m: [Float], rows: Int, columns: Int) -> [Float] {
-        var t = [Float](repeating: 0, count: m.count)
-        for row in 0..<rows { for column in 0..<columns { t[column * rows + row] = m[row * columns + column] } }
-        return t
     }
 
     /// Backward through RMSNorm `y = w * x / rms(x)`.
     private func backwardRMSNorm(_ dy: [Float], input x: [Float], weight: [Float], rows: Int) -> [Float] {
         let width = weight.count
-        var dx = [Float](repeating: 0, count: x.count)
-        for row in 0..<rows {
-            let base = row * width
-            var sum: Float = 0
-            for column in 0..<width { sum += x[base + column] * x[base + column] }
-            let r = 1 / (sum / Float(width) + configuration.rmsNormEpsilon).squareRoot()
-            var dot: Float = 0
-            for column in 0..<width { dot += weight[column] * dy[base + column] * x[base + column] }
-            for column in 0..<width {
-                dx[base + column] = r * weight[column] * dy[base + column] - r * r * r / Float(width) * x[base + column] * dot
+        let epsilon = configuration.rmsNormEpsilon
+        return [Float].filled(count: x.count) { dx in
+            x.withUnsafeBufferPointer { x in
+                dy.withUnsafeBufferPointer { dy in
+                    weight.withUnsafeBufferPointer { weight in
+                        let w = weight.baseAddress!
+                        for row in 0..<rows {
+                            let x = x.baseAddress! + row * width
+                            let dy = dy.baseAddress! + row * width
+                            let dx = dx + row * width
+                            let r = 1 / (Elementwise.dot(x, x, count: width) / Float(width) + epsilon).squareRoot()
+                            for column in 0..<width { dx[column] = w[column] * dy[column] }
+                            let dot = Elementwise.dot(dx, x, count: width)
+                            let correction = r * r * r / Float(width) * dot
+                            for column in 0..<width { dx[column] = r * dx[column] - correction * x[column] }
+                        }
+                    }
+                }
             }
         }
-        return dx
     }
 
     /// Rotary position embedding of each head of each position, or (`inverse`) its transpose.
@@ -168,23 +222,62 @@ extension LlamaModel {
         // Forward: y = x cos + rotate_half(x) sin. Its transpose: dx = dy cos + rotate_half^T(dy sin).
         let dimension = configuration.headDimension
         let half = dimension / 2
-        var out = [Float](repeating: 0, count: x.count)
-        for position in 0..<length {
-            for head in 0..<heads {
-                let base = (position * heads + head) * dimension
-                let table = position * dimension
-                for i in 0..<dimension {
-                    if inverse {
-                        let other = i < half ? x[base + i + half] * sin[table + i + half] : -x[base + i - half] * sin[table + i - half]
-                        out[base + i] = x[base + i] * cos[table + i] + other
-                    } else {
-                        let other = i < half ? -x[base + i + half] : x[base + i - half]
-                        out[base + i] = x[base + i] * cos[table + i] + other * sin[table + i]
+        return [Float].filled(count: x.count) { out in
+            x.withUnsafeBufferPointer { x in
+                cos.withUnsafeBufferPointer { cos in
+                    sin.withUnsafeBufferPointer { sin in
+                        for position in 0..<length {
+                            let cos = cos.baseAddress! + position * dimension
+                            let sin = sin.baseAddress! + position * dimension
+                            for head in 0..<heads {
+                                let x = x.baseAddress! + (position * heads + head) * dimension
+                                let out = out + (position * heads + head) * dimension
+                                if inverse {
+                                    for i in 0..<half {
+                                        out[i] = x[i] * cos[i] + x[i + half] * sin[i + half]
+                                        out[i + half] = x[i + half] * cos[i + half] - x[i] * sin[i]
+                                    }
+                                } else {
+                                    for i in 0..<half {
+                                        out[i] = x[i] * cos[i] - x[i + half] * sin[i]
+                                        out[i + half] = x[i + half] * cos[i + half] + x[i] * sin[i + half]
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        return out
+    }
+
+    /// SwiGLU's output, `silu(gate) * up`.
+    func swiGLU(gate: [Float], up: [Float]) -> [Float] {
+        [Float].filled(count: gate.count) { out in
+            gate.withUnsafeBufferPointer { gate in
+                up.withUnsafeBufferPointer { up in
+                    guard !gate.isEmpty else { return }
+                    Elementwise.swiGLU(gate: gate.baseAddress!, up: up.baseAddress!, into: out, count: gate.count)
+                }
+            }
+        }
+    }
+
+    private func swiGLUBackward(_ d: [Float], gate: [Float], up: [Float]) -> (dGate: [Float], dUp: [Float]) {
+        var dUp: [Float] = []
+        let dGate = [Float].filled(count: d.count) { dGate in
+            dUp = [Float].filled(count: d.count) { dUp in
+                d.withUnsafeBufferPointer { d in
+                    gate.withUnsafeBufferPointer { gate in
+                        up.withUnsafeBufferPointer { up in
+                            guard !d.isEmpty else { return }
+                            Elementwise.swiGLUBackward(d.baseAddress!, gate: gate.baseAddress!, up: up.baseAddress!, dGate: dGate, dUp: dUp, count: d.count)
+                        }
+                    }
+                }
+            }
+        }
+        return (dGate, dUp)
     }
 
     private func accumulate(ids: [Int], targets: [Int], sequences: [Range<Int>], adapter: LoRAAdapter, dropout: LoRADropout?, normaliser: Float, into gradients: inout LoRAGradients) throws -> Float {
@@ -215,15 +308,14 @@ extension LlamaModel {
             let kRotated = rotate(k, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: false)
             let (context, probabilities) = attention.forward(q: qRotated, k: kRotated, v: v, spans: sequences.map { Attention.Span(queries: $0, keys: $0) })
             let (attended, contextTrace) = forwardLinear(context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, dropout: dropout)
-            for index in x.indices { x[index] += attended[index] }
+            x.add(attended)
             let middle = x
             let normed2 = rmsNorm(x, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
             let (gate, gateTrace) = forwardLinear(normed2, rows: length, module: prefix + "mlp.gate_proj", outputs: c.intermediateSize, adapter: adapter, dropout: dropout)
             let (up, upTrace) = forwardLinear(normed2, rows: length, module: prefix + "mlp.up_proj", outputs: c.intermediateSize, adapter: adapter, dropout: dropout)
-            var activated = [Float](repeating: 0, count: gate.count)
-            for index in activated.indices { activated[index] = gate[index] / (1 + Foundation.exp(-gate[index])) * up[index] }
+            let activated = swiGLU(gate: gate, up: up)
             let (mlp, downTrace) = forwardLinear(activated, rows: length, module: prefix + "mlp.down_proj", outputs: hidden, adapter: adapter, dropout: dropout)
-            for index in x.indices { x[index] += mlp[index] }
+            x.add(mlp)
             traces.append(LayerTrace(
                 input: input, normed1: normed1, q: qTrace, k: kTrace, v: vTrace, qRotated: qRotated, kRotated: kRotated, values: v,
                 probabilities: probabilities, context: contextTrace, middle: middle, normed2: normed2, gate: gate, up: up,
@@ -242,23 +334,17 @@ extension LlamaModel {
             for row in 0..<length {
                 let base = row * vocabulary
                 let label = targets[row]
+                let row = logits.baseAddress! + base
                 guard label != TrainingBatch.ignoredLabel else {
-                    for token in 0..<vocabulary { logits[base + token] = 0 }
+                    row.update(repeating: 0, count: vocabulary)
                     continue
                 }
-                var maximum = -Float.infinity
-                for token in 0..<vocabulary { maximum = max(maximum, logits[base + token]) }
-                let labelLogit = logits[base + label]
-                var total: Float = 0
-                for token in 0..<vocabulary {
-                    let e = Foundation.exp(logits[base + token] - maximum)
-                    logits[base + token] = e
-                    total += e
-                }
+                let maximum = Elementwise.maximum(row, count: vocabulary)
+                let labelLogit = row[label]
+                let total = Elementwise.exponentiate(row, count: vocabulary, subtracting: maximum)
                 loss += Foundation.log(total) + maximum - labelLogit
-                let scale = 1 / (total * normaliser)
-                for token in 0..<vocabulary { logits[base + token] *= scale }
-                logits[base + label] -= 1 / normaliser
+                Elementwise.scale(row, count: vocabulary, by: 1 / (total * normaliser))
+                row[label] -= 1 / normaliser
             }
         }
 
@@ -270,31 +356,27 @@ extension LlamaModel {
             let trace = traces[layer]
             // MLP.
             let dActivated = backwardLinear(dx, trace: trace.downLinear, rows: length, module: prefix + "mlp.down_proj", outputs: hidden, adapter: adapter, into: &gradients)
-            var dGate = [Float](repeating: 0, count: dActivated.count)
-            var dUp = [Float](repeating: 0, count: dActivated.count)
-            for index in dActivated.indices {
-                let g = trace.gate[index]
-                let sigmoid = 1 / (1 + Foundation.exp(-g))
-                dUp[index] = dActivated[index] * g * sigmoid
-                dGate[index] = dActivated[index] * trace.up[index] * sigmoid * (1 + g * (1 - sigmoid))
-            }
+            let (dGate, dUp) = swiGLUBackward(dActivated, gate: trace.gate, up: trace.up)
             var dNormed2 = backwardLinear(dGate, trace: trace.gateLinear, rows: length, module: prefix + "mlp.gate_proj", outputs: c.intermediateSize, adapter: adapter, into: &gradients)
             let viaUp = backwardLinear(dUp, trace: trace.upLinear, rows: length, module: prefix + "mlp.up_proj", outputs: c.intermediateSize, adapter: adapter, into: &gradients)
-            for index in dNormed2.indices { dNormed2[index] += viaUp[index] }
+            dNormed2.add(viaUp)
             let viaNorm2 = backwardRMSNorm(dNormed2, input: trace.middle, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
-            for index in dx.indices { dx[index] += viaNorm2[index] }
+            dx.add(viaNorm2)
 
             // Attention.
             let dContext = backwardLinear(dx, trace: trace.context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, into: &gradients)
             let (dQRotated, dKRotated, dValues) = attention.backward(dContext: dContext, q: trace.qRotated, k: trace.kRotated, v: trace.values, probabilities: trace.probabilities, sequences: sequences)
             let dQ = rotate(dQRotated, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: true)
             let dK = rotate(dKRotated, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: true)
-            var dNormed1 = backwardLinear(dQ, trace: trace.q, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter, into: &gradients)
-            let viaK = backwardLinear(dK, trace: trace.k, rows: length, module: prefix + "self_attn.k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, into: &gradients)
-            let viaV = backwardLinear(dValues, trace: trace.v, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, into: &gradients)
-            for index in dNormed1.indices { dNormed1[index] += viaK[index] + viaV[index] }
-            let viaNorm1 = backwardRMSNorm(dNormed1, input: trace.input, weight: weights[prefix + "input_layernorm.weight"]!, rows: length)
-            for index in dx.indices { dx[index] += viaNorm1[index] }
+            // The first layer's input is the frozen embeddings: no gradient flows there.
+            let inputGradient = layer > 0
+            var dNormed1 = backwardLinear(dQ, trace: trace.q, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter, inputGradient: inputGradient, into: &gradients)
+            let viaK = backwardLinear(dK, trace: trace.k, rows: length, module: prefix + "self_attn.k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, inputGradient: inputGradient, into: &gradients)
+            let viaV = backwardLinear(dValues, trace: trace.v, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, inputGradient: inputGradient, into: &gradients)
+            guard inputGradient else { continue }
+            dNormed1.add(viaK)
+            dNormed1.add(viaV)
+            dx.add(backwardRMSNorm(dNormed1, input: trace.input, weight: weights[prefix + "input_layernorm.weight"]!, rows: length))
         }
         return loss
     }
