@@ -18,7 +18,7 @@ let steps = option("--steps", default: 20)
 let threads = option("--threads", default: 2)
 let warmup = 2
 let sequenceLength = 256
-let batchSize = 4
+let batchSize = option("--batch-size", default: 4)
 ComputeThreads.count = threads
 
 func peakResidentMegabytes() -> Double {
