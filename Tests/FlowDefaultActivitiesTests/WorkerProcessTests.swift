@@ -82,15 +82,16 @@ struct WorkerProcessTests {
         #expect(replies.allSatisfy { $0 == replies[0] }, "every final reply to one message id must be the same")
         let output = try #require(replies.first?.output?.text)
         #expect(output.contains(#""rows":"300000""#))
+        second.signal(SIGTERM)
+        _ = try await second.waitForExit(timeout: .seconds(30))
         // The first worker may have completed it (reply confirmed, delivery acknowledged) an
         // instant before the kill, with its reply still on the way to us; otherwise the
-        // second worker must have handled the redelivery.
+        // second worker must have handled the redelivery. Its log is read once it has
+        // exited: the worker logs the completion after it publishes the reply.
         let firstCompleted = first.log.contains("activity completed")
         if !answeredBeforeKill, !firstCompleted {
             #expect(second.log.contains("activity completed") || second.log.contains("answering from the store"), "the second worker should have handled the redelivery:\n\(second.log)")
         }
-        second.signal(SIGTERM)
-        _ = try await second.waitForExit(timeout: .seconds(30))
         await setup.tearDown()
     }
 }
