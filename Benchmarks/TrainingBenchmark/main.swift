@@ -6,7 +6,7 @@ import Foundation
 /// r 8, alpha 16 on q_proj and v_proj; AdamW lr 1e-3), beside PyTorch + PEFT training the
 /// same model folder on the same sequences in the same run.
 ///
-///     swift run -c release flow-training-benchmark [--steps 20] [--rounds 3] [--threads 2] [--no-pytorch]
+///     swift run -c release flow-training-benchmark [--steps 20] [--rounds 3] [--threads 2] [--batch-size 4] [--no-pytorch]
 
 EngineEnvironment.relaunchIfNeeded()
 let arguments = CommandLine.arguments
@@ -43,6 +43,10 @@ let sequences = (0..<32).map { _ in (0..<sequenceLength).map { _ in Int.random(i
 let dataFile = root.appendingPathComponent("sequences.json")
 try JSONSerialization.data(withJSONObject: sequences).write(to: dataFile)
 let examples = sequences.map { TokenizedExample(ids: $0, labels: $0) }
+// The model's 110 MB are still dirty in the page cache; left alone, the kernel writes
+// them back half a minute later, in the middle of a timed run, and on a virtual machine
+// that writing takes CPU from the run.
+sync()
 
 /// Trains `steps` timed steps (after the warm-up) and returns tokens per second.
 func swiftRun(checkpointEvery: Int) throws -> (tokensPerSecond: Double, stepSeconds: Double) {
@@ -68,32 +72,16 @@ func swiftRun(checkpointEvery: Int) throws -> (tokensPerSecond: Double, stepSeco
     return (Double(steps * batchSize * sequenceLength) / seconds, seconds / Double(steps))
 }
 
-print("bench-small: \(steps) timed steps of \(batchSize) x \(sequenceLength) tokens after \(warmup) warm-up steps, \(threads) threads")
-// Runs without and with checkpoints alternate, so a slow patch of the machine falls on
-// both; each figure is the median of its rounds.
-let rounds = option("--rounds", default: 3)
-var plainRuns: [(tokensPerSecond: Double, stepSeconds: Double)] = []
-var checkpointedRuns: [(tokensPerSecond: Double, stepSeconds: Double)] = []
-var swiftPeak = 0.0
-for round in 0..<rounds {
-    plainRuns.append(try swiftRun(checkpointEvery: 1_000_000))
-    // The peak of one run, as PyTorch's is: later runs reuse the heap the first one grew.
-    if round == 0 { swiftPeak = peakResidentMegabytes() }
-    checkpointedRuns.append(try swiftRun(checkpointEvery: 10))
-}
-let plain = plainRuns.sorted { $0.tokensPerSecond < $1.tokensPerSecond }[rounds / 2]
-let checkpointed = checkpointedRuns.sorted { $0.tokensPerSecond < $1.tokensPerSecond }[rounds / 2]
-let checkpointCost = 1 - checkpointed.tokensPerSecond / plain.tokensPerSecond
-print(String(format: "AntifragileFlow      %7.0f tokens/s  %6.3f s/step  peak %6.0f MB  (median of %d)", plain.tokensPerSecond, plain.stepSeconds, swiftPeak, rounds))
-print(String(format: "  checkpoint every 10 %7.0f tokens/s  cost %.1f%% of throughput (target < 3%%)", checkpointed.tokensPerSecond, checkpointCost * 100))
-
-if !arguments.contains("--no-pytorch") {
+/// One run of the PyTorch + PEFT peer on the same folder and sequences: its tokens per
+/// second, seconds per step, peak memory in MB and version, or nil when it is not installed.
+func pytorchRun() throws -> (tokensPerSecond: Double, stepSeconds: Double, peak: Double, version: String)? {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("pytorch/lora_benchmark.py")
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", script.path, "--model", modelFolder.path, "--data", dataFile.path, "--steps", "\(steps)", "--warmup", "\(warmup)", "--threads", "\(threads)", "--batch-size", "\(batchSize)"]
     let output = Pipe()
     process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
     try process.run()
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
@@ -101,10 +89,40 @@ if !arguments.contains("--no-pytorch") {
           let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
           let figures = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
           let tokensPerSecond = figures["tokens_per_second"] as? Double, let peak = figures["peak_rss_mb"] as? Double
-    else {
-        print("PyTorch + PEFT peer failed (python3 -m pip install torch transformers peft safetensors); status \(process.terminationStatus)")
+    else { return nil }
+    return (tokensPerSecond, figures["step_seconds"] as? Double ?? 0, peak, figures["torch"] as? String ?? "?")
+}
+
+print("bench-small: \(steps) timed steps of \(batchSize) x \(sequenceLength) tokens after \(warmup) warm-up steps, \(threads) threads")
+// The runs alternate (ours without checkpoints, ours with, PyTorch's), so a slow patch of
+// a shared machine falls on all three; each figure is the median of its rounds.
+let rounds = option("--rounds", default: 3)
+let withPyTorch = !arguments.contains("--no-pytorch")
+var plainRuns: [(tokensPerSecond: Double, stepSeconds: Double)] = []
+var checkpointedRuns: [(tokensPerSecond: Double, stepSeconds: Double)] = []
+var pytorchRuns: [(tokensPerSecond: Double, stepSeconds: Double, peak: Double, version: String)] = []
+var swiftPeak = 0.0
+for round in 0..<rounds {
+    plainRuns.append(try swiftRun(checkpointEvery: 1_000_000))
+    // The peak of one run, as PyTorch's is: later runs reuse the heap the first one grew.
+    if round == 0 { swiftPeak = peakResidentMegabytes() }
+    checkpointedRuns.append(try swiftRun(checkpointEvery: 10))
+    guard withPyTorch else { continue }
+    guard let run = try pytorchRun() else {
+        print("PyTorch + PEFT peer failed (python3 -m pip install torch transformers peft safetensors)")
         exit(1)
     }
-    print(String(format: "PyTorch %@ + PEFT  %7.0f tokens/s  %6.3f s/step  peak %6.0f MB", figures["torch"] as? String ?? "?", tokensPerSecond, figures["step_seconds"] as? Double ?? 0, peak))
-    print(String(format: "ratio: %.2fx PyTorch's tokens/s (target >= 1.3), %.2fx its peak memory (target <= 0.4)", plain.tokensPerSecond / tokensPerSecond, swiftPeak / peak))
+    pytorchRuns.append(run)
+}
+func median<Run>(_ runs: [Run], _ rate: (Run) -> Double) -> Run { runs.sorted { rate($0) < rate($1) }[runs.count / 2] }
+let plain = median(plainRuns, \.tokensPerSecond)
+let checkpointed = median(checkpointedRuns, \.tokensPerSecond)
+let checkpointCost = 1 - checkpointed.tokensPerSecond / plain.tokensPerSecond
+print(String(format: "AntifragileFlow      %7.0f tokens/s  %6.3f s/step  peak %6.0f MB  (median of %d; runs %@)", plain.tokensPerSecond, plain.stepSeconds, swiftPeak, rounds, plainRuns.map { String(format: "%.0f", $0.tokensPerSecond) }.joined(separator: ", ")))
+print(String(format: "  checkpoint every 10 %7.0f tokens/s  cost %.1f%% of throughput (target < 3%%)", checkpointed.tokensPerSecond, checkpointCost * 100))
+if withPyTorch {
+    let pytorch = median(pytorchRuns, \.tokensPerSecond)
+    let pytorchPeak = pytorchRuns.map(\.peak).max()!
+    print(String(format: "PyTorch %@ + PEFT  %7.0f tokens/s  %6.3f s/step  peak %6.0f MB  (runs %@)", pytorch.version, pytorch.tokensPerSecond, pytorch.stepSeconds, pytorchPeak, pytorchRuns.map { String(format: "%.0f", $0.tokensPerSecond) }.joined(separator: ", ")))
+    print(String(format: "ratio: %.2fx PyTorch's tokens/s (target >= 1.3), %.2fx its peak memory (target <= 0.4)", plain.tokensPerSecond / pytorch.tokensPerSecond, swiftPeak / pytorchPeak))
 }

@@ -143,18 +143,28 @@ extension LlamaModel {
         return (y, trace)
     }
 
-    /// Backward through `y = x W^T (+ b) + s (x A^T) B^T`: adds the adapter's gradients
-    /// and returns the gradient of x, or nothing when `inputGradient` is false (the first
-    /// layer's projections, whose input is the frozen embeddings).
-    private func backwardLinear(_ dy: [Float], trace: LinearTrace, rows: Int, module: String, outputs: Int, adapter: LoRAAdapter, inputGradient: Bool = true, into gradients: inout LoRAGradients) -> [Float] {
+    /// Backward through `y = x W^T (+ b) + s (x A^T) B^T`: adds the adapter's gradients to
+    /// `gradients` and the gradient of x to `dx`, which an empty array starts (the
+    /// modules that read one input sum into one buffer, with no pass to add them up). With
+    /// `inputGradient` false (the first layer's projections, whose input is the frozen
+    /// embeddings) no gradient of x is formed.
+    private func backwardLinear(_ dy: [Float], trace: LinearTrace, rows: Int, module: String, outputs: Int, adapter: LoRAAdapter, inputGradient: Bool = true, into gradients: inout LoRAGradients, dx: inout [Float]) {
         let w = weights[module + ".weight"]!
         let inputs = w.count / outputs
-        var dx = inputGradient ? Matrix.product(dy, rows: rows, inner: outputs, by: w, columns: inputs) : []
-        guard let a = adapter.a[module], let b = adapter.b[module], let down = trace.down else { return dx }
-        let s = adapter.scaling
-        let r = adapter.rank
+        let beta: Float = dx.isEmpty ? 0 : 1
+        if inputGradient, dx.isEmpty { dx = [Float](unsetCount: rows * inputs) }
         dy.withUnsafeBufferPointer { dy in
             let dy = dy.baseAddress!
+            if inputGradient {
+                w.withUnsafeBufferPointer { w in
+                    dx.withUnsafeMutableBufferPointer { dx in
+                        Matrix.multiply(dy, lda: outputs, w.baseAddress!, ldb: inputs, into: dx.baseAddress!, ldc: inputs, m: rows, n: inputs, k: outputs, beta: beta)
+                    }
+                }
+            }
+            guard let a = adapter.a[module], let b = adapter.b[module], let down = trace.down else { return }
+            let s = adapter.scaling
+            let r = adapter.rank
             // dB [out, r] += s dy^T down.
             down.withUnsafeBufferPointer { down in
                 gradients.b[module]!.withUnsafeMutableBufferPointer { dB in
@@ -189,27 +199,28 @@ extension LlamaModel {
                 }
             }
         }
-        return dx
     }
 
-    /// Backward through RMSNorm `y = w * x / rms(x)`.
-    private func backwardRMSNorm(_ dy: [Float], input x: [Float], weight: [Float], rows: Int) -> [Float] {
+    /// Backward through RMSNorm `y = w * x / rms(x)`, adding the gradient of x to `dx`.
+    private func backwardRMSNorm(_ dy: [Float], input x: [Float], weight: [Float], rows: Int, addingTo dx: inout [Float]) {
         let width = weight.count
         let epsilon = configuration.rmsNormEpsilon
-        return [Float].filled(count: x.count) { dx in
-            x.withUnsafeBufferPointer { x in
-                dy.withUnsafeBufferPointer { dy in
-                    weight.withUnsafeBufferPointer { weight in
-                        let w = weight.baseAddress!
-                        for row in 0..<rows {
-                            let x = x.baseAddress! + row * width
-                            let dy = dy.baseAddress! + row * width
-                            let dx = dx + row * width
-                            let r = 1 / (Elementwise.dot(x, x, count: width) / Float(width) + epsilon).squareRoot()
-                            for column in 0..<width { dx[column] = w[column] * dy[column] }
-                            let dot = Elementwise.dot(dx, x, count: width)
-                            let correction = r * r * r / Float(width) * dot
-                            for column in 0..<width { dx[column] = r * dx[column] - correction * x[column] }
+        var weighted = [Float](unsetCount: width)
+        x.withUnsafeBufferPointer { x in
+            dy.withUnsafeBufferPointer { dy in
+                weight.withUnsafeBufferPointer { weight in
+                    weighted.withUnsafeMutableBufferPointer { weighted in
+                        dx.withUnsafeMutableBufferPointer { dx in
+                            let (w, weighted) = (weight.baseAddress!, weighted.baseAddress!)
+                            for row in 0..<rows {
+                                let x = x.baseAddress! + row * width
+                                let dy = dy.baseAddress! + row * width
+                                let dx = dx.baseAddress! + row * width
+                                let r = 1 / (Elementwise.dot(x, x, count: width) / Float(width) + epsilon).squareRoot()
+                                for column in 0..<width { weighted[column] = w[column] * dy[column] }
+                                let correction = r * r * r / Float(width) * Elementwise.dot(weighted, x, count: width)
+                                for column in 0..<width { dx[column] += r * weighted[column] - correction * x[column] }
+                            }
                         }
                     }
                 }
@@ -350,33 +361,35 @@ extension LlamaModel {
 
         // Backward, from the head down to the first layer.
         let dFinal = Matrix.product(dLogits, rows: length, inner: vocabulary, by: head, columns: hidden)
-        var dx = backwardRMSNorm(dFinal, input: x, weight: finalNorm, rows: length)
+        var dx = [Float](repeating: 0, count: x.count)
+        backwardRMSNorm(dFinal, input: x, weight: finalNorm, rows: length, addingTo: &dx)
         for layer in stride(from: c.layerCount - 1, through: 0, by: -1) {
             let prefix = "model.layers.\(layer)."
             let trace = traces[layer]
             // MLP.
-            let dActivated = backwardLinear(dx, trace: trace.downLinear, rows: length, module: prefix + "mlp.down_proj", outputs: hidden, adapter: adapter, into: &gradients)
+            var dActivated: [Float] = []
+            backwardLinear(dx, trace: trace.downLinear, rows: length, module: prefix + "mlp.down_proj", outputs: hidden, adapter: adapter, into: &gradients, dx: &dActivated)
             let (dGate, dUp) = swiGLUBackward(dActivated, gate: trace.gate, up: trace.up)
-            var dNormed2 = backwardLinear(dGate, trace: trace.gateLinear, rows: length, module: prefix + "mlp.gate_proj", outputs: c.intermediateSize, adapter: adapter, into: &gradients)
-            let viaUp = backwardLinear(dUp, trace: trace.upLinear, rows: length, module: prefix + "mlp.up_proj", outputs: c.intermediateSize, adapter: adapter, into: &gradients)
-            dNormed2.add(viaUp)
-            let viaNorm2 = backwardRMSNorm(dNormed2, input: trace.middle, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length)
-            dx.add(viaNorm2)
+            var dNormed2: [Float] = []
+            backwardLinear(dGate, trace: trace.gateLinear, rows: length, module: prefix + "mlp.gate_proj", outputs: c.intermediateSize, adapter: adapter, into: &gradients, dx: &dNormed2)
+            backwardLinear(dUp, trace: trace.upLinear, rows: length, module: prefix + "mlp.up_proj", outputs: c.intermediateSize, adapter: adapter, into: &gradients, dx: &dNormed2)
+            backwardRMSNorm(dNormed2, input: trace.middle, weight: weights[prefix + "post_attention_layernorm.weight"]!, rows: length, addingTo: &dx)
 
             // Attention.
-            let dContext = backwardLinear(dx, trace: trace.context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, into: &gradients)
+            var dContext: [Float] = []
+            backwardLinear(dx, trace: trace.context, rows: length, module: prefix + "self_attn.o_proj", outputs: hidden, adapter: adapter, into: &gradients, dx: &dContext)
             let (dQRotated, dKRotated, dValues) = attention.backward(dContext: dContext, q: trace.qRotated, k: trace.kRotated, v: trace.values, probabilities: trace.probabilities, sequences: sequences)
             let dQ = rotate(dQRotated, heads: c.headCount, length: length, cos: cos, sin: sin, inverse: true)
             let dK = rotate(dKRotated, heads: c.keyValueHeadCount, length: length, cos: cos, sin: sin, inverse: true)
             // The first layer's input is the frozen embeddings: no gradient flows there.
             let inputGradient = layer > 0
-            var dNormed1 = backwardLinear(dQ, trace: trace.q, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter, inputGradient: inputGradient, into: &gradients)
-            let viaK = backwardLinear(dK, trace: trace.k, rows: length, module: prefix + "self_attn.k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, inputGradient: inputGradient, into: &gradients)
-            let viaV = backwardLinear(dValues, trace: trace.v, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, inputGradient: inputGradient, into: &gradients)
-            guard inputGradient else { continue }
-            dNormed1.add(viaK)
-            dNormed1.add(viaV)
-            dx.add(backwardRMSNorm(dNormed1, input: trace.input, weight: weights[prefix + "input_layernorm.weight"]!, rows: length))
+            var dNormed1: [Float] = []
+            backwardLinear(dQ, trace: trace.q, rows: length, module: prefix + "self_attn.q_proj", outputs: c.headCount * dimension, adapter: adapter, inputGradient: inputGradient, into: &gradients, dx: &dNormed1)
+            backwardLinear(dK, trace: trace.k, rows: length, module: prefix + "self_attn.k_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, inputGradient: inputGradient, into: &gradients, dx: &dNormed1)
+            backwardLinear(dValues, trace: trace.v, rows: length, module: prefix + "self_attn.v_proj", outputs: c.keyValueHeadCount * dimension, adapter: adapter, inputGradient: inputGradient, into: &gradients, dx: &dNormed1)
+            if inputGradient {
+                backwardRMSNorm(dNormed1, input: trace.input, weight: weights[prefix + "input_layernorm.weight"]!, rows: length, addingTo: &dx)
+            }
         }
         return loss
     }
