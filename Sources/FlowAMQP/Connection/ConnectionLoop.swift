@@ -351,7 +351,13 @@ final class ConnectionLoop: @unchecked Sendable {
             inbox.removeAll()
             return taken
         }
-        for command in waitingForConnection + remaining { fail(command, with: error) }
+        for command in waitingForConnection + remaining {
+            if case .publish(let publish) = command, error.code != .closed {
+                publish.continuation.resume(throwing: AMQPError(.connectionLost, "the connection dropped before the message was sent (\(error.message)); it was not delivered"))
+            } else {
+                fail(command, with: error)
+            }
+        }
         waitingForConnection.removeAll()
         for (_, publish) in unconfirmed {
             publish.continuation.resume(throwing: AMQPError(.connectionLost, "the connection closed before the broker confirmed the message: \(error.message)"))
@@ -421,8 +427,14 @@ final class ConnectionLoop: @unchecked Sendable {
                 fail(command, with: error)
                 recoverChannel(channel, after: error)
             case .connection(let error):
-                if case .publish = command {
-                    waitingForConnection.append(command)
+                if case .publish(let publish) = command {
+                    // Part of it may have reached the broker before the connection died, as
+                    // for a publish awaiting its confirm: sent again only when allowed.
+                    if publish.retryOnReconnect, configuration.recovery.enabled {
+                        waitingForConnection.append(command)
+                    } else {
+                        publish.continuation.resume(throwing: AMQPError(.connectionLost, "the connection dropped while the message was being sent (\(error.message)); it may or may not have been delivered"))
+                    }
                 } else {
                     fail(command, with: error)
                 }
