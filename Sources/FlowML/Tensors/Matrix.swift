@@ -27,9 +27,9 @@ enum Matrix {
     /// `c = alpha op(a) op(b) + beta c` on strided row-major views: `m` x `k` times `k` x
     /// `n` after the optional transposes, each matrix `ld` floats from one row to the next.
     /// Views let one head of a [positions, heads x dimension] matrix take part without a
-    /// copy. A large product is cut into blocks of rows of `c` (of columns when it has few
-    /// rows), one per engine thread (``ComputeThreads``); every element is still the same
-    /// single sum over `k`.
+    /// copy. A large product is cut into blocks of rows or of columns of `c`, one per
+    /// engine thread (``ComputeThreads``); every element is still the same single sum over
+    /// `k`.
     static func multiply(
         _ a: UnsafePointer<Float>, lda: Int, transposingA: Bool = false,
         _ b: UnsafePointer<Float>, ldb: Int, transposingB: Bool = false,
@@ -37,7 +37,9 @@ enum Matrix {
     ) {
         ComputeThreads.singleThreadedOpenBLAS()
         let lanes = ComputeThreads.lanes(forWork: m * n * k, minimumPerLane: minimumWorkPerLane)
-        let splitsRows = m >= lanes * 16 || m >= n
+        // Along the longer side: each block then packs only its share of the larger operand
+        // (a weight matrix, usually) instead of all of it.
+        let splitsRows = m >= n
         let extent = splitsRows ? m : n
         guard lanes > 1, extent >= lanes else {
             sgemm(a, lda: lda, transposingA: transposingA, b, ldb: ldb, transposingB: transposingB, into: c, ldc: ldc, m: m, n: n, k: k, alpha: alpha, beta: beta)
