@@ -6,12 +6,12 @@
 enum Elementwise {
     /// `e^x`, within 2 ulp of `expf` over float's range (Cephes' `expf`: Cody-Waite range
     /// reduction and a degree-6 polynomial), with no call and no branch, so that a loop
-    /// over it vectorises. Arguments below -87.3 give 2^-126 instead of a subnormal, and
+    /// over it vectorises. Arguments below -87.34 give 2^-126 instead of a subnormal, and
     /// above 88.37 give 2^127 instead of infinity; softmax and sigmoid never tell the
     /// difference.
     @inline(__always)
     static func exp(_ x: Float) -> Float {
-        let x = Swift.min(Swift.max(x, -87.3365478515625), 88.3762626647949)
+        let x = Swift.min(Swift.max(x, -87.33654), 88.3762626647949)
         // Adding 1.5 * 2^23 rounds x / ln 2 to the nearest integer n and leaves n in the low
         // bits of the sum's mantissa.
         let shifted = x * 1.44269504088896341 + 12582912
