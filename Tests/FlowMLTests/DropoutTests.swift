@@ -11,13 +11,7 @@ struct DropoutTests {
 
     init() throws {
         model = try LlamaModel(folder: Repository.file("Tests/FlowMLTests/Fixtures/tiny-llama"))
-        var generator = SeededGenerator(seed: 9)
-        let modules = model.linearShapes.filter { $0.key.hasSuffix("q_proj") || $0.key.hasSuffix("up_proj") }
-        adapter = LoRAAdapter(
-            rank: 2, alpha: 4, targetModules: ["q_proj", "up_proj"],
-            a: modules.mapValues { shape in (0..<(2 * shape.inputs)).map { _ in Float.random(in: -0.3...0.3, using: &generator) } },
-            b: modules.mapValues { shape in (0..<(2 * shape.outputs)).map { _ in Float.random(in: -0.3...0.3, using: &generator) } }
-        )
+        adapter = .random(for: model, targetModules: ["q_proj", "up_proj"], range: -0.3...0.3, seed: 9)
     }
 
     @Test("the gradients with dropout are those of the loss under the same masks (central differences)")

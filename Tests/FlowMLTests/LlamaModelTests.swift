@@ -112,13 +112,7 @@ struct LoRAAdapterTests {
         #expect(halfModel.residentWeightBytes * 20 < fullModel.residentWeightBytes, "only norms are resident: \(halfModel.residentWeightBytes) of \(fullModel.residentWeightBytes)")
         let ids = [3, 17, 60, 2, 95, 41]
         #expect(try halfModel.logits(ids) == fullModel.logits(ids))
-        var generator = SeededGenerator(seed: 5)
-        let modules = halfModel.linearShapes.filter { $0.key.hasSuffix("q_proj") || $0.key.hasSuffix("down_proj") }
-        let adapter = LoRAAdapter(
-            rank: 2, alpha: 4, targetModules: ["q_proj", "down_proj"],
-            a: modules.mapValues { shape in (0..<(2 * shape.inputs)).map { _ in Float.random(in: -0.1...0.1, using: &generator) } },
-            b: modules.mapValues { shape in (0..<(2 * shape.outputs)).map { _ in Float.random(in: -0.1...0.1, using: &generator) } }
-        )
+        let adapter = LoRAAdapter.random(for: halfModel, targetModules: ["q_proj", "down_proj"], range: -0.1...0.1, seed: 5)
         let batch = TrainingBatch(ids: [ids], labels: [ids])
         let (halfLoss, halfGradients) = try halfModel.lossAndGradients(batch, adapter: adapter)
         let (fullLoss, fullGradients) = try fullModel.lossAndGradients(batch, adapter: adapter)

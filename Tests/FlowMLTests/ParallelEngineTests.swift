@@ -13,13 +13,7 @@ struct ParallelEngineTests {
 
     init() throws {
         model = try LlamaModel(folder: Repository.file("Tests/FlowMLTests/Fixtures/tiny-llama"))
-        var generator = SeededGenerator(seed: 21)
-        let modules = model.linearShapes.filter { $0.key.hasSuffix("q_proj") || $0.key.hasSuffix("v_proj") }
-        adapter = LoRAAdapter(
-            rank: 2, alpha: 4, targetModules: ["q_proj", "v_proj"],
-            a: modules.mapValues { shape in (0..<(2 * shape.inputs)).map { _ in Float.random(in: -0.3...0.3, using: &generator) } },
-            b: modules.mapValues { shape in (0..<(2 * shape.outputs)).map { _ in Float.random(in: -0.3...0.3, using: &generator) } }
-        )
+        adapter = .random(for: model, targetModules: ["q_proj", "v_proj"], range: -0.3...0.3, seed: 21)
     }
 
     /// A sequence of `length` token ids of the tiny model's vocabulary.

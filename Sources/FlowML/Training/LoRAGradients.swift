@@ -20,6 +20,18 @@ public struct TrainingBatch: Sendable {
 public struct LoRAGradients: Sendable {
     public var a: [String: [Float]]
     public var b: [String: [Float]]
+
+    /// Zero for every matrix of `adapter`.
+    init(zeroFor adapter: LoRAAdapter) {
+        a = adapter.a.mapValues { [Float](repeating: 0, count: $0.count) }
+        b = adapter.b.mapValues { [Float](repeating: 0, count: $0.count) }
+    }
+
+    /// `self += factor * other`, matrix by matrix.
+    mutating func add(_ other: LoRAGradients, scaledBy factor: Float = 1) {
+        for (module, values) in other.a { a[module]!.add(values, scaledBy: factor) }
+        for (module, values) in other.b { b[module]!.add(values, scaledBy: factor) }
+    }
 }
 
 extension LlamaModel {
@@ -42,7 +54,7 @@ extension LlamaModel {
         packs.removeAll { $0.ids.isEmpty }
         let labelled = packs.reduce(0) { $0 + $1.targets.filter { $0 != TrainingBatch.ignoredLabel }.count }
         guard labelled > 0 else { throw ModelError("the batch has no labelled position: every label is -100") }
-        let zero = LoRAGradients(a: adapter.a.mapValues { [Float](repeating: 0, count: $0.count) }, b: adapter.b.mapValues { [Float](repeating: 0, count: $0.count) })
+        let zero = LoRAGradients(zeroFor: adapter)
         let outcomes = Mutex<[Result<(loss: Float, gradients: LoRAGradients), any Error>?]>(Array(repeating: nil, count: packs.count))
         ComputeThreads.forEach(packs.count) { [packs] index in
             let pack = packs[index]
@@ -60,8 +72,7 @@ extension LlamaModel {
         for outcome in outcomes.withLock({ $0 }) {
             let (packLoss, packGradients) = try outcome!.get()
             loss += packLoss
-            for (module, values) in packGradients.a { gradients.a[module]!.add(values) }
-            for (module, values) in packGradients.b { gradients.b[module]!.add(values) }
+            gradients.add(packGradients)
         }
         return (loss / Float(labelled), gradients)
     }

@@ -195,7 +195,7 @@ public final class LoRATrainer: @unchecked Sendable {
         while state.globalStep < settings.maximumSteps {
             let started = ContinuousClock.now
             let learningRate = settings.learningRate(atStep: state.globalStep)
-            var total: LoRAGradients?
+            var gradients = LoRAGradients(zeroFor: adapter)
             var loss: Float = 0
             var tokens = 0
             for microBatch in 0..<settings.gradientAccumulation {
@@ -204,11 +204,10 @@ public final class LoRATrainer: @unchecked Sendable {
                 // Dropout masks come from the seed and the step alone, so a resumed run
                 // draws the masks the uninterrupted one drew, with no generator to save.
                 let dropout = settings.dropout > 0 ? LoRADropout(probability: settings.dropout, seed: LoRADropout.seed(settings.seed, state.globalStep, microBatch)) : nil
-                let (batchLoss, gradients) = try model.lossAndGradients(batch, adapter: adapter, dropout: dropout)
+                let (batchLoss, batchGradients) = try model.lossAndGradients(batch, adapter: adapter, dropout: dropout)
                 loss += batchLoss / Float(settings.gradientAccumulation)
-                total = Self.add(total, gradients, scale: 1 / Float(settings.gradientAccumulation))
+                gradients.add(batchGradients, scaledBy: 1 / Float(settings.gradientAccumulation))
             }
-            var gradients = total!
             Self.clip(&gradients, to: settings.clipNorm)
             optimizer.learningRate = learningRate
             optimizer.update(&adapter, with: gradients)
@@ -248,13 +247,6 @@ public final class LoRATrainer: @unchecked Sendable {
             labels.append(example.labels)
         }
         return TrainingBatch(ids: ids, labels: labels)
-    }
-
-    static func add(_ sum: LoRAGradients?, _ gradients: LoRAGradients, scale: Float) -> LoRAGradients {
-        var result = sum ?? LoRAGradients(a: gradients.a.mapValues { $0.map { _ in 0 } }, b: gradients.b.mapValues { $0.map { _ in 0 } })
-        for (module, values) in gradients.a { for index in values.indices { result.a[module]![index] += scale * values[index] } }
-        for (module, values) in gradients.b { for index in values.indices { result.b[module]![index] += scale * values[index] } }
-        return result
     }
 
     /// Scales the gradients down when their global norm exceeds `limit`, as

@@ -42,9 +42,7 @@ public struct GetTrainingJobActivity: DeclaredActivity {
     public init(dataFolder: DataFolder) { self.dataFolder = dataFolder }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
-        let folder = try TrainingJobFolder(jobID: input.jobID, dataFolder: dataFolder.root)
-        guard let job = try folder.view() else { throw TrainingJobFolder.notFound(input.jobID) }
-        return job
+        try TrainingJobFolder(jobID: input.jobID, dataFolder: dataFolder.root).existingView()
     }
 }
 
@@ -58,7 +56,7 @@ public struct CancelTrainingJobActivity: DeclaredActivity {
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         let folder = try TrainingJobFolder(jobID: input.jobID, dataFolder: dataFolder.root)
-        guard let job = try folder.view() else { throw TrainingJobFolder.notFound(input.jobID) }
+        let job = try folder.existingView()
         if job.state.isFinal { return job }
         // The marker is what the trainer and later deliveries look at; the record follows
         // at once only when no process trains the job (the trainer writes it otherwise).
@@ -76,7 +74,11 @@ public struct CancelTrainingJobActivity: DeclaredActivity {
 }
 
 extension TrainingJobFolder {
-    static func notFound(_ jobID: String) -> ActivityFailure {
-        .nonRetryable("JobNotFound", "no training job '\(jobID)' in the data folder's training/ (list_training_jobs shows the jobs there)")
+    /// The job's ``view()``, or a non-retryable failure naming it when it has no record.
+    func existingView() throws -> TrainingJob {
+        guard let job = try view() else {
+            throw ActivityFailure.nonRetryable("JobNotFound", "no training job '\(jobID)' in the data folder's training/ (list_training_jobs shows the jobs there)")
+        }
+        return job
     }
 }
