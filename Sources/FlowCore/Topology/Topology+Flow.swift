@@ -32,6 +32,14 @@ extension Topology {
         .init(label: "1h", milliseconds: 3_600_000),
     ]
 
+    /// The shortest delay tier that waits at least `delay` (the longest when none does),
+    /// or nil for no delay at all.
+    public static func retryDelayTier(atLeast delay: Duration) -> RetryDelayTier? {
+        let milliseconds = delay.wholeMilliseconds
+        guard milliseconds > 0 else { return nil }
+        return retryDelayTiers.first { $0.milliseconds >= milliseconds } ?? retryDelayTiers.last
+    }
+
     /// Name of the retry queue of a delay tier.
     public static func retryQueueName(_ tier: RetryDelayTier) -> String { "flow.retry.\(tier.label)" }
 

@@ -123,31 +123,29 @@ struct DeliveryProcessor: Sendable {
         case deferred(ActivityDeferral)
     }
 
-    /// Publishes a copy of the request back to its queue (at once, or through a retry delay
-    /// tier) and then acknowledges the delivery: the work goes on in a fresh delivery,
-    /// under the same message id and attempt.
+    /// Hands the work to a fresh delivery, under the same message id and attempt: at once,
+    /// or through the shortest retry delay tier that waits at least the deferral's delay.
     private func handBack(_ delivery: AMQPDelivery, request: ActivityRequest, deferral: ActivityDeferral, logger: Logger) async throws {
-        var properties = delivery.properties
-        var headers = properties.headers ?? [:]
+        var headers = delivery.properties.headers ?? [:]
         let deferrals = (headers[FlowProtocol.Header.deferrals]?.integerValue ?? 0) + 1
         headers[FlowProtocol.Header.deferrals] = .int(deferrals)
-        properties.expiration = nil
-        let message: AMQPMessage
-        let milliseconds = deferral.delay.wholeMilliseconds
-        if milliseconds <= 0 {
-            headers[Topology.retryDelayHeader] = nil
-            properties.headers = headers
-            message = AMQPMessage(routingKey: queueName, properties: properties, body: delivery.body)
-        } else {
-            let tier = Topology.retryDelayTiers.first { $0.milliseconds >= milliseconds } ?? Topology.retryDelayTiers.last!
-            headers[Topology.retryDelayHeader] = .string(tier.label)
-            properties.headers = headers
-            message = AMQPMessage(exchange: configuration.names.retryExchange, routingKey: queueName, properties: properties, body: delivery.body)
-        }
-        try await connection.publish(message)
-        try await delivery.ack()
+        try await republish(delivery, headers: headers, through: Topology.retryDelayTier(atLeast: deferral.delay))
         statistics.record(.deferred, activity: request.activity)
         logger.info("activity handed its message back to the queue", metadata: ["reason": "\(deferral.reason)", "delay": "\(deferral.delay)", "deferrals": "\(deferrals)"])
+    }
+
+    /// Publishes a copy of the delivery with `headers` back to its queue, through the retry
+    /// delay tier `tier` when there is one (the broker keeps the wait), and only once the
+    /// broker confirmed the copy acknowledges the delivery: the message is never lost.
+    private func republish(_ delivery: AMQPDelivery, headers: FieldTable, through tier: RetryDelayTier?) async throws {
+        var properties = delivery.properties
+        var headers = headers
+        headers[Topology.retryDelayHeader] = tier.map { .string($0.label) }
+        properties.headers = headers
+        properties.expiration = nil
+        let exchange = tier == nil ? "" : configuration.names.retryExchange
+        try await connection.publish(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body))
+        try await delivery.ack()
     }
 
     /// Runs the activity under its start-to-close timeout. Cancellation from outside (a
@@ -221,18 +219,13 @@ struct DeliveryProcessor: Sendable {
     private func fail(_ delivery: AMQPDelivery, request: ActivityRequest, failure: ActivityFailure, policy: RetryPolicy, logger: Logger) async throws {
         if policy.shouldRetry(failure, afterAttempt: request.attempt) {
             let tier = policy.delayTier(afterAttempt: request.attempt)
-            var properties = delivery.properties
-            var headers = properties.headers ?? [:]
+            var headers = delivery.properties.headers ?? [:]
             headers[FlowProtocol.Header.attempt] = .int(Int64(request.attempt + 1))
-            headers[Topology.retryDelayHeader] = .string(tier.label)
             headers[FlowProtocol.Header.lastError] = .string(failure.description)
             if let heartbeat = try? await store.lastHeartbeat(messageID: request.messageID) {
                 headers[FlowProtocol.Header.lastHeartbeat] = .string(heartbeat.text)
             }
-            properties.headers = headers
-            properties.expiration = nil
-            try await connection.publish(AMQPMessage(exchange: configuration.names.retryExchange, routingKey: queueName, properties: properties, body: delivery.body))
-            try await delivery.ack()
+            try await republish(delivery, headers: headers, through: tier)
             statistics.record(.retried, activity: request.activity)
             logger.warning("activity failed; retrying", metadata: ["error": "\(failure)", "retry.delay": "\(tier.label)", "retry.attempt": "\(request.attempt + 1)"])
             return
