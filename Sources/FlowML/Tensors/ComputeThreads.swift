@@ -15,18 +15,32 @@ import Synchronization
 public enum ComputeThreads {
     private static let configured = Atomic<Int>(0)
 
-    /// Threads the engine may keep busy; one per core unless set (`FLOW_ML_THREADS`,
-    /// `--threads`).
+    /// Threads the engine may keep busy: the task's ``withCount(_:_:)`` when inside one,
+    /// else what was set (`--threads`), else `FLOW_ML_THREADS`, else one per core.
     public static var count: Int {
         get {
+            if let scoped = scopedCount, scoped > 0 { return scoped }
             let value = configured.load(ordering: .relaxed)
-            return value > 0 ? value : ProcessInfo.processInfo.activeProcessorCount
+            if value > 0 { return value }
+            return environmentCount ?? ProcessInfo.processInfo.activeProcessorCount
         }
         set {
             singleThreadedOpenBLAS()
             configured.store(max(1, newValue), ordering: .relaxed)
         }
     }
+
+    /// Runs `body` with the engine using `threads` threads in this task alone. Tests that
+    /// compare one thread count with another use it, so that they never change the count
+    /// under a test running beside them.
+    public static func withCount<Result>(_ threads: Int, _ body: () throws -> Result) rethrows -> Result {
+        singleThreadedOpenBLAS()
+        return try $scopedCount.withValue(max(1, threads), operation: body)
+    }
+
+    @TaskLocal private static var scopedCount: Int?
+
+    private static let environmentCount: Int? = ProcessInfo.processInfo.environment["FLOW_ML_THREADS"].flatMap(Int.init).map { max(1, $0) }
 
     /// Makes OpenBLAS compute on the calling thread only; every product calls this first
     /// (it does the work once per process).
