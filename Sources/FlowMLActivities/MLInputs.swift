@@ -6,34 +6,42 @@ import Foundation
 
 /// Reading the ML activities' inputs from the data folder, with errors that name the problem.
 enum MLInputs {
-    static func model(_ path: String, in dataFolder: DataFolder) throws -> (LlamaModel, Tokenizer) {
+    static func model(_ path: String, in dataFolder: DataFolder) throws -> (LlamaModel, ModelTokenizer) {
         let folder = try dataFolder.resolve(path)
         guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) else {
             throw ActivityFailure.nonRetryable("ModelNotFound", "no model folder with a config.json at \(path) in the data folder")
         }
         do {
-            return (try LlamaModel(folder: folder), try Tokenizer(contentsOf: folder.appendingPathComponent("tokenizer.json")))
+            return (try LlamaModel(folder: folder), try ModelTokenizer(folder: folder))
         } catch let error as ModelError {
             throw ActivityFailure.nonRetryable("InvalidModel", "\(path): \(error.message)")
         } catch let error as SafeTensorsError {
             throw ActivityFailure.nonRetryable("InvalidModel", "\(path): \(error.message)")
         } catch let error as TokenizerError {
-            throw ActivityFailure.nonRetryable("InvalidModel", "\(path)/tokenizer.json: \(error.message)")
+            throw ActivityFailure.nonRetryable("InvalidModel", "\(path): the tokenizer: \(error.message)")
+        } catch let error as TemplateError {
+            throw ActivityFailure.nonRetryable("InvalidModel", "\(path)/tokenizer_config.json: \(error.message)")
         }
     }
 
-    static func examples(_ dataset: String, in dataFolder: DataFolder, tokenizer: Tokenizer, maximumLength: Int) throws -> [TokenizedExample] {
-        let file: URL
-        if dataset.hasPrefix("sha256:") {
-            file = try BlobStore(folder: dataFolder.blobs).path(of: dataset)
-        } else {
-            file = try dataFolder.resolve(dataset)
-        }
+    static func examples(_ dataset: String, in dataFolder: DataFolder, tokenizer: ModelTokenizer, maximumLength: Int) throws -> [TokenizedExample] {
+        let file = try datasetFile(dataset, in: dataFolder)
         do {
             return try TrainingData.load(file, tokenizer: tokenizer, maximumLength: maximumLength)
         } catch let error as ModelError {
             throw ActivityFailure.nonRetryable("InvalidDataset", "\(dataset): \(error.message)")
         }
+    }
+
+    /// Whether the dataset's chats are rendered as ChatML for want of the model's own template.
+    static func rendersChatsAsChatML(_ dataset: String, in dataFolder: DataFolder, tokenizer: ModelTokenizer) -> Bool {
+        guard tokenizer.usesDefaultTemplate, let file = try? datasetFile(dataset, in: dataFolder) else { return false }
+        return TrainingData.containsChats(file)
+    }
+
+    private static func datasetFile(_ dataset: String, in dataFolder: DataFolder) throws -> URL {
+        if dataset.hasPrefix("sha256:") { return try BlobStore(folder: dataFolder.blobs).path(of: dataset) }
+        return try dataFolder.resolve(dataset)
     }
 
     /// A PEFT adapter folder in the data folder.

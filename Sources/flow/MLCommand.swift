@@ -27,32 +27,71 @@ struct MLCommand: AsyncParsableCommand {
 
     struct Tokenize: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Text on standard input to token ids (a JSON array) on standard output; with --decode the other way."
+            abstract: "Text on standard input to token ids (a JSON array) on standard output; with --decode the other way, with --chat a chat rendered by the model's template.",
+            discussion: "Encodes as tokenizers' encode(text, add_special_tokens=...); --chat reads a JSON array of {\"role\", \"content\"} messages and prints {\"text\": ..., \"ids\": [...]}, as apply_chat_template renders and tokenizes it."
         )
 
-        @Option(help: "A Hugging Face tokenizer.json (BPE: byte-level or Metaspace with byte fallback).")
-        var tokenizer: String
+        @Option(help: "A Hugging Face model folder: its tokenizer.json and tokenizer_config.json.")
+        var model: String?
+
+        @Option(help: "A tokenizer.json alone (no special-token settings or chat template).")
+        var tokenizer: String?
+
+        @Flag(help: "Add the tokenizer's special tokens (BOS, EOS) as its post-processor does.")
+        var addSpecialTokens = false
+
+        @Flag(help: "Read a JSON array of messages and render it with the model's chat template.")
+        var chat = false
+
+        @Flag(help: "With --chat: end with the template's prompt for the assistant's reply.")
+        var addGenerationPrompt = false
 
         @Flag(help: "Read a JSON array of token ids and print their text.")
         var decode = false
 
+        func validate() throws {
+            guard (model == nil) != (tokenizer == nil) else { throw ValidationError("give --model DIR or --tokenizer FILE") }
+            if addGenerationPrompt, !chat { throw ValidationError("--add-generation-prompt goes with --chat") }
+        }
+
         func run() async throws {
-            let tokenizer: Tokenizer
+            let loaded: ModelTokenizer
             do {
-                tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: self.tokenizer))
+                loaded = try loadTokenizer(model: model.map { URL(fileURLWithPath: $0) }, file: tokenizer)
             } catch {
                 throw ValidationError("\(error)")
             }
-            let input = FileHandle.standardInput.readDataToEndOfFile()
+            let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             if decode {
-                guard let ids = try? JSONDecoder().decode([Int].self, from: input) else {
+                guard let ids = try? JSONDecoder().decode([Int].self, from: Data(input.utf8)) else {
                     throw ValidationError("--decode reads a JSON array of token ids, such as [791, 4580]")
                 }
-                print(tokenizer.decode(ids), terminator: "")
+                print(loaded.decode(ids), terminator: "")
+            } else if chat {
+                struct Rendered: Encodable {
+                    var text: String
+                    var ids: [Int]
+                }
+                do {
+                    let conversation = try ChatConversation(json: input)
+                    let text = try loaded.renderChat(conversation, addGenerationPrompt: addGenerationPrompt)
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.withoutEscapingSlashes]
+                    print(String(decoding: try encoder.encode(Rendered(text: text, ids: loaded.tokenizer.encode(text))), as: UTF8.self))
+                } catch let error as TemplateError {
+                    throw ValidationError(error.message)
+                }
             } else {
-                let ids = tokenizer.encode(String(decoding: input, as: UTF8.self))
+                let ids = loaded.encode(input, addSpecialTokens: addSpecialTokens)
                 print(String(decoding: try JSONEncoder().encode(ids), as: UTF8.self))
             }
         }
     }
+}
+
+/// A model folder's tokenizer and its configuration, or a `tokenizer.json` named alone.
+func loadTokenizer(model folder: URL?, file: String?) throws -> ModelTokenizer {
+    if let file { return ModelTokenizer(tokenizer: try Tokenizer(contentsOf: URL(fileURLWithPath: file))) }
+    guard let folder else { throw ValidationError("give a model folder or a tokenizer.json") }
+    return try ModelTokenizer(folder: folder)
 }

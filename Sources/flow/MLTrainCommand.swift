@@ -104,7 +104,8 @@ struct MLGenerate: AsyncParsableCommand {
     @Option(help: "The Hugging Face model folder.") var model: String
     @Option(help: "A PEFT adapter folder.") var adapter: String?
     @Option(help: "The tokenizer.json (default: the model folder's).") var tokenizer: String?
-    @Option(help: "The text to continue.") var prompt: String
+    @Option(help: "The text to continue (encoded with the tokenizer's special tokens).") var prompt: String?
+    @Option(help: "A JSON array of chat messages to answer, rendered with the model's chat template and its generation prompt.") var messages: String?
     @Option(help: "Tokens to generate at most.") var maxNewTokens = 64
     @Option(help: "0 is greedy; above 0 samples.") var temperature: Float = 0
     @Option(help: "Nucleus sampling: the probability mass to draw from.") var topP: Float = 1
@@ -115,7 +116,7 @@ struct MLGenerate: AsyncParsableCommand {
         try withReadableErrors {
             let folder = URL(fileURLWithPath: model)
             let loaded = try LlamaModel(folder: folder)
-            let tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: self.tokenizer ?? folder.appendingPathComponent("tokenizer.json").path))
+            let tokenizer = try loadTokenizer(model: folder, file: self.tokenizer)
             let adapter = try self.adapter.map { try LoRAAdapter(folder: URL(fileURLWithPath: $0)) }
             let settings = GenerationSettings(
                 maximumNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed,
@@ -124,7 +125,15 @@ struct MLGenerate: AsyncParsableCommand {
             let started = Date()
             var tokens: [Int] = []
             var printed = ""
-            let generation = try loaded.generate(prompt: tokenizer.encode(prompt), settings: settings, adapter: adapter) { token in
+            let promptIDs: [Int]
+            if let messages {
+                promptIDs = try tokenizer.encodeChat(ChatConversation(json: messages), addGenerationPrompt: true)
+            } else if let prompt {
+                promptIDs = tokenizer.encode(prompt, addSpecialTokens: true)
+            } else {
+                throw ValidationError("give --prompt TEXT or --messages JSON")
+            }
+            let generation = try loaded.generate(prompt: promptIDs, settings: settings, adapter: adapter) { token in
                 // Decoded as a whole each time: one token can be half of a character.
                 tokens.append(token)
                 let text = tokenizer.decode(tokens, skipSpecialTokens: true)
@@ -146,8 +155,12 @@ struct MLGenerate: AsyncParsableCommand {
 private func loadModelAndData(model: String, tokenizer: String?, data: String, maximumLength: Int) throws -> (LlamaModel, [TokenizedExample]) {
     let folder = URL(fileURLWithPath: model)
     let loaded = try LlamaModel(folder: folder)
-    let tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: tokenizer ?? folder.appendingPathComponent("tokenizer.json").path))
-    return (loaded, try TrainingData.load(URL(fileURLWithPath: data), tokenizer: tokenizer, maximumLength: maximumLength))
+    let tokenizer = try loadTokenizer(model: folder, file: tokenizer)
+    let dataset = URL(fileURLWithPath: data)
+    if tokenizer.usesDefaultTemplate, TrainingData.containsChats(dataset) {
+        FileHandle.standardError.write(Data("the model folder has no chat_template in tokenizer_config.json: chats are rendered as ChatML\n".utf8))
+    }
+    return (loaded, try TrainingData.load(dataset, tokenizer: tokenizer, maximumLength: maximumLength))
 }
 
 /// Runs `body`, turning the engine's errors into the command line's.
@@ -157,6 +170,8 @@ private func withReadableErrors(_ body: () throws -> Void) throws {
     } catch let error as ModelError {
         throw ValidationError(error.message)
     } catch let error as TokenizerError {
+        throw ValidationError(error.message)
+    } catch let error as TemplateError {
         throw ValidationError(error.message)
     } catch let error as SafeTensorsError {
         throw ValidationError(error.message)

@@ -28,7 +28,7 @@ enum MLJobFixtures {
     /// The adapter of the same job trained in one go, in this process.
     static func uninterruptedAdapter(_ dataFolder: URL, training: String) throws -> LoRAAdapter {
         let model = try LlamaModel(folder: dataFolder.appendingPathComponent("models/base"))
-        let tokenizer = try Tokenizer(contentsOf: dataFolder.appendingPathComponent("models/base/tokenizer.json"))
+        let tokenizer = try ModelTokenizer(folder: dataFolder.appendingPathComponent("models/base"))
         var merged = try JSONSerialization.jsonObject(with: Data(training.utf8)) as! [String: Any]
         merged.merge(["r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]]) { _, new in new }
         let settings = try JSONDecoder().decode(TrainingSettings.self, from: JSONSerialization.data(withJSONObject: merged))

@@ -110,7 +110,7 @@ struct TrainerTests {
 
     @Test("datasets of text, prompt and completion, and chat messages mask the labels where no loss applies")
     func datasets() throws {
-        let tokenizer = try Tokenizer(contentsOf: fixtures.appendingPathComponent("byte-level.tokenizer.json"))
+        let tokenizer = ModelTokenizer(tokenizer: try Tokenizer(contentsOf: fixtures.appendingPathComponent("byte-level.tokenizer.json")))
         let lines = """
         {"text": "The board approved the plan."}
         {"prompt": "Question: growth? ", "completion": "Answer: twelve percent."}
@@ -122,9 +122,13 @@ struct TrainerTests {
         let promptLength = tokenizer.encode("Question: growth? ").count
         #expect(examples[1].labels.prefix(promptLength).allSatisfy { $0 == -100 })
         #expect(Array(examples[1].labels.dropFirst(promptLength)) == tokenizer.encode("Answer: twelve percent."))
-        let assistant = tokenizer.encode("Hi there<|im_end|>\n")
-        #expect(Array(examples[2].labels.suffix(assistant.count)) == assistant)
-        #expect(examples[2].labels.dropLast(assistant.count).allSatisfy { $0 == -100 })
+        // With no template of its own the folder's chats are ChatML; the loss covers the
+        // assistant's text and its <|im_end|>, not the newline after it.
+        let assistant = tokenizer.encode("Hi there<|im_end|>")
+        #expect(examples[2].ids == tokenizer.encode("<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\nHi there<|im_end|>\n"))
+        #expect(Array(examples[2].labels.dropLast().suffix(assistant.count)) == assistant)
+        #expect(examples[2].labels.last == -100)
+        #expect(examples[2].labels.dropLast(assistant.count + 1).allSatisfy { $0 == -100 })
         #expect(throws: ModelError.self) { try TrainingData.parse("{\"other\": 1}", tokenizer: tokenizer, maximumLength: 8) }
     }
 

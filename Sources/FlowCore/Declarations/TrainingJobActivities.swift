@@ -137,7 +137,12 @@ public enum GenerateText: ActivityDeclaration {
         public var baseModel: String
         /// A PEFT adapter folder relative to the data folder (a job's output or checkpoint).
         public var adapterPath: String?
-        public var prompt: String
+        /// A text to continue (encoded with the tokenizer's special tokens, a BOS say);
+        /// give this or `messages`.
+        public var prompt: String?
+        /// A chat to answer, rendered with the model's chat template and its generation
+        /// prompt, as `apply_chat_template(messages, add_generation_prompt=True)`.
+        public var messages: [Message]?
         /// Tokens to generate at most (default 64).
         public var maximumNewTokens: Int?
         /// 0 (the default) picks the likeliest token each step.
@@ -147,10 +152,22 @@ public enum GenerateText: ActivityDeclaration {
         public var topP: Double?
         public var seed: UInt64?
 
-        public init(baseModel: String, adapterPath: String? = nil, prompt: String, maximumNewTokens: Int? = nil, temperature: Double? = nil, topP: Double? = nil, seed: UInt64? = nil) {
+        /// One turn of a chat.
+        public struct Message: Codable, Sendable, Equatable {
+            public var role: String
+            public var content: String
+
+            public init(role: String, content: String) {
+                self.role = role
+                self.content = content
+            }
+        }
+
+        public init(baseModel: String, adapterPath: String? = nil, prompt: String? = nil, messages: [Message]? = nil, maximumNewTokens: Int? = nil, temperature: Double? = nil, topP: Double? = nil, seed: UInt64? = nil) {
             self.baseModel = baseModel
             self.adapterPath = adapterPath
             self.prompt = prompt
+            self.messages = messages
             self.maximumNewTokens = maximumNewTokens
             self.temperature = temperature
             self.topP = topP
@@ -161,6 +178,7 @@ public enum GenerateText: ActivityDeclaration {
             case baseModel = "base_model"
             case adapterPath = "adapter_path"
             case prompt
+            case messages
             case maximumNewTokens = "max_new_tokens"
             case temperature
             case topP = "top_p"

@@ -37,7 +37,8 @@ struct AddedTokens: Sendable {
 
     func id(of content: String) -> Int? { byContent[ScalarKey(content)] }
     func isSpecial(_ id: Int) -> Bool { specialIDs.contains(id) }
-    var specialTokenIDs: Set<Int> { specialIDs }
+    /// The text of each special token.
+    var specialContents: [[Unicode.Scalar]] { (raw + normalizedTokens).filter(\.special).map(\.content) }
 
     /// `text` cut at the added tokens, the pieces between them normalized by `normalize`.
     func split(_ text: [Unicode.Scalar], normalize: ([Unicode.Scalar]) -> [Unicode.Scalar]) -> [Segment] {
@@ -102,8 +103,9 @@ struct AddedTokens: Sendable {
         return pieces
     }
 
-    /// Rust's `char::is_alphanumeric`, which the reference's `single_word` test uses.
+    /// A word character for `single_word`, as the reference tests it: alphanumeric
+    /// (Rust's `char::is_alphanumeric`) or an underscore.
     private static func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.properties.isAlphabetic || scalar.properties.numericType != nil
+        scalar == "_" || scalar.properties.isAlphabetic || scalar.properties.numericType != nil
     }
 }

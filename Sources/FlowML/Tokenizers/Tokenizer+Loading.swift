@@ -3,11 +3,10 @@ import Foundation
 /// Reading `tokenizer.json`. Anything the encoder would not reproduce exactly is refused
 /// with the field that holds it, never encoded approximately.
 extension Tokenizer {
-    init(root: [String: Any]) throws {
+    init(root: [String: Any], vocabulary exactVocabulary: [(String, Int)]) throws {
         guard let model = root["model"] as? [String: Any] else { throw TokenizerError("tokenizer.json has no model object") }
         let type = model["type"] as? String ?? "BPE"
         guard type == "BPE" else { throw TokenizerError("model.type \"\(type)\" is not supported: only BPE models are (Llama, Mistral, Qwen2)") }
-        guard let vocabularyObject = model["vocab"] as? [String: Any] else { throw TokenizerError("model.vocab is missing or not an object") }
         for field in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let value = model[field] as? String, !value.isEmpty {
                 throw TokenizerError("model.\(field) \"\(value)\" is not supported")
@@ -19,8 +18,7 @@ extension Tokenizer {
 
         var vocabulary: [ScalarKey: Int] = [:]
         var tokensByID: [Int: String] = [:]
-        for (token, value) in vocabularyObject {
-            guard let id = (value as? NSNumber)?.intValue else { throw TokenizerError("model.vocab[\"\(token)\"] is not an integer id") }
+        for (token, id) in exactVocabulary {
             vocabulary[ScalarKey(token)] = id
             tokensByID[id] = token
         }

@@ -53,7 +53,22 @@ public struct Tokenizer: Sendable {
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw TokenizerError("tokenizer.json is not a JSON object")
         }
-        try self.init(root: root)
+        if let model = root["model"] as? [String: Any], let type = model["type"] as? String, type != "BPE" {
+            throw TokenizerError("model.type \"\(type)\" is not supported: only BPE models are (Llama, Mistral, Qwen2)")
+        }
+        // Foundation's dictionaries have String keys, which merge canonically equivalent
+        // tokens ("é" and "e\u{301}"); the vocabulary is read again with exact keys.
+        guard case .object(let exactRoot)? = try? TemplateValue.parseJSON(String(decoding: data, as: UTF8.self)),
+              case .object(let model)? = exactRoot["model"], case .object(let vocabulary)? = model["vocab"]
+        else {
+            throw TokenizerError("tokenizer.json has no model.vocab object")
+        }
+        var exactVocabulary: [(String, Int)] = []
+        for (token, value) in vocabulary.pairs {
+            guard case .int(let id) = value else { throw TokenizerError("model.vocab[\(token.debugDescription)] is not an integer id") }
+            exactVocabulary.append((token, id))
+        }
+        try self.init(root: root, vocabulary: exactVocabulary)
     }
 
     // MARK: Encoding

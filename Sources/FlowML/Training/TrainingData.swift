@@ -11,52 +11,72 @@ public struct TokenizedExample: Sendable, Equatable {
     }
 }
 
-/// Reads the JSON-lines datasets TRL users have and tokenizes them:
-/// `{"text": ...}` (loss on every token), `{"prompt": ..., "completion": ...}` (loss on the
-/// completion only) and `{"messages": [{"role": ..., "content": ...}]}` in the ChatML
-/// template (loss on the assistant's turns only).
+/// Reads the JSON-lines datasets TRL users have and tokenizes them as TRL's `SFTTrainer`
+/// does:
+/// - `{"text": …}`: the text and EOS, with the tokenizer's special tokens (BOS), loss on
+///   every token;
+/// - `{"prompt": …, "completion": …}`: prompt, completion and EOS encoded as one text,
+///   loss on what follows the prompt's own tokens;
+/// - `{"messages": [{"role": …, "content": …}]}`: rendered with the model's chat template
+///   (ChatML when the folder has none: ``ModelTokenizer/usesDefaultTemplate``), loss on
+///   the assistant's turns, each with the end-of-turn token the template closes it with.
 public enum TrainingData {
-    public static func load(_ url: URL, tokenizer: Tokenizer, maximumLength: Int) throws -> [TokenizedExample] {
+    public static func load(_ url: URL, tokenizer: ModelTokenizer, maximumLength: Int) throws -> [TokenizedExample] {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw ModelError("cannot read the dataset \(url.path)") }
         return try parse(text, tokenizer: tokenizer, maximumLength: maximumLength, source: url.lastPathComponent)
     }
 
-    public static func parse(_ text: String, tokenizer: Tokenizer, maximumLength: Int, source: String = "the dataset") throws -> [TokenizedExample] {
+    /// Whether any line of the dataset is a chat (for saying which template renders it).
+    public static func containsChats(_ url: URL) -> Bool {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return false }
+        return text.split(separator: "\n").contains { $0.contains("\"messages\"") }
+    }
+
+    public static func parse(_ text: String, tokenizer: ModelTokenizer, maximumLength: Int, source: String = "the dataset") throws -> [TokenizedExample] {
         var examples: [TokenizedExample] = []
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any] else {
-                throw ModelError("line \(number + 1) of \(source) is not a JSON object")
+            let place = "line \(number + 1) of \(source)"
+            guard case .object(let object)? = try? TemplateValue.parseJSON(trimmed) else {
+                throw ModelError("\(place) is not a JSON object")
             }
-            var ids: [Int] = []
-            var labels: [Int] = []
-            func add(_ text: String, learn: Bool) {
-                let tokens = tokenizer.encode(text)
-                ids += tokens
-                labels += learn ? tokens : Array(repeating: TrainingBatch.ignoredLabel, count: tokens.count)
+            let example: TokenizedExample
+            do {
+                example = try self.example(object, tokenizer: tokenizer)
+            } catch let error as TemplateError {
+                throw ModelError("\(place): \(error.message)")
+            } catch let error as ModelError {
+                throw ModelError("\(place): \(error.message)")
             }
-            if let text = object["text"] as? String {
-                add(text, learn: true)
-            } else if let prompt = object["prompt"] as? String, let completion = object["completion"] as? String {
-                add(prompt, learn: false)
-                add(completion, learn: true)
-            } else if let messages = object["messages"] as? [[String: Any]] {
-                for message in messages {
-                    guard let role = message["role"] as? String, let content = message["content"] as? String else {
-                        throw ModelError("line \(number + 1) of \(source): each message needs a role and a content")
-                    }
-                    add("<|im_start|>\(role)\n", learn: false)
-                    add("\(content)<|im_end|>\n", learn: role == "assistant")
-                }
-            } else {
-                throw ModelError("line \(number + 1) of \(source) has none of text, prompt and completion, or messages")
-            }
-            guard ids.count >= 2 else { continue }
-            examples.append(TokenizedExample(ids: Array(ids.prefix(maximumLength)), labels: Array(labels.prefix(maximumLength))))
+            guard example.ids.count >= 2 else { continue }
+            examples.append(TokenizedExample(ids: Array(example.ids.prefix(maximumLength)), labels: Array(example.labels.prefix(maximumLength))))
         }
         guard !examples.isEmpty else { throw ModelError("\(source) has no example of two tokens or more") }
         return examples
+    }
+
+    private static func example(_ object: TemplateValue.OrderedObject, tokenizer: ModelTokenizer) throws -> TokenizedExample {
+        // TRL appends EOS to a text or a completion that does not already end with it.
+        func withEOS(_ text: String) -> String {
+            guard let eos = tokenizer.eosToken, !text.hasSuffix(eos) else { return text }
+            return text + eos
+        }
+        if case .string(let text)? = object["text"] {
+            let ids = tokenizer.encode(withEOS(text), addSpecialTokens: true)
+            return TokenizedExample(ids: ids, labels: ids)
+        }
+        if case .string(let prompt)? = object["prompt"], case .string(let completion)? = object["completion"] {
+            let promptLength = tokenizer.encode(prompt, addSpecialTokens: true).count
+            let ids = tokenizer.encode(prompt + withEOS(completion), addSpecialTokens: true)
+            let labels = ids.enumerated().map { $0 < promptLength ? TrainingBatch.ignoredLabel : $1 }
+            return TokenizedExample(ids: ids, labels: labels)
+        }
+        if let messages = object["messages"] {
+            let conversation = try ChatConversation(messages: messages, tools: object["tools"])
+            return try AssistantMask.example(conversation, tokenizer: tokenizer)
+        }
+        throw ModelError("it has none of text, prompt and completion, or messages")
     }
 }
 

@@ -17,6 +17,9 @@ public struct GenerateTextActivity: DeclaredActivity {
         guard maximumNewTokens <= 4096 else {
             throw ActivityFailure.nonRetryable("InvalidInput", "max_new_tokens is at most 4096, got \(maximumNewTokens)")
         }
+        guard (input.prompt == nil) != (input.messages == nil) else {
+            throw ActivityFailure.nonRetryable("InvalidInput", "give either prompt (a text to continue) or messages (a chat to answer), not both or neither")
+        }
         let cancelled = CancellationFlag()
         let output = try await withTaskCancellationHandler {
             try await ComputeThread.run { [dataFolder] in
@@ -26,7 +29,16 @@ public struct GenerateTextActivity: DeclaredActivity {
                     maximumNewTokens: maximumNewTokens, temperature: Float(input.temperature ?? 0), topP: Float(input.topP ?? 1), seed: input.seed ?? 0,
                     stopTokens: LlamaModel.endOfSequenceTokens(in: try dataFolder.resolve(input.baseModel))
                 )
-                let prompt = tokenizer.encode(input.prompt)
+                let prompt: [Int]
+                if let messages = input.messages {
+                    do {
+                        prompt = try tokenizer.encodeChat(ChatConversation(roleContentPairs: messages.map { ($0.role, $0.content) }), addGenerationPrompt: true)
+                    } catch let error as TemplateError {
+                        throw ActivityFailure.nonRetryable("InvalidInput", "the model's chat template refused the messages: \(error.message)")
+                    }
+                } else {
+                    prompt = tokenizer.encode(input.prompt ?? "", addSpecialTokens: true)
+                }
                 let started = ContinuousClock.now
                 do {
                     let generation = try model.generate(prompt: prompt, settings: settings, adapter: adapter) { _ in !cancelled.isSet }

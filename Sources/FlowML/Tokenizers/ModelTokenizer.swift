@@ -1,0 +1,112 @@
+import Foundation
+
+/// A model folder's tokenizer as Transformers loads it: `tokenizer.json`, with the special
+/// tokens, `add_bos_token` / `add_eos_token` and the chat template of
+/// `tokenizer_config.json`.
+public struct ModelTokenizer: Sendable {
+    public let tokenizer: Tokenizer
+    public let bosToken: String?
+    public let eosToken: String?
+    /// The model's own template, or ChatML when the folder has none (`usesDefaultTemplate`).
+    public let chatTemplate: ChatTemplate
+    public let usesDefaultTemplate: Bool
+    /// What `add_special_tokens=True` puts around a text.
+    let specialPrefix: [Int]
+    let specialSuffix: [Int]
+
+    /// Reads `tokenizer.json` and, when present, `tokenizer_config.json` of `folder`.
+    public init(folder: URL) throws {
+        let tokenizer = try Tokenizer(contentsOf: folder.appendingPathComponent("tokenizer.json"))
+        let configURL = folder.appendingPathComponent("tokenizer_config.json")
+        var config: [String: Any] = [:]
+        if FileManager.default.fileExists(atPath: configURL.path) {
+            guard let data = try? Data(contentsOf: configURL), let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+                throw TokenizerError("\(configURL.path) is not a JSON object")
+            }
+            config = object
+        }
+        try self.init(tokenizer: tokenizer, config: config)
+    }
+
+    /// A bare `tokenizer.json` with no configuration: no chat template of its own.
+    public init(tokenizer: Tokenizer) {
+        // A configuration without fields cannot fail to load.
+        try! self.init(tokenizer: tokenizer, config: [:])
+    }
+
+    init(tokenizer: Tokenizer, config: [String: Any]) throws {
+        self.tokenizer = tokenizer
+        func tokenText(_ field: String) throws -> String? {
+            switch config[field] {
+            case nil, is NSNull: return nil
+            case let text as String: return text
+            case let object as [String: Any]:
+                guard let content = object["content"] as? String else { throw TokenizerError("tokenizer_config.json: \(field).content must be a string") }
+                return content
+            default: throw TokenizerError("tokenizer_config.json: \(field) must be a string or an object with a content")
+            }
+        }
+        bosToken = try tokenText("bos_token")
+        eosToken = try tokenText("eos_token")
+
+        switch config["chat_template"] {
+        case nil, is NSNull:
+            chatTemplate = .chatML
+            usesDefaultTemplate = true
+        case let source as String:
+            chatTemplate = try ChatTemplate(source)
+            usesDefaultTemplate = false
+        case let named as [[String: Any]]:
+            guard let source = (named.first { $0["name"] as? String == "default" } ?? named.first)?["template"] as? String else {
+                throw TokenizerError("tokenizer_config.json: chat_template is a list without a default template")
+            }
+            chatTemplate = try ChatTemplate(source)
+            usesDefaultTemplate = false
+        default:
+            throw TokenizerError("tokenizer_config.json: chat_template must be a string or a list of {name, template}")
+        }
+
+        // Transformers' Llama-family tokenizers rebuild the post-processor from these two
+        // flags when the configuration sets them; otherwise tokenizer.json's stands.
+        if config["add_bos_token"] != nil || config["add_eos_token"] != nil {
+            func id(of token: String?, flag: String) throws -> [Int] {
+                guard config[flag] as? Bool == true else { return [] }
+                guard let token, let id = tokenizer.id(of: token) else {
+                    throw TokenizerError("tokenizer_config.json sets \(flag) but its token \(token ?? "(none)") is not in the vocabulary")
+                }
+                return [id]
+            }
+            specialPrefix = try id(of: bosToken, flag: "add_bos_token")
+            specialSuffix = try id(of: eosToken, flag: "add_eos_token")
+        } else {
+            specialPrefix = tokenizer.postProcessor.prefix
+            specialSuffix = tokenizer.postProcessor.suffix
+        }
+    }
+
+    public var eosTokenID: Int? { eosToken.flatMap(tokenizer.id(of:)) }
+
+    /// `tokenizer(text, add_special_tokens=...)["input_ids"]`.
+    public func encode(_ text: String, addSpecialTokens: Bool = false) -> [Int] {
+        let ids = tokenizer.encode(text)
+        return addSpecialTokens ? specialPrefix + ids + specialSuffix : ids
+    }
+
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+        tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens)
+    }
+
+    /// `apply_chat_template(messages, tokenize=False, add_generation_prompt=...)`.
+    public func renderChat(_ conversation: ChatConversation, addGenerationPrompt: Bool) throws -> String {
+        var specialTokens: [String: String] = [:]
+        if let bosToken { specialTokens["bos_token"] = bosToken }
+        if let eosToken { specialTokens["eos_token"] = eosToken }
+        return try chatTemplate.render(conversation, addGenerationPrompt: addGenerationPrompt, specialTokens: specialTokens)
+    }
+
+    /// `apply_chat_template(messages, tokenize=True, ...)`: the rendered text encoded with
+    /// no special tokens added (the template writes its own).
+    public func encodeChat(_ conversation: ChatConversation, addGenerationPrompt: Bool) throws -> [Int] {
+        tokenizer.encode(try renderChat(conversation, addGenerationPrompt: addGenerationPrompt))
+    }
+}
