@@ -105,3 +105,67 @@ extension Duration {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }
+
+extension RetryPolicy {
+    /// A `flow-retry-policy` header: any of the wire form's fields, the rest left to the
+    /// activity's own policy. Publishers in other languages often write only what they
+    /// change (`{"maximum_attempts": 2}`).
+    public struct Override: Sendable, Hashable {
+        public var initialInterval: Duration?
+        public var backoffCoefficient: Double?
+        public var maximumInterval: Duration?
+        public var maximumAttempts: Int?
+        public var nonRetryableErrorTypes: Set<String>?
+
+        /// Reads the header's JSON; an error names the field with the wrong type or an
+        /// out-of-range value.
+        public init(headerJSON text: String) throws(RetryPolicyHeaderError) {
+            struct Fields: Decodable {
+                var initial_interval_ms: Double?
+                var backoff_coefficient: Double?
+                var maximum_interval_ms: Double?
+                var maximum_attempts: Double?
+                var non_retryable_error_types: [String]?
+            }
+            let fields: Fields
+            do {
+                fields = try JSONDecoder().decode(Fields.self, from: Data(text.utf8))
+            } catch let DecodingError.typeMismatch(type, context) where !context.codingPath.isEmpty {
+                throw RetryPolicyHeaderError("field \(context.codingPath.map(\.stringValue).joined(separator: ".")) must be \(type == [String].self || type == String.self ? "a list of strings" : "a number")")
+            } catch {
+                throw RetryPolicyHeaderError("is not a JSON object of retry settings")
+            }
+            func milliseconds(_ value: Double?, _ field: String) throws(RetryPolicyHeaderError) -> Duration? {
+                guard let value else { return nil }
+                guard value >= 0, value == value.rounded(), value < 1e15 else { throw RetryPolicyHeaderError("field \(field) must be a whole number of milliseconds from 0, got \(value)") }
+                return .milliseconds(Int64(value))
+            }
+            initialInterval = try milliseconds(fields.initial_interval_ms, "initial_interval_ms")
+            maximumInterval = try milliseconds(fields.maximum_interval_ms, "maximum_interval_ms")
+            if let coefficient = fields.backoff_coefficient {
+                guard coefficient >= 1, coefficient.isFinite else { throw RetryPolicyHeaderError("field backoff_coefficient must be at least 1, got \(coefficient)") }
+                backoffCoefficient = coefficient
+            }
+            if let attempts = fields.maximum_attempts {
+                guard attempts >= 1, attempts == attempts.rounded(), attempts < 1e9 else { throw RetryPolicyHeaderError("field maximum_attempts must be a whole number from 1, got \(attempts)") }
+                maximumAttempts = Int(attempts)
+            }
+            nonRetryableErrorTypes = fields.non_retryable_error_types.map(Set.init)
+        }
+
+        /// `policy` with the fields this header gives replaced.
+        public func applied(to policy: RetryPolicy) -> RetryPolicy {
+            RetryPolicy(
+                initialInterval: initialInterval ?? policy.initialInterval, backoffCoefficient: backoffCoefficient ?? policy.backoffCoefficient,
+                maximumInterval: maximumInterval ?? policy.maximumInterval, maximumAttempts: maximumAttempts ?? policy.maximumAttempts,
+                nonRetryableErrorTypes: nonRetryableErrorTypes ?? policy.nonRetryableErrorTypes
+            )
+        }
+    }
+}
+
+/// Why a `flow-retry-policy` header was refused.
+public struct RetryPolicyHeaderError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ problem: String) { description = "header \(FlowProtocol.Header.retryPolicy) \(problem) (docs/protocol.md)" }
+}

@@ -15,7 +15,8 @@ struct ActivityRequest: Sendable {
     /// The caller's start-to-close timeout for each attempt, replacing the activity's own.
     var startToCloseTimeout: Duration?
     /// The caller's retry policy, replacing the activity's own.
-    var retryPolicy: RetryPolicy?
+    /// The publisher's `flow-retry-policy`, over the activity's own policy.
+    var retryPolicy: RetryPolicy.Override?
     var body: [UInt8]
 
     /// Why a delivery is not a request at all; it goes to the dead-letter queue unrun.
@@ -56,12 +57,14 @@ struct ActivityRequest: Sendable {
             }
             startToCloseTimeout = .milliseconds(milliseconds)
         }
-        var retryPolicy: RetryPolicy?
+        var retryPolicy: RetryPolicy.Override?
         if let value = headers[FlowProtocol.Header.retryPolicy] {
-            guard let text = value.stringValue, let wire = try? JSONDecoder().decode(RetryPolicy.WireForm.self, from: Data(text.utf8)) else {
-                return .failure(Rejection(type: "InvalidHeader", message: "header \(FlowProtocol.Header.retryPolicy) must be JSON with initial_interval_ms, backoff_coefficient, maximum_interval_ms, maximum_attempts and non_retryable_error_types (docs/protocol.md)", activity: activity))
+            do {
+                guard let text = value.stringValue else { throw RetryPolicyHeaderError("must be a JSON string") }
+                retryPolicy = try RetryPolicy.Override(headerJSON: text)
+            } catch {
+                return .failure(Rejection(type: "InvalidHeader", message: "\(error)", activity: activity))
             }
-            retryPolicy = RetryPolicy(wire)
         }
         return .success(
             ActivityRequest(

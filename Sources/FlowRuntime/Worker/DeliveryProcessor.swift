@@ -84,7 +84,7 @@ struct DeliveryProcessor: Sendable {
         }
         if let deadline = request.deadline, deadline < Date() {
             let failure = ActivityFailure.nonRetryable("DeadlineExceeded", "the request's deadline (\(deadline)) passed before a worker could start it")
-            try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy ?? entry.retryPolicy, logger: requestLogger)
+            try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy?.applied(to: entry.retryPolicy) ?? entry.retryPolicy, logger: requestLogger)
             return
         }
 
@@ -111,7 +111,7 @@ struct DeliveryProcessor: Sendable {
             statistics.record(.cancelled, activity: request.activity)
             requestLogger.info("activity cancelled on request", metadata: ["reason": "\(failure.message)"])
         case .failure(let failure):
-            try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy ?? entry.retryPolicy, logger: requestLogger)
+            try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy?.applied(to: entry.retryPolicy) ?? entry.retryPolicy, logger: requestLogger)
         case .deferred(let deferral):
             try await handBack(delivery, request: request, deferral: deferral, logger: requestLogger)
         }
