@@ -34,7 +34,7 @@ guard FileManager.default.isExecutableFile(atPath: flow.path) else {
 func launch(_ arguments: [String]) throws -> Process {
     let process = Process()
     process.executableURL = flow
-    process.arguments = arguments + ["--topology-prefix", prefix, "--metrics-port", "0", "--amqp-url", url, "--log-level", "error"]
+    process.arguments = arguments + ["--topology-prefix", prefix, "--metrics-port", "off", "--amqp-url", url, "--log-level", "error"]
     try process.run()
     return process
 }

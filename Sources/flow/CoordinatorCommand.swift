@@ -52,8 +52,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let amqp = try await connection.connect(as: "flow coordinator", logger: logger)
         let coordinator = WorkflowCoordinator(configuration: configuration, registry: registry, connection: amqp, store: workflowStore, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: coordinator)]
-        if metrics.port != 0 {
-            services.append(.init(service: HealthServer(host: metrics.host, port: metrics.port, health: coordinator.statistics, connection: amqp, logger: logger)))
+        if let port = metrics.port {
+            services.append(.init(service: HealthServer(host: metrics.host, port: port, movesWhenTaken: metrics.isDefault, health: coordinator.statistics, connection: amqp, logger: logger)))
         }
         try await runUntilSignalled(services, connection: amqp, logger: logger)
     }

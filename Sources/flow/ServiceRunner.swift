@@ -8,8 +8,8 @@ import ServiceLifecycle
 /// Flags every long-running service shares: its metrics endpoint, the topology prefix
 /// and `--check`.
 struct ServiceOptions: ParsableArguments {
-    @Option(help: "Port of /healthz, /readyz and /metrics (default: $FLOW_METRICS_PORT, then 9464, 9465, 9466 for the default, ml and openai workers and 9467 for the coordinator; 0 turns them off).")
-    var metricsPort: Int?
+    @Option(help: "Port of /healthz, /readyz and /metrics (default: $FLOW_METRICS_PORT, then 9464, 9465, 9466 for the default, ml and openai workers and 9467 for the coordinator, or a free port when that one is taken by another copy); 0 is any free port, off turns them off.")
+    var metricsPort: String?
 
     @Option(help: "Address the metrics port binds to (default: $FLOW_METRICS_HOST, then 127.0.0.1).")
     var metricsHost: String?
@@ -30,15 +30,30 @@ struct ServiceOptions: ParsableArguments {
 /// Where a long-running command serves `/healthz`, `/readyz` and `/metrics`.
 struct MetricsEndpoint {
     var host: String
-    /// 0 when turned off.
-    var port: Int
+    /// nil when turned off; 0 for any free port.
+    var port: Int?
+    /// Whether the port is the service's default, which moves to a free port when another
+    /// copy on the host has it; a port the user chose never moves.
+    var isDefault: Bool
 
     /// From the flags, then `FLOW_METRICS_PORT` / `FLOW_METRICS_HOST`, then the defaults.
-    init(port: Int?, host: String?, defaultPort: Int) throws {
+    init(port: String?, host: String?, defaultPort: Int) throws {
         let environment = ProcessInfo.processInfo.environment
-        self.port = port ?? environment["FLOW_METRICS_PORT"].flatMap(Int.init) ?? defaultPort
-        guard (0...65535).contains(self.port) else { throw ValidationError("--metrics-port must be from 0 to 65535, got \(self.port)") }
         self.host = host ?? environment["FLOW_METRICS_HOST"] ?? "127.0.0.1"
+        guard let chosen = port ?? environment["FLOW_METRICS_PORT"] else {
+            self.port = defaultPort
+            isDefault = true
+            return
+        }
+        isDefault = false
+        if chosen.lowercased() == "off" {
+            self.port = nil
+            return
+        }
+        guard let number = Int(chosen), (0...65535).contains(number) else {
+            throw ValidationError("--metrics-port (or FLOW_METRICS_PORT) must be a port from 0 to 65535 (0: any free port) or off, got \(chosen)")
+        }
+        self.port = number
     }
 }
 

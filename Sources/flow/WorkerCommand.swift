@@ -111,9 +111,9 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let worker = Worker(configuration: workerConfiguration, registry: registry, connection: amqp, store: store, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
-        if metrics.port != 0 {
+        if let port = metrics.port {
             let health = HealthServer(
-                host: metrics.host, port: metrics.port, statistics: worker.statistics, queueName: names.queue(workQueue), connection: amqp, logger: logger,
+                host: metrics.host, port: port, movesWhenTaken: metrics.isDefault, statistics: worker.statistics, queueName: names.queue(workQueue), connection: amqp, logger: logger,
                 extraMetrics: extraMetrics
             )
             services.append(.init(service: health))

@@ -15,7 +15,7 @@ struct CoordinatorProcessTests {
         try await requester.declare(names.topology)
         let resultQueue = TestBroker.uniqueName("results")
         try await requester.declare(Topology(queues: [.init(name: resultQueue, durable: false, exclusive: true, autoDelete: true)]))
-        let common = ["--topology-prefix", names.prefix!, "--metrics-port", "0", "--amqp-url", TestBroker.url]
+        let common = ["--topology-prefix", names.prefix!, "--metrics-port", "off", "--amqp-url", TestBroker.url]
         let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "8"] + common)
         let coordinatorArguments = ["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path] + common
         var coordinator = try FlowProcess(coordinatorArguments)
@@ -100,7 +100,7 @@ struct WorkflowCommandLineTests {
         try await requester.declare(names.topology)
         let broker = ["--topology-prefix", names.prefix!, "--amqp-url", TestBroker.url]
         let store = ["--data-dir", folder.appendingPathComponent("coordinator").path]
-        let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--metrics-port", "0"] + broker)
+        let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--metrics-port", "off"] + broker)
         let coordinator = try FlowProcess(["coordinator", "--metrics-port", "9478"] + store + broker)
 
         let started = try await flow(["workflow", "start", "echo_chain", "--input", #"{"text": "cli", "steps": 2}"#, "--id", "cli-1", "--wait", "--timeout", "60"] + broker)

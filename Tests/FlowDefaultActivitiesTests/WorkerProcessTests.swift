@@ -138,4 +138,45 @@ struct CommandLineTests {
         #expect(try await worker.waitForExit(timeout: .seconds(30)) == 0)
         await setup.tearDown()
     }
+
+    /// The port a worker's log says it serves health and metrics on, once it says so.
+    private func servingPort(_ worker: FlowProcess) async throws -> Int? {
+        for _ in 0..<300 {
+            if let line = worker.log.split(separator: "\n").first(where: { $0.contains("serving /healthz") }),
+               let address = line.range(of: #"127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
+                return Int(line[address].split(separator: ":").last!)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
+    @Test("a second copy of a worker on one host serves health and metrics on a free port and says which; a port the user chose that is busy is an error")
+    func copiesOnOneHost() async throws {
+        let setup = try await WorkerProcessTests.Setup.make(queue: .default)
+        var arguments = setup.workerArguments
+        let flag = arguments.firstIndex(of: "--metrics-port")!
+        arguments.removeSubrange(flag...(flag + 1))
+        let first = try FlowProcess(arguments)
+        let firstPort = try #require(try await servingPort(first), "the first copy never served:\n\(first.log)")
+        let second = try FlowProcess(arguments)
+        let secondPort = try #require(try await servingPort(second), "the second copy never served:\n\(second.log)")
+        #expect(firstPort != secondPort)
+        #expect(second.log.contains("port is taken"), "\(second.log)")
+        #expect(try await get("http://127.0.0.1:\(firstPort)/healthz").0 == 200)
+        #expect(try await get("http://127.0.0.1:\(secondPort)/healthz").0 == 200)
+
+        var chosen = setup.workerArguments
+        chosen[chosen.firstIndex(of: "--metrics-port")! + 1] = "\(firstPort)"
+        let third = try FlowProcess(chosen)
+        let status = try await third.waitForExit(timeout: .seconds(30))
+        #expect(status != nil && status != 0, "a busy port the user chose must stop the worker:\n\(third.log)")
+        #expect(third.log.contains("cannot serve health and metrics on 127.0.0.1:\(firstPort)"), "\(third.log)")
+
+        for worker in [first, second] {
+            worker.signal(SIGTERM)
+            #expect(try await worker.waitForExit(timeout: .seconds(30)) == 0)
+        }
+        await setup.tearDown()
+    }
 }

@@ -15,7 +15,7 @@ public struct WorkerProcessSetup: Sendable {
 
     /// `flow worker <queue>` on this topology and data folder, with `extra` flags after.
     public func workerArguments(concurrency: Int = 4, extra: [String] = []) -> [String] {
-        ["worker", queue.workerName, "--topology-prefix", names.prefix!, "--data-dir", dataFolder.path, "--metrics-port", "0",
+        ["worker", queue.workerName, "--topology-prefix", names.prefix!, "--data-dir", dataFolder.path, "--metrics-port", "off",
          "--concurrency", "\(concurrency)", "--grace-period", "20", "--amqp-url", TestBroker.url] + extra
     }
 

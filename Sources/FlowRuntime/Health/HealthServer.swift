@@ -35,14 +35,20 @@ struct WorkerHealth: ServiceHealth {
 /// host (or the container's own health check) sees them unless configured otherwise.
 public struct HealthServer: Service {
     public let host: String
+    /// The port to serve on; 0 for any free one.
     public let port: Int
+    /// Whether a taken `port` moves to any free port instead of failing: true for a
+    /// default port, so that a second copy of a service on one host starts as typed;
+    /// false for a port the user chose.
+    public let movesWhenTaken: Bool
     let health: any ServiceHealth
     let connection: AMQPConnection
     let logger: Logger
 
-    public init(host: String, port: Int, health: any ServiceHealth, connection: AMQPConnection, logger: Logger) {
+    public init(host: String, port: Int, movesWhenTaken: Bool = false, health: any ServiceHealth, connection: AMQPConnection, logger: Logger) {
         self.host = host
         self.port = port
+        self.movesWhenTaken = movesWhenTaken
         self.health = health
         self.connection = connection
         self.logger = logger
@@ -50,20 +56,19 @@ public struct HealthServer: Service {
 
     /// A worker's health server; `extraMetrics` adds counters of its activities' own.
     public init(
-        host: String, port: Int, statistics: WorkerStatistics, queueName: String, connection: AMQPConnection, logger: Logger,
+        host: String, port: Int, movesWhenTaken: Bool = false, statistics: WorkerStatistics, queueName: String, connection: AMQPConnection, logger: Logger,
         extraMetrics: (@Sendable () -> String)? = nil
     ) {
         self.init(
-            host: host, port: port, health: WorkerHealth(statistics: statistics, queueName: queueName, extraMetrics: extraMetrics),
-            connection: connection, logger: logger
+            host: host, port: port, movesWhenTaken: movesWhenTaken,
+            health: WorkerHealth(statistics: statistics, queueName: queueName, extraMetrics: extraMetrics), connection: connection, logger: logger
         )
     }
 
     public func run() async throws {
         let responder = HealthResponder(health: health, connection: connection)
-        let channel: any Channel
-        do {
-            channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        func bind(_ port: Int) async throws -> any Channel {
+            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -73,10 +78,23 @@ public struct HealthServer: Service {
                 }
                 .bind(host: host, port: port)
                 .get()
-        } catch {
-            throw HealthServerError(message: "cannot serve health and metrics on \(host):\(port) (\(error)): choose another port with --metrics-port or FLOW_METRICS_PORT")
         }
-        logger.info("serving /healthz, /readyz and /metrics", metadata: ["http.address": "\(host):\(port)"])
+        let channel: any Channel
+        do {
+            channel = try await bind(port)
+        } catch let error where movesWhenTaken && port != 0 {
+            do {
+                channel = try await bind(0)
+            } catch {
+                throw HealthServerError(message: "cannot serve health and metrics on \(host) on any port (\(error))")
+            }
+            logger.notice("the default health and metrics port is taken (another copy on this host?): serving on a free port", metadata: [
+                "http.address": "\(host):\(channel.localAddress?.port ?? 0)", "http.default_port": "\(port)", "error": "\(error)",
+            ])
+        } catch {
+            throw HealthServerError(message: "cannot serve health and metrics on \(host):\(port) (\(error)): choose another port with --metrics-port or FLOW_METRICS_PORT (0 for any free port)")
+        }
+        logger.info("serving /healthz, /readyz and /metrics", metadata: ["http.address": "\(host):\(channel.localAddress?.port ?? port)"])
         try await withGracefulShutdownHandler {
             try await channel.closeFuture.get()
         } onGracefulShutdown: {
