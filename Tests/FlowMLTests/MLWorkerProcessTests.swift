@@ -14,20 +14,19 @@ struct MLWorkerProcessTests {
 
     static let training = #"{"max_steps": 400, "save_steps": 10, "save_total_limit": 3, "batch_size": 1, "learning_rate": 0.01, "seed": 3}"#
 
-    /// Starts a worker on a job and returns once the job has written a checkpoint.
-    func startJob(_ setup: WorkerProcessSetup, jobID: String) async throws -> FlowProcess {
+    /// Starts a worker on a job and sends it `signal` once the job has written its
+    /// checkpoint of step 20, far from its 400 steps.
+    func startJob(_ setup: WorkerProcessSetup, jobID: String, signal: Int32) async throws -> FlowProcess {
         try MLJobFixtures.prepare(setup.dataFolder)
         let worker = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
         try await setup.send(TrainOrganizationalModel.name, input: MLJobFixtures.trainingInput(jobID: jobID, training: Self.training), messageID: "train-\(jobID)")
         // The checkpoint on disk, not a progress reply: replies can lag behind the trainer
         // on a loaded machine, and the job must still be far from done at the signal.
         let folder = setup.dataFolder.appendingPathComponent("training/\(jobID)")
-        func newestStep() -> Int { LoRATrainer.newestCheckpoint(in: folder).flatMap { Int($0.lastPathComponent.dropFirst("checkpoint-".count)) } ?? 0 }
-        let deadline = ContinuousClock.now + .seconds(120)
-        while newestStep() < 20, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        try #require(newestStep() >= 20, "no checkpoint-20 within two minutes:\n\(worker.log)")
+        let sent = await worker.signal(signal, when: {
+            (LoRATrainer.newestCheckpoint(in: folder).flatMap { Int($0.lastPathComponent.dropFirst("checkpoint-".count)) } ?? 0) >= 20
+        }, timeout: .seconds(120))
+        try #require(sent, "no checkpoint-20 within two minutes:\n\(worker.log)")
         return worker
     }
 
@@ -62,8 +61,7 @@ struct MLWorkerProcessTests {
     @Test("a worker killed with SIGKILL mid-job: the redelivered job resumes from its newest checkpoint and ends with the uninterrupted run's adapter")
     func sigkillMidTraining() async throws {
         let setup = try await WorkerProcessSetup.make(queue: .ml)
-        let first = try await startJob(setup, jobID: "killed")
-        first.signal(SIGKILL)
+        let first = try await startJob(setup, jobID: "killed", signal: SIGKILL)
         _ = try await first.waitForExit(timeout: .seconds(30))
         let interrupted = try job(setup, "killed")
         try #require(interrupted.step < 400, "the job finished before the kill")
@@ -82,8 +80,7 @@ struct MLWorkerProcessTests {
     @Test("SIGTERM mid-job: the worker checkpoints, hands the job back to the queue and exits; the next worker finishes it as an uninterrupted run would")
     func sigtermMidTraining() async throws {
         let setup = try await WorkerProcessSetup.make(queue: .ml)
-        let first = try await startJob(setup, jobID: "stopped")
-        first.signal(SIGTERM)
+        let first = try await startJob(setup, jobID: "stopped", signal: SIGTERM)
         let status = try await first.waitForExit(timeout: .seconds(60))
         #expect(status == 0, "\(first.log)")
         #expect(first.log.contains("handed its message back"), "\(first.log)")
@@ -106,16 +103,19 @@ struct MLWorkerProcessTests {
         let setup = try await WorkerProcessSetup.make(queue: .ml)
         try MLJobFixtures.prepare(setup.dataFolder)
         let first = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
-        let second = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
         let input = MLJobFixtures.trainingInput(jobID: "shared", training: #"{"max_steps": 150, "save_steps": 50, "batch_size": 1, "seed": 5}"#)
         try await setup.send(TrainOrganizationalModel.name, input: input, messageID: "shared-a")
-        // Once the job trains somewhere, the same job under another message id.
-        let folder = setup.dataFolder.appendingPathComponent("training/shared")
-        let deadline = ContinuousClock.now + .seconds(120)
-        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("job.lock").path), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        // Once the first worker trains the job, it is paused (SIGSTOP, the lock still held) so
+        // that it cannot finish before the same job, under another message id, reaches a
+        // second worker; then it goes on.
+        let lock = setup.dataFolder.appendingPathComponent("training/shared/job.lock").path
+        let paused = await first.signal(SIGSTOP, when: { FileManager.default.fileExists(atPath: lock) }, timeout: .seconds(120))
+        try #require(paused, "the job never took its lock:\n\(first.log)")
+        let second = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
         try await setup.send(TrainOrganizationalModel.name, input: input, messageID: "shared-b")
+        let refused = await FlowProcess.onThread(when: { second.log.contains("is training in") }, timeout: .seconds(120))
+        first.signal(SIGCONT)
+        #expect(refused, "the second delivery never found the job's lock taken:\n\(second.log)")
         try await setup.replies.wait(timeout: .seconds(300)) { !$0.finals(for: "shared-a").isEmpty && !$0.finals(for: "shared-b").isEmpty }
         let a = try #require(await setup.replies.finals(for: "shared-a").first)
         let b = try #require(await setup.replies.finals(for: "shared-b").first)

@@ -26,6 +26,35 @@ public final class FlowProcess: @unchecked Sendable {
         kill(process.processIdentifier, signal)
     }
 
+    /// Sends `signal` the moment `condition` holds (``FlowProcess/onThread(when:timeout:do:)``);
+    /// returns whether it was sent within `timeout`.
+    public func signal(_ signal: Int32, when condition: @escaping @Sendable () -> Bool, timeout: Duration) async -> Bool {
+        let pid = process.processIdentifier
+        return await Self.onThread(when: condition, timeout: timeout) { kill(pid, signal) }
+    }
+
+    /// Runs `action` the moment `condition` holds, watching from a thread of its own every
+    /// millisecond; returns whether it ran within `timeout`. A test that must catch a child
+    /// mid-way (a job past its first checkpoint and far from done) cannot watch from a
+    /// task: the cooperative pool may be busy with other tests' computations for longer
+    /// than the child takes to finish.
+    public static func onThread(when condition: @escaping @Sendable () -> Bool, timeout: Duration, do action: @escaping @Sendable () -> Void = {}) async -> Bool {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let deadline = ContinuousClock.now + timeout
+                while ContinuousClock.now < deadline {
+                    if condition() {
+                        action()
+                        continuation.resume(returning: true)
+                        return
+                    }
+                    usleep(1000)
+                }
+                continuation.resume(returning: false)
+            }
+        }
+    }
+
     /// Waits for the process to exit and returns its status, or nil after `timeout`.
     public func waitForExit(timeout: Duration) async throws -> Int32? {
         let deadline = ContinuousClock.now + timeout
