@@ -20,15 +20,7 @@ struct DropoutTests {
         let (loss, gradients) = try model.lossAndGradients(batch, adapter: adapter, dropout: dropout)
         let (plain, _) = try model.lossAndGradients(batch, adapter: adapter)
         #expect(loss != plain, "dropping inputs changes the loss")
-        let epsilon: Float = 1e-2
-        for (module, index, isA) in [("model.layers.0.self_attn.q_proj", 5, true), ("model.layers.1.mlp.up_proj", 17, false), ("model.layers.1.mlp.up_proj", 40, true)] {
-            var up = adapter
-            var down = adapter
-            if isA { up.a[module]![index] += epsilon; down.a[module]![index] -= epsilon } else { up.b[module]![index] += epsilon; down.b[module]![index] -= epsilon }
-            let numeric = (try model.lossAndGradients(batch, adapter: up, dropout: dropout).loss - model.lossAndGradients(batch, adapter: down, dropout: dropout).loss) / (2 * epsilon)
-            let analytic = isA ? gradients.a[module]![index] : gradients.b[module]![index]
-            #expect(abs(numeric - analytic) <= 2e-3 + 0.03 * abs(analytic), "\(module)[\(index)] \(isA ? "A" : "B"): numeric \(numeric), analytic \(analytic)")
-        }
+        try GradientCheck.expectMatchesCentralDifferences(model, batch, adapter: adapter, dropout: dropout)
     }
 
     @Test("dropout 0 changes nothing, and the masks depend on the seed alone")

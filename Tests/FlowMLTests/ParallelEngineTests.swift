@@ -123,24 +123,16 @@ struct ParallelEngineTests {
             pieces += try model.forward(Array(ids[chunk]), cache: &cache, adapter: adapter, allPositions: true)
         }
         #expect(pieces.count == whole.count)
-        let largest = zip(whole, pieces).map { abs($0 - $1) / max(1, abs($0)) }.max()!
-        #expect(largest <= 1e-4, "differs by \(largest)")
+        // Two orders of the same sums, each within the forward pass's rounding bound.
+        let bound = 2 * RoundingBound.forwardPass(model.configuration, positions: ids.count, adapterRank: adapter.rank)
+        let largest = RoundingBound.largestScaledDifference(pieces, whole)
+        #expect(largest <= bound, "differs by \(largest), bound \(bound)")
     }
 
     @Test("adapter gradients through a sequence of several attention blocks match central differences")
     func gradientsAcrossBlocks() throws {
         let ids = sequence(150, seed: 8)
-        let batch = TrainingBatch(ids: [ids], labels: [ids])
-        let (_, gradients) = try model.lossAndGradients(batch, adapter: adapter)
-        let epsilon: Float = 1e-2
-        for (module, index, isA) in [("model.layers.0.self_attn.q_proj", 3, true), ("model.layers.0.self_attn.v_proj", 7, false), ("model.layers.1.self_attn.q_proj", 20, false)] {
-            var up = adapter
-            var down = adapter
-            if isA { up.a[module]![index] += epsilon; down.a[module]![index] -= epsilon } else { up.b[module]![index] += epsilon; down.b[module]![index] -= epsilon }
-            let numeric = (try model.lossAndGradients(batch, adapter: up).loss - model.lossAndGradients(batch, adapter: down).loss) / (2 * epsilon)
-            let analytic = isA ? gradients.a[module]![index] : gradients.b[module]![index]
-            #expect(abs(numeric - analytic) <= 2e-3 + 0.03 * abs(analytic), "\(module)[\(index)] \(isA ? "A" : "B"): numeric \(numeric), analytic \(analytic)")
-        }
+        try GradientCheck.expectMatchesCentralDifferences(model, TrainingBatch(ids: [ids], labels: [ids]), adapter: adapter)
     }
 
     @Test("a batch's loss and gradients are bit for bit the same whether its packs run on one thread or side by side")

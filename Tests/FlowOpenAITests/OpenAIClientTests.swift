@@ -179,10 +179,11 @@ struct OpenAIClientTests {
             let usage = try #require(result.response.usage)
             promptTokens += usage.promptTokens
             expected += (Double(usage.promptTokens) * 1.0 + Double(usage.completionTokens) * 2.0) / 1_000_000
-            #expect(abs(result.costUSD - (Double(usage.promptTokens) * 1.0 + Double(usage.completionTokens) * 2.0) / 1_000_000) < 1e-12)
+            // The ledger computes the same operations in the same order: the same bits.
+            #expect(result.costUSD == (Double(usage.promptTokens) * 1.0 + Double(usage.completionTokens) * 2.0) / 1_000_000)
         }
         let totals = try #require(client.ledger.snapshot()["test-model"])
-        #expect(abs(totals.costUSD - expected) < 1e-12)
+        #expect(totals.costUSD == expected, "summed in the order the calls were made")
         #expect(totals.promptTokens == promptTokens)
         #expect(client.ledger.prometheusText().contains(#"flow_openai_tokens_total{model="test-model",kind="prompt"} \#(promptTokens)"#))
 
