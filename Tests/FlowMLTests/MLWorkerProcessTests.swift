@@ -19,14 +19,14 @@ struct MLWorkerProcessTests {
     func startJob(_ setup: WorkerProcessSetup, jobID: String, signal: Int32) async throws -> FlowProcess {
         try MLJobFixtures.prepare(setup.dataFolder)
         let worker = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
-        try await setup.send(TrainOrganizationalModel.name, input: MLJobFixtures.trainingInput(jobID: jobID, training: Self.training), messageID: "train-\(jobID)")
         // The checkpoint on disk, not a progress reply: replies can lag behind the trainer
         // on a loaded machine, and the job must still be far from done at the signal.
         let folder = setup.dataFolder.appendingPathComponent("training/\(jobID)")
-        let sent = await worker.signal(signal, when: {
+        let watch = worker.signal(signal, when: {
             (LoRATrainer.newestCheckpoint(in: folder).flatMap { Int($0.lastPathComponent.dropFirst("checkpoint-".count)) } ?? 0) >= 20
         }, timeout: .seconds(120))
-        try #require(sent, "no checkpoint-20 within two minutes:\n\(worker.log)")
+        try await setup.send(TrainOrganizationalModel.name, input: MLJobFixtures.trainingInput(jobID: jobID, training: Self.training), messageID: "train-\(jobID)")
+        try #require(await watch.ran(), "no checkpoint-20 within two minutes:\n\(worker.log)")
         return worker
     }
 
@@ -104,16 +104,16 @@ struct MLWorkerProcessTests {
         try MLJobFixtures.prepare(setup.dataFolder)
         let first = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
         let input = MLJobFixtures.trainingInput(jobID: "shared", training: #"{"max_steps": 150, "save_steps": 50, "batch_size": 1, "seed": 5}"#)
+        let lock = setup.dataFolder.appendingPathComponent("training/shared/job.lock").path
+        let pause = first.signal(SIGSTOP, when: { FileManager.default.fileExists(atPath: lock) }, timeout: .seconds(120))
         try await setup.send(TrainOrganizationalModel.name, input: input, messageID: "shared-a")
         // Once the first worker trains the job, it is paused (SIGSTOP, the lock still held) so
         // that it cannot finish before the same job, under another message id, reaches a
         // second worker; then it goes on.
-        let lock = setup.dataFolder.appendingPathComponent("training/shared/job.lock").path
-        let paused = await first.signal(SIGSTOP, when: { FileManager.default.fileExists(atPath: lock) }, timeout: .seconds(120))
-        try #require(paused, "the job never took its lock:\n\(first.log)")
+        try #require(await pause.ran(), "the job never took its lock:\n\(first.log)")
         let second = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
         try await setup.send(TrainOrganizationalModel.name, input: input, messageID: "shared-b")
-        let refused = await FlowProcess.onThread(when: { second.log.contains("is training in") }, timeout: .seconds(120))
+        let refused = await ThreadWatch(when: { second.log.contains("is training in") }, timeout: .seconds(120)).ran()
         first.signal(SIGCONT)
         #expect(refused, "the second delivery never found the job's lock taken:\n\(second.log)")
         try await setup.replies.wait(timeout: .seconds(300)) { !$0.finals(for: "shared-a").isEmpty && !$0.finals(for: "shared-b").isEmpty }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The real `flow` executable running as a child process, for tests that send it signals.
 public final class FlowProcess: @unchecked Sendable {
@@ -26,33 +27,11 @@ public final class FlowProcess: @unchecked Sendable {
         kill(process.processIdentifier, signal)
     }
 
-    /// Sends `signal` the moment `condition` holds (``FlowProcess/onThread(when:timeout:do:)``);
-    /// returns whether it was sent within `timeout`.
-    public func signal(_ signal: Int32, when condition: @escaping @Sendable () -> Bool, timeout: Duration) async -> Bool {
+    /// Starts watching for `condition` and sends `signal` the moment it holds
+    /// (``ThreadWatch``). Start it before whatever makes the condition true.
+    public func signal(_ signal: Int32, when condition: @escaping @Sendable () -> Bool, timeout: Duration) -> ThreadWatch {
         let pid = process.processIdentifier
-        return await Self.onThread(when: condition, timeout: timeout) { kill(pid, signal) }
-    }
-
-    /// Runs `action` the moment `condition` holds, watching from a thread of its own every
-    /// millisecond; returns whether it ran within `timeout`. A test that must catch a child
-    /// mid-way (a job past its first checkpoint and far from done) cannot watch from a
-    /// task: the cooperative pool may be busy with other tests' computations for longer
-    /// than the child takes to finish.
-    public static func onThread(when condition: @escaping @Sendable () -> Bool, timeout: Duration, do action: @escaping @Sendable () -> Void = {}) async -> Bool {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                let deadline = ContinuousClock.now + timeout
-                while ContinuousClock.now < deadline {
-                    if condition() {
-                        action()
-                        continuation.resume(returning: true)
-                        return
-                    }
-                    usleep(1000)
-                }
-                continuation.resume(returning: false)
-            }
-        }
+        return ThreadWatch(when: condition, timeout: timeout) { kill(pid, signal) }
     }
 
     /// Waits for the process to exit and returns its status, or nil after `timeout`.
@@ -73,5 +52,57 @@ public final class FlowProcess: @unchecked Sendable {
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: logFile)
+    }
+}
+
+/// Runs an action the moment a condition holds, watching from a thread of its own every
+/// millisecond; ``ran()`` says whether it ran before the timeout.
+///
+/// A test that must catch a child process mid-way (a job past its first checkpoint and far
+/// from done) cannot watch from a task, nor start watching after an `await`: the
+/// cooperative pool may be busy with other tests' computations for longer than the child
+/// takes to finish. The watch starts in the initializer, on its own thread.
+public final class ThreadWatch: Sendable {
+    private enum State {
+        case watching([CheckedContinuation<Bool, Never>])
+        case finished(Bool)
+    }
+
+    private let state = Mutex<State>(.watching([]))
+
+    public init(when condition: @escaping @Sendable () -> Bool, timeout: Duration, do action: @escaping @Sendable () -> Void = {}) {
+        Thread.detachNewThread { [self] in
+            let deadline = ContinuousClock.now + timeout
+            var ran = false
+            while ContinuousClock.now < deadline {
+                if condition() {
+                    action()
+                    ran = true
+                    break
+                }
+                usleep(1000)
+            }
+            let waiting = state.withLock { state -> [CheckedContinuation<Bool, Never>] in
+                guard case .watching(let waiting) = state else { return [] }
+                state = .finished(ran)
+                return waiting
+            }
+            for continuation in waiting { continuation.resume(returning: ran) }
+        }
+    }
+
+    /// Whether the action ran, once the watch is over.
+    public func ran() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let finished = state.withLock { state -> Bool? in
+                switch state {
+                case .finished(let ran): return ran
+                case .watching(let waiting):
+                    state = .watching(waiting + [continuation])
+                    return nil
+                }
+            }
+            if let finished { continuation.resume(returning: finished) }
+        }
     }
 }

@@ -27,22 +27,18 @@ public actor RateLimiter {
         let id: UInt64
     }
 
-    private struct Entry {
-        var id: UInt64
-        var start: ContinuousClock.Instant
-        var tokens: Int
-    }
-
     private let limits: Limits
-    private var entries: [String: [Entry]] = [:]
+    private var windows: [String: RateWindow] = [:]
     /// Until when the server asked us to hold calls to a model.
     private var pausedUntil: [String: ContinuousClock.Instant] = [:]
-    private var nextID: UInt64 = 0
     private let clock = ContinuousClock()
 
     public init(limits: Limits) {
         self.limits = limits
     }
+
+    /// How often a waiting call looks again, for a correction that makes room early.
+    static let recheckInterval: Duration = .milliseconds(20)
 
     /// Waits until a call to `model` estimated at `estimatedTokens` fits the limits, then
     /// counts it.
@@ -54,29 +50,18 @@ public actor RateLimiter {
                 try await Task.sleep(until: paused, clock: clock)
                 continue
             }
-            var recent = entries[model, default: []].filter { now - $0.start < limits.window }
-            entries[model] = recent
-            let tokensInWindow = recent.reduce(0) { $0 + $1.tokens }
-            let requestsFit = limits.requests.map { recent.count < $0 } ?? true
-            // A call larger than the whole token limit still goes alone, or it never would.
-            let tokensFit = limits.tokens.map { tokensInWindow + estimatedTokens <= $0 || recent.isEmpty } ?? true
-            if requestsFit && tokensFit {
-                nextID += 1
-                recent.append(Entry(id: nextID, start: now, tokens: estimatedTokens))
-                entries[model] = recent
-                return Permit(model: model, id: nextID)
+            switch windows[model, default: RateWindow(limits: limits)].admit(estimatedTokens: estimatedTokens, at: now) {
+            case .admitted(let id):
+                return Permit(model: model, id: id)
+            case .wait(let until):
+                try await Task.sleep(until: min(until, now + Self.recheckInterval), clock: clock)
             }
-            // Wait until the oldest call leaves the window, or a correction makes room: look
-            // again at least every 20 ms.
-            let oldest = recent.map(\.start).min() ?? now
-            try await Task.sleep(until: min(oldest + limits.window + .milliseconds(1), now + .milliseconds(20)), clock: clock)
         }
     }
 
     /// Replaces a call's estimate with the tokens it really used.
     public func correct(_ permit: Permit, actualTokens: Int) {
-        guard let index = entries[permit.model]?.firstIndex(where: { $0.id == permit.id }) else { return }
-        entries[permit.model]![index].tokens = actualTokens
+        windows[permit.model]?.correct(id: permit.id, actualTokens: actualTokens)
     }
 
     /// Holds every call to `model` for `duration`: the server said to wait.
