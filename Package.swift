@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // C libraries: one system-library target each, imported by exactly one Swift module.
@@ -101,7 +102,7 @@ let package = Package(
 
         // The ML engine: model formats (safetensors), and in time tensors on OpenBLAS,
         // models, tokenizers, LoRA and the trainer.
-        .target(name: "FlowML", dependencies: ["FlowCore", "COpenBLAS"]),
+        .target(name: "FlowML", dependencies: ["FlowCore", "COpenBLAS", .product(name: "HeapModule", package: "swift-collections")]),
 
         // The ML actor's activities: training jobs and evaluation on the ML engine.
         .target(name: "FlowMLActivities", dependencies: ["FlowCore", "FlowRuntime", "FlowML", "FlowDefaultActivities"]),

@@ -1,4 +1,5 @@
 import Foundation
+import HeapModule
 
 /// Why a tokenizer's files were refused: `field` names the part of `tokenizer.json` or
 /// `tokenizer_config.json` at fault.
@@ -100,34 +101,65 @@ public struct Tokenizer: Sendable {
     /// each scalar becomes its token (or its bytes' tokens with byte fallback, or the
     /// unknown token), then the adjacent pair of lowest merge rank merges, leftmost first,
     /// until no pair of the merges is left.
+    ///
+    /// The pairs wait in a heap and the symbols form a linked list, so a word costs
+    /// O(n log n) merges' work, not O(n²) scans: Metaspace without `split` (Mistral v0.3)
+    /// makes a whole text one word.
     private func bpe(_ word: [Unicode.Scalar]) -> [Int] {
         guard !word.isEmpty else { return [] }
         if ignoreMerges, let id = vocabulary[ScalarKey(word)] { return [id] }
-        var symbols: [Int] = []
+        var ids: [Int] = []
         var lastWasUnknown = false
         for scalar in word {
             if let id = vocabulary[ScalarKey([scalar])] {
-                symbols.append(id)
+                ids.append(id)
                 lastWasUnknown = false
             } else if byteFallback, case let bytes = Array(String(scalar).utf8), bytes.allSatisfy({ byteTokenIDs[Int($0)] != nil }) {
-                symbols += bytes.map { byteTokenIDs[Int($0)]! }
+                ids += bytes.map { byteTokenIDs[Int($0)]! }
                 lastWasUnknown = false
             } else if let unknownTokenID {
-                if !(fuseUnknown && lastWasUnknown) { symbols.append(unknownTokenID) }
+                if !(fuseUnknown && lastWasUnknown) { ids.append(unknownTokenID) }
                 lastWasUnknown = true
             }
         }
-        while symbols.count > 1 {
-            var best: (rank: Int, index: Int, merged: Int)?
-            for index in 0..<(symbols.count - 1) {
-                if let merge = merges[MergePair(left: symbols[index], right: symbols[index + 1])], merge.rank < (best?.rank ?? .max) {
-                    best = (merge.rank, index, merge.merged)
-                }
-            }
-            guard let best else { break }
-            symbols.replaceSubrange(best.index...(best.index + 1), with: [best.merged])
+        guard ids.count > 1 else { return ids }
+        var next = Array(1...ids.count)
+        next[ids.count - 1] = -1
+        var previous = Array(-1..<(ids.count - 1))
+        var alive = [Bool](repeating: true, count: ids.count)
+        var candidates = Heap<PendingMerge>()
+        func consider(_ left: Int) {
+            let right = next[left]
+            guard right >= 0, let merge = merges[MergePair(left: ids[left], right: ids[right])] else { return }
+            candidates.insert(PendingMerge(rank: merge.rank, position: left, merged: merge.merged))
         }
-        return symbols
+        for position in 0..<(ids.count - 1) { consider(position) }
+        while let candidate = candidates.popMin() {
+            let left = candidate.position
+            let right = next[left]
+            // A candidate outlived by an earlier merge of either of its symbols is stale.
+            guard alive[left], right >= 0,
+                  merges[MergePair(left: ids[left], right: ids[right])]?.rank == candidate.rank
+            else { continue }
+            ids[left] = candidate.merged
+            alive[right] = false
+            next[left] = next[right]
+            if next[right] >= 0 { previous[next[right]] = left }
+            if previous[left] >= 0 { consider(previous[left]) }
+            consider(left)
+        }
+        return ids.indices.filter { alive[$0] }.map { ids[$0] }
+    }
+
+    /// A merge waiting in ``bpe(_:)``'s heap: the lowest rank first, then the leftmost.
+    private struct PendingMerge: Comparable {
+        var rank: Int
+        var position: Int
+        var merged: Int
+
+        static func < (lhs: PendingMerge, rhs: PendingMerge) -> Bool {
+            (lhs.rank, lhs.position) < (rhs.rank, rhs.position)
+        }
     }
 
     // MARK: Decoding

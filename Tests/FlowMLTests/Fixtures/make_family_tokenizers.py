@@ -268,7 +268,11 @@ def families():
     yield "metaspace-always", always, {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
 
-extra_samples = ["a <mask> b [SEP]   c", "growth regrowth growth_ 5growth Straßen", "<s>text</s> and [INST] inside [/INST]", "<|im_start|>user\nhi<|im_end|> <tool_call>x</tool_call>"]
+# A long text: with Metaspace and no split (Mistral v0.3) all of it is one word of BPE.
+words = " ".join(corpus[:9]).split()
+long_sample = " ".join(words[(index * 7) % len(words)] for index in range(400))
+
+extra_samples = [long_sample, "a <mask> b [SEP]   c", "growth regrowth growth_ 5growth Straßen", "<s>text</s> and [INST] inside [/INST]", "<|im_start|>user\nhi<|im_end|> <tool_call>x</tool_call>"]
 
 for name, tokenizer, config in families():
     folder = os.path.join(here, name)
