@@ -26,8 +26,13 @@ struct TokenizerFamilyTests {
             var without_generation_prompt: Rendered
             var with_generation_prompt: Rendered
         }
+        struct TRLExample: Decodable {
+            var ids: [Int]
+            var first_learned: Int
+        }
         var encodings: [Encoding]
         var chats: [Chat]
+        var trl: [TRLExample]
     }
 
     static func folder(_ family: String) -> URL { Repository.file("Tests/FlowMLTests/Fixtures/tokenizers/\(family)") }
@@ -95,22 +100,17 @@ struct TokenizerFamilyTests {
         #expect(example.ids == (try tokenizer.encodeChat(ChatConversation(json: #"[{"role": "user", "content": "What grew?"}, {"role": "assistant", "content": "Revenue grew."}, {"role": "user", "content": "And costs?"}, {"role": "assistant", "content": "  Costs rose 12%. "}]"#), addGenerationPrompt: false)))
     }
 
-    @Test("text and prompt-completion examples get BOS and EOS as TRL gives them, the loss after the prompt's tokens")
-    func textAndCompletion() throws {
-        let (tokenizer, _, _) = try Self.load("llama2-legacy")
-        let lines = """
-        {"text": "The board approved the plan."}
-        {"prompt": "Question: growth?", "completion": " Answer: twelve percent."}
-        """
-        let examples = try TrainingData.parse(lines, tokenizer: tokenizer, maximumLength: 256)
-        #expect(examples[0].ids == tokenizer.encode("The board approved the plan.</s>", addSpecialTokens: true))
-        #expect(examples[0].ids.first == 1 && examples[0].ids.last == 2)
-        #expect(examples[0].labels == examples[0].ids)
-        let prompt = tokenizer.encode("Question: growth?", addSpecialTokens: true)
-        #expect(examples[1].ids == tokenizer.encode("Question: growth? Answer: twelve percent.</s>", addSpecialTokens: true))
-        #expect(examples[1].labels.prefix(prompt.count).allSatisfy { $0 == TrainingBatch.ignoredLabel })
-        #expect(Array(examples[1].labels.dropFirst(prompt.count)) == Array(examples[1].ids.dropFirst(prompt.count)))
-        #expect(examples[1].ids.last == 2)
+    @Test("text, prompt-completion and conversational prompt-completion lines tokenize as TRL's SFTTrainer tokenizes them", arguments: families)
+    func asTRL(family: String) throws {
+        let (tokenizer, expected, _) = try Self.load(family)
+        let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.folder(family).appendingPathComponent("expected.json"))) as! [String: Any]
+        let lines = (raw["trl"] as! [[String: Any]]).map { String(decoding: try! JSONSerialization.data(withJSONObject: $0["line"]!), as: UTF8.self) }
+        #expect(lines.count == expected.trl.count && lines.count >= 2)
+        for (line, wanted) in zip(lines, expected.trl) {
+            let example = try TrainingData.parse(line, tokenizer: tokenizer, maximumLength: 4096)[0]
+            #expect(example.ids == wanted.ids, "\(family): \(line)")
+            #expect(example.labels == wanted.ids.enumerated().map { $0 < wanted.first_learned ? TrainingBatch.ignoredLabel : $1 }, "\(family): \(line)")
+        }
     }
 
     @Test("a folder without a chat template renders chats as ChatML and says so")

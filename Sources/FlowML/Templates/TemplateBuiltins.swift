@@ -194,7 +194,7 @@ enum TemplateBuiltins {
             case .string(let text): return .bool(text.contains(left.text) || left.text.isEmpty)
             case .array(let values): return .bool(values.contains { TemplateValue.equal($0, left) })
             case .object(let object): return .bool(object[left.text] != nil)
-            case .undefined(let what): throw TemplateError("'\(what)' is undefined, so nothing is in it")
+            case .undefined: return .bool(false)  // Jinja iterates an undefined value as empty
             default: throw TemplateError("'in' needs a string, list or dictionary on its right, not \(right.representation)")
             }
         case "<", ">", "<=", ">=":

@@ -19,7 +19,9 @@ enum AssistantMask {
         var marked = conversation
         var assistantTurns = 0
         for (index, role) in conversation.roles.enumerated() where role == "assistant" {
-            guard let content = conversation.content(at: index) else { continue }
+            guard let content = conversation.content(at: index) else {
+                throw ModelError("message \(index + 1) is the assistant's but its content is not a string; the loss needs the text it must learn")
+            }
             guard !content.unicodeScalars.contains(open), !content.unicodeScalars.contains(close) else {
                 throw ModelError("message \(index + 1) contains the private-use characters U+E000 or U+E001, which mark turns here")
             }

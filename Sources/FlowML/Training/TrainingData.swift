@@ -16,7 +16,8 @@ public struct TokenizedExample: Sendable, Equatable {
 /// - `{"text": …}`: the text and EOS, with the tokenizer's special tokens (BOS), loss on
 ///   every token;
 /// - `{"prompt": …, "completion": …}`: prompt, completion and EOS encoded as one text,
-///   loss on what follows the prompt's own tokens;
+///   loss on what follows the prompt's own tokens; when both are lists of messages, the
+///   chat template renders the prompt with its generation prompt and the two together;
 /// - `{"messages": [{"role": …, "content": …}]}`: rendered with the model's chat template
 ///   (ChatML when the folder has none: ``ModelTokenizer/usesDefaultTemplate``), loss on
 ///   the assistant's turns, each with the end-of-turn token the template closes it with.
@@ -66,17 +67,25 @@ public enum TrainingData {
             let ids = tokenizer.encode(withEOS(text), addSpecialTokens: true)
             return TokenizedExample(ids: ids, labels: ids)
         }
-        if case .string(let prompt)? = object["prompt"], case .string(let completion)? = object["completion"] {
+        func completion(_ ids: [Int], afterPrompt promptLength: Int) -> TokenizedExample {
+            TokenizedExample(ids: ids, labels: ids.enumerated().map { $0 < promptLength ? TrainingBatch.ignoredLabel : $1 })
+        }
+        if case .string(let prompt)? = object["prompt"], case .string(let text)? = object["completion"] {
             let promptLength = tokenizer.encode(prompt, addSpecialTokens: true).count
-            let ids = tokenizer.encode(prompt + withEOS(completion), addSpecialTokens: true)
-            let labels = ids.enumerated().map { $0 < promptLength ? TrainingBatch.ignoredLabel : $1 }
-            return TokenizedExample(ids: ids, labels: labels)
+            return completion(tokenizer.encode(prompt + withEOS(text), addSpecialTokens: true), afterPrompt: promptLength)
+        }
+        // A conversational prompt and completion: the prompt with the template's generation
+        // prompt, the two together without.
+        if case .array(let prompt)? = object["prompt"], case .array(let text)? = object["completion"] {
+            let promptIDs = try tokenizer.encodeChat(try ChatConversation(messages: .array(prompt), tools: object["tools"]), addGenerationPrompt: true)
+            let ids = try tokenizer.encodeChat(try ChatConversation(messages: .array(prompt + text), tools: object["tools"]), addGenerationPrompt: false)
+            return completion(ids, afterPrompt: promptIDs.count)
         }
         if let messages = object["messages"] {
             let conversation = try ChatConversation(messages: messages, tools: object["tools"])
             return try AssistantMask.example(conversation, tokenizer: tokenizer)
         }
-        throw ModelError("it has none of text, prompt and completion, or messages")
+        throw ModelError("it has none of text, prompt and completion (two strings or two lists of messages), or messages")
     }
 }
 

@@ -292,6 +292,26 @@ for name, tokenizer, config in families():
             "decoded": tokenizer.decode(ids, skip_special_tokens=False),
             "decoded_without_special_tokens": tokenizer.decode(ids, skip_special_tokens=True),
         })
+    # TRL's SFTTrainer (trl/trainer/sft_trainer.py, _prepare_dataset): EOS appended to a
+    # text or a completion that lacks it, `tokenizer(text=...)` with its special tokens,
+    # and a completion mask after the prompt's own tokens; a conversational prompt is
+    # rendered with the generation prompt, prompt + completion without.
+    eos = loaded.eos_token
+    def with_eos(text):
+        return text if text.endswith(eos) else text + eos
+    expected["trl"] = []
+    text = "The board approved the plan. Café 東京"
+    expected["trl"].append({"line": {"text": text}, "ids": loaded(text=with_eos(text))["input_ids"], "first_learned": 0})
+    prompt, completion = "Question: what grew?", " Revenue, by 8.5%."
+    prompt_ids = loaded(text=prompt)["input_ids"]
+    expected["trl"].append({"line": {"prompt": prompt, "completion": completion},
+                            "ids": loaded(text=prompt + with_eos(completion))["input_ids"], "first_learned": len(prompt_ids)})
+    if config.get("chat_template"):
+        chat_prompt = [{"role": "user", "content": "What grew in 2025?"}]
+        chat_completion = [{"role": "assistant", "content": "Revenue, by 8.5%."}]
+        prompt_ids = loaded.apply_chat_template(chat_prompt, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
+        full = loaded.apply_chat_template(chat_prompt + chat_completion, tokenize=True, return_dict=True)["input_ids"]
+        expected["trl"].append({"line": {"prompt": chat_prompt, "completion": chat_completion}, "ids": full, "first_learned": len(prompt_ids)})
     if config.get("chat_template"):
         for messages in chats:
             entry = {"messages": messages}
