@@ -57,6 +57,17 @@ struct MLActorTests {
         #expect(text.generatedTokens == 8 || text.finishReason == "eos")
         try await harness.send(GenerateText.name, input: #"{"base_model": "models/base", "adapter_path": "training/nothing", "prompt": "x"}"#, messageID: "generate-bad", queue: .ml)
         #expect(try await harness.finalReply(to: "generate-bad").error?.type == "InvalidAdapter")
+        // A chat: its prompt is the template's rendering with the generation prompt (ChatML
+        // here, the folder has no template of its own).
+        let chat = #"{"base_model": "models/base", "messages": [{"role": "user", "content": "Policy 3?"}], "max_new_tokens": 4}"#
+        try await harness.send(GenerateText.name, input: chat, messageID: "generate-chat", queue: .ml)
+        let answered = try await harness.finalReply(to: "generate-chat", timeout: .seconds(60))
+        let chatOutput = try #require(answered.output, "\(String(describing: answered.error))").decode(GenerateText.Output.self)
+        let tokenizer = try ModelTokenizer(folder: harness.dataFolder.appendingPathComponent("models/base"))
+        #expect(chatOutput.promptTokens == tokenizer.encode("<|im_start|>user\nPolicy 3?<|im_end|>\n<|im_start|>assistant\n").count)
+        try await harness.send(GenerateText.name, input: #"{"base_model": "models/base", "prompt": "x", "messages": [{"role": "user", "content": "y"}]}"#, messageID: "generate-both", queue: .ml)
+        let both = try await harness.finalReply(to: "generate-both")
+        #expect(both.error?.type == "InvalidInput" && both.error?.message.contains("not both") == true, "\(String(describing: both.error))")
 
         let modified = try FileManager.default.attributesOfItem(atPath: adapter.path)[.modificationDate] as? Date
         try await harness.send("train_organizational_model", input: input, messageID: "train-job-1", queue: .ml)

@@ -8,8 +8,9 @@ public struct ProcessOutput: Sendable {
 }
 
 public enum ProcessRunner {
-    /// Runs `executable` with `arguments` and `environment` added to this process's own.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessOutput {
+    /// Runs `executable` with `arguments` and `environment` added to this process's own,
+    /// `input` (small: it is written whole before the output is read) on standard input.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> ProcessOutput {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -18,7 +19,13 @@ public enum ProcessRunner {
         let error = Pipe()
         process.standardOutput = output
         process.standardError = error
+        let standardInput = Pipe()
+        if input != nil { process.standardInput = standardInput }
         try process.run()
+        if let input {
+            standardInput.fileHandleForWriting.write(Data(input.utf8))
+            try standardInput.fileHandleForWriting.close()
+        }
         // Read before waiting, so a chatty process cannot fill the pipe and block.
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         let errorData = error.fileHandleForReading.readDataToEndOfFile()
