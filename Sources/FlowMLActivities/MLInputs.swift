@@ -24,19 +24,13 @@ enum MLInputs {
         }
     }
 
-    static func examples(_ dataset: String, in dataFolder: DataFolder, tokenizer: ModelTokenizer, maximumLength: Int) throws -> [TokenizedExample] {
+    static func examples(_ dataset: String, in dataFolder: DataFolder, tokenizer: ModelTokenizer, maximumLength: Int) throws -> TrainingData.TrainingSet {
         let file = try datasetFile(dataset, in: dataFolder)
         do {
             return try TrainingData.load(file, tokenizer: tokenizer, maximumLength: maximumLength)
         } catch let error as ModelError {
             throw ActivityFailure.nonRetryable("InvalidDataset", "\(dataset): \(error.message)")
         }
-    }
-
-    /// Whether the dataset's chats are rendered as ChatML for want of the model's own template.
-    static func rendersChatsAsChatML(_ dataset: String, in dataFolder: DataFolder, tokenizer: ModelTokenizer) -> Bool {
-        guard tokenizer.usesDefaultTemplate, let file = try? datasetFile(dataset, in: dataFolder) else { return false }
-        return TrainingData.containsChats(file)
     }
 
     private static func datasetFile(_ dataset: String, in dataFolder: DataFolder) throws -> URL {

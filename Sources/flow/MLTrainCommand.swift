@@ -156,11 +156,11 @@ private func loadModelAndData(model: String, tokenizer: String?, data: String, m
     let folder = URL(fileURLWithPath: model)
     let loaded = try LlamaModel(folder: folder)
     let tokenizer = try loadTokenizer(model: folder, file: tokenizer)
-    let dataset = URL(fileURLWithPath: data)
-    if tokenizer.usesDefaultTemplate, TrainingData.containsChats(dataset) {
+    let dataset = try TrainingData.load(URL(fileURLWithPath: data), tokenizer: tokenizer, maximumLength: maximumLength)
+    if dataset.renderedChatsAsChatML {
         FileHandle.standardError.write(Data("the model folder has no chat_template in tokenizer_config.json: chats are rendered as ChatML\n".utf8))
     }
-    return (loaded, try TrainingData.load(dataset, tokenizer: tokenizer, maximumLength: maximumLength))
+    return (loaded, dataset.examples)
 }
 
 /// Runs `body`, turning the engine's errors into the command line's.

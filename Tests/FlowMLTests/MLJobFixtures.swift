@@ -32,7 +32,7 @@ enum MLJobFixtures {
         var merged = try JSONSerialization.jsonObject(with: Data(training.utf8)) as! [String: Any]
         merged.merge(["r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]]) { _, new in new }
         let settings = try JSONDecoder().decode(TrainingSettings.self, from: JSONSerialization.data(withJSONObject: merged))
-        let examples = try TrainingData.load(dataFolder.appendingPathComponent("datasets/policy.jsonl"), tokenizer: tokenizer, maximumLength: settings.maximumLength)
+        let examples = try TrainingData.load(dataFolder.appendingPathComponent("datasets/policy.jsonl"), tokenizer: tokenizer, maximumLength: settings.maximumLength).examples
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("flow-reference-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: output) }
         let trainer = try LoRATrainer(model: model, examples: examples, settings: settings, output: output, resume: false)

@@ -82,7 +82,7 @@ struct TokenizerFamilyTests {
     func assistantMask(family: String) throws {
         let (tokenizer, _, _) = try Self.load(family)
         let chat = #"{"messages": [{"role": "user", "content": "What grew?"}, {"role": "assistant", "content": "Revenue grew."}, {"role": "user", "content": "And costs?"}, {"role": "assistant", "content": "  Costs rose 12%. "}]}"#
-        let example = try TrainingData.parse(chat, tokenizer: tokenizer, maximumLength: 4096)[0]
+        let example = try TrainingData.parse(chat, tokenizer: tokenizer, maximumLength: 4096).examples[0]
         // The learned tokens, in runs.
         var runs: [[Int]] = []
         var previousLearned = false
@@ -107,7 +107,7 @@ struct TokenizerFamilyTests {
         let lines = (raw["trl"] as! [[String: Any]]).map { String(decoding: try! JSONSerialization.data(withJSONObject: $0["line"]!), as: UTF8.self) }
         #expect(lines.count == expected.trl.count && lines.count >= 2)
         for (line, wanted) in zip(lines, expected.trl) {
-            let example = try TrainingData.parse(line, tokenizer: tokenizer, maximumLength: 4096)[0]
+            let example = try TrainingData.parse(line, tokenizer: tokenizer, maximumLength: 4096).examples[0]
             #expect(example.ids == wanted.ids, "\(family): \(line)")
             #expect(example.labels == wanted.ids.enumerated().map { $0 < wanted.first_learned ? TrainingBatch.ignoredLabel : $1 }, "\(family): \(line)")
         }

@@ -122,7 +122,9 @@ struct TrainerTests {
         {"prompt": "Question: growth? ", "completion": "Answer: twelve percent."}
         {"messages": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi there"}]}
         """
-        let examples = try TrainingData.parse(lines, tokenizer: tokenizer, maximumLength: 256)
+        let dataset = try TrainingData.parse(lines, tokenizer: tokenizer, maximumLength: 256)
+        #expect(dataset.renderedChatsAsChatML, "the byte-level tokenizer alone has no chat template")
+        let examples = dataset.examples
         #expect(examples.count == 3)
         #expect(examples[0].labels == examples[0].ids)
         let promptLength = tokenizer.encode("Question: growth? ").count

@@ -22,19 +22,21 @@ public struct TokenizedExample: Sendable, Equatable {
 ///   (ChatML when the folder has none: ``ModelTokenizer/usesDefaultTemplate``), loss on
 ///   the assistant's turns, each with the end-of-turn token the template closes it with.
 public enum TrainingData {
-    public static func load(_ url: URL, tokenizer: ModelTokenizer, maximumLength: Int) throws -> [TokenizedExample] {
+    /// A dataset's examples, and whether chats in it were rendered as ChatML for want of
+    /// the model's own template (which the trainer's log says).
+    public struct TrainingSet: Sendable {
+        public var examples: [TokenizedExample]
+        public var renderedChatsAsChatML: Bool
+    }
+
+    public static func load(_ url: URL, tokenizer: ModelTokenizer, maximumLength: Int) throws -> TrainingSet {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw ModelError("cannot read the dataset \(url.path)") }
         return try parse(text, tokenizer: tokenizer, maximumLength: maximumLength, source: url.lastPathComponent)
     }
 
-    /// Whether any line of the dataset is a chat (for saying which template renders it).
-    public static func containsChats(_ url: URL) -> Bool {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return false }
-        return text.split(separator: "\n").contains { $0.contains("\"messages\"") }
-    }
-
-    public static func parse(_ text: String, tokenizer: ModelTokenizer, maximumLength: Int, source: String = "the dataset") throws -> [TokenizedExample] {
+    public static func parse(_ text: String, tokenizer: ModelTokenizer, maximumLength: Int, source: String = "the dataset") throws -> TrainingSet {
         var examples: [TokenizedExample] = []
+        var renderedChats = false
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty else { continue }
@@ -44,7 +46,9 @@ public enum TrainingData {
             }
             let example: TokenizedExample
             do {
-                example = try self.example(object, tokenizer: tokenizer)
+                let rendersChat: Bool
+                (example, rendersChat) = try self.example(object, tokenizer: tokenizer)
+                renderedChats = renderedChats || rendersChat
             } catch let error as TemplateError {
                 throw ModelError("\(place): \(error.message)")
             } catch let error as ModelError {
@@ -54,10 +58,11 @@ public enum TrainingData {
             examples.append(TokenizedExample(ids: Array(example.ids.prefix(maximumLength)), labels: Array(example.labels.prefix(maximumLength))))
         }
         guard !examples.isEmpty else { throw ModelError("\(source) has no example of two tokens or more") }
-        return examples
+        return TrainingSet(examples: examples, renderedChatsAsChatML: renderedChats && tokenizer.usesDefaultTemplate)
     }
 
-    private static func example(_ object: TemplateValue.OrderedObject, tokenizer: ModelTokenizer) throws -> TokenizedExample {
+    /// One line's example, and whether the chat template rendered it.
+    private static func example(_ object: TemplateValue.OrderedObject, tokenizer: ModelTokenizer) throws -> (TokenizedExample, rendersChat: Bool) {
         // TRL appends EOS to a text or a completion that does not already end with it.
         func withEOS(_ text: String) -> String {
             guard let eos = tokenizer.eosToken, !text.hasSuffix(eos) else { return text }
@@ -65,25 +70,25 @@ public enum TrainingData {
         }
         if case .string(let text)? = object["text"] {
             let ids = tokenizer.encode(withEOS(text), addSpecialTokens: true)
-            return TokenizedExample(ids: ids, labels: ids)
+            return (TokenizedExample(ids: ids, labels: ids), false)
         }
         func completion(_ ids: [Int], afterPrompt promptLength: Int) -> TokenizedExample {
             TokenizedExample(ids: ids, labels: ids.enumerated().map { $0 < promptLength ? TrainingBatch.ignoredLabel : $1 })
         }
         if case .string(let prompt)? = object["prompt"], case .string(let text)? = object["completion"] {
             let promptLength = tokenizer.encode(prompt, addSpecialTokens: true).count
-            return completion(tokenizer.encode(prompt + withEOS(text), addSpecialTokens: true), afterPrompt: promptLength)
+            return (completion(tokenizer.encode(prompt + withEOS(text), addSpecialTokens: true), afterPrompt: promptLength), false)
         }
         // A conversational prompt and completion: the prompt with the template's generation
         // prompt, the two together without.
         if case .array(let prompt)? = object["prompt"], case .array(let text)? = object["completion"] {
             let promptIDs = try tokenizer.encodeChat(try ChatConversation(messages: .array(prompt), tools: object["tools"]), addGenerationPrompt: true)
             let ids = try tokenizer.encodeChat(try ChatConversation(messages: .array(prompt + text), tools: object["tools"]), addGenerationPrompt: false)
-            return completion(ids, afterPrompt: promptIDs.count)
+            return (completion(ids, afterPrompt: promptIDs.count), true)
         }
         if let messages = object["messages"] {
             let conversation = try ChatConversation(messages: messages, tools: object["tools"])
-            return try AssistantMask.example(conversation, tokenizer: tokenizer)
+            return (try AssistantMask.example(conversation, tokenizer: tokenizer), true)
         }
         throw ModelError("it has none of text, prompt and completion (two strings or two lists of messages), or messages")
     }

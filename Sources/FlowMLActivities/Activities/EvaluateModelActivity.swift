@@ -15,7 +15,7 @@ public struct EvaluateModelActivity: DeclaredActivity {
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         try await ComputeThread.run { [dataFolder] in
             let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
-            let examples = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: 512)
+            let examples = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: 512).examples
             let adapter = try input.adapterPath.map { try MLInputs.adapter($0, in: dataFolder) }
             do {
                 let base = try model.evaluate(examples)

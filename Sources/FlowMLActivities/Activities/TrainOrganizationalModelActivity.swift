@@ -74,12 +74,12 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
             trainer = try await ComputeThread.run { [dataFolder] in
                 let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
                 let settings = try MLInputs.settings(lora: input.lora, training: input.training)
-                let examples = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: settings.maximumLength)
-                if MLInputs.rendersChatsAsChatML(input.dataset, in: dataFolder, tokenizer: tokenizer) {
+                let dataset = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: settings.maximumLength)
+                if dataset.renderedChatsAsChatML {
                     logger.info("the model folder has no chat_template in tokenizer_config.json: chats are rendered as ChatML", metadata: ["job.id": "\(input.jobID)"])
                 }
                 do {
-                    return try LoRATrainer(model: model, examples: examples, settings: settings, output: folder.url, resume: true)
+                    return try LoRATrainer(model: model, examples: dataset.examples, settings: settings, output: folder.url, resume: true)
                 } catch let error as ModelError {
                     throw ActivityFailure.nonRetryable("InvalidTrainingRequest", error.message)
                 }
