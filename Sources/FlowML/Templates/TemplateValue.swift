@@ -130,13 +130,55 @@ indirect enum TemplateValue: Sendable {
         }
     }
 
-    /// The value a JSON document holds, keys in the document's order.
+    /// The value a JSON document holds, keys in the document's order (``OrderedJSON``).
     static func parseJSON(_ text: String) throws -> TemplateValue {
-        var parser = OrderedJSONParser(scalars: Array(text.unicodeScalars))
-        let value = try parser.parseValue()
-        parser.skipWhitespace()
-        guard parser.position == parser.scalars.count else { throw TemplateError("unexpected text after the JSON value at offset \(parser.position)") }
-        return value
+        do {
+            return try OrderedJSON.parse(Array(text.utf8))
+        } catch {
+            throw TemplateError(error.description)
+        }
+    }
+
+    var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    /// An integer, or a float with no fraction.
+    var intValue: Int? {
+        switch self {
+        case .int(let value): return value
+        case .double(let value) where value == value.rounded() && abs(value) < 1e15: return Int(value)
+        default: return nil
+        }
+    }
+
+    var doubleValue: Double? {
+        switch self {
+        case .int(let value): return Double(value)
+        case .double(let value): return value
+        default: return nil
+        }
+    }
+
+    var objectValue: OrderedObject? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+
+    var arrayValue: [TemplateValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    var isNone: Bool {
+        if case .none = self { return true }
+        return false
     }
 
     /// Python's `json.dumps(value, ensure_ascii=False, indent=…, sort_keys=…)`, which
@@ -182,111 +224,5 @@ indirect enum TemplateValue: Sendable {
             }
         }
         return out + "\""
-    }
-}
-
-/// A JSON parser that keeps the order of an object's keys and tells ints from floats, as
-/// Python's `json` does (Foundation's loses both).
-private struct OrderedJSONParser {
-    let scalars: [Unicode.Scalar]
-    var position = 0
-
-    mutating func skipWhitespace() {
-        while position < scalars.count, [" ", "\n", "\r", "\t"].contains(scalars[position]) { position += 1 }
-    }
-
-    mutating func parseValue() throws -> TemplateValue {
-        skipWhitespace()
-        guard position < scalars.count else { throw TemplateError("the JSON ends where a value should be") }
-        switch scalars[position] {
-        case "{":
-            position += 1
-            var object = TemplateValue.OrderedObject()
-            skipWhitespace()
-            if position < scalars.count, scalars[position] == "}" { position += 1; return .object(object) }
-            while true {
-                skipWhitespace()
-                guard case .string(let key) = try parseValue() else { throw TemplateError("a JSON object key must be a string (offset \(position))") }
-                skipWhitespace()
-                try expect(":")
-                object[key] = try parseValue()
-                skipWhitespace()
-                if try consumeSeparator(closing: "}") { return .object(object) }
-            }
-        case "[":
-            position += 1
-            var values: [TemplateValue] = []
-            skipWhitespace()
-            if position < scalars.count, scalars[position] == "]" { position += 1; return .array(values) }
-            while true {
-                values.append(try parseValue())
-                skipWhitespace()
-                if try consumeSeparator(closing: "]") { return .array(values) }
-            }
-        case "\"":
-            return .string(try parseString())
-        case "t": try expectWord("true"); return .bool(true)
-        case "f": try expectWord("false"); return .bool(false)
-        case "n": try expectWord("null"); return .none
-        default:
-            let start = position
-            while position < scalars.count, "+-0123456789.eE".unicodeScalars.contains(scalars[position]) { position += 1 }
-            let literal = String(scalars: scalars[start..<position])
-            if let value = Int(literal) { return .int(value) }
-            if let value = Double(literal), !literal.isEmpty { return .double(value) }
-            throw TemplateError("not a JSON value at offset \(start)")
-        }
-    }
-
-    private mutating func consumeSeparator(closing: Unicode.Scalar) throws -> Bool {
-        guard position < scalars.count else { throw TemplateError("the JSON ends inside a container") }
-        if scalars[position] == "," { position += 1; return false }
-        if scalars[position] == closing { position += 1; return true }
-        throw TemplateError("expected ',' or '\(closing)' at offset \(position)")
-    }
-
-    private mutating func expect(_ scalar: Unicode.Scalar) throws {
-        guard position < scalars.count, scalars[position] == scalar else { throw TemplateError("expected '\(scalar)' at offset \(position)") }
-        position += 1
-    }
-
-    private mutating func expectWord(_ word: String) throws {
-        for scalar in word.unicodeScalars { try expect(scalar) }
-    }
-
-    private mutating func parseString() throws -> String {
-        try expect("\"")
-        var out = String.UnicodeScalarView()
-        var pendingHigh: UInt32?
-        while position < scalars.count {
-            let scalar = scalars[position]
-            position += 1
-            if scalar == "\"" { return String(out) }
-            guard scalar == "\\" else { out.append(scalar); continue }
-            guard position < scalars.count else { break }
-            let escape = scalars[position]
-            position += 1
-            switch escape {
-            case "n": out.append("\n")
-            case "t": out.append("\t")
-            case "r": out.append("\r")
-            case "b": out.append("\u{8}")
-            case "f": out.append("\u{C}")
-            case "u":
-                guard position + 4 <= scalars.count, let code = UInt32(String(scalars: scalars[position..<(position + 4)]), radix: 16) else {
-                    throw TemplateError("a bad \\u escape at offset \(position)")
-                }
-                position += 4
-                if (0xD800..<0xDC00).contains(code) { pendingHigh = code; continue }
-                if (0xDC00..<0xE000).contains(code), let high = pendingHigh {
-                    out.append(Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00))!)
-                    pendingHigh = nil
-                    continue
-                }
-                out.append(Unicode.Scalar(code) ?? "\u{FFFD}")
-            default: out.append(escape)
-            }
-        }
-        throw TemplateError("the JSON ends inside a string")
     }
 }

@@ -18,9 +18,9 @@ public struct ModelTokenizer: Sendable {
     public init(folder: URL) throws {
         let tokenizer = try Tokenizer(contentsOf: folder.appendingPathComponent("tokenizer.json"))
         let configURL = folder.appendingPathComponent("tokenizer_config.json")
-        var config: [String: Any] = [:]
+        var config = TemplateValue.OrderedObject()
         if FileManager.default.fileExists(atPath: configURL.path) {
-            guard let data = try? Data(contentsOf: configURL), let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            guard let data = try? Data(contentsOf: configURL), let object = (try? OrderedJSON.parse(Array(data)))?.objectValue else {
                 throw TokenizerError("\(configURL.path) is not a JSON object")
             }
             config = object
@@ -31,17 +31,17 @@ public struct ModelTokenizer: Sendable {
     /// A bare `tokenizer.json` with no configuration: no chat template of its own.
     public init(tokenizer: Tokenizer) {
         // A configuration without fields cannot fail to load.
-        try! self.init(tokenizer: tokenizer, config: [:])
+        try! self.init(tokenizer: tokenizer, config: TemplateValue.OrderedObject())
     }
 
-    init(tokenizer: Tokenizer, config: [String: Any]) throws {
+    init(tokenizer: Tokenizer, config: TemplateValue.OrderedObject) throws {
         self.tokenizer = tokenizer
         func tokenText(_ field: String) throws -> String? {
             switch config[field] {
-            case nil, is NSNull: return nil
-            case let text as String: return text
-            case let object as [String: Any]:
-                guard let content = object["content"] as? String else { throw TokenizerError("tokenizer_config.json: \(field).content must be a string") }
+            case nil, .none?: return nil
+            case .string(let text)?: return text
+            case .object(let object)?:
+                guard let content = object["content"]?.stringValue else { throw TokenizerError("tokenizer_config.json: \(field).content must be a string") }
                 return content
             default: throw TokenizerError("tokenizer_config.json: \(field) must be a string or an object with a content")
             }
@@ -50,14 +50,15 @@ public struct ModelTokenizer: Sendable {
         eosToken = try tokenText("eos_token")
 
         switch config["chat_template"] {
-        case nil, is NSNull:
+        case nil, .none?:
             chatTemplate = .chatML
             usesDefaultTemplate = true
-        case let source as String:
+        case .string(let source)?:
             chatTemplate = try ChatTemplate(source)
             usesDefaultTemplate = false
-        case let named as [[String: Any]]:
-            guard let source = (named.first { $0["name"] as? String == "default" } ?? named.first)?["template"] as? String else {
+        case .array(let list)?:
+            let named = list.compactMap(\.objectValue)
+            guard let source = (named.first { $0["name"]?.stringValue == "default" } ?? named.first)?["template"]?.stringValue else {
                 throw TokenizerError("tokenizer_config.json: chat_template is a list without a default template")
             }
             chatTemplate = try ChatTemplate(source)
@@ -70,7 +71,7 @@ public struct ModelTokenizer: Sendable {
         // flags when the configuration sets them; otherwise tokenizer.json's stands.
         if config["add_bos_token"] != nil || config["add_eos_token"] != nil {
             func id(of token: String?, flag: String) throws -> [Int] {
-                guard config[flag] as? Bool == true else { return [] }
+                guard config[flag]?.boolValue == true else { return [] }
                 guard let token, let id = tokenizer.id(of: token) else {
                     throw TokenizerError("tokenizer_config.json sets \(flag) but its token \(token ?? "(none)") is not in the vocabulary")
                 }

@@ -51,25 +51,16 @@ public struct Tokenizer: Sendable {
     }
 
     public init(data: Data) throws {
-        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw TokenizerError("tokenizer.json is not a JSON object")
+        // Read with exact keys: Foundation's dictionaries have String keys, which merge
+        // canonically equivalent tokens ("é" and "e\u{301}").
+        let root: TemplateValue
+        do {
+            root = try OrderedJSON.parse(Array(data))
+        } catch {
+            throw TokenizerError("tokenizer.json is not JSON: \(error)")
         }
-        if let model = root["model"] as? [String: Any], let type = model["type"] as? String, type != "BPE" {
-            throw TokenizerError("model.type \"\(type)\" is not supported: only BPE models are (Llama, Mistral, Qwen2)")
-        }
-        // Foundation's dictionaries have String keys, which merge canonically equivalent
-        // tokens ("é" and "e\u{301}"); the vocabulary is read again with exact keys.
-        guard case .object(let exactRoot)? = try? TemplateValue.parseJSON(String(decoding: data, as: UTF8.self)),
-              case .object(let model)? = exactRoot["model"], case .object(let vocabulary)? = model["vocab"]
-        else {
-            throw TokenizerError("tokenizer.json has no model.vocab object")
-        }
-        var exactVocabulary: [(String, Int)] = []
-        for (token, value) in vocabulary.pairs {
-            guard case .int(let id) = value else { throw TokenizerError("model.vocab[\(token.debugDescription)] is not an integer id") }
-            exactVocabulary.append((token, id))
-        }
-        try self.init(root: root, vocabulary: exactVocabulary)
+        guard let object = root.objectValue else { throw TokenizerError("tokenizer.json is not a JSON object") }
+        try self.init(root: object)
     }
 
     // MARK: Encoding
