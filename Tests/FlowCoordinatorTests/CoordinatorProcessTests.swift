@@ -101,7 +101,8 @@ struct WorkflowCommandLineTests {
         let broker = ["--topology-prefix", names.prefix!, "--amqp-url", TestBroker.url]
         let store = ["--data-dir", folder.appendingPathComponent("coordinator").path]
         let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--metrics-port", "off"] + broker)
-        let coordinator = try FlowProcess(["coordinator", "--metrics-port", "9478"] + store + broker)
+        let coordinator = try FlowProcess(["coordinator", "--metrics-port", "0"] + store + broker)
+        let metricsPort = try #require(try await coordinator.servingPort(), "the coordinator never served health:\n\(coordinator.log)")
 
         let started = try await flow(["workflow", "start", "echo_chain", "--input", #"{"text": "cli", "steps": 2}"#, "--id", "cli-1", "--wait", "--timeout", "60"] + broker)
         #expect(started.status == 0, "\(started.standardError)\ncoordinator:\n\(coordinator.log)")
@@ -138,7 +139,7 @@ struct WorkflowCommandLineTests {
 
         let metrics = try await flow(["status"] + broker)
         #expect(metrics.standardOutput.contains(names.name(Topology.workflowCommandQueue)))
-        let scraped = try ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:9478/metrics"])
+        let scraped = try ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(metricsPort)/metrics"])
         #expect(scraped.standardOutput.contains(#"flow_coordinator_events_total{event="workflow_completed"} 1"#))
         #expect(scraped.standardOutput.contains(#"flow_coordinator_events_total{event="duplicate_start"} 1"#))
 

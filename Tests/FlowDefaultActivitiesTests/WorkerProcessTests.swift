@@ -108,17 +108,18 @@ struct CommandLineTests {
     func activityRunAndMetrics() async throws {
         let setup = try await WorkerProcessTests.Setup.make(queue: .default)
         var arguments = setup.workerArguments
-        arguments[arguments.firstIndex(of: "--metrics-port")! + 1] = "9474"
+        arguments[arguments.firstIndex(of: "--metrics-port")! + 1] = "0"
         let worker = try FlowProcess(arguments)
+        let port = try #require(try await worker.servingPort(), "the worker never served health:\n\(worker.log)")
         var ready = (0, "")
         for _ in 0..<100 {
-            ready = try await get("http://127.0.0.1:9474/readyz")
+            ready = try await get("http://127.0.0.1:\(port)/readyz")
             if ready.0 == 200 { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(ready.0 == 200)
         #expect(ready.1.contains("consuming \(setup.names.queue(.default))"))
-        #expect(try await get("http://127.0.0.1:9474/healthz").0 == 200)
+        #expect(try await get("http://127.0.0.1:\(port)/healthz").0 == 200)
 
         let flow = Repository.flowExecutable.path
         let prefix = ["--topology-prefix", setup.names.prefix!, "--amqp-url", TestBroker.url]
@@ -129,7 +130,7 @@ struct CommandLineTests {
         #expect(failed.status == 1)
         #expect(failed.standardError.contains("InvalidBlobID"))
 
-        let metrics = try await get("http://127.0.0.1:9474/metrics")
+        let metrics = try await get("http://127.0.0.1:\(port)/metrics")
         #expect(metrics.0 == 200)
         #expect(metrics.1.contains(#"activity="storage_put",outcome="completed"} 1"#))
         #expect(metrics.1.contains(#"activity="storage_get",outcome="dead_lettered"} 1"#))
@@ -139,18 +140,6 @@ struct CommandLineTests {
         await setup.tearDown()
     }
 
-    /// The port a worker's log says it serves health and metrics on, once it says so.
-    private func servingPort(_ worker: FlowProcess) async throws -> Int? {
-        for _ in 0..<300 {
-            if let line = worker.log.split(separator: "\n").first(where: { $0.contains("serving /healthz") }),
-               let address = line.range(of: #"127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
-                return Int(line[address].split(separator: ":").last!)
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return nil
-    }
-
     @Test("a second copy of a worker on one host serves health and metrics on a free port and says which; a port the user chose that is busy is an error")
     func copiesOnOneHost() async throws {
         let setup = try await WorkerProcessTests.Setup.make(queue: .default)
@@ -158,9 +147,9 @@ struct CommandLineTests {
         let flag = arguments.firstIndex(of: "--metrics-port")!
         arguments.removeSubrange(flag...(flag + 1))
         let first = try FlowProcess(arguments)
-        let firstPort = try #require(try await servingPort(first), "the first copy never served:\n\(first.log)")
+        let firstPort = try #require(try await first.servingPort(), "the first copy never served:\n\(first.log)")
         let second = try FlowProcess(arguments)
-        let secondPort = try #require(try await servingPort(second), "the second copy never served:\n\(second.log)")
+        let secondPort = try #require(try await second.servingPort(), "the second copy never served:\n\(second.log)")
         #expect(firstPort != secondPort)
         #expect(second.log.contains("port is taken"), "\(second.log)")
         #expect(try await get("http://127.0.0.1:\(firstPort)/healthz").0 == 200)

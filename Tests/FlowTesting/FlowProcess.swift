@@ -34,6 +34,21 @@ public final class FlowProcess: @unchecked Sendable {
         return ThreadWatch(when: condition, timeout: timeout) { kill(pid, signal) }
     }
 
+    /// The port its log says it serves health and metrics on (`http.address`), once it
+    /// says so; for a process started with `--metrics-port 0` (any free port), so that
+    /// tests never depend on a fixed port being free.
+    public func servingPort(timeout: Duration = .seconds(30)) async throws -> Int? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = log.split(separator: "\n").first(where: { $0.contains("serving /healthz") }),
+               let address = line.range(of: #"127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
+                return Int(line[address].split(separator: ":").last!)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
     /// Waits for the process to exit and returns its status, or nil after `timeout`.
     public func waitForExit(timeout: Duration) async throws -> Int32? {
         let deadline = ContinuousClock.now + timeout
