@@ -114,42 +114,22 @@ extension TemplateBuiltins {
         switch name {
         case "defined": return !value.isUndefined
         case "undefined": return value.isUndefined
-        case "none":
-            if case .none = value { return true }
-            return false
-        case "string":
-            if case .string = value { return true }
-            return false
-        case "number":
-            switch value {
-            case .int, .double: return true
-            default: return false
-            }
+        case "none": return value.isNone
+        case "string": return value.stringValue != nil
+        case "number": return value.doubleValue != nil
         case "integer":
             if case .int = value { return true }
             return false
         case "float":
             if case .double = value { return true }
             return false
-        case "boolean":
-            if case .bool = value { return true }
-            return false
-        case "true":
-            if case .bool(true) = value { return true }
-            return false
-        case "false":
-            if case .bool(false) = value { return true }
-            return false
+        case "boolean": return value.boolValue != nil
+        case "true": return value.boolValue == true
+        case "false": return value.boolValue == false
         case "mapping":
-            switch value {
-            case .object, .namespace: return true
-            default: return false
-            }
-        case "iterable", "sequence":
-            switch value {
-            case .array, .object, .string: return true
-            default: return false
-            }
+            if case .namespace = value { return true }
+            return value.objectValue != nil
+        case "iterable", "sequence": return value.arrayValue != nil || value.objectValue != nil || value.stringValue != nil
         case "callable":
             if case .function = value { return true }
             return false

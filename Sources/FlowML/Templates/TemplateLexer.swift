@@ -18,7 +18,10 @@ struct TemplateLexer {
     }
 
     static func pieces(of template: String) throws -> [Piece] {
-        let source = Array(template.unicodeScalars)
+        // Jinja drops one newline at the very end of a template (keep_trailing_newline off).
+        var source = Array(template.unicodeScalars)
+        if source.last == "\n" { source.removeLast() }
+        if source.last == "\r" { source.removeLast() }
         var pieces: [Piece] = []
         var text: [Unicode.Scalar] = []
         var position = 0
@@ -114,7 +117,7 @@ private struct TokenScanner {
             }
             if scalar == "'" || scalar == "\"" {
                 tokens.append(.string(try string(quote: scalar)))
-            } else if scalar.properties.numericType != nil, ("0"..."9").contains(scalar) {
+            } else if ("0"..."9").contains(scalar) {
                 let start = position
                 while position < source.count, ("0"..."9").contains(source[position]) || source[position] == "_" { position += 1 }
                 var isDouble = false
