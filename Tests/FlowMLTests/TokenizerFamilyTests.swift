@@ -113,6 +113,24 @@ struct TokenizerFamilyTests {
         }
     }
 
+    @Test("a Llama tokenizer whose add_bos_token and add_eos_token disagree with its post-processor adds what Transformers 4's LlamaTokenizerFast adds", arguments: ["llama2-eos-only", "llama2-eos-added"])
+    func specialTokenFlags(folder name: String) throws {
+        struct Expected: Decodable {
+            struct Case: Decodable {
+                var text: String
+                var ids_with_special_tokens: [Int]
+            }
+            var cases: [Case]
+        }
+        let folder = Self.folder(name)
+        let tokenizer = try ModelTokenizer(folder: folder)
+        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: folder.appendingPathComponent("expected.json")))
+        #expect(expected.cases.count == 3)
+        for sample in expected.cases {
+            #expect(tokenizer.encode(sample.text, addSpecialTokens: true) == sample.ids_with_special_tokens, "\(name): \(sample.text.debugDescription)")
+        }
+    }
+
     @Test("a folder without a chat template renders chats as ChatML and says so")
     func chatMLFallback() throws {
         let (tokenizer, _, _) = try Self.load("metaspace-always")

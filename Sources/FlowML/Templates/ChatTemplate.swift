@@ -72,8 +72,6 @@ public struct ChatConversation: Sendable {
         }
     }
 
-    var count: Int { roles.count }
-
     /// The same chat with the content of message `index` replaced.
     func replacingContent(at index: Int, with content: String) -> ChatConversation {
         guard case .array(var items) = messages, case .object(var message) = items[index] else { return self }
@@ -85,12 +83,6 @@ public struct ChatConversation: Sendable {
     func content(at index: Int) -> String? {
         guard case .array(let items) = messages, case .object(let message) = items[index], case .string(let content)? = message["content"] else { return nil }
         return content
-    }
-
-    /// The first `count` messages.
-    func prefix(_ count: Int) -> ChatConversation {
-        guard case .array(let items) = messages else { return self }
-        return ChatConversation(unchecked: .array(Array(items.prefix(count))), tools: tools)
     }
 
     private init(unchecked messages: TemplateValue, tools: TemplateValue?) {

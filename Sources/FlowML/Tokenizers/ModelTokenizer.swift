@@ -67,23 +67,28 @@ public struct ModelTokenizer: Sendable {
             throw TokenizerError("tokenizer_config.json: chat_template must be a string or a list of {name, template}")
         }
 
-        // Transformers' Llama-family tokenizers rebuild the post-processor from these two
-        // flags when the configuration sets them; otherwise tokenizer.json's stands.
-        if config["add_bos_token"] != nil || config["add_eos_token"] != nil {
-            func id(of token: String?, flag: String) throws -> [Int] {
-                guard config[flag]?.boolValue == true else { return [] }
-                guard let token, let id = tokenizer.id(of: token) else {
-                    throw TokenizerError("tokenizer_config.json sets \(flag) but its token \(token ?? "(none)") is not in the vocabulary")
-                }
-                return [id]
+        // Transformers 4's Llama-family tokenizers rebuild the post-processor from these two
+        // flags at load, a flag left out keeping its default (BOS on, EOS off); other
+        // classes, and Transformers 5, keep tokenizer.json's post-processor. The
+        // checkpoints people have were saved with the two in agreement.
+        let rebuildsFromFlags = Self.flagClasses.contains(config["tokenizer_class"]?.stringValue ?? "")
+        func side(_ flag: String, token: String?, byDefault: Bool, otherwise: [Int]) throws -> [Int] {
+            guard rebuildsFromFlags else { return otherwise }
+            guard config[flag]?.boolValue ?? byDefault else { return [] }
+            guard let token, let id = tokenizer.id(of: token) else {
+                throw TokenizerError("tokenizer_config.json sets \(flag) but its token \(token ?? "(none)") is not in the vocabulary")
             }
-            specialPrefix = try id(of: bosToken, flag: "add_bos_token")
-            specialSuffix = try id(of: eosToken, flag: "add_eos_token")
-        } else {
-            specialPrefix = tokenizer.postProcessor.prefix
-            specialSuffix = tokenizer.postProcessor.suffix
+            return [id]
         }
+        specialPrefix = try side("add_bos_token", token: bosToken, byDefault: true, otherwise: tokenizer.postProcessor.prefix)
+        specialSuffix = try side("add_eos_token", token: eosToken, byDefault: false, otherwise: tokenizer.postProcessor.suffix)
     }
+
+    /// The `tokenizer_class` values whose Transformers 4 tokenizers apply `add_bos_token`
+    /// and `add_eos_token` themselves.
+    static let flagClasses: Set<String> = [
+        "LlamaTokenizer", "LlamaTokenizerFast", "CodeLlamaTokenizer", "CodeLlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast",
+    ]
 
     public var eosTokenID: Int? { eosToken.flatMap(tokenizer.id(of:)) }
 

@@ -85,9 +85,6 @@ public struct Tokenizer: Sendable {
         addedTokens.id(of: token) ?? vocabulary[ScalarKey(token)]
     }
 
-    /// The text of one token id, as the vocabulary spells it.
-    public func token(of id: Int) -> String? { tokensByID[id] }
-
     /// Byte-pair encoding of one pre-tokenized word, as `tokenizers`' BPE model does it:
     /// each scalar becomes its token (or its bytes' tokens with byte fallback, or the
     /// unknown token), then the adjacent pair of lowest merge rank merges, leftmost first,
