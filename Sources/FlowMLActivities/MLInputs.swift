@@ -9,18 +9,18 @@ enum MLInputs {
     static func model(_ path: String, in dataFolder: DataFolder) throws -> (LlamaModel, ModelTokenizer) {
         let folder = try dataFolder.resolve(path)
         guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) else {
-            throw ActivityFailure.nonRetryable("ModelNotFound", "no model folder with a config.json at \(path) in the data folder")
+            throw ActivityFailure.nonRetryable(.modelNotFound, "no model folder with a config.json at \(path) in the data folder")
         }
         do {
             return (try LlamaModel(folder: folder), try ModelTokenizer(folder: folder))
         } catch let error as ModelError {
-            throw ActivityFailure.nonRetryable("InvalidModel", "\(path): \(error.message)")
+            throw ActivityFailure.nonRetryable(.invalidModel, "\(path): \(error.message)")
         } catch let error as SafeTensorsError {
-            throw ActivityFailure.nonRetryable("InvalidModel", "\(path): \(error.message)")
+            throw ActivityFailure.nonRetryable(.invalidModel, "\(path): \(error.message)")
         } catch let error as TokenizerError {
-            throw ActivityFailure.nonRetryable("InvalidModel", "\(path): the tokenizer: \(error.message)")
+            throw ActivityFailure.nonRetryable(.invalidModel, "\(path): the tokenizer: \(error.message)")
         } catch let error as TemplateError {
-            throw ActivityFailure.nonRetryable("InvalidModel", "\(path)/tokenizer_config.json: \(error.message)")
+            throw ActivityFailure.nonRetryable(.invalidModel, "\(path)/tokenizer_config.json: \(error.message)")
         }
     }
 
@@ -29,7 +29,7 @@ enum MLInputs {
         do {
             return try TrainingData.load(file, tokenizer: tokenizer, maximumLength: maximumLength)
         } catch let error as ModelError {
-            throw ActivityFailure.nonRetryable("InvalidDataset", "\(dataset): \(error.message)")
+            throw ActivityFailure.nonRetryable(.invalidDataset, "\(dataset): \(error.message)")
         }
     }
 
@@ -44,9 +44,9 @@ enum MLInputs {
         do {
             return try LoRAAdapter(folder: folder)
         } catch let error as ModelError {
-            throw ActivityFailure.nonRetryable("InvalidAdapter", "\(path): \(error.message)")
+            throw ActivityFailure.nonRetryable(.invalidAdapter, "\(path): \(error.message)")
         } catch let error as SafeTensorsError {
-            throw ActivityFailure.nonRetryable("InvalidAdapter", "\(path): \(error.message)")
+            throw ActivityFailure.nonRetryable(.invalidAdapter, "\(path): \(error.message)")
         }
     }
 
@@ -55,7 +55,7 @@ enum MLInputs {
         var merged: [String: Any] = [:]
         for part in [training, lora].compactMap({ $0 }) {
             guard let object = (try? JSONSerialization.jsonObject(with: Data(part.text.utf8))) as? [String: Any] else {
-                throw ActivityFailure.nonRetryable("InvalidInput", "'lora' and 'training' must be JSON objects")
+                throw ActivityFailure.nonRetryable(.invalidInput, "'lora' and 'training' must be JSON objects")
             }
             merged.merge(object) { _, new in new }
         }
@@ -64,7 +64,7 @@ enum MLInputs {
             if merged["max_steps"] == nil { settings.maximumSteps = 30 }
             return settings
         } catch {
-            throw ActivityFailure.nonRetryable("InvalidInput", "the training settings do not decode: \(error)")
+            throw ActivityFailure.nonRetryable(.invalidInput, "the training settings do not decode: \(error)")
         }
     }
 }

@@ -16,9 +16,9 @@ public struct AnalyzeDocumentContentActivity: DeclaredActivity {
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         let text = input.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { throw ActivityFailure.nonRetryable("InvalidInput", "'text' is empty: there is nothing to analyse") }
+        guard !text.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "'text' is empty: there is nothing to analyse") }
         let partSize = input.maxPartCharacters ?? 24_000
-        guard partSize >= 500 else { throw ActivityFailure.nonRetryable("InvalidInput", "max_part_characters must be at least 500, got \(partSize)") }
+        guard partSize >= 500 else { throw ActivityFailure.nonRetryable(.invalidInput, "max_part_characters must be at least 500, got \(partSize)") }
         let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache)
         let parts = Self.split(text, maximumCharacters: partSize)
 

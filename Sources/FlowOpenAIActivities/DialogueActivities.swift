@@ -72,10 +72,10 @@ public struct ResearchAndSynthesize: Activity {
     public init(client: OpenAIClient) { self.client = client }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
-        guard !input.topic.isEmpty else { throw ActivityFailure.nonRetryable("InvalidInput", "'topic' is empty") }
-        guard !input.sources.isEmpty else { throw ActivityFailure.nonRetryable("InvalidInput", "give at least one source ({\"title\": ..., \"text\": ...})") }
+        guard !input.topic.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "'topic' is empty") }
+        guard !input.sources.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "give at least one source ({\"title\": ..., \"text\": ...})") }
         let maximum = input.maxQuestions ?? 5
-        guard (1...20).contains(maximum) else { throw ActivityFailure.nonRetryable("InvalidInput", "max_questions must be from 1 to 20, got \(maximum)") }
+        guard (1...20).contains(maximum) else { throw ActivityFailure.nonRetryable(.invalidInput, "max_questions must be from 1 to 20, got \(maximum)") }
         let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache)
         let planned = try await calls.ask(
             try PromptLibrary.prompt("research_questions"),
@@ -154,7 +154,7 @@ public struct CatchballExchange: Activity {
     public init(client: OpenAIClient) { self.client = client }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
-        guard !input.topic.isEmpty else { throw ActivityFailure.nonRetryable("InvalidInput", "'topic' is empty") }
+        guard !input.topic.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "'topic' is empty") }
         let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache)
         var conversation = input.conversation ?? []
         let proposal: String
@@ -232,9 +232,9 @@ public struct SynthesizeWisdom: Activity {
     public init(client: OpenAIClient) { self.client = client }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
-        guard !input.insights.isEmpty else { throw ActivityFailure.nonRetryable("InvalidInput", "give at least one insight ({\"source\": ..., \"text\": ...})") }
+        guard !input.insights.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "give at least one insight ({\"source\": ..., \"text\": ...})") }
         let maximum = input.maxPrinciples ?? 5
-        guard (1...20).contains(maximum) else { throw ActivityFailure.nonRetryable("InvalidInput", "max_principles must be from 1 to 20, got \(maximum)") }
+        guard (1...20).contains(maximum) else { throw ActivityFailure.nonRetryable(.invalidInput, "max_principles must be from 1 to 20, got \(maximum)") }
         let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache)
         let insights = input.insights.map { "- [\($0.source)] \($0.text)" }.joined(separator: "\n")
         let answer = try await calls.ask(try PromptLibrary.prompt("synthesize_wisdom"), ["insights": insights, "max_principles": "\(maximum)"], as: Principles.self)

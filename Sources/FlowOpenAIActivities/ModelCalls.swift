@@ -39,7 +39,7 @@ final class ModelCalls: Sendable {
             return try JSONDecoder().decode(Answer.self, from: Data(result.response.text.utf8))
         } catch {
             throw ActivityFailure.retryable(
-                "UnexpectedAnswer",
+                .unexpectedAnswer,
                 "\(model) answered prompt \(prompt.version) with text that does not follow schema \(prompt.schemaName): \(error). The start of the answer: \(result.response.text.prefix(200))"
             )
         }

@@ -18,7 +18,7 @@ public struct Prompt: Sendable {
         var text = userTemplate
         for (key, value) in values { text = text.replacingOccurrences(of: "{{\(key)}}", with: value) }
         if let range = text.range(of: "{{"), let end = text[range.upperBound...].range(of: "}}") {
-            throw ActivityFailure.nonRetryable("PromptError", "prompt \(version) has no value for {{\(text[range.upperBound..<end.lowerBound])}}")
+            throw ActivityFailure.nonRetryable(.promptError, "prompt \(version) has no value for {{\(text[range.upperBound..<end.lowerBound])}}")
         }
         return text
     }
@@ -39,7 +39,7 @@ public enum PromptLibrary {
         guard let url = Bundle.module.url(forResource: name, withExtension: "md", subdirectory: "Prompts"),
               let text = try? String(contentsOf: url, encoding: .utf8)
         else {
-            throw ActivityFailure.nonRetryable("PromptError", "prompt \(name) is missing from the build (Sources/FlowOpenAIActivities/Prompts/\(name).md)")
+            throw ActivityFailure.nonRetryable(.promptError, "prompt \(name) is missing from the build (Sources/FlowOpenAIActivities/Prompts/\(name).md)")
         }
         return try parse(name: name, text: text)
     }
@@ -47,7 +47,7 @@ public enum PromptLibrary {
     static func parse(name: String, text: String) throws -> Prompt {
         let lines = text.components(separatedBy: "\n")
         guard lines.first == "---", let close = lines.dropFirst().firstIndex(of: "---") else {
-            throw ActivityFailure.nonRetryable("PromptError", "prompt \(name) must start with front matter (--- version: ... schema: ... ---)")
+            throw ActivityFailure.nonRetryable(.promptError, "prompt \(name) must start with front matter (--- version: ... schema: ... ---)")
         }
         var fields: [String: String] = [:]
         for line in lines[1..<close] {
@@ -67,12 +67,12 @@ public enum PromptLibrary {
         guard let version = fields["version"], let schemaName = fields["schema"],
               let system = sections["system"], let user = sections["user"]
         else {
-            throw ActivityFailure.nonRetryable("PromptError", "prompt \(name) needs version and schema in its front matter and ## system and ## user sections")
+            throw ActivityFailure.nonRetryable(.promptError, "prompt \(name) needs version and schema in its front matter and ## system and ## user sections")
         }
         guard let schemaURL = Bundle.module.url(forResource: schemaName, withExtension: "json", subdirectory: "Prompts/schemas"),
               let schemaText = try? String(contentsOf: schemaURL, encoding: .utf8)
         else {
-            throw ActivityFailure.nonRetryable("PromptError", "schema \(schemaName) of prompt \(name) is missing (Prompts/schemas/\(schemaName).json)")
+            throw ActivityFailure.nonRetryable(.promptError, "schema \(schemaName) of prompt \(name) is missing (Prompts/schemas/\(schemaName).json)")
         }
         return Prompt(
             name: name, version: version, system: system.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines),

@@ -40,7 +40,7 @@ public struct EchoChain: Workflow {
 
     public func run(context: WorkflowContext, input: Input) async throws -> Output {
         let steps = input.steps ?? 3
-        guard (1...1000).contains(steps) else { throw ActivityFailure.nonRetryable("InvalidInput", "steps must be from 1 to 1000, got \(steps)") }
+        guard (1...1000).contains(steps) else { throw ActivityFailure.nonRetryable(.invalidInput, "steps must be from 1 to 1000, got \(steps)") }
         var text = input.text
         for step in 1...steps {
             if step > 1, let pause = input.pauseSeconds, pause > 0 {

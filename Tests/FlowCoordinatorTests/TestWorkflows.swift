@@ -49,7 +49,7 @@ struct NeedsAFix: Activity {
     }
 
     func run(_ input: Empty, context: ActivityContext) async throws -> Output {
-        guard fixed.isOn else { throw ActivityFailure.nonRetryable("NotReady", "the dependency is not configured") }
+        guard fixed.isOn else { throw ActivityFailure.nonRetryable(.init(rawValue: "NotReady"), "the dependency is not configured") }
         return Output(fixed: true)
     }
 }

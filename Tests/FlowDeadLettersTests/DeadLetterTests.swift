@@ -13,7 +13,7 @@ struct FailsTwice: Activity {
     typealias Input = Empty
     typealias Output = Empty
     func run(_ input: Empty, context: ActivityContext) async throws -> Empty {
-        throw ActivityFailure.retryable("DependencyDown", "the API key expired")
+        throw ActivityFailure.retryable(.init(rawValue: "DependencyDown"), "the API key expired")
     }
 }
 
@@ -23,7 +23,7 @@ struct Refuses: Activity {
     typealias Input = Empty
     typealias Output = Empty
     func run(_ input: Empty, context: ActivityContext) async throws -> Empty {
-        throw ActivityFailure.nonRetryable("InvalidInput", "missing file report.pdf")
+        throw ActivityFailure.nonRetryable(.invalidInput, "missing file report.pdf")
     }
 }
 

@@ -142,7 +142,7 @@ struct MLActorTests {
         #expect(try #require(cancelReply.output).decode(TrainingJob.self).cancelRequested)
         let reply = try await harness.finalReply(to: "train-long", timeout: .seconds(60))
         #expect(reply.status == .failed)
-        #expect(reply.error?.type == ActivityFailure.cancelledType)
+        #expect(reply.error?.kind == .cancelled)
         #expect(reply.error?.message.contains("was cancelled at step") == true, "\(String(describing: reply.error))")
 
         let record = try await job(harness, "long")
@@ -154,7 +154,7 @@ struct MLActorTests {
 
         // The same job asked for again stays cancelled, answered at once.
         try await harness.send(TrainOrganizationalModel.name, input: input, messageID: "train-long-again", queue: .ml)
-        #expect(try await harness.finalReply(to: "train-long-again").error?.type == ActivityFailure.cancelledType)
+        #expect(try await harness.finalReply(to: "train-long-again").error?.kind == .cancelled)
         #expect(try await harness.requester.inspectQueue(harness.names.deadLetterQueue).messageCount == 0)
         await harness.shutdown()
     }
@@ -173,7 +173,7 @@ struct MLActorTests {
         try await harness.send(CancelTrainingJob.name, input: #"{"job_id": "first"}"#, messageID: "cancel-first", queue: .ml)
         let second = try await harness.finalReply(to: "train-second", timeout: .seconds(60))
         #expect(second.status == .completed, "\(String(describing: second.error))")
-        #expect(try await harness.finalReply(to: "train-first").error?.type == ActivityFailure.cancelledType)
+        #expect(try await harness.finalReply(to: "train-first").error?.kind == .cancelled)
         await harness.shutdown()
     }
 

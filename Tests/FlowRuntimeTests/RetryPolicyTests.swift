@@ -25,9 +25,9 @@ struct RetryPolicyTests {
     @Test("non-retryable failures, listed types and the last attempt are not retried")
     func retryDecisions() {
         let policy = RetryPolicy(maximumAttempts: 3, nonRetryableErrorTypes: ["QuotaExceeded"])
-        #expect(policy.shouldRetry(.retryable("Timeout", "slow"), afterAttempt: 1))
-        #expect(!policy.shouldRetry(.retryable("Timeout", "slow"), afterAttempt: 3))
-        #expect(!policy.shouldRetry(.nonRetryable("InvalidInput", "bad"), afterAttempt: 1))
-        #expect(!policy.shouldRetry(.retryable("QuotaExceeded", "no"), afterAttempt: 1))
+        #expect(policy.shouldRetry(.retryable(.timeout, "slow"), afterAttempt: 1))
+        #expect(!policy.shouldRetry(.retryable(.timeout, "slow"), afterAttempt: 3))
+        #expect(!policy.shouldRetry(.nonRetryable(.invalidInput, "bad"), afterAttempt: 1))
+        #expect(!policy.shouldRetry(.retryable(.init(rawValue: "QuotaExceeded"), "no"), afterAttempt: 1))
     }
 }

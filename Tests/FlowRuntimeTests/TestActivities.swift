@@ -40,7 +40,7 @@ struct Flaky: Activity {
     func run(_ input: Input, context: ActivityContext) async throws -> Output {
         await effects.attempt(input.key, context.attempt)
         guard context.attempt >= input.succeedOnAttempt else {
-            throw ActivityFailure.retryable("Flaky", "attempt \(context.attempt) fails on purpose")
+            throw ActivityFailure.retryable(.init(rawValue: "Flaky"), "attempt \(context.attempt) fails on purpose")
         }
         return Output(attempt: context.attempt)
     }
@@ -53,7 +53,7 @@ struct AlwaysFails: Activity {
     typealias Input = Empty
     typealias Output = Empty
     func run(_ input: Empty, context: ActivityContext) async throws -> Empty {
-        throw ActivityFailure.retryable("DependencyDown", "the dependency is down on attempt \(context.attempt)")
+        throw ActivityFailure.retryable(.init(rawValue: "DependencyDown"), "the dependency is down on attempt \(context.attempt)")
     }
 }
 
@@ -63,7 +63,7 @@ struct RejectsInput: Activity {
     typealias Input = Empty
     typealias Output = Empty
     func run(_ input: Empty, context: ActivityContext) async throws -> Empty {
-        throw ActivityFailure.nonRetryable("InvalidInput", "this input can never work")
+        throw ActivityFailure.nonRetryable(.invalidInput, "this input can never work")
     }
 }
 
@@ -85,7 +85,7 @@ struct ResumesFromHeartbeat: Activity {
     func run(_ input: Empty, context: ActivityContext) async throws -> Output {
         if context.attempt == 1 {
             await context.heartbeat(Progress(step: 5))
-            throw ActivityFailure.retryable("Interrupted", "stopped after step 5")
+            throw ActivityFailure.retryable(.init(rawValue: "Interrupted"), "stopped after step 5")
         }
         return Output(resumedFrom: context.lastHeartbeat(as: Progress.self)?.step)
     }

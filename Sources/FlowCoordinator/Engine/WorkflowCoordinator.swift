@@ -143,7 +143,7 @@ public actor WorkflowCoordinator: Service {
     public func start(workflow name: String, id: String, input: JSONText, recipient: ResultRecipient?) async throws -> WorkflowRecord {
         guard registry.entry(named: name) != nil else {
             let known = registry.names.joined(separator: ", ")
-            throw ActivityFailure.nonRetryable("UnknownWorkflow", "no workflow named '\(name)' runs here (this coordinator runs: \(known.isEmpty ? "none" : known))")
+            throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow named '\(name)' runs here (this coordinator runs: \(known.isEmpty ? "none" : known))")
         }
         switch try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient) {
         case .created(let record):
@@ -214,7 +214,7 @@ public actor WorkflowCoordinator: Service {
     /// shutdown, the store or broker failing), so it runs again later.
     private func classify(_ error: any Error, workflowID: String) -> (WorkflowStatus, JSONText?, ActivityFailure?)? {
         if cancelling.remove(workflowID) != nil {
-            return (.cancelled, nil, .nonRetryable("Cancelled", "the workflow was cancelled"))
+            return (.cancelled, nil, .nonRetryable(.cancelled, "the workflow was cancelled"))
         }
         if shuttingDown { return nil }
         switch error {
@@ -223,13 +223,13 @@ public actor WorkflowCoordinator: Service {
             scheduleRelaunch(workflowID)
             return nil
         case let error as ActivityError:
-            return (.failed, nil, ActivityFailure.nonRetryable(error.failure.type, "\(error.activity) failed: \(error.failure.message)"))
+            return (.failed, nil, ActivityFailure.nonRetryable(error.failure.kind, "\(error.activity) failed: \(error.failure.message)"))
         case let failure as ActivityFailure:
             return (.failed, nil, failure)
         case is CancellationError:
-            return (.cancelled, nil, .nonRetryable("Cancelled", "the workflow was cancelled"))
+            return (.cancelled, nil, .nonRetryable(.cancelled, "the workflow was cancelled"))
         default:
-            return (.failed, nil, .nonRetryable("WorkflowError", "\(type(of: error)): \(error)"))
+            return (.failed, nil, .nonRetryable(.workflowError, "\(type(of: error)): \(error)"))
         }
     }
 
@@ -286,7 +286,7 @@ public actor WorkflowCoordinator: Service {
     private func announceParked(_ step: StepHead, failure: ActivityFailure) async throws {
         guard let record = try await store.workflow(id: step.workflowID) else { return }
         let advice = ActivityFailure.nonRetryable(
-            failure.type,
+            failure.kind,
             "\(step.activity) failed for good: \(failure.message). Its message \(step.messageID) is in the dead-letter queue; fix the cause, then "
                 + "`flow dlq replay --message-id \(step.messageID)` continues the workflow (or `flow workflow cancel \(step.workflowID)` ends it)"
         )
@@ -326,7 +326,7 @@ public actor WorkflowCoordinator: Service {
             return step.result ?? JSONText.null
         case .failed:
             statistics.record(.stepReplayed)
-            throw ActivityError(activity: call.activity, failure: step.error ?? .nonRetryable("Unknown", "no error recorded"))
+            throw ActivityError(activity: call.activity, failure: step.error ?? .nonRetryable(.unknown, "no error recorded"))
         case .scheduled, .parked:
             break
         }
@@ -445,7 +445,7 @@ public actor WorkflowCoordinator: Service {
                 }
             } else {
                 let failure = ActivityFailure.nonRetryable(
-                    "ActivityTimedOut",
+                    .activityTimedOut,
                     "\(why), after \(deadline.sends) sends: is a worker consuming \(configuration.names.queue(call.queue))?"
                 )
                 statistics.record(.stepTimedOut)
@@ -485,7 +485,7 @@ public actor WorkflowCoordinator: Service {
     private func handleReply(_ delivery: AMQPDelivery) async {
         do {
             guard let reply = try? JSONDecoder().decode(ActivityReply.self, from: Data(delivery.body)) else {
-                try await reject(delivery, from: configuration.names.coordinatorReplyQueue, failure: .nonRetryable("MalformedReply", "the message on the coordinator's reply queue is not an activity reply (docs/protocol.md, Replies)"))
+                try await reject(delivery, from: configuration.names.coordinatorReplyQueue, failure: .nonRetryable(.malformedReply, "the message on the coordinator's reply queue is not an activity reply (docs/protocol.md, Replies)"))
                 try await delivery.ack()
                 return
             }
@@ -504,7 +504,7 @@ public actor WorkflowCoordinator: Service {
                 }
                 count(change, messageID: messageID)
             case .failed:
-                let failure = reply.error ?? .nonRetryable("Unknown", "the worker sent no error")
+                let failure = reply.error ?? .nonRetryable(.unknown, "the worker sent no error")
                 let options = try await store.step(messageID: messageID)?.options
                 // A cancelled activity was not dead-lettered: there is nothing to replay, so the
                 // workflow sees the failure instead of parking.
@@ -553,7 +553,7 @@ public actor WorkflowCoordinator: Service {
         do {
             guard let kind = WorkflowCommand.Kind(rawValue: type) else {
                 let known = WorkflowCommand.Kind.allCases.map(\.rawValue).joined(separator: ", ")
-                try await refuse(delivery, .nonRetryable("UnknownCommand", "'\(type)' is not a workflow command: set the AMQP type to one of \(known) (docs/protocol.md, Workflows)"))
+                try await refuse(delivery, .nonRetryable(.unknownCommand, "'\(type)' is not a workflow command: set the AMQP type to one of \(known) (docs/protocol.md, Workflows)"))
                 return
             }
             switch kind {
@@ -561,7 +561,7 @@ public actor WorkflowCoordinator: Service {
                 let command = try decode(WorkflowCommand.Start.self, delivery)
                 let workflowID = command.workflowID ?? properties.messageID ?? UUID().uuidString
                 guard !workflowID.isEmpty, !workflowID.contains("/") else {
-                    throw ActivityFailure.nonRetryable("InvalidInput", "workflow_id must be non-empty and contain no '/'")
+                    throw ActivityFailure.nonRetryable(.invalidInput, "workflow_id must be non-empty and contain no '/'")
                 }
                 let recipient = properties.replyTo.flatMap { $0.isEmpty ? nil : ResultRecipient(replyTo: $0, correlationID: properties.correlationID ?? workflowID) }
                 do {
@@ -606,7 +606,7 @@ public actor WorkflowCoordinator: Service {
         do {
             return try JSONDecoder().decode(type, from: Data(delivery.body))
         } catch let error as DecodingError {
-            throw ActivityFailure.nonRetryable("InvalidCommand", "the body of \(delivery.properties.type ?? "the command") does not decode: \(error) (docs/protocol.md, Workflows)")
+            throw ActivityFailure.nonRetryable(.invalidCommand, "the body of \(delivery.properties.type ?? "the command") does not decode: \(error) (docs/protocol.md, Workflows)")
         }
     }
 
@@ -648,10 +648,10 @@ public actor WorkflowCoordinator: Service {
     @discardableResult
     public func addSchedule(_ command: WorkflowCommand.AddSchedule) async throws -> ScheduleRecord {
         guard registry.entry(named: command.workflow) != nil else {
-            throw ActivityFailure.nonRetryable("UnknownWorkflow", "no workflow named '\(command.workflow)' runs here (this coordinator runs: \(registry.names.joined(separator: ", ")))")
+            throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow named '\(command.workflow)' runs here (this coordinator runs: \(registry.names.joined(separator: ", ")))")
         }
         guard !command.name.isEmpty, !command.name.contains("/") else {
-            throw ActivityFailure.nonRetryable("InvalidInput", "a schedule's name must be non-empty and contain no '/'")
+            throw ActivityFailure.nonRetryable(.invalidInput, "a schedule's name must be non-empty and contain no '/'")
         }
         let recurrence = try Recurrence(everySeconds: command.everySeconds, cron: command.cron)
         let schedule = ScheduleRecord(

@@ -10,12 +10,12 @@ public enum Recurrence: Sendable, Equatable {
     public init(everySeconds: Int64?, cron: String?) throws {
         switch (everySeconds, cron) {
         case (let seconds?, nil):
-            guard seconds >= 1 else { throw ActivityFailure.nonRetryable("InvalidSchedule", "every_seconds must be at least 1, got \(seconds)") }
+            guard seconds >= 1 else { throw ActivityFailure.nonRetryable(.invalidSchedule, "every_seconds must be at least 1, got \(seconds)") }
             self = .every(seconds: seconds)
         case (nil, let expression?):
             self = .cron(try CronExpression(expression))
         default:
-            throw ActivityFailure.nonRetryable("InvalidSchedule", "give exactly one of every_seconds and cron")
+            throw ActivityFailure.nonRetryable(.invalidSchedule, "give exactly one of every_seconds and cron")
         }
     }
 
@@ -49,7 +49,7 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     public init(_ text: String) throws {
         let fields = text.split(whereSeparator: \.isWhitespace).map(String.init)
         guard fields.count == 5 else {
-            throw ActivityFailure.nonRetryable("InvalidSchedule", "a cron expression has five fields (minute hour day-of-month month day-of-week), '\(text)' has \(fields.count)")
+            throw ActivityFailure.nonRetryable(.invalidSchedule, "a cron expression has five fields (minute hour day-of-month month day-of-week), '\(text)' has \(fields.count)")
         }
         description = fields.joined(separator: " ")
         minutes = try Self.parse(fields[0], name: "minute", range: 0...59)
@@ -84,7 +84,7 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     }
 
     private static func invalid(_ field: String, _ name: String) -> ActivityFailure {
-        .nonRetryable("InvalidSchedule", "'\(field)' is not a valid \(name) field: use *, a number, a-b, */n, a-b/n or a list of those")
+        .nonRetryable(.invalidSchedule, "'\(field)' is not a valid \(name) field: use *, a number, a-b, */n, a-b/n or a list of those")
     }
 
     /// The first minute strictly after `date` that matches.

@@ -51,7 +51,7 @@ public struct WorkflowRegistry: Sendable {
             do {
                 decoded = try input.decode(W.Input.self)
             } catch {
-                throw ActivityFailure.nonRetryable("InvalidInput", "the input of workflow \(W.name) does not decode: \(error)")
+                throw ActivityFailure.nonRetryable(.invalidInput, "the input of workflow \(W.name) does not decode: \(error)")
             }
             return try JSONText(encoding: try await workflow.run(context: context, input: decoded))
         }

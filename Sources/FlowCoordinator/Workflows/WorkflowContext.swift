@@ -51,7 +51,7 @@ public final class WorkflowContext: Sendable {
         } catch {
             throw ActivityError(
                 activity: A.name,
-                failure: .nonRetryable("OutputMismatch", "the output of \(A.name) does not decode as \(A.Output.self): \(error). Is the worker a different version?")
+                failure: .nonRetryable(.outputMismatch, "the output of \(A.name) does not decode as \(A.Output.self): \(error). Is the worker a different version?")
             )
         }
     }

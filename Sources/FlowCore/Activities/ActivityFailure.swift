@@ -15,27 +15,14 @@ public struct ActivityFailure: Error, Sendable, Hashable, Codable, CustomStringC
         self.retryable = retryable
     }
 
-    /// A failure that another attempt cannot fix: bad input, unsupported request.
-    public static func nonRetryable(_ type: String, _ message: String) -> ActivityFailure {
-        ActivityFailure(type: type, message: message, retryable: false)
-    }
-
-    /// A failure that may pass: a dependency down, a timeout.
-    public static func retryable(_ type: String, _ message: String) -> ActivityFailure {
-        ActivityFailure(type: type, message: message, retryable: true)
-    }
-
-    /// The ``type`` of a failure that says the work was cancelled on request.
-    public static let cancelledType = "Cancelled"
-
     /// The work was cancelled on request (an operator, a workflow). Not retried and not
     /// dead-lettered: nothing went wrong, so there is nothing to replay.
     public static func cancelled(_ message: String) -> ActivityFailure {
-        ActivityFailure(type: cancelledType, message: message, retryable: false)
+        ActivityFailure(kind: .cancelled, message: message, retryable: false)
     }
 
     /// Whether this failure reports a cancellation rather than an error.
-    public var isCancellation: Bool { type == Self.cancelledType }
+    public var isCancellation: Bool { kind == .cancelled }
 
     public var description: String { "\(type): \(message)" }
 }

@@ -62,7 +62,7 @@ public struct CleanupStorage: Activity {
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         let retentionDays = input.retentionDays ?? 30
-        guard retentionDays >= 0 else { throw ActivityFailure.nonRetryable("InvalidInput", "retention_days must not be negative") }
+        guard retentionDays >= 0 else { throw ActivityFailure.nonRetryable(.invalidInput, "retention_days must not be negative") }
         let dryRun = input.dryRun ?? false
         let cutoff = Date().addingTimeInterval(-retentionDays * 86_400)
         var removed: [RemovedFile] = []

@@ -58,21 +58,21 @@ public struct DelegateTraining: Activity {
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         guard !input.jobID.isEmpty, input.jobID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-            throw ActivityFailure.nonRetryable("InvalidInput", "job_id must be non-empty letters, digits, '-', '_' or '.', got '\(input.jobID)'")
+            throw ActivityFailure.nonRetryable(.invalidInput, "job_id must be non-empty letters, digits, '-', '_' or '.', got '\(input.jobID)'")
         }
         let model = try dataFolder.resolve(input.baseModel)
         guard FileManager.default.fileExists(atPath: model.appendingPathComponent("config.json").path) else {
-            throw ActivityFailure.nonRetryable("ModelNotFound", "base_model '\(input.baseModel)' has no config.json in the data folder: put a Hugging Face model folder there")
+            throw ActivityFailure.nonRetryable(.modelNotFound, "base_model '\(input.baseModel)' has no config.json in the data folder: put a Hugging Face model folder there")
         }
         if input.dataset.hasPrefix("sha256:") {
             _ = try BlobStore(folder: dataFolder.blobs).path(of: input.dataset)
             guard (try? BlobStore(folder: dataFolder.blobs).get(input.dataset)) != nil else {
-                throw ActivityFailure.nonRetryable("DatasetNotFound", "dataset blob \(input.dataset) is not in the store")
+                throw ActivityFailure.nonRetryable(.datasetNotFound, "dataset blob \(input.dataset) is not in the store")
             }
         } else {
             let dataset = try dataFolder.resolve(input.dataset)
             guard FileManager.default.fileExists(atPath: dataset.path) else {
-                throw ActivityFailure.nonRetryable("DatasetNotFound", "dataset '\(input.dataset)' does not exist in the data folder")
+                throw ActivityFailure.nonRetryable(.datasetNotFound, "dataset '\(input.dataset)' does not exist in the data folder")
             }
         }
 

@@ -70,13 +70,13 @@ public struct ParseDocument: Activity {
         switch (input.text, input.textBlobID) {
         case (let inline?, nil): text = inline
         case (nil, let blobID?): text = String(decoding: try blobs.get(blobID), as: UTF8.self)
-        default: throw ActivityFailure.nonRetryable("InvalidInput", "give exactly one of 'text' or 'text_blob_id'")
+        default: throw ActivityFailure.nonRetryable(.invalidInput, "give exactly one of 'text' or 'text_blob_id'")
         }
         let chunkSize = input.chunkSize ?? 2_000
         let overlap = input.chunkOverlap ?? 200
-        guard chunkSize >= 50 else { throw ActivityFailure.nonRetryable("InvalidInput", "chunk_size must be at least 50 characters, got \(chunkSize)") }
+        guard chunkSize >= 50 else { throw ActivityFailure.nonRetryable(.invalidInput, "chunk_size must be at least 50 characters, got \(chunkSize)") }
         guard overlap >= 0, overlap < chunkSize / 2 else {
-            throw ActivityFailure.nonRetryable("InvalidInput", "chunk_overlap must be from 0 to less than half of chunk_size (\(chunkSize / 2)), got \(overlap)")
+            throw ActivityFailure.nonRetryable(.invalidInput, "chunk_overlap must be from 0 to less than half of chunk_size (\(chunkSize / 2)), got \(overlap)")
         }
         let characters = Array(text)
         let sections = Self.sections(of: characters)

@@ -85,7 +85,7 @@ public struct ProcessDocumentUpload: Activity {
         case (let path?, nil):
             let file = try dataFolder.resolve(path)
             guard let contents = FileManager.default.contents(atPath: file.path) else {
-                throw ActivityFailure.nonRetryable("DocumentNotFound", "no readable file at '\(path)' in the data folder")
+                throw ActivityFailure.nonRetryable(.documentNotFound, "no readable file at '\(path)' in the data folder")
             }
             data = contents
             source = path
@@ -94,7 +94,7 @@ public struct ProcessDocumentUpload: Activity {
             data = try blobs.get(blobID)
             source = blobID
         default:
-            throw ActivityFailure.nonRetryable("InvalidInput", "give exactly one of 'path' (relative to the data folder) or 'blob_id'")
+            throw ActivityFailure.nonRetryable(.invalidInput, "give exactly one of 'path' (relative to the data folder) or 'blob_id'")
         }
         let format = try input.format ?? DocumentFormat.detect(data: data, fileName: fileName)
         let document = try TextExtractor().extract(data, format: format, fileName: fileName ?? source)

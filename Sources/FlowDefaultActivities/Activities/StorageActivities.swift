@@ -34,11 +34,11 @@ public struct StoragePut: Activity {
         case (let text?, nil): data = Data(text.utf8)
         case (nil, let encoded?):
             guard let decoded = Data(base64Encoded: encoded) else {
-                throw ActivityFailure.nonRetryable("InvalidInput", "'base64' is not valid base64")
+                throw ActivityFailure.nonRetryable(.invalidInput, "'base64' is not valid base64")
             }
             data = decoded
         default:
-            throw ActivityFailure.nonRetryable("InvalidInput", "give exactly one of 'text' or 'base64'")
+            throw ActivityFailure.nonRetryable(.invalidInput, "give exactly one of 'text' or 'base64'")
         }
         return Output(blobID: try blobs.put(data), size: data.count)
     }

@@ -30,7 +30,7 @@ public enum DocumentFormat: String, Codable, Sendable, CaseIterable {
         if head.contains("<html") || head.contains("<!doctype html") { return .html }
         if let first = head.first(where: { !$0.isWhitespace }), first == "{" || first == "[" { return .json }
         if data.prefix(4096).contains(0) {
-            throw ActivityFailure.nonRetryable("UnsupportedFormat", "\(fileName ?? "the document") is binary and not a format we read (\(DocumentFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ActivityFailure.nonRetryable(.unsupportedFormat, "\(fileName ?? "the document") is binary and not a format we read (\(DocumentFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         return .text
     }

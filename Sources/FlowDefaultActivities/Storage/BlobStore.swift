@@ -38,7 +38,7 @@ public struct BlobStore: Sendable {
         try data.write(to: temporary)
         if rename(temporary.path, destination.path) != 0 {
             try? FileManager.default.removeItem(at: temporary)
-            throw ActivityFailure.retryable("StorageWriteFailed", "could not move blob \(blobID) into place (errno \(errno))")
+            throw ActivityFailure.retryable(.storageWriteFailed, "could not move blob \(blobID) into place (errno \(errno))")
         }
         return blobID
     }
@@ -46,7 +46,7 @@ public struct BlobStore: Sendable {
     public func get(_ blobID: String) throws -> Data {
         let source = try path(of: blobID)
         guard let data = FileManager.default.contents(atPath: source.path) else {
-            throw ActivityFailure.nonRetryable("BlobNotFound", "blob \(blobID) does not exist in the store")
+            throw ActivityFailure.nonRetryable(.blobNotFound, "blob \(blobID) does not exist in the store")
         }
         return data
     }
@@ -78,7 +78,7 @@ public struct BlobStore: Sendable {
     public func path(of blobID: String) throws -> URL {
         let digest = blobID.hasPrefix("sha256:") ? String(blobID.dropFirst(7)) : ""
         guard digest.count == 64, digest.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
-            throw ActivityFailure.nonRetryable("InvalidBlobID", "'\(blobID)' is not a blob id: ids look like sha256:<64 lowercase hex digits>")
+            throw ActivityFailure.nonRetryable(.invalidBlobID, "'\(blobID)' is not a blob id: ids look like sha256:<64 lowercase hex digits>")
         }
         return folder.appendingPathComponent(String(digest.prefix(2))).appendingPathComponent(digest)
     }

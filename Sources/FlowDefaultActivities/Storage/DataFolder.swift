@@ -21,15 +21,15 @@ public struct DataFolder: Sendable {
     /// the folder: absolute paths, `..` escapes and links pointing outside all fail.
     public func resolve(_ path: String) throws -> URL {
         guard !path.isEmpty else {
-            throw ActivityFailure.nonRetryable("InvalidPath", "the path is empty")
+            throw ActivityFailure.nonRetryable(.invalidPath, "the path is empty")
         }
         guard !path.hasPrefix("/") else {
-            throw ActivityFailure.nonRetryable("PathOutsideDataFolder", "path '\(path)' is absolute; give a path relative to the data folder")
+            throw ActivityFailure.nonRetryable(.pathOutsideDataFolder, "path '\(path)' is absolute; give a path relative to the data folder")
         }
         let resolved = root.appendingPathComponent(path).standardizedFileURL.resolvingSymlinksInPath()
         let rootPath = root.path.hasSuffix("/") ? root.path : root.path + "/"
         guard resolved.path.hasPrefix(rootPath) else {
-            throw ActivityFailure.nonRetryable("PathOutsideDataFolder", "path '\(path)' leaves the data folder; only files under it can be used")
+            throw ActivityFailure.nonRetryable(.pathOutsideDataFolder, "path '\(path)' leaves the data folder; only files under it can be used")
         }
         return resolved
     }

@@ -22,7 +22,7 @@ public struct EvaluateModelActivity: DeclaredActivity {
                 let result = try adapter.map { try model.evaluate(examples, adapter: $0) } ?? base
                 return Output(jobID: input.jobID, evalLoss: result.loss, perplexity: result.perplexity, samples: examples.count, baseEvalLoss: base.loss, basePerplexity: base.perplexity)
             } catch let error as ModelError {
-                throw ActivityFailure.nonRetryable("InvalidEvaluationRequest", error.message)
+                throw ActivityFailure.nonRetryable(.invalidEvaluationRequest, error.message)
             }
         }
     }

@@ -15,10 +15,10 @@ public struct GenerateTextActivity: DeclaredActivity {
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         let maximumNewTokens = input.maximumNewTokens ?? 64
         guard maximumNewTokens <= 4096 else {
-            throw ActivityFailure.nonRetryable("InvalidInput", "max_new_tokens is at most 4096, got \(maximumNewTokens)")
+            throw ActivityFailure.nonRetryable(.invalidInput, "max_new_tokens is at most 4096, got \(maximumNewTokens)")
         }
         guard (input.prompt == nil) != (input.messages == nil) else {
-            throw ActivityFailure.nonRetryable("InvalidInput", "give either prompt (a text to continue) or messages (a chat to answer), not both or neither")
+            throw ActivityFailure.nonRetryable(.invalidInput, "give either prompt (a text to continue) or messages (a chat to answer), not both or neither")
         }
         let cancelled = CancellationFlag()
         let output = try await withTaskCancellationHandler {
@@ -34,7 +34,7 @@ public struct GenerateTextActivity: DeclaredActivity {
                     do {
                         prompt = try tokenizer.encodeChat(ChatConversation(roleContentPairs: messages.map { ($0.role, $0.content) }), addGenerationPrompt: true)
                     } catch let error as TemplateError {
-                        throw ActivityFailure.nonRetryable("InvalidInput", "the model's chat template refused the messages: \(error.message)")
+                        throw ActivityFailure.nonRetryable(.invalidInput, "the model's chat template refused the messages: \(error.message)")
                     }
                 } else {
                     prompt = tokenizer.encode(input.prompt ?? "", addSpecialTokens: true)
@@ -50,7 +50,7 @@ public struct GenerateTextActivity: DeclaredActivity {
                         tokensPerSecond: Double(generation.tokens.count) / max(seconds, 1e-9)
                     )
                 } catch let error as ModelError {
-                    throw ActivityFailure.nonRetryable("InvalidGenerationRequest", error.message)
+                    throw ActivityFailure.nonRetryable(.invalidGenerationRequest, error.message)
                 }
             }
         } onCancel: {

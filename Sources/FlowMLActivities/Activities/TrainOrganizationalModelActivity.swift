@@ -81,7 +81,7 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
                 do {
                     return try LoRATrainer(model: model, examples: dataset.examples, settings: settings, output: folder.url, resume: true)
                 } catch let error as ModelError {
-                    throw ActivityFailure.nonRetryable("InvalidTrainingRequest", error.message)
+                    throw ActivityFailure.nonRetryable(.invalidTrainingRequest, error.message)
                 }
             }
         } catch let failure as ActivityFailure {
@@ -96,7 +96,7 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
         do {
             ending = try await train(trainer, job: &job, folder: folder, context: context)
         } catch let error as ModelError {
-            throw failed(.nonRetryable("TrainingFailed", error.message))
+            throw failed(.nonRetryable(.trainingFailed, error.message))
         } catch is CancellationError {
             job.state = .checkpointed
             try? folder.write(job)

@@ -13,7 +13,7 @@ public struct ListTrainingJobsActivity: DeclaredActivity {
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         let limit = input.limit ?? 100
-        guard limit > 0 else { throw ActivityFailure.nonRetryable("InvalidInput", "limit must be positive, got \(limit)") }
+        guard limit > 0 else { throw ActivityFailure.nonRetryable(.invalidInput, "limit must be positive, got \(limit)") }
         let training = dataFolder.root.appendingPathComponent("training")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: training.path)) ?? []
         var jobs: [TrainingJob] = []
@@ -77,7 +77,7 @@ extension TrainingJobFolder {
     /// The job's ``view()``, or a non-retryable failure naming it when it has no record.
     func existingView() throws -> TrainingJob {
         guard let job = try view() else {
-            throw ActivityFailure.nonRetryable("JobNotFound", "no training job '\(jobID)' in the data folder's training/ (list_training_jobs shows the jobs there)")
+            throw ActivityFailure.nonRetryable(.jobNotFound, "no training job '\(jobID)' in the data folder's training/ (list_training_jobs shows the jobs there)")
         }
         return job
     }

@@ -26,7 +26,7 @@ struct TrainingJobFolder: Sendable {
     /// The folder of `jobID` under `training/`, refusing ids that are not a plain name.
     init(jobID: String, dataFolder: URL) throws {
         guard !jobID.isEmpty, jobID.count <= 200, jobID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:".contains($0) }), !jobID.hasPrefix(".") else {
-            throw ActivityFailure.nonRetryable("InvalidInput", "job_id must be 1 to 200 letters, digits, '-', '_', '.' or ':' and not start with '.', got '\(jobID)'")
+            throw ActivityFailure.nonRetryable(.invalidInput, "job_id must be 1 to 200 letters, digits, '-', '_', '.' or ':' and not start with '.', got '\(jobID)'")
         }
         self.jobID = jobID
         relativePath = "training/\(jobID.replacingOccurrences(of: ":", with: "_"))"
@@ -39,7 +39,7 @@ struct TrainingJobFolder: Sendable {
         do {
             return try Self.decoder.decode(TrainingJob.self, from: data)
         } catch {
-            throw ActivityFailure.nonRetryable("CorruptJobRecord", "\(relativePath)/job.json does not decode (\(error)); move it aside to start the job afresh")
+            throw ActivityFailure.nonRetryable(.corruptJobRecord, "\(relativePath)/job.json does not decode (\(error)); move it aside to start the job afresh")
         }
     }
 
@@ -69,7 +69,7 @@ struct TrainingJobFolder: Sendable {
         guard rename(temporary.path, recordFile.path) == 0 else {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
-            throw ActivityFailure.retryable("JobRecordUnwritable", "could not replace \(relativePath)/job.json: \(reason)")
+            throw ActivityFailure.retryable(.jobRecordUnwritable, "could not replace \(relativePath)/job.json: \(reason)")
         }
     }
 
@@ -87,7 +87,7 @@ struct TrainingJobFolder: Sendable {
     func requestCancel() throws {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         guard FileManager.default.createFile(atPath: cancelMarker.path, contents: Data("\(Date())\n".utf8)) else {
-            throw ActivityFailure.retryable("JobRecordUnwritable", "could not create \(relativePath)/cancel-requested")
+            throw ActivityFailure.retryable(.jobRecordUnwritable, "could not create \(relativePath)/cancel-requested")
         }
     }
 
@@ -97,7 +97,7 @@ struct TrainingJobFolder: Sendable {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         let descriptor = open(lockFile.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw ActivityFailure.retryable("JobLockUnavailable", "could not open \(relativePath)/job.lock: \(String(cString: strerror(errno)))")
+            throw ActivityFailure.retryable(.jobLockUnavailable, "could not open \(relativePath)/job.lock: \(String(cString: strerror(errno)))")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)

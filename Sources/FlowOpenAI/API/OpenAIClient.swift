@@ -61,7 +61,7 @@ public struct OpenAIConfiguration: Sendable {
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment, dataFolder: URL) throws -> OpenAIConfiguration {
         func number(_ name: String) throws -> Double? {
             guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Double(text), value >= 0 else { throw ActivityFailure.nonRetryable("InvalidConfiguration", "\(name) must be a number of 0 or more, got '\(text)'") }
+            guard let value = Double(text), value >= 0 else { throw ActivityFailure.nonRetryable(.invalidConfiguration, "\(name) must be a number of 0 or more, got '\(text)'") }
             return value
         }
         var prices = ModelPrice.defaults
@@ -69,7 +69,7 @@ public struct OpenAIConfiguration: Sendable {
             do {
                 prices.merge(try JSONDecoder().decode([String: ModelPrice].self, from: Data(contentsOf: URL(fileURLWithPath: path)))) { _, new in new }
             } catch {
-                throw ActivityFailure.nonRetryable("InvalidConfiguration", "FLOW_OPENAI_PRICES (\(path)) must be a JSON object of model -> {\"input_per_million\": x, \"output_per_million\": y}: \(error)")
+                throw ActivityFailure.nonRetryable(.invalidConfiguration, "FLOW_OPENAI_PRICES (\(path)) must be a JSON object of model -> {\"input_per_million\": x, \"output_per_million\": y}: \(error)")
             }
         }
         let openai = dataFolder.appendingPathComponent("openai")
@@ -164,7 +164,7 @@ public final class OpenAIClient: Sendable {
         try ledger.checkBudget()
         if configuration.requiresKey, configuration.apiKey == nil {
             throw ActivityFailure.nonRetryable(
-                "MissingAPIKey",
+                .missingAPIKey,
                 "OPENAI_API_KEY is not set for `flow worker openai` (calls go to \(configuration.baseURL)): set it (or OPENAI_BASE_URL for a server that needs no key), restart the worker, then replay the message with `flow dlq replay`"
             )
         }
@@ -197,17 +197,17 @@ public final class OpenAIClient: Sendable {
                         if let usage = Self.usage(of: value) { await limiter.correct(permit, actualTokens: usage.promptTokens + usage.completionTokens) }
                         return (value, attempt)
                     } catch {
-                        failure = .retryable("MalformedResponse", "\(configuration.baseURL)\(path) answered \(body.status) with a body that is not the API's shape: \(error)")
+                        failure = .retryable(.malformedResponse, "\(configuration.baseURL)\(path) answered \(body.status) with a body that is not the API's shape: \(error)")
                     }
                 } else {
                     failure = Self.failure(status: body.status, body: body.body, url: configuration.baseURL + path)
                     if !failure.retryable { throw failure }
                 }
             } catch let error as HTTPTransportError {
-                failure = .retryable(error.kind == .timedOut ? "Timeout" : "ConnectionFailed", error.message)
+                failure = .retryable(error.kind == .timedOut ? .timeout : .connectionFailed, error.message)
             }
             guard attempt <= configuration.maximumRetries else {
-                throw ActivityFailure.retryable(failure.type, "gave up after \(attempt) calls: \(failure.message)")
+                throw ActivityFailure.retryable(failure.kind, "gave up after \(attempt) calls: \(failure.message)")
             }
             retries.withLock { $0 += 1 }
             let delay = serverWait ?? backoff(attempt: attempt)
@@ -233,19 +233,19 @@ public final class OpenAIClient: Sendable {
         let said = detail?.message ?? String(decoding: body.prefix(300), as: UTF8.self)
         switch status {
         case 401:
-            return .nonRetryable("Unauthorized", "\(url) refused the API key (401): check OPENAI_API_KEY for `flow worker openai`. The server said: \(said)")
+            return .nonRetryable(.unauthorized, "\(url) refused the API key (401): check OPENAI_API_KEY for `flow worker openai`. The server said: \(said)")
         case 403:
-            return .nonRetryable("Forbidden", "\(url) answered 403: the key may not use this model or organisation (OPENAI_ORGANIZATION, OPENAI_PROJECT). The server said: \(said)")
+            return .nonRetryable(.forbidden, "\(url) answered 403: the key may not use this model or organisation (OPENAI_ORGANIZATION, OPENAI_PROJECT). The server said: \(said)")
         case 404:
-            return .nonRetryable("NotFound", "\(url) answered 404: check the model name and OPENAI_BASE_URL. The server said: \(said)")
+            return .nonRetryable(.notFound, "\(url) answered 404: check the model name and OPENAI_BASE_URL. The server said: \(said)")
         case 400, 413, 422:
-            return .nonRetryable("BadRequest", "\(url) refused the request (\(status)): \(said)")
+            return .nonRetryable(.badRequest, "\(url) refused the request (\(status)): \(said)")
         case 408, 409, 429:
-            return .retryable(status == 429 ? "RateLimited" : "ServerBusy", "\(url) answered \(status): \(said)")
+            return .retryable(status == 429 ? .rateLimited : .serverBusy, "\(url) answered \(status): \(said)")
         case 500...599:
-            return .retryable("ServerError", "\(url) answered \(status): \(said)")
+            return .retryable(.serverError, "\(url) answered \(status): \(said)")
         default:
-            return .nonRetryable("UnexpectedStatus", "\(url) answered \(status): \(said)")
+            return .nonRetryable(.unexpectedStatus, "\(url) answered \(status): \(said)")
         }
     }
 }

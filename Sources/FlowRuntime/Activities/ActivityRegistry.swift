@@ -32,9 +32,9 @@ public struct ActivityRegistry: Sendable {
                 // Only on failure: tell bytes that are not JSON at all from JSON of the wrong shape.
                 guard (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])) != nil else {
                     let preview = String(decoding: body.prefix(80), as: UTF8.self)
-                    throw ActivityFailure.nonRetryable("MalformedJSON", "the body is not JSON (it starts with \"\(preview)\"): send the activity's input as a JSON object")
+                    throw ActivityFailure.nonRetryable(.malformedJSON, "the body is not JSON (it starts with \"\(preview)\"): send the activity's input as a JSON object")
                 }
-                throw ActivityFailure.nonRetryable("InvalidInput", "the input of \(A.name) does not decode: \(DecodingErrorDescription(error))")
+                throw ActivityFailure.nonRetryable(.invalidInput, "the input of \(A.name) does not decode: \(DecodingErrorDescription(error))")
             }
             let output = try await activity.run(input, context: context)
             return try JSONText(encoding: output)

@@ -35,7 +35,7 @@ public final class ActivityResultStore: Sendable {
         do {
             database = try LocalDatabase.open(path: path)
         } catch {
-            throw ActivityFailure.retryable("StoreUnavailable", "cannot open the activity store at \(path): \(error). Check that the data folder is writable")
+            throw ActivityFailure.retryable(.storeUnavailable, "cannot open the activity store at \(path): \(error). Check that the data folder is writable")
         }
         self.maximumEntries = maximumEntries
         self.retention = retention

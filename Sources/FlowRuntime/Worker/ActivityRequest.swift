@@ -21,7 +21,7 @@ struct ActivityRequest: Sendable {
 
     /// Why a delivery is not a request at all; it goes to the dead-letter queue unrun.
     struct Rejection: Error {
-        var type: String
+        var kind: ActivityFailure.Kind
         var message: String
         var activity: String
     }
@@ -32,28 +32,28 @@ struct ActivityRequest: Sendable {
         let activity = properties.type ?? headers[FlowProtocol.Header.activity]?.stringValue ?? ""
 
         if let version = headers[FlowProtocol.Header.protocolVersion], version.integerValue != FlowProtocol.version {
-            return .failure(Rejection(type: "UnsupportedProtocol", message: "the message says protocol version \(version.stringValue ?? "?"); this worker speaks version \(FlowProtocol.version) (docs/protocol.md)", activity: activity))
+            return .failure(Rejection(kind: .unsupportedProtocol, message: "the message says protocol version \(version.stringValue ?? "?"); this worker speaks version \(FlowProtocol.version) (docs/protocol.md)", activity: activity))
         }
         guard !activity.isEmpty else {
-            return .failure(Rejection(type: "MissingActivityName", message: "the message names no activity: set the AMQP `type` property (or the `flow-activity` header) to the activity's name", activity: ""))
+            return .failure(Rejection(kind: .missingActivityName, message: "the message names no activity: set the AMQP `type` property (or the `flow-activity` header) to the activity's name", activity: ""))
         }
         guard let messageID = properties.messageID ?? headers[FlowProtocol.Header.messageID]?.stringValue, !messageID.isEmpty else {
-            return .failure(Rejection(type: "MissingMessageID", message: "the message has no id: set the AMQP `message_id` property (or the `flow-message-id` header); it is the idempotency key", activity: activity))
+            return .failure(Rejection(kind: .missingMessageID, message: "the message has no id: set the AMQP `message_id` property (or the `flow-message-id` header); it is the idempotency key", activity: activity))
         }
         if let contentType = properties.contentType, !contentType.lowercased().hasPrefix("application/json") {
-            return .failure(Rejection(type: "UnsupportedContentType", message: "content type '\(contentType)' is not application/json", activity: activity))
+            return .failure(Rejection(kind: .unsupportedContentType, message: "content type '\(contentType)' is not application/json", activity: activity))
         }
         let attemptValue = headers[FlowProtocol.Header.attempt]
         let attempt = attemptValue.map { $0.integerValue ?? -1 } ?? 1
         guard attempt >= 1 else {
-            return .failure(Rejection(type: "InvalidHeader", message: "header \(FlowProtocol.Header.attempt) must be a whole number from 1, got \(attemptValue?.stringValue ?? "?")", activity: activity))
+            return .failure(Rejection(kind: .invalidHeader, message: "header \(FlowProtocol.Header.attempt) must be a whole number from 1, got \(attemptValue?.stringValue ?? "?")", activity: activity))
         }
         let deadline = headers[FlowProtocol.Header.deadline]?.integerValue.map { Date(timeIntervalSince1970: Double($0) / 1000) }
         let lastHeartbeat = headers[FlowProtocol.Header.lastHeartbeat]?.stringValue.flatMap { try? JSONText(validating: $0) }
         var startToCloseTimeout: Duration?
         if let value = headers[FlowProtocol.Header.startToCloseTimeout] {
             guard let milliseconds = value.integerValue, milliseconds > 0 else {
-                return .failure(Rejection(type: "InvalidHeader", message: "header \(FlowProtocol.Header.startToCloseTimeout) must be a positive number of milliseconds, got \(value.stringValue ?? "?")", activity: activity))
+                return .failure(Rejection(kind: .invalidHeader, message: "header \(FlowProtocol.Header.startToCloseTimeout) must be a positive number of milliseconds, got \(value.stringValue ?? "?")", activity: activity))
             }
             startToCloseTimeout = .milliseconds(milliseconds)
         }
@@ -63,7 +63,7 @@ struct ActivityRequest: Sendable {
                 guard let text = value.stringValue else { throw RetryPolicyHeaderError("must be a JSON string") }
                 retryPolicy = try RetryPolicy.Override(headerJSON: text)
             } catch {
-                return .failure(Rejection(type: "InvalidHeader", message: "\(error)", activity: activity))
+                return .failure(Rejection(kind: .invalidHeader, message: "\(error)", activity: activity))
             }
         }
         return .success(

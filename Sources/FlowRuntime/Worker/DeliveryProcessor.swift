@@ -42,7 +42,7 @@ struct DeliveryProcessor: Sendable {
         switch ActivityRequest.parse(delivery) {
         case .failure(let rejection):
             statistics.record(.deadLettered, activity: rejection.activity)
-            let failure = ActivityFailure.nonRetryable(rejection.type, rejection.message)
+            let failure = ActivityFailure.nonRetryable(rejection.kind, rejection.message)
             try await deadLetter(delivery, failure: failure, attempt: nil)
             // Not a request, but it still gets a failed reply when it says where replies go.
             if let replyTo = delivery.properties.replyTo, !replyTo.isEmpty {
@@ -76,14 +76,14 @@ struct DeliveryProcessor: Sendable {
         guard let entry = registry.entry(named: request.activity) else {
             let known = registry.names.joined(separator: ", ")
             let failure = ActivityFailure.nonRetryable(
-                "UnknownActivity",
+                .unknownActivity,
                 "no activity named '\(request.activity)' runs on \(queueName) (this worker runs: \(known.isEmpty ? "none yet" : known)); check the name and the queue in docs/protocol.md"
             )
             try await fail(delivery, request: request, failure: failure, policy: RetryPolicy(), logger: requestLogger)
             return
         }
         if let deadline = request.deadline, deadline < Date() {
-            let failure = ActivityFailure.nonRetryable("DeadlineExceeded", "the request's deadline (\(deadline)) passed before a worker could start it")
+            let failure = ActivityFailure.nonRetryable(.deadlineExceeded, "the request's deadline (\(deadline)) passed before a worker could start it")
             try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy?.applied(to: entry.retryPolicy) ?? entry.retryPolicy, logger: requestLogger)
             return
         }
@@ -196,7 +196,9 @@ struct DeliveryProcessor: Sendable {
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
-                    return .finished(.failure(.retryable(String(describing: type(of: error)), "\(error)")))
+                    // An error outside the catalogue goes by its Swift type's name, retryable:
+                    // the handler did not say that another attempt cannot help.
+                    return .finished(.failure(.retryable(ActivityFailure.Kind(rawValue: String(describing: type(of: error))), "\(error)")))
                 }
             }
             group.addTask {
@@ -209,7 +211,7 @@ struct DeliveryProcessor: Sendable {
             case .finished(let result):
                 return result
             case .timedOut:
-                return .failure(.retryable("StartToCloseTimeout", "the activity did not finish within \(timeout) and was cancelled"))
+                return .failure(.retryable(.startToCloseTimeout, "the activity did not finish within \(timeout) and was cancelled"))
             }
         }
     }
@@ -232,7 +234,7 @@ struct DeliveryProcessor: Sendable {
         }
         let reason: ActivityFailure
         if failure.retryable {
-            reason = ActivityFailure(type: failure.type, message: "gave up after \(request.attempt) attempts; last error: \(failure.message)", retryable: false)
+            reason = ActivityFailure(kind: failure.kind, message: "gave up after \(request.attempt) attempts; last error: \(failure.message)", retryable: false)
         } else {
             reason = failure
         }
