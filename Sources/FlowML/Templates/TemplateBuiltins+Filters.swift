@@ -20,7 +20,7 @@ extension TemplateBuiltins {
         case "last":
             return try TemplateRenderer.items(of: value).last ?? .undefined("last of an empty sequence")
         case "reverse":
-            if case .string(let text) = value { return .string(String(text.reversed())) }
+            if case .string(let text) = value { return .string(String(scalars: text.unicodeScalars.reversed())) }
             return .array(try TemplateRenderer.items(of: value).reversed())
         case "upper": return .string(value.text.uppercased())
         case "lower": return .string(value.text.lowercased())

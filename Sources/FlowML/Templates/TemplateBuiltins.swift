@@ -69,9 +69,10 @@ enum TemplateBuiltins {
             let position = index < 0 ? values.count + index : index
             return values.indices.contains(position) ? values[position] : .undefined("item \(index)")
         case let (.string(text), .int(index)):
-            let characters = Array(text)
-            let position = index < 0 ? characters.count + index : index
-            return characters.indices.contains(position) ? .string(String(characters[position])) : .undefined("item \(index)")
+            // Python indexes a string by code point.
+            let scalars = Array(text.unicodeScalars)
+            let position = index < 0 ? scalars.count + index : index
+            return scalars.indices.contains(position) ? .string(String(scalars[position])) : .undefined("item \(index)")
         case let (.object(object), key):
             return object[key.text] ?? .undefined(key.text)
         default:
@@ -95,8 +96,8 @@ enum TemplateBuiltins {
         switch value {
         case .array(let values): return .array(try indices(values.count).map { values[$0] })
         case .string(let text):
-            let characters = Array(text)
-            return .string(String(try indices(characters.count).map { characters[$0] }))
+            let scalars = Array(text.unicodeScalars)
+            return .string(String(scalars: try indices(scalars.count).map { scalars[$0] }))
         default: throw TemplateError("\(value.representation) cannot be sliced")
         }
     }
@@ -264,7 +265,7 @@ enum TemplateBuiltins {
 
     static func length(_ value: TemplateValue) throws -> Int {
         switch value {
-        case .string(let text): return text.count
+        case .string(let text): return text.unicodeScalars.count
         case .array(let values): return values.count
         case .object(let object): return object.keys.count
         case .undefined: return 0

@@ -114,12 +114,13 @@ struct TemplateRenderer {
         return .undefined(name)
     }
 
-    /// What a `for` iterates: a list's items, a dictionary's keys, a string's characters.
+    /// What a `for` iterates: a list's items, a dictionary's keys, a string's code points
+    /// (as Python does).
     static func items(of value: TemplateValue) throws -> [TemplateValue] {
         switch value {
         case .array(let values): return values
         case .object(let object): return object.keys.map { .string($0) }
-        case .string(let text): return text.map { .string(String($0)) }
+        case .string(let text): return text.unicodeScalars.map { .string(String($0)) }
         case .undefined: return []
         default: throw TemplateError("\(value.representation) is not iterable")
         }

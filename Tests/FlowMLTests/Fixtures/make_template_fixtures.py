@@ -55,6 +55,7 @@ cases = {
     "raise": "{% if messages[0].role == 'system' %}{{ raise_exception('System messages are not supported here.') }}{% endif %}",
     "undefined_attribute": "{{ nothing.at_all }}",
     "comments": "a{# a comment #}b\n  {#- trimmed -#}\n  c",
+    "code_points": "{% set s = 'e\u0301t\u00e9' %}{{ s | length }} {{ s[1] == '\u0301' }} {{ s[:2] | length }} {% for c in s %}[{{ c }}]{% endfor %} {{ s | reverse | length }}",
     "ranges": "{% for i in range(3) %}{{ i }}{% endfor %} {% for i in range(1, 7, 2) %}{{ i }}{% endfor %}",
 }
 
