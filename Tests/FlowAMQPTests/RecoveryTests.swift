@@ -154,9 +154,16 @@ struct RecoveryTests {
         }
         let missing = await confirmed.values.subtracting(consumed.values)
         #expect(await confirmed.count > 1_000)
-        #expect(missing.isEmpty, "confirmed but never consumed: \(missing.sorted().prefix(20))")
         consumer.cancel()
-        _ = try? await consuming.value
+        // How the consumer's stream ended, if it ended before the test cancelled it.
+        let ended: String
+        do {
+            try await consuming.value
+            ended = "it finished"
+        } catch {
+            ended = "it failed: \(error)"
+        }
+        #expect(missing.isEmpty, "confirmed but never consumed: \(missing.sorted().prefix(20)) of \(missing.count); the consumer: \(ended)")
         await publisher.close()
         await consumerConnection.close()
     }

@@ -435,6 +435,10 @@ final class ConnectionLoop: @unchecked Sendable {
                     } else {
                         publish.continuation.resume(throwing: AMQPError(.connectionLost, "the connection dropped while the message was being sent (\(error.message)); it may or may not have been delivered"))
                     }
+                } else if case .settle(_, let deliveryTag, _, _, let continuation) = command {
+                    // The delivery dies with its connection: the broker delivers it again,
+                    // exactly as when the connection had dropped before the settle.
+                    continuation.resume(throwing: AMQPError(.staleDelivery, "the connection dropped while delivery \(deliveryTag) was being acknowledged (\(error.message)); the broker will deliver the message again"))
                 } else {
                     fail(command, with: error)
                 }
