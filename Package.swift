@@ -41,11 +41,16 @@ let package = Package(
         // Pure core: the wire protocol, headers, replies and the broker topology. No I/O.
         .target(name: "FlowCore"),
 
+        // The transport seam: the AMQP message values and the MessageTransport protocol the
+        // runtime and the coordinator take. No C, no I/O.
+        .target(name: "FlowTransport", dependencies: ["FlowCore"]),
+
         // The AMQP transport on rabbitmq-c: connection, confirms, consumers, recovery, topology.
         .target(
             name: "FlowAMQP",
             dependencies: [
                 "FlowCore",
+                "FlowTransport",
                 "CRabbitMQ",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -57,7 +62,7 @@ let package = Package(
             name: "FlowRuntime",
             dependencies: [
                 "FlowCore",
-                "FlowAMQP",
+                "FlowTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -71,7 +76,7 @@ let package = Package(
         .target(
             name: "FlowDefaultActivities",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime",
+                "FlowCore", "FlowTransport", "FlowRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
@@ -112,7 +117,7 @@ let package = Package(
         .target(
             name: "FlowCoordinator",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime",
+                "FlowCore", "FlowTransport", "FlowRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -128,7 +133,7 @@ let package = Package(
         // Inspect, replay, purge, export and import the dead-letter queue.
         .target(
             name: "FlowDeadLetters",
-            dependencies: ["FlowCore", "FlowAMQP"]
+            dependencies: ["FlowCore", "FlowTransport"]
         ),
 
         // The command-line tool: flag parsing and calls into the modules, nothing else.

@@ -41,7 +41,7 @@ func runWorker(prefix: String) async throws {
     let configuration = WorkerConfiguration(queue: .default, names: names, concurrency: option("--concurrency", default: 64), dataFolder: folder)
     var registry = ActivityRegistry()
     registry.register(NoOp())
-    let worker = Worker(configuration: configuration, registry: registry, connection: connection, store: try ActivityResultStore(path: configuration.storePath), logger: quietLogger())
+    let worker = Worker(configuration: configuration, registry: registry, transport: connection, store: try ActivityResultStore(path: configuration.storePath), logger: quietLogger())
     let group = ServiceGroup(configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm], logger: quietLogger()))
     try await group.run()
     await connection.close()

@@ -65,7 +65,7 @@ try await requester.declare(names.topology)
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-\(names.prefix!)")
 let workerConfiguration = WorkerConfiguration(queue: .openai, names: names, concurrency: concurrency, dataFolder: folder)
 let worker = Worker(
-    configuration: workerConfiguration, registry: OpenAIActivities.registry(client: client), connection: workerConnection,
+    configuration: workerConfiguration, registry: OpenAIActivities.registry(client: client), transport: workerConnection,
     store: try ActivityResultStore(path: workerConfiguration.storePath), logger: logger
 )
 let workerTask = Task { try await worker.run() }

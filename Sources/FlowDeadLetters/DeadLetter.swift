@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import FlowCore
 import Foundation
 

@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import FlowCore
 import Foundation
 
@@ -11,12 +11,12 @@ import Foundation
 /// tool at any instant loses nothing; at worst a message is in both places, and the
 /// workers' idempotency absorbs the duplicate.
 public struct DeadLetterQueue: Sendable {
-    public let connection: AMQPConnection
+    public let transport: any MessageTransport
     public let names: TopologyNames
     public let audit: AuditLog?
 
-    public init(connection: AMQPConnection, names: TopologyNames = TopologyNames(), audit: AuditLog?) {
-        self.connection = connection
+    public init(transport: any MessageTransport, names: TopologyNames = TopologyNames(), audit: AuditLog?) {
+        self.transport = transport
         self.names = names
         self.audit = audit
     }
@@ -26,9 +26,9 @@ public struct DeadLetterQueue: Sendable {
     /// Holds every message now in the queue while `body` runs; what `body` does not remove
     /// returns to the queue afterwards, in its order.
     public func withHeldMessages<Result: Sendable>(_ body: ([DeadLetter]) async throws -> Result) async throws -> Result {
-        let expected = try await connection.inspectQueue(queueName).messageCount
+        let expected = try await transport.inspectQueue(queueName).messageCount
         guard expected > 0 else { return try await body([]) }
-        let consumer = try await connection.consume(queue: queueName, prefetch: 0)
+        let consumer = try await transport.consume(queue: queueName, prefetch: 0)
         let box = HeldMessages()
         let reader = Task {
             for try await delivery in consumer { await box.add(DeadLetter(delivery)) }
@@ -63,7 +63,7 @@ public struct DeadLetterQueue: Sendable {
         consumer.cancel()
         reader.cancel()
         let deadline = ContinuousClock.now + .seconds(10)
-        while try await connection.inspectQueue(queueName).consumerCount > 0, ContinuousClock.now < deadline {
+        while try await transport.inspectQueue(queueName).consumerCount > 0, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
     }
@@ -117,7 +117,7 @@ public struct DeadLetterQueue: Sendable {
                 properties.headers = headers
                 properties.expiration = nil
                 do {
-                    try await connection.publish(AMQPMessage(routingKey: queue, properties: properties, body: letter.delivery.body))
+                    try await transport.publish(AMQPMessage(routingKey: queue, properties: properties, body: letter.delivery.body))
                 } catch let error as AMQPError where error.code == .unroutable {
                     report.refused.append((letter.displayID, "queue '\(queue)' does not exist"))
                     continue
@@ -171,7 +171,7 @@ public struct DeadLetterQueue: Sendable {
             } catch {
                 throw DeadLetterError("line \(number + 1) of \(file.path) is not an exported message: \(error)")
             }
-            try await connection.publish(AMQPMessage(routingKey: queueName, properties: message.amqpProperties, body: message.bodyBytes))
+            try await transport.publish(AMQPMessage(routingKey: queueName, properties: message.amqpProperties, body: message.bodyBytes))
             try audit?.record(action: "import", operatorName: operatorName, messageID: message.messageID ?? "line \(number + 1)", destination: queueName)
             count += 1
         }

@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import FlowCore
 import FlowRuntime
 import Foundation
@@ -12,17 +12,17 @@ public enum DefaultActivities {
         StoragePut.self, StorageGet.self, StorageList.self, StorageDelete.self, DelegateTraining.self, Echo.self,
     ]
 
-    public static func registry(connection: AMQPConnection, names: TopologyNames, dataFolder: DataFolder, workerID: String) -> ActivityRegistry {
+    public static func registry(transport: any MessageTransport, names: TopologyNames, dataFolder: DataFolder, workerID: String) -> ActivityRegistry {
         var registry = ActivityRegistry()
         registry.register(ProcessDocumentUpload(dataFolder: dataFolder))
         registry.register(ParseDocument(dataFolder: dataFolder))
-        registry.register(HealthCheck(connection: connection, names: names, dataFolder: dataFolder, workerID: workerID))
+        registry.register(HealthCheck(transport: transport, names: names, dataFolder: dataFolder, workerID: workerID))
         registry.register(CleanupStorage(dataFolder: dataFolder))
         registry.register(StoragePut(dataFolder: dataFolder))
         registry.register(StorageGet(dataFolder: dataFolder))
         registry.register(StorageList(dataFolder: dataFolder))
         registry.register(StorageDelete(dataFolder: dataFolder))
-        registry.register(DelegateTraining(connection: connection, names: names, dataFolder: dataFolder))
+        registry.register(DelegateTraining(transport: transport, names: names, dataFolder: dataFolder))
         registry.register(Echo())
         return registry
     }

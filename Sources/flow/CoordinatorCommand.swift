@@ -50,10 +50,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let amqp = try await connection.connect(as: "flow coordinator", logger: logger)
-        let coordinator = WorkflowCoordinator(configuration: configuration, registry: registry, connection: amqp, store: workflowStore, logger: logger)
+        let coordinator = WorkflowCoordinator(configuration: configuration, registry: registry, transport: amqp, store: workflowStore, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: coordinator)]
         if let port = metrics.port {
-            services.append(.init(service: HealthServer(host: metrics.host, port: port, movesWhenTaken: metrics.isDefault, health: coordinator.statistics, connection: amqp, logger: logger)))
+            services.append(.init(service: HealthServer(host: metrics.host, port: port, movesWhenTaken: metrics.isDefault, health: coordinator.statistics, transport: amqp, logger: logger)))
         }
         try await runUntilSignalled(services, connection: amqp, logger: logger)
     }

@@ -53,7 +53,7 @@ struct DLQCommand: AsyncParsableCommand {
             let amqp = try await connection.connect(as: "flow dlq", logger: logger)
             let auditFile = URL(fileURLWithPath: environment["FLOW_AUDIT_LOG"] ?? ".flow/audit/dlq.jsonl")
             let names = topologyNames(topologyPrefix)
-            let dlq = DeadLetterQueue(connection: amqp, names: names, audit: AuditLog(file: auditFile))
+            let dlq = DeadLetterQueue(transport: amqp, names: names, audit: AuditLog(file: auditFile))
             do {
                 let result = try await body(dlq)
                 await amqp.close()

@@ -96,7 +96,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var extraMetrics: (@Sendable () -> String)?
         switch workQueue {
         case .default:
-            registry = DefaultActivities.registry(connection: amqp, names: names, dataFolder: DataFolder(dataFolder), workerID: workerConfiguration.workerID)
+            registry = DefaultActivities.registry(transport: amqp, names: names, dataFolder: DataFolder(dataFolder), workerID: workerConfiguration.workerID)
         case .openai:
             let client = OpenAIClient(configuration: openAIConfiguration!, logger: logger)
             registry = OpenAIActivities.registry(client: client)
@@ -109,11 +109,11 @@ struct WorkerCommand: AsyncParsableCommand {
             let options = TrainingJobOptions(workerID: workerConfiguration.workerID, deliveryHoldLimit: .seconds(trainingHold))
             registry = MLActivities.registry(dataFolder: DataFolder(dataFolder), options: options)
         }
-        let worker = Worker(configuration: workerConfiguration, registry: registry, connection: amqp, store: store, logger: logger)
+        let worker = Worker(configuration: workerConfiguration, registry: registry, transport: amqp, store: store, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
         if let port = metrics.port {
             let health = HealthServer(
-                host: metrics.host, port: port, movesWhenTaken: metrics.isDefault, statistics: worker.statistics, queueName: names.queue(workQueue), connection: amqp, logger: logger,
+                host: metrics.host, port: port, movesWhenTaken: metrics.isDefault, statistics: worker.statistics, queueName: names.queue(workQueue), transport: amqp, logger: logger,
                 extraMetrics: extraMetrics
             )
             services.append(.init(service: health))

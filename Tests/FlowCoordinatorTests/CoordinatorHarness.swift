@@ -53,7 +53,7 @@ final class CoordinatorHarness: Sendable {
 
     private func startWorker(_ activities: ActivityRegistry) throws {
         let worker = Worker(
-            configuration: workerConfiguration, registry: activities, connection: workerConnection,
+            configuration: workerConfiguration, registry: activities, transport: workerConnection,
             store: try ActivityResultStore(path: workerConfiguration.storePath), logger: TestBroker.logger
         )
         workerTask.withLock { $0 = Task { try await worker.run() } }
@@ -70,7 +70,7 @@ final class CoordinatorHarness: Sendable {
 
     func startCoordinator() {
         let coordinator = WorkflowCoordinator(
-            configuration: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace), registry: workflows, connection: coordinatorConnection, store: store,
+            configuration: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace), registry: workflows, transport: coordinatorConnection, store: store,
             logger: TestBroker.logger
         )
         let task = Task { try await coordinator.run() }

@@ -90,7 +90,7 @@ struct CoordinatorTests {
         #expect(parked.parkedReason?.contains("NotReady") == true)
 
         fixed.turnOn()
-        let deadLetters = DeadLetterQueue(connection: harness.requester, names: harness.names, audit: nil)
+        let deadLetters = DeadLetterQueue(transport: harness.requester, names: harness.names, audit: nil)
         let report = try await deadLetters.replay(DeadLetterFilter(workflowID: "parked"), operatorName: "test")
         #expect(report.replayed.count == 1)
         let finished = try await harness.waitFor("parked", [.completed, .failed, .cancelled])
@@ -174,7 +174,7 @@ struct CoordinatorTests {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(harness.coordinator.statistics.count(.staleReply) == 1)
-        let letters = try await DeadLetterQueue(connection: harness.requester, names: harness.names, audit: nil).list(DeadLetterFilter())
+        let letters = try await DeadLetterQueue(transport: harness.requester, names: harness.names, audit: nil).list(DeadLetterFilter())
         #expect(letters.count == 1)
         #expect(letters.first?.errorType == "MalformedReply")
         #expect(letters.first?.error?.contains("not an activity reply") == true)
@@ -202,7 +202,7 @@ struct CoordinatorTests {
         #expect(result?.status == .failed)
         #expect(result?.error?.type == "UnknownWorkflow")
         #expect(result?.error?.message.contains(CountedWorkflow.name) == true)
-        let letters = try await DeadLetterQueue(connection: harness.requester, names: harness.names, audit: nil).list(DeadLetterFilter())
+        let letters = try await DeadLetterQueue(transport: harness.requester, names: harness.names, audit: nil).list(DeadLetterFilter())
         #expect(letters.map(\.errorType) == ["UnknownWorkflow"])
         await harness.shutdown()
     }

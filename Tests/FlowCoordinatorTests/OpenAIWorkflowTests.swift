@@ -37,7 +37,7 @@ struct OpenAIWorkflowTests {
         var withKey = OpenAIConfiguration(apiKey: "sk-set-later", baseURL: server.baseURL, defaultModel: "gpt-4o-mini")
         withKey.cacheFolder = nil
         try await harness.replaceWorker(with: OpenAIActivities.registry(client: OpenAIClient(configuration: withKey, logger: TestBroker.logger)))
-        let report = try await DeadLetterQueue(connection: harness.requester, names: harness.names, audit: nil)
+        let report = try await DeadLetterQueue(transport: harness.requester, names: harness.names, audit: nil)
             .replay(DeadLetterFilter(activity: AnalyzeDocumentContent.name, workflowID: "needs-key"), operatorName: "test")
         #expect(report.replayed.count == 1)
         let finished = try await harness.waitFor("needs-key", [.completed, .failed, .cancelled])

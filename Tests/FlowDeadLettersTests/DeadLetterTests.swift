@@ -47,7 +47,7 @@ func plant(
 }
 
 /// Every message id now in a queue, in order, leaving the messages there.
-func ids(in queue: String, on connection: AMQPConnection) async throws -> [String] {
+func ids(in queue: String, on connection: any MessageTransport) async throws -> [String] {
     let expected = try await connection.inspectQueue(queue).messageCount
     guard expected > 0 else { return [] }
     let consumer = try await connection.consume(queue: queue, prefetch: 0)
@@ -129,7 +129,7 @@ struct DeadLetterTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         let audit = AuditLog(file: auditFile())
-        let dlq = DeadLetterQueue(connection: connection, names: names, audit: audit)
+        let dlq = DeadLetterQueue(transport: connection, names: names, audit: audit)
         let listed = Dictionary(uniqueKeysWithValues: try await dlq.list(DeadLetterFilter()).map { ($0.id, $0) })
         #expect(listed.count == expectedCount)
         #expect(listed["r-exhausted"]?.reason == "failed")
@@ -171,7 +171,7 @@ struct DeadLetterTests {
         try await plant(connection, names: names, id: "b", queue: .ml, activity: "train_organizational_model", errorType: "DatasetNotFound", error: "no such dataset", workflow: "wf-1")
         try await plant(connection, names: names, id: "c", queue: .openai, activity: "analyze_document_content", errorType: "AuthenticationFailed", error: "check OPENAI_API_KEY", workflow: "wf-1", ageSeconds: 7200)
         try await plant(connection, names: names, id: "d", queue: .default, activity: "parse_document", errorType: "MalformedJSON", error: "not JSON", ageSeconds: 90_000)
-        let dlq = DeadLetterQueue(connection: connection, names: names, audit: nil)
+        let dlq = DeadLetterQueue(transport: connection, names: names, audit: nil)
         func select(_ filter: DeadLetterFilter) async throws -> [String] { try await dlq.list(filter).map(\.id) }
 
         #expect(try await select(DeadLetterFilter()) == ["a", "b", "c", "d"])
@@ -200,7 +200,7 @@ struct DeadLetterTests {
         try await plant(connection, names: names, id: "fresh")
         try await plant(connection, names: names, id: "poison", replays: 5)
         let audit = AuditLog(file: auditFile())
-        let dlq = DeadLetterQueue(connection: connection, names: names, audit: audit)
+        let dlq = DeadLetterQueue(transport: connection, names: names, audit: audit)
 
         let dry = try await dlq.replay(DeadLetterFilter(), dryRun: true, operatorName: "tester")
         #expect(dry.replayed.map(\.id) == ["fresh"])
@@ -241,7 +241,7 @@ struct DeadLetterTests {
         try await plant(connection, names: names, id: "x1", workflow: "wf-9")
         try await plant(connection, names: names, id: "x2")
         let audit = AuditLog(file: auditFile())
-        let dlq = DeadLetterQueue(connection: connection, names: names, audit: audit)
+        let dlq = DeadLetterQueue(transport: connection, names: names, audit: audit)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("flow-export-\(UUID().uuidString.prefix(8)).jsonl")
         defer { try? FileManager.default.removeItem(at: file) }
         #expect(try await dlq.export(DeadLetterFilter(), to: file) == 2)

@@ -11,7 +11,7 @@ struct DefaultWorkerTests {
     @Test("a document processed through the broker replies with its text; a bad path is dead-lettered with the reason")
     func documentsThroughTheBroker() async throws {
         let harness = try await TestWorkerHarness { connection, names, folder in
-            DefaultActivities.registry(connection: connection, names: names, dataFolder: DataFolder(folder), workerID: "test")
+            DefaultActivities.registry(transport: connection, names: names, dataFolder: DataFolder(folder), workerID: "test")
         }
         let documents = harness.dataFolder.appendingPathComponent("documents")
         try FileManager.default.createDirectory(at: documents, withIntermediateDirectories: true)
@@ -35,7 +35,7 @@ struct DefaultWorkerTests {
     @Test("health_check reports the private queues and the data folder")
     func healthCheck() async throws {
         let harness = try await TestWorkerHarness { connection, names, folder in
-            DefaultActivities.registry(connection: connection, names: names, dataFolder: DataFolder(folder), workerID: "test")
+            DefaultActivities.registry(transport: connection, names: names, dataFolder: DataFolder(folder), workerID: "test")
         }
         try await harness.send("health_check", input: "{}", messageID: "health-1")
         let reply = try await harness.finalReply(to: "health-1")
@@ -52,7 +52,7 @@ struct DefaultWorkerTests {
     @Test("delegate_training hands a valid job to ml-queue once, however often it is delegated")
     func delegation() async throws {
         let harness = try await TestWorkerHarness { connection, names, folder in
-            DefaultActivities.registry(connection: connection, names: names, dataFolder: DataFolder(folder), workerID: "test")
+            DefaultActivities.registry(transport: connection, names: names, dataFolder: DataFolder(folder), workerID: "test")
         }
         let model = harness.dataFolder.appendingPathComponent("models/tiny")
         try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
@@ -87,7 +87,7 @@ struct DefaultDeclarationsTests {
     func declarationsMatchRegistry() async throws {
         let connection = try await TestBroker.connect()
         let registry = DefaultActivities.registry(
-            connection: connection, names: TopologyNames(), dataFolder: DataFolder(FileManager.default.temporaryDirectory), workerID: "test"
+            transport: connection, names: TopologyNames(), dataFolder: DataFolder(FileManager.default.temporaryDirectory), workerID: "test"
         )
         #expect(registry.names == DefaultActivities.declarations.map { $0.name }.sorted())
         #expect(DefaultActivities.declarations.allSatisfy { $0.queue == .default })

@@ -11,7 +11,7 @@ import Testing
 struct ProtocolClientTests {
     private func harness() async throws -> TestWorkerHarness {
         try await TestWorkerHarness { connection, names, folder in
-            DefaultActivities.registry(connection: connection, names: names, dataFolder: DataFolder(folder), workerID: "test")
+            DefaultActivities.registry(transport: connection, names: names, dataFolder: DataFolder(folder), workerID: "test")
         }
     }
 

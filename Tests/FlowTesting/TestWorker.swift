@@ -5,12 +5,28 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
+/// Where a test harness's connections go.
+public enum TestTransports: Sendable {
+    /// The test broker (RabbitMQ), on a private copy of the topology.
+    case broker
+    /// An ``InMemoryBroker``: no network, no broker process.
+    case inMemory(InMemoryBroker)
+
+    /// Two connections, named for logs and the management UI.
+    func connect(_ first: String, _ second: String) async throws -> (any MessageTransport, any MessageTransport) {
+        switch self {
+        case .broker: return (try await TestBroker.connect(name: first), try await TestBroker.connect(name: second))
+        case .inMemory(let broker): return (broker.connect(name: first), broker.connect(name: second))
+        }
+    }
+}
+
 /// A worker running in the test process on a private copy of the topology (every name
 /// prefixed), with a requester connection that publishes activities and collects replies.
 public final class TestWorkerHarness: Sendable {
     public let names: TopologyNames
-    public let requester: AMQPConnection
-    public let workerConnection: AMQPConnection
+    public let requester: any MessageTransport
+    public let workerConnection: any MessageTransport
     public let dataFolder: URL
     public let replyQueue: String
     private let replies: AMQPConsumer
@@ -19,11 +35,13 @@ public final class TestWorkerHarness: Sendable {
     private let collectTask: Task<Void, any Error>
     public let worker: Worker
 
-    public init(queue: WorkQueue = .default, concurrency: Int = 4, registry: (AMQPConnection, TopologyNames, URL) -> ActivityRegistry) async throws {
+    public init(
+        queue: WorkQueue = .default, concurrency: Int = 4, transports: TestTransports = .broker,
+        registry: (any MessageTransport, TopologyNames, URL) -> ActivityRegistry
+    ) async throws {
         let names = TopologyNames(prefix: TestBroker.uniqueName("worker"), deliveryLimit: 3)
         self.names = names
-        requester = try await TestBroker.connect(name: "test requester")
-        workerConnection = try await TestBroker.connect(name: "test worker")
+        (requester, workerConnection) = try await transports.connect("test requester", "test worker")
         dataFolder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dataFolder, withIntermediateDirectories: true)
         try await requester.declare(names.topology)
@@ -31,7 +49,7 @@ public final class TestWorkerHarness: Sendable {
         replies = try await requester.consume(queue: replyQueue, prefetch: 100)
         let configuration = WorkerConfiguration(queue: queue, names: names, concurrency: concurrency, dataFolder: dataFolder, shutdownGracePeriod: .seconds(5), workerID: "test-worker")
         let store = try ActivityResultStore(path: configuration.storePath)
-        worker = Worker(configuration: configuration, registry: registry(workerConnection, names, dataFolder), connection: workerConnection, store: store, logger: TestBroker.logger)
+        worker = Worker(configuration: configuration, registry: registry(workerConnection, names, dataFolder), transport: workerConnection, store: store, logger: TestBroker.logger)
         let worker = self.worker
         runTask = Task { try await worker.run() }
         let replies = self.replies
@@ -100,10 +118,12 @@ public final class TestWorkerHarness: Sendable {
         _ = try? await runTask.value
         collectTask.cancel()
         replies.cancel()
-        for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
-        for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
-        await requester.close()
-        await workerConnection.close()
+        if let requester = requester as? AMQPConnection, let workerConnection = workerConnection as? AMQPConnection {
+            for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+            for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+            await requester.close()
+            await workerConnection.close()
+        }
         try? FileManager.default.removeItem(at: dataFolder)
     }
 }

@@ -6,7 +6,7 @@ import Logging
 ///
 /// rabbitmq-c is not thread-safe, so one dedicated thread owns the C connection; every
 /// method here may be called from any task and waits for that thread's answer.
-public final class AMQPConnection: Sendable {
+public final class AMQPConnection: MessageTransport {
     private let loop: ConnectionLoop
 
     /// The configuration the connection was opened with.
@@ -17,6 +17,8 @@ public final class AMQPConnection: Sendable {
 
     /// How many times the connection was re-established after dropping.
     public var recoveryCount: Int { loop.recoveryCount }
+
+    public var brokerDescription: String { loop.configuration.redactedURL }
 
     private init(loop: ConnectionLoop) {
         self.loop = loop
@@ -40,7 +42,7 @@ public final class AMQPConnection: Sendable {
     /// `retryOnReconnect: false` to get ``AMQPError/Code/connectionLost`` instead.
     ///
     /// Concurrent calls are pipelined: many messages are in flight with one confirm each.
-    public func publish(_ message: AMQPMessage, retryOnReconnect: Bool = true) async throws {
+    public func publish(_ message: AMQPMessage, retryOnReconnect: Bool) async throws {
         try await withCheckedThrowingContinuation { continuation in
             loop.submit(.publish(.init(message: message, retryOnReconnect: retryOnReconnect, continuation: continuation)))
         }

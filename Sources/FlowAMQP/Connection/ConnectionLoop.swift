@@ -12,7 +12,7 @@ import Logging
 final class ConnectionLoop: @unchecked Sendable {
     enum Command {
         case publish(PendingPublish)
-        case settle(DeliverySettlement.Kind, deliveryTag: UInt64, channel: UInt16, epoch: UInt64, CheckedContinuation<Void, any Error>)
+        case settle(AMQPDelivery.Settlement, deliveryTag: UInt64, channel: UInt16, epoch: UInt64, CheckedContinuation<Void, any Error>)
         case declare(Topology, remember: Bool, CheckedContinuation<Void, any Error>)
         case inspectQueue(String, CheckedContinuation<QueueStatus, any Error>)
         case deleteQueue(String, CheckedContinuation<Int, any Error>)
@@ -176,7 +176,7 @@ final class ConnectionLoop: @unchecked Sendable {
         }
     }
 
-    func settle(_ kind: DeliverySettlement.Kind, deliveryTag: UInt64, channel: UInt16, generation: UInt64) async throws {
+    func settle(_ kind: AMQPDelivery.Settlement, deliveryTag: UInt64, channel: UInt16, generation: UInt64) async throws {
         try await withCheckedThrowingContinuation { continuation in
             submit(.settle(kind, deliveryTag: deliveryTag, channel: channel, epoch: generation, continuation))
         }
@@ -708,7 +708,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 body: content.body,
                 redelivered: redelivered,
                 deliveryTag: deliveryTag,
-                settlement: DeliverySettlement(loop: self, channel: channel, generation: epoch, deliveryTag: deliveryTag)
+                settler: ChannelSettler(loop: self, channel: channel, generation: epoch)
             )
             consumer.continuation.yield(delivery)
         case .returned(let replyCode, let replyText):

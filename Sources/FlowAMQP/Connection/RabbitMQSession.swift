@@ -221,7 +221,7 @@ final class RabbitMQSession {
         try checkStatus(status, doing: "publish to exchange '\(message.exchange)'")
     }
 
-    func settle(_ kind: DeliverySettlement.Kind, deliveryTag: UInt64, on channel: UInt16) throws {
+    func settle(_ kind: AMQPDelivery.Settlement, deliveryTag: UInt64, on channel: UInt16) throws {
         let status: Int32
         switch kind {
         case .ack: status = amqp_basic_ack(state, channel, deliveryTag, 0)
@@ -325,12 +325,4 @@ enum SessionError: Error {
         case .channel(_, let error), .connection(let error): return error
         }
     }
-}
-
-/// What the broker reported about a queue.
-public struct QueueStatus: Sendable, Equatable {
-    public var name: String
-    /// Messages ready for delivery (not counting those delivered and not yet acknowledged).
-    public var messageCount: Int
-    public var consumerCount: Int
 }

@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import FlowCore
 import FlowRuntime
 import Foundation
@@ -22,7 +22,7 @@ public actor WorkflowCoordinator: Service {
     public nonisolated let configuration: CoordinatorConfiguration
     public nonisolated let statistics = CoordinatorStatistics()
     private let registry: WorkflowRegistry
-    private let connection: AMQPConnection
+    private let transport: any MessageTransport
     private let store: WorkflowStore
     private let logger: Logger
 
@@ -54,10 +54,10 @@ public actor WorkflowCoordinator: Service {
         var sends: Int
     }
 
-    public init(configuration: CoordinatorConfiguration, registry: WorkflowRegistry, connection: AMQPConnection, store: WorkflowStore, logger: Logger) {
+    public init(configuration: CoordinatorConfiguration, registry: WorkflowRegistry, transport: any MessageTransport, store: WorkflowStore, logger: Logger) {
         self.configuration = configuration
         self.registry = registry
-        self.connection = connection
+        self.transport = transport
         self.store = store
         var logger = logger
         logger[metadataKey: "coordinator.id"] = "\(configuration.coordinatorID)"
@@ -68,14 +68,14 @@ public actor WorkflowCoordinator: Service {
 
     public func run() async throws {
         let names = configuration.names
-        try await connection.declare(names.topology)
+        try await transport.declare(names.topology)
         try await deliverPendingResults()
         for workflow in try await store.unfinishedWorkflows() {
             statistics.record(.workflowResumed)
             launch(workflow, resumed: true)
         }
-        let replies = try await connection.consume(queue: names.coordinatorReplyQueue, prefetch: configuration.prefetch)
-        let commands = try await connection.consume(queue: configuration.commandQueue, prefetch: 32)
+        let replies = try await transport.consume(queue: names.coordinatorReplyQueue, prefetch: configuration.prefetch)
+        let commands = try await transport.consume(queue: configuration.commandQueue, prefetch: 32)
         statistics.setConsuming(true)
         logger.info("coordinator started", metadata: ["workflows": "\(registry.names.joined(separator: ","))", "resumed": "\(running.count)"])
 
@@ -273,7 +273,7 @@ public actor WorkflowCoordinator: Service {
                 type: WorkflowResult.messageType, appID: "antifragileflow"
             )
             do {
-                try await connection.publish(AMQPMessage(routingKey: recipient.replyTo, properties: properties, body: body))
+                try await transport.publish(AMQPMessage(routingKey: recipient.replyTo, properties: properties, body: body))
             } catch let error as AMQPError where error.code == .unroutable {
                 logger.warning("a workflow's reply queue does not exist; result not sent", metadata: ["workflow.id": "\(record.id)", "reply.to": "\(recipient.replyTo)"])
             }
@@ -378,7 +378,7 @@ public actor WorkflowCoordinator: Service {
         )
         let queueName = configuration.names.queue(call.queue)
         do {
-            try await connection.publish(
+            try await transport.publish(
                 AMQPMessage(exchange: configuration.names.activitiesExchange, routingKey: queueName, properties: properties, body: Array(call.input.text.utf8))
             )
             let step = try await store.markSent(messageID: messageID, at: now, resentBecause: reason)
@@ -618,7 +618,7 @@ public actor WorkflowCoordinator: Service {
     }
 
     private func reject(_ delivery: AMQPDelivery, from queue: String, failure: ActivityFailure) async throws {
-        let publisher = DeadLetterPublisher(connection: connection, exchange: configuration.names.deadLetterExchange, queueName: queue, publisherID: configuration.coordinatorID)
+        let publisher = DeadLetterPublisher(transport: transport, exchange: configuration.names.deadLetterExchange, queueName: queue, publisherID: configuration.coordinatorID)
         try await publisher.deadLetter(delivery, failure: failure, attempt: nil)
         statistics.record(.rejectedMessage)
         logger.error("message dead-lettered", metadata: ["queue": "\(queue)", "error.type": "\(failure.type)", "reason": "\(failure.message)"])
@@ -636,7 +636,7 @@ public actor WorkflowCoordinator: Service {
             timestamp: UInt64(Date().timeIntervalSince1970), type: type, appID: "antifragileflow"
         )
         do {
-            try await connection.publish(AMQPMessage(routingKey: recipient.replyTo, properties: properties, body: Array(try JSONEncoder().encode(body))))
+            try await transport.publish(AMQPMessage(routingKey: recipient.replyTo, properties: properties, body: Array(try JSONEncoder().encode(body))))
         } catch let error as AMQPError where error.code == .unroutable {
             logger.warning("a command's reply queue does not exist; answer not sent", metadata: ["reply.to": "\(recipient.replyTo)"])
         }

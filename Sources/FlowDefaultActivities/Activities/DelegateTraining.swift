@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import FlowCore
 import FlowRuntime
 import Foundation
@@ -46,12 +46,12 @@ public struct DelegateTraining: Activity {
         }
     }
 
-    let connection: AMQPConnection
+    let transport: any MessageTransport
     let names: TopologyNames
     let dataFolder: DataFolder
 
-    public init(connection: AMQPConnection, names: TopologyNames, dataFolder: DataFolder) {
-        self.connection = connection
+    public init(transport: any MessageTransport, names: TopologyNames, dataFolder: DataFolder) {
+        self.transport = transport
         self.names = names
         self.dataFolder = dataFolder
     }
@@ -85,7 +85,7 @@ public struct DelegateTraining: Activity {
         )
         var body = input
         body.replyTo = nil
-        try await connection.publish(
+        try await transport.publish(
             AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.ml), properties: properties, body: Array(try JSONEncoder().encode(body)))
         )
         return Output(jobID: input.jobID, queue: names.queue(.ml), messageID: messageID)

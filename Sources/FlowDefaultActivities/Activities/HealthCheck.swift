@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import FlowCore
 import FlowRuntime
 import Foundation
@@ -41,13 +41,13 @@ public struct HealthCheck: Activity {
     /// Below this much free space the data folder counts as a problem.
     public static let minimumFreeBytes: Int64 = 512 * 1024 * 1024
 
-    let connection: AMQPConnection
+    let transport: any MessageTransport
     let names: TopologyNames
     let dataFolder: DataFolder
     let workerID: String
 
-    public init(connection: AMQPConnection, names: TopologyNames, dataFolder: DataFolder, workerID: String) {
-        self.connection = connection
+    public init(transport: any MessageTransport, names: TopologyNames, dataFolder: DataFolder, workerID: String) {
+        self.transport = transport
         self.names = names
         self.dataFolder = dataFolder
         self.workerID = workerID
@@ -61,7 +61,7 @@ public struct HealthCheck: Activity {
             WorkQueue.allCases.map { (names.queue($0), $0) } + [(names.deadLetterQueue, nil), (names.coordinatorReplyQueue, nil)]
         for (name, worker) in checked {
             do {
-                let status = try await connection.inspectQueue(name)
+                let status = try await transport.inspectQueue(name)
                 queues.append(QueueHealth(name: name, ready: status.messageCount, consumers: status.consumerCount))
                 if let worker, status.consumerCount == 0 {
                     problems.append("queue \(name) has no consumer: start `flow worker \(worker.workerName)`")
@@ -91,7 +91,7 @@ public struct HealthCheck: Activity {
         return Output(
             status: problems.isEmpty ? "healthy" : "degraded",
             problems: problems,
-            broker: connection.configuration.redactedURL,
+            broker: transport.brokerDescription,
             queues: queues,
             dataFolder: dataFolder.root.path,
             freeBytes: free,

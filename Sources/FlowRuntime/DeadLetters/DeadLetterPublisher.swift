@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import FlowCore
 import Foundation
 
@@ -6,15 +6,15 @@ import Foundation
 /// in headers a person (and `flow dlq`) can read. RabbitMQ's own dead-lettering can only
 /// say "rejected", so consumers publish the copy themselves and then acknowledge.
 public struct DeadLetterPublisher: Sendable {
-    let connection: AMQPConnection
+    let transport: any MessageTransport
     let exchange: String
     /// The queue the delivery came from, where a replay sends it back.
     let queueName: String
     /// Who dead-lettered it: a worker or coordinator id.
     let publisherID: String
 
-    public init(connection: AMQPConnection, exchange: String, queueName: String, publisherID: String) {
-        self.connection = connection
+    public init(transport: any MessageTransport, exchange: String, queueName: String, publisherID: String) {
+        self.transport = transport
         self.exchange = exchange
         self.queueName = queueName
         self.publisherID = publisherID
@@ -33,6 +33,6 @@ public struct DeadLetterPublisher: Sendable {
         if headers[FlowProtocol.Header.attempt] == nil { headers[FlowProtocol.Header.attempt] = .int(Int64(attempt ?? 1)) }
         properties.headers = headers
         properties.expiration = nil
-        try await connection.publish(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body))
+        try await transport.publish(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body))
     }
 }

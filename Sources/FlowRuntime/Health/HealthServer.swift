@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -42,31 +42,31 @@ public struct HealthServer: Service {
     /// false for a port the user chose.
     public let movesWhenTaken: Bool
     let health: any ServiceHealth
-    let connection: AMQPConnection
+    let transport: any MessageTransport
     let logger: Logger
 
-    public init(host: String, port: Int, movesWhenTaken: Bool = false, health: any ServiceHealth, connection: AMQPConnection, logger: Logger) {
+    public init(host: String, port: Int, movesWhenTaken: Bool = false, health: any ServiceHealth, transport: any MessageTransport, logger: Logger) {
         self.host = host
         self.port = port
         self.movesWhenTaken = movesWhenTaken
         self.health = health
-        self.connection = connection
+        self.transport = transport
         self.logger = logger
     }
 
     /// A worker's health server; `extraMetrics` adds counters of its activities' own.
     public init(
-        host: String, port: Int, movesWhenTaken: Bool = false, statistics: WorkerStatistics, queueName: String, connection: AMQPConnection, logger: Logger,
+        host: String, port: Int, movesWhenTaken: Bool = false, statistics: WorkerStatistics, queueName: String, transport: any MessageTransport, logger: Logger,
         extraMetrics: (@Sendable () -> String)? = nil
     ) {
         self.init(
             host: host, port: port, movesWhenTaken: movesWhenTaken,
-            health: WorkerHealth(statistics: statistics, queueName: queueName, extraMetrics: extraMetrics), connection: connection, logger: logger
+            health: WorkerHealth(statistics: statistics, queueName: queueName, extraMetrics: extraMetrics), transport: transport, logger: logger
         )
     }
 
     public func run() async throws {
-        let responder = HealthResponder(health: health, connection: connection)
+        let responder = HealthResponder(health: health, transport: transport)
         func bind(_ port: Int) async throws -> any Channel {
             try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -112,19 +112,19 @@ public struct HealthServerError: Error, CustomStringConvertible {
 /// Builds the three responses from the service's live state.
 struct HealthResponder: Sendable {
     let health: any ServiceHealth
-    let connection: AMQPConnection
+    let transport: any MessageTransport
 
     func respond(to path: String) -> (HTTPResponseStatus, String, String) {
         switch path {
         case "/healthz":
             return (.ok, "text/plain", "ok\n")
         case "/readyz":
-            if health.isReady, connection.isConnected {
+            if health.isReady, transport.isConnected {
                 return (.ok, "text/plain", "ready: \(health.work)\n")
             }
             return (.serviceUnavailable, "text/plain", "not ready: not \(health.work) (starting, shutting down or reconnecting to the broker)\n")
         case "/metrics":
-            return (.ok, "text/plain; version=0.0.4", health.prometheusText(recoveries: connection.recoveryCount))
+            return (.ok, "text/plain; version=0.0.4", health.prometheusText(recoveries: transport.recoveryCount))
         default:
             return (.notFound, "text/plain", "not found: try /healthz, /readyz or /metrics\n")
         }

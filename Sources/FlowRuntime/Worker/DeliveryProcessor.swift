@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import FlowCore
 import Foundation
 import Logging
@@ -12,7 +12,7 @@ import Logging
 struct DeliveryProcessor: Sendable {
     let configuration: WorkerConfiguration
     let registry: ActivityRegistry
-    let connection: AMQPConnection
+    let transport: any MessageTransport
     let store: ActivityResultStore
     let statistics: WorkerStatistics
     let logger: Logger
@@ -96,9 +96,15 @@ struct DeliveryProcessor: Sendable {
             let reply = ActivityReply(status: .completed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), output: output)
             // Both must be done before the ack; neither needs the other first. A crash after
             // the reply but before the store write re-runs the activity on redelivery, exactly
-            // as a crash just before either would.
+            // as a crash just before either would. A reply the broker refuses must not cancel
+            // the store write: the redelivery is then answered from the store, not run again.
             async let stored: Void = store.recordCompletion(reply)
-            try await sendReply(reply, for: request)
+            do {
+                try await sendReply(reply, for: request)
+            } catch {
+                try? await stored
+                throw error
+            }
             try await stored
             try await delivery.ack()
             statistics.record(.completed, activity: request.activity, duration: ContinuousClock.now - started)
@@ -144,7 +150,7 @@ struct DeliveryProcessor: Sendable {
         properties.headers = headers
         properties.expiration = nil
         let exchange = tier == nil ? "" : configuration.names.retryExchange
-        try await connection.publish(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body))
+        try await transport.publish(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body))
         try await delivery.ack()
     }
 
@@ -252,7 +258,7 @@ struct DeliveryProcessor: Sendable {
     /// Dead-letters the delivery with its reason (the caller acknowledges it afterwards).
     private func deadLetter(_ delivery: AMQPDelivery, failure: ActivityFailure, attempt: Int?) async throws {
         let publisher = DeadLetterPublisher(
-            connection: connection, exchange: configuration.names.deadLetterExchange, queueName: queueName, publisherID: configuration.workerID
+            transport: transport, exchange: configuration.names.deadLetterExchange, queueName: queueName, publisherID: configuration.workerID
         )
         try await publisher.deadLetter(delivery, failure: failure, attempt: attempt)
         logger.error("message dead-lettered", metadata: ["error.type": "\(failure.type)", "reason": "\(failure.message)", "message.id": "\(delivery.properties.messageID ?? "")"])
@@ -283,7 +289,7 @@ struct DeliveryProcessor: Sendable {
         )
         let body = Array(try JSONEncoder().encode(reply))
         do {
-            try await connection.publish(AMQPMessage(routingKey: replyTo, properties: properties, body: body))
+            try await transport.publish(AMQPMessage(routingKey: replyTo, properties: properties, body: body))
         } catch let error as AMQPError where error.code == .unroutable {
             // The requester's reply queue is gone (an exclusive queue of a client that left):
             // nobody can read the reply, and holding the request would not change that.

@@ -1,4 +1,4 @@
-import FlowAMQP
+import FlowTransport
 import FlowCore
 import Foundation
 import Logging
@@ -14,20 +14,20 @@ public struct Worker: Service {
     public let configuration: WorkerConfiguration
     public let statistics: WorkerStatistics
     private let registry: ActivityRegistry
-    private let connection: AMQPConnection
+    private let transport: any MessageTransport
     private let store: ActivityResultStore
     private let logger: Logger
 
     public init(
         configuration: WorkerConfiguration,
         registry: ActivityRegistry,
-        connection: AMQPConnection,
+        transport: any MessageTransport,
         store: ActivityResultStore,
         logger: Logger
     ) {
         self.configuration = configuration
         self.registry = registry
-        self.connection = connection
+        self.transport = transport
         self.store = store
         self.statistics = WorkerStatistics()
         var logger = logger
@@ -36,12 +36,12 @@ public struct Worker: Service {
     }
 
     public func run() async throws {
-        try await connection.declare(configuration.names.topology)
+        try await transport.declare(configuration.names.topology)
         let queueName = configuration.names.queue(configuration.queue)
-        let consumer = try await connection.consume(queue: queueName, prefetch: UInt16(clamping: configuration.concurrency))
+        let consumer = try await transport.consume(queue: queueName, prefetch: UInt16(clamping: configuration.concurrency))
         let shutdownSignal = ShutdownSignal()
         let processor = DeliveryProcessor(
-            configuration: configuration, registry: registry, connection: connection, store: store,
+            configuration: configuration, registry: registry, transport: transport, store: store,
             statistics: statistics, logger: logger, shutdownSignal: shutdownSignal
         )
         logger.info(

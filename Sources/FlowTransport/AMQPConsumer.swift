@@ -8,7 +8,9 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
     private let cancelAction: @Sendable () -> Void
     private let stopAction: @Sendable () async -> Void
 
-    init(
+    /// Made by a transport: `cancel` closes the consumer at once, `stop` asks for no more
+    /// deliveries and ends the stream while what was delivered can still be settled.
+    public init(
         stream: AsyncThrowingStream<AMQPDelivery, any Error>,
         cancel: @escaping @Sendable () -> Void,
         stop: @escaping @Sendable () async -> Void
