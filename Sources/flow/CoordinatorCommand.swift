@@ -43,9 +43,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
 
         let logger = connection.logger(label: "flow.coordinator", defaultLevel: .info)
-        let workflowStore: WorkflowStore
+        let workflowStore: SQLiteWorkflowStore
         do {
-            workflowStore = try WorkflowStore(path: configuration.storePath)
+            workflowStore = try SQLiteWorkflowStore(path: configuration.storePath)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -70,13 +70,13 @@ struct CoordinatorStoreOptions: ParsableArguments {
     }
 
     /// The store, read-only, for commands that look while a coordinator runs.
-    func openForReading() throws -> WorkflowStore {
+    func openForReading() throws -> SQLiteWorkflowStore {
         let path = dataFolder.appendingPathComponent("workflows.sqlite").path
         guard FileManager.default.fileExists(atPath: path) else {
             throw ValidationError("no workflow store at \(path): pass the coordinator's --data-dir (in compose: docker compose exec coordinator flow workflow ...)")
         }
         do {
-            return try WorkflowStore(path: path, readOnly: true)
+            return try SQLiteWorkflowStore(path: path, readOnly: true)
         } catch {
             throw ValidationError("\(error)")
         }

@@ -16,7 +16,7 @@ final class CoordinatorHarness: Sendable {
     let workflows: WorkflowRegistry
     let coordinatorConnection: AMQPConnection
     let workerConnection: AMQPConnection
-    let store: WorkflowStore
+    let store: SQLiteWorkflowStore
     private let coordinatorState = Mutex<(coordinator: WorkflowCoordinator?, task: Task<Void, any Error>?)>((nil, nil))
     private let workerTask = Mutex<Task<Void, any Error>?>(nil)
     private let workerConfiguration: WorkerConfiguration
@@ -34,7 +34,7 @@ final class CoordinatorHarness: Sendable {
             queue: queue, names: names, concurrency: 8, dataFolder: dataFolder.appendingPathComponent("worker"),
             shutdownGracePeriod: .seconds(2), workerID: "test-worker"
         )
-        store = try WorkflowStore(path: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace).storePath)
+        store = try SQLiteWorkflowStore(path: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace).storePath)
         self.replyGrace = replyGrace
         try startWorker(activities)
         startCoordinator()

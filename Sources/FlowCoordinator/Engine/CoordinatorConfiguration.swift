@@ -15,6 +15,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var replyGrace: Duration
     /// Replies and commands taken from the broker at once.
     public var prefetch: UInt16
+    /// How long a workflow suspended because a step could not be recorded or sent waits
+    /// before it runs again, growing while that keeps happening.
+    public var relaunchBackoff: Backoff
 
     public init(
         names: TopologyNames = TopologyNames(),
@@ -22,7 +25,8 @@ public struct CoordinatorConfiguration: Sendable {
         coordinatorID: String = "coordinator-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
         supervisionInterval: Duration = .milliseconds(500),
         replyGrace: Duration = .seconds(30),
-        prefetch: UInt16 = 200
+        prefetch: UInt16 = 200,
+        relaunchBackoff: Backoff = Backoff(initial: .seconds(1), maximum: .seconds(60))
     ) {
         self.names = names
         self.dataFolder = dataFolder
@@ -30,6 +34,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.supervisionInterval = supervisionInterval
         self.replyGrace = replyGrace
         self.prefetch = prefetch
+        self.relaunchBackoff = relaunchBackoff
     }
 
     public var storePath: String { dataFolder.appendingPathComponent("workflows.sqlite").path }

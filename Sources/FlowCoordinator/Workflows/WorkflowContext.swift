@@ -85,7 +85,7 @@ public final class WorkflowContext: Sendable {
 }
 
 /// An activity call as the coordinator sends it.
-struct ActivityCall: Sendable {
+struct ActivityCall: Sendable, Equatable {
     var activity: String
     var queue: WorkQueue
     var input: JSONText

@@ -1,0 +1,98 @@
+import FlowCore
+import FlowRuntime
+import FlowTransport
+import Foundation
+
+extension WorkflowCoordinator {
+    /// Carries out one command from `workflow-commands`, answers its sender when it gave a
+    /// `reply_to`, and acknowledges it. A command that can never be carried out is
+    /// dead-lettered with its reason; one the store could not take goes back to the queue.
+    func handleCommand(_ delivery: AMQPDelivery) async {
+        let properties = delivery.properties
+        let type = properties.type ?? properties.headers?[FlowProtocol.Header.activity]?.stringValue ?? ""
+        do {
+            guard let kind = WorkflowCommand.Kind(rawValue: type) else {
+                let known = WorkflowCommand.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                try await refuse(delivery, .nonRetryable(.unknownCommand, "'\(type)' is not a workflow command: set the AMQP type to one of \(known) (docs/protocol.md, Workflows)"))
+                return
+            }
+            switch kind {
+            case .start:
+                guard try await startFromCommand(delivery) else { return }
+            case .cancel:
+                let command = try decode(WorkflowCommand.Cancel.self, delivery)
+                let record = try await cancel(workflowID: command.workflowID, reason: command.reason ?? "cancelled by command")
+                let message = record.map { $0.status.isFinished ? "workflow \($0.id) had already ended (\($0.status.rawValue))" : "workflow \($0.id) is being cancelled" }
+                    ?? "no workflow has id \(command.workflowID)"
+                try await answer(delivery, CommandAnswer(accepted: record != nil, command: type, message: message))
+            case .addSchedule:
+                let command = try decode(WorkflowCommand.AddSchedule.self, delivery)
+                let schedule = try await addSchedule(command)
+                try await answer(delivery, CommandAnswer(accepted: true, command: type, message: "schedule \(schedule.name) runs \(schedule.workflow) next at \(ISO8601DateFormatter().string(from: schedule.nextRunAt))"))
+            case .removeSchedule:
+                let command = try decode(WorkflowCommand.RemoveSchedule.self, delivery)
+                let removed = try await store.removeSchedule(name: command.name)
+                try await answer(delivery, CommandAnswer(accepted: removed, command: type, message: removed ? "schedule \(command.name) removed" : "no schedule is named \(command.name)"))
+            }
+            try await delivery.ack()
+            machine.handlingSucceeded()
+        } catch let failure as ActivityFailure {
+            try? await refuse(delivery, failure)
+        } catch let error as AMQPError where error.code == .staleDelivery {
+            logger.warning("the broker connection dropped while handling a command; it is redelivered")
+        } catch {
+            await returnToQueue(delivery, after: error, what: "a command")
+        }
+    }
+
+    /// Starts the workflow a command names. Returns false when the command was refused and
+    /// settled here (the starter was told in the shape it waits for).
+    private func startFromCommand(_ delivery: AMQPDelivery) async throws -> Bool {
+        let properties = delivery.properties
+        let command = try decode(WorkflowCommand.Start.self, delivery)
+        let workflowID = command.workflowID ?? properties.messageID ?? UUID().uuidString
+        guard !workflowID.isEmpty, !workflowID.contains("/") else {
+            throw ActivityFailure.nonRetryable(.invalidInput, "workflow_id must be non-empty and contain no '/'")
+        }
+        let recipient = properties.replyTo.flatMap { $0.isEmpty ? nil : ResultRecipient(replyTo: $0, correlationID: properties.correlationID ?? workflowID) }
+        do {
+            try await start(workflow: command.workflow, id: workflowID, input: command.input ?? JSONText.emptyObject, recipient: recipient)
+            return true
+        } catch let failure as ActivityFailure {
+            try await reject(delivery, from: configuration.commandQueue, failure: failure)
+            if let recipient {
+                try await publishAnswer(WorkflowResult(status: .failed, workflow: command.workflow, workflowID: workflowID, error: failure), type: WorkflowResult.messageType, to: recipient)
+            }
+            try await delivery.ack()
+            return false
+        }
+    }
+
+    private func decode<Command: Decodable>(_ type: Command.Type, _ delivery: AMQPDelivery) throws -> Command {
+        do {
+            return try JSONDecoder().decode(type, from: Data(delivery.body))
+        } catch let error as DecodingError {
+            throw ActivityFailure.nonRetryable(.invalidCommand, "the body of \(delivery.properties.type ?? "the command") does not decode: \(error) (docs/protocol.md, Workflows)")
+        }
+    }
+
+    /// Dead-letters a command that cannot be carried out, answers its sender, and acknowledges it.
+    private func refuse(_ delivery: AMQPDelivery, _ failure: ActivityFailure) async throws {
+        try await reject(delivery, from: configuration.commandQueue, failure: failure)
+        try await answer(delivery, CommandAnswer(accepted: false, command: delivery.properties.type ?? "", message: failure.description))
+        try await delivery.ack()
+    }
+
+    func reject(_ delivery: AMQPDelivery, from queue: String, failure: ActivityFailure) async throws {
+        let publisher = DeadLetterPublisher(transport: transport, exchange: configuration.names.deadLetterExchange, queueName: queue, publisherID: configuration.coordinatorID)
+        try await publisher.deadLetter(delivery, failure: failure, attempt: nil)
+        statistics.record(.rejectedMessage)
+        logger.error("message dead-lettered", metadata: ["queue": "\(queue)", "error.type": "\(failure.type)", "reason": "\(failure.message)"])
+    }
+
+    private func answer(_ delivery: AMQPDelivery, _ answer: CommandAnswer) async throws {
+        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else { return }
+        let recipient = ResultRecipient(replyTo: replyTo, correlationID: delivery.properties.correlationID ?? delivery.properties.messageID ?? "")
+        try await publishAnswer(answer, type: CommandAnswer.messageType, to: recipient)
+    }
+}

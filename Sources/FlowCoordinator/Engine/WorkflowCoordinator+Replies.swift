@@ -1,0 +1,82 @@
+import FlowCore
+import FlowTransport
+import Foundation
+
+extension WorkflowCoordinator {
+    /// Records one reply from a worker and hands it to its workflow. Acknowledged only
+    /// after it is recorded; one that cannot be recorded goes back to the queue.
+    func handleReply(_ delivery: AMQPDelivery) async {
+        do {
+            guard let reply = try? JSONDecoder().decode(ActivityReply.self, from: Data(delivery.body)) else {
+                try await reject(delivery, from: configuration.names.coordinatorReplyQueue, failure: .nonRetryable(.malformedReply, "the message on the coordinator's reply queue is not an activity reply (docs/protocol.md, Replies)"))
+                try await delivery.ack()
+                return
+            }
+            let messageID = delivery.properties.correlationID ?? reply.messageID
+            try await record(reply, messageID: messageID)
+            try await delivery.ack()
+            machine.handlingSucceeded()
+        } catch let error as AMQPError where error.code == .staleDelivery {
+            logger.warning("the broker connection dropped while handling a reply; it is redelivered")
+        } catch {
+            await returnToQueue(delivery, after: error, what: "a reply")
+        }
+    }
+
+    private func record(_ reply: ActivityReply, messageID: String) async throws {
+        let attempt = Int(reply.attempt)
+        switch reply.status {
+        case .progress:
+            try await store.recordProgress(messageID: messageID, attempt: attempt, details: reply.progress, at: now)
+            machine.heard(messageID, at: now)
+        case .completed:
+            let change = try await store.completeStep(messageID: messageID, attempt: attempt, output: reply.output ?? .null, at: now)
+            if case .recorded(let step, let unparked) = change {
+                statistics.record(.stepCompleted)
+                if unparked { logger.info("a replayed step completed; workflow unparked", metadata: ["workflow.id": "\(step.workflowID)", "message.id": "\(messageID)"]) }
+                resolve(messageID: messageID, workflowID: step.workflowID, .completed(reply.output ?? .null))
+            }
+            count(change, messageID: messageID)
+        case .failed:
+            let failure = reply.error ?? .nonRetryable(.unknown, "the worker sent no error")
+            let options = try await store.step(messageID: messageID)?.options
+            // A cancelled activity was not dead-lettered: there is nothing to replay, so the
+            // workflow sees the failure instead of parking.
+            let parks = options?.onFinalFailure != .throw && !failure.isCancellation
+            let change = try await store.failStep(messageID: messageID, attempt: attempt, failure: failure, status: parks ? .parked : .failed, timedOut: false, at: now)
+            if case .recorded(let step, _) = change {
+                if parks {
+                    statistics.record(.stepParked)
+                    machine.parked(messageID)
+                    logger.warning("a step failed for good and was dead-lettered; workflow parked until it is replayed", metadata: ["workflow.id": "\(step.workflowID)", "message.id": "\(messageID)", "error": "\(failure)"])
+                    try await announceParked(step, failure: failure)
+                } else {
+                    statistics.record(.stepFailed)
+                    resolve(messageID: messageID, workflowID: step.workflowID, .failed(failure))
+                }
+            }
+            count(change, messageID: messageID)
+        }
+    }
+
+    private func count(_ change: StepChange, messageID: String) {
+        switch change {
+        case .recorded:
+            break
+        case .alreadyFinal:
+            statistics.record(.duplicateReply)
+        case .unknown:
+            statistics.record(.staleReply)
+            logger.warning("reply for no step of a running workflow (unknown id, or its workflow ended); dropped", metadata: ["correlation.id": "\(messageID)"])
+        }
+    }
+
+    /// Puts back a reply or command that could not be recorded, after a wait that grows
+    /// while such failures follow each other.
+    func returnToQueue(_ delivery: AMQPDelivery, after error: any Error, what: String) async {
+        let wait = machine.handlingFailed(random: Double.random(in: 0..<1))
+        logger.error("could not handle \(what); returning it to the queue", metadata: ["error": "\(error)", "wait": "\(wait)"])
+        try? await clock.sleep(until: clock.now.advanced(by: wait), tolerance: nil)
+        try? await delivery.nack(requeue: true)
+    }
+}

@@ -1,0 +1,55 @@
+import FlowCore
+import Foundation
+import ServiceLifecycle
+
+extension WorkflowCoordinator {
+    /// Every `supervisionInterval` of the coordinator's clock: sends overdue steps again or
+    /// gives up on them, starts due schedules, and launches again suspended workflows whose
+    /// time has come. Ends when its task is cancelled (the coordinator stops).
+    func supervise() async {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            await superviseSteps()
+            await runDueSchedules()
+            await relaunchDue()
+            do {
+                try await clock.sleep(until: clock.now.advanced(by: configuration.supervisionInterval), tolerance: nil)
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// One round of supervision, for tests that drive the coordinator's clock by hand.
+    public func superviseOnce() async {
+        await superviseSteps()
+        await runDueSchedules()
+        await relaunchDue()
+    }
+
+    private func superviseSteps() async {
+        for action in machine.overdue(at: now, queueName: { self.configuration.names.queue($0) }) {
+            switch action {
+            case .resend(let messageID, let step, let reason):
+                // A parallel branch of a workflow that was cancelled no longer waits.
+                guard waiters.isWaiting(messageID) else {
+                    machine.stopWaiting(messageID)
+                    continue
+                }
+                logger.warning("step overdue; sending it again under the same message id", metadata: ["message.id": "\(messageID)", "reason": "\(reason)"])
+                do {
+                    try await send(messageID: messageID, workflowID: step.workflowID, call: step.call, resentBecause: reason)
+                } catch {
+                    logger.error("could not send an overdue step again; trying at the next check", metadata: ["message.id": "\(messageID)", "error": "\(error)"])
+                }
+            case .timeOut(let messageID, let workflowID, let failure):
+                statistics.record(.stepTimedOut)
+                do {
+                    _ = try await store.failStep(messageID: messageID, attempt: 0, failure: failure, status: .failed, timedOut: true, at: now)
+                    resolve(messageID: messageID, workflowID: workflowID, .failed(failure))
+                } catch {
+                    logger.error("could not record a timed-out step; trying at the next check", metadata: ["message.id": "\(messageID)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+}
