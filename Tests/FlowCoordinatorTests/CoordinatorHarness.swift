@@ -11,21 +11,28 @@ import Synchronization
 /// be stopped and started again on the same store, as a restart would.
 final class CoordinatorHarness: Sendable {
     let names: TopologyNames
-    let requester: AMQPConnection
+    let requester: any MessageTransport
     let dataFolder: URL
     let workflows: WorkflowRegistry
-    let coordinatorConnection: AMQPConnection
-    let workerConnection: AMQPConnection
+    let coordinatorConnection: Mutex<any MessageTransport>
+    let workerConnection: any MessageTransport
+    let transports: TestTransports
     let store: SQLiteWorkflowStore
+    let clock: any WallClock
     private let coordinatorState = Mutex<(coordinator: WorkflowCoordinator?, task: Task<Void, any Error>?)>((nil, nil))
     private let workerTask = Mutex<Task<Void, any Error>?>(nil)
     private let workerConfiguration: WorkerConfiguration
 
-    init(workflows: WorkflowRegistry, activities: ActivityRegistry, queue: WorkQueue = .default, replyGrace: Duration = .seconds(5)) async throws {
+    init(
+        workflows: WorkflowRegistry, activities: ActivityRegistry, queue: WorkQueue = .default, replyGrace: Duration = .seconds(5),
+        transports: TestTransports = .broker, clock: any WallClock = SystemWallClock(), startsCoordinator: Bool = true
+    ) async throws {
         names = TopologyNames(prefix: TestBroker.uniqueName("coordinator"), deliveryLimit: 3)
-        requester = try await TestBroker.connect(name: "test coordinator requester")
-        coordinatorConnection = try await TestBroker.connect(name: "test coordinator")
-        workerConnection = try await TestBroker.connect(name: "test coordinator worker")
+        self.transports = transports
+        self.clock = clock
+        requester = try await transports.connect("test coordinator requester")
+        coordinatorConnection = Mutex(try await transports.connect("test coordinator"))
+        workerConnection = try await transports.connect("test coordinator worker")
         dataFolder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-coordinator-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dataFolder, withIntermediateDirectories: true)
         try await requester.declare(names.topology)
@@ -37,7 +44,7 @@ final class CoordinatorHarness: Sendable {
         store = try SQLiteWorkflowStore(path: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace).storePath)
         self.replyGrace = replyGrace
         try startWorker(activities)
-        startCoordinator()
+        if startsCoordinator { startCoordinator() }
     }
 
     private let replyGrace: Duration
@@ -68,10 +75,13 @@ final class CoordinatorHarness: Sendable {
         try startWorker(activities)
     }
 
-    func startCoordinator() {
+    /// Starts a coordinator on the store (or `store`, a wrapper around it) and `transport`
+    /// (by default the harness's coordinator connection).
+    func startCoordinator(store: (any WorkflowStore)? = nil, transport: (any MessageTransport)? = nil) {
+        if let transport { coordinatorConnection.withLock { $0 = transport } }
         let coordinator = WorkflowCoordinator(
-            configuration: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace), registry: workflows, transport: coordinatorConnection, store: store,
-            logger: TestBroker.logger
+            configuration: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace), registry: workflows,
+            transport: coordinatorConnection.withLock { $0 }, store: store ?? self.store, clock: clock, logger: TestBroker.logger
         )
         let task = Task { try await coordinator.run() }
         coordinatorState.withLock { $0 = (coordinator, task) }
@@ -110,11 +120,7 @@ final class CoordinatorHarness: Sendable {
         let task = workerTask.withLock { $0 }
         task?.cancel()
         _ = try? await task?.value
-        for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
-        for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
-        await requester.close()
-        await coordinatorConnection.close()
-        await workerConnection.close()
+        await TestTransports.tearDown(requester, topology: names.topology, others: [coordinatorConnection.withLock { $0 }, workerConnection])
         try? FileManager.default.removeItem(at: dataFolder)
     }
 }

@@ -138,6 +138,7 @@ enum TestWorkflows {
         registry.register(CatchingWorkflow())
         registry.register(LostWorkerWorkflow())
         registry.register(SleepyWorkflow())
+        registry.register(SleeplessEcho())
         return registry
     }
 

@@ -141,13 +141,3 @@ struct InMemoryWorkerTests {
         #expect(broker.messages(in: names.queue(.default)).isEmpty)
     }
 }
-
-/// Waits until `condition` holds, polling; fails the test after `timeout`.
-func waitUntil(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(2))
-    }
-    Issue.record("the condition did not hold within \(timeout)", sourceLocation: sourceLocation)
-}

@@ -12,11 +12,28 @@ public enum TestTransports: Sendable {
     /// An ``InMemoryBroker``: no network, no broker process.
     case inMemory(InMemoryBroker)
 
-    /// Two connections, named for logs and the management UI.
-    func connect(_ first: String, _ second: String) async throws -> (any MessageTransport, any MessageTransport) {
+    /// A connection, named for logs and the management UI.
+    public func connect(_ name: String) async throws -> any MessageTransport {
         switch self {
-        case .broker: return (try await TestBroker.connect(name: first), try await TestBroker.connect(name: second))
-        case .inMemory(let broker): return (broker.connect(name: first), broker.connect(name: second))
+        case .broker: return try await TestBroker.connect(name: name)
+        case .inMemory(let broker): return broker.connect(name: name)
+        }
+    }
+
+    func connect(_ first: String, _ second: String) async throws -> (any MessageTransport, any MessageTransport) {
+        (try await connect(first), try await connect(second))
+    }
+
+    /// Closes a connection and, on the broker, deletes the topology it declared.
+    public static func tearDown(_ requester: any MessageTransport, topology: Topology, others: [any MessageTransport]) async {
+        if let requester = requester as? AMQPConnection {
+            for queue in topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+            for exchange in topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+            await requester.close()
+        }
+        for other in others {
+            if let connection = other as? AMQPConnection { await connection.close() }
+            if let connection = other as? InMemoryTransport { connection.close() }
         }
     }
 }
@@ -118,12 +135,7 @@ public final class TestWorkerHarness: Sendable {
         _ = try? await runTask.value
         collectTask.cancel()
         replies.cancel()
-        if let requester = requester as? AMQPConnection, let workerConnection = workerConnection as? AMQPConnection {
-            for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
-            for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
-            await requester.close()
-            await workerConnection.close()
-        }
+        await TestTransports.tearDown(requester, topology: names.topology, others: [workerConnection])
         try? FileManager.default.removeItem(at: dataFolder)
     }
 }

@@ -1,0 +1,198 @@
+import FlowCoordinator
+import FlowCore
+import FlowDeadLetters
+import FlowTesting
+import FlowTransport
+import Foundation
+import Testing
+
+/// The whole coordinator, with a worker, on the in-memory transport and a manual clock:
+/// replay, re-sends, timeouts, parking, duplicates, stale replies and a crash between every
+/// record and the publish after it, in milliseconds and with no broker.
+@Suite("the coordinator on the in-memory transport and a manual clock")
+struct InMemoryCoordinatorTests {
+    let counter = RunCounter()
+    let fixed = Switch()
+
+    func harness(_ broker: InMemoryBroker = InMemoryBroker(), clock: ManualWallClock = ManualWallClock()) async throws -> CoordinatorHarness {
+        try await CoordinatorHarness(
+            workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: fixed),
+            transports: .inMemory(broker), clock: clock
+        )
+    }
+
+    static let input = try! JSONText(encoding: CountedEcho.Payload(value: "a"))
+    static let output = CountedWorkflow.Output(first: "a", left: "a-left", right: "a-right")
+
+    @Test("a workflow's steps, parallel ones too, run once each")
+    func parallelSteps() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.start(workflow: CountedWorkflow.name, id: "w1", input: Self.input, recipient: nil)
+        let record = try await harness.waitFor("w1", [.completed, .failed], timeout: .seconds(10))
+        #expect(try record.output?.decode(CountedWorkflow.Output.self) == Self.output)
+        #expect(counter.all.count == 3)
+        #expect(counter.all.values.allSatisfy { $0 == 1 })
+        await harness.shutdown()
+    }
+
+    @Test("a request the broker lost is sent again under the same id once its reply is overdue on the coordinator's clock")
+    func lostRequestIsResent() async throws {
+        let broker = InMemoryBroker()
+        let clock = ManualWallClock()
+        let harness = try await harness(broker, clock: clock)
+        broker.inject(.lose) { $0.properties.type == CountedEcho.name }
+        try await harness.coordinator.start(workflow: SleeplessEcho.name, id: "lost", input: Self.input, recipient: nil)
+        try await waitUntil { try await harness.store.steps(workflowID: "lost").first?.sentAt != nil }
+        #expect(try await harness.store.workflow(id: "lost")?.status == .running)
+        // The step's budget: 5 attempts of 5 minutes, the retry tiers between them, and 5 s of grace.
+        clock.advance(by: .seconds(3600))
+        let record = try await harness.waitFor("lost", [.completed, .failed], timeout: .seconds(10))
+        #expect(record.status == .completed)
+        let steps = try await harness.store.steps(workflowID: "lost")
+        #expect(steps.map(\.sends) == [2])
+        let sends = broker.published.filter { $0.properties.type == CountedEcho.name }
+        #expect(sends.count == 2)
+        #expect(Set(sends.map(\.properties.messageID)).count == 1, "the re-send carries the same message id")
+        #expect(try await harness.store.history(workflowID: "lost").contains { $0.kind == .activityResent })
+        await harness.shutdown()
+    }
+
+    @Test("a step no worker answers is re-sent, then times out and fails its workflow, as the clock says")
+    func unansweredStepTimesOut() async throws {
+        let clock = ManualWallClock()
+        let harness = try await harness(clock: clock)
+        try await harness.coordinator.start(workflow: LostWorkerWorkflow.name, id: "unserved", input: .emptyObjectForTests, recipient: nil)
+        try await waitUntil { try await harness.store.steps(workflowID: "unserved").first?.sends == 1 }
+        clock.advance(by: .milliseconds(700))
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(try await harness.store.steps(workflowID: "unserved").first?.sends == 1, "within its 800 ms nothing happens")
+        clock.advance(by: .milliseconds(200))
+        try await waitUntil { try await harness.store.steps(workflowID: "unserved").first?.sends == 2 }
+        clock.advance(by: .milliseconds(900))
+        let record = try await harness.waitFor("unserved", [.completed, .failed], timeout: .seconds(10))
+        #expect(record.status == .failed)
+        #expect(record.error?.kind == .activityTimedOut)
+        #expect(record.error?.message.contains("after 2 sends") == true)
+        await harness.shutdown()
+    }
+
+    @Test("a durable sleep ends when the clock passes it, and a restart in the middle does not start it again")
+    func durableSleep() async throws {
+        let clock = ManualWallClock()
+        let harness = try await harness(clock: clock)
+        try await harness.coordinator.start(workflow: SleepyWorkflow.name, id: "sleepy", input: Self.input, recipient: nil)
+        try await waitUntil { try await harness.store.history(workflowID: "sleepy").contains { $0.kind == .timerStarted } }
+        clock.advance(by: .seconds(2))
+        await harness.stopCoordinator()
+        harness.startCoordinator()
+        try await waitUntil { try await harness.store.history(workflowID: "sleepy").contains { $0.kind == .workflowResumed } }
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(try await harness.store.workflow(id: "sleepy")?.status == .running, "3 s have not passed")
+        clock.advance(by: .seconds(1))
+        let record = try await harness.waitFor("sleepy", [.completed, .failed], timeout: .seconds(10))
+        #expect(record.status == .completed)
+        let kinds = try await harness.store.history(workflowID: "sleepy").map(\.kind)
+        #expect(kinds.filter { $0 == .timerStarted }.count == 1)
+        #expect(kinds.filter { $0 == .timerFired }.count == 1)
+        await harness.shutdown()
+    }
+
+    @Test("a dead-lettered step parks its workflow; the replay after the fix lets it finish")
+    func parkAndReplay() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.start(workflow: ParkingWorkflow.name, id: "parked", input: .emptyObjectForTests, recipient: nil)
+        let parked = try await harness.waitFor("parked", [.parked, .completed, .failed], timeout: .seconds(10))
+        #expect(parked.status == .parked)
+        fixed.turnOn()
+        let report = try await DeadLetterQueue(transport: harness.requester, names: harness.names, audit: nil).replay(DeadLetterFilter(workflowID: "parked"), operatorName: "test")
+        #expect(report.replayed.count == 1)
+        let finished = try await harness.waitFor("parked", [.completed, .failed, .cancelled], timeout: .seconds(10))
+        #expect(finished.status == .completed)
+        await harness.shutdown()
+    }
+
+    @Test("duplicated replies are counted and change nothing; a reply for no step is counted as stale")
+    func duplicateAndStaleReplies() async throws {
+        let broker = InMemoryBroker()
+        let harness = try await harness(broker)
+        broker.inject(.duplicate, times: 3) { $0.routingKey == harness.names.coordinatorReplyQueue }
+        try await harness.coordinator.start(workflow: CountedWorkflow.name, id: "dup", input: Self.input, recipient: nil)
+        let record = try await harness.waitFor("dup", [.completed, .failed], timeout: .seconds(10))
+        #expect(try record.output?.decode(CountedWorkflow.Output.self) == Self.output)
+        try await waitUntil { harness.coordinator.statistics.count(.duplicateReply) == 3 }
+        let stale = ActivityReply(status: .completed, activity: CountedEcho.name, messageID: "nobody/step#1", attempt: 1, output: .emptyObjectForTests)
+        try await harness.requester.publish(
+            AMQPMessage(routingKey: harness.names.coordinatorReplyQueue, properties: .init(correlationID: "nobody/step#1"), body: Array(try JSONEncoder().encode(stale)))
+        )
+        try await waitUntil { harness.coordinator.statistics.count(.staleReply) == 1 }
+        #expect(counter.all.values.allSatisfy { $0 == 1 })
+        await harness.shutdown()
+    }
+
+    @Test("a crash between any record and the publish after it loses nothing and runs no finished step again")
+    func crashAtEveryPoint() async throws {
+        // How many writes a whole run makes, so every one of them is a crash point.
+        let writes = try await runWithCrash(afterWrites: .max).writes
+        #expect(writes >= 10, "start, three steps scheduled, sent and completed, the end and its result")
+        for crashPoint in 0..<writes {
+            let run = try await runWithCrash(afterWrites: crashPoint)
+            #expect(run.crashed, "crash point \(crashPoint)")
+            #expect(run.output == Self.output, "crash point \(crashPoint)")
+            #expect(run.runs.count == 3 && run.runs.values.allSatisfy { $0 == 1 }, "crash point \(crashPoint): each activity ran once, \(run.runs)")
+            #expect(run.results >= 1, "crash point \(crashPoint): the starter got the result")
+        }
+    }
+
+    struct CrashRun {
+        var writes: Int
+        var crashed: Bool
+        var output: CountedWorkflow.Output?
+        var runs: [String: Int]
+        var results: Int
+    }
+
+    /// Starts `counted` by command on a coordinator whose store crashes after `afterWrites`
+    /// writes, then finishes it on a fresh coordinator, as a restart after a crash would.
+    private func runWithCrash(afterWrites: Int) async throws -> CrashRun {
+        let broker = InMemoryBroker()
+        let counter = RunCounter()
+        let harness = try await CoordinatorHarness(
+            workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: fixed),
+            transports: .inMemory(broker), clock: ManualWallClock(), startsCoordinator: false
+        )
+        let doomed = broker.connect(name: "crashing coordinator")
+        let crashing = CrashingStore(harness.store, writesBeforeCrash: afterWrites) { doomed.close() }
+        harness.startCoordinator(store: crashing, transport: doomed)
+        let results = "starter-results"
+        try await harness.requester.declare(Topology(queues: [.init(name: results)]))
+        try await harness.sendCommand(.start, WorkflowCommand.Start(workflow: CountedWorkflow.name, workflowID: "crash", input: Self.input), replyTo: results)
+        try await waitUntil {
+            if crashing.crashed { return true }
+            let status = try await harness.store.workflow(id: "crash")?.status
+            return status == .completed && broker.messages(in: results).count >= 1
+        }
+        await harness.stopCoordinator()
+        harness.startCoordinator(transport: broker.connect(name: "restarted coordinator"))
+        let record = try await harness.waitFor("crash", [.completed, .failed], timeout: .seconds(10))
+        try await waitUntil { broker.messages(in: results).count >= 1 }
+        let run = CrashRun(
+            writes: crashing.writes, crashed: crashing.crashed, output: try record.output?.decode(CountedWorkflow.Output.self),
+            runs: counter.all, results: broker.messages(in: results).count
+        )
+        await harness.shutdown()
+        return run
+    }
+}
+
+/// `counted_echo` once, with no timers, for tests of re-sends.
+struct SleeplessEcho: Workflow {
+    static let name = "sleepless_echo"
+
+    func run(context: WorkflowContext, input: CountedEcho.Payload) async throws -> CountedEcho.Payload {
+        try await context.execute(CountedEcho.self, input)
+    }
+}
+
+extension JSONText {
+    static let emptyObjectForTests = try! JSONText(validating: "{}")
+}
