@@ -80,7 +80,7 @@ struct InMemoryWorkerTests {
         try await harness.send("typed", input: "{}", messageID: "p-future", headers: [FlowProtocol.Header.protocolVersion: 2])
         try await harness.send("typed", input: #"{"count": 1}"#, messageID: "healthy")
         #expect(try await harness.finalReply(to: "healthy").status == .completed)
-        let dead = try await harness.deadLetters(count: 3, timeout: .seconds(5))
+        let dead = try await harness.deadLetters(count: 3)
         let types = Dictionary(uniqueKeysWithValues: dead.map { ($0.properties.messageID ?? "", $0.properties.headers?[FlowProtocol.Header.errorType]?.stringValue ?? "") })
         #expect(types == ["p-malformed": "MalformedJSON", "p-unknown": "UnknownActivity", "p-future": "UnsupportedProtocol"])
         await harness.shutdown()
