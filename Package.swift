@@ -235,7 +235,7 @@ let package = Package(
             name: "FlowCoordinatorTests",
             dependencies: [
                 "FlowCore", "FlowAMQP", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters",
-                "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
+                "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(

@@ -20,6 +20,20 @@ public struct WorkflowRecord: Sendable, Equatable {
     public var result: WorkflowResult {
         WorkflowResult(status: status, workflow: name, workflowID: id, output: output, error: error)
     }
+
+    public init(id: String, name: String, status: WorkflowStatus, input: JSONText, output: JSONText? = nil, error: ActivityFailure? = nil, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.input = input
+        self.output = output
+        self.error = error
+        self.parkedReason = parkedReason
+        self.cancelRequested = cancelRequested
+        self.startedAt = startedAt
+        self.updatedAt = updatedAt
+        self.finishedAt = finishedAt
+    }
 }
 
 /// Where one step (one activity call of a workflow) stands.
@@ -59,6 +73,24 @@ public struct StepRecord: Sendable, Equatable {
     public var attempt: Int
     public var result: JSONText?
     public var error: ActivityFailure?
+
+    public init(messageID: String, workflowID: String, stepKey: String, activity: String, queue: String, input: JSONText, options: ActivityOptions, status: StepStatus, sends: Int, scheduledAt: Date, sentAt: Date? = nil, lastHeardAt: Date? = nil, attempt: Int, result: JSONText? = nil, error: ActivityFailure? = nil) {
+        self.messageID = messageID
+        self.workflowID = workflowID
+        self.stepKey = stepKey
+        self.activity = activity
+        self.queue = queue
+        self.input = input
+        self.options = options
+        self.status = status
+        self.sends = sends
+        self.scheduledAt = scheduledAt
+        self.sentAt = sentAt
+        self.lastHeardAt = lastHeardAt
+        self.attempt = attempt
+        self.result = result
+        self.error = error
+    }
 }
 
 /// What identifies a step and where it stands, without its input and output.
@@ -70,6 +102,15 @@ public struct StepHead: Sendable, Equatable {
     public var status: StepStatus
     /// How many times the request was sent.
     public var sends: Int
+
+    public init(messageID: String, workflowID: String, stepKey: String, activity: String, status: StepStatus, sends: Int) {
+        self.messageID = messageID
+        self.workflowID = workflowID
+        self.stepKey = stepKey
+        self.activity = activity
+        self.status = status
+        self.sends = sends
+    }
 }
 
 /// One line of a workflow's history.
@@ -98,12 +139,24 @@ public struct HistoryEvent: Sendable, Equatable {
     public var kind: Kind
     public var stepKey: String?
     public var detail: String
+
+    public init(at: Date, kind: Kind, stepKey: String? = nil, detail: String) {
+        self.at = at
+        self.kind = kind
+        self.stepKey = stepKey
+        self.detail = detail
+    }
 }
 
 /// A queue and correlation id that receive a workflow's result when it ends.
 public struct ResultRecipient: Sendable, Equatable, Hashable {
     public var replyTo: String
     public var correlationID: String
+
+    public init(replyTo: String, correlationID: String) {
+        self.replyTo = replyTo
+        self.correlationID = correlationID
+    }
 }
 
 /// A schedule that starts a workflow at fixed intervals or on a cron expression.
@@ -116,4 +169,15 @@ public struct ScheduleRecord: Sendable, Equatable {
     public var nextRunAt: Date
     public var lastRunAt: Date?
     public var runs: Int
+
+    public init(name: String, workflow: String, input: JSONText, everySeconds: Int64? = nil, cron: String? = nil, nextRunAt: Date, lastRunAt: Date? = nil, runs: Int) {
+        self.name = name
+        self.workflow = workflow
+        self.input = input
+        self.everySeconds = everySeconds
+        self.cron = cron
+        self.nextRunAt = nextRunAt
+        self.lastRunAt = lastRunAt
+        self.runs = runs
+    }
 }

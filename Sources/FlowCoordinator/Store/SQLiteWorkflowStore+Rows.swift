@@ -1,0 +1,154 @@
+import FlowCore
+import FlowRuntime
+import Foundation
+import GRDB
+
+/// The store's tables as GRDB records, one per table. JSON columns (inputs, outputs,
+/// options, errors) hold text; the rows turn it into the domain records and back.
+extension SQLiteWorkflowStore {
+    struct WorkflowRow: SnakeCaseColumns {
+        static let databaseTableName = "workflow"
+        var id: String
+        var name: String
+        var status: WorkflowStatus
+        var input: String
+        var output: String?
+        var error: String?
+        var parkedReason: String?
+        var cancelRequested: Bool
+        var startedAt: Date
+        var updatedAt: Date
+        var finishedAt: Date?
+
+        func record() throws -> WorkflowRecord {
+            WorkflowRecord(
+                id: id, name: name, status: status, input: JSONText(unchecked: input), output: output.map(JSONText.init(unchecked:)),
+                error: try error.map { try StoredJSON.decode(ActivityFailure.self, $0) }, parkedReason: parkedReason,
+                cancelRequested: cancelRequested, startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt
+            )
+        }
+    }
+
+    struct StepRow: SnakeCaseColumns {
+        static let databaseTableName = "step"
+        var messageID: String
+        var workflowID: String
+        var stepKey: String
+        var activity: String
+        var queue: String
+        var input: String
+        var options: String
+        var status: StepStatus
+        var sends: Int
+        var scheduledAt: Date
+        var sentAt: Date?
+        var lastHeardAt: Date?
+        var attempt: Int
+        var result: String?
+        var error: String?
+
+        init(_ step: StepRecord) throws {
+            messageID = step.messageID
+            workflowID = step.workflowID
+            stepKey = step.stepKey
+            activity = step.activity
+            queue = step.queue
+            input = step.input.text
+            options = try StoredJSON.encode(step.options)
+            status = step.status
+            sends = step.sends
+            scheduledAt = step.scheduledAt
+            sentAt = step.sentAt
+            lastHeardAt = step.lastHeardAt
+            attempt = step.attempt
+            result = step.result?.text
+            error = try step.error.map(StoredJSON.encode)
+        }
+
+        func record() throws -> StepRecord {
+            StepRecord(
+                messageID: messageID, workflowID: workflowID, stepKey: stepKey, activity: activity, queue: queue,
+                input: JSONText(unchecked: input), options: try StoredJSON.decode(ActivityOptions.self, options), status: status, sends: sends,
+                scheduledAt: scheduledAt, sentAt: sentAt, lastHeardAt: lastHeardAt, attempt: attempt,
+                result: result.map(JSONText.init(unchecked:)), error: try error.map { try StoredJSON.decode(ActivityFailure.self, $0) }
+            )
+        }
+
+        var head: StepHead {
+            StepHead(messageID: messageID, workflowID: workflowID, stepKey: stepKey, activity: activity, status: status, sends: sends)
+        }
+    }
+
+    struct RecipientRow: SnakeCaseColumns {
+        static let databaseTableName = "result_recipient"
+        var workflowID: String
+        var replyTo: String
+        var correlationID: String
+
+        var recipient: ResultRecipient { ResultRecipient(replyTo: replyTo, correlationID: correlationID) }
+    }
+
+    struct TimerRow: SnakeCaseColumns {
+        static let databaseTableName = "timer"
+        var workflowID: String
+        var timerKey: String
+        var fireAt: Date
+        var fired: Bool
+    }
+
+    struct HistoryRow: SnakeCaseColumns {
+        static let databaseTableName = "history"
+        var id: Int64?
+        var workflowID: String
+        var at: Date
+        /// A ``HistoryEvent/Kind`` raw value; kept as text so a kind a newer build wrote still reads.
+        var kind: String
+        var stepKey: String?
+        var detail: String
+
+        var event: HistoryEvent {
+            HistoryEvent(at: at, kind: HistoryEvent.Kind(rawValue: kind) ?? .activityProgress, stepKey: stepKey, detail: detail)
+        }
+    }
+
+    struct ScheduleRow: SnakeCaseColumns {
+        static let databaseTableName = "schedule"
+        var name: String
+        var workflow: String
+        var input: String
+        var everySeconds: Int64?
+        var cron: String?
+        var nextRunAt: Date
+        var lastRunAt: Date?
+        var runs: Int
+
+        init(_ schedule: ScheduleRecord) {
+            name = schedule.name
+            workflow = schedule.workflow
+            input = schedule.input.text
+            everySeconds = schedule.everySeconds
+            cron = schedule.cron
+            nextRunAt = schedule.nextRunAt
+            lastRunAt = schedule.lastRunAt
+            runs = schedule.runs
+        }
+
+        var record: ScheduleRecord {
+            ScheduleRecord(
+                name: name, workflow: workflow, input: JSONText(unchecked: input), everySeconds: everySeconds, cron: cron,
+                nextRunAt: nextRunAt, lastRunAt: lastRunAt, runs: runs
+            )
+        }
+    }
+}
+
+/// JSON held in text columns.
+enum StoredJSON {
+    static func encode<Value: Encodable>(_ value: Value) throws -> String {
+        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    }
+
+    static func decode<Value: Decodable>(_ type: Value.Type, _ text: String) throws -> Value {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}

@@ -1,0 +1,89 @@
+import GRDB
+
+extension SQLiteWorkflowStore {
+    /// The store's schema, one migration per version. A store written before migrations
+    /// were recorded has the tables of `v1` already: its `IF NOT EXISTS` statements find
+    /// them, and GRDB records the version, so such a store migrates in place.
+    ///
+    /// Never edit a migration that has shipped; add the next one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: workflows, steps, timers, history, schedules") { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS workflow (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    input TEXT NOT NULL,
+                    output TEXT,
+                    error TEXT,
+                    parked_reason TEXT,
+                    cancel_requested INTEGER NOT NULL DEFAULT 0,
+                    started_at REAL NOT NULL,
+                    updated_at REAL NOT NULL,
+                    finished_at REAL
+                );
+                CREATE INDEX IF NOT EXISTS workflow_status ON workflow(status, started_at);
+                CREATE TABLE IF NOT EXISTS result_recipient (
+                    workflow_id TEXT NOT NULL,
+                    reply_to TEXT NOT NULL,
+                    correlation_id TEXT NOT NULL,
+                    PRIMARY KEY (workflow_id, reply_to, correlation_id)
+                );
+                CREATE TABLE IF NOT EXISTS step (
+                    message_id TEXT PRIMARY KEY,
+                    workflow_id TEXT NOT NULL,
+                    step_key TEXT NOT NULL,
+                    activity TEXT NOT NULL,
+                    queue TEXT NOT NULL,
+                    input TEXT NOT NULL,
+                    options TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    sends INTEGER NOT NULL,
+                    scheduled_at REAL NOT NULL,
+                    sent_at REAL,
+                    last_heard_at REAL,
+                    attempt INTEGER NOT NULL,
+                    result TEXT,
+                    error TEXT
+                );
+                CREATE INDEX IF NOT EXISTS step_workflow ON step(workflow_id);
+                CREATE TABLE IF NOT EXISTS timer (
+                    workflow_id TEXT NOT NULL,
+                    timer_key TEXT NOT NULL,
+                    fire_at REAL NOT NULL,
+                    fired INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (workflow_id, timer_key)
+                );
+                CREATE TABLE IF NOT EXISTS history (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    workflow_id TEXT NOT NULL,
+                    at REAL NOT NULL,
+                    kind TEXT NOT NULL,
+                    step_key TEXT,
+                    detail TEXT NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS history_workflow ON history(workflow_id, id);
+                CREATE TABLE IF NOT EXISTS schedule (
+                    name TEXT PRIMARY KEY,
+                    workflow TEXT NOT NULL,
+                    input TEXT NOT NULL,
+                    every_seconds INTEGER,
+                    cron TEXT,
+                    next_run_at REAL NOT NULL,
+                    last_run_at REAL,
+                    runs INTEGER NOT NULL DEFAULT 0
+                );
+                """)
+        }
+        migrator.registerMigration("v2: steps by workflow and status") { db in
+            // Unparking counts a workflow's parked steps on every completion.
+            try db.execute(sql: "DROP INDEX IF EXISTS step_workflow")
+            try db.create(index: "step_workflow_status", on: "step", columns: ["workflow_id", "status"], ifNotExists: true)
+        }
+        return migrator
+    }
+
+    /// The names of the migrations this build knows, oldest first.
+    public static var migrationNames: [String] { migrator.migrations }
+}

@@ -1,0 +1,163 @@
+import FlowCore
+import Foundation
+import GRDB
+
+extension SQLiteWorkflowStore {
+    public func step(messageID: String) async throws -> StepRecord? {
+        try await database.read { db in try StepRow.fetchOne(db, key: messageID)?.record() }
+    }
+
+    public func steps(workflowID: String) async throws -> [StepRecord] {
+        try await database.read { db in
+            try StepRow.filter(Column("workflow_id") == workflowID).order(Column("scheduled_at"), Column("message_id")).fetchAll(db).map { try $0.record() }
+        }
+    }
+
+    public func scheduleStep(_ step: StepRecord) async throws -> StepRecord {
+        try await database.write { db in
+            if let existing = try StepRow.fetchOne(db, key: step.messageID) { return try existing.record() }
+            var recorded = step
+            recorded.status = .scheduled
+            recorded.sends = 0
+            recorded.attempt = 0
+            try StepRow(recorded).insert(db)
+            try Self.append(db, workflowID: step.workflowID, kind: .activityScheduled, stepKey: step.stepKey, detail: "\(step.activity) on \(step.queue)", at: step.scheduledAt)
+            return recorded
+        }
+    }
+
+    public func markSent(messageID: String, at now: Date, resentBecause reason: String?) async throws -> StepHead? {
+        try await database.write { db in
+            guard var row = try StepRow.fetchOne(db, key: messageID) else { return nil }
+            row.sends += 1
+            row.sentAt = now
+            row.lastHeardAt = nil
+            try row.update(db)
+            if let reason {
+                try Self.append(db, workflowID: row.workflowID, kind: .activityResent, stepKey: row.stepKey, detail: reason, at: now)
+            }
+            return row.head
+        }
+    }
+
+    public func recordProgress(messageID: String, attempt: Int, details: JSONText?, at now: Date) async throws {
+        try await database.write { db in
+            guard var row = try StepRow.fetchOne(db, key: messageID), !row.status.isFinal else { return }
+            row.lastHeardAt = now
+            row.attempt = attempt
+            try row.update(db)
+            try Self.append(db, workflowID: row.workflowID, kind: .activityProgress, stepKey: row.stepKey, detail: "attempt \(attempt): \(details?.text.prefix(300) ?? "")", at: now)
+        }
+    }
+
+    public func completeStep(messageID: String, attempt: Int, output: JSONText, at now: Date) async throws -> StepChange {
+        try await database.write { db in
+            guard var row = try StepRow.fetchOne(db, key: messageID), try Self.isRunning(db, workflowID: row.workflowID) else { return .unknown }
+            if row.status.isFinal { return .alreadyFinal(row.head) }
+            let previous = row.status
+            row.status = .completed
+            row.result = output.text
+            row.attempt = attempt
+            row.lastHeardAt = now
+            try row.update(db)
+            try Self.append(db, workflowID: row.workflowID, kind: .activityCompleted, stepKey: row.stepKey, detail: "attempt \(attempt): \(output.text.prefix(300))", at: now)
+            let unparked = previous == .parked
+                ? try Self.unparkIfClear(db, workflowID: row.workflowID, at: now, because: "\(row.activity) completed after its replay") : false
+            return .recorded(row.head, unparked: unparked)
+        }
+    }
+
+    public func failStep(messageID: String, attempt: Int, failure: ActivityFailure, status: StepStatus, timedOut: Bool, at now: Date) async throws -> StepChange {
+        try await database.write { db in
+            guard var row = try StepRow.fetchOne(db, key: messageID), try Self.isRunning(db, workflowID: row.workflowID) else { return .unknown }
+            if row.status.isFinal || (row.status == .parked && status == .parked) { return .alreadyFinal(row.head) }
+            row.status = status
+            row.error = try StoredJSON.encode(failure)
+            row.attempt = attempt
+            row.lastHeardAt = now
+            try row.update(db)
+            try Self.append(db, workflowID: row.workflowID, kind: timedOut ? .activityTimedOut : .activityFailed, stepKey: row.stepKey, detail: "attempt \(attempt): \(failure)", at: now)
+            if status == .parked, var workflow = try WorkflowRow.fetchOne(db, key: row.workflowID) {
+                let reason = "waiting for dead-letter replay: \(row.activity) (message \(messageID)) failed: \(failure.description.prefix(300))"
+                workflow.status = .parked
+                workflow.parkedReason = reason
+                workflow.updatedAt = now
+                try workflow.update(db)
+                try Self.append(db, workflowID: row.workflowID, kind: .workflowParked, stepKey: row.stepKey, detail: reason, at: now)
+            }
+            return .recorded(row.head, unparked: false)
+        }
+    }
+
+    /// Sets a parked workflow running again once none of its steps is parked.
+    private static func unparkIfClear(_ db: Database, workflowID: String, at now: Date, because reason: String) throws -> Bool {
+        let parkedSteps = try StepRow.filter(Column("workflow_id") == workflowID && Column("status") == StepStatus.parked.rawValue).fetchCount(db)
+        guard parkedSteps == 0, var workflow = try WorkflowRow.fetchOne(db, key: workflowID), workflow.status == .parked else { return false }
+        workflow.status = .running
+        workflow.parkedReason = nil
+        workflow.updatedAt = now
+        try workflow.update(db)
+        try append(db, workflowID: workflowID, kind: .workflowUnparked, stepKey: nil, detail: reason, at: now)
+        return true
+    }
+
+    /// Whether the workflow exists and has not ended.
+    private static func isRunning(_ db: Database, workflowID: String) throws -> Bool {
+        guard let row = try WorkflowRow.fetchOne(db, key: workflowID) else { return false }
+        return !row.status.isFinished
+    }
+
+    // MARK: Timers
+
+    public func timer(workflowID: String, key: String, firesAfter duration: Duration, at now: Date) async throws -> (fireAt: Date, fired: Bool) {
+        try await database.write { db in
+            if let timer = try TimerRow.fetchOne(db, key: ["workflow_id": workflowID, "timer_key": key]) { return (timer.fireAt, timer.fired) }
+            let fireAt = now.addingTimeInterval(duration.seconds)
+            try TimerRow(workflowID: workflowID, timerKey: key, fireAt: fireAt, fired: false).insert(db)
+            try Self.append(db, workflowID: workflowID, kind: .timerStarted, stepKey: key, detail: "fires at \(ISO8601DateFormatter().string(from: fireAt))", at: now)
+            return (fireAt, false)
+        }
+    }
+
+    public func markTimerFired(workflowID: String, key: String, at now: Date) async throws {
+        try await database.write { db in
+            guard var timer = try TimerRow.fetchOne(db, key: ["workflow_id": workflowID, "timer_key": key]), !timer.fired else { return }
+            timer.fired = true
+            try timer.update(db)
+            try Self.append(db, workflowID: workflowID, kind: .timerFired, stepKey: key, detail: "", at: now)
+        }
+    }
+
+    // MARK: Schedules
+
+    public func upsertSchedule(_ schedule: ScheduleRecord) async throws {
+        try await database.write { db in
+            var row = ScheduleRow(schedule)
+            if let existing = try ScheduleRow.fetchOne(db, key: schedule.name) {
+                row.lastRunAt = existing.lastRunAt
+                row.runs = existing.runs
+                try row.update(db)
+            } else {
+                try row.insert(db)
+            }
+        }
+    }
+
+    public func removeSchedule(name: String) async throws -> Bool {
+        try await database.write { db in try ScheduleRow.deleteOne(db, key: name) }
+    }
+
+    public func schedules() async throws -> [ScheduleRecord] {
+        try await database.read { db in try ScheduleRow.order(Column("name")).fetchAll(db).map(\.record) }
+    }
+
+    public func recordScheduleRun(name: String, runAt: Date, nextRunAt: Date) async throws {
+        try await database.write { db in
+            guard var row = try ScheduleRow.fetchOne(db, key: name) else { return }
+            row.lastRunAt = runAt
+            row.nextRunAt = nextRunAt
+            row.runs += 1
+            try row.update(db)
+        }
+    }
+}

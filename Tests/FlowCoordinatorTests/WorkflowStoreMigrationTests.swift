@@ -1,0 +1,87 @@
+import FlowCoordinator
+import FlowCore
+import FlowTesting
+import Foundation
+import GRDB
+import Testing
+
+/// Stores written before the schema was versioned open, migrate in place and keep working.
+@Suite("workflow store migrations")
+struct WorkflowStoreMigrationTests {
+    /// `Fixtures/workflow-store-v0.sql` is `sqlite3 .dump` of a store the coordinator wrote
+    /// before migrations were recorded: two running workflows (one with a finished step, a
+    /// sent step and a timer; one parked), a finished one, a recipient and a schedule.
+    func oldStore() throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-store-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("workflows.sqlite").path
+        let dump = try String(contentsOf: Repository.file("Tests/FlowCoordinatorTests/Fixtures/workflow-store-v0.sql"), encoding: .utf8)
+        let database = try DatabaseQueue(path: path)
+        try database.writeWithoutTransaction { try $0.execute(sql: dump) }
+        try database.close()
+        return path
+    }
+
+    @Test("a store from before versioned migrations opens with every record as it was written")
+    func oldStoreReads() async throws {
+        let store = try SQLiteWorkflowStore(path: try oldStore())
+        #expect(try store.appliedMigrations() == SQLiteWorkflowStore.migrationNames)
+        let unfinished = try await store.unfinishedWorkflows()
+        #expect(unfinished.map(\.id) == ["old-1", "old-2"])
+        #expect(unfinished.map(\.status) == [.running, .parked])
+        #expect(unfinished[1].parkedReason?.contains("NotReady") == true)
+        let finished = try #require(try await store.workflow(id: "old-3"))
+        #expect(finished.status == .completed)
+        #expect(finished.finishedAt == Date(timeIntervalSince1970: 1_790_000_009))
+        #expect(finished.output?.text == #"{"first":"z","left":"z-left","right":"z-right"}"#)
+
+        let steps = try await store.steps(workflowID: "old-1")
+        #expect(steps.map(\.status) == [.completed, .scheduled])
+        #expect(steps[0].result?.text == #"{"value":"a"}"#)
+        #expect(steps[0].options.startToCloseTimeout == .seconds(30))
+        #expect(steps[0].options.maximumResends == 2)
+        #expect(steps[1].sentAt == Date(timeIntervalSince1970: 1_790_000_003))
+        let parked = try #require(try await store.step(messageID: "old-2/needs_a_fix#0#1"))
+        #expect(parked.error?.type == "NotReady")
+        #expect(try await store.recipients(workflowID: "old-1") == [ResultRecipient(replyTo: "starter", correlationID: "c-1")])
+        let timer = try await store.timer(workflowID: "old-1", key: "sleep#3000ms#1", firesAfter: .seconds(99), at: Date())
+        #expect(timer.fireAt == Date(timeIntervalSince1970: 1_790_000_007) && !timer.fired, "the recorded fire time, not a new one")
+        #expect(try await store.schedules().map(\.name) == ["nightly"])
+        let history = try await store.history(workflowID: "old-1").map(\.kind)
+        #expect(history == [.workflowStarted, .activityScheduled, .activityCompleted, .activityScheduled, .timerStarted])
+    }
+
+    @Test("a migrated old store takes new facts: a step completes, a parked workflow unparks, and it ends")
+    func oldStoreWrites() async throws {
+        let path = try oldStore()
+        let store = try SQLiteWorkflowStore(path: path)
+        let at = Date(timeIntervalSince1970: 1_790_000_100)
+        let change = try await store.completeStep(messageID: "old-1/counted_echo#def#1", attempt: 1, output: try JSONText(validating: #"{"value":"a-left"}"#), at: at)
+        guard case .recorded(let head, unparked: false) = change else { Issue.record("expected the step to take its outcome, got \(change)"); return }
+        #expect(head.workflowID == "old-1")
+        let unpark = try await store.completeStep(messageID: "old-2/needs_a_fix#0#1", attempt: 2, output: try JSONText(validating: #"{"fixed":true}"#), at: at)
+        guard case .recorded(_, unparked: true) = unpark else { Issue.record("expected the replay to unpark, got \(unpark)"); return }
+        #expect(try await store.workflow(id: "old-2")?.status == .running)
+        let ended = try await store.finishWorkflow(id: "old-1", status: .completed, output: .init(validating: "{}"), error: nil, at: at)
+        #expect(ended?.1 == [ResultRecipient(replyTo: "starter", correlationID: "c-1")])
+        // Opening it again applies nothing twice.
+        let reopened = try SQLiteWorkflowStore(path: path)
+        #expect(try reopened.appliedMigrations() == SQLiteWorkflowStore.migrationNames)
+        #expect(try await reopened.workflow(id: "old-1")?.status == .completed)
+    }
+
+    @Test("a new store has every migration, and the same tables as one migrated from the old layout")
+    func newAndMigratedAgree() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-store-\(UUID().uuidString.prefix(8))")
+        let fresh = try SQLiteWorkflowStore(path: folder.appendingPathComponent("workflows.sqlite").path)
+        #expect(try fresh.appliedMigrations() == SQLiteWorkflowStore.migrationNames)
+        func schema(_ path: String) throws -> [String] {
+            try DatabaseQueue(path: path).read { db in
+                try String.fetchAll(db, sql: "SELECT type || ' ' || name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name")
+            }
+        }
+        let migrated = try oldStore()
+        _ = try SQLiteWorkflowStore(path: migrated)
+        #expect(try schema(folder.appendingPathComponent("workflows.sqlite").path) == schema(migrated))
+    }
+}
