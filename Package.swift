@@ -220,7 +220,9 @@ let package = Package(
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
         .testTarget(
             name: "FlowRuntimeTests",
-            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", "FlowTesting", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowTesting", .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "FlowDeadLettersTests",

@@ -17,17 +17,10 @@ public final class ActivityResultStore: Sendable {
     private let insertsSincePrune = Mutex(0)
     private let batch = Mutex(WriteBatch())
 
-    private struct PendingCompletion: Sendable {
-        var messageID: String
-        var activity: String
-        var reply: String
-        var completedAt: Double
-    }
-
     /// Completions waiting for the current writer, and whether there is one.
     private struct WriteBatch: ~Copyable {
         var writerActive = false
-        var waiting: [(PendingCompletion, CheckedContinuation<Bool, any Error>)] = []
+        var waiting: [(CompletedActivityRow, CheckedContinuation<Bool, any Error>)] = []
     }
 
     /// Opens (or creates) the store at `path`.
@@ -39,30 +32,13 @@ public final class ActivityResultStore: Sendable {
         }
         self.maximumEntries = maximumEntries
         self.retention = retention
-        try database.write { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS completed_activity (
-                    message_id TEXT PRIMARY KEY,
-                    activity TEXT NOT NULL,
-                    reply TEXT NOT NULL,
-                    completed_at REAL NOT NULL
-                );
-                CREATE INDEX IF NOT EXISTS completed_activity_time ON completed_activity(completed_at);
-                CREATE TABLE IF NOT EXISTS activity_heartbeat (
-                    message_id TEXT PRIMARY KEY,
-                    details TEXT NOT NULL,
-                    updated_at REAL NOT NULL
-                );
-                """)
-        }
+        try Self.migrator.migrate(database)
     }
 
     /// The stored final reply of a completed activity.
     public func completedReply(messageID: String) async throws -> ActivityReply? {
-        let text = try await database.read { db in
-            try String.fetchOne(db, sql: "SELECT reply FROM completed_activity WHERE message_id = ?", arguments: [messageID])
-        }
-        return try text.map { try JSONDecoder().decode(ActivityReply.self, from: Data($0.utf8)) }
+        let row = try await database.read { db in try CompletedActivityRow.fetchOne(db, key: messageID) }
+        return try row.map { try JSONDecoder().decode(ActivityReply.self, from: Data($0.reply.utf8)) }
     }
 
     /// Records a completed activity's reply. Called before the delivery is acknowledged,
@@ -72,9 +48,9 @@ public final class ActivityResultStore: Sendable {
     /// queue up, and the next writer commits them all at once. SQLite takes one writer at a
     /// time, so under load this turns many small transactions into a few larger ones.
     public func recordCompletion(_ reply: ActivityReply) async throws {
-        let entry = PendingCompletion(
+        let entry = CompletedActivityRow(
             messageID: reply.messageID, activity: reply.activity,
-            reply: String(decoding: try JSONEncoder().encode(reply), as: UTF8.self), completedAt: Date().timeIntervalSince1970
+            reply: String(decoding: try JSONEncoder().encode(reply), as: UTF8.self), completedAt: Date()
         )
         let leads = batch.withLock { state -> Bool in
             guard state.writerActive else {
@@ -103,7 +79,7 @@ public final class ActivityResultStore: Sendable {
 
     /// Commits `own` with everything queued, settles the queued callers, and passes the
     /// writer's role to the next caller that queued meanwhile, if any.
-    private func commit(own: PendingCompletion) async throws {
+    private func commit(own: CompletedActivityRow) async throws {
         let followers = batch.withLock { state in
             let taken = state.waiting
             state.waiting.removeAll()
@@ -114,11 +90,8 @@ public final class ActivityResultStore: Sendable {
         do {
             try await database.write { db in
                 for entry in entries {
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO completed_activity (message_id, activity, reply, completed_at) VALUES (?, ?, ?, ?)",
-                        arguments: [entry.messageID, entry.activity, entry.reply, entry.completedAt]
-                    )
-                    try db.execute(sql: "DELETE FROM activity_heartbeat WHERE message_id = ?", arguments: [entry.messageID])
+                    try entry.insert(db, onConflict: .replace)
+                    try HeartbeatRow.deleteOne(db, key: entry.messageID)
                 }
             }
         } catch {
@@ -147,25 +120,18 @@ public final class ActivityResultStore: Sendable {
     }
 
     public func recordHeartbeat(messageID: String, details: JSONText) async throws {
-        let now = Date().timeIntervalSince1970
-        try await database.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO activity_heartbeat (message_id, details, updated_at) VALUES (?, ?, ?)",
-                arguments: [messageID, details.text, now]
-            )
-        }
+        let row = HeartbeatRow(messageID: messageID, details: details.text, updatedAt: Date())
+        try await database.write { db in try row.insert(db, onConflict: .replace) }
     }
 
     public func lastHeartbeat(messageID: String) async throws -> JSONText? {
-        let text = try await database.read { db in
-            try String.fetchOne(db, sql: "SELECT details FROM activity_heartbeat WHERE message_id = ?", arguments: [messageID])
-        }
-        return try text.map { try JSONText(validating: $0) }
+        let row = try await database.read { db in try HeartbeatRow.fetchOne(db, key: messageID) }
+        return try row.map { try JSONText(validating: $0.details) }
     }
 
     /// How many completed activities are remembered.
     public func completedCount() async throws -> Int {
-        try await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM completed_activity") ?? 0 }
+        try await database.read { db in try CompletedActivityRow.fetchCount(db) }
     }
 
     /// Removes entries past the retention period, then the oldest beyond the maximum count.
@@ -183,5 +149,51 @@ public final class ActivityResultStore: Sendable {
                 arguments: [maximumEntries]
             )
         }
+    }
+}
+
+extension ActivityResultStore {
+    /// The store's schema, one migration per version; never edit one that has shipped. A
+    /// store from before versions were recorded has `v1`'s tables, which `IF NOT EXISTS` finds.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: completed activities and heartbeats") { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS completed_activity (
+                    message_id TEXT PRIMARY KEY,
+                    activity TEXT NOT NULL,
+                    reply TEXT NOT NULL,
+                    completed_at REAL NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS completed_activity_time ON completed_activity(completed_at);
+                CREATE TABLE IF NOT EXISTS activity_heartbeat (
+                    message_id TEXT PRIMARY KEY,
+                    details TEXT NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+
+    /// The migrations applied to the store, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try database.read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
+    struct CompletedActivityRow: SnakeCaseColumns, Sendable {
+        static let databaseTableName = "completed_activity"
+        var messageID: String
+        var activity: String
+        /// The final reply, as the worker sent it.
+        var reply: String
+        var completedAt: Date
+    }
+
+    struct HeartbeatRow: SnakeCaseColumns, Sendable {
+        static let databaseTableName = "activity_heartbeat"
+        var messageID: String
+        var details: String
+        var updatedAt: Date
     }
 }
