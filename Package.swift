@@ -41,6 +41,10 @@ let package = Package(
         // Pure core: the wire protocol, headers, replies and the broker topology. No I/O.
         .target(name: "FlowCore"),
 
+        // The actors' contracts: for each queue, its activities' names, typed inputs and
+        // outputs, timeouts and retry policies. What callers depend on; no implementations.
+        .target(name: "FlowContracts", dependencies: ["FlowCore"]),
+
         // The transport seam: the AMQP message values and the MessageTransport protocol the
         // runtime and the coordinator take. No C, no I/O.
         .target(name: "FlowTransport", dependencies: ["FlowCore"]),
@@ -66,6 +70,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -76,7 +81,7 @@ let package = Package(
         .target(
             name: "FlowDefaultActivities",
             dependencies: [
-                "FlowCore", "FlowTransport", "FlowRuntime",
+                "FlowCore", "FlowContracts", "FlowTransport", "FlowRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
@@ -101,7 +106,7 @@ let package = Package(
         // The OpenAI actor's activities and their versioned prompts.
         .target(
             name: "FlowOpenAIActivities",
-            dependencies: ["FlowCore", "FlowRuntime", "FlowOpenAI", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FlowCore", "FlowContracts", "FlowRuntime", "FlowOpenAI", .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Prompts")]
         ),
 
@@ -110,7 +115,7 @@ let package = Package(
         .target(name: "FlowML", dependencies: ["FlowCore", "COpenBLAS", .product(name: "HeapModule", package: "swift-collections")]),
 
         // The ML actor's activities: training jobs and evaluation on the ML engine.
-        .target(name: "FlowMLActivities", dependencies: ["FlowCore", "FlowRuntime", "FlowML", "FlowDefaultActivities"]),
+        .target(name: "FlowMLActivities", dependencies: ["FlowCore", "FlowContracts", "FlowRuntime", "FlowML"]),
 
         // The workflow coordinator: durable workflows over activity messages, their
         // history in SQLite, schedules.
@@ -127,7 +132,7 @@ let package = Package(
         // The application's workflows: document_onboarding, echo_chain.
         .target(
             name: "FlowWorkflows",
-            dependencies: ["FlowCore", "FlowCoordinator", "FlowDefaultActivities"]
+            dependencies: ["FlowCore", "FlowContracts", "FlowCoordinator"]
         ),
 
         // Inspect, replay, purge, export and import the dead-letter queue.
@@ -141,6 +146,7 @@ let package = Package(
             name: "flow",
             dependencies: [
                 "FlowCore",
+                "FlowContracts",
                 "FlowAMQP",
                 "FlowRuntime",
                 "FlowDefaultActivities",

@@ -1,5 +1,6 @@
 import BenchmarkSupport
 import FlowAMQP
+import FlowContracts
 import FlowCore
 import FlowHTTP
 import FlowOpenAI

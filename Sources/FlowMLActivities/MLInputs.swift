@@ -1,5 +1,4 @@
 import FlowCore
-import FlowDefaultActivities
 import FlowML
 import FlowRuntime
 import Foundation

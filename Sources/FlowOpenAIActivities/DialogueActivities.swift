@@ -1,62 +1,21 @@
+import FlowContracts
 import FlowCore
 import FlowOpenAI
 import FlowRuntime
 import Foundation
 
-/// `research_and_synthesize`: questions derived from a topic and its sources, each
-/// answered from the sources, then a synthesis.
-public struct ResearchAndSynthesize: Activity {
-    public static let name = "research_and_synthesize"
-    public static let queue = WorkQueue.openai
-    public static let startToCloseTimeout: Duration = .seconds(900)
-
-    public struct Source: Codable, Sendable, Equatable {
-        public var title: String
-        public var text: String
-    }
-
-    public struct Input: Codable, Sendable {
-        public var topic: String
-        public var sources: [Source]
-        public var maxQuestions: Int?
-        public var model: String?
-        public var useCache: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case topic, sources
-            case maxQuestions = "max_questions"
-            case model
-            case useCache = "use_cache"
-        }
-    }
-
-    public struct Answer: Codable, Sendable, Equatable {
-        public var question: String
-        public var answer: String
-        public var sources: [String]
-    }
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var topic: String
-        public var answers: [Answer]
-        public var synthesis: String
-        public var keyPoints: [String]
-        public var gaps: [String]
-        public var model: String
-        public var promptVersions: [String]
-        public var usage: ModelUsage
-
-        enum CodingKeys: String, CodingKey {
-            case topic, answers, synthesis
-            case keyPoints = "key_points"
-            case gaps, model
-            case promptVersions = "prompt_versions"
-            case usage
-        }
-    }
+/// Runs ``ResearchAndSynthesize`` (`FlowContracts`).
+public struct ResearchAndSynthesizeActivity: DeclaredActivity {
+    public typealias Declaration = ResearchAndSynthesize
+    public typealias Input = ResearchAndSynthesize.Input
+    public typealias Output = ResearchAndSynthesize.Output
+    typealias Source = ResearchAndSynthesize.Source
+    typealias Answer = ResearchAndSynthesize.Answer
 
     struct Questions: Decodable { var questions: [String] }
+
     struct SourcedAnswer: Decodable { var answer: String; var sources: [String] }
+
     struct Synthesis: Decodable {
         var synthesis: String
         var keyPoints: [String]
@@ -69,6 +28,7 @@ public struct ResearchAndSynthesize: Activity {
     }
 
     let client: OpenAIClient
+
     public init(client: OpenAIClient) { self.client = client }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
@@ -98,59 +58,21 @@ public struct ResearchAndSynthesize: Activity {
     }
 }
 
-/// `catchball_exchange`: one round of a catchball dialogue: the current proposal (a
-/// first one when the conversation is empty), feedback on it, and a revised proposal.
-/// The conversation so far travels in the input and comes back longer, so a workflow can
-/// run as many rounds as it likes.
-public struct CatchballExchange: Activity {
-    public static let name = "catchball_exchange"
-    public static let queue = WorkQueue.openai
-    public static let startToCloseTimeout: Duration = .seconds(600)
-
-    public struct Turn: Codable, Sendable, Equatable {
-        /// proposal, feedback or revision.
-        public var kind: String
-        public var content: String
-    }
-
-    public struct Input: Codable, Sendable {
-        public var topic: String
-        public var context: String?
-        public var conversation: [Turn]?
-        public var model: String?
-        public var useCache: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case topic, context, conversation, model
-            case useCache = "use_cache"
-        }
-    }
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var round: Int
-        public var proposal: String
-        public var feedback: String
-        public var revisedProposal: String
-        public var conversation: [Turn]
-        public var model: String
-        public var promptVersions: [String]
-        public var usage: ModelUsage
-
-        enum CodingKeys: String, CodingKey {
-            case round, proposal, feedback
-            case revisedProposal = "revised_proposal"
-            case conversation, model
-            case promptVersions = "prompt_versions"
-            case usage
-        }
-    }
+/// Runs ``CatchballExchange`` (`FlowContracts`).
+public struct CatchballExchangeActivity: DeclaredActivity {
+    public typealias Declaration = CatchballExchange
+    public typealias Input = CatchballExchange.Input
+    public typealias Output = CatchballExchange.Output
+    typealias Turn = CatchballExchange.Turn
 
     struct Proposal: Codable { var proposal: String; var rationale: String; var successMeasures: [String]
         enum CodingKeys: String, CodingKey { case proposal, rationale; case successMeasures = "success_measures" }
     }
+
     struct Feedback: Codable { var strengths: [String]; var concerns: [String]; var suggestions: [String] }
 
     let client: OpenAIClient
+
     public init(client: OpenAIClient) { self.client = client }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
@@ -177,58 +99,19 @@ public struct CatchballExchange: Activity {
     }
 }
 
-/// `synthesize_wisdom`: a few durable principles distilled from many earlier results,
-/// each with the evidence behind it.
-public struct SynthesizeWisdom: Activity {
-    public static let name = "synthesize_wisdom"
-    public static let queue = WorkQueue.openai
-    public static let startToCloseTimeout: Duration = .seconds(300)
-
-    public struct Insight: Codable, Sendable, Equatable {
-        public var source: String
-        public var text: String
-    }
-
-    public struct Input: Codable, Sendable {
-        public var insights: [Insight]
-        public var maxPrinciples: Int?
-        public var model: String?
-        public var useCache: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case insights
-            case maxPrinciples = "max_principles"
-            case model
-            case useCache = "use_cache"
-        }
-    }
-
-    public struct Evidence: Codable, Sendable, Equatable {
-        public var source: String
-        public var observation: String
-    }
-
-    public struct Principle: Codable, Sendable, Equatable {
-        public var principle: String
-        public var evidence: [Evidence]
-    }
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var principles: [Principle]
-        public var model: String
-        public var promptVersions: [String]
-        public var usage: ModelUsage
-
-        enum CodingKeys: String, CodingKey {
-            case principles, model
-            case promptVersions = "prompt_versions"
-            case usage
-        }
-    }
+/// Runs ``SynthesizeWisdom`` (`FlowContracts`).
+public struct SynthesizeWisdomActivity: DeclaredActivity {
+    public typealias Declaration = SynthesizeWisdom
+    public typealias Input = SynthesizeWisdom.Input
+    public typealias Output = SynthesizeWisdom.Output
+    typealias Insight = SynthesizeWisdom.Insight
+    typealias Evidence = SynthesizeWisdom.Evidence
+    typealias Principle = SynthesizeWisdom.Principle
 
     struct Principles: Decodable { var principles: [Principle] }
 
     let client: OpenAIClient
+
     public init(client: OpenAIClient) { self.client = client }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
@@ -244,16 +127,12 @@ public struct SynthesizeWisdom: Activity {
 
 /// The OpenAI actor's activities, ready to register in its worker.
 public enum OpenAIActivities {
-    public static let declarations: [any ActivityDeclaration.Type] = [
-        AnalyzeDocumentContentActivity.self, ResearchAndSynthesize.self, CatchballExchange.self, SynthesizeWisdom.self,
-    ]
-
     public static func registry(client: OpenAIClient) -> ActivityRegistry {
-        var registry = ActivityRegistry()
+        var registry = ActivityRegistry(contract: OpenAIContracts.all)
         registry.register(AnalyzeDocumentContentActivity(client: client))
-        registry.register(ResearchAndSynthesize(client: client))
-        registry.register(CatchballExchange(client: client))
-        registry.register(SynthesizeWisdom(client: client))
+        registry.register(ResearchAndSynthesizeActivity(client: client))
+        registry.register(CatchballExchangeActivity(client: client))
+        registry.register(SynthesizeWisdomActivity(client: client))
         return registry
     }
 }

@@ -1,6 +1,6 @@
+import FlowContracts
 import FlowCore
 import FlowCoordinator
-import FlowDefaultActivities
 import Foundation
 
 /// `document_onboarding`, the workflow the original application was built around: take a

@@ -1,6 +1,6 @@
+import FlowContracts
 import FlowCore
 import FlowCoordinator
-import FlowDefaultActivities
 
 /// `echo_chain`: `steps` echo activities one after another on `default-queue`, with an
 /// optional durable pause between them. The smallest real workflow: for checking a

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowAMQP
+import FlowContracts
 import FlowCore
 import FlowDefaultActivities
 import FlowMLActivities
@@ -17,11 +18,8 @@ struct ActivityCommand: AsyncParsableCommand {
     /// Which queue runs each activity this build knows. Activities of other builds can be
     /// run with --queue.
     static let knownActivities: [String: WorkQueue] = Dictionary(
-        uniqueKeysWithValues: (DefaultActivities.declarations + applicationDeclarations).map { ($0.name, $0.queue) }
+        uniqueKeysWithValues: AllContracts.all.map { ($0.name, $0.queue) }
     )
-
-    /// The ML actor's activities, declared in FlowCore, and the OpenAI actor's.
-    static let applicationDeclarations: [any ActivityDeclaration.Type] = MLActivities.declarations + OpenAIActivities.declarations
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import FlowAMQP
 import FlowCoordinator
+import FlowContracts
 import FlowCore
 import FlowDeadLetters
 import FlowTesting

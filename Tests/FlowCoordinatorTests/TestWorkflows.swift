@@ -1,4 +1,5 @@
 import FlowCoordinator
+import FlowContracts
 import FlowCore
 import FlowRuntime
 import Foundation

@@ -1,4 +1,5 @@
 import FlowAMQP
+import FlowContracts
 import FlowCore
 import FlowDefaultActivities
 import FlowRuntime
@@ -89,8 +90,8 @@ struct DefaultDeclarationsTests {
         let registry = DefaultActivities.registry(
             transport: connection, names: TopologyNames(), dataFolder: DataFolder(FileManager.default.temporaryDirectory), workerID: "test"
         )
-        #expect(registry.names == DefaultActivities.declarations.map { $0.name }.sorted())
-        #expect(DefaultActivities.declarations.allSatisfy { $0.queue == .default })
+        #expect(registry.names == DefaultContracts.all.map { $0.name }.sorted())
+        #expect(DefaultContracts.all.allSatisfy { $0.queue == .default })
         await connection.close()
     }
 }

@@ -1,3 +1,4 @@
+import FlowContracts
 import FlowCore
 import FlowDefaultActivities
 import FlowRuntime
@@ -34,7 +35,7 @@ func testContext(_ activity: String = "test", attempt: Int = 1) -> ActivityConte
 @Suite("process_document_upload on real files")
 struct DocumentTests {
     private func extract(_ path: String, in fixtures: FixtureFolder) async throws -> ProcessDocumentUpload.Output {
-        try await ProcessDocumentUpload(dataFolder: fixtures.folder).run(.init(path: path), context: testContext())
+        try await ProcessDocumentUploadActivity(dataFolder: fixtures.folder).run(.init(path: path), context: testContext())
     }
 
     @Test("DOCX: paragraphs, tabs and the title from its core properties")
@@ -134,7 +135,7 @@ struct ParseDocumentTests {
         defer { fixtures.remove() }
         let paragraph = String(repeating: "Budget lines are reviewed every week. ", count: 8)
         let text = "# Plan\n\n\(paragraph)\n\n\(paragraph)\n\n## Risks\n\nShort risk section.\n"
-        let output = try await ParseDocument(dataFolder: fixtures.folder).run(.init(text: text, chunkSize: 400, chunkOverlap: 0), context: testContext())
+        let output = try await ParseDocumentActivity(dataFolder: fixtures.folder).run(.init(text: text, chunkSize: 400, chunkOverlap: 0), context: testContext())
         #expect(output.sections.map(\.title) == ["Plan", "Risks"])
         #expect(output.chunks.allSatisfy { $0.characters <= 400 })
         #expect(output.chunkCount == output.chunks.count)
@@ -150,7 +151,7 @@ struct ParseDocumentTests {
         let fixtures = try FixtureFolder()
         defer { fixtures.remove() }
         let failure = await #expect(throws: ActivityFailure.self) {
-            _ = try await ParseDocument(dataFolder: fixtures.folder).run(.init(text: "x", chunkSize: 10), context: testContext())
+            _ = try await ParseDocumentActivity(dataFolder: fixtures.folder).run(.init(text: "x", chunkSize: 10), context: testContext())
         }
         #expect(failure?.type == "InvalidInput")
     }
@@ -162,17 +163,17 @@ struct StorageTests {
     func blobs() async throws {
         let fixtures = try FixtureFolder()
         defer { fixtures.remove() }
-        let put = try await StoragePut(dataFolder: fixtures.folder).run(.init(text: "hello blobs"), context: testContext())
-        let again = try await StoragePut(dataFolder: fixtures.folder).run(.init(base64: Data("hello blobs".utf8).base64EncodedString()), context: testContext())
+        let put = try await StoragePutActivity(dataFolder: fixtures.folder).run(.init(text: "hello blobs"), context: testContext())
+        let again = try await StoragePutActivity(dataFolder: fixtures.folder).run(.init(base64: Data("hello blobs".utf8).base64EncodedString()), context: testContext())
         #expect(put.blobID == again.blobID)
         // sha256sum of "hello blobs"
         #expect(put.blobID == "sha256:0e4ab7734cca19155d6d73d4f04defe5381f3376d6c237ea52087aab31f2ccab")
-        let got = try await StorageGet(dataFolder: fixtures.folder).run(.init(blobID: put.blobID), context: testContext())
+        let got = try await StorageGetActivity(dataFolder: fixtures.folder).run(.init(blobID: put.blobID), context: testContext())
         #expect(got.text == "hello blobs")
-        let listed = try await StorageList(dataFolder: fixtures.folder).run(Empty(), context: testContext())
+        let listed = try await StorageListActivity(dataFolder: fixtures.folder).run(Empty(), context: testContext())
         #expect(listed.blobs.map(\.blobID) == [put.blobID])
-        #expect(try await StorageDelete(dataFolder: fixtures.folder).run(.init(blobID: put.blobID), context: testContext()).deleted)
-        #expect(try await StorageDelete(dataFolder: fixtures.folder).run(.init(blobID: put.blobID), context: testContext()).deleted == false)
+        #expect(try await StorageDeleteActivity(dataFolder: fixtures.folder).run(.init(blobID: put.blobID), context: testContext()).deleted)
+        #expect(try await StorageDeleteActivity(dataFolder: fixtures.folder).run(.init(blobID: put.blobID), context: testContext()).deleted == false)
     }
 
     @Test("blob ids that are not sha256 digests are refused, so they cannot name other files")
@@ -181,7 +182,7 @@ struct StorageTests {
         defer { fixtures.remove() }
         for blobID in ["../../etc/passwd", "sha256:../../x", "sha256:ABC", "md5:0123"] {
             let failure = await #expect(throws: ActivityFailure.self) {
-                _ = try await StorageGet(dataFolder: fixtures.folder).run(.init(blobID: blobID), context: testContext())
+                _ = try await StorageGetActivity(dataFolder: fixtures.folder).run(.init(blobID: blobID), context: testContext())
             }
             #expect(failure?.type == "InvalidBlobID")
         }
@@ -198,7 +199,7 @@ struct StorageTests {
         try Data(repeating: 2, count: 50).write(to: fresh)
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-10 * 86_400)], ofItemAtPath: old.path)
 
-        let cleanup = CleanupStorage(dataFolder: fixtures.folder)
+        let cleanup = CleanupStorageActivity(dataFolder: fixtures.folder)
         let dryRun = try await cleanup.run(.init(retentionDays: 7, dryRun: true), context: testContext())
         #expect(dryRun.removed.map(\.path) == ["tmp/old.tmp"])
         #expect(FileManager.default.fileExists(atPath: old.path))
@@ -229,7 +230,7 @@ struct StorageTests {
         }
         for file in files { try FileManager.default.setAttributes([.modificationDate: longAgo], ofItemAtPath: file.path) }
 
-        let result = try await CleanupStorage(dataFolder: fixtures.folder).run(.init(retentionDays: 30, areas: [.checkpoints]), context: testContext())
+        let result = try await CleanupStorageActivity(dataFolder: fixtures.folder).run(.init(retentionDays: 30, areas: [.checkpoints]), context: testContext())
         #expect(result.removed.map(\.path) == ["training/done/checkpoint-10/adapter_model.safetensors"])
         let training = fixtures.folder.root.appendingPathComponent("training")
         #expect(!FileManager.default.fileExists(atPath: training.appendingPathComponent("done/checkpoint-10").path))

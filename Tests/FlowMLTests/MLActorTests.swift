@@ -1,3 +1,4 @@
+import FlowContracts
 import FlowCore
 import FlowDefaultActivities
 import FlowML
@@ -191,8 +192,8 @@ struct MLActorTests {
     @Test("the declarations the command line knows are exactly the activities the ML worker registers")
     func declarationsMatchRegistry() {
         let registry = MLActivities.registry(dataFolder: DataFolder(FileManager.default.temporaryDirectory), options: TrainingJobOptions(workerID: "test"))
-        #expect(registry.names == MLActivities.declarations.map { $0.name }.sorted())
-        #expect(MLActivities.declarations.allSatisfy { $0.queue == .ml })
+        #expect(registry.names == MLContracts.all.map { $0.name }.sorted())
+        #expect(MLContracts.all.allSatisfy { $0.queue == .ml })
     }
 
     @Test("progress comes at a steady rate however fast the steps are: the first step, each checkpoint and the last step always report")

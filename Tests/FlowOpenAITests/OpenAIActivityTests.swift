@@ -1,4 +1,5 @@
 import FlowAMQP
+import FlowContracts
 import FlowCore
 import FlowOpenAI
 import FlowOpenAIActivities

@@ -1,53 +1,19 @@
 import FlowTransport
+import FlowContracts
 import FlowCore
 import FlowRuntime
 import Foundation
 
-/// `delegate_training`: validates a training request and hands it to `ml-queue` as a
-/// `train_organizational_model` activity (the seed's training service delegation).
-///
-/// The ML request's message id is derived from the job id, so delegating the same job
-/// twice (a retry, a duplicate) starts one training job.
-public struct DelegateTraining: Activity {
-    public static let name = "delegate_training"
-    public static let queue = WorkQueue.default
-    /// The activity on `ml-queue` that trains.
-    public static let trainingActivity = "train_organizational_model"
-
-    public struct Input: Codable, Sendable {
-        public var jobID: String
-        /// The base model folder, relative to the data folder (`models/qwen2-0.5b`).
-        public var baseModel: String
-        /// The dataset: a JSON-lines file relative to the data folder, or a blob id.
-        public var dataset: String
-        /// LoRA and training settings, passed to the ML actor unchanged.
-        public var lora: JSONText?
-        public var training: JSONText?
-        /// Where the ML actor sends progress and its final reply.
-        public var replyTo: String?
-
-        enum CodingKeys: String, CodingKey {
-            case jobID = "job_id"
-            case baseModel = "base_model"
-            case dataset, lora, training
-            case replyTo = "reply_to"
-        }
-    }
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var jobID: String
-        public var queue: String
-        public var messageID: String
-
-        enum CodingKeys: String, CodingKey {
-            case jobID = "job_id"
-            case queue
-            case messageID = "message_id"
-        }
-    }
+/// Runs ``DelegateTraining`` (`FlowContracts`).
+public struct DelegateTrainingActivity: DeclaredActivity {
+    public typealias Declaration = DelegateTraining
+    public typealias Input = DelegateTraining.Input
+    public typealias Output = DelegateTraining.Output
 
     let transport: any MessageTransport
+
     let names: TopologyNames
+
     let dataFolder: DataFolder
 
     public init(transport: any MessageTransport, names: TopologyNames, dataFolder: DataFolder) {
@@ -81,7 +47,7 @@ public struct DelegateTraining: Activity {
         if let workflowID = context.workflowID { headers[FlowProtocol.Header.workflowID] = .string(workflowID) }
         let properties = AMQPProperties(
             contentType: FlowProtocol.contentType, headers: headers, deliveryMode: 2, correlationID: messageID,
-            replyTo: input.replyTo, messageID: messageID, timestamp: UInt64(Date().timeIntervalSince1970), type: Self.trainingActivity
+            replyTo: input.replyTo, messageID: messageID, timestamp: UInt64(Date().timeIntervalSince1970), type: Declaration.trainingActivity
         )
         var body = input
         body.replyTo = nil

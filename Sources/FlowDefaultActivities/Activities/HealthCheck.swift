@@ -1,49 +1,22 @@
 import FlowTransport
+import FlowContracts
 import FlowCore
 import FlowRuntime
 import Foundation
 
-/// `health_check`: the broker, the queues, the data folder's free space and whether it is
-/// writable. Reports `degraded` with the reasons rather than failing, so the caller always
-/// gets a picture.
-public struct HealthCheck: Activity {
-    public static let name = "health_check"
-    public static let queue = WorkQueue.default
-    public static var startToCloseTimeout: Duration { .seconds(30) }
-    public typealias Input = Empty
-
-    public struct QueueHealth: Codable, Sendable, Equatable {
-        public var name: String
-        public var ready: Int?
-        public var consumers: Int?
-        public var problem: String?
-    }
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var status: String
-        public var problems: [String]
-        public var broker: String
-        public var queues: [QueueHealth]
-        public var dataFolder: String
-        public var freeBytes: Int64?
-        public var writable: Bool
-        public var workerID: String
-
-        enum CodingKeys: String, CodingKey {
-            case status, problems, broker, queues
-            case dataFolder = "data_folder"
-            case freeBytes = "free_bytes"
-            case writable
-            case workerID = "worker_id"
-        }
-    }
-
-    /// Below this much free space the data folder counts as a problem.
-    public static let minimumFreeBytes: Int64 = 512 * 1024 * 1024
+/// Runs ``HealthCheck`` (`FlowContracts`).
+public struct HealthCheckActivity: DeclaredActivity {
+    public typealias Declaration = HealthCheck
+    public typealias Input = HealthCheck.Input
+    public typealias Output = HealthCheck.Output
+    typealias QueueHealth = HealthCheck.QueueHealth
 
     let transport: any MessageTransport
+
     let names: TopologyNames
+
     let dataFolder: DataFolder
+
     let workerID: String
 
     public init(transport: any MessageTransport, names: TopologyNames, dataFolder: DataFolder, workerID: String) {
@@ -75,8 +48,8 @@ public struct HealthCheck: Activity {
             problems.append("\(ready) messages wait in \(names.deadLetterQueue): inspect them with `flow dlq list`")
         }
         let free = dataFolder.freeBytes()
-        if let free, free < Self.minimumFreeBytes {
-            problems.append("the data folder has \(free / 1_048_576) MiB free, less than \(Self.minimumFreeBytes / 1_048_576) MiB")
+        if let free, free < Declaration.minimumFreeBytes {
+            problems.append("the data folder has \(free / 1_048_576) MiB free, less than \(Declaration.minimumFreeBytes / 1_048_576) MiB")
         }
         let probe = dataFolder.temporary.appendingPathComponent("health-\(UUID().uuidString)")
         var writable = false

@@ -1,75 +1,16 @@
+import FlowContracts
 import FlowCore
 import FlowRuntime
 import Foundation
 
-/// `process_document_upload`: extracts text and metadata from a document in the data
-/// folder (`documents/…`) or the blob store, and stores the text as a blob for the steps
-/// that follow.
-public struct ProcessDocumentUpload: Activity {
-    public static let name = "process_document_upload"
-    public static let queue = WorkQueue.default
-    public static var retryPolicy: RetryPolicy {
-        RetryPolicy(nonRetryableErrorTypes: ["UnsupportedFormat", "CorruptDocument", "InvalidPath", "PathOutsideDataFolder", "DocumentNotFound"])
-    }
-
-    public struct Input: Codable, Sendable {
-        /// A path relative to the data folder, such as `documents/inbox/report.pdf`.
-        public var path: String?
-        /// Or a blob id from `storage_put`.
-        public var blobID: String?
-        /// A name to use in place of the path's file name (and its extension for the format).
-        public var fileName: String?
-        public var documentID: String?
-        /// Read the document as this format instead of detecting it.
-        public var format: DocumentFormat?
-
-        public init(path: String? = nil, blobID: String? = nil, fileName: String? = nil, documentID: String? = nil, format: DocumentFormat? = nil) {
-            self.path = path
-            self.blobID = blobID
-            self.fileName = fileName
-            self.documentID = documentID
-            self.format = format
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case path
-            case blobID = "blob_id"
-            case fileName = "file_name"
-            case documentID = "document_id"
-            case format
-        }
-    }
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var documentID: String
-        public var source: String
-        public var format: DocumentFormat
-        public var sizeBytes: Int
-        public var characters: Int
-        public var words: Int
-        public var lines: Int
-        public var metadata: [String: String]
-        /// The whole extracted text, stored as a blob.
-        public var textBlobID: String
-        /// The text itself, up to ``ProcessDocumentUpload/inlineTextLimit`` characters.
-        public var text: String
-        public var textTruncated: Bool
-
-        enum CodingKeys: String, CodingKey {
-            case documentID = "document_id"
-            case source, format
-            case sizeBytes = "size_bytes"
-            case characters, words, lines, metadata
-            case textBlobID = "text_blob_id"
-            case text
-            case textTruncated = "text_truncated"
-        }
-    }
-
-    /// How much text travels in the reply itself; the rest is in the text blob.
-    public static let inlineTextLimit = 64 * 1024
+/// Runs ``ProcessDocumentUpload`` (`FlowContracts`).
+public struct ProcessDocumentUploadActivity: DeclaredActivity {
+    public typealias Declaration = ProcessDocumentUpload
+    public typealias Input = ProcessDocumentUpload.Input
+    public typealias Output = ProcessDocumentUpload.Output
 
     let dataFolder: DataFolder
+
     let blobs: BlobStore
 
     public init(dataFolder: DataFolder) {
@@ -99,7 +40,7 @@ public struct ProcessDocumentUpload: Activity {
         let format = try input.format ?? DocumentFormat.detect(data: data, fileName: fileName)
         let document = try TextExtractor().extract(data, format: format, fileName: fileName ?? source)
         let textBlobID = try blobs.put(Data(document.text.utf8))
-        let inline = String(document.text.prefix(Self.inlineTextLimit))
+        let inline = String(document.text.prefix(Declaration.inlineTextLimit))
         context.logger.info("document extracted", metadata: ["document.format": "\(format.rawValue)", "document.characters": "\(document.text.count)"])
         return Output(
             documentID: input.documentID ?? textBlobID,

@@ -1,31 +1,16 @@
+import FlowContracts
 import FlowCore
 import FlowRuntime
 import Foundation
 
-/// `storage_put`: stores content (UTF-8 `text` or `base64`) and returns its blob id.
-public struct StoragePut: Activity {
-    public static let name = "storage_put"
-    public static let queue = WorkQueue.default
-
-    public struct Input: Codable, Sendable {
-        public var text: String?
-        public var base64: String?
-        public init(text: String? = nil, base64: String? = nil) {
-            self.text = text
-            self.base64 = base64
-        }
-    }
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var blobID: String
-        public var size: Int
-        enum CodingKeys: String, CodingKey {
-            case blobID = "blob_id"
-            case size
-        }
-    }
+/// Runs ``StoragePut`` (`FlowContracts`).
+public struct StoragePutActivity: DeclaredActivity {
+    public typealias Declaration = StoragePut
+    public typealias Input = StoragePut.Input
+    public typealias Output = StoragePut.Output
 
     let blobs: BlobStore
+
     public init(dataFolder: DataFolder) { blobs = BlobStore(folder: dataFolder.blobs) }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
@@ -44,25 +29,14 @@ public struct StoragePut: Activity {
     }
 }
 
-/// `storage_get`: returns a blob's content as base64 (and as text when it is UTF-8).
-public struct StorageGet: Activity {
-    public static let name = "storage_get"
-    public static let queue = WorkQueue.default
-
-    public typealias Input = BlobReference
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var blobID: String
-        public var size: Int
-        public var base64: String
-        public var text: String?
-        enum CodingKeys: String, CodingKey {
-            case blobID = "blob_id"
-            case size, base64, text
-        }
-    }
+/// Runs ``StorageGet`` (`FlowContracts`).
+public struct StorageGetActivity: DeclaredActivity {
+    public typealias Declaration = StorageGet
+    public typealias Input = StorageGet.Input
+    public typealias Output = StorageGet.Output
 
     let blobs: BlobStore
+
     public init(dataFolder: DataFolder) { blobs = BlobStore(folder: dataFolder.blobs) }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
@@ -71,47 +45,30 @@ public struct StorageGet: Activity {
     }
 }
 
-/// `storage_list`: every blob with its size and time.
-public struct StorageList: Activity {
-    public static let name = "storage_list"
-    public static let queue = WorkQueue.default
-    public typealias Input = Empty
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var blobs: [BlobStore.Entry]
-        public var totalBytes: Int
-        enum CodingKeys: String, CodingKey {
-            case blobs
-            case totalBytes = "total_bytes"
-        }
-    }
+/// Runs ``StorageList`` (`FlowContracts`).
+public struct StorageListActivity: DeclaredActivity {
+    public typealias Declaration = StorageList
+    public typealias Input = StorageList.Input
+    public typealias Output = StorageList.Output
 
     let blobs: BlobStore
+
     public init(dataFolder: DataFolder) { blobs = BlobStore(folder: dataFolder.blobs) }
 
     public func run(_ input: Empty, context: ActivityContext) async throws -> Output {
-        let entries = try blobs.list()
+        let entries = try blobs.list().map { BlobEntry(blobID: $0.blobID, size: $0.size, createdAt: $0.createdAt) }
         return Output(blobs: entries, totalBytes: entries.reduce(0) { $0 + $1.size })
     }
 }
 
-/// `storage_delete`: removes a blob; deleting one that is not there is not an error.
-public struct StorageDelete: Activity {
-    public static let name = "storage_delete"
-    public static let queue = WorkQueue.default
-
-    public typealias Input = BlobReference
-
-    public struct Output: Codable, Sendable, Equatable {
-        public var blobID: String
-        public var deleted: Bool
-        enum CodingKeys: String, CodingKey {
-            case blobID = "blob_id"
-            case deleted
-        }
-    }
+/// Runs ``StorageDelete`` (`FlowContracts`).
+public struct StorageDeleteActivity: DeclaredActivity {
+    public typealias Declaration = StorageDelete
+    public typealias Input = StorageDelete.Input
+    public typealias Output = StorageDelete.Output
 
     let blobs: BlobStore
+
     public init(dataFolder: DataFolder) { blobs = BlobStore(folder: dataFolder.blobs) }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
@@ -119,9 +76,4 @@ public struct StorageDelete: Activity {
     }
 }
 
-/// The input of the activities that act on one blob: `{"blob_id": "sha256:…"}`.
-public struct BlobReference: Codable, Sendable {
-    public var blobID: String
-    public init(blobID: String) { self.blobID = blobID }
-    enum CodingKeys: String, CodingKey { case blobID = "blob_id" }
-}
+

@@ -1,5 +1,5 @@
+import FlowContracts
 import FlowCore
-import FlowDefaultActivities
 import FlowRuntime
 import Foundation
 

@@ -1,3 +1,4 @@
+import FlowContracts
 import FlowCore
 import Foundation
 import Synchronization

@@ -13,12 +13,30 @@ public struct ActivityRegistry: Sendable {
     }
 
     private(set) var entries: [String: Entry] = [:]
+    /// The activities this registry must implement (an actor's contract), by name, with their queues.
+    private let contract: [String: WorkQueue]?
 
-    public init() {}
+    public init() {
+        contract = nil
+    }
 
-    /// Adds an activity. Registering two activities of one name is a programming error.
+    /// A registry for an actor whose contract lists `contract`: registering an activity it
+    /// does not list is a programming error, and ``unimplemented`` names what is missing.
+    public init(contract: [any ActivityDeclaration.Type]) {
+        self.contract = Dictionary(uniqueKeysWithValues: contract.map { ($0.name, $0.queue) })
+    }
+
+    /// The activities of the contract not registered yet; a worker does not start while
+    /// there are any.
+    public var unimplemented: [String] {
+        (contract?.keys.filter { entries[$0] == nil } ?? []).sorted()
+    }
+
+    /// Adds an activity. Registering two activities of one name, or one outside the
+    /// registry's contract, is a programming error.
     public mutating func register<A: Activity>(_ activity: A) {
         precondition(entries[A.name] == nil, "activity \(A.name) is registered twice")
+        precondition(contract == nil || contract?[A.name] == A.queue, "activity \(A.name) on \(A.queue.queueName) is not in this actor's contract")
         entries[A.name] = Entry(
             name: A.name,
             queue: A.queue,

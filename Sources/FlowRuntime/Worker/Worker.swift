@@ -36,6 +36,11 @@ public struct Worker: Service {
     }
 
     public func run() async throws {
+        guard registry.unimplemented.isEmpty else {
+            throw ActivityFailure.nonRetryable(
+                .unknownActivity, "this worker's registry lacks activities of its contract: \(registry.unimplemented.joined(separator: ", ")); register them before starting it"
+            )
+        }
         try await transport.declare(configuration.names.topology)
         let queueName = configuration.names.queue(configuration.queue)
         let consumer = try await transport.consume(queue: queueName, prefetch: UInt16(clamping: configuration.concurrency))

@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 
 /// A training job as the ML actor records it in `training/<job>/job.json` and as the job
