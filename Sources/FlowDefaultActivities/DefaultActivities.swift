@@ -21,3 +21,17 @@ public enum DefaultActivities {
         return registry
     }
 }
+
+extension DefaultActivities {
+    /// `flow worker default`.
+    public static let profile = ActorProfile(
+        queue: .default, summary: "documents, storage, health, cleanup, delegation of training", defaultConcurrency: 8, metricsPort: 9464
+    ) { environment in
+        ActorActivities(
+            registry: registry(
+                transport: try environment.requireTransport(), names: environment.names, dataFolder: DataFolder(environment.dataFolder),
+                workerID: environment.workerID
+            )
+        )
+    }
+}

@@ -136,3 +136,22 @@ public enum OpenAIActivities {
         return registry
     }
 }
+
+extension OpenAIActivities {
+    /// `flow worker openai`. API calls mostly wait on the network, so many run at once.
+    public static let profile = ActorProfile(
+        queue: .openai, summary: "chat API calls", defaultConcurrency: 16, metricsPort: 9466,
+        check: { environment in
+            let configuration = try OpenAIConfiguration.fromEnvironment(environment.variables, dataFolder: environment.dataFolder)
+            return ["OpenAI: \(configuration.baseURL), model \(configuration.defaultModel), key \(configuration.apiKey == nil ? "not set" : "set")"]
+        },
+        activities: { environment in
+            let configuration = try OpenAIConfiguration.fromEnvironment(environment.variables, dataFolder: environment.dataFolder)
+            if configuration.requiresKey, configuration.apiKey == nil {
+                environment.logger.warning("OPENAI_API_KEY is not set: every activity fails with MissingAPIKey and waits in the dead-letter queue until the key is set and it is replayed")
+            }
+            let client = OpenAIClient(configuration: configuration, logger: environment.logger)
+            return ActorActivities(registry: registry(client: client), extraMetrics: { client.ledger.prometheusText() })
+        }
+    )
+}

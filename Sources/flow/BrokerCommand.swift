@@ -21,7 +21,7 @@ struct BrokerCommand: AsyncParsableCommand {
             let logger = connection.logger(label: "flow.broker")
             let amqp = try await connection.connect(as: "flow broker check", logger: logger)
             var missing: [String] = []
-            for queue in Topology.flow().queues {
+            for queue in Topology.flow(workQueues: WorkerCommand.profiles.map(\.queue)).queues {
                 do {
                     let status = try await amqp.inspectQueue(queue.name)
                     print("\(queue.name): \(status.messageCount) ready, \(status.consumerCount) consumers")

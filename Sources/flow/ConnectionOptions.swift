@@ -54,5 +54,5 @@ struct ConnectionOptions: ParsableArguments {
 /// The broker object names: the standard ones, or prefixed (`--topology-prefix`,
 /// `FLOW_TOPOLOGY_PREFIX`) for deployments and tests that share a vhost.
 func topologyNames(_ prefix: String?) -> TopologyNames {
-    TopologyNames(prefix: prefix ?? ProcessInfo.processInfo.environment["FLOW_TOPOLOGY_PREFIX"])
+    TopologyNames(prefix: prefix ?? ProcessInfo.processInfo.environment["FLOW_TOPOLOGY_PREFIX"], workQueues: WorkerCommand.profiles.map(\.queue))
 }

@@ -21,7 +21,7 @@ struct SmokeCommand: AsyncParsableCommand {
         let logger = connection.logger(label: "flow.smoke")
         let requester = try await connection.connect(as: "flow smoke requester", logger: logger)
         let responder = try await connection.connect(as: "flow smoke responder", logger: logger)
-        try await requester.declare(Topology.flow())
+        try await requester.declare(Topology.flow(workQueues: WorkerCommand.profiles.map(\.queue)))
         print("topology declared on \(requester.configuration.redactedURL)")
         let result = try await RoundTripProbe(requester: requester, responder: responder, window: window, queuePrefix: "flow.smoke").run(count: count)
         await requester.close()

@@ -28,7 +28,7 @@ struct StatusCommand: AsyncParsableCommand {
         let amqpConfiguration = try connection.configuration(connectionName: "flow status")
         let amqp = try await connection.connect(as: "flow status", logger: logger)
         let names = topologyNames(topologyPrefix)
-        let queues = WorkQueue.allCases.map(names.queue) + [names.coordinatorReplyQueue, names.name(Topology.workflowCommandQueue), names.deadLetterQueue]
+        let queues = names.workQueues.map(names.queue) + [names.coordinatorReplyQueue, names.name(Topology.workflowCommandQueue), names.deadLetterQueue]
         let management = ManagementAPI(
             baseURL: managementURL ?? ProcessInfo.processInfo.environment["FLOW_MANAGEMENT_URL"]
                 ?? "http://\(amqpConfiguration.host):\(amqpConfiguration.port + 10000)",

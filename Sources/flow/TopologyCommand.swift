@@ -18,7 +18,7 @@ struct TopologyCommand: AsyncParsableCommand {
         func run() async throws {
             let logger = connection.logger(label: "flow.topology")
             let amqp = try await connection.connect(as: "flow topology declare", logger: logger)
-            let topology = Topology.flow()
+            let topology = Topology.flow(workQueues: WorkerCommand.profiles.map(\.queue))
             do {
                 try await amqp.declare(topology)
             } catch let error as AMQPError {
@@ -39,7 +39,7 @@ struct TopologyCommand: AsyncParsableCommand {
         var vhost: String = "/"
 
         func run() throws {
-            print(String(decoding: try Topology.flow().definitionsJSON(vhost: vhost), as: UTF8.self))
+            print(String(decoding: try Topology.flow(workQueues: WorkerCommand.profiles.map(\.queue)).definitionsJSON(vhost: vhost), as: UTF8.self))
         }
     }
 }

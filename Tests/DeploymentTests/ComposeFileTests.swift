@@ -23,7 +23,7 @@ struct ComposeFileTests {
             #expect(services[name] != nil, "compose.yaml has no service \(name)")
         }
         let commands = services.values.compactMap { $0["command"] as? [String] }
-        for queue in WorkQueue.allCases {
+        for queue in WorkQueue.builtIn {
             #expect(commands.contains(["worker", queue.workerName]))
         }
     }

@@ -7,7 +7,7 @@ struct TopologyModelTests {
     @Test("every work queue is a quorum queue with a delivery limit and at-least-once dead-lettering")
     func workQueuesAreSafe() throws {
         let topology = Topology.flow()
-        for workQueue in WorkQueue.allCases {
+        for workQueue in WorkQueue.builtIn {
             let queue = try #require(topology.queues.first { $0.name == workQueue.queueName })
             #expect(queue.durable)
             #expect(queue.arguments["x-queue-type"] == "quorum")

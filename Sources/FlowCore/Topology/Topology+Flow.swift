@@ -57,7 +57,7 @@ extension Topology {
     }
 
     /// The whole topology of AntifragileFlow on one vhost.
-    public static func flow(deliveryLimit: Int64 = defaultDeliveryLimit) -> Topology {
+    public static func flow(deliveryLimit: Int64 = defaultDeliveryLimit, workQueues: [WorkQueue] = WorkQueue.builtIn) -> Topology {
         var topology = Topology()
         topology.exchanges = [
             Exchange(name: activitiesExchange, kind: .direct),
@@ -65,7 +65,7 @@ extension Topology {
             Exchange(name: retryExchange, kind: .headers),
         ]
 
-        for workQueue in WorkQueue.allCases {
+        for workQueue in workQueues {
             topology.queues.append(
                 Queue(
                     name: workQueue.queueName,

@@ -6,10 +6,13 @@ public struct TopologyNames: Sendable, Hashable {
     /// Prepended with a dot to every name; `nil` for the standard names.
     public var prefix: String?
     public var deliveryLimit: Int64
+    /// The work queues to declare: the built-in actors' and any an application adds.
+    public var workQueues: [WorkQueue]
 
-    public init(prefix: String? = nil, deliveryLimit: Int64 = Topology.defaultDeliveryLimit) {
+    public init(prefix: String? = nil, deliveryLimit: Int64 = Topology.defaultDeliveryLimit, workQueues: [WorkQueue] = WorkQueue.builtIn) {
         self.prefix = prefix
         self.deliveryLimit = deliveryLimit
+        self.workQueues = workQueues
     }
 
     public func name(_ base: String) -> String {
@@ -25,7 +28,7 @@ public struct TopologyNames: Sendable, Hashable {
 
     /// The whole topology under these names.
     public var topology: Topology {
-        let standard = Topology.flow(deliveryLimit: deliveryLimit)
+        let standard = Topology.flow(deliveryLimit: deliveryLimit, workQueues: workQueues)
         return prefix == nil ? standard : standard.renamed(name)
     }
 }

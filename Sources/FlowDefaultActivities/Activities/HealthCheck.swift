@@ -31,7 +31,7 @@ public struct HealthCheckActivity: DeclaredActivity {
         var queues: [QueueHealth] = []
         // Work queues need a consumer; the dead-letter and reply queues are read on demand.
         let checked: [(name: String, worker: WorkQueue?)] =
-            WorkQueue.allCases.map { (names.queue($0), $0) } + [(names.deadLetterQueue, nil), (names.coordinatorReplyQueue, nil)]
+            names.workQueues.map { (names.queue($0), $0) } + [(names.deadLetterQueue, nil), (names.coordinatorReplyQueue, nil)]
         for (name, worker) in checked {
             do {
                 let status = try await transport.inspectQueue(name)

@@ -9,7 +9,7 @@ public struct WorkerConfiguration: Sendable {
     /// Broker object names (a prefix in tests).
     public var names: TopologyNames
     /// How many activities run at once; also the consumer's prefetch, so the broker never
-    /// hands this worker more than it can start.
+    /// hands this worker more than it can start. Each actor's profile has its default.
     public var concurrency: Int
     /// Where the worker keeps its files: the activity store, blobs, documents.
     public var dataFolder: URL
@@ -29,21 +29,10 @@ public struct WorkerConfiguration: Sendable {
     ) {
         self.queue = queue
         self.names = names
-        self.concurrency = concurrency ?? WorkerConfiguration.defaultConcurrency(for: queue)
+        self.concurrency = concurrency ?? 8
         self.dataFolder = dataFolder
         self.shutdownGracePeriod = shutdownGracePeriod
         self.workerID = workerID
-    }
-
-    /// The seed's `max_concurrent_activities` per queue. API calls mostly wait on the
-    /// network. An ML worker trains one job at a time (training owns the cores); its other
-    /// slots answer job queries, cancellations and evaluations while it trains.
-    public static func defaultConcurrency(for queue: WorkQueue) -> Int {
-        switch queue {
-        case .default: return 8
-        case .ml: return 4
-        case .openai: return 16
-        }
     }
 
     public static func defaultWorkerID() -> String {

@@ -1,0 +1,76 @@
+import FlowCore
+import FlowTransport
+import Foundation
+import Logging
+
+/// What `flow worker NAME` needs to know to run one actor: its queue, its defaults, and
+/// how to build its activities from the environment. Each actor module exposes one; the
+/// command line looks the name up among them and has no per-queue code of its own.
+public struct ActorProfile: Sendable {
+    public var queue: WorkQueue
+    /// One line for `flow worker --help`: what the actor does.
+    public var summary: String
+    /// Activities run at once when neither `--concurrency` nor `FLOW_CONCURRENCY` says.
+    public var defaultConcurrency: Int
+    /// Where `/metrics` and `/healthz` listen by default.
+    public var metricsPort: Int
+    /// Runs first, before the configuration is read (the ML actor picks its kernels here).
+    public var prepare: @Sendable () -> Void
+    /// Checks the actor's own settings without connecting (`flow worker NAME --check`);
+    /// returns lines that describe them, or throws what is wrong.
+    public var check: @Sendable (_ environment: ActorEnvironment) throws -> [String]
+    /// Builds the actor's activities for a worker connected through `environment.transport`.
+    public var activities: @Sendable (_ environment: ActorEnvironment) throws -> ActorActivities
+
+    public init(
+        queue: WorkQueue, summary: String, defaultConcurrency: Int, metricsPort: Int, prepare: @escaping @Sendable () -> Void = {},
+        check: @escaping @Sendable (_ environment: ActorEnvironment) throws -> [String] = { _ in [] },
+        activities: @escaping @Sendable (_ environment: ActorEnvironment) throws -> ActorActivities
+    ) {
+        self.queue = queue
+        self.summary = summary
+        self.defaultConcurrency = defaultConcurrency
+        self.metricsPort = metricsPort
+        self.prepare = prepare
+        self.check = check
+        self.activities = activities
+    }
+}
+
+/// What an actor's activities are built from.
+public struct ActorEnvironment: Sendable {
+    /// The worker's connection; nil for `--check`, which does not connect.
+    public var transport: (any MessageTransport)?
+    public var names: TopologyNames
+    public var dataFolder: URL
+    public var workerID: String
+    public var logger: Logger
+    /// `FLOW_*` settings: the process environment, with the command line's flags over it.
+    public var variables: [String: String]
+
+    public init(transport: (any MessageTransport)?, names: TopologyNames, dataFolder: URL, workerID: String, logger: Logger, variables: [String: String]) {
+        self.transport = transport
+        self.names = names
+        self.dataFolder = dataFolder
+        self.workerID = workerID
+        self.logger = logger
+        self.variables = variables
+    }
+
+    /// The worker's connection, which building activities needs.
+    public func requireTransport() throws -> any MessageTransport {
+        guard let transport else { throw ActivityFailure.nonRetryable(.invalidInput, "building activities needs a broker connection") }
+        return transport
+    }
+}
+
+/// An actor's activities, and what its `/metrics` adds to the worker's own.
+public struct ActorActivities: Sendable {
+    public var registry: ActivityRegistry
+    public var extraMetrics: (@Sendable () -> String)?
+
+    public init(registry: ActivityRegistry, extraMetrics: (@Sendable () -> String)? = nil) {
+        self.registry = registry
+        self.extraMetrics = extraMetrics
+    }
+}
