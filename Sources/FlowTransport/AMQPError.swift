@@ -35,10 +35,19 @@ public struct AMQPError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
+    /// The AMQP reply code of the broker's `channel.close` or `connection.close`, when it sent one.
+    public var replyCode: UInt16?
+    /// The exchange the error is about, when it is about one.
+    public var exchange: String?
+    /// The queue the error is about, when it is about one.
+    public var queue: String?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, replyCode: UInt16? = nil, exchange: String? = nil, queue: String? = nil) {
         self.code = code
         self.message = message
+        self.replyCode = replyCode
+        self.exchange = exchange
+        self.queue = queue
     }
 
     public var description: String { message }

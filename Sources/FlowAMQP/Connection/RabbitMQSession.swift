@@ -8,25 +8,25 @@ import Glibc
 /// creates, uses and destroys it. Every failure is thrown as a ``SessionError`` that says
 /// whether only a channel or the whole connection is gone.
 final class RabbitMQSession {
-    private let state: amqp_connection_state_t
-    private let configuration: AMQPConfiguration
+    let connectionState: amqp_connection_state_t
+    let configuration: AMQPConfiguration
     private var destroyed = false
 
     /// The socket's file descriptor, for `poll`.
-    var socketDescriptor: Int32 { amqp_get_sockfd(state) }
+    var socketDescriptor: Int32 { amqp_get_sockfd(connectionState) }
 
     /// The heartbeat the broker agreed to, in seconds; 0 means none.
-    var negotiatedHeartbeat: Int32 { amqp_get_heartbeat(state) }
+    var negotiatedHeartbeat: Int32 { amqp_get_heartbeat(connectionState) }
 
     /// Whether rabbitmq-c holds bytes or decoded frames that `poll` on the socket would not report.
-    var hasBufferedInput: Bool { amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 }
+    var hasBufferedInput: Bool { amqp_frames_enqueued(connectionState) != 0 || amqp_data_in_buffer(connectionState) != 0 }
 
     init(configuration: AMQPConfiguration) throws {
         self.configuration = configuration
         guard let state = amqp_new_connection() else {
             throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c could not allocate a connection (out of memory)"))
         }
-        self.state = state
+        self.connectionState = state
         do {
             try open()
         } catch {
@@ -43,7 +43,7 @@ final class RabbitMQSession {
         let endpoint = "\(configuration.host):\(configuration.port)"
         let socket: OpaquePointer?
         if configuration.useTLS {
-            socket = amqp_ssl_socket_new(state)
+            socket = amqp_ssl_socket_new(connectionState)
             guard let socket else {
                 throw SessionError.connection(AMQPError(.tlsFailure, "rabbitmq-c could not create a TLS socket: is librabbitmq built with OpenSSL?"))
             }
@@ -61,7 +61,7 @@ final class RabbitMQSession {
             amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
             amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname ? 1 : 0)
         } else {
-            socket = amqp_tcp_socket_new(state)
+            socket = amqp_tcp_socket_new(connectionState)
             guard socket != nil else {
                 throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c could not create a TCP socket"))
             }
@@ -80,9 +80,9 @@ final class RabbitMQSession {
         }
 
         var handshakeTimeout = Self.cTimeval(configuration.connectTimeout)
-        amqp_set_handshake_timeout(state, &handshakeTimeout)
+        amqp_set_handshake_timeout(connectionState, &handshakeTimeout)
         var rpcTimeout = Self.cTimeval(configuration.rpcTimeout)
-        amqp_set_rpc_timeout(state, &rpcTimeout)
+        amqp_set_rpc_timeout(connectionState, &rpcTimeout)
 
         let arena = CArena()
         var clientProperties = arena.table([
@@ -98,44 +98,44 @@ final class RabbitMQSession {
             ]),
         ])
         let reply = CRabbitMQ_login_with_properties(
-            state, configuration.vhost, 0, 131_072, Int32(configuration.heartbeatSeconds), &clientProperties,
+            connectionState, configuration.vhost, 0, 131_072, Int32(configuration.heartbeatSeconds), &clientProperties,
             configuration.user, configuration.password
         )
-        try check(reply, channel: 0, doing: "log in")
+        try check(reply, channel: 0, doing: .logIn)
     }
 
     // MARK: Channels
 
     func openChannel(_ channel: UInt16) throws {
-        amqp_channel_open(state, channel)
-        try check(amqp_get_rpc_reply(state), channel: channel, doing: "open channel \(channel)")
+        amqp_channel_open(connectionState, channel)
+        try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .openChannel(channel))
     }
 
     func closeChannel(_ channel: UInt16) {
-        _ = amqp_channel_close(state, channel, Int32(AMQP_REPLY_SUCCESS))
+        _ = amqp_channel_close(connectionState, channel, Int32(AMQP_REPLY_SUCCESS))
     }
 
     func enableConfirms(on channel: UInt16) throws {
-        amqp_confirm_select(state, channel)
-        try check(amqp_get_rpc_reply(state), channel: channel, doing: "enable publisher confirms")
+        amqp_confirm_select(connectionState, channel)
+        try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .enableConfirms)
     }
 
     func setPrefetch(_ count: UInt16, on channel: UInt16) throws {
-        amqp_basic_qos(state, channel, 0, count, 0)
-        try check(amqp_get_rpc_reply(state), channel: channel, doing: "set prefetch to \(count)")
+        amqp_basic_qos(connectionState, channel, 0, count, 0)
+        try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .setPrefetch(count))
     }
 
     /// Answers a `channel.close` the broker sent, which AMQP requires before the channel
     /// number can be used again.
     func acknowledgeChannelClose(_ channel: UInt16) {
         var closeOK = amqp_channel_close_ok_t(dummy: 0)
-        _ = amqp_send_method(state, channel, CRabbitMQ_CHANNEL_CLOSE_OK_METHOD, &closeOK)
+        _ = amqp_send_method(connectionState, channel, CRabbitMQ_CHANNEL_CLOSE_OK_METHOD, &closeOK)
     }
 
     /// Answers a `connection.close` the broker sent.
     func acknowledgeConnectionClose() {
         var closeOK = amqp_connection_close_ok_t(dummy: 0)
-        _ = amqp_send_method(state, 0, CRabbitMQ_CONNECTION_CLOSE_OK_METHOD, &closeOK)
+        _ = amqp_send_method(connectionState, 0, CRabbitMQ_CONNECTION_CLOSE_OK_METHOD, &closeOK)
     }
 
     // MARK: Topology
@@ -143,35 +143,35 @@ final class RabbitMQSession {
     func declare(_ exchange: Topology.Exchange, on channel: UInt16) throws {
         let arena = CArena()
         amqp_exchange_declare(
-            state, channel, arena.bytes(exchange.name), arena.bytes(exchange.kind.rawValue), 0,
+            connectionState, channel, arena.bytes(exchange.name), arena.bytes(exchange.kind.rawValue), 0,
             exchange.durable ? 1 : 0, exchange.autoDelete ? 1 : 0, exchange.isInternal ? 1 : 0, arena.table(exchange.arguments)
         )
-        try check(amqp_get_rpc_reply(state), channel: channel, doing: "declare exchange '\(exchange.name)'")
+        try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .declareExchange(exchange.name))
     }
 
     func declare(_ queue: Topology.Queue, on channel: UInt16) throws {
         let arena = CArena()
         amqp_queue_declare(
-            state, channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
+            connectionState, channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
             queue.autoDelete ? 1 : 0, arena.table(queue.arguments)
         )
-        try check(amqp_get_rpc_reply(state), channel: channel, doing: "declare queue '\(queue.name)'")
+        try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .declareQueue(queue.name))
     }
 
     func bind(_ binding: Topology.Binding, on channel: UInt16) throws {
         let arena = CArena()
         amqp_queue_bind(
-            state, channel, arena.bytes(binding.queue), arena.bytes(binding.exchange), arena.bytes(binding.routingKey),
+            connectionState, channel, arena.bytes(binding.queue), arena.bytes(binding.exchange), arena.bytes(binding.routingKey),
             arena.table(binding.arguments)
         )
-        try check(amqp_get_rpc_reply(state), channel: channel, doing: "bind queue '\(binding.queue)' to exchange '\(binding.exchange)'")
+        try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .bind(queue: binding.queue, exchange: binding.exchange))
     }
 
     /// Looks a queue up without creating it (`queue.declare` with `passive`).
     func inspectQueue(_ name: String, on channel: UInt16) throws -> QueueStatus {
         let arena = CArena()
-        guard let result = amqp_queue_declare(state, channel, arena.bytes(name), 1, 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil)) else {
-            try check(amqp_get_rpc_reply(state), channel: channel, doing: "look up queue '\(name)'")
+        guard let result = amqp_queue_declare(connectionState, channel, arena.bytes(name), 1, 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil)) else {
+            try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .inspectQueue(name))
             throw SessionError.channel(channel, AMQPError(.protocolFailure, "queue.declare-ok for '\(name)' was empty"))
         }
         return QueueStatus(name: name, messageCount: Int(result.pointee.message_count), consumerCount: Int(result.pointee.consumer_count))
@@ -179,8 +179,8 @@ final class RabbitMQSession {
 
     func deleteQueue(_ name: String, on channel: UInt16) throws -> Int {
         let arena = CArena()
-        guard let result = amqp_queue_delete(state, channel, arena.bytes(name), 0, 0) else {
-            try check(amqp_get_rpc_reply(state), channel: channel, doing: "delete queue '\(name)'")
+        guard let result = amqp_queue_delete(connectionState, channel, arena.bytes(name), 0, 0) else {
+            try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .deleteQueue(name))
             return 0
         }
         return Int(result.pointee.message_count)
@@ -188,16 +188,16 @@ final class RabbitMQSession {
 
     func deleteExchange(_ name: String, on channel: UInt16) throws {
         let arena = CArena()
-        amqp_exchange_delete(state, channel, arena.bytes(name), 0)
-        try check(amqp_get_rpc_reply(state), channel: channel, doing: "delete exchange '\(name)'")
+        amqp_exchange_delete(connectionState, channel, arena.bytes(name), 0)
+        try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .deleteExchange(name))
     }
 
     // MARK: Messages
 
     func consume(queue: String, on channel: UInt16) throws -> String {
         let arena = CArena()
-        guard let result = amqp_basic_consume(state, channel, arena.bytes(queue), amqp_bytes_t(len: 0, bytes: nil), 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil)) else {
-            try check(amqp_get_rpc_reply(state), channel: channel, doing: "consume from queue '\(queue)'")
+        guard let result = amqp_basic_consume(connectionState, channel, arena.bytes(queue), amqp_bytes_t(len: 0, bytes: nil), 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil)) else {
+            try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .consume(queue: queue))
             throw SessionError.channel(channel, AMQPError(.protocolFailure, "basic.consume-ok for '\(queue)' was empty"))
         }
         return CDecoding.string(result.pointee.consumer_tag)
@@ -205,8 +205,8 @@ final class RabbitMQSession {
 
     func cancelConsumer(tag: String, on channel: UInt16) throws {
         let arena = CArena()
-        amqp_basic_cancel(state, channel, arena.bytes(tag))
-        try check(amqp_get_rpc_reply(state), channel: channel, doing: "cancel consumer '\(tag)'")
+        amqp_basic_cancel(connectionState, channel, arena.bytes(tag))
+        try check(amqp_get_rpc_reply(connectionState), channel: channel, doing: .cancelConsumer(tag: tag))
     }
 
     /// Writes a `basic.publish` and its content. Returns once the bytes are handed to the
@@ -215,52 +215,30 @@ final class RabbitMQSession {
         let arena = CArena()
         var properties = arena.properties(message.properties)
         let status = amqp_basic_publish(
-            state, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
+            connectionState, channel, arena.bytes(message.exchange), arena.bytes(message.routingKey),
             message.mandatory ? 1 : 0, 0, &properties, arena.bytes(message.body)
         )
-        try checkStatus(status, doing: "publish to exchange '\(message.exchange)'")
+        try checkStatus(status, doing: .publish(exchange: message.exchange))
     }
 
     func settle(_ kind: AMQPDelivery.Settlement, deliveryTag: UInt64, on channel: UInt16) throws {
         let status: Int32
         switch kind {
-        case .ack: status = amqp_basic_ack(state, channel, deliveryTag, 0)
-        case .nack(let requeue): status = amqp_basic_nack(state, channel, deliveryTag, 0, requeue ? 1 : 0)
-        case .reject(let requeue): status = amqp_basic_reject(state, channel, deliveryTag, requeue ? 1 : 0)
+        case .ack: status = amqp_basic_ack(connectionState, channel, deliveryTag, 0)
+        case .nack(let requeue): status = amqp_basic_nack(connectionState, channel, deliveryTag, 0, requeue ? 1 : 0)
+        case .reject(let requeue): status = amqp_basic_reject(connectionState, channel, deliveryTag, requeue ? 1 : 0)
         }
-        try checkStatus(status, doing: "acknowledge delivery \(deliveryTag)")
-    }
-
-    // MARK: Frames
-
-    /// Returns the next frame already available, or `nil` when none is. Also sends a
-    /// heartbeat when one is due and detects a broker whose heartbeats stopped.
-    ///
-    /// The decoded frame points into rabbitmq-c's buffers: copy what is needed before
-    /// calling ``releaseBuffers()``.
-    func nextFrame() throws -> amqp_frame_t? {
-        var frame = amqp_frame_t()
-        // One microsecond rather than zero: rabbitmq-c only checks the broker's heartbeat
-        // deadline when it is earlier than the caller's deadline, and "immediately" is
-        // earlier than everything.
-        var timeout = timeval(tv_sec: 0, tv_usec: 1)
-        let status = amqp_simple_wait_frame_noblock(state, &frame, &timeout)
-        if status == AMQP_STATUS_TIMEOUT.rawValue { return nil }
-        if status == AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue {
-            throw SessionError.connection(AMQPError(.brokerUnreachable, "the broker at \(configuration.host):\(configuration.port) missed its heartbeats for \(2 * configuration.heartbeatSeconds)s: the network or the broker is down"))
-        }
-        try checkStatus(status, doing: "read from the broker")
-        return frame
+        try checkStatus(status, doing: .settle(deliveryTag: deliveryTag))
     }
 
     func releaseBuffers() {
-        amqp_maybe_release_buffers(state)
+        amqp_maybe_release_buffers(connectionState)
     }
 
     /// Closes the connection politely when it still works, then frees it.
     func close() {
         guard !destroyed else { return }
-        _ = amqp_connection_close(state, Int32(AMQP_REPLY_SUCCESS))
+        _ = amqp_connection_close(connectionState, Int32(AMQP_REPLY_SUCCESS))
         destroy()
     }
 
@@ -268,18 +246,22 @@ final class RabbitMQSession {
     func destroy() {
         guard !destroyed else { return }
         destroyed = true
-        amqp_destroy_connection(state)
+        amqp_destroy_connection(connectionState)
     }
 
     // MARK: Errors
 
-    private func checkStatus(_ status: Int32, doing action: String) throws {
-        guard status < 0 else { return }
-        let reason = String(cString: amqp_error_string2(status))
-        throw SessionError.connection(AMQPError(.brokerUnreachable, "lost the connection to \(configuration.host):\(configuration.port) while trying to \(action) (\(reason))"))
+    func checkReadStatus(_ status: Int32) throws {
+        try checkStatus(status, doing: .readFrames)
     }
 
-    private func check(_ reply: amqp_rpc_reply_t, channel: UInt16, doing action: String) throws {
+    private func checkStatus(_ status: Int32, doing operation: BrokerOperation) throws {
+        guard status < 0 else { return }
+        let reason = String(cString: amqp_error_string2(status))
+        throw SessionError.connection(AMQPError(.brokerUnreachable, "lost the connection to \(configuration.host):\(configuration.port) while trying to \(operation) (\(reason))"))
+    }
+
+    private func check(_ reply: amqp_rpc_reply_t, channel: UInt16, doing operation: BrokerOperation) throws {
         switch reply.reply_type {
         case AMQP_RESPONSE_NORMAL:
             return
@@ -287,23 +269,23 @@ final class RabbitMQSession {
             if reply.reply.id == CRabbitMQ_CHANNEL_CLOSE_METHOD, let decoded = reply.reply.decoded {
                 let close = decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
                 acknowledgeChannelClose(channel)
-                throw SessionError.channel(channel, BrokerErrors.error(code: close.reply_code, text: CDecoding.string(close.reply_text), action: action, configuration: configuration))
+                throw SessionError.channel(channel, BrokerErrors.error(code: close.reply_code, text: CDecoding.string(close.reply_text), operation: operation, configuration: configuration))
             }
             if reply.reply.id == CRabbitMQ_CONNECTION_CLOSE_METHOD, let decoded = reply.reply.decoded {
                 let close = decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
                 acknowledgeConnectionClose()
-                throw SessionError.connection(BrokerErrors.error(code: close.reply_code, text: CDecoding.string(close.reply_text), action: action, configuration: configuration))
+                throw SessionError.connection(BrokerErrors.error(code: close.reply_code, text: CDecoding.string(close.reply_text), operation: operation, configuration: configuration))
             }
-            throw SessionError.connection(AMQPError(.protocolFailure, "the broker answered '\(action)' with unexpected method \(reply.reply.id)"))
+            throw SessionError.connection(AMQPError(.protocolFailure, "the broker answered '\(operation)' with unexpected method \(reply.reply.id)"))
         case AMQP_RESPONSE_LIBRARY_EXCEPTION:
             let reason = String(cString: amqp_error_string2(reply.library_error))
-            if action == "log in", reply.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue || reply.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue {
+            if operation == .logIn, reply.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue || reply.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue {
                 // Brokers without authentication_failure_close just drop the socket on bad credentials.
-                throw SessionError.connection(BrokerErrors.error(code: 403, text: "ACCESS_REFUSED (connection closed during login)", action: action, configuration: configuration))
+                throw SessionError.connection(BrokerErrors.error(code: 403, text: "ACCESS_REFUSED (connection closed during login)", operation: operation, configuration: configuration))
             }
-            throw SessionError.connection(AMQPError(.brokerUnreachable, "could not \(action) on \(configuration.host):\(configuration.port) (\(reason))"))
+            throw SessionError.connection(AMQPError(.brokerUnreachable, "could not \(operation) on \(configuration.host):\(configuration.port) (\(reason))"))
         default:
-            throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c gave no reply while trying to \(action)"))
+            throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c gave no reply while trying to \(operation)"))
         }
     }
 

@@ -1,25 +1,48 @@
 import FlowCore
 
 /// Turns the reply codes of `connection.close` and `channel.close` into errors that say
-/// what to do.
+/// what to do, with the reply code, and the exchange or queue involved, as fields.
 enum BrokerErrors {
-    static func error(code: UInt16, text: String, action: String, configuration: AMQPConfiguration) -> AMQPError {
+    static func error(code: UInt16, text: String, operation: BrokerOperation, configuration: AMQPConfiguration) -> AMQPError {
         let broker = configuration.redactedURL
-        switch code {
-        case 403 where action == "log in":
-            return AMQPError(.accessRefused, "the broker at \(broker) refused user '\(configuration.user)' (\(text)): check the user name and password in AMQP_URL; RabbitMQ's guest user only logs in from localhost")
-        case 403:
-            return AMQPError(.accessRefused, "user '\(configuration.user)' may not \(action) on vhost '\(configuration.vhost)' (\(text)): grant it with rabbitmqctl set_permissions")
-        case 530:
-            return AMQPError(.vhostNotAllowed, "vhost '\(configuration.vhost)' does not exist on \(broker) or user '\(configuration.user)' may not use it (\(text)): create it with `rabbitmqctl add_vhost \(configuration.vhost)` and grant access with `rabbitmqctl set_permissions -p \(configuration.vhost) \(configuration.user) '.*' '.*' '.*'`")
-        case 404:
-            return AMQPError(.notFound, "could not \(action): \(text). Declare the topology with `flow topology declare` or import broker/definitions.json")
-        case 406:
-            return AMQPError(.preconditionFailed, "could not \(action): \(text). An existing queue or exchange of that name has other settings; delete it or change the declaration to match")
-        case 320:
-            return AMQPError(.brokerError, "the broker closed the connection (\(text)); it was shut down or an operator closed the connection")
-        default:
-            return AMQPError(.brokerError, "the broker refused to \(action): \(code) \(text)")
+        let named = namedObject(in: text)
+        let exchange = operation.exchange ?? (named?.kind == .exchange ? named?.name : nil)
+        let queue = operation.queue ?? (named?.kind == .queue ? named?.name : nil)
+        func error(_ kind: AMQPError.Code, _ message: String) -> AMQPError {
+            AMQPError(kind, message, replyCode: code, exchange: exchange, queue: queue)
         }
+        switch code {
+        case 403 where operation == .logIn:
+            return error(.accessRefused, "the broker at \(broker) refused user '\(configuration.user)' (\(text)): check the user name and password in AMQP_URL; RabbitMQ's guest user only logs in from localhost")
+        case 403:
+            return error(.accessRefused, "user '\(configuration.user)' may not \(operation) on vhost '\(configuration.vhost)' (\(text)): grant it with rabbitmqctl set_permissions")
+        case 530:
+            return error(.vhostNotAllowed, "vhost '\(configuration.vhost)' does not exist on \(broker) or user '\(configuration.user)' may not use it (\(text)): create it with `rabbitmqctl add_vhost \(configuration.vhost)` and grant access with `rabbitmqctl set_permissions -p \(configuration.vhost) \(configuration.user) '.*' '.*' '.*'`")
+        case 404:
+            return error(.notFound, "could not \(operation): \(text). Declare the topology with `flow topology declare` or import broker/definitions.json")
+        case 406:
+            return error(.preconditionFailed, "could not \(operation): \(text). An existing queue or exchange of that name has other settings; delete it or change the declaration to match")
+        case 320:
+            return error(.brokerError, "the broker closed the connection (\(text)); it was shut down or an operator closed the connection")
+        default:
+            return error(.brokerError, "the broker refused to \(operation): \(code) \(text)")
+        }
+    }
+
+    enum ObjectKind: Equatable {
+        case exchange, queue
+    }
+
+    /// The object a RabbitMQ reply text is about: `NOT_FOUND - no exchange 'flow.x' in vhost '/'`
+    /// names exchange `flow.x`. The one place the broker's words are read; everything after
+    /// this compares fields.
+    static func namedObject(in text: String) -> (kind: ObjectKind, name: String)? {
+        for (word, kind) in [("exchange", ObjectKind.exchange), ("queue", .queue)] {
+            guard let start = text.range(of: "\(word) '") else { continue }
+            let rest = text[start.upperBound...]
+            guard let end = rest.firstIndex(of: "'") else { continue }
+            return (kind, String(rest[..<end]))
+        }
+        return nil
     }
 }
