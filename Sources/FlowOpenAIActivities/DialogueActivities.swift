@@ -36,7 +36,7 @@ public struct ResearchAndSynthesizeActivity: DeclaredActivity {
         guard !input.sources.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "give at least one source ({\"title\": ..., \"text\": ...})") }
         let maximum = input.maxQuestions ?? 5
         guard (1...20).contains(maximum) else { throw ActivityFailure.nonRetryable(.invalidInput, "max_questions must be from 1 to 20, got \(maximum)") }
-        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache)
+        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, deadline: context.deadline)
         let planned = try await calls.ask(
             try PromptLibrary.prompt("research_questions"),
             ["topic": input.topic, "source_titles": input.sources.map(\.title).joined(separator: "; "), "max_questions": "\(maximum)"],
@@ -77,7 +77,7 @@ public struct CatchballExchangeActivity: DeclaredActivity {
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         guard !input.topic.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "'topic' is empty") }
-        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache)
+        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, deadline: context.deadline)
         var conversation = input.conversation ?? []
         let proposal: String
         if let last = conversation.last(where: { $0.kind == "revision" || $0.kind == "proposal" }) {
@@ -118,7 +118,7 @@ public struct SynthesizeWisdomActivity: DeclaredActivity {
         guard !input.insights.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "give at least one insight ({\"source\": ..., \"text\": ...})") }
         let maximum = input.maxPrinciples ?? 5
         guard (1...20).contains(maximum) else { throw ActivityFailure.nonRetryable(.invalidInput, "max_principles must be from 1 to 20, got \(maximum)") }
-        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache)
+        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, deadline: context.deadline)
         let insights = input.insights.map { "- [\($0.source)] \($0.text)" }.joined(separator: "\n")
         let answer = try await calls.ask(try PromptLibrary.prompt("synthesize_wisdom"), ["insights": insights, "max_principles": "\(maximum)"], as: Principles.self)
         return Output(principles: Array(answer.principles.prefix(maximum)), model: calls.model, promptVersions: calls.promptVersions, usage: calls.usage)

@@ -10,11 +10,14 @@ final class ModelCalls: Sendable {
     let client: OpenAIClient
     let model: String
     let useCache: Bool
+    /// The activity attempt's deadline: the client retries a call only while it leaves time.
+    let deadline: ContinuousClock.Instant?
     private let tally = Mutex(ModelUsage())
     private let versions = Mutex<[String]>([])
 
-    init(client: OpenAIClient, model: String?, useCache: Bool?) {
+    init(client: OpenAIClient, model: String?, useCache: Bool?, deadline: ContinuousClock.Instant? = nil) {
         self.client = client
+        self.deadline = deadline
         self.model = model ?? client.configuration.defaultModel
         self.useCache = useCache ?? true
     }
@@ -25,7 +28,7 @@ final class ModelCalls: Sendable {
             model: model, messages: [.system(prompt.system), .user(try prompt.user(values))], temperature: 0.2,
             responseFormat: try ChatRequest.jsonSchema(name: prompt.schemaName, schema: prompt.schema)
         )
-        let result = try await client.chat(request, useCache: useCache)
+        let result = try await client.chat(request, useCache: useCache, deadline: deadline)
         let usage = result.response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
         tally.withLock { tally in
             tally.calls += 1

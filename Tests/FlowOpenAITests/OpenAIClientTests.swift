@@ -76,7 +76,9 @@ struct OpenAIClientTests {
     func retries() async throws {
         let server = try await FakeOpenAIServer()
         server.script(.tooManyRequests(retryAfterSeconds: 1), .serverError, .resetConnection, .malformedJSON)
-        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        var settings = configuration(server)
+        settings.maximumRetries = 4
+        let client = OpenAIClient(configuration: settings, logger: TestBroker.logger)
         let result = try await client.chat(chatRequest(), useCache: false)
         // A connection reset on a reused connection is retried by libcurl itself, at once,
         // on a new connection; our own retry counts it only when libcurl gives up.

@@ -35,6 +35,8 @@ public struct ModelUsage: Codable, Sendable, Equatable {
 public enum AnalyzeDocumentContent: ActivityDeclaration {
     public static let name = "analyze_document_content"
     public static let queue = WorkQueue.openai
+    /// Three attempts, each with up to two HTTP retries of its own: at most nine calls a step.
+    public static var retryPolicy: RetryPolicy { RetryPolicy(maximumAttempts: 3) }
     public static let startToCloseTimeout: Duration = .seconds(600)
 
     public struct Input: Codable, Sendable, Equatable {

@@ -7,6 +7,8 @@ public enum ResearchAndSynthesize: ActivityDeclaration {
     public static let name = "research_and_synthesize"
 
     public static let queue = WorkQueue.openai
+    /// Three attempts, each with up to two HTTP retries of its own: at most nine calls a step.
+    public static var retryPolicy: RetryPolicy { RetryPolicy(maximumAttempts: 3) }
 
     public static let startToCloseTimeout: Duration = .seconds(900)
 
@@ -94,6 +96,8 @@ public enum CatchballExchange: ActivityDeclaration {
     public static let name = "catchball_exchange"
 
     public static let queue = WorkQueue.openai
+    /// Three attempts, each with up to two HTTP retries of its own: at most nine calls a step.
+    public static var retryPolicy: RetryPolicy { RetryPolicy(maximumAttempts: 3) }
 
     public static let startToCloseTimeout: Duration = .seconds(600)
 
@@ -166,6 +170,8 @@ public enum SynthesizeWisdom: ActivityDeclaration {
     public static let name = "synthesize_wisdom"
 
     public static let queue = WorkQueue.openai
+    /// Three attempts, each with up to two HTTP retries of its own: at most nine calls a step.
+    public static var retryPolicy: RetryPolicy { RetryPolicy(maximumAttempts: 3) }
 
     public static let startToCloseTimeout: Duration = .seconds(300)
 

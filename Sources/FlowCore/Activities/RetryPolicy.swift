@@ -30,12 +30,9 @@ public struct RetryPolicy: Sendable, Hashable, Codable {
     }
 
     /// The delay the policy asks for after attempt `attempt` (1-based) failed.
+    /// The shared ``Backoff`` without spread: the broker's fixed tiers decide the real wait.
     public func delay(afterAttempt attempt: Int) -> Duration {
-        let initial = Double(initialInterval.components.seconds) + Double(initialInterval.components.attoseconds) / 1e18
-        let maximum = Double(maximumInterval.components.seconds) + Double(maximumInterval.components.attoseconds) / 1e18
-        var seconds = initial
-        for _ in 1..<max(attempt, 1) { seconds *= backoffCoefficient }
-        return .milliseconds(Int64(min(seconds, maximum) * 1000))
+        Backoff(initial: initialInterval, multiplier: backoffCoefficient, maximum: maximumInterval, jitter: 0).delay(afterFailures: attempt, random: 0.5)
     }
 
     /// Whether attempt `attempt` (1-based) failing with `failure` gets another attempt.

@@ -3,8 +3,9 @@
 /// take, a reconnection).
 ///
 /// The wait after the `n`-th consecutive failure is `initial × multiplier^(n−1)`, capped at
-/// `maximum`, then spread by ±`jitter` of itself, so copies that failed together do not try
-/// again together.
+/// `maximum`, then spread by ±`jitter` of itself (and never past `maximum`), so copies that
+/// failed together do not try again together. Worker retries, coordinator relaunches and
+/// reply handling, reconnections and the OpenAI client's HTTP retries all use it.
 public struct Backoff: Sendable, Hashable {
     public var initial: Duration
     public var multiplier: Double
@@ -13,11 +14,11 @@ public struct Backoff: Sendable, Hashable {
     public var jitter: Double
 
     public init(initial: Duration, multiplier: Double = 2, maximum: Duration, jitter: Double = 0.2) {
-        precondition(multiplier >= 1 && (0...1).contains(jitter), "a backoff grows (multiplier ≥ 1) and its jitter is a fraction")
+        // A backoff never shrinks, and its spread is a fraction of the wait.
         self.initial = initial
-        self.multiplier = multiplier
+        self.multiplier = max(multiplier, 1)
         self.maximum = maximum
-        self.jitter = jitter
+        self.jitter = min(max(jitter, 0), 1)
     }
 
     /// The wait after `failures` consecutive failures (1 for the first). `random` is a draw
@@ -31,7 +32,7 @@ public struct Backoff: Sendable, Hashable {
         }
         seconds = min(seconds, maximum.seconds)
         let spread = seconds * jitter * (2 * min(max(random, 0), 1) - 1)
-        return .nanoseconds(Int64(((seconds + spread) * 1e9).rounded()))
+        return .nanoseconds(Int64((min(seconds + spread, maximum.seconds) * 1e9).rounded()))
     }
 
     /// The same, drawing the spread from the system's generator.

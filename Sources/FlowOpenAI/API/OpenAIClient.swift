@@ -17,8 +17,10 @@ public struct OpenAIConfiguration: Sendable {
     public var defaultModel: String
     public var connectTimeout: Duration = .seconds(10)
     public var requestTimeout: Duration = .seconds(120)
-    /// Retries of 429, 5xx, timeouts and dropped connections inside one activity attempt.
-    public var maximumRetries = 4
+    /// Retries of 429, 5xx, timeouts and dropped connections inside one activity attempt,
+    /// and only while the attempt's deadline leaves time for them. With the OpenAI
+    /// activities' 3 attempts a step makes at most 3 × (2 + 1) = 9 calls (docs/openai.md).
+    public var maximumRetries = 2
     public var initialBackoff: Duration = .milliseconds(500)
     public var maximumBackoff: Duration = .seconds(30)
     public var limits: RateLimiter.Limits
@@ -122,7 +124,10 @@ public final class OpenAIClient: Sendable {
 
     /// Sends a chat, streamed or not, through the cache, the budget, the limiter and the
     /// retry rules. A streamed answer is assembled into the same response shape.
-    public func chat(_ request: ChatRequest, useCache: Bool = true, stream: Bool = false) async throws -> ChatResult {
+    ///
+    /// `deadline` is the activity attempt's: a retry whose wait would end after it is not
+    /// made, so the attempt fails in time for the worker's own retry.
+    public func chat(_ request: ChatRequest, useCache: Bool = true, stream: Bool = false, deadline: ContinuousClock.Instant? = nil) async throws -> ChatResult {
         let key = useCache && cache != nil ? try ResponseCache.key(for: request) : nil
         if let key, let hit = cache?.lookup(key) {
             ledger.record(model: hit.model, usage: hit.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: true)
@@ -135,7 +140,7 @@ public final class OpenAIClient: Sendable {
         }
         let estimate = request.messages.reduce(0) { $0 + ($1.content?.utf8.count ?? 0) } / 4 + (request.maxTokens ?? 512)
         let events = stream ? ServerSentEvents() : nil
-        let (response, calls) = try await post(path: "/chat/completions", body: try JSONEncoder().encode(wire), model: request.model, estimatedTokens: estimate, events: events) { http in
+        let (response, calls) = try await post(path: "/chat/completions", body: try JSONEncoder().encode(wire), model: request.model, estimatedTokens: estimate, events: events, deadline: deadline) { http in
             if let events { return try events.assembledResponse() }
             return try JSONDecoder().decode(ChatResponse.self, from: http.body)
         }
@@ -145,9 +150,9 @@ public final class OpenAIClient: Sendable {
         return ChatResult(response: response, cached: false, costUSD: cost, calls: calls)
     }
 
-    public func embeddings(_ request: EmbeddingsRequest) async throws -> EmbeddingsResponse {
+    public func embeddings(_ request: EmbeddingsRequest, deadline: ContinuousClock.Instant? = nil) async throws -> EmbeddingsResponse {
         let estimate = request.input.reduce(0) { $0 + $1.utf8.count } / 4
-        let (response, _) = try await post(path: "/embeddings", body: try JSONEncoder().encode(request), model: request.model, estimatedTokens: estimate, events: nil) { http in
+        let (response, _) = try await post(path: "/embeddings", body: try JSONEncoder().encode(request), model: request.model, estimatedTokens: estimate, events: nil, deadline: deadline) { http in
             try JSONDecoder().decode(EmbeddingsResponse.self, from: http.body)
         }
         ledger.record(model: response.model, usage: response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: false)
@@ -155,10 +160,11 @@ public final class OpenAIClient: Sendable {
     }
 
     /// One API call with the retry rules: 429, 5xx, timeouts, dropped connections and
-    /// unreadable answers are retried with exponential backoff and jitter (or as long as
-    /// the server says), up to ``OpenAIConfiguration/maximumRetries``; other errors fail at once.
+    /// unreadable answers are retried with the shared ``Backoff`` (or as long as the server
+    /// says in `Retry-After`), up to ``OpenAIConfiguration/maximumRetries`` and within
+    /// `deadline`; other errors fail at once.
     private func post<Value>(
-        path: String, body: Data, model: String, estimatedTokens: Int, events: ServerSentEvents?,
+        path: String, body: Data, model: String, estimatedTokens: Int, events: ServerSentEvents?, deadline: ContinuousClock.Instant?,
         decode: (HTTPResponse) throws -> Value
     ) async throws -> (Value, Int) where Value: Sendable {
         try ledger.checkBudget()
@@ -209,18 +215,22 @@ public final class OpenAIClient: Sendable {
             guard attempt <= configuration.maximumRetries else {
                 throw ActivityFailure.retryable(failure.kind, "gave up after \(attempt) calls: \(failure.message)")
             }
+            let delay = serverWait ?? retryBackoff.delay(afterFailures: attempt)
+            if let deadline, ContinuousClock.now + delay >= deadline {
+                throw ActivityFailure.retryable(
+                    failure.kind, "gave up after \(attempt) calls: waiting \(delay) for another would pass the attempt's deadline: \(failure.message)"
+                )
+            }
             retries.withLock { $0 += 1 }
-            let delay = serverWait ?? backoff(attempt: attempt)
             logger.warning("OpenAI call failed; retrying", metadata: ["error.type": "\(failure.type)", "retry.in": "\(delay)", "attempt": "\(attempt)", "model": "\(model)"])
             try await Task.sleep(for: delay)
         }
     }
 
-    /// Full jitter: a random wait up to the exponential bound, so retries of many calls spread out.
-    private func backoff(attempt: Int) -> Duration {
-        let initial = Double(configuration.initialBackoff.wholeMilliseconds)
-        let bound = min(Double(configuration.maximumBackoff.wholeMilliseconds), initial * pow(2, Double(attempt - 1)))
-        return .milliseconds(Int64(Double.random(in: (bound / 2)...max(bound, 1))))
+    /// Waits between calls: from `initialBackoff` doubling to `maximumBackoff`, spread by
+    /// half either way, so the retries of many calls do not arrive together.
+    private var retryBackoff: Backoff {
+        Backoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, jitter: 0.5)
     }
 
     private static func usage(of value: Any) -> TokenUsage? {

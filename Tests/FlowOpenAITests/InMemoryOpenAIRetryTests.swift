@@ -1,0 +1,48 @@
+import FlowContracts
+import FlowCore
+import FlowOpenAI
+import FlowOpenAIActivities
+import FlowRuntime
+import FlowTesting
+import Foundation
+import Testing
+
+/// How the two retry levels combine: the worker's attempts (through the broker's delay
+/// tiers) and the client's HTTP retries inside each attempt, within its deadline. On the
+/// in-memory transport, against the loopback OpenAI server.
+@Suite("the OpenAI actor's retries on the in-memory transport")
+struct InMemoryOpenAIRetryTests {
+    @Test("a step whose calls always fail with 500 makes at most attempts × (client retries + 1) calls, then fails for good")
+    func boundedCalls() async throws {
+        let server = try await FakeOpenAIServer()
+        server.script(.serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError)
+        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let harness = try await TestWorkerHarness(queue: .openai, transports: .inMemory(InMemoryBroker())) { _, _, _ in OpenAIActivities.registry(client: client) }
+        try await harness.send(AnalyzeDocumentContent.name, input: #"{"document_id": "d", "text": "short"}"#, messageID: "always-500", queue: .openai)
+        let reply = try await harness.finalReply(to: "always-500")
+        #expect(reply.status == .failed)
+        #expect(reply.attempt == Int64(AnalyzeDocumentContent.retryPolicy.maximumAttempts))
+        #expect(reply.error?.type == "ServerError")
+        let bound = AnalyzeDocumentContent.retryPolicy.maximumAttempts * (OpenAIConfiguration(apiKey: nil).maximumRetries + 1)
+        #expect(bound == 9, "the defaults keep a failing step to nine calls")
+        #expect(server.received.count == bound)
+        await harness.shutdown()
+        await server.stop()
+    }
+
+    @Test("the client does not start a retry whose wait would pass the attempt's deadline")
+    func retriesStayWithinTheDeadline() async throws {
+        let server = try await FakeOpenAIServer()
+        server.script(.tooManyRequests(retryAfterSeconds: 30), .serverError)
+        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let started = ContinuousClock.now
+        let failure = try await #require(throws: ActivityFailure.self) {
+            try await client.chat(chatRequest(), useCache: false, deadline: started + .seconds(5))
+        }
+        #expect(ContinuousClock.now - started < .seconds(5), "it did not wait out the server's 30 s")
+        #expect(failure.retryable, "the worker's next attempt may still succeed")
+        #expect(failure.message.contains("deadline"))
+        #expect(server.received.count == 1)
+        await server.stop()
+    }
+}
