@@ -37,8 +37,12 @@ public final class ActivityResultStore: Sendable {
 
     /// The stored final reply of a completed activity.
     public func completedReply(messageID: String) async throws -> ActivityReply? {
-        let row = try await database.read { db in try CompletedActivityRow.fetchOne(db, key: messageID) }
-        return try row.map { try JSONDecoder().decode(ActivityReply.self, from: Data($0.reply.utf8)) }
+        // Every delivery asks, so the statement is prepared once and kept (the records'
+        // Codable mapping costs more than the lookup itself on this path).
+        let text = try await database.read { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT reply FROM completed_activity WHERE message_id = ?"), arguments: [messageID])
+        }
+        return try text.map { try JSONDecoder().decode(ActivityReply.self, from: Data($0.utf8)) }
     }
 
     /// Records a completed activity's reply. Called before the delivery is acknowledged,
@@ -89,9 +93,12 @@ public final class ActivityResultStore: Sendable {
         var failure: (any Error)?
         do {
             try await database.write { db in
+                // The hot path of every completed activity: cached statements, no Codable mapping.
+                let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO completed_activity (message_id, activity, reply, completed_at) VALUES (?, ?, ?, ?)")
+                let clearHeartbeat = try db.cachedStatement(sql: "DELETE FROM activity_heartbeat WHERE message_id = ?")
                 for entry in entries {
-                    try entry.insert(db, onConflict: .replace)
-                    try HeartbeatRow.deleteOne(db, key: entry.messageID)
+                    try insert.execute(arguments: [entry.messageID, entry.activity, entry.reply, entry.completedAt.timeIntervalSince1970])
+                    try clearHeartbeat.execute(arguments: [entry.messageID])
                 }
             }
         } catch {
