@@ -106,7 +106,9 @@ struct MLWorkerProcessTests {
         let first = try FlowProcess(setup.workerArguments(concurrency: 1), environment: Self.sameKernels)
         let input = MLJobFixtures.trainingInput(jobID: "shared", training: #"{"max_steps": 150, "save_steps": 50, "batch_size": 1, "seed": 5}"#)
         let lock = setup.dataFolder.appendingPathComponent("training/shared/job.lock").path
-        let pause = first.signal(SIGSTOP, when: { FileManager.default.fileExists(atPath: lock) }, timeout: .seconds(120))
+        // The holder's name is written only once the flock is held; the file alone may exist
+        // a moment before that, and a second worker could then still take the lock.
+        let pause = first.signal(SIGSTOP, when: { (try? String(contentsOfFile: lock, encoding: .utf8))?.isEmpty == false }, timeout: .seconds(120))
         try await setup.send(TrainOrganizationalModel.name, input: input, messageID: "shared-a")
         // Once the first worker trains the job, it is paused (SIGSTOP, the lock still held) so
         // that it cannot finish before the same job, under another message id, reaches a
