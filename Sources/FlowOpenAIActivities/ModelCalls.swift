@@ -28,7 +28,12 @@ final class ModelCalls: Sendable {
             model: model, messages: [.system(prompt.system), .user(try prompt.user(values))], temperature: 0.2,
             responseFormat: try ChatRequest.jsonSchema(name: prompt.schemaName, schema: prompt.schema)
         )
-        let result = try await client.chat(request, useCache: useCache, deadline: deadline)
+        let result: OpenAIClient.ChatResult
+        do {
+            result = try await client.chat(request, useCache: useCache, deadline: deadline)
+        } catch let error as OpenAIError {
+            throw ActivityFailure(error)
+        }
         let usage = result.response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
         tally.withLock { tally in
             tally.calls += 1
@@ -59,5 +64,14 @@ extension Encodable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "null"
+    }
+}
+
+extension ActivityFailure {
+    /// The OpenAI client's error as the failure catalogue names it: the boundary between the
+    /// client and the actor's activities, and the one place the mapping happens.
+    init(_ error: OpenAIError) {
+        let kind = ActivityFailure.Kind(rawValue: error.type)
+        self = error.retryable ? .retryable(kind, error.message) : .nonRetryable(kind, error.message)
     }
 }

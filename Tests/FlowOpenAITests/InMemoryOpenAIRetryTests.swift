@@ -1,7 +1,7 @@
 import FlowContracts
 import FlowCore
 import FlowOpenAI
-import FlowOpenAIActivities
+@testable import FlowOpenAIActivities
 import FlowRuntime
 import FlowTesting
 import Foundation
@@ -36,7 +36,7 @@ struct InMemoryOpenAIRetryTests {
         server.script(.tooManyRequests(retryAfterSeconds: 30), .serverError)
         let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
         let started = ContinuousClock.now
-        let failure = try await #require(throws: ActivityFailure.self) {
+        let failure = try await #require(throws: OpenAIError.self) {
             try await client.chat(chatRequest(), useCache: false, deadline: started + .seconds(5))
         }
         #expect(ContinuousClock.now - started < .seconds(5), "it did not wait out the server's 30 s")
@@ -44,5 +44,19 @@ struct InMemoryOpenAIRetryTests {
         #expect(failure.message.contains("deadline"))
         #expect(server.received.count == 1)
         await server.stop()
+    }
+}
+
+@Suite("the OpenAI client's errors at the activity boundary")
+struct OpenAIErrorMappingTests {
+    @Test("every client error maps to a kind of the failure catalogue, keeping its message and whether it retries")
+    func everyCodeIsCatalogued() throws {
+        let source = try String(contentsOf: Repository.file("Sources/FlowCore/Activities/ActivityFailure+Kind.swift"), encoding: .utf8)
+        for code in OpenAIError.Code.allCases {
+            #expect(source.contains(#"Kind(rawValue: "\#(code.rawValue)")"#), "\(code.rawValue) is not in the catalogue")
+        }
+        let failure = ActivityFailure(OpenAIError(.rateLimited, "slow down", retryable: true))
+        #expect(failure.kind == .rateLimited && failure.retryable && failure.message == "slow down")
+        #expect(!ActivityFailure(OpenAIError(.unauthorized, "bad key", retryable: false)).retryable)
     }
 }

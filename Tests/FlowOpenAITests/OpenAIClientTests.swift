@@ -124,7 +124,7 @@ struct OpenAIClientTests {
         var settings = configuration(server)
         settings.maximumRetries = 2
         let client = OpenAIClient(configuration: settings, logger: TestBroker.logger)
-        let failure = try await #require(throws: ActivityFailure.self) { try await client.chat(chatRequest(), useCache: false) }
+        let failure = try await #require(throws: OpenAIError.self) { try await client.chat(chatRequest(), useCache: false) }
         #expect(failure.retryable)
         #expect(failure.type == "ServerError")
         #expect(failure.message.contains("gave up after 3 calls"))
@@ -139,7 +139,7 @@ struct OpenAIClientTests {
         server.script(.tooManyRequests(retryAfterSeconds: 0))
         let logs = CapturedLogs()
         let client = OpenAIClient(configuration: configuration(server, key: secret), logger: logs.logger)
-        let failure = try await #require(throws: ActivityFailure.self) { try await client.chat(chatRequest(), useCache: false) }
+        let failure = try await #require(throws: OpenAIError.self) { try await client.chat(chatRequest(), useCache: false) }
         #expect(!failure.retryable)
         #expect(failure.type == "Unauthorized")
         #expect(failure.message.contains("OPENAI_API_KEY"))
@@ -194,7 +194,7 @@ struct OpenAIClientTests {
         let limited = OpenAIClient(configuration: budgeted, logger: TestBroker.logger)
         _ = try await limited.chat(chatRequest(String(repeating: "long ", count: 400)), useCache: false)
         let before = server.received.count
-        let failure = try await #require(throws: ActivityFailure.self) { try await limited.chat(chatRequest(), useCache: false) }
+        let failure = try await #require(throws: OpenAIError.self) { try await limited.chat(chatRequest(), useCache: false) }
         #expect(failure.type == "BudgetExceeded")
         #expect(!failure.retryable)
         #expect(server.received.count == before, "no call once the budget is spent")

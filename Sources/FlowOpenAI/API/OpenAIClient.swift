@@ -63,7 +63,7 @@ public struct OpenAIConfiguration: Sendable {
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment, dataFolder: URL) throws -> OpenAIConfiguration {
         func number(_ name: String) throws -> Double? {
             guard let text = environment[name], !text.isEmpty else { return nil }
-            guard let value = Double(text), value >= 0 else { throw ActivityFailure.nonRetryable(.invalidConfiguration, "\(name) must be a number of 0 or more, got '\(text)'") }
+            guard let value = Double(text), value >= 0 else { throw OpenAIError.nonRetryable(.invalidConfiguration, "\(name) must be a number of 0 or more, got '\(text)'") }
             return value
         }
         var prices = ModelPrice.defaults
@@ -71,7 +71,7 @@ public struct OpenAIConfiguration: Sendable {
             do {
                 prices.merge(try JSONDecoder().decode([String: ModelPrice].self, from: Data(contentsOf: URL(fileURLWithPath: path)))) { _, new in new }
             } catch {
-                throw ActivityFailure.nonRetryable(.invalidConfiguration, "FLOW_OPENAI_PRICES (\(path)) must be a JSON object of model -> {\"input_per_million\": x, \"output_per_million\": y}: \(error)")
+                throw OpenAIError.nonRetryable(.invalidConfiguration, "FLOW_OPENAI_PRICES (\(path)) must be a JSON object of model -> {\"input_per_million\": x, \"output_per_million\": y}: \(error)")
             }
         }
         let openai = dataFolder.appendingPathComponent("openai")
@@ -169,7 +169,7 @@ public final class OpenAIClient: Sendable {
     ) async throws -> (Value, Int) where Value: Sendable {
         try ledger.checkBudget()
         if configuration.requiresKey, configuration.apiKey == nil {
-            throw ActivityFailure.nonRetryable(
+            throw OpenAIError.nonRetryable(
                 .missingAPIKey,
                 "OPENAI_API_KEY is not set for `flow worker openai` (calls go to \(configuration.baseURL)): set it (or OPENAI_BASE_URL for a server that needs no key), restart the worker, then replay the message with `flow dlq replay`"
             )
@@ -187,7 +187,7 @@ public final class OpenAIClient: Sendable {
         while true {
             attempt += 1
             let permit = try await limiter.acquire(model: model, estimatedTokens: estimatedTokens)
-            var failure: ActivityFailure
+            var failure: OpenAIError
             var serverWait: Duration?
             do {
                 events?.reset()
@@ -213,12 +213,12 @@ public final class OpenAIClient: Sendable {
                 failure = .retryable(error.kind == .timedOut ? .timeout : .connectionFailed, error.message)
             }
             guard attempt <= configuration.maximumRetries else {
-                throw ActivityFailure.retryable(failure.kind, "gave up after \(attempt) calls: \(failure.message)")
+                throw OpenAIError.retryable(failure.code, "gave up after \(attempt) calls: \(failure.message)")
             }
             let delay = serverWait ?? retryBackoff.delay(afterFailures: attempt)
             if let deadline, ContinuousClock.now + delay >= deadline {
-                throw ActivityFailure.retryable(
-                    failure.kind, "gave up after \(attempt) calls: waiting \(delay) for another would pass the attempt's deadline: \(failure.message)"
+                throw OpenAIError.retryable(
+                    failure.code, "gave up after \(attempt) calls: waiting \(delay) for another would pass the attempt's deadline: \(failure.message)"
                 )
             }
             retries.withLock { $0 += 1 }
@@ -238,7 +238,7 @@ public final class OpenAIClient: Sendable {
     }
 
     /// The failure for an error status, with the server's own message.
-    static func failure(status: Int, body: Data, url: String) -> ActivityFailure {
+    static func failure(status: Int, body: Data, url: String) -> OpenAIError {
         let detail = try? JSONDecoder().decode(APIErrorBody.self, from: body).error
         let said = detail?.message ?? String(decoding: body.prefix(300), as: UTF8.self)
         switch status {

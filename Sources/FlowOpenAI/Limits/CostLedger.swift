@@ -95,7 +95,7 @@ public final class CostLedger: Sendable {
             return state.spentToday
         }
         guard spent >= dailyBudgetUSD else { return }
-        throw ActivityFailure.nonRetryable(
+        throw OpenAIError.nonRetryable(
             .budgetExceeded,
             "today's OpenAI budget of $\(String(format: "%.2f", dailyBudgetUSD)) is spent ($\(String(format: "%.4f", spent))); calls resume at 00:00 UTC, or raise FLOW_OPENAI_DAILY_BUDGET_USD and replay the message"
         )
