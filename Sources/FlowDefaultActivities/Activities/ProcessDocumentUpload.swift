@@ -37,8 +37,14 @@ public struct ProcessDocumentUploadActivity: DeclaredActivity {
         default:
             throw ActivityFailure.nonRetryable(.invalidInput, "give exactly one of 'path' (relative to the data folder) or 'blob_id'")
         }
-        let format = try input.format ?? DocumentFormat.detect(data: data, fileName: fileName)
-        let document = try TextExtractor().extract(data, format: format, fileName: fileName ?? source)
+        let format: DocumentFormat
+        let document: ExtractedDocument
+        do {
+            format = try input.format ?? DocumentFormat.detect(data: data, fileName: fileName)
+            document = try TextExtractor().extract(data, format: format, fileName: fileName ?? source)
+        } catch let error as DocumentError {
+            throw ActivityFailure(error)
+        }
         let textBlobID = try blobs.put(Data(document.text.utf8))
         let inline = String(document.text.prefix(Declaration.inlineTextLimit))
         context.logger.info("document extracted", metadata: ["document.format": "\(format.rawValue)", "document.characters": "\(document.text.count)"])

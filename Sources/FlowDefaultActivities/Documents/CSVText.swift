@@ -56,7 +56,7 @@ enum CSVText {
             }
         }
         if inQuotes {
-            throw ActivityFailure.nonRetryable(.corruptDocument, "\(fileName) ends inside a quoted CSV field: a closing quote is missing")
+            throw DocumentError(.corrupt, "\(fileName) ends inside a quoted CSV field: a closing quote is missing")
         }
         if !field.isEmpty || !row.isEmpty {
             row.append(field)

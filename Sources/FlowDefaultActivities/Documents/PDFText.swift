@@ -13,7 +13,7 @@ enum PDFText {
 
     static func extract(_ data: Data, fileName: String) throws -> ExtractedDocument {
         guard let pdftotext = tool("pdftotext") else {
-            throw ActivityFailure.nonRetryable(.missingDependency, "reading PDF needs poppler's pdftotext: install it with `apt-get install poppler-utils`, then replay the message")
+            throw DocumentError(.missingDependency, "reading PDF needs poppler's pdftotext: install it with `apt-get install poppler-utils`, then replay the message")
         }
         let input = FileManager.default.temporaryDirectory.appendingPathComponent("flow-pdf-\(UUID().uuidString).pdf")
         try data.write(to: input)
@@ -21,7 +21,7 @@ enum PDFText {
 
         let extraction = try run(pdftotext, ["-enc", "UTF-8", "-layout", input.path, "-"])
         guard extraction.status == 0 else {
-            throw ActivityFailure.nonRetryable(.corruptDocument, "\(fileName) could not be read as PDF: \(extraction.error.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw DocumentError(.corrupt, "\(fileName) could not be read as PDF: \(extraction.error.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         var metadata: [String: String] = [:]
         if let pdfinfo = tool("pdfinfo"), let info = try? run(pdfinfo, [input.path]), info.status == 0 {

@@ -55,7 +55,7 @@ public struct TextExtractor: Sendable {
         do {
             object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
-            throw ActivityFailure.nonRetryable(.corruptDocument, "\(fileName) is not valid JSON: \(error.localizedDescription)")
+            throw DocumentError(.corrupt, "\(fileName) is not valid JSON: \(error.localizedDescription)")
         }
         let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
         var metadata: [String: String] = [:]
@@ -76,7 +76,7 @@ public struct TextExtractor: Sendable {
         do {
             archive = try Archive(data: data, accessMode: .read)
         } catch {
-            throw ActivityFailure.nonRetryable(.corruptDocument, "\(fileName) is not a readable DOCX (zip) file: \(error)")
+            throw DocumentError(.corrupt, "\(fileName) is not a readable DOCX (zip) file: \(error)")
         }
         func read(_ path: String) throws -> Data? {
             guard let entry = archive[path] else { return nil }
@@ -84,18 +84,18 @@ public struct TextExtractor: Sendable {
             do {
                 _ = try archive.extract(entry, skipCRC32: false) { content.append($0) }
             } catch {
-                throw ActivityFailure.nonRetryable(.corruptDocument, "\(fileName): \(path) inside the DOCX is damaged: \(error)")
+                throw DocumentError(.corrupt, "\(fileName): \(path) inside the DOCX is damaged: \(error)")
             }
             return content
         }
         guard let document = try read("word/document.xml") else {
-            throw ActivityFailure.nonRetryable(.corruptDocument, "\(fileName) is a zip file without word/document.xml, so not a DOCX document")
+            throw DocumentError(.corrupt, "\(fileName) is a zip file without word/document.xml, so not a DOCX document")
         }
         let collector = DocxTextCollector()
         let parser = XMLParser(data: document)
         parser.delegate = collector
         guard parser.parse() else {
-            throw ActivityFailure.nonRetryable(.corruptDocument, "\(fileName): word/document.xml is not well-formed XML: \(parser.parserError.map { "\($0)" } ?? "unknown error")")
+            throw DocumentError(.corrupt, "\(fileName): word/document.xml is not well-formed XML: \(parser.parserError.map { "\($0)" } ?? "unknown error")")
         }
         var metadata: [String: String] = ["paragraphs": String(collector.paragraphs.count)]
         if let core = try read("docProps/core.xml") {
