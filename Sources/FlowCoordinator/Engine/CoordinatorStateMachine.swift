@@ -116,8 +116,8 @@ struct CoordinatorStateMachine {
         switch end {
         case .returned(let output):
             return .finished(.completed, output: output, error: nil)
-        case .threw(let error as CoordinatorUnavailable):
-            _ = error
+        case .threw(is CoordinatorUnavailable):
+            // The time is set by `ended`, which counts the failures.
             return .relaunch(at: .distantFuture)
         case .threw(let error as ActivityError):
             return .finished(.failed, output: nil, error: .nonRetryable(error.failure.kind, "\(error.activity) failed: \(error.failure.message)"))
