@@ -46,7 +46,7 @@ struct InMemoryCoordinatorTests {
         try await waitUntil { try await harness.store.steps(workflowID: "lost").first?.sentAt != nil }
         #expect(try await harness.store.workflow(id: "lost")?.status == .running)
         // The step's budget: 5 attempts of 5 minutes, the retry tiers between them, and 5 s of grace.
-        clock.advance(by: .seconds(3600))
+        try await clock.advanceWhenAsleep(by: .seconds(3600))
         let record = try await harness.waitFor("lost", [.completed, .failed], timeout: .seconds(60))
         #expect(record.status == .completed)
         let steps = try await harness.store.steps(workflowID: "lost")
@@ -64,12 +64,12 @@ struct InMemoryCoordinatorTests {
         let harness = try await harness(clock: clock)
         try await harness.coordinator.start(workflow: LostWorkerWorkflow.name, id: "unserved", input: .emptyObjectForTests, recipient: nil)
         try await waitUntil { try await harness.store.steps(workflowID: "unserved").first?.sends == 1 }
-        clock.advance(by: .milliseconds(700))
+        try await clock.advanceWhenAsleep(by: .milliseconds(700))
         try await Task.sleep(for: .milliseconds(20))
         #expect(try await harness.store.steps(workflowID: "unserved").first?.sends == 1, "within its 800 ms nothing happens")
-        clock.advance(by: .milliseconds(200))
+        try await clock.advanceWhenAsleep(by: .milliseconds(200))
         try await waitUntil { try await harness.store.steps(workflowID: "unserved").first?.sends == 2 }
-        clock.advance(by: .milliseconds(900))
+        try await clock.advanceWhenAsleep(by: .milliseconds(900))
         let record = try await harness.waitFor("unserved", [.completed, .failed], timeout: .seconds(60))
         #expect(record.status == .failed)
         #expect(record.error?.kind == .activityTimedOut)
@@ -83,13 +83,13 @@ struct InMemoryCoordinatorTests {
         let harness = try await harness(clock: clock)
         try await harness.coordinator.start(workflow: SleepyWorkflow.name, id: "sleepy", input: Self.input, recipient: nil)
         try await waitUntil { try await harness.store.history(workflowID: "sleepy").contains { $0.kind == .timerStarted } }
-        clock.advance(by: .seconds(2))
+        try await clock.advanceWhenAsleep(by: .seconds(2), sleepers: 2)
         await harness.stopCoordinator()
         harness.startCoordinator()
         try await waitUntil { try await harness.store.history(workflowID: "sleepy").contains { $0.kind == .workflowResumed } }
         try await Task.sleep(for: .milliseconds(20))
         #expect(try await harness.store.workflow(id: "sleepy")?.status == .running, "3 s have not passed")
-        clock.advance(by: .seconds(1))
+        try await clock.advanceWhenAsleep(by: .seconds(1), sleepers: 2)
         let record = try await harness.waitFor("sleepy", [.completed, .failed], timeout: .seconds(60))
         #expect(record.status == .completed)
         let kinds = try await harness.store.history(workflowID: "sleepy").map(\.kind)
@@ -196,4 +196,14 @@ struct SleeplessEcho: Workflow {
 
 extension JSONText {
     static let emptyObjectForTests = try! JSONText(validating: "{}")
+}
+
+extension ManualWallClock {
+    /// Moves the clock on once `sleepers` tasks (the coordinator's supervision loop, and a
+    /// workflow's timer when there is one) sleep on it: a task that goes to sleep just after
+    /// an advance would count its wait from the new time and never be woken.
+    func advanceWhenAsleep(by duration: Duration, sleepers: Int = 1) async throws {
+        try await waitUntil { sleeperCount >= sleepers }
+        advance(by: duration)
+    }
 }
