@@ -29,7 +29,7 @@ struct InMemoryCoordinatorTests {
     func parallelSteps() async throws {
         let harness = try await harness()
         try await harness.coordinator.start(workflow: CountedWorkflow.name, id: "w1", input: Self.input, recipient: nil)
-        let record = try await harness.waitFor("w1", [.completed, .failed], timeout: .seconds(60))
+        let record = try await harness.waitFor("w1", [.completed, .failed], timeout: .seconds(120))
         #expect(try record.output?.decode(CountedWorkflow.Output.self) == Self.output)
         #expect(counter.all.count == 3)
         #expect(counter.all.values.allSatisfy { $0 == 1 })
@@ -47,7 +47,7 @@ struct InMemoryCoordinatorTests {
         #expect(try await harness.store.workflow(id: "lost")?.status == .running)
         // The step's budget: 5 attempts of 5 minutes, the retry tiers between them, and 5 s of grace.
         try await clock.advanceWhenAsleep(by: .seconds(3600))
-        let record = try await harness.waitFor("lost", [.completed, .failed], timeout: .seconds(60))
+        let record = try await harness.waitFor("lost", [.completed, .failed], timeout: .seconds(120))
         #expect(record.status == .completed)
         let steps = try await harness.store.steps(workflowID: "lost")
         #expect(steps.map(\.sends) == [2])
@@ -70,7 +70,7 @@ struct InMemoryCoordinatorTests {
         try await clock.advanceWhenAsleep(by: .milliseconds(200))
         try await waitUntil { try await harness.store.steps(workflowID: "unserved").first?.sends == 2 }
         try await clock.advanceWhenAsleep(by: .milliseconds(900))
-        let record = try await harness.waitFor("unserved", [.completed, .failed], timeout: .seconds(60))
+        let record = try await harness.waitFor("unserved", [.completed, .failed], timeout: .seconds(120))
         #expect(record.status == .failed)
         #expect(record.error?.kind == .activityTimedOut)
         #expect(record.error?.message.contains("after 2 sends") == true)
@@ -90,7 +90,7 @@ struct InMemoryCoordinatorTests {
         try await Task.sleep(for: .milliseconds(20))
         #expect(try await harness.store.workflow(id: "sleepy")?.status == .running, "3 s have not passed")
         try await clock.advanceWhenAsleep(by: .seconds(1), sleepers: 2)
-        let record = try await harness.waitFor("sleepy", [.completed, .failed], timeout: .seconds(60))
+        let record = try await harness.waitFor("sleepy", [.completed, .failed], timeout: .seconds(120))
         #expect(record.status == .completed)
         let kinds = try await harness.store.history(workflowID: "sleepy").map(\.kind)
         #expect(kinds.filter { $0 == .timerStarted }.count == 1)
@@ -102,12 +102,12 @@ struct InMemoryCoordinatorTests {
     func parkAndReplay() async throws {
         let harness = try await harness()
         try await harness.coordinator.start(workflow: ParkingWorkflow.name, id: "parked", input: .emptyObjectForTests, recipient: nil)
-        let parked = try await harness.waitFor("parked", [.parked, .completed, .failed], timeout: .seconds(60))
+        let parked = try await harness.waitFor("parked", [.parked, .completed, .failed], timeout: .seconds(120))
         #expect(parked.status == .parked)
         fixed.turnOn()
         let report = try await DeadLetterQueue(transport: harness.requester, names: harness.names, audit: nil).replay(DeadLetterFilter(workflowID: "parked"), operatorName: "test")
         #expect(report.replayed.count == 1)
-        let finished = try await harness.waitFor("parked", [.completed, .failed, .cancelled], timeout: .seconds(60))
+        let finished = try await harness.waitFor("parked", [.completed, .failed, .cancelled], timeout: .seconds(120))
         #expect(finished.status == .completed)
         await harness.shutdown()
     }
@@ -118,7 +118,7 @@ struct InMemoryCoordinatorTests {
         let harness = try await harness(broker)
         broker.inject(.duplicate, times: 3) { $0.routingKey == harness.names.coordinatorReplyQueue }
         try await harness.coordinator.start(workflow: CountedWorkflow.name, id: "dup", input: Self.input, recipient: nil)
-        let record = try await harness.waitFor("dup", [.completed, .failed], timeout: .seconds(60))
+        let record = try await harness.waitFor("dup", [.completed, .failed], timeout: .seconds(120))
         #expect(try record.output?.decode(CountedWorkflow.Output.self) == Self.output)
         try await waitUntil { harness.coordinator.statistics.count(.duplicateReply) == 3 }
         let stale = ActivityReply(status: .completed, activity: CountedEcho.name, messageID: "nobody/step#1", attempt: 1, output: .emptyObjectForTests)
@@ -174,7 +174,7 @@ struct InMemoryCoordinatorTests {
         }
         await harness.stopCoordinator()
         harness.startCoordinator(transport: broker.connect(name: "restarted coordinator"))
-        let record = try await harness.waitFor("crash", [.completed, .failed], timeout: .seconds(60))
+        let record = try await harness.waitFor("crash", [.completed, .failed], timeout: .seconds(120))
         try await waitUntil { broker.messages(in: results).count >= 1 }
         let run = CrashRun(
             writes: crashing.writes, crashed: crashing.crashed, output: try record.output?.decode(CountedWorkflow.Output.self),

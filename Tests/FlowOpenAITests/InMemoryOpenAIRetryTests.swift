@@ -19,7 +19,7 @@ struct InMemoryOpenAIRetryTests {
         let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
         let harness = try await TestWorkerHarness(queue: .openai, transports: .inMemory(InMemoryBroker())) { _, _, _ in OpenAIActivities.registry(client: client) }
         try await harness.send(AnalyzeDocumentContent.name, input: #"{"document_id": "d", "text": "short"}"#, messageID: "always-500", queue: .openai)
-        let reply = try await harness.finalReply(to: "always-500")
+        let reply = try await harness.finalReply(to: "always-500", timeout: .seconds(120))
         #expect(reply.status == .failed)
         #expect(reply.attempt == Int64(AnalyzeDocumentContent.retryPolicy.maximumAttempts))
         #expect(reply.error?.type == "ServerError")

@@ -18,7 +18,7 @@ struct InMemoryWorkerTests {
         let broker = InMemoryBroker()
         let harness = try await harness(broker)
         try await harness.send("typed", input: #"{"count": 21}"#, messageID: "m-typed")
-        let reply = try await harness.finalReply(to: "m-typed")
+        let reply = try await harness.finalReply(to: "m-typed", timeout: .seconds(120))
         #expect(reply.status == .completed)
         #expect(reply.output?.text == #"{"doubled":42}"#)
         try await waitUntil { broker.unsettledCount(in: harness.names.queue(.default)) == 0 }
@@ -47,7 +47,7 @@ struct InMemoryWorkerTests {
         let effects = SideEffects()
         let harness = try await harness(broker, effects: effects)
         try await harness.send("flaky", input: #"{"key": "f", "succeedOnAttempt": 3}"#, messageID: "m-flaky")
-        let reply = try await harness.finalReply(to: "m-flaky")
+        let reply = try await harness.finalReply(to: "m-flaky", timeout: .seconds(120))
         #expect(reply.status == .completed)
         #expect(reply.attempt == 3)
         #expect(await effects.attemptTimes("f").map(\.attempt) == [1, 2, 3])
@@ -68,7 +68,7 @@ struct InMemoryWorkerTests {
         try await waitUntil { broker.messages(in: tier).count == 1 }
         #expect(await harness.replies(to: "m-wait").isEmpty)
         broker.expireDelayedMessages()
-        #expect(try await harness.finalReply(to: "m-wait").attempt == 2)
+        #expect(try await harness.finalReply(to: "m-wait", timeout: .seconds(120)).attempt == 2)
         await harness.shutdown()
     }
 
@@ -79,8 +79,8 @@ struct InMemoryWorkerTests {
         try await harness.send("no_such_activity", input: "{}", messageID: "p-unknown")
         try await harness.send("typed", input: "{}", messageID: "p-future", headers: [FlowProtocol.Header.protocolVersion: 2])
         try await harness.send("typed", input: #"{"count": 1}"#, messageID: "healthy")
-        #expect(try await harness.finalReply(to: "healthy").status == .completed)
-        let dead = try await harness.deadLetters(count: 3)
+        #expect(try await harness.finalReply(to: "healthy", timeout: .seconds(120)).status == .completed)
+        let dead = try await harness.deadLetters(count: 3, timeout: .seconds(120))
         let types = Dictionary(uniqueKeysWithValues: dead.map { ($0.properties.messageID ?? "", $0.properties.headers?[FlowProtocol.Header.errorType]?.stringValue ?? "") })
         #expect(types == ["p-malformed": "MalformedJSON", "p-unknown": "UnknownActivity", "p-future": "UnsupportedProtocol"])
         await harness.shutdown()
@@ -113,7 +113,7 @@ struct InMemoryWorkerTests {
         let harness = try await harness(broker, effects: effects)
         broker.inject(.refuse(AMQPError(.publishNacked, "the broker refused the reply"))) { $0.routingKey == harness.replyQueue }
         try await harness.send("count_calls", input: #"{"key": "nack"}"#, messageID: "m-nack")
-        let reply = try await harness.finalReply(to: "m-nack")
+        let reply = try await harness.finalReply(to: "m-nack", timeout: .seconds(120))
         #expect(reply.output?.text == #"{"calls":1}"#)
         #expect(await effects.calls["nack"] == 1, "the second delivery is answered from the store")
         #expect(broker.published.filter { $0.routingKey == harness.replyQueue }.count == 1, "the refused reply was never taken")

@@ -1,7 +1,7 @@
 /// Waits until `condition` holds, polling every 2 ms; throws (failing the test with where it
 /// waited) after `timeout`. For in-memory tests, where conditions hold within milliseconds.
 public func waitUntil(
-    timeout: Duration = .seconds(60), fileID: String = #fileID, line: Int = #line, _ condition: () async throws -> Bool
+    timeout: Duration = .seconds(120), fileID: String = #fileID, line: Int = #line, _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
