@@ -19,13 +19,6 @@ extension WorkflowCoordinator {
         }
     }
 
-    /// One round of supervision, for tests that drive the coordinator's clock by hand.
-    public func superviseOnce() async {
-        await superviseSteps()
-        await runDueSchedules()
-        await relaunchDue()
-    }
-
     private func superviseSteps() async {
         for action in machine.overdue(at: now, queueName: { self.configuration.names.queue($0) }) {
             switch action {

@@ -265,9 +265,6 @@ public actor WorkflowCoordinator: Service {
             logger.warning("could not send a workflow's result; it is sent on the next start", metadata: ["workflow.id": "\(workflowID)", "error": "\(error)"])
         }
     }
-
-    /// How many steps the coordinator awaits now, for tests.
-    public var awaitedStepCount: Int { machine.awaitedCount }
 }
 
 extension JSONText {

@@ -71,7 +71,4 @@ public final class ManualWallClock: WallClock {
 
     /// How many tasks sleep on this clock now.
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
-
-    /// The earliest deadline a sleeper waits for, if any.
-    public var nextDeadline: WallInstant? { state.withLock { $0.sleepers.values.map(\.deadline).min() } }
 }
