@@ -222,7 +222,7 @@ let package = Package(
             path: "Benchmarks/TrainingBenchmark"
         ),
 
-        .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowTesting"]),
+        .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowContracts", "FlowTesting"]),
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
         .testTarget(
             name: "FlowRuntimeTests",

@@ -47,7 +47,7 @@ let http = CurlHTTPClient()
 func document(_ index: Int) -> String { "Document \(index): the committee approved the plan; the budget is at risk." }
 
 let rawBody = { (index: Int) in
-    try JSONEncoder().encode(ChatRequest(model: "bench-model", messages: [.user(document(index))]))
+    try FlowJSON.encode(ChatRequest(model: "bench-model", messages: [.user(document(index))]))
 }
 for index in 0..<20 { _ = try await http.send(HTTPRequest(method: "POST", url: server.baseURL + "/chat/completions", headers: [("Content-Type", "application/json")], body: try rawBody(index))) }
 let raw = try await measure(count) { index in

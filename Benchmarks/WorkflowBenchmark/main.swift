@@ -73,7 +73,7 @@ func activityRoundTrip(_ id: String, replyTo: String) async throws {
 func workflow(_ id: String, steps: Int = 3) async throws {
     let start = WorkflowCommand.Start(workflow: "echo_chain", workflowID: id, input: try JSONText(validating: #"{"text":"x","steps":\#(steps)}"#))
     let properties = AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: replyQueue, messageID: id, type: WorkflowCommand.Kind.start.rawValue)
-    try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try JSONEncoder().encode(start))))
+    try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try FlowJSON.encode(start))))
     await arrivals.wait(for: id)
 }
 

@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 
 /// An append-only JSON-lines record of every replay, purge and import: who, when, which
@@ -18,7 +19,7 @@ public struct AuditLog: Sendable {
             "message_id": messageID,
         ]
         if let destination { entry["to"] = destination }
-        let line = String(decoding: try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]), as: UTF8.self) + "\n"
+        let line = try FlowJSON.encodeText(entry) + "\n"
         try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: file.path) {
             _ = FileManager.default.createFile(atPath: file.path, contents: nil)
@@ -33,7 +34,7 @@ public struct AuditLog: Sendable {
     public func entries() throws -> [[String: String]] {
         guard let text = try? String(contentsOf: file, encoding: .utf8) else { return [] }
         return try text.split(separator: "\n").map { line in
-            (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]) ?? [:]
+            try FlowJSON.decode([String: String].self, from: String(line))
         }
     }
 }

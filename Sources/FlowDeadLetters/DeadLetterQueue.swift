@@ -167,7 +167,7 @@ public struct DeadLetterQueue: Sendable {
         for (number, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let message: ExportedMessage
             do {
-                message = try JSONDecoder().decode(ExportedMessage.self, from: Data(line.utf8))
+                message = try FlowJSON.decode(ExportedMessage.self, from: String(line))
             } catch {
                 throw DeadLetterError("line \(number + 1) of \(file.path) is not an exported message: \(error)")
             }
@@ -215,14 +215,5 @@ public struct DeadLetterSummary: Codable, Sendable, Equatable {
         attempts = letter.attempts
         replays = letter.replayCount
         workflowID = letter.workflowID
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id
-        case deadLetteredAt = "dead_lettered_at"
-        case queue, activity, reason
-        case errorType = "error_type"
-        case error, attempts, replays
-        case workflowID = "workflow_id"
     }
 }

@@ -10,10 +10,6 @@ struct ExportedMessage: Codable {
     var headers: [String: TaggedValue]
     var body: String
 
-    enum CodingKeys: String, CodingKey {
-        case messageID = "message_id"
-        case properties, headers, body
-    }
 
     init(_ delivery: AMQPDelivery) {
         let p = delivery.properties
@@ -56,9 +52,7 @@ struct ExportedMessage: Codable {
     }
 
     func jsonLine() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        try FlowJSON.encodeText(self)
     }
 }
 

@@ -51,19 +51,19 @@ enum MLInputs {
 
     /// The trainer's settings: `training` and `lora` objects with Transformers' and PEFT's names.
     static func settings(lora: JSONText?, training: JSONText?) throws -> TrainingSettings {
-        var merged: [String: Any] = [:]
+        var merged: [String: JSONValue] = [:]
         for part in [training, lora].compactMap({ $0 }) {
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(part.text.utf8))) as? [String: Any] else {
+            guard let object = part.value.objectValue else {
                 throw ActivityFailure.nonRetryable(.invalidInput, "'lora' and 'training' must be JSON objects")
             }
             merged.merge(object) { _, new in new }
         }
         do {
-            var settings = try JSONDecoder().decode(TrainingSettings.self, from: JSONSerialization.data(withJSONObject: merged))
+            var settings = try JSONText(.object(merged)).decode(TrainingSettings.self)
             if merged["max_steps"] == nil { settings.maximumSteps = 30 }
             return settings
-        } catch {
-            throw ActivityFailure.nonRetryable(.invalidInput, "the training settings do not decode: \(error)")
+        } catch let error as DecodingError {
+            throw ActivityFailure.nonRetryable(.invalidInput, "the training settings do not decode: \(FlowJSON.describe(error))")
         }
     }
 }

@@ -20,11 +20,6 @@ public struct ResearchAndSynthesizeActivity: DeclaredActivity {
         var synthesis: String
         var keyPoints: [String]
         var gaps: [String]
-        enum CodingKeys: String, CodingKey {
-            case synthesis
-            case keyPoints = "key_points"
-            case gaps
-        }
     }
 
     let client: OpenAIClient
@@ -66,7 +61,6 @@ public struct CatchballExchangeActivity: DeclaredActivity {
     typealias Turn = CatchballExchange.Turn
 
     struct Proposal: Codable { var proposal: String; var rationale: String; var successMeasures: [String]
-        enum CodingKeys: String, CodingKey { case proposal, rationale; case successMeasures = "success_measures" }
     }
 
     struct Feedback: Codable { var strengths: [String]; var concerns: [String]; var suggestions: [String] }

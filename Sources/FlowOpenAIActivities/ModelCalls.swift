@@ -45,7 +45,7 @@ final class ModelCalls: Sendable {
         }
         versions.withLock { if !$0.contains(prompt.version) { $0.append(prompt.version) } }
         do {
-            return try JSONDecoder().decode(Answer.self, from: Data(result.response.text.utf8))
+            return try FlowJSON.decode(Answer.self, from: result.response.text)
         } catch {
             throw ActivityFailure.retryable(
                 .unexpectedAnswer,
@@ -61,9 +61,7 @@ final class ModelCalls: Sendable {
 extension Encodable {
     /// The value as pretty JSON, for a prompt.
     var promptJSON: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "null"
+        (try? FlowJSON.encodeText(self, pretty: true)) ?? "null"
     }
 }
 

@@ -39,15 +39,6 @@ public struct DocumentOnboarding: Workflow {
             self.training = training
             self.analysisModel = analysisModel
         }
-
-        enum CodingKeys: String, CodingKey {
-            case path
-            case blobID = "blob_id"
-            case documentID = "document_id"
-            case baseModel = "base_model"
-            case lora, training
-            case analysisModel = "analysis_model"
-        }
     }
 
     public struct Output: Codable, Sendable, Equatable {
@@ -60,12 +51,6 @@ public struct DocumentOnboarding: Workflow {
             public var sections: Int
             public var chunks: Int
             public var datasetBlobID: String
-
-            enum CodingKeys: String, CodingKey {
-                case documentID = "document_id"
-                case source, format, characters, words, sections, chunks
-                case datasetBlobID = "dataset_blob_id"
-            }
         }
 
         public struct Model: Codable, Sendable, Equatable {
@@ -75,15 +60,6 @@ public struct DocumentOnboarding: Workflow {
             public var finalLoss: Double
             public var evalLoss: Double
             public var perplexity: Double
-
-            enum CodingKeys: String, CodingKey {
-                case jobID = "job_id"
-                case adapterPath = "adapter_path"
-                case trainingSteps = "training_steps"
-                case finalLoss = "final_loss"
-                case evalLoss = "eval_loss"
-                case perplexity
-            }
         }
 
         public var document: Document
@@ -104,7 +80,7 @@ public struct DocumentOnboarding: Workflow {
         let parsed = try await context.execute(ParseDocument.self, .init(textBlobID: upload.textBlobID))
         // The training set: one JSON line per chunk, the format the ML actor reads.
         let lines = try parsed.chunks.map { chunk in
-            String(decoding: try JSONEncoder().encode(["text": chunk.text]), as: UTF8.self)
+            try FlowJSON.encodeText(["text": chunk.text])
         }
         let dataset = try await context.execute(StoragePut.self, .init(text: lines.joined(separator: "\n") + "\n"))
 

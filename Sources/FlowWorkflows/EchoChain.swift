@@ -19,11 +19,6 @@ public struct EchoChain: Workflow {
             self.steps = steps
             self.pauseSeconds = pauseSeconds
         }
-
-        enum CodingKeys: String, CodingKey {
-            case text, steps
-            case pauseSeconds = "pause_seconds"
-        }
     }
 
     public struct Output: Codable, Sendable, Equatable {

@@ -68,7 +68,9 @@ struct ActivityCommand: AsyncParsableCommand {
             } else {
                 body = Data(input.utf8)
             }
-            guard (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed])) != nil else {
+            do {
+                _ = try JSONValue(parsing: body)
+            } catch {
                 throw ValidationError("--input is not JSON")
             }
 
@@ -110,7 +112,7 @@ struct ActivityCommand: AsyncParsableCommand {
                 group.addTask {
                     for try await delivery in replies {
                         try await delivery.ack()
-                        let reply = try JSONDecoder().decode(ActivityReply.self, from: Data(delivery.body))
+                        let reply = try FlowJSON.decode(ActivityReply.self, from: delivery.body)
                         if reply.status == .progress {
                             FileHandle.standardError.write(Data("progress: \(reply.progress?.text ?? "{}")\n".utf8))
                             continue

@@ -34,7 +34,7 @@ struct CommandClient {
         )
         do {
             try await amqp.publish(
-                AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try JSONEncoder().encode(body)))
+                AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: try FlowJSON.encodeBytes(body))
             )
         } catch let error as AMQPError {
             throw ValidationError(error.message)
@@ -78,7 +78,7 @@ func sendCommand<Body: Encodable>(_ kind: WorkflowCommand.Kind, _ body: Body, na
         try await client.send(kind, body, correlationID: correlationID)
         answer = try await client.awaitAnswer(timeout: .seconds(30)) { delivery -> CommandAnswer? in
             guard delivery.properties.correlationID == correlationID else { return nil }
-            return try? JSONDecoder().decode(CommandAnswer.self, from: Data(delivery.body))
+            return try? FlowJSON.decode(CommandAnswer.self, from: delivery.body)
         }
     } catch {
         await client.close()

@@ -76,12 +76,9 @@ struct DLQCommand: AsyncParsableCommand {
         func run() async throws {
             let filter = try filters.filter()
             let letters = try await shared.withQueue { try await $0.list(filter) }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
             for letter in letters {
                 if json {
-                    print(String(decoding: try encoder.encode(letter), as: UTF8.self))
+                    print(try FlowJSON.encodeText(letter))
                 } else {
                     let when = letter.deadLetteredAt.map { ISO8601DateFormatter().string(from: $0) } ?? "-"
                     let error = [letter.errorType, letter.error].compactMap { $0 }.joined(separator: ": ")
@@ -127,10 +124,8 @@ struct DLQCommand: AsyncParsableCommand {
                 lines.append("  \(key): \(p.headers?[key]?.stringValue ?? "\(p.headers![key]!)")")
             }
             lines.append("body:")
-            if let object = try? JSONSerialization.jsonObject(with: Data(letter.delivery.body), options: [.fragmentsAllowed]),
-                let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
-            {
-                lines.append(String(decoding: pretty, as: UTF8.self))
+            if let value = try? JSONValue(parsing: letter.delivery.body), let pretty = try? FlowJSON.encodeText(value, pretty: true) {
+                lines.append(pretty)
             } else {
                 lines.append(String(decoding: letter.delivery.body, as: UTF8.self))
             }

@@ -1,3 +1,4 @@
+import FlowCore
 import ArgumentParser
 import FlowML
 import Foundation
@@ -63,7 +64,7 @@ struct MLCommand: AsyncParsableCommand {
             }
             let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             if decode {
-                guard let ids = try? JSONDecoder().decode([Int].self, from: Data(input.utf8)) else {
+                guard let ids = try? FlowJSON.decode([Int].self, from: input) else {
                     throw ValidationError("--decode reads a JSON array of token ids, such as [791, 4580]")
                 }
                 print(loaded.decode(ids), terminator: "")
@@ -75,15 +76,13 @@ struct MLCommand: AsyncParsableCommand {
                 do {
                     let conversation = try ChatConversation(json: input)
                     let text = try loaded.renderChat(conversation, addGenerationPrompt: addGenerationPrompt)
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.withoutEscapingSlashes]
-                    print(String(decoding: try encoder.encode(Rendered(text: text, ids: loaded.tokenizer.encode(text))), as: UTF8.self))
+                    print(try FlowJSON.encodeText(Rendered(text: text, ids: loaded.tokenizer.encode(text))))
                 } catch let error as TemplateError {
                     throw ValidationError(error.message)
                 }
             } else {
                 let ids = loaded.encode(input, addSpecialTokens: addSpecialTokens)
-                print(String(decoding: try JSONEncoder().encode(ids), as: UTF8.self))
+                print(try FlowJSON.encodeText(ids))
             }
         }
     }

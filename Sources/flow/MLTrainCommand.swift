@@ -1,3 +1,4 @@
+import FlowCore
 import ArgumentParser
 import FlowML
 import Foundation
@@ -87,9 +88,7 @@ struct MLEval: AsyncParsableCommand {
                 result["adapter_loss"] = adapted.loss
                 result["adapter_perplexity"] = adapted.perplexity
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            print(try FlowJSON.encodeText(result))
         }
     }
 }
@@ -191,10 +190,10 @@ struct MLInitModel: AsyncParsableCommand {
 
     func run() async throws {
         let tokenizerURL = URL(fileURLWithPath: tokenizer)
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: tokenizerURL))) as? [String: Any],
-              let vocabulary = (object["model"] as? [String: Any])?["vocab"] as? [String: Any]
-        else { throw ValidationError("\(tokenizer) is not a tokenizer.json with a vocabulary") }
-        let added = (object["added_tokens"] as? [[String: Any]] ?? []).compactMap { ($0["id"] as? NSNumber)?.intValue }
+        guard let object = try? JSONValue(contentsOf: tokenizerURL), let vocabulary = object["model"]?["vocab"]?.objectValue else {
+            throw ValidationError("\(tokenizer) is not a tokenizer.json with a vocabulary")
+        }
+        let added = (object["added_tokens"]?.arrayValue ?? []).compactMap { $0["id"]?.intValue }
         var shape = ModelFactory.Shape(vocabulary: max(vocabulary.count, (added.max() ?? 0) + 1))
         shape.hidden = hidden
         shape.intermediate = hidden * 2

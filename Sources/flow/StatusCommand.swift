@@ -70,7 +70,6 @@ struct ManagementAPI {
 
     struct QueueInfo: Decodable {
         var messagesUnacknowledged: Int?
-        enum CodingKeys: String, CodingKey { case messagesUnacknowledged = "messages_unacknowledged" }
     }
 
     struct Problem: Error, CustomStringConvertible {
@@ -89,7 +88,7 @@ struct ManagementAPI {
         }
         switch response.status {
         case 200:
-            guard let info = try? JSONDecoder().decode(QueueInfo.self, from: response.body) else {
+            guard let info = try? FlowJSON.decoder.decode(QueueInfo.self, from: response.body) else {
                 throw Problem(description: "the management API at \(baseURL) answered with something that is not a queue")
             }
             // Counts are refreshed every few seconds; a just-declared queue has none yet.

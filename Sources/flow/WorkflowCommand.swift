@@ -53,7 +53,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
                 }
                 FileHandle.standardError.write(Data("started \(name) as \(workflowID); waiting for its result\n".utf8))
                 result = try await client.awaitAnswer(timeout: .seconds(timeout)) { delivery -> WorkflowResult? in
-                    try? JSONDecoder().decode(WorkflowResult.self, from: Data(delivery.body))
+                    try? FlowJSON.decode(WorkflowResult.self, from: delivery.body)
                 }
             } catch {
                 await client.close()

@@ -112,7 +112,7 @@ final class CoordinatorHarness: Sendable {
             contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: correlationID, replyTo: replyTo,
             messageID: correlationID, type: kind.rawValue
         )
-        try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try JSONEncoder().encode(body))))
+        try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try FlowJSON.encode(body))))
     }
 
     func shutdown() async {

@@ -31,7 +31,7 @@ struct CoordinatorProcessTests {
                 contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: "killed-\(index)", replyTo: resultQueue,
                 messageID: "start-\(index)", type: WorkflowCommand.Kind.start.rawValue
             )
-            try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try JSONEncoder().encode(start))))
+            try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try FlowJSON.encode(start))))
         }
 
         let results = try await requester.consume(queue: resultQueue, prefetch: 100)
@@ -39,7 +39,7 @@ struct CoordinatorProcessTests {
         let reader = Task {
             for try await delivery in results {
                 try await delivery.ack()
-                if let result = try? JSONDecoder().decode(WorkflowResult.self, from: Data(delivery.body)) { await collected.add(result) }
+                if let result = try? FlowJSON.decode(WorkflowResult.self, from: delivery.body) { await collected.add(result) }
             }
         }
         // Each workflow takes about five seconds (six steps, a one-second durable pause

@@ -45,7 +45,7 @@ struct CoordinatorTests {
         var results: [String: WorkflowResult] = [:]
         for try await delivery in replies {
             try await delivery.ack()
-            results[delivery.properties.correlationID ?? ""] = try JSONDecoder().decode(WorkflowResult.self, from: Data(delivery.body))
+            results[delivery.properties.correlationID ?? ""] = try FlowJSON.decode(WorkflowResult.self, from: delivery.body)
             if results.count == 2 { break }
         }
         replies.cancel()
@@ -124,7 +124,7 @@ struct CoordinatorTests {
         var statuses: [WorkflowStatus] = []
         for try await delivery in replies {
             try await delivery.ack()
-            let result = try JSONDecoder().decode(WorkflowResult.self, from: Data(delivery.body))
+            let result = try FlowJSON.decode(WorkflowResult.self, from: delivery.body)
             statuses.append(result.status)
             if result.status.isFinished { break }
         }
@@ -165,7 +165,7 @@ struct CoordinatorTests {
         try await harness.requester.publish(AMQPMessage(
             routingKey: harness.names.coordinatorReplyQueue,
             properties: AMQPProperties(contentType: FlowProtocol.contentType, correlationID: "nobody/step#1"),
-            body: Array(try JSONEncoder().encode(stray))
+            body: Array(try FlowJSON.encode(stray))
         ))
         try await harness.requester.publish(AMQPMessage(
             routingKey: harness.names.coordinatorReplyQueue, properties: AMQPProperties(contentType: FlowProtocol.contentType), body: Array("not json".utf8)
@@ -196,7 +196,7 @@ struct CoordinatorTests {
         var result: WorkflowResult?
         for try await delivery in replies {
             try await delivery.ack()
-            result = try JSONDecoder().decode(WorkflowResult.self, from: Data(delivery.body))
+            result = try FlowJSON.decode(WorkflowResult.self, from: delivery.body)
             break
         }
         replies.cancel()
@@ -226,7 +226,7 @@ struct WorkflowInteroperabilityTests {
             }
         }
         #expect(output.status == 0, "the script failed: \(output.standardError)")
-        let result = try JSONDecoder().decode(WorkflowResult.self, from: Data(output.standardOutput.utf8))
+        let result = try FlowJSON.decoder.decode(WorkflowResult.self, from: Data(output.standardOutput.utf8))
         #expect(result.workflowID == "pika-1")
         #expect(result.status == .completed)
         #expect(try result.output?.decode(CountedWorkflow.Output.self) == .init(first: "from pika", left: "from pika-left", right: "from pika-right"))

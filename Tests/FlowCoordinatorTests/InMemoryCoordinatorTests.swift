@@ -123,7 +123,7 @@ struct InMemoryCoordinatorTests {
         try await waitUntil { harness.coordinator.statistics.count(.duplicateReply) == 3 }
         let stale = ActivityReply(status: .completed, activity: CountedEcho.name, messageID: "nobody/step#1", attempt: 1, output: .emptyObjectForTests)
         try await harness.requester.publish(
-            AMQPMessage(routingKey: harness.names.coordinatorReplyQueue, properties: .init(correlationID: "nobody/step#1"), body: Array(try JSONEncoder().encode(stale)))
+            AMQPMessage(routingKey: harness.names.coordinatorReplyQueue, properties: .init(correlationID: "nobody/step#1"), body: Array(try FlowJSON.encode(stale)))
         )
         try await waitUntil { harness.coordinator.statistics.count(.staleReply) == 1 }
         #expect(counter.all.values.allSatisfy { $0 == 1 })

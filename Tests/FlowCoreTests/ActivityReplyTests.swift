@@ -10,13 +10,13 @@ struct ActivityReplyTests {
             status: .completed, activity: "process_document_upload", messageID: "m-1", attempt: 1,
             output: try JSONText(validating: #"{"pages": 3, "title": "Q3"}"#)
         )
-        let data = try JSONEncoder().encode(reply)
+        let data = try FlowJSON.encode(reply)
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(object["protocol"] as? Int == 1)
         #expect(object["status"] as? String == "completed")
         #expect(object["message_id"] as? String == "m-1")
         #expect((object["output"] as? [String: Any])?["pages"] as? Int == 3)
-        let decoded = try JSONDecoder().decode(ActivityReply.self, from: data)
+        let decoded = try FlowJSON.decoder.decode(ActivityReply.self, from: data)
         #expect(decoded == reply)
     }
 
@@ -26,7 +26,7 @@ struct ActivityReplyTests {
             status: .failed, activity: "nope", messageID: "m-2", attempt: 3,
             error: .init(type: "UnknownActivity", message: "no activity 'nope' on default-queue", retryable: false)
         )
-        let decoded = try JSONDecoder().decode(ActivityReply.self, from: try JSONEncoder().encode(reply))
+        let decoded = try FlowJSON.decoder.decode(ActivityReply.self, from: try FlowJSON.encode(reply))
         #expect(decoded.error?.retryable == false)
         #expect(decoded.error?.type == "UnknownActivity")
         #expect(decoded.output == nil)

@@ -27,7 +27,7 @@ struct FailureCatalogueTests {
     func wireType() throws {
         let failure = ActivityFailure.nonRetryable(.invalidInput, "bad")
         #expect(failure.type == "InvalidInput" && failure.kind == .invalidInput && !failure.retryable)
-        let decoded = try JSONDecoder().decode(ActivityFailure.self, from: JSONEncoder().encode(ActivityFailure.retryable(.init(rawValue: "QuotaExceeded"), "later")))
+        let decoded = try FlowJSON.decoder.decode(ActivityFailure.self, from: FlowJSON.encode(ActivityFailure.retryable(.init(rawValue: "QuotaExceeded"), "later")))
         #expect(decoded.kind.rawValue == "QuotaExceeded" && decoded.retryable)
         #expect(ActivityFailure.cancelled("stop").isCancellation)
         #expect(!ActivityFailure.nonRetryable(.unknown, "x").isCancellation)

@@ -215,15 +215,13 @@ struct StorageTests {
     func cleanupTrainingCheckpoints() async throws {
         let fixtures = try FixtureFolder()
         defer { fixtures.remove() }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
         let longAgo = Date().addingTimeInterval(-40 * 86_400)
         var files: [URL] = []
         for (name, state) in [("done", TrainingJob.State.completed), ("paused", .checkpointed)] {
             let job = fixtures.folder.root.appendingPathComponent("training/\(name)")
             try FileManager.default.createDirectory(at: job.appendingPathComponent("checkpoint-10"), withIntermediateDirectories: true)
             let record = TrainingJob(jobID: name, state: state, request: .init(jobID: name, baseModel: "models/base", dataset: "d.jsonl"))
-            try encoder.encode(record).write(to: job.appendingPathComponent("job.json"))
+            try FlowJSON.prettyEncoder.encode(record).write(to: job.appendingPathComponent("job.json"))
             try Data(repeating: 3, count: 10).write(to: job.appendingPathComponent("checkpoint-10/adapter_model.safetensors"))
             try Data(repeating: 4, count: 20).write(to: job.appendingPathComponent("adapter_model.safetensors"))
             files += [job.appendingPathComponent("job.json"), job.appendingPathComponent("checkpoint-10/adapter_model.safetensors"), job.appendingPathComponent("adapter_model.safetensors")]

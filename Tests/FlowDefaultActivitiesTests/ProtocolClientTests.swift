@@ -68,7 +68,7 @@ struct ProtocolClientTests {
         let url = TestBroker.url.hasSuffix("/") ? TestBroker.url + "%2F" : TestBroker.url
         let result = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, url, harness.names.activitiesExchange, harness.names.queue(.default)])
         #expect(result.status == 0, "\(result.standardError)")
-        let reply = try JSONDecoder().decode(ActivityReply.self, from: Data(result.standardOutput.utf8))
+        let reply = try FlowJSON.decoder.decode(ActivityReply.self, from: Data(result.standardOutput.utf8))
         #expect(reply.status == .completed)
         #expect(reply.output?.text.contains(#""size":9"#) == true)
         await harness.shutdown()

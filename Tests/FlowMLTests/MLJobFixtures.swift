@@ -1,3 +1,4 @@
+import FlowCore
 import FlowML
 import FlowTesting
 import Foundation
@@ -29,9 +30,9 @@ enum MLJobFixtures {
     static func uninterruptedAdapter(_ dataFolder: URL, training: String) throws -> LoRAAdapter {
         let model = try LlamaModel(folder: dataFolder.appendingPathComponent("models/base"))
         let tokenizer = try ModelTokenizer(folder: dataFolder.appendingPathComponent("models/base"))
-        var merged = try JSONSerialization.jsonObject(with: Data(training.utf8)) as! [String: Any]
+        var merged = try #require(try JSONValue(parsing: training).objectValue)
         merged.merge(["r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]]) { _, new in new }
-        let settings = try JSONDecoder().decode(TrainingSettings.self, from: JSONSerialization.data(withJSONObject: merged))
+        let settings = try JSONText(.object(merged)).decode(TrainingSettings.self)
         let examples = try TrainingData.load(dataFolder.appendingPathComponent("datasets/policy.jsonl"), tokenizer: tokenizer, maximumLength: settings.maximumLength).examples
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("flow-reference-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: output) }

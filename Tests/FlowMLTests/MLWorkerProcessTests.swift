@@ -33,9 +33,7 @@ struct MLWorkerProcessTests {
 
     func job(_ setup: WorkerProcessSetup, _ jobID: String) throws -> TrainingJob {
         let data = try Data(contentsOf: setup.dataFolder.appendingPathComponent("training/\(jobID)/job.json"))
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(TrainingJob.self, from: data)
+        return try FlowJSON.decode(TrainingJob.self, from: data)
     }
 
     func finish(_ setup: WorkerProcessSetup, jobID: String) async throws -> (FlowProcess, ActivityReply) {

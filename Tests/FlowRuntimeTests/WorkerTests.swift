@@ -129,7 +129,8 @@ struct WorkerTests {
         try await harness.send("resumes", input: "{}", messageID: "m-resume")
         let reply = try await harness.finalReply(to: "m-resume")
         #expect(reply.status == .completed)
-        #expect(reply.output?.text == #"{"resumedFrom":5}"#)
+        // The output type has no CodingKeys: the shared convention writes its key in snake case.
+        #expect(reply.output?.text == #"{"resumed_from":5}"#)
         let progress = await harness.replies(to: "m-resume").filter { $0.status == .progress }
         #expect(progress.first?.progress?.text == #"{"step":5}"#)
         await harness.shutdown()

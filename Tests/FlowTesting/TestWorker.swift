@@ -144,7 +144,7 @@ actor ReplyCollector {
     private var byMessage: [String: [ActivityReply]] = [:]
 
     func add(_ delivery: AMQPDelivery) {
-        guard let reply = try? JSONDecoder().decode(ActivityReply.self, from: Data(delivery.body)) else { return }
+        guard let reply = try? FlowJSON.decode(ActivityReply.self, from: delivery.body) else { return }
         byMessage[reply.messageID, default: []].append(reply)
     }
 

@@ -31,7 +31,7 @@ public struct WorkerProcessSetup: Sendable {
         let reader = Task {
             for try await delivery in consumer {
                 try await delivery.ack()
-                if let reply = try? JSONDecoder().decode(ActivityReply.self, from: Data(delivery.body)) { await replies.add(reply) }
+                if let reply = try? FlowJSON.decode(ActivityReply.self, from: delivery.body) { await replies.add(reply) }
             }
         }
         return WorkerProcessSetup(queue: queue, names: names, dataFolder: dataFolder, requester: requester, replies: replies, consumer: consumer, reader: reader)

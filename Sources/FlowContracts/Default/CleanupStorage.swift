@@ -27,12 +27,6 @@ public enum CleanupStorage: ActivityDeclaration {
             self.dryRun = dryRun
             self.areas = areas
         }
-
-        enum CodingKeys: String, CodingKey {
-            case retentionDays = "retention_days"
-            case dryRun = "dry_run"
-            case areas
-        }
     }
 
     public struct RemovedFile: Codable, Sendable, Equatable {
@@ -50,11 +44,6 @@ public enum CleanupStorage: ActivityDeclaration {
         public var removed: [RemovedFile]
         public var freedBytes: Int
 
-        enum CodingKeys: String, CodingKey {
-            case dryRun = "dry_run"
-            case removed
-            case freedBytes = "freed_bytes"
-        }
 
         public init(dryRun: Bool, removed: [RemovedFile], freedBytes: Int) {
             self.dryRun = dryRun

@@ -26,12 +26,6 @@ public enum DelegateTraining: ActivityDeclaration {
         /// Where the ML actor sends progress and its final reply.
         public var replyTo: String?
 
-        enum CodingKeys: String, CodingKey {
-            case jobID = "job_id"
-            case baseModel = "base_model"
-            case dataset, lora, training
-            case replyTo = "reply_to"
-        }
 
         public init(jobID: String, baseModel: String, dataset: String, lora: JSONText? = nil, training: JSONText? = nil, replyTo: String? = nil) {
             self.jobID = jobID
@@ -48,11 +42,6 @@ public enum DelegateTraining: ActivityDeclaration {
         public var queue: String
         public var messageID: String
 
-        enum CodingKeys: String, CodingKey {
-            case jobID = "job_id"
-            case queue
-            case messageID = "message_id"
-        }
 
         public init(jobID: String, queue: String, messageID: String) {
             self.jobID = jobID

@@ -37,13 +37,6 @@ public enum HealthCheck: ActivityDeclaration {
         public var writable: Bool
         public var workerID: String
 
-        enum CodingKeys: String, CodingKey {
-            case status, problems, broker, queues
-            case dataFolder = "data_folder"
-            case freeBytes = "free_bytes"
-            case writable
-            case workerID = "worker_id"
-        }
 
         public init(status: String, problems: [String], broker: String, queues: [QueueHealth], dataFolder: String, freeBytes: Int64? = nil, writable: Bool, workerID: String) {
             self.status = status

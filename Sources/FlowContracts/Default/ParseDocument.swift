@@ -21,13 +21,6 @@ public enum ParseDocument: ActivityDeclaration {
             self.chunkSize = chunkSize
             self.chunkOverlap = chunkOverlap
         }
-
-        enum CodingKeys: String, CodingKey {
-            case text
-            case textBlobID = "text_blob_id"
-            case chunkSize = "chunk_size"
-            case chunkOverlap = "chunk_overlap"
-        }
     }
 
     public struct Section: Codable, Sendable, Equatable {
@@ -65,12 +58,6 @@ public enum ParseDocument: ActivityDeclaration {
         public var sections: [Section]
         public var chunks: [Chunk]
 
-        enum CodingKeys: String, CodingKey {
-            case characters
-            case sectionCount = "section_count"
-            case chunkCount = "chunk_count"
-            case sections, chunks
-        }
 
         public init(characters: Int, sectionCount: Int, chunkCount: Int, sections: [Section], chunks: [Chunk]) {
             self.characters = characters

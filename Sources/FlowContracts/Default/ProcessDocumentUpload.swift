@@ -31,14 +31,6 @@ public enum ProcessDocumentUpload: ActivityDeclaration {
             self.documentID = documentID
             self.format = format
         }
-
-        enum CodingKeys: String, CodingKey {
-            case path
-            case blobID = "blob_id"
-            case fileName = "file_name"
-            case documentID = "document_id"
-            case format
-        }
     }
 
     public struct Output: Codable, Sendable, Equatable {
@@ -56,15 +48,6 @@ public enum ProcessDocumentUpload: ActivityDeclaration {
         public var text: String
         public var textTruncated: Bool
 
-        enum CodingKeys: String, CodingKey {
-            case documentID = "document_id"
-            case source, format
-            case sizeBytes = "size_bytes"
-            case characters, words, lines, metadata
-            case textBlobID = "text_blob_id"
-            case text
-            case textTruncated = "text_truncated"
-        }
 
         public init(documentID: String, source: String, format: DocumentFormat, sizeBytes: Int, characters: Int, words: Int, lines: Int, metadata: [String: String], textBlobID: String, text: String, textTruncated: Bool) {
             self.documentID = documentID

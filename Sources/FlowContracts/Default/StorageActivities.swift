@@ -19,10 +19,6 @@ public enum StoragePut: ActivityDeclaration {
     public struct Output: Codable, Sendable, Equatable {
         public var blobID: String
         public var size: Int
-        enum CodingKeys: String, CodingKey {
-            case blobID = "blob_id"
-            case size
-        }
 
         public init(blobID: String, size: Int) {
             self.blobID = blobID
@@ -44,10 +40,6 @@ public enum StorageGet: ActivityDeclaration {
         public var size: Int
         public var base64: String
         public var text: String?
-        enum CodingKeys: String, CodingKey {
-            case blobID = "blob_id"
-            case size, base64, text
-        }
 
         public init(blobID: String, size: Int, base64: String, text: String? = nil) {
             self.blobID = blobID
@@ -69,10 +61,6 @@ public enum StorageList: ActivityDeclaration {
     public struct Output: Codable, Sendable, Equatable {
         public var blobs: [BlobEntry]
         public var totalBytes: Int
-        enum CodingKeys: String, CodingKey {
-            case blobs
-            case totalBytes = "total_bytes"
-        }
 
         public init(blobs: [BlobEntry], totalBytes: Int) {
             self.blobs = blobs
@@ -92,10 +80,6 @@ public enum StorageDelete: ActivityDeclaration {
     public struct Output: Codable, Sendable, Equatable {
         public var blobID: String
         public var deleted: Bool
-        enum CodingKeys: String, CodingKey {
-            case blobID = "blob_id"
-            case deleted
-        }
 
         public init(blobID: String, deleted: Bool) {
             self.blobID = blobID
@@ -108,7 +92,6 @@ public enum StorageDelete: ActivityDeclaration {
 public struct BlobReference: Codable, Sendable {
     public var blobID: String
     public init(blobID: String) { self.blobID = blobID }
-    enum CodingKeys: String, CodingKey { case blobID = "blob_id" }
 }
 
 /// A blob's id, size and creation time, as `storage_list` reports it.
@@ -121,11 +104,5 @@ public struct BlobEntry: Codable, Sendable, Equatable {
         self.blobID = blobID
         self.size = size
         self.createdAt = createdAt
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case blobID = "blob_id"
-        case size
-        case createdAt = "created_at"
     }
 }

@@ -25,12 +25,6 @@ public enum TrainOrganizationalModel: ActivityDeclaration {
             self.lora = lora
             self.training = training
         }
-
-        enum CodingKeys: String, CodingKey {
-            case jobID = "job_id"
-            case baseModel = "base_model"
-            case dataset, lora, training
-        }
     }
 
     public struct Output: Codable, Sendable, Equatable {
@@ -55,16 +49,6 @@ public enum TrainOrganizationalModel: ActivityDeclaration {
             self.tokensPerSecond = tokensPerSecond
             self.trainingSeconds = trainingSeconds
         }
-
-        enum CodingKeys: String, CodingKey {
-            case jobID = "job_id"
-            case adapterPath = "adapter_path"
-            case steps
-            case finalLoss = "final_loss"
-            case bestLoss = "best_loss"
-            case tokensPerSecond = "tokens_per_second"
-            case trainingSeconds = "training_seconds"
-        }
     }
 }
 
@@ -88,13 +72,6 @@ public enum EvaluateModel: ActivityDeclaration {
             self.adapterPath = adapterPath
             self.dataset = dataset
         }
-
-        enum CodingKeys: String, CodingKey {
-            case jobID = "job_id"
-            case baseModel = "base_model"
-            case adapterPath = "adapter_path"
-            case dataset
-        }
     }
 
     public struct Output: Codable, Sendable, Equatable {
@@ -114,14 +91,6 @@ public enum EvaluateModel: ActivityDeclaration {
             self.samples = samples
             self.baseEvalLoss = baseEvalLoss
             self.basePerplexity = basePerplexity
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case jobID = "job_id"
-            case evalLoss = "eval_loss"
-            case perplexity, samples
-            case baseEvalLoss = "base_eval_loss"
-            case basePerplexity = "base_perplexity"
         }
     }
 }

@@ -57,23 +57,8 @@ public struct TrainingJob: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case jobID = "job_id"
-        case state, request
-        case messageID = "message_id"
-        case workerID = "worker_id"
-        case createdAt = "created_at"
-        case updatedAt = "updated_at"
-        case step
-        case maximumSteps = "max_steps"
-        case loss
-        case bestLoss = "best_loss"
-        case learningRate = "learning_rate"
-        case tokensPerSecond = "tokens_per_second"
-        case tokens
-        case trainingSeconds = "training_seconds"
-        case deliveries, checkpoints
-        case cancelRequested = "cancel_requested"
-        case result, error
+        case jobID, state, request, messageID, workerID, createdAt, updatedAt, step, loss, bestLoss, learningRate, tokensPerSecond, tokens, trainingSeconds, deliveries, checkpoints, cancelRequested, result, error
+        case maximumSteps = "maxSteps"
     }
 }
 
@@ -109,7 +94,6 @@ public enum GetTrainingJob: ActivityDeclaration {
     public struct Input: Codable, Sendable, Equatable {
         public var jobID: String
         public init(jobID: String) { self.jobID = jobID }
-        enum CodingKeys: String, CodingKey { case jobID = "job_id" }
     }
 
     public typealias Output = TrainingJob
@@ -176,14 +160,8 @@ public enum GenerateText: ActivityDeclaration {
         }
 
         enum CodingKeys: String, CodingKey {
-            case baseModel = "base_model"
-            case adapterPath = "adapter_path"
-            case prompt
-            case messages
-            case maximumNewTokens = "max_new_tokens"
-            case temperature
-            case topP = "top_p"
-            case seed
+            case baseModel, adapterPath, prompt, messages, temperature, topP, seed
+            case maximumNewTokens = "maxNewTokens"
         }
     }
 
@@ -202,14 +180,6 @@ public enum GenerateText: ActivityDeclaration {
             self.generatedTokens = generatedTokens
             self.finishReason = finishReason
             self.tokensPerSecond = tokensPerSecond
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case text
-            case promptTokens = "prompt_tokens"
-            case generatedTokens = "generated_tokens"
-            case finishReason = "finish_reason"
-            case tokensPerSecond = "tokens_per_second"
         }
     }
 }

@@ -19,14 +19,6 @@ public struct ModelUsage: Codable, Sendable, Equatable {
         self.calls = calls
         self.cachedCalls = cachedCalls
     }
-
-    enum CodingKeys: String, CodingKey {
-        case promptTokens = "prompt_tokens"
-        case completionTokens = "completion_tokens"
-        case costUSD = "cost_usd"
-        case calls
-        case cachedCalls = "cached_calls"
-    }
 }
 
 /// `analyze_document_content` on `openai-queue`: a structured analysis of a document's
@@ -56,13 +48,6 @@ public enum AnalyzeDocumentContent: ActivityDeclaration {
             self.maxPartCharacters = maxPartCharacters
             self.useCache = useCache
         }
-
-        enum CodingKeys: String, CodingKey {
-            case documentID = "document_id"
-            case text, model
-            case maxPartCharacters = "max_part_characters"
-            case useCache = "use_cache"
-        }
     }
 
     public struct Risk: Codable, Sendable, Equatable {
@@ -78,11 +63,6 @@ public enum AnalyzeDocumentContent: ActivityDeclaration {
         public var risks: [Risk]
         public var decisions: [String]
         public var openQuestions: [String]
-
-        enum CodingKeys: String, CodingKey {
-            case summary, themes, risks, decisions
-            case openQuestions = "open_questions"
-        }
     }
 
     public struct Output: Codable, Sendable, Equatable {
@@ -102,13 +82,6 @@ public enum AnalyzeDocumentContent: ActivityDeclaration {
             self.parts = parts
             self.promptVersions = promptVersions
             self.usage = usage
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case documentID = "document_id"
-            case analysis, model, parts
-            case promptVersions = "prompt_versions"
-            case usage
         }
     }
 }

@@ -29,12 +29,6 @@ public enum ResearchAndSynthesize: ActivityDeclaration {
         public var model: String?
         public var useCache: Bool?
 
-        enum CodingKeys: String, CodingKey {
-            case topic, sources
-            case maxQuestions = "max_questions"
-            case model
-            case useCache = "use_cache"
-        }
 
         public init(topic: String, sources: [Source], maxQuestions: Int? = nil, model: String? = nil, useCache: Bool? = nil) {
             self.topic = topic
@@ -67,13 +61,6 @@ public enum ResearchAndSynthesize: ActivityDeclaration {
         public var promptVersions: [String]
         public var usage: ModelUsage
 
-        enum CodingKeys: String, CodingKey {
-            case topic, answers, synthesis
-            case keyPoints = "key_points"
-            case gaps, model
-            case promptVersions = "prompt_versions"
-            case usage
-        }
 
         public init(topic: String, answers: [Answer], synthesis: String, keyPoints: [String], gaps: [String], model: String, promptVersions: [String], usage: ModelUsage) {
             self.topic = topic
@@ -119,10 +106,6 @@ public enum CatchballExchange: ActivityDeclaration {
         public var model: String?
         public var useCache: Bool?
 
-        enum CodingKeys: String, CodingKey {
-            case topic, context, conversation, model
-            case useCache = "use_cache"
-        }
 
         public init(topic: String, context: String? = nil, conversation: [Turn]? = nil, model: String? = nil, useCache: Bool? = nil) {
             self.topic = topic
@@ -143,13 +126,6 @@ public enum CatchballExchange: ActivityDeclaration {
         public var promptVersions: [String]
         public var usage: ModelUsage
 
-        enum CodingKeys: String, CodingKey {
-            case round, proposal, feedback
-            case revisedProposal = "revised_proposal"
-            case conversation, model
-            case promptVersions = "prompt_versions"
-            case usage
-        }
 
         public init(round: Int, proposal: String, feedback: String, revisedProposal: String, conversation: [Turn], model: String, promptVersions: [String], usage: ModelUsage) {
             self.round = round
@@ -191,12 +167,6 @@ public enum SynthesizeWisdom: ActivityDeclaration {
         public var model: String?
         public var useCache: Bool?
 
-        enum CodingKeys: String, CodingKey {
-            case insights
-            case maxPrinciples = "max_principles"
-            case model
-            case useCache = "use_cache"
-        }
 
         public init(insights: [Insight], maxPrinciples: Int? = nil, model: String? = nil, useCache: Bool? = nil) {
             self.insights = insights
@@ -232,11 +202,6 @@ public enum SynthesizeWisdom: ActivityDeclaration {
         public var promptVersions: [String]
         public var usage: ModelUsage
 
-        enum CodingKeys: String, CodingKey {
-            case principles, model
-            case promptVersions = "prompt_versions"
-            case usage
-        }
 
         public init(principles: [Principle], model: String, promptVersions: [String], usage: ModelUsage) {
             self.principles = principles

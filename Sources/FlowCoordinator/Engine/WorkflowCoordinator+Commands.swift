@@ -70,7 +70,7 @@ extension WorkflowCoordinator {
 
     private func decode<Command: Decodable>(_ type: Command.Type, _ delivery: AMQPDelivery) throws -> Command {
         do {
-            return try JSONDecoder().decode(type, from: Data(delivery.body))
+            return try FlowJSON.decode(type, from: delivery.body)
         } catch let error as DecodingError {
             throw ActivityFailure.nonRetryable(.invalidCommand, "the body of \(delivery.properties.type ?? "the command") does not decode: \(error) (docs/protocol.md, Workflows)")
         }

@@ -7,7 +7,7 @@ extension WorkflowCoordinator {
     /// after it is recorded; one that cannot be recorded goes back to the queue.
     func handleReply(_ delivery: AMQPDelivery) async {
         do {
-            guard let reply = try? JSONDecoder().decode(ActivityReply.self, from: Data(delivery.body)) else {
+            guard let reply = try? FlowJSON.decode(ActivityReply.self, from: delivery.body) else {
                 try await reject(delivery, from: configuration.names.coordinatorReplyQueue, failure: .nonRetryable(.malformedReply, "the message on the coordinator's reply queue is not an activity reply (docs/protocol.md, Replies)"))
                 try await delivery.ack()
                 return

@@ -62,7 +62,7 @@ enum CoordinatorMessages {
             headers[FlowProtocol.Header.startToCloseTimeout] = .int(timeout.wholeMilliseconds)
         }
         if let policy = call.options.retryPolicy {
-            headers[FlowProtocol.Header.retryPolicy] = .string(String(decoding: try JSONEncoder().encode(policy.wireForm), as: UTF8.self))
+            headers[FlowProtocol.Header.retryPolicy] = .string(try FlowJSON.encodeText(policy.wireForm))
         }
         if let scheduleToClose = call.options.scheduleToCloseTimeout {
             headers[FlowProtocol.Header.deadline] = .int(Int64(now.timeIntervalSince1970 * 1000) + scheduleToClose.wholeMilliseconds)
@@ -82,7 +82,7 @@ enum CoordinatorMessages {
             correlationID: recipient.correlationID, messageID: "\(record.id)#result", timestamp: UInt64(now.timeIntervalSince1970),
             type: WorkflowResult.messageType, appID: appID
         )
-        return AMQPMessage(routingKey: recipient.replyTo, properties: properties, body: Array(try JSONEncoder().encode(record.result)))
+        return AMQPMessage(routingKey: recipient.replyTo, properties: properties, body: try FlowJSON.encodeBytes(record.result))
     }
 
     /// An answer to whoever sent a command, or a notice about their workflow.
@@ -91,6 +91,6 @@ enum CoordinatorMessages {
             contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: recipient.correlationID,
             timestamp: UInt64(now.timeIntervalSince1970), type: type, appID: appID
         )
-        return AMQPMessage(routingKey: recipient.replyTo, properties: properties, body: Array(try JSONEncoder().encode(body)))
+        return AMQPMessage(routingKey: recipient.replyTo, properties: properties, body: try FlowJSON.encodeBytes(body))
     }
 }

@@ -22,8 +22,8 @@ extension SQLiteWorkflowStore {
 
         func record() throws -> WorkflowRecord {
             WorkflowRecord(
-                id: id, name: name, status: status, input: JSONText(unchecked: input), output: output.map(JSONText.init(unchecked:)),
-                error: try error.map { try StoredJSON.decode(ActivityFailure.self, $0) }, parkedReason: parkedReason,
+                id: id, name: name, status: status, input: try JSONText(storedText: input), output: try output.map(JSONText.init(storedText:)),
+                error: try error.map { try FlowJSON.decode(ActivityFailure.self, from: $0) }, parkedReason: parkedReason,
                 cancelRequested: cancelRequested, startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt
             )
         }
@@ -54,7 +54,7 @@ extension SQLiteWorkflowStore {
             activity = step.activity
             queue = step.queue
             input = step.input.text
-            options = try StoredJSON.encode(step.options)
+            options = try FlowJSON.encodeText(step.options)
             status = step.status
             sends = step.sends
             scheduledAt = step.scheduledAt
@@ -62,15 +62,15 @@ extension SQLiteWorkflowStore {
             lastHeardAt = step.lastHeardAt
             attempt = step.attempt
             result = step.result?.text
-            error = try step.error.map(StoredJSON.encode)
+            error = try step.error.map { try FlowJSON.encodeText($0) }
         }
 
         func record() throws -> StepRecord {
             StepRecord(
                 messageID: messageID, workflowID: workflowID, stepKey: stepKey, activity: activity, queue: queue,
-                input: JSONText(unchecked: input), options: try StoredJSON.decode(ActivityOptions.self, options), status: status, sends: sends,
+                input: try JSONText(storedText: input), options: try FlowJSON.decode(ActivityOptions.self, from: options), status: status, sends: sends,
                 scheduledAt: scheduledAt, sentAt: sentAt, lastHeardAt: lastHeardAt, attempt: attempt,
-                result: result.map(JSONText.init(unchecked:)), error: try error.map { try StoredJSON.decode(ActivityFailure.self, $0) }
+                result: try result.map(JSONText.init(storedText:)), error: try error.map { try FlowJSON.decode(ActivityFailure.self, from: $0) }
             )
         }
 
@@ -133,22 +133,12 @@ extension SQLiteWorkflowStore {
             runs = schedule.runs
         }
 
-        var record: ScheduleRecord {
+        func record() throws -> ScheduleRecord {
             ScheduleRecord(
-                name: name, workflow: workflow, input: JSONText(unchecked: input), everySeconds: everySeconds, cron: cron,
+                name: name, workflow: workflow, input: try JSONText(storedText: input), everySeconds: everySeconds, cron: cron,
                 nextRunAt: nextRunAt, lastRunAt: lastRunAt, runs: runs
             )
         }
     }
 }
 
-/// JSON held in text columns.
-enum StoredJSON {
-    static func encode<Value: Encodable>(_ value: Value) throws -> String {
-        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
-    }
-
-    static func decode<Value: Decodable>(_ type: Value.Type, _ text: String) throws -> Value {
-        try JSONDecoder().decode(type, from: Data(text.utf8))
-    }
-}

@@ -72,7 +72,7 @@ extension SQLiteWorkflowStore {
             guard var row = try StepRow.fetchOne(db, key: messageID), try Self.isRunning(db, workflowID: row.workflowID) else { return .unknown }
             if row.status.isFinal || (row.status == .parked && status == .parked) { return .alreadyFinal(row.head) }
             row.status = status
-            row.error = try StoredJSON.encode(failure)
+            row.error = try FlowJSON.encodeText(failure)
             row.attempt = attempt
             row.lastHeardAt = now
             try row.update(db)
@@ -148,7 +148,7 @@ extension SQLiteWorkflowStore {
     }
 
     public func schedules() async throws -> [ScheduleRecord] {
-        try await database.read { db in try ScheduleRow.order(Column("name")).fetchAll(db).map(\.record) }
+        try await database.read { db in try ScheduleRow.order(Column("name")).fetchAll(db).map { try $0.record() } }
     }
 
     public func recordScheduleRun(name: String, runAt: Date, nextRunAt: Date) async throws {

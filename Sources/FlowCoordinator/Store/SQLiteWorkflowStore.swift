@@ -67,7 +67,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             guard var row = try WorkflowRow.fetchOne(db, key: id), !row.status.isFinished else { return nil }
             row.status = status
             row.output = output?.text
-            row.error = try error.map(StoredJSON.encode)
+            row.error = try error.map { try FlowJSON.encodeText($0) }
             row.parkedReason = nil
             row.updatedAt = now
             row.finishedAt = now

@@ -59,14 +59,6 @@ extension RetryPolicy {
         public var maximumIntervalMs: Int64
         public var maximumAttempts: Int
         public var nonRetryableErrorTypes: [String]
-
-        enum CodingKeys: String, CodingKey {
-            case initialIntervalMs = "initial_interval_ms"
-            case backoffCoefficient = "backoff_coefficient"
-            case maximumIntervalMs = "maximum_interval_ms"
-            case maximumAttempts = "maximum_attempts"
-            case nonRetryableErrorTypes = "non_retryable_error_types"
-        }
     }
 
     public var wireForm: WireForm {
@@ -118,17 +110,17 @@ extension RetryPolicy {
         /// out-of-range value.
         public init(headerJSON text: String) throws(RetryPolicyHeaderError) {
             struct Fields: Decodable {
-                var initial_interval_ms: Double?
-                var backoff_coefficient: Double?
-                var maximum_interval_ms: Double?
-                var maximum_attempts: Double?
-                var non_retryable_error_types: [String]?
+                var initialIntervalMs: Double?
+                var backoffCoefficient: Double?
+                var maximumIntervalMs: Double?
+                var maximumAttempts: Double?
+                var nonRetryableErrorTypes: [String]?
             }
             let fields: Fields
             do {
-                fields = try JSONDecoder().decode(Fields.self, from: Data(text.utf8))
+                fields = try FlowJSON.decode(Fields.self, from: text)
             } catch let DecodingError.typeMismatch(type, context) where !context.codingPath.isEmpty {
-                throw RetryPolicyHeaderError("field \(context.codingPath.map(\.stringValue).joined(separator: ".")) must be \(type == [String].self || type == String.self ? "a list of strings" : "a number")")
+                throw RetryPolicyHeaderError("field \(context.codingPath.map { JSONKeys.snakeCase($0.stringValue) }.joined(separator: ".")) must be \(type == [String].self || type == String.self ? "a list of strings" : "a number")")
             } catch {
                 throw RetryPolicyHeaderError("is not a JSON object of retry settings")
             }
@@ -137,17 +129,17 @@ extension RetryPolicy {
                 guard value >= 0, value == value.rounded(), value < 1e15 else { throw RetryPolicyHeaderError("field \(field) must be a whole number of milliseconds from 0, got \(value)") }
                 return .milliseconds(Int64(value))
             }
-            initialInterval = try milliseconds(fields.initial_interval_ms, "initial_interval_ms")
-            maximumInterval = try milliseconds(fields.maximum_interval_ms, "maximum_interval_ms")
-            if let coefficient = fields.backoff_coefficient {
+            initialInterval = try milliseconds(fields.initialIntervalMs, "initial_interval_ms")
+            maximumInterval = try milliseconds(fields.maximumIntervalMs, "maximum_interval_ms")
+            if let coefficient = fields.backoffCoefficient {
                 guard coefficient >= 1, coefficient.isFinite else { throw RetryPolicyHeaderError("field backoff_coefficient must be at least 1, got \(coefficient)") }
                 backoffCoefficient = coefficient
             }
-            if let attempts = fields.maximum_attempts {
+            if let attempts = fields.maximumAttempts {
                 guard attempts >= 1, attempts == attempts.rounded(), attempts < 1e9 else { throw RetryPolicyHeaderError("field maximum_attempts must be a whole number from 1, got \(attempts)") }
                 maximumAttempts = Int(attempts)
             }
-            nonRetryableErrorTypes = fields.non_retryable_error_types.map(Set.init)
+            nonRetryableErrorTypes = fields.nonRetryableErrorTypes.map(Set.init)
         }
 
         /// `policy` with the fields this header gives replaced.

@@ -48,10 +48,4 @@ public struct ActivityReply: Codable, Sendable, Equatable {
         self.error = error
         self.progress = progress
     }
-
-    enum CodingKeys: String, CodingKey {
-        case `protocol`, status, activity
-        case messageID = "message_id"
-        case attempt, output, error, progress
-    }
 }

@@ -11,104 +11,56 @@ extension Topology {
     /// The topology as a definitions document for one vhost, with stable ordering so the
     /// committed `broker/definitions.json` diff shows only real changes.
     public func definitionsJSON(vhost: String = "/") throws -> Data {
-        let document: [String: Any] = [
-            "exchanges": exchanges.map { exchange in
-                [
-                    "name": exchange.name,
-                    "vhost": vhost,
-                    "type": exchange.kind.rawValue,
-                    "durable": exchange.durable,
-                    "auto_delete": exchange.autoDelete,
-                    "internal": exchange.isInternal,
-                    "arguments": Self.jsonObject(exchange.arguments),
-                ] as [String: Any]
+        let document = DefinitionsDocument(
+            exchanges: exchanges.map { exchange in
+                .init(
+                    name: exchange.name, vhost: vhost, type: exchange.kind.rawValue, durable: exchange.durable,
+                    autoDelete: exchange.autoDelete, internal: exchange.isInternal, arguments: exchange.arguments.mapValues(JSONValue.init)
+                )
             },
-            "queues": queues.map { queue in
-                [
-                    "name": queue.name,
-                    "vhost": vhost,
-                    "durable": queue.durable,
-                    "auto_delete": queue.autoDelete,
-                    "arguments": Self.jsonObject(queue.arguments),
-                ] as [String: Any]
+            queues: queues.map { queue in
+                .init(name: queue.name, vhost: vhost, durable: queue.durable, autoDelete: queue.autoDelete, arguments: queue.arguments.mapValues(JSONValue.init))
             },
-            "bindings": bindings.map { binding in
-                [
-                    "source": binding.exchange,
-                    "vhost": vhost,
-                    "destination": binding.queue,
-                    "destination_type": "queue",
-                    "routing_key": binding.routingKey,
-                    "arguments": Self.jsonObject(binding.arguments),
-                ] as [String: Any]
-            },
-        ]
-        return try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            bindings: bindings.map { binding in
+                .init(
+                    source: binding.exchange, vhost: vhost, destination: binding.queue, destinationType: "queue",
+                    routingKey: binding.routingKey, arguments: binding.arguments.mapValues(JSONValue.init)
+                )
+            }
+        )
+        return try FlowJSON.prettyEncoder.encode(document)
     }
 
     /// Reads the exchanges, queues and bindings of one vhost from a definitions document.
     /// Users, permissions, policies and other vhosts are ignored.
     public init(definitionsJSON data: Data, vhost: String = "/") throws {
-        guard let document = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw DefinitionsError(description: "definitions must be a JSON object with exchanges, queues and bindings")
+        let document: DefinitionsDocument
+        do {
+            document = try FlowJSON.decode(DefinitionsDocument.self, from: data)
+        } catch let error as DecodingError {
+            throw DefinitionsError(description: "definitions must be a JSON object with exchanges, queues and bindings: \(FlowJSON.describe(error))")
         }
-        func entries(_ key: String) throws -> [[String: Any]] {
-            guard let list = (document[key] ?? [Any]()) as? [Any] else {
-                throw DefinitionsError(description: "definitions: '\(key)' must be an array")
-            }
-            return try list.map { item in
-                guard let entry = item as? [String: Any] else {
-                    throw DefinitionsError(description: "definitions: every entry of '\(key)' must be an object")
-                }
-                return entry
-            }.filter { ($0["vhost"] as? String ?? "/") == vhost }
-        }
-        func string(_ entry: [String: Any], _ key: String, in section: String) throws -> String {
-            guard let value = entry[key] as? String else {
-                throw DefinitionsError(description: "definitions: an entry of '\(section)' has no string '\(key)'")
-            }
-            return value
-        }
-        func arguments(_ entry: [String: Any]) throws -> FieldTable {
-            try Self.fieldTable(entry["arguments"] as? [String: Any] ?? [:])
+        func arguments(_ object: [String: JSONValue]?) throws -> FieldTable {
+            try (object ?? [:]).mapValues(FieldValue.init(definitionsValue:))
         }
 
         self.init()
-        for entry in try entries("exchanges") {
-            let kindName = try string(entry, "type", in: "exchanges")
-            guard let kind = Exchange.Kind(rawValue: kindName) else {
-                throw DefinitionsError(description: "definitions: exchange type '\(kindName)' is not one of direct, fanout, topic, headers")
+        for entry in document.exchanges ?? [] where (entry.vhost ?? "/") == vhost {
+            guard let kind = Exchange.Kind(rawValue: entry.type) else {
+                throw DefinitionsError(description: "definitions: exchange type '\(entry.type)' is not one of direct, fanout, topic, headers")
             }
             exchanges.append(
                 Exchange(
-                    name: try string(entry, "name", in: "exchanges"),
-                    kind: kind,
-                    durable: entry["durable"] as? Bool ?? true,
-                    autoDelete: entry["auto_delete"] as? Bool ?? false,
-                    isInternal: entry["internal"] as? Bool ?? false,
-                    arguments: try arguments(entry)
+                    name: entry.name, kind: kind, durable: entry.durable ?? true, autoDelete: entry.autoDelete ?? false,
+                    isInternal: entry.internal ?? false, arguments: try arguments(entry.arguments)
                 )
             )
         }
-        for entry in try entries("queues") {
-            queues.append(
-                Queue(
-                    name: try string(entry, "name", in: "queues"),
-                    durable: entry["durable"] as? Bool ?? true,
-                    autoDelete: entry["auto_delete"] as? Bool ?? false,
-                    arguments: try arguments(entry)
-                )
-            )
+        for entry in document.queues ?? [] where (entry.vhost ?? "/") == vhost {
+            queues.append(Queue(name: entry.name, durable: entry.durable ?? true, autoDelete: entry.autoDelete ?? false, arguments: try arguments(entry.arguments)))
         }
-        for entry in try entries("bindings") {
-            bindings.append(
-                Binding(
-                    exchange: try string(entry, "source", in: "bindings"),
-                    queue: try string(entry, "destination", in: "bindings"),
-                    routingKey: entry["routing_key"] as? String ?? "",
-                    arguments: try arguments(entry)
-                )
-            )
+        for entry in document.bindings ?? [] where (entry.vhost ?? "/") == vhost {
+            bindings.append(Binding(exchange: entry.source, queue: entry.destination, routingKey: entry.routingKey ?? "", arguments: try arguments(entry.arguments)))
         }
     }
 
@@ -120,48 +72,71 @@ extension Topology {
             bindings: bindings.sorted { ($0.exchange, $0.queue, $0.routingKey) < ($1.exchange, $1.queue, $1.routingKey) }
         )
     }
+}
 
-    private static func jsonObject(_ table: FieldTable) -> [String: Any] {
-        table.mapValues(jsonValue)
+/// The part of RabbitMQ's definitions format a topology uses.
+struct DefinitionsDocument: Codable {
+    struct Exchange: Codable {
+        var name: String
+        var vhost: String?
+        var type: String
+        var durable: Bool?
+        var autoDelete: Bool?
+        var `internal`: Bool?
+        var arguments: [String: JSONValue]?
     }
 
-    private static func jsonValue(_ value: FieldValue) -> Any {
-        switch value {
-        case .bool(let value): return value
-        case .int(let value): return value
-        case .double(let value): return value
-        case .string(let value): return value
-        case .bytes(let value): return String(decoding: value, as: UTF8.self)
-        case .timestamp(let value): return value
-        case .array(let values): return values.map(jsonValue)
-        case .table(let table): return jsonObject(table)
-        case .void: return NSNull()
-        }
+    struct Queue: Codable {
+        var name: String
+        var vhost: String?
+        var durable: Bool?
+        var autoDelete: Bool?
+        var arguments: [String: JSONValue]?
     }
 
-    private static func fieldTable(_ object: [String: Any]) throws -> FieldTable {
-        try object.mapValues(fieldValue)
+    struct Binding: Codable {
+        var source: String
+        var vhost: String?
+        var destination: String
+        var destinationType: String?
+        var routingKey: String?
+        var arguments: [String: JSONValue]?
     }
 
-    private static func fieldValue(_ value: Any) throws -> FieldValue {
-        switch value {
-        case let number as NSNumber:
-            if number.isBoolean { return .bool(number.boolValue) }
-            let double = number.doubleValue
-            if double.rounded() == double, abs(double) < 9.0e18 { return .int(number.int64Value) }
-            return .double(double)
-        case let text as String: return .string(text)
-        case let list as [Any]: return .array(try list.map(fieldValue))
-        case let object as [String: Any]: return .table(try fieldTable(object))
-        case is NSNull: return .void
-        default:
-            throw DefinitionsError(description: "definitions: argument value \(value) has no AMQP equivalent")
+    var exchanges: [Exchange]?
+    var queues: [Queue]?
+    var bindings: [Binding]?
+}
+
+extension JSONValue {
+    /// An AMQP field value as JSON: bytes as UTF-8 text, a timestamp as its seconds.
+    init(_ field: FieldValue) {
+        switch field {
+        case .bool(let value): self = .bool(value)
+        case .int(let value): self = .integer(value)
+        case .double(let value): self = .number(value)
+        case .string(let value): self = .string(value)
+        case .bytes(let value): self = .string(String(decoding: value, as: UTF8.self))
+        case .timestamp(let value): self = value <= UInt64(Int64.max) ? .integer(Int64(value)) : .number(Double(value))
+        case .array(let values): self = .array(values.map(JSONValue.init))
+        case .table(let table): self = .object(table.mapValues(JSONValue.init))
+        case .void: self = .null
         }
     }
 }
 
-extension NSNumber {
-    /// Whether JSONSerialization made this number from `true` or `false`: it gives
-    /// booleans the `char` encoding and never uses it for numbers.
-    fileprivate var isBoolean: Bool { String(cString: objCType) == "c" }
+extension FieldValue {
+    /// A definitions argument as an AMQP field value: whole numbers become integers, as
+    /// RabbitMQ reads them.
+    init(definitionsValue value: JSONValue) throws {
+        switch value {
+        case .null: self = .void
+        case .bool(let value): self = .bool(value)
+        case .integer(let value): self = .int(value)
+        case .number(let value): self = value.rounded() == value && abs(value) < 9.0e18 ? .int(Int64(value)) : .double(value)
+        case .string(let value): self = .string(value)
+        case .array(let values): self = .array(try values.map(FieldValue.init(definitionsValue:)))
+        case .object(let object): self = .table(try object.mapValues(FieldValue.init(definitionsValue:)))
+        }
+    }
 }

@@ -22,12 +22,6 @@ public enum WorkflowCommand {
             self.workflowID = workflowID
             self.input = input
         }
-
-        enum CodingKeys: String, CodingKey {
-            case workflow
-            case workflowID = "workflow_id"
-            case input
-        }
     }
 
     /// The body of `flow.workflow.cancel`.
@@ -38,11 +32,6 @@ public enum WorkflowCommand {
         public init(workflowID: String, reason: String? = nil) {
             self.workflowID = workflowID
             self.reason = reason
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case workflowID = "workflow_id"
-            case reason
         }
     }
 
@@ -60,12 +49,6 @@ public enum WorkflowCommand {
             self.input = input
             self.everySeconds = everySeconds
             self.cron = cron
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case name, workflow, input
-            case everySeconds = "every_seconds"
-            case cron
         }
     }
 
@@ -109,12 +92,6 @@ public struct WorkflowResult: Codable, Sendable, Equatable {
         self.workflowID = workflowID
         self.output = output
         self.error = error
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case `protocol`, status, workflow
-        case workflowID = "workflow_id"
-        case output, error
     }
 }
 

@@ -52,12 +52,10 @@ public struct CleanupStorageActivity: DeclaredActivity {
     /// The checkpoint folders of the training jobs that are over.
     private func finishedJobCheckpoints() -> [URL] {
         let training = dataFolder.root.appendingPathComponent("training")
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         var folders: [URL] = []
         for job in (try? FileManager.default.contentsOfDirectory(at: training, includingPropertiesForKeys: nil)) ?? [] {
             guard let data = try? Data(contentsOf: job.appendingPathComponent("job.json")),
-                  let record = try? decoder.decode(TrainingJob.self, from: data), record.state.isFinal
+                  let record = try? FlowJSON.decode(TrainingJob.self, from: data), record.state.isFinal
             else { continue }
             let names = (try? FileManager.default.contentsOfDirectory(atPath: job.path)) ?? []
             folders += names.filter { $0.hasPrefix("checkpoint-") }.sorted().map { job.appendingPathComponent($0) }

@@ -52,7 +52,7 @@ public struct DelegateTrainingActivity: DeclaredActivity {
         var body = input
         body.replyTo = nil
         try await transport.publish(
-            AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.ml), properties: properties, body: Array(try JSONEncoder().encode(body)))
+            AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.ml), properties: properties, body: try FlowJSON.encodeBytes(body))
         )
         return Output(jobID: input.jobID, queue: names.queue(.ml), messageID: messageID)
     }

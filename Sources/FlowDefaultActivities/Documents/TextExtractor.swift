@@ -51,22 +51,23 @@ public struct TextExtractor: Sendable {
     }
 
     private func jsonText(_ data: Data, fileName: String) throws -> ExtractedDocument {
-        let object: Any
+        let value: JSONValue
         do {
-            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            value = try JSONValue(parsing: data)
         } catch {
-            throw DocumentError(.corrupt, "\(fileName) is not valid JSON: \(error.localizedDescription)")
+            let reason = (error as? DecodingError).map(FlowJSON.describe) ?? "\(error)"
+            throw DocumentError(.corrupt, "\(fileName) is not valid JSON: \(reason)")
         }
-        let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
+        let pretty = try FlowJSON.encodeText(value, pretty: true)
         var metadata: [String: String] = [:]
-        if let dictionary = object as? [String: Any] {
+        if let dictionary = value.objectValue {
             metadata["top_level"] = "object"
             metadata["keys"] = dictionary.keys.sorted().joined(separator: ",")
-        } else if let array = object as? [Any] {
+        } else if let array = value.arrayValue {
             metadata["top_level"] = "array"
             metadata["items"] = String(array.count)
         }
-        return ExtractedDocument(format: .json, text: String(decoding: pretty, as: UTF8.self), metadata: metadata)
+        return ExtractedDocument(format: .json, text: pretty, metadata: metadata)
     }
 
     /// A DOCX file is a zip holding `word/document.xml`: paragraphs are `w:p`, text runs

@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 
 /// Why a safetensors file was refused.
@@ -95,7 +96,7 @@ public struct SafeTensors: Sendable {
         }
         let headerBytes = data.subdata(in: data.startIndex + 8..<data.startIndex + 8 + Int(headerLength))
         guard headerBytes.first == UInt8(ascii: "{"),
-              let object = (try? JSONSerialization.jsonObject(with: headerBytes)) as? [String: Any]
+              let object = (try? JSONValue(parsing: headerBytes))?.objectValue
         else {
             throw SafeTensorsError(.invalidHeader, "the header of \(source) is not a JSON object")
         }
@@ -103,15 +104,15 @@ public struct SafeTensors: Sendable {
         var entries: [String: TensorEntry] = [:]
         for (name, value) in object {
             if name == "__metadata__" {
-                guard let values = value as? [String: Any], values.values.allSatisfy({ $0 is String }) else {
+                guard let values = value.objectValue?.compactMapValues(\.stringValue), values.count == value.objectValue?.count else {
                     throw SafeTensorsError(.invalidHeader, "__metadata__ of \(source) must map strings to strings")
                 }
-                metadata = values.mapValues { $0 as! String }
+                metadata = values
                 continue
             }
-            guard let fields = value as? [String: Any], let typeName = fields["dtype"] as? String,
-                  let shape = (fields["shape"] as? [Any])?.map({ ($0 as? NSNumber)?.intValue ?? -1 }),
-                  let offsets = (fields["data_offsets"] as? [Any])?.map({ ($0 as? NSNumber)?.intValue ?? -1 }), offsets.count == 2
+            guard let typeName = value["dtype"]?.stringValue,
+                  let shape = value["shape"]?.arrayValue?.map({ $0.intValue ?? -1 }),
+                  let offsets = value["data_offsets"]?.arrayValue?.map({ $0.intValue ?? -1 }), offsets.count == 2
             else {
                 throw SafeTensorsError(.invalidHeader, "tensor \(name) of \(source) needs dtype, shape and data_offsets [begin, end]")
             }
@@ -222,8 +223,8 @@ public enum SafeTensorsWriter {
     }
 
     public static func data(_ tensors: [Tensor], metadata: [String: String] = [:]) throws -> Data {
-        var header: [String: Any] = [:]
-        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var header: [String: JSONValue] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = .object(metadata.mapValues(JSONValue.string)) }
         var offset = 0
         let sorted = tensors.sorted { $0.name < $1.name }
         for tensor in sorted {
@@ -234,10 +235,13 @@ public enum SafeTensorsWriter {
                 throw SafeTensorsError(.unsupportedType, "tensor \(tensor.name): only F32, F16 and BF16 are written, not \(tensor.type.rawValue)")
             }
             let bytes = tensor.values.count * tensor.type.byteCount
-            header[tensor.name] = ["dtype": tensor.type.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + bytes]]
+            header[tensor.name] = [
+                "dtype": .string(tensor.type.rawValue), "shape": .array(tensor.shape.map { .integer(Int64($0)) }),
+                "data_offsets": [.integer(Int64(offset)), .integer(Int64(offset + bytes))],
+            ]
             offset += bytes
         }
-        var headerBytes = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        var headerBytes = try FlowJSON.encode(JSONValue.object(header))
         while headerBytes.count % 8 != 0 { headerBytes.append(UInt8(ascii: " ")) }
         var file = Data(capacity: 8 + headerBytes.count + offset)
         withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { file.append(contentsOf: $0) }

@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 
 /// How ``LlamaModel/generate(prompt:settings:adapter:onToken:)`` picks tokens.
@@ -97,12 +98,9 @@ extension LlamaModel {
     /// in `generation_config.json` or else `config.json`), which stop generation.
     public static func endOfSequenceTokens(in folder: URL) -> Set<Int> {
         for file in ["generation_config.json", "config.json"] {
-            guard let data = try? Data(contentsOf: folder.appendingPathComponent(file)),
-                  let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-                  let value = object["eos_token_id"]
-            else { continue }
-            if let id = value as? Int { return [id] }
-            if let ids = value as? [Int] { return Set(ids) }
+            guard let value = try? JSONValue(contentsOf: folder.appendingPathComponent(file))["eos_token_id"] else { continue }
+            if let id = value.intValue { return [id] }
+            if let ids = value.arrayValue?.compactMap(\.intValue) { return Set(ids) }
         }
         return []
     }

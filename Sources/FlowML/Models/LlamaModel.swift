@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 
 /// A decoder-only transformer of the Llama family (Llama, Mistral, Qwen2) in fp32 on the
@@ -15,9 +16,9 @@ public struct LlamaModel: Sendable {
         var files: [URL] = []
         let index = folder.appendingPathComponent("model.safetensors.index.json")
         if FileManager.default.fileExists(atPath: index.path) {
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: index))) as? [String: Any],
-                  let map = object["weight_map"] as? [String: String]
-            else { throw ModelError("\(index.path) has no weight_map") }
+            guard let map = try? JSONValue(contentsOf: index)["weight_map"]?.objectValue?.compactMapValues(\.stringValue) else {
+                throw ModelError("\(index.path) has no weight_map")
+            }
             files = Set(map.values).sorted().map { folder.appendingPathComponent($0) }
         } else {
             files = [folder.appendingPathComponent("model.safetensors")]

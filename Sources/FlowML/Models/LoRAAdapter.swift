@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 
 /// A LoRA adapter in PEFT's layout: `adapter_config.json` and `adapter_model.safetensors`
@@ -32,20 +33,20 @@ public struct LoRAAdapter: Sendable {
     /// Reads a PEFT adapter folder.
     public init(folder: URL) throws {
         let configURL = folder.appendingPathComponent("adapter_config.json")
-        guard let config = (try? JSONSerialization.jsonObject(with: Data(contentsOf: configURL))) as? [String: Any] else {
+        guard let config = try? JSONValue(contentsOf: configURL), config.objectValue != nil else {
             throw ModelError("cannot read \(configURL.path) as a JSON object")
         }
-        guard (config["peft_type"] as? String ?? "LORA") == "LORA", let rank = (config["r"] as? NSNumber)?.intValue, rank > 0 else {
+        guard (config["peft_type"]?.stringValue ?? "LORA") == "LORA", let rank = config["r"]?.intValue, rank > 0 else {
             throw ModelError("\(configURL.path) is not a LoRA adapter with a positive r")
         }
-        guard config["fan_in_fan_out"] as? Bool != true, config["use_dora"] as? Bool != true else {
+        guard config["fan_in_fan_out"]?.boolValue != true, config["use_dora"]?.boolValue != true else {
             throw ModelError("\(configURL.path): fan_in_fan_out and DoRA adapters are not supported")
         }
         self.rank = rank
-        alpha = (config["lora_alpha"] as? NSNumber)?.floatValue ?? Float(rank)
-        useRSLoRA = config["use_rslora"] as? Bool ?? false
-        targetModules = (config["target_modules"] as? [String] ?? []).sorted()
-        dropout = (config["lora_dropout"] as? NSNumber)?.floatValue ?? 0
+        alpha = config["lora_alpha"]?.doubleValue.map(Float.init) ?? Float(rank)
+        useRSLoRA = config["use_rslora"]?.boolValue ?? false
+        targetModules = (config["target_modules"]?.arrayValue ?? []).compactMap(\.stringValue).sorted()
+        dropout = config["lora_dropout"]?.doubleValue.map(Float.init) ?? 0
         let tensors = try SafeTensors(contentsOf: folder.appendingPathComponent("adapter_model.safetensors"))
         var a: [String: [Float]] = [:]
         var b: [String: [Float]] = [:]
@@ -77,12 +78,13 @@ public struct LoRAAdapter: Sendable {
             tensors.append(.init(name: Self.prefix + module + ".lora_B.weight", shape: [shape.outputs, rank], values: b[module]!))
         }
         try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: folder.appendingPathComponent("adapter_model.safetensors"))
-        let config: [String: Any] = [
-            "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": baseModel, "r": rank, "lora_alpha": alpha,
-            "lora_dropout": Double(dropout), "target_modules": targetModules, "bias": "none", "fan_in_fan_out": false, "use_rslora": useRSLoRA,
-            "use_dora": false, "inference_mode": true, "init_lora_weights": true, "modules_to_save": NSNull(),
+        let config: JSONValue = [
+            "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": .string(baseModel), "r": .integer(Int64(rank)),
+            "lora_alpha": .number(Double(alpha)), "lora_dropout": .number(Double(dropout)), "target_modules": .array(targetModules.map(JSONValue.string)),
+            "bias": "none", "fan_in_fan_out": false, "use_rslora": .bool(useRSLoRA), "use_dora": false, "inference_mode": true,
+            "init_lora_weights": true, "modules_to_save": nil,
         ]
-        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+        let data = try FlowJSON.prettyEncoder.encode(config)
         let target = folder.appendingPathComponent("adapter_config.json")
         let temporary = folder.appendingPathComponent(".adapter_config.json.partial")
         try data.write(to: temporary)

@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 
 /// A Hugging Face `config.json` of the `llama`, `mistral` or `qwen2` architectures.
@@ -19,18 +20,18 @@ public struct ModelConfiguration: Sendable, Equatable {
     public static let architectures = ["llama", "mistral", "qwen2"]
 
     public init(contentsOf url: URL) throws {
-        guard let data = try? Data(contentsOf: url), let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        guard let object = try? JSONValue(contentsOf: url), object.objectValue != nil else {
             throw ModelError("cannot read \(url.path) as a JSON object")
         }
         try self.init(object)
     }
 
-    init(_ object: [String: Any]) throws {
+    init(_ object: JSONValue) throws {
         func integer(_ key: String) throws -> Int {
-            guard let value = (object[key] as? NSNumber)?.intValue, value > 0 else { throw ModelError("config.json needs a positive integer \(key)") }
+            guard let value = object[key]?.intValue, value > 0 else { throw ModelError("config.json needs a positive integer \(key)") }
             return value
         }
-        architecture = object["model_type"] as? String ?? ""
+        architecture = object["model_type"]?.stringValue ?? ""
         guard Self.architectures.contains(architecture) else {
             throw ModelError("model_type '\(architecture)' is not supported: use one of \(Self.architectures.joined(separator: ", "))")
         }
@@ -39,14 +40,13 @@ public struct ModelConfiguration: Sendable, Equatable {
         intermediateSize = try integer("intermediate_size")
         layerCount = try integer("num_hidden_layers")
         headCount = try integer("num_attention_heads")
-        keyValueHeadCount = (object["num_key_value_heads"] as? NSNumber)?.intValue ?? headCount
-        headDimension = (object["head_dim"] as? NSNumber)?.intValue ?? hiddenSize / headCount
-        rmsNormEpsilon = (object["rms_norm_eps"] as? NSNumber)?.floatValue ?? 1e-6
+        keyValueHeadCount = object["num_key_value_heads"]?.intValue ?? headCount
+        headDimension = object["head_dim"]?.intValue ?? hiddenSize / headCount
+        rmsNormEpsilon = object["rms_norm_eps"]?.doubleValue.map(Float.init) ?? 1e-6
         // Transformers 5 keeps it under rope_parameters; older configs at the top level.
-        ropeTheta = ((object["rope_parameters"] as? [String: Any])?["rope_theta"] as? NSNumber)?.floatValue
-            ?? (object["rope_theta"] as? NSNumber)?.floatValue ?? 10_000
-        tiedEmbeddings = object["tie_word_embeddings"] as? Bool ?? false
-        attentionBias = architecture == "qwen2" ? true : (object["attention_bias"] as? Bool ?? false)
+        ropeTheta = (object["rope_parameters"]?["rope_theta"] ?? object["rope_theta"])?.doubleValue.map(Float.init) ?? 10_000
+        tiedEmbeddings = object["tie_word_embeddings"]?.boolValue ?? false
+        attentionBias = architecture == "qwen2" ? true : (object["attention_bias"]?.boolValue ?? false)
         guard headCount % keyValueHeadCount == 0 else {
             throw ModelError("num_attention_heads (\(headCount)) must be a multiple of num_key_value_heads (\(keyValueHeadCount))")
         }

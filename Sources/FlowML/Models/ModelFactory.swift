@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 
 /// Writes small random Llama model folders: for demonstrations and tests on machines that
@@ -19,12 +20,13 @@ public enum ModelFactory {
     /// Writes `config.json`, `model.safetensors` and, when given, a copy of `tokenizer`.
     public static func writeRandomLlama(to folder: URL, shape: Shape, tokenizer: URL? = nil, seed: UInt64 = 11) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let config: [String: Any] = [
-            "model_type": "llama", "vocab_size": shape.vocabulary, "hidden_size": shape.hidden, "intermediate_size": shape.intermediate,
-            "num_hidden_layers": shape.layers, "num_attention_heads": shape.heads, "num_key_value_heads": shape.keyValueHeads,
+        let config: JSONValue = [
+            "model_type": "llama", "vocab_size": .integer(Int64(shape.vocabulary)), "hidden_size": .integer(Int64(shape.hidden)),
+            "intermediate_size": .integer(Int64(shape.intermediate)), "num_hidden_layers": .integer(Int64(shape.layers)),
+            "num_attention_heads": .integer(Int64(shape.heads)), "num_key_value_heads": .integer(Int64(shape.keyValueHeads)),
             "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "tie_word_embeddings": true, "architectures": ["LlamaForCausalLM"],
         ]
-        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: folder.appendingPathComponent("config.json"))
+        try FlowJSON.prettyEncoder.encode(config).write(to: folder.appendingPathComponent("config.json"))
         var generator = SeededGenerator(seed: seed)
         func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -0.2...0.2, using: &generator) } }
         let (v, h, i) = (shape.vocabulary, shape.hidden, shape.intermediate)

@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 import Synchronization
 
@@ -24,21 +25,16 @@ public struct TrainingSettings: Codable, Sendable, Equatable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
+        case targetModules, learningRate, weightDecay, warmupSteps, batchSize, seed
         case rank = "r"
-        case alpha = "lora_alpha"
-        case targetModules = "target_modules"
-        case learningRate = "learning_rate"
-        case weightDecay = "weight_decay"
-        case warmupSteps = "warmup_steps"
-        case maximumSteps = "max_steps"
-        case batchSize = "batch_size"
-        case gradientAccumulation = "gradient_accumulation_steps"
-        case maximumLength = "max_length"
-        case clipNorm = "max_grad_norm"
-        case seed
-        case checkpointEvery = "save_steps"
-        case keepCheckpoints = "save_total_limit"
-        case dropout = "lora_dropout"
+        case alpha = "loraAlpha"
+        case maximumSteps = "maxSteps"
+        case gradientAccumulation = "gradientAccumulationSteps"
+        case maximumLength = "maxLength"
+        case clipNorm = "maxGradNorm"
+        case checkpointEvery = "saveSteps"
+        case keepCheckpoints = "saveTotalLimit"
+        case dropout = "loraDropout"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -82,12 +78,9 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var generator: SeededGenerator
 
     enum CodingKeys: String, CodingKey {
-        case globalStep = "global_step"
-        case losses = "loss_history"
-        case learningRate = "learning_rate"
-        case dataPosition = "data_position"
-        case epoch, order
-        case generator = "rng_state"
+        case globalStep, learningRate, dataPosition, epoch, order
+        case losses = "lossHistory"
+        case generator = "rngState"
     }
 }
 
@@ -145,7 +138,7 @@ public final class LoRATrainer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         if resume, let checkpoint = Self.newestCheckpoint(in: output) {
             adapter = try LoRAAdapter(folder: checkpoint)
-            state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: checkpoint.appendingPathComponent("trainer_state.json")))
+            state = try FlowJSON.decoder.decode(TrainerState.self, from: Data(contentsOf: checkpoint.appendingPathComponent("trainer_state.json")))
             optimizer = try Self.loadOptimizer(checkpoint.appendingPathComponent("optimizer.safetensors"), settings: settings, step: state.globalStep)
         } else {
             var generator = SeededGenerator(seed: settings.seed)
@@ -315,10 +308,8 @@ public final class LoRATrainer: @unchecked Sendable {
         for (key, values) in optimizer.firstMoments { moments.append(.init(name: "exp_avg." + key, shape: [values.count], values: values)) }
         for (key, values) in optimizer.secondMoments { moments.append(.init(name: "exp_avg_sq." + key, shape: [values.count], values: values)) }
         try SafeTensorsWriter.write(moments, metadata: ["step": String(optimizer.step)], to: partial.appendingPathComponent("optimizer.safetensors"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let stateFile = partial.appendingPathComponent("trainer_state.json")
-        try encoder.encode(state).write(to: stateFile)
+        try FlowJSON.prettyEncoder.encode(state).write(to: stateFile)
         let handle = try FileHandle(forWritingTo: stateFile)
         try handle.synchronize()
         try handle.close()

@@ -212,14 +212,5 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
             tokensPerSecond = progress.tokensPerSecond
             checkpoint = progress.checkpoint.map { "\(folder)/\($0.lastPathComponent)" }
         }
-
-        enum CodingKeys: String, CodingKey {
-            case step
-            case maxSteps = "max_steps"
-            case loss
-            case learningRate = "learning_rate"
-            case tokensPerSecond = "tokens_per_second"
-            case checkpoint
-        }
     }
 }

@@ -38,7 +38,7 @@ struct TrainingJobFolder: Sendable {
     func storedRecord() throws -> TrainingJob? {
         guard let data = try? Data(contentsOf: recordFile) else { return nil }
         do {
-            return try Self.decoder.decode(TrainingJob.self, from: data)
+            return try FlowJSON.decode(TrainingJob.self, from: data)
         } catch {
             throw ActivityFailure.nonRetryable(.corruptJobRecord, "\(relativePath)/job.json does not decode (\(error)); move it aside to start the job afresh")
         }
@@ -63,7 +63,7 @@ struct TrainingJobFolder: Sendable {
         job.updatedAt = Date()
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         let temporary = url.appendingPathComponent(".job.json.\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString.prefix(8))")
-        try Self.encoder.encode(job).write(to: temporary)
+        try FlowJSON.prettyEncoder.encode(job).write(to: temporary)
         let handle = try FileHandle(forWritingTo: temporary)
         try handle.synchronize()
         try handle.close()
@@ -125,18 +125,6 @@ struct TrainingJobFolder: Sendable {
         return false
     }
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }()
 }
 
 /// A held job lock; released by ``release()``, when dropped, or when its process ends.

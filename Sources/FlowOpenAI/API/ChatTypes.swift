@@ -21,13 +21,6 @@ public struct ChatMessage: Codable, Sendable, Equatable {
     public static func system(_ content: String) -> ChatMessage { ChatMessage(role: "system", content: content) }
     public static func user(_ content: String) -> ChatMessage { ChatMessage(role: "user", content: content) }
     public static func assistant(_ content: String) -> ChatMessage { ChatMessage(role: "assistant", content: content) }
-
-    enum CodingKeys: String, CodingKey {
-        case role, content
-        case toolCalls = "tool_calls"
-        case toolCallID = "tool_call_id"
-        case name
-    }
 }
 
 /// A Chat Completions request (`POST /chat/completions`).
@@ -46,7 +39,6 @@ public struct ChatRequest: Codable, Sendable, Equatable {
 
     public struct StreamOptions: Codable, Sendable, Equatable {
         public var includeUsage: Bool
-        enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
     }
 
     public init(model: String, messages: [ChatMessage], temperature: Double? = nil, maxTokens: Int? = nil, responseFormat: JSONText? = nil, tools: JSONText? = nil, toolChoice: JSONText? = nil) {
@@ -62,16 +54,6 @@ public struct ChatRequest: Codable, Sendable, Equatable {
     /// A response format that asks for JSON matching `schema`, strictly.
     public static func jsonSchema(name: String, schema: JSONText) throws -> JSONText {
         try JSONText(validating: #"{"type":"json_schema","json_schema":{"name":"\#(name)","strict":true,"schema":\#(schema.text)}}"#)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case model, messages, temperature
-        case maxTokens = "max_tokens"
-        case responseFormat = "response_format"
-        case tools
-        case toolChoice = "tool_choice"
-        case stream
-        case streamOptions = "stream_options"
     }
 }
 
@@ -94,12 +76,6 @@ public struct TokenUsage: Codable, Sendable, Equatable {
         completionTokens = try container.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0
         totalTokens = try container.decodeIfPresent(Int.self, forKey: .totalTokens)
     }
-
-    enum CodingKeys: String, CodingKey {
-        case promptTokens = "prompt_tokens"
-        case completionTokens = "completion_tokens"
-        case totalTokens = "total_tokens"
-    }
 }
 
 /// A Chat Completions response. Fields the server adds are ignored.
@@ -108,11 +84,6 @@ public struct ChatResponse: Codable, Sendable, Equatable {
         public var index: Int
         public var message: ChatMessage
         public var finishReason: String?
-
-        enum CodingKeys: String, CodingKey {
-            case index, message
-            case finishReason = "finish_reason"
-        }
     }
 
     public var id: String
@@ -135,11 +106,6 @@ struct ChatChunk: Decodable {
         var index: Int
         var delta: Delta
         var finishReason: String?
-
-        enum CodingKeys: String, CodingKey {
-            case index, delta
-            case finishReason = "finish_reason"
-        }
     }
 
     var id: String
@@ -177,6 +143,8 @@ struct APIErrorBody: Decodable {
         var type: String?
         var code: String?
 
+        enum CodingKeys: String, CodingKey { case message, type, code }
+
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             message = try? container.decodeIfPresent(String.self, forKey: .message)
@@ -184,8 +152,6 @@ struct APIErrorBody: Decodable {
             // Some servers send the code as a number.
             code = (try? container.decodeIfPresent(String.self, forKey: .code)) ?? (try? container.decodeIfPresent(Int.self, forKey: .code)).flatMap { $0.map(String.init) }
         }
-
-        enum CodingKeys: String, CodingKey { case message, type, code }
     }
 
     var error: Detail

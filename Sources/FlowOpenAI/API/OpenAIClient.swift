@@ -69,7 +69,7 @@ public struct OpenAIConfiguration: Sendable {
         var prices = ModelPrice.defaults
         if let path = environment["FLOW_OPENAI_PRICES"], !path.isEmpty {
             do {
-                prices.merge(try JSONDecoder().decode([String: ModelPrice].self, from: Data(contentsOf: URL(fileURLWithPath: path)))) { _, new in new }
+                prices.merge(try FlowJSON.decoder.decode([String: ModelPrice].self, from: Data(contentsOf: URL(fileURLWithPath: path)))) { _, new in new }
             } catch {
                 throw OpenAIError.nonRetryable(.invalidConfiguration, "FLOW_OPENAI_PRICES (\(path)) must be a JSON object of model -> {\"input_per_million\": x, \"output_per_million\": y}: \(error)")
             }
@@ -140,9 +140,9 @@ public final class OpenAIClient: Sendable {
         }
         let estimate = request.messages.reduce(0) { $0 + ($1.content?.utf8.count ?? 0) } / 4 + (request.maxTokens ?? 512)
         let events = stream ? ServerSentEvents() : nil
-        let (response, calls) = try await post(path: "/chat/completions", body: try JSONEncoder().encode(wire), model: request.model, estimatedTokens: estimate, events: events, deadline: deadline) { http in
+        let (response, calls) = try await post(path: "/chat/completions", body: try FlowJSON.encode(wire), model: request.model, estimatedTokens: estimate, events: events, deadline: deadline) { http in
             if let events { return try events.assembledResponse() }
-            return try JSONDecoder().decode(ChatResponse.self, from: http.body)
+            return try FlowJSON.decoder.decode(ChatResponse.self, from: http.body)
         }
         let usage = response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
         let cost = ledger.record(model: response.model, usage: usage, cached: false)
@@ -152,8 +152,8 @@ public final class OpenAIClient: Sendable {
 
     public func embeddings(_ request: EmbeddingsRequest, deadline: ContinuousClock.Instant? = nil) async throws -> EmbeddingsResponse {
         let estimate = request.input.reduce(0) { $0 + $1.utf8.count } / 4
-        let (response, _) = try await post(path: "/embeddings", body: try JSONEncoder().encode(request), model: request.model, estimatedTokens: estimate, events: nil, deadline: deadline) { http in
-            try JSONDecoder().decode(EmbeddingsResponse.self, from: http.body)
+        let (response, _) = try await post(path: "/embeddings", body: try FlowJSON.encode(request), model: request.model, estimatedTokens: estimate, events: nil, deadline: deadline) { http in
+            try FlowJSON.decoder.decode(EmbeddingsResponse.self, from: http.body)
         }
         ledger.record(model: response.model, usage: response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: false)
         return response
@@ -239,7 +239,7 @@ public final class OpenAIClient: Sendable {
 
     /// The failure for an error status, with the server's own message.
     static func failure(status: Int, body: Data, url: String) -> OpenAIError {
-        let detail = try? JSONDecoder().decode(APIErrorBody.self, from: body).error
+        let detail = try? FlowJSON.decoder.decode(APIErrorBody.self, from: body).error
         let said = detail?.message ?? String(decoding: body.prefix(300), as: UTF8.self)
         switch status {
         case 401:
@@ -294,7 +294,7 @@ final class ServerSentEvents: Sendable {
                     state.done = true
                     continue
                 }
-                guard let event = try? JSONDecoder().decode(ChatChunk.self, from: Data(payload.utf8)) else {
+                guard let event = try? FlowJSON.decode(ChatChunk.self, from: payload) else {
                     state.malformed = String(payload.prefix(200))
                     continue
                 }

@@ -12,10 +12,6 @@ public struct ModelPrice: Codable, Sendable, Equatable {
         self.outputPerMillion = outputPerMillion
     }
 
-    enum CodingKeys: String, CodingKey {
-        case inputPerMillion = "input_per_million"
-        case outputPerMillion = "output_per_million"
-    }
 
     public func cost(of usage: TokenUsage) -> Double {
         (Double(usage.promptTokens) * inputPerMillion + Double(usage.completionTokens) * outputPerMillion) / 1_000_000
@@ -65,7 +61,7 @@ public final class CostLedger: Sendable {
         let today = Self.today()
         var spent = 0.0
         if let spendFile, let data = try? Data(contentsOf: spendFile),
-           let stored = try? JSONDecoder().decode([String: Double].self, from: data), let value = stored[today] {
+           let stored = try? FlowJSON.decoder.decode([String: Double].self, from: data), let value = stored[today] {
             spent = value
         }
         state = Mutex(State(day: today, spentToday: spent))
@@ -121,7 +117,7 @@ public final class CostLedger: Sendable {
         }
         if cost > 0, let spendFile {
             try? FileManager.default.createDirectory(at: spendFile.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try? JSONEncoder().encode([snapshot.0: snapshot.1]).write(to: spendFile, options: .atomic)
+            try? FlowJSON.encode([snapshot.0: snapshot.1]).write(to: spendFile, options: .atomic)
         }
         return cost
     }

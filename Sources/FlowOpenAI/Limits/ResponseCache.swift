@@ -32,7 +32,7 @@ public struct ResponseCache: Sendable {
     }
 
     public func lookup(_ key: String, now: Date = Date()) -> ChatResponse? {
-        guard let data = try? Data(contentsOf: file(key)), let stored = try? JSONDecoder().decode(Stored.self, from: data) else { return nil }
+        guard let data = try? Data(contentsOf: file(key)), let stored = try? FlowJSON.decoder.decode(Stored.self, from: data) else { return nil }
         guard now.timeIntervalSince1970 - stored.storedAt < Double(timeToLive.wholeMilliseconds) / 1000 else {
             try? FileManager.default.removeItem(at: file(key))
             return nil
@@ -43,7 +43,7 @@ public struct ResponseCache: Sendable {
     public func store(_ response: ChatResponse, key: String) {
         let target = file(key)
         try? FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        if let data = try? JSONEncoder().encode(Stored(storedAt: Date().timeIntervalSince1970, response: response)) {
+        if let data = try? FlowJSON.encode(Stored(storedAt: Date().timeIntervalSince1970, response: response)) {
             try? data.write(to: target, options: .atomic)
         }
     }

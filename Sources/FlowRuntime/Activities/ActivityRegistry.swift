@@ -45,14 +45,14 @@ public struct ActivityRegistry: Sendable {
         ) { body, context in
             let input: A.Input
             do {
-                input = try JSONDecoder().decode(A.Input.self, from: Data(body))
+                input = try FlowJSON.decode(A.Input.self, from: body)
             } catch let error as DecodingError {
                 // Only on failure: tell bytes that are not JSON at all from JSON of the wrong shape.
-                guard (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])) != nil else {
+                guard (try? JSONValue(parsing: body)) != nil else {
                     let preview = String(decoding: body.prefix(80), as: UTF8.self)
                     throw ActivityFailure.nonRetryable(.malformedJSON, "the body is not JSON (it starts with \"\(preview)\"): send the activity's input as a JSON object")
                 }
-                throw ActivityFailure.nonRetryable(.invalidInput, "the input of \(A.name) does not decode: \(DecodingErrorDescription(error))")
+                throw ActivityFailure.nonRetryable(.invalidInput, "the input of \(A.name) does not decode: \(FlowJSON.describe(error))")
             }
             let output = try await activity.run(input, context: context)
             return try JSONText(encoding: output)
@@ -65,28 +65,3 @@ public struct ActivityRegistry: Sendable {
     func entry(named name: String) -> Entry? { entries[name] }
 }
 
-/// A decoding error in words: which field, and what was wrong with it.
-struct DecodingErrorDescription: CustomStringConvertible {
-    let error: DecodingError
-
-    init(_ error: DecodingError) { self.error = error }
-
-    var description: String {
-        func path(_ codingPath: [any CodingKey]) -> String {
-            codingPath.isEmpty ? "the top level" : "'" + codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "'"
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            let parent = context.codingPath.isEmpty ? "" : " in \(path(context.codingPath))"
-            return "field '\(key.stringValue)' is missing\(parent)"
-        case .typeMismatch(let type, let context):
-            return "\(path(context.codingPath)) should be \(type)"
-        case .valueNotFound(let type, let context):
-            return "\(path(context.codingPath)) is null but should be \(type)"
-        case .dataCorrupted(let context):
-            return "\(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
-        }
-    }
-}

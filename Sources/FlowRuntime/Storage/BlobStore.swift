@@ -19,12 +19,6 @@ public struct BlobStore: Sendable {
         public var blobID: String
         public var size: Int
         public var createdAt: Date
-
-        enum CodingKeys: String, CodingKey {
-            case blobID = "blob_id"
-            case size
-            case createdAt = "created_at"
-        }
     }
 
     /// Stores `data` and returns its id; storing the same content again returns the same id.

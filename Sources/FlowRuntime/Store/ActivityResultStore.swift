@@ -42,7 +42,7 @@ public final class ActivityResultStore: Sendable {
         let text = try await database.read { db in
             try String.fetchOne(db.cachedStatement(sql: "SELECT reply FROM completed_activity WHERE message_id = ?"), arguments: [messageID])
         }
-        return try text.map { try JSONDecoder().decode(ActivityReply.self, from: Data($0.utf8)) }
+        return try text.map { try FlowJSON.decode(ActivityReply.self, from: $0) }
     }
 
     /// Records a completed activity's reply. Called before the delivery is acknowledged,
@@ -54,7 +54,7 @@ public final class ActivityResultStore: Sendable {
     public func recordCompletion(_ reply: ActivityReply) async throws {
         let entry = CompletedActivityRow(
             messageID: reply.messageID, activity: reply.activity,
-            reply: String(decoding: try JSONEncoder().encode(reply), as: UTF8.self), completedAt: Date()
+            reply: try FlowJSON.encodeText(reply), completedAt: Date()
         )
         let leads = batch.withLock { state -> Bool in
             guard state.writerActive else {

@@ -287,7 +287,7 @@ struct DeliveryProcessor: Sendable {
             messageID: "\(reply.messageID)#\(reply.status.rawValue)", timestamp: UInt64(Date().timeIntervalSince1970), type: type,
             appID: "antifragileflow"
         )
-        let body = Array(try JSONEncoder().encode(reply))
+        let body = try FlowJSON.encodeBytes(reply)
         do {
             try await transport.publish(AMQPMessage(routingKey: replyTo, properties: properties, body: body))
         } catch let error as AMQPError where error.code == .unroutable {
