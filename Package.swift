@@ -48,6 +48,7 @@ let package = Package(
         // The transport seam: the AMQP message values and the MessageTransport protocol the
         // runtime and the coordinator take. No C, no I/O.
         .target(name: "FlowTransport", dependencies: ["FlowCore"]),
+        .target(name: "FlowClient", dependencies: ["FlowCore", "FlowTransport", .product(name: "Logging", package: "swift-log")]),
 
         // The AMQP transport on rabbitmq-c: connection, confirms, consumers, recovery, topology.
         .target(
@@ -148,6 +149,7 @@ let package = Package(
                 "FlowCore",
                 "FlowContracts",
                 "FlowAMQP",
+                "FlowClient",
                 "FlowRuntime",
                 "FlowDefaultActivities",
                 "FlowDeadLetters",
@@ -242,7 +244,7 @@ let package = Package(
         .testTarget(
             name: "FlowCoordinatorTests",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters",
+                "FlowCore", "FlowAMQP", "FlowClient", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters",
                 "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

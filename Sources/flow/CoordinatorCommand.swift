@@ -64,6 +64,12 @@ struct CoordinatorStoreOptions: ParsableArguments {
     @Option(help: "The coordinator's data folder, holding workflows.sqlite (default: $FLOW_COORDINATOR_DATA_DIR, then $FLOW_DATA_DIR, then .flow/data).")
     var dataDir: String?
 
+    init() {}
+
+    init(dataDir: String) {
+        self.dataDir = dataDir
+    }
+
     var dataFolder: URL {
         let environment = ProcessInfo.processInfo.environment
         return URL(fileURLWithPath: dataDir ?? environment["FLOW_COORDINATOR_DATA_DIR"] ?? environment["FLOW_DATA_DIR"] ?? ".flow/data")
@@ -73,7 +79,7 @@ struct CoordinatorStoreOptions: ParsableArguments {
     func openForReading() throws -> SQLiteWorkflowStore {
         let path = dataFolder.appendingPathComponent("workflows.sqlite").path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("no workflow store at \(path): pass the coordinator's --data-dir (in compose: docker compose exec coordinator flow workflow ...)")
+            throw ValidationError("no workflow store at \(path): pass the coordinator's --data-dir (or leave --data-dir out to ask the coordinator over the broker)")
         }
         do {
             return try SQLiteWorkflowStore(path: path, readOnly: true)

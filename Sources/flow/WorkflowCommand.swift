@@ -9,7 +9,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "workflow",
         abstract: "Start, list, inspect and cancel workflows.",
-        discussion: "start and cancel are commands to the coordinator over the broker; list and show read its store (--data-dir).",
+        discussion: "Every subcommand talks to the coordinator over the broker; list and show read its store directly instead when given --data-dir (for when no coordinator runs).",
         subcommands: [Start.self, List.self, Show.self, Cancel.self]
     )
 
@@ -82,35 +82,59 @@ struct WorkflowCommandLine: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List workflows, newest first.")
+        static let configuration = CommandConfiguration(abstract: "List workflows, newest first, a page at a time.")
 
         @Option(name: .customLong("status"), help: "Only these statuses (running, parked, completed, failed, cancelled); repeat or separate with commas.")
         var statuses: [String] = []
 
-        @Option(help: "At most this many.")
+        @Option(help: "Only workflows of this name.")
+        var name: String?
+
+        @Option(help: "Only ids containing this text.")
+        var idContains: String?
+
+        @Option(help: "Only workflows started after this time (ISO 8601, e.g. 2026-12-02T10:00:00Z).")
+        var startedAfter: String?
+
+        @Option(help: "Only workflows started before this time (ISO 8601).")
+        var startedBefore: String?
+
+        @Option(help: "At most this many (at most 500).")
         var limit: Int = 50
 
-        @OptionGroup var store: CoordinatorStoreOptions
+        @Option(help: "The page token the previous page printed.")
+        var page: String?
+
+        @OptionGroup var source: WorkflowSource
 
         func run() async throws {
-            var wanted = Set<WorkflowStatus>()
+            var wanted: [WorkflowStatus] = []
             for value in statuses.flatMap({ $0.split(separator: ",").map(String.init) }) {
                 guard let status = WorkflowStatus(rawValue: value) else {
                     throw ValidationError("unknown status '\(value)': use \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                wanted.insert(status)
+                wanted.append(status)
             }
-            let workflows = try await store.openForReading().workflows(status: wanted, limit: limit)
-            if workflows.isEmpty {
+            func time(_ text: String?, _ option: String) throws -> Date? {
+                guard let text else { return nil }
+                guard let date = JSONDates.date(text) else { throw ValidationError("--\(option) '\(text)' is not an ISO 8601 time such as 2026-12-02T10:00:00Z") }
+                return date
+            }
+            let query = WorkflowQuery.List(
+                statuses: wanted.isEmpty ? nil : wanted, name: name, startedAfter: try time(startedAfter, "started-after"),
+                startedBefore: try time(startedBefore, "started-before"), idContains: idContains, limit: limit, page: page
+            )
+            let listed = try await source.read { reader in try await reader.list(query) }
+            if listed.workflows.isEmpty {
                 print("no workflows")
                 return
             }
-            let formatter = ISO8601DateFormatter()
-            for workflow in workflows {
-                var line = "\(workflow.id)  \(workflow.name)  \(workflow.status.rawValue)  started \(formatter.string(from: workflow.startedAt))"
+            for workflow in listed.workflows {
+                var line = "\(workflow.id)  \(workflow.name)  \(workflow.status.rawValue)  started \(JSONDates.text(workflow.startedAt))"
                 if let reason = workflow.parkedReason { line += "  (\(reason.prefix(120)))" }
                 print(line)
             }
+            print("\(listed.workflows.count) of \(listed.total)" + (listed.nextPage.map { "; next page: --page \($0)" } ?? ""))
         }
     }
 
@@ -120,29 +144,40 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         @Argument(help: "The workflow id.")
         var id: String
 
-        @OptionGroup var store: CoordinatorStoreOptions
+        @OptionGroup var source: WorkflowSource
 
         func run() async throws {
-            let store = try store.openForReading()
-            guard let workflow = try await store.workflow(id: id) else {
-                throw ValidationError("no workflow has id \(id) (`flow workflow list` shows them)")
+            let id = self.id
+            let (described, history) = try await source.read { reader in
+                let described = try await reader.describe(WorkflowQuery.Describe(workflowID: id))
+                var events: [WorkflowHistoryEvent] = []
+                var after: Int64?
+                repeat {
+                    let page = try await reader.history(WorkflowQuery.History(workflowID: id, after: after, limit: WorkflowQuery.maximumPageSize))
+                    events += page.events
+                    after = page.nextAfter
+                } while after != nil
+                return (described, events)
             }
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            let workflow = described.workflow
             print("workflow  \(workflow.id)")
             print("name      \(workflow.name)")
             print("status    \(workflow.status.rawValue)\(workflow.cancelRequested && !workflow.status.isFinished ? " (cancel requested)" : "")")
             if let reason = workflow.parkedReason { print("parked    \(reason)") }
-            print("started   \(formatter.string(from: workflow.startedAt))")
-            if let finished = workflow.finishedAt { print("finished  \(formatter.string(from: finished)) (\(String(format: "%.3f", finished.timeIntervalSince(workflow.startedAt))) s)") }
-            print("input     \(workflow.input.text)")
-            if let output = workflow.output { print("output    \(output.text)") }
-            if let error = workflow.error { print("error     \(error)") }
-            let steps = try await store.steps(workflowID: id)
-            if !steps.isEmpty {
+            print("started   \(JSONDates.text(workflow.startedAt))")
+            // Offsets in whole milliseconds, the precision of the wire, so the broker and the
+            // store give the same text.
+            func seconds(from start: Date, to end: Date) -> Double {
+                ((end.timeIntervalSince1970 * 1000).rounded() - (start.timeIntervalSince1970 * 1000).rounded()) / 1000
+            }
+            if let finished = workflow.finishedAt { print("finished  \(JSONDates.text(finished)) (\(String(format: "%.3f", seconds(from: workflow.startedAt, to: finished))) s)") }
+            print("input     \(described.input.text)")
+            if let output = described.output { print("output    \(output.text)") }
+            if let error = described.error { print("error     \(error)") }
+            if !described.steps.isEmpty {
                 print("\nsteps")
-                for step in steps {
-                    var line = "  \(step.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(step.activity) on \(step.queue), sent \(step.sends)x"
+                for step in described.steps {
+                    var line = "  \(step.status.padding(toLength: 9, withPad: " ", startingAt: 0)) \(step.activity) on \(step.queue), sent \(step.sends)x"
                     if step.attempt > 0 { line += ", attempt \(step.attempt)" }
                     if let error = step.error { line += ": \(error)" }
                     line += "  [\(step.messageID)]"
@@ -150,9 +185,9 @@ struct WorkflowCommandLine: AsyncParsableCommand {
                 }
             }
             print("\nhistory")
-            for event in try await store.history(workflowID: id) {
-                let offset = String(format: "%+9.3f s", event.at.timeIntervalSince(workflow.startedAt))
-                var line = "  \(offset)  \(event.kind.rawValue)"
+            for event in history {
+                let offset = String(format: "%+9.3f s", seconds(from: workflow.startedAt, to: event.at))
+                var line = "  \(offset)  \(event.kind)"
                 if let key = event.stepKey { line += "  \(key)" }
                 if !event.detail.isEmpty { line += "  \(event.detail)" }
                 print(line)

@@ -119,6 +119,16 @@ struct WorkflowCommandLineTests {
         let none = try await flow(["workflow", "list", "--status", "parked"] + store)
         #expect(none.standardOutput.contains("no workflows"))
 
+        // Without --data-dir the coordinator answers over the broker, with the same text.
+        let shownRemotely = try await flow(["workflow", "show", "cli-1"] + broker)
+        #expect(shownRemotely.status == 0, "\(shownRemotely.standardError)")
+        #expect(shownRemotely.standardOutput == shown.standardOutput)
+        let listedRemotely = try await flow(["workflow", "list", "--status", "completed"] + broker)
+        #expect(listedRemotely.standardOutput == listed.standardOutput)
+        let unknownRemotely = try await flow(["workflow", "show", "no-such-workflow"] + broker)
+        #expect(unknownRemotely.status != 0)
+        #expect(unknownRemotely.standardError.contains("no workflow has id no-such-workflow"))
+
         let again = try await flow(["workflow", "start", "echo_chain", "--input", #"{"text": "other"}"#, "--id", "cli-1", "--wait", "--timeout", "60"] + broker)
         #expect(again.standardOutput.contains(#""text":"cli""#), "a second start of cli-1 answers with the first run's result")
 

@@ -55,7 +55,10 @@ final class CrashingStore: WorkflowStore {
         try await write { try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient, at: now) }
     }
     func workflow(id: String) async throws -> WorkflowRecord? { try await read { try await store.workflow(id: id) } }
-    func workflows(status: Set<WorkflowStatus>, limit: Int) async throws -> [WorkflowRecord] { try await read { try await store.workflows(status: status, limit: limit) } }
+    func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowRecord] {
+        try await read { try await store.workflows(matching: filter, after: cursor, limit: limit) }
+    }
+    func countWorkflows(matching filter: WorkflowFilter) async throws -> Int { try await read { try await store.countWorkflows(matching: filter) } }
     func unfinishedWorkflows() async throws -> [WorkflowRecord] { try await read { try await store.unfinishedWorkflows() } }
     func finishWorkflow(id: String, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, at now: Date) async throws -> (WorkflowRecord, [ResultRecipient])? {
         try await write { try await store.finishWorkflow(id: id, status: status, output: output, error: error, at: now) }
@@ -68,6 +71,9 @@ final class CrashingStore: WorkflowStore {
         try await write { try await store.appendHistory(workflowID: workflowID, kind: kind, stepKey: stepKey, detail: detail, at: now) }
     }
     func history(workflowID: String) async throws -> [HistoryEvent] { try await read { try await store.history(workflowID: workflowID) } }
+    func history(workflowID: String, after: Int64?, limit: Int) async throws -> [SequencedHistoryEvent] {
+        try await read { try await store.history(workflowID: workflowID, after: after, limit: limit) }
+    }
     func step(messageID: String) async throws -> StepRecord? { try await read { try await store.step(messageID: messageID) } }
     func steps(workflowID: String) async throws -> [StepRecord] { try await read { try await store.steps(workflowID: workflowID) } }
     func scheduleStep(_ step: StepRecord) async throws -> StepRecord { try await write { try await store.scheduleStep(step) } }

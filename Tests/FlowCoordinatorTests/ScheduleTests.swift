@@ -45,7 +45,7 @@ struct ScheduleTests {
     }
 
     func runs(of schedule: String, in harness: CoordinatorHarness) async throws -> [WorkflowRecord] {
-        try await harness.store.workflows(limit: 1000).filter { $0.id.hasPrefix(schedule + "@") }
+        try await harness.store.workflows(matching: WorkflowFilter(idPrefix: schedule + "@"), after: nil, limit: 1000)
     }
 
     @Test("a schedule starts its workflow on time, with an id made of its name and due time")

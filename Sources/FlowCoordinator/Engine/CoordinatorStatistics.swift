@@ -21,6 +21,7 @@ public final class CoordinatorStatistics: ServiceHealth {
         case staleReply = "stale_reply"
         case rejectedMessage = "rejected_message"
         case scheduleFired = "schedule_fired"
+        case queryAnswered = "query_answered"
     }
 
     private struct State {

@@ -8,11 +8,10 @@ extension WorkflowCoordinator {
     /// `reply_to`, and acknowledges it. A command that can never be carried out is
     /// dead-lettered with its reason; one the store could not take goes back to the queue.
     func handleCommand(_ delivery: AMQPDelivery) async {
-        let properties = delivery.properties
-        let type = properties.type ?? properties.headers?[FlowProtocol.Header.activity]?.stringValue ?? ""
+        let type = Self.commandType(of: delivery)
         do {
             guard let kind = WorkflowCommand.Kind(rawValue: type) else {
-                let known = WorkflowCommand.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                let known = (WorkflowCommand.Kind.allCases.map(\.rawValue) + WorkflowQuery.Kind.allCases.map(\.rawValue)).joined(separator: ", ")
                 try await refuse(delivery, .nonRetryable(.unknownCommand, "'\(type)' is not a workflow command: set the AMQP type to one of \(known) (docs/protocol.md, Workflows)"))
                 return
             }
@@ -45,6 +44,12 @@ extension WorkflowCoordinator {
         }
     }
 
+    /// A command's or query's name: the AMQP `type`, or the `flow-activity` header of
+    /// clients that cannot set it.
+    static func commandType(of delivery: AMQPDelivery) -> String {
+        delivery.properties.type ?? delivery.properties.headers?[FlowProtocol.Header.activity]?.stringValue ?? ""
+    }
+
     /// Starts the workflow a command names. Returns false when the command was refused and
     /// settled here (the starter was told in the shape it waits for).
     private func startFromCommand(_ delivery: AMQPDelivery) async throws -> Bool {
@@ -72,7 +77,7 @@ extension WorkflowCoordinator {
         do {
             return try FlowJSON.decode(type, from: delivery.body)
         } catch let error as DecodingError {
-            throw ActivityFailure.nonRetryable(.invalidCommand, "the body of \(delivery.properties.type ?? "the command") does not decode: \(error) (docs/protocol.md, Workflows)")
+            throw ActivityFailure.nonRetryable(.invalidCommand, "the body of \(delivery.properties.type ?? "the command") does not decode: \(FlowJSON.describe(error)) (docs/protocol.md, Workflows)")
         }
     }
 

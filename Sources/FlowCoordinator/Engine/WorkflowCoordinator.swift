@@ -109,7 +109,17 @@ public actor WorkflowCoordinator: Service {
             }
             group.addTask {
                 do {
-                    for try await delivery in commands.cancelOnGracefulShutdown() { await self.handleCommand(delivery) }
+                    // Commands are carried out in order; queries only read, so each runs
+                    // in a task of its own (the prefetch bounds how many).
+                    try await withThrowingDiscardingTaskGroup { queries in
+                        for try await delivery in commands.cancelOnGracefulShutdown() {
+                            if let query = WorkflowQuery.Kind(rawValue: Self.commandType(of: delivery)) {
+                                queries.addTask { await self.handleQuery(query, delivery) }
+                            } else {
+                                await self.handleCommand(delivery)
+                            }
+                        }
+                    }
                     return nil
                 } catch { return error }
             }
@@ -265,9 +275,4 @@ public actor WorkflowCoordinator: Service {
             logger.warning("could not send a workflow's result; it is sent on the next start", metadata: ["workflow.id": "\(workflowID)", "error": "\(error)"])
         }
     }
-}
-
-extension JSONText {
-    static let null = try! JSONText(validating: "null")
-    static let emptyObject = try! JSONText(validating: "{}")
 }

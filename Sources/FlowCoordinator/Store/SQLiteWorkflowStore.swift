@@ -47,13 +47,6 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         try await database.read { db in try WorkflowRow.fetchOne(db, key: id)?.record() }
     }
 
-    public func workflows(status: Set<WorkflowStatus> = [], limit: Int = 100) async throws -> [WorkflowRecord] {
-        try await database.read { db in
-            var request = WorkflowRow.all()
-            if !status.isEmpty { request = request.filter(status.map(\.rawValue).contains(Column("status"))) }
-            return try request.order(Column("started_at").desc, Column("id")).limit(limit).fetchAll(db).map { try $0.record() }
-        }
-    }
 
     public func unfinishedWorkflows() async throws -> [WorkflowRecord] {
         try await database.read { db in

@@ -181,3 +181,55 @@ public struct ScheduleRecord: Sendable, Equatable {
         self.runs = runs
     }
 }
+
+/// Which workflows a list asks for. Empty fields do not filter.
+public struct WorkflowFilter: Sendable, Equatable {
+    public var statuses: Set<WorkflowStatus>
+    public var name: String?
+    public var startedAfter: Date?
+    public var startedBefore: Date?
+    /// Ids containing this text.
+    public var idContains: String?
+    /// Ids starting with this text (a schedule's runs are `<schedule>@<due time>`).
+    public var idPrefix: String?
+
+    public init(statuses: Set<WorkflowStatus> = [], name: String? = nil, startedAfter: Date? = nil, startedBefore: Date? = nil, idContains: String? = nil, idPrefix: String? = nil) {
+        self.statuses = statuses
+        self.name = name
+        self.startedAfter = startedAfter
+        self.startedBefore = startedBefore
+        self.idContains = idContains
+        self.idPrefix = idPrefix
+    }
+}
+
+/// Where a page of workflows ended: the last one's start and id, in the list's order
+/// (newest first, ties by id). A page read after it never repeats or skips a workflow,
+/// however many start meanwhile.
+public struct WorkflowCursor: Sendable, Equatable, Codable {
+    public var startedAt: Date
+    public var id: String
+
+    public init(startedAt: Date, id: String) {
+        self.startedAt = startedAt
+        self.id = id
+    }
+
+    public init(after record: WorkflowRecord) {
+        self.init(startedAt: record.startedAt, id: record.id)
+    }
+}
+
+/// A history event with its place in the store's sequence.
+public struct SequencedHistoryEvent: Sendable, Equatable {
+    public var sequence: Int64
+    public var event: HistoryEvent
+    /// The kind as stored, which may be one a newer build wrote.
+    public var kindName: String
+
+    public init(sequence: Int64, event: HistoryEvent, kindName: String) {
+        self.sequence = sequence
+        self.event = event
+        self.kindName = kindName
+    }
+}

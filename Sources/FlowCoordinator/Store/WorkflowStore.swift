@@ -19,8 +19,10 @@ public protocol WorkflowStore: Sendable {
     /// will receive its result.
     func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, at now: Date) async throws -> WorkflowStartOutcome
     func workflow(id: String) async throws -> WorkflowRecord?
-    /// Workflows, newest first, optionally of some statuses only.
-    func workflows(status: Set<WorkflowStatus>, limit: Int) async throws -> [WorkflowRecord]
+    /// Workflows matching `filter`, newest first (ties by id), after `cursor` when given.
+    func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowRecord]
+    /// How many workflows match `filter`.
+    func countWorkflows(matching filter: WorkflowFilter) async throws -> Int
     /// Workflows that must run again after a start: running or parked.
     func unfinishedWorkflows() async throws -> [WorkflowRecord]
     /// Records the end of a workflow and returns who must be told; nil when it had ended.
@@ -40,6 +42,8 @@ public protocol WorkflowStore: Sendable {
 
     func appendHistory(workflowID: String, kind: HistoryEvent.Kind, stepKey: String?, detail: String, at now: Date) async throws
     func history(workflowID: String) async throws -> [HistoryEvent]
+    /// At most `limit` events of a workflow after sequence number `after`, oldest first.
+    func history(workflowID: String, after: Int64?, limit: Int) async throws -> [SequencedHistoryEvent]
 
     // MARK: Steps
 

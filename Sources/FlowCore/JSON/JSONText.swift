@@ -17,6 +17,9 @@ public struct JSONText: Codable, Sendable, Hashable, CustomStringConvertible {
         self.init(try JSONValue(parsing: text))
     }
 
+    public static let null = JSONText(JSONValue.null)
+    public static let emptyObject = JSONText(JSONValue.object([:]))
+
     public init(_ value: JSONValue) {
         self.value = value
         self.text = value.canonicalText

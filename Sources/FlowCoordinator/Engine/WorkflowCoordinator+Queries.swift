@@ -1,0 +1,151 @@
+import FlowCore
+import FlowRuntime
+import FlowTransport
+import Foundation
+
+extension WorkflowCoordinator {
+    /// Answers a read-only query from `workflow-commands` (`docs/protocol.md`, "Queries").
+    ///
+    /// Queries run beside commands and replies, each in its own task, and only read the
+    /// store, so a long list never holds up a workflow. One that cannot be answered is told
+    /// why in a ``CommandAnswer``; one with no `reply_to` has nobody to tell and is
+    /// dead-lettered with that reason, so the sender can find out.
+    func handleQuery(_ kind: WorkflowQuery.Kind, _ delivery: AMQPDelivery) async {
+        let properties = delivery.properties
+        do {
+            guard let replyTo = properties.replyTo, !replyTo.isEmpty else {
+                try await reject(delivery, from: configuration.commandQueue, failure: .nonRetryable(.invalidCommand, "the query \(kind.rawValue) has no reply_to, so its answer could go nowhere: set reply_to (docs/protocol.md, Queries)"))
+                try await delivery.ack()
+                return
+            }
+            let recipient = ResultRecipient(replyTo: replyTo, correlationID: properties.correlationID ?? properties.messageID ?? "")
+            let answers = WorkflowQueryAnswers(store: store)
+            do {
+                switch kind {
+                case .list: try await publishAnswer(try await answers.list(try decodeQuery(WorkflowQuery.List.self, delivery)), type: WorkflowQuery.answerType, to: recipient)
+                case .describe: try await publishAnswer(try await answers.describe(try decodeQuery(WorkflowQuery.Describe.self, delivery)), type: WorkflowQuery.answerType, to: recipient)
+                case .history: try await publishAnswer(try await answers.history(try decodeQuery(WorkflowQuery.History.self, delivery)), type: WorkflowQuery.answerType, to: recipient)
+                case .schedules: try await publishAnswer(try await answers.schedules(), type: WorkflowQuery.answerType, to: recipient)
+                }
+            } catch let failure as ActivityFailure {
+                try await publishAnswer(CommandAnswer(accepted: false, command: kind.rawValue, message: failure.description), type: CommandAnswer.messageType, to: recipient)
+            }
+            try await delivery.ack()
+            statistics.record(.queryAnswered)
+        } catch let error as AMQPError where error.code == .staleDelivery {
+            logger.warning("the broker connection dropped while answering a query; it is redelivered")
+        } catch {
+            await returnToQueue(delivery, after: error, what: "a query")
+        }
+    }
+
+    private func decodeQuery<Query: Decodable>(_ type: Query.Type, _ delivery: AMQPDelivery) throws -> Query {
+        // An empty body asks with every default.
+        let body = delivery.body.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } ? Array("{}".utf8) : delivery.body
+        do {
+            return try FlowJSON.decode(type, from: body)
+        } catch let error as DecodingError {
+            throw ActivityFailure.nonRetryable(.invalidCommand, "the body of \(delivery.properties.type ?? "the query") does not decode: \(FlowJSON.describe(error)) (docs/protocol.md, Queries)")
+        } catch {
+            throw ActivityFailure.nonRetryable(.malformedJSON, "the body of \(delivery.properties.type ?? "the query") is not JSON (docs/protocol.md, Queries)")
+        }
+    }
+}
+
+/// The answers to the queries, read from a store: what the coordinator sends, and what
+/// `flow workflow list|show --data-dir` prints when no coordinator runs.
+public struct WorkflowQueryAnswers: Sendable {
+    let store: any WorkflowStore
+
+    public init(store: any WorkflowStore) { self.store = store }
+
+    /// A page of workflows. The page token is the last workflow's place in the order, so
+    /// paging is stable while workflows start and end.
+    public func list(_ query: WorkflowQuery.List) async throws -> WorkflowPage {
+        let filter = WorkflowFilter(
+            statuses: Set(query.statuses ?? []), name: query.name, startedAfter: query.startedAfter,
+            startedBefore: query.startedBefore, idContains: query.idContains
+        )
+        let limit = min(max(query.limit ?? 50, 1), WorkflowQuery.maximumPageSize)
+        let cursor = try query.page.map(PageToken.cursor(from:))
+        // One more than asked tells whether a next page exists without a second query.
+        let records = try await store.workflows(matching: filter, after: cursor, limit: limit + 1)
+        let page = Array(records.prefix(limit))
+        let total = try await store.countWorkflows(matching: filter)
+        let next = records.count > limit ? page.last.map { PageToken.token(for: WorkflowCursor(after: $0)) } : nil
+        return WorkflowPage(workflows: page.map(\.summary), total: total, nextPage: next)
+    }
+
+    public func describe(_ query: WorkflowQuery.Describe) async throws -> WorkflowDescription {
+        guard let record = try await store.workflow(id: query.workflowID) else {
+            throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow has id \(query.workflowID)")
+        }
+        let steps = try await store.steps(workflowID: record.id).sorted { ($0.scheduledAt, $0.stepKey) < ($1.scheduledAt, $1.stepKey) }
+        return WorkflowDescription(workflow: record.summary, input: record.input, output: record.output, error: record.error, steps: steps.map(\.summary))
+    }
+
+    public func history(_ query: WorkflowQuery.History) async throws -> WorkflowHistoryPage {
+        guard try await store.workflow(id: query.workflowID) != nil else {
+            throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow has id \(query.workflowID)")
+        }
+        let limit = min(max(query.limit ?? 200, 1), WorkflowQuery.maximumPageSize)
+        let events = try await store.history(workflowID: query.workflowID, after: query.after, limit: limit + 1)
+        let page = Array(events.prefix(limit))
+        return WorkflowHistoryPage(
+            workflowID: query.workflowID,
+            events: page.map { WorkflowHistoryEvent(sequence: $0.sequence, at: $0.event.at, kind: $0.kindName, stepKey: $0.event.stepKey, detail: $0.event.detail) },
+            nextAfter: events.count > limit ? page.last?.sequence : nil
+        )
+    }
+
+    /// Every schedule, with the workflow its last run started and where that stands.
+    public func schedules() async throws -> ScheduleList {
+        var summaries: [ScheduleSummary] = []
+        for schedule in try await store.schedules() {
+            let last = try await store.workflows(matching: WorkflowFilter(idPrefix: "\(schedule.name)@"), after: nil, limit: 1).first
+            summaries.append(
+                ScheduleSummary(
+                    name: schedule.name, workflow: schedule.workflow, input: schedule.input, everySeconds: schedule.everySeconds,
+                    cron: schedule.cron, nextRunAt: schedule.nextRunAt, lastRunAt: schedule.lastRunAt, runs: schedule.runs,
+                    lastWorkflowID: last?.id, lastStatus: last?.status
+                )
+            )
+        }
+        return ScheduleList(schedules: summaries)
+    }
+}
+
+/// The opaque `page` of a workflow list: the cursor, as base64url JSON.
+enum PageToken {
+    static func token(for cursor: WorkflowCursor) -> String {
+        let data = (try? FlowJSON.encode(cursor)) ?? Data()
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func cursor(from token: String) throws -> WorkflowCursor {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64), let cursor = try? FlowJSON.decode(WorkflowCursor.self, from: data) else {
+            throw ActivityFailure.nonRetryable(.invalidCommand, "page '\(token.prefix(60))' is not a page token this coordinator gave: pass the next_page of the previous answer unchanged")
+        }
+        return cursor
+    }
+}
+
+extension WorkflowRecord {
+    var summary: WorkflowSummary {
+        WorkflowSummary(
+            id: id, name: name, status: status, parkedReason: parkedReason, cancelRequested: cancelRequested,
+            startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt
+        )
+    }
+}
+
+extension StepRecord {
+    var summary: StepSummary {
+        StepSummary(
+            messageID: messageID, stepKey: stepKey, activity: activity, queue: queue, status: status.rawValue, attempt: attempt,
+            sends: sends, scheduledAt: scheduledAt, sentAt: sentAt, lastHeardAt: lastHeardAt, input: input, output: result, error: error
+        )
+    }
+}

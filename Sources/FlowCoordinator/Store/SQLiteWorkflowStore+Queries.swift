@@ -1,0 +1,45 @@
+import FlowCore
+import Foundation
+import GRDB
+
+/// The store's answers to the coordinator's read-only queries: filtered, paged lists that
+/// read one page, never a whole table.
+extension SQLiteWorkflowStore {
+    public func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowRecord] {
+        try await database.read { db in
+            var request = Self.request(filter)
+            if let cursor {
+                let startedAt = Column("started_at"), id = Column("id")
+                let seconds = cursor.startedAt.timeIntervalSince1970
+                request = request.filter(startedAt < seconds || (startedAt == seconds && id > cursor.id))
+            }
+            return try request.order(Column("started_at").desc, Column("id")).limit(max(0, limit)).fetchAll(db).map { try $0.record() }
+        }
+    }
+
+    public func countWorkflows(matching filter: WorkflowFilter) async throws -> Int {
+        try await database.read { db in try Self.request(filter).fetchCount(db) }
+    }
+
+    public func history(workflowID: String, after: Int64?, limit: Int) async throws -> [SequencedHistoryEvent] {
+        try await database.read { db in
+            var request = HistoryRow.filter(Column("workflow_id") == workflowID)
+            if let after { request = request.filter(Column("id") > after) }
+            return try request.order(Column("id")).limit(max(0, limit)).fetchAll(db).map { row in
+                SequencedHistoryEvent(sequence: row.id ?? 0, event: row.event, kindName: row.kind)
+            }
+        }
+    }
+
+    private static func request(_ filter: WorkflowFilter) -> QueryInterfaceRequest<WorkflowRow> {
+        var request = WorkflowRow.all()
+        if !filter.statuses.isEmpty { request = request.filter(filter.statuses.map(\.rawValue).contains(Column("status"))) }
+        if let name = filter.name { request = request.filter(Column("name") == name) }
+        if let after = filter.startedAfter { request = request.filter(Column("started_at") > after.timeIntervalSince1970) }
+        if let before = filter.startedBefore { request = request.filter(Column("started_at") < before.timeIntervalSince1970) }
+        // instr, not LIKE: the text is matched as it is, with no wildcard characters in it.
+        if let text = filter.idContains, !text.isEmpty { request = request.filter(sql: "instr(id, ?) > 0", arguments: [text]) }
+        if let prefix = filter.idPrefix, !prefix.isEmpty { request = request.filter(sql: "substr(id, 1, ?) = ?", arguments: [prefix.count, prefix]) }
+        return request
+    }
+}

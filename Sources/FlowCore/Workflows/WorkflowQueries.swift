@@ -1,0 +1,247 @@
+import Foundation
+
+/// The read-only questions the coordinator answers on `workflow-commands`, beside the
+/// commands (`docs/protocol.md`, "Queries"). Any AMQP client can ask them: set the AMQP
+/// `type` to the query's name and a `reply_to`; the answer comes there with the same
+/// `correlation_id` and the AMQP `type` ``WorkflowQuery/answerType``.
+///
+/// A query changes nothing, so asking twice is harmless. A query the coordinator cannot
+/// answer (a malformed body, an unknown workflow) is answered with a ``CommandAnswer`` whose
+/// `accepted` is false; it is not dead-lettered, since there is nothing to replay.
+public enum WorkflowQuery {
+    public enum Kind: String, Sendable, CaseIterable {
+        case list = "flow.workflow.list"
+        case describe = "flow.workflow.describe"
+        case history = "flow.workflow.history"
+        case schedules = "flow.schedule.list"
+    }
+
+    /// The AMQP `type` of every answer to a query.
+    public static let answerType = "flow.query.result"
+
+    /// The most a page holds, whatever `limit` asks for.
+    public static let maximumPageSize = 500
+
+    /// `flow.workflow.list`: workflows, newest first, a page at a time.
+    public struct List: Codable, Sendable, Equatable {
+        /// Only these statuses; all when absent or empty.
+        public var statuses: [WorkflowStatus]?
+        /// Only workflows of this name.
+        public var name: String?
+        public var startedAfter: Date?
+        public var startedBefore: Date?
+        /// Only ids containing this text (case-sensitive).
+        public var idContains: String?
+        /// At most this many (default 50, at most ``WorkflowQuery/maximumPageSize``).
+        public var limit: Int?
+        /// The `next_page` of the previous answer.
+        public var page: String?
+
+        public init(statuses: [WorkflowStatus]? = nil, name: String? = nil, startedAfter: Date? = nil, startedBefore: Date? = nil, idContains: String? = nil, limit: Int? = nil, page: String? = nil) {
+            self.statuses = statuses
+            self.name = name
+            self.startedAfter = startedAfter
+            self.startedBefore = startedBefore
+            self.idContains = idContains
+            self.limit = limit
+            self.page = page
+        }
+    }
+
+    /// `flow.workflow.describe`: one workflow with its input, output and steps.
+    public struct Describe: Codable, Sendable, Equatable {
+        public var workflowID: String
+
+        public init(workflowID: String) { self.workflowID = workflowID }
+    }
+
+    /// `flow.workflow.history`: a workflow's events, oldest first, a page at a time.
+    public struct History: Codable, Sendable, Equatable {
+        public var workflowID: String
+        /// Only events after this sequence number (the `next_after` of the previous page).
+        public var after: Int64?
+        /// At most this many (default 200, at most ``WorkflowQuery/maximumPageSize``).
+        public var limit: Int?
+
+        public init(workflowID: String, after: Int64? = nil, limit: Int? = nil) {
+            self.workflowID = workflowID
+            self.after = after
+            self.limit = limit
+        }
+    }
+
+    /// `flow.schedule.list`: every schedule. The body may be `{}`.
+    public struct Schedules: Codable, Sendable, Equatable {
+        public init() {}
+    }
+}
+
+/// A workflow in a list: where it stands, without its input and output.
+public struct WorkflowSummary: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var status: WorkflowStatus
+    public var parkedReason: String?
+    public var cancelRequested: Bool
+    public var startedAt: Date
+    public var updatedAt: Date
+    public var finishedAt: Date?
+
+    public init(id: String, name: String, status: WorkflowStatus, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.parkedReason = parkedReason
+        self.cancelRequested = cancelRequested
+        self.startedAt = startedAt
+        self.updatedAt = updatedAt
+        self.finishedAt = finishedAt
+    }
+}
+
+/// The answer to `flow.workflow.list`.
+public struct WorkflowPage: Codable, Sendable, Equatable {
+    public var `protocol`: Int64
+    public var workflows: [WorkflowSummary]
+    /// How many workflows match the filters, over every page.
+    public var total: Int
+    /// Ask again with this `page` for the next page; absent on the last.
+    public var nextPage: String?
+
+    public init(workflows: [WorkflowSummary], total: Int, nextPage: String?) {
+        self.protocol = FlowProtocol.version
+        self.workflows = workflows
+        self.total = total
+        self.nextPage = nextPage
+    }
+}
+
+/// One step (activity call) of a described workflow.
+public struct StepSummary: Codable, Sendable, Equatable {
+    public var messageID: String
+    public var stepKey: String
+    public var activity: String
+    public var queue: String
+    /// `scheduled`, `completed`, `failed` or `parked`.
+    public var status: String
+    /// The worker's attempt in the last reply (0 before the first).
+    public var attempt: Int
+    /// How many times the request was sent.
+    public var sends: Int
+    public var scheduledAt: Date
+    public var sentAt: Date?
+    public var lastHeardAt: Date?
+    public var input: JSONText
+    public var output: JSONText?
+    public var error: ActivityFailure?
+
+    public init(messageID: String, stepKey: String, activity: String, queue: String, status: String, attempt: Int, sends: Int, scheduledAt: Date, sentAt: Date?, lastHeardAt: Date?, input: JSONText, output: JSONText?, error: ActivityFailure?) {
+        self.messageID = messageID
+        self.stepKey = stepKey
+        self.activity = activity
+        self.queue = queue
+        self.status = status
+        self.attempt = attempt
+        self.sends = sends
+        self.scheduledAt = scheduledAt
+        self.sentAt = sentAt
+        self.lastHeardAt = lastHeardAt
+        self.input = input
+        self.output = output
+        self.error = error
+    }
+}
+
+/// The answer to `flow.workflow.describe`.
+public struct WorkflowDescription: Codable, Sendable, Equatable {
+    public var `protocol`: Int64
+    public var workflow: WorkflowSummary
+    public var input: JSONText
+    public var output: JSONText?
+    public var error: ActivityFailure?
+    /// In the order they were scheduled.
+    public var steps: [StepSummary]
+
+    public init(workflow: WorkflowSummary, input: JSONText, output: JSONText?, error: ActivityFailure?, steps: [StepSummary]) {
+        self.protocol = FlowProtocol.version
+        self.workflow = workflow
+        self.input = input
+        self.output = output
+        self.error = error
+        self.steps = steps
+    }
+}
+
+/// One event of a workflow's history.
+public struct WorkflowHistoryEvent: Codable, Sendable, Equatable {
+    /// Increases with every event the store records, across workflows.
+    public var sequence: Int64
+    public var at: Date
+    /// What happened: `workflow started`, `activity sent`, `workflow parked`, ….
+    public var kind: String
+    public var stepKey: String?
+    public var detail: String
+
+    public init(sequence: Int64, at: Date, kind: String, stepKey: String?, detail: String) {
+        self.sequence = sequence
+        self.at = at
+        self.kind = kind
+        self.stepKey = stepKey
+        self.detail = detail
+    }
+}
+
+/// The answer to `flow.workflow.history`.
+public struct WorkflowHistoryPage: Codable, Sendable, Equatable {
+    public var `protocol`: Int64
+    public var workflowID: String
+    public var events: [WorkflowHistoryEvent]
+    /// Ask again with this `after` for the next page; absent on the last.
+    public var nextAfter: Int64?
+
+    public init(workflowID: String, events: [WorkflowHistoryEvent], nextAfter: Int64?) {
+        self.protocol = FlowProtocol.version
+        self.workflowID = workflowID
+        self.events = events
+        self.nextAfter = nextAfter
+    }
+}
+
+/// A schedule, with what its last run became.
+public struct ScheduleSummary: Codable, Sendable, Equatable {
+    public var name: String
+    public var workflow: String
+    public var input: JSONText
+    public var everySeconds: Int64?
+    public var cron: String?
+    public var nextRunAt: Date
+    public var lastRunAt: Date?
+    public var runs: Int
+    /// The workflow the last run started, and its status now.
+    public var lastWorkflowID: String?
+    public var lastStatus: WorkflowStatus?
+
+    public init(name: String, workflow: String, input: JSONText, everySeconds: Int64?, cron: String?, nextRunAt: Date, lastRunAt: Date?, runs: Int, lastWorkflowID: String?, lastStatus: WorkflowStatus?) {
+        self.name = name
+        self.workflow = workflow
+        self.input = input
+        self.everySeconds = everySeconds
+        self.cron = cron
+        self.nextRunAt = nextRunAt
+        self.lastRunAt = lastRunAt
+        self.runs = runs
+        self.lastWorkflowID = lastWorkflowID
+        self.lastStatus = lastStatus
+    }
+}
+
+/// The answer to `flow.schedule.list`.
+public struct ScheduleList: Codable, Sendable, Equatable {
+    public var `protocol`: Int64
+    public var schedules: [ScheduleSummary]
+
+    public init(schedules: [ScheduleSummary]) {
+        self.protocol = FlowProtocol.version
+        self.schedules = schedules
+    }
+}

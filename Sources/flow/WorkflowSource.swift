@@ -1,0 +1,58 @@
+import ArgumentParser
+import FlowClient
+import FlowCoordinator
+import FlowCore
+import Foundation
+
+/// Where `flow workflow list|show` read: the coordinator, over the broker, from any
+/// machine that reaches it; or, with `--data-dir`, its store file directly, for when no
+/// coordinator runs. Both give the same answers (``WorkflowQueryAnswers``).
+struct WorkflowSource: ParsableArguments {
+    @Option(help: "Read the workflow store in this coordinator data folder directly (holding workflows.sqlite), instead of asking the coordinator over the broker.")
+    var dataDir: String?
+
+    @Option(help: .hidden)
+    var topologyPrefix: String?
+
+    @OptionGroup var connection: ConnectionOptions
+
+    /// The three reads, wherever they come from.
+    struct Reader: Sendable {
+        var list: @Sendable (WorkflowQuery.List) async throws -> WorkflowPage
+        var describe: @Sendable (WorkflowQuery.Describe) async throws -> WorkflowDescription
+        var history: @Sendable (WorkflowQuery.History) async throws -> WorkflowHistoryPage
+    }
+
+    func read<Result: Sendable>(_ body: @Sendable (Reader) async throws -> Result) async throws -> Result {
+        do {
+            if let dataDir {
+                let answers = WorkflowQueryAnswers(store: try CoordinatorStoreOptions(dataDir: dataDir).openForReading())
+                return try await body(Reader(list: answers.list, describe: answers.describe, history: answers.history))
+            }
+            let logger = connection.logger(label: "flow.workflow")
+            let amqp = try await connection.connect(as: "flow workflow", logger: logger)
+            do {
+                let result = try await CoordinatorClient.withClient(transport: amqp, names: topologyNames(topologyPrefix), logger: logger) { client in
+                    try await body(
+                        Reader(
+                            list: { try await client.query(.list, $0, as: WorkflowPage.self) },
+                            describe: { try await client.query(.describe, $0, as: WorkflowDescription.self) },
+                            history: { try await client.query(.history, $0, as: WorkflowHistoryPage.self) }
+                        )
+                    )
+                }
+                await amqp.close()
+                return result
+            } catch {
+                await amqp.close()
+                throw error
+            }
+        } catch let failure as ActivityFailure {
+            throw ValidationError(failure.message)
+        } catch let refused as CoordinatorClient.Refused {
+            throw ValidationError(refused.message)
+        } catch let silent as CoordinatorClient.NoAnswer {
+            throw ValidationError(silent.description)
+        }
+    }
+}
