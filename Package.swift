@@ -210,6 +210,12 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "flow-query-benchmark",
+            dependencies: ["BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowClient", "FlowCoordinator", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/QueryBenchmark"
+        ),
+
+        .executableTarget(
             name: "flow-openai-benchmark",
             dependencies: [
                 "BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowRuntime", "FlowHTTP", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",

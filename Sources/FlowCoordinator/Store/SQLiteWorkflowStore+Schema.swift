@@ -81,6 +81,11 @@ extension SQLiteWorkflowStore {
             try db.execute(sql: "DROP INDEX IF EXISTS step_workflow")
             try db.create(index: "step_workflow_status", on: "step", columns: ["workflow_id", "status"], ifNotExists: true)
         }
+        migrator.registerMigration("v3: workflows in list order") { db in
+            // `flow.workflow.list` reads a page newest first: with this index it reads the
+            // page's rows and no others, however many workflows the store holds.
+            try db.create(index: "workflow_started", on: "workflow", columns: ["started_at", "id"], ifNotExists: true)
+        }
         return migrator
     }
 
