@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
     ],
     targets: [
         // C libraries: one system-library target each, imported by exactly one Swift module.
@@ -49,6 +52,20 @@ let package = Package(
         // runtime and the coordinator take. No C, no I/O.
         .target(name: "FlowTransport", dependencies: ["FlowCore"]),
         .target(name: "FlowClient", dependencies: ["FlowCore", "FlowTransport", .product(name: "Logging", package: "swift-log")]),
+
+        // The operator console (`flow console`, docs/console.md): pages rendered on the
+        // server from what the broker, the coordinator and the workers answer.
+        .target(
+            name: "FlowConsole",
+            dependencies: [
+                "FlowCore", "FlowContracts", "FlowTransport", "FlowClient", "FlowDeadLetters", "FlowHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
 
         // The AMQP transport on rabbitmq-c: connection, confirms, consumers, recovery, topology.
         .target(
@@ -150,6 +167,7 @@ let package = Package(
                 "FlowContracts",
                 "FlowAMQP",
                 "FlowClient",
+                "FlowConsole",
                 "FlowRuntime",
                 "FlowDefaultActivities",
                 "FlowDeadLetters",

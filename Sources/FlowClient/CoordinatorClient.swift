@@ -3,8 +3,8 @@ import FlowTransport
 import Foundation
 import Logging
 
-/// Asks the coordinator questions and gives it commands over the broker, from any process
-/// that reaches it: the CLI, the console, other Swift services.
+/// Asks the coordinator questions, gives it commands and calls activities over the broker,
+/// from any process that reaches it: the CLI, the console, other Swift services.
 ///
 /// Requests go to `workflow-commands`; answers come to a private, exclusive reply queue
 /// that disappears with the connection, matched to their request by correlation id, so
@@ -99,14 +99,27 @@ public actor CoordinatorClient {
         return try FlowJSON.decode(WorkflowResult.self, from: delivery.body)
     }
 
-    private func request(_ type: String, body: [UInt8], timeout: Duration, correlationID: String? = nil) async throws -> AMQPDelivery {
+    /// Runs an activity on its queue's worker, as any AMQP client may, and returns its final
+    /// reply (progress replies are skipped). The message id is new, so it always runs.
+    public func call(activity: String, on queue: WorkQueue, input: JSONText, timeout: Duration = .seconds(30)) async throws -> ActivityReply {
+        let delivery = try await request(activity, body: Array(input.text.utf8), timeout: timeout, exchange: names.activitiesExchange, routingKey: names.queue(queue))
+        do {
+            return try FlowJSON.decode(ActivityReply.self, from: delivery.body)
+        } catch let error as DecodingError {
+            throw Refused(request: activity, message: "the reply of \(activity) does not decode: \(FlowJSON.describe(error))")
+        }
+    }
+
+    private func request(
+        _ type: String, body: [UInt8], timeout: Duration, correlationID: String? = nil, exchange: String = "", routingKey: String? = nil
+    ) async throws -> AMQPDelivery {
         let id = correlationID ?? UUID().uuidString.lowercased()
         pending.insert(id)
         defer {
             pending.remove(id)
             early[id] = nil
         }
-        try await publish(type, body: body, correlationID: id, replyTo: replyQueue)
+        try await publish(type, body: body, correlationID: id, replyTo: replyQueue, exchange: exchange, routingKey: routingKey)
         return try await withThrowingTaskGroup(of: AMQPDelivery?.self) { group in
             group.addTask { try await self.answer(to: id) }
             group.addTask {
@@ -121,13 +134,15 @@ public actor CoordinatorClient {
         }
     }
 
-    private func publish(_ type: String, body: [UInt8], correlationID: String, replyTo: String?) async throws {
+    private func publish(_ type: String, body: [UInt8], correlationID: String, replyTo: String?, exchange: String = "", routingKey: String? = nil) async throws {
         let properties = AMQPProperties(
             contentType: FlowProtocol.contentType, headers: [FlowProtocol.Header.protocolVersion: .int(FlowProtocol.version)],
             deliveryMode: 2, correlationID: correlationID, replyTo: replyTo, messageID: correlationID,
             timestamp: UInt64(Date().timeIntervalSince1970), type: type
         )
-        try await transport.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: body))
+        try await transport.publish(
+            AMQPMessage(exchange: exchange, routingKey: routingKey ?? names.name(Topology.workflowCommandQueue), properties: properties, body: body)
+        )
     }
 
     private func answer(to id: String) async throws -> AMQPDelivery {
@@ -150,6 +165,8 @@ public actor CoordinatorClient {
     }
 
     private func route(_ delivery: AMQPDelivery) {
+        // A running activity's heartbeats: its final reply comes after them.
+        guard delivery.properties.type != FlowProtocol.ReplyType.progress else { return }
         let id = delivery.properties.correlationID ?? ""
         if let continuation = waiting.removeValue(forKey: id) {
             continuation.resume(returning: delivery)

@@ -204,7 +204,7 @@ public struct DeadLetterSummary: Codable, Sendable, Equatable {
     public var replays: Int
     public var workflowID: String?
 
-    init(_ letter: DeadLetter) {
+    public init(_ letter: DeadLetter) {
         id = letter.displayID
         deadLetteredAt = letter.deadLetteredAt
         queue = letter.originalQueue

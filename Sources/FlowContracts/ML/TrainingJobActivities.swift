@@ -39,6 +39,9 @@ public struct TrainingJob: Codable, Sendable, Equatable {
     /// the job is reported, not kept in its record.
     public var checkpoints: [String]
     public var cancelRequested: Bool
+    /// The loss of every step trained so far, in order. `get_training_job` reports it;
+    /// `list_training_jobs` leaves it out to keep the list small.
+    public var lossHistory: [Double]?
     public var result: TrainOrganizationalModel.Output?
     public var error: ActivityFailure?
 
@@ -57,7 +60,7 @@ public struct TrainingJob: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case jobID, state, request, messageID, workerID, createdAt, updatedAt, step, loss, bestLoss, learningRate, tokensPerSecond, tokens, trainingSeconds, deliveries, checkpoints, cancelRequested, result, error
+        case jobID, state, request, messageID, workerID, createdAt, updatedAt, step, loss, bestLoss, learningRate, tokensPerSecond, tokens, trainingSeconds, deliveries, checkpoints, cancelRequested, lossHistory, result, error
         case maximumSteps = "maxSteps"
     }
 }

@@ -88,6 +88,9 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
             throw failed(failure)
         }
         job.maximumSteps = trainer.settings.maximumSteps
+        // The checkpoint's own history: steps trained after it by a killed delivery are
+        // trained again, and logged again.
+        job.lossHistory = trainer.trainerState.losses.map(Double.init)
         if trainer.trainerState.globalStep > 0 {
             context.logger.info("resuming a training job from its newest checkpoint", metadata: ["job.id": "\(input.jobID)", "step": "\(trainer.trainerState.globalStep)"])
         }
@@ -104,6 +107,7 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
         }
 
         let losses = trainer.trainerState.losses
+        job.lossHistory = losses.map(Double.init)
         job.step = trainer.trainerState.globalStep
         job.bestLoss = losses.min().map(Double.init)
         switch ending {
@@ -137,6 +141,10 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
             for await progress in progressStream.stream {
                 job.step = progress.step
                 job.loss = Double(progress.loss)
+                var history = job.lossHistory ?? []
+                history.removeLast(max(0, history.count - (progress.step - 1)))
+                history.append(Double(progress.loss))
+                job.lossHistory = history
                 job.bestLoss = min(job.bestLoss ?? .infinity, Double(progress.loss))
                 job.learningRate = Double(progress.learningRate)
                 job.tokens += progress.tokens

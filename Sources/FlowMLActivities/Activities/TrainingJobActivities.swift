@@ -22,7 +22,9 @@ public struct ListTrainingJobsActivity: DeclaredActivity {
             do {
                 guard let job = try folder.view() else { continue }
                 if let state = input.state, job.state != state { continue }
-                jobs.append(job)
+                var listed = job
+                listed.lossHistory = nil
+                jobs.append(listed)
             } catch {
                 // One unreadable record must not hide the others; get_training_job names it.
                 context.logger.warning("skipping a job record that does not decode", metadata: ["job.folder": "\(name)", "error": "\(error)"])

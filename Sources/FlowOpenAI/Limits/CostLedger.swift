@@ -154,6 +154,9 @@ public final class CostLedger: Sendable {
             lines.append(#"flow_openai_cost_usd_total{model="\#(model)"} \#(entry.costUSD)"#)
         }
         lines += ["# HELP flow_openai_spent_today_usd Dollars spent today (UTC).", "# TYPE flow_openai_spent_today_usd gauge", "flow_openai_spent_today_usd \(spentToday)"]
+        if let dailyBudgetUSD {
+            lines += ["# HELP flow_openai_daily_budget_usd The daily budget (FLOW_OPENAI_DAILY_BUDGET_USD).", "# TYPE flow_openai_daily_budget_usd gauge", "flow_openai_daily_budget_usd \(dailyBudgetUSD)"]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }

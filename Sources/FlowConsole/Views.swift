@@ -1,0 +1,106 @@
+import FlowContracts
+import FlowCore
+import FlowDeadLetters
+import Foundation
+
+/// Turns what the backend read into the values the templates show. Every value is text or
+/// numbers formatted here; escaping is the templates' job.
+enum Views {
+    static func time(_ date: Date?) -> String { date.map(JSONDates.text) ?? "" }
+
+    /// A path segment: ids may hold any character.
+    static func segment(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~@"))) ?? text
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value < 1 ? String(format: "%.0f ms", value * 1000) : value < 120 ? String(format: "%.2f s", value) : String(format: "%.1f min", value / 60)
+    }
+
+    static func number(_ value: Double?, digits: Int = 4) -> String {
+        guard let value, value.isFinite else { return "" }
+        return String(format: "%.\(digits)f", locale: Locale(identifier: "en_US_POSIX"), value)
+    }
+
+    static func workflowRows(_ page: WorkflowPage) -> [[String: Any]] {
+        page.workflows.map { workflow in
+            [
+                "id": workflow.id, "path": segment(workflow.id), "name": workflow.name, "status": workflow.status.rawValue,
+                "startedAt": time(workflow.startedAt), "parkedReason": workflow.parkedReason ?? "",
+            ]
+        }
+    }
+
+    static func workflow(_ description: WorkflowDescription, history: [WorkflowHistoryEvent], csrf: String) -> [String: Any] {
+        let workflow = description.workflow
+        let start = workflow.startedAt
+        func offset(_ date: Date) -> String { seconds(max(0, date.timeIntervalSince(start))) }
+        let steps: [[String: Any]] = description.steps.enumerated().map { index, step in
+            var values: [String: Any] = [
+                "index": index + 1, "activity": step.activity, "status": step.status, "queue": step.queue, "messageID": step.messageID,
+                "attempt": step.attempt, "sends": step.sends, "scheduledAt": time(step.scheduledAt), "input": pretty(step.input),
+            ]
+            if let output = step.output { values["output"] = pretty(output) }
+            if let error = step.error { values["error"] = error.description }
+            if let heard = step.lastHeardAt, step.status != "scheduled" { values["took"] = seconds(heard.timeIntervalSince(step.scheduledAt)) }
+            return values
+        }
+        // Steps scheduled within a few milliseconds of each other were started together:
+        // the branches of a parallel group.
+        var branches: [[String: Any]] = []
+        var group: [[String: Any]] = []
+        var groupStart: Date?
+        for (index, step) in description.steps.enumerated() {
+            if let begun = groupStart, step.scheduledAt.timeIntervalSince(begun) > 0.02 {
+                branches.append(["offset": offset(begun), "steps": group])
+                group = []
+                groupStart = nil
+            }
+            if groupStart == nil { groupStart = step.scheduledAt }
+            group.append(steps[index])
+        }
+        if let begun = groupStart { branches.append(["offset": offset(begun), "steps": group]) }
+        var values: [String: Any] = [
+            "status": workflow.status.rawValue, "name": workflow.name, "startedAt": time(workflow.startedAt), "path": segment(workflow.id),
+            "cancelRequested": workflow.cancelRequested, "input": pretty(description.input), "steps": steps, "branches": branches, "csrf": csrf,
+            "parked": workflow.status == .parked, "running": !workflow.status.isFinished,
+            "events": history.map { event in
+                ["offset": offset(event.at), "kind": event.kind, "stepKey": event.stepKey ?? "", "detail": event.detail] as [String: Any]
+            },
+        ]
+        if let finished = workflow.finishedAt {
+            values["finishedAt"] = time(finished)
+            values["duration"] = seconds(finished.timeIntervalSince(start))
+        }
+        if let reason = workflow.parkedReason { values["parkedReason"] = reason }
+        if let output = description.output { values["output"] = pretty(output) }
+        if let error = description.error { values["error"] = error.description }
+        return values
+    }
+
+    static func pretty(_ json: JSONText) -> String {
+        (try? FlowJSON.encodeText(json.value, pretty: true)) ?? json.text
+    }
+
+    static func deadLetterRows(_ letters: ArraySlice<DeadLetterSummary>) -> [[String: Any]] {
+        letters.map { letter in
+            [
+                "id": letter.id, "path": segment(letter.id), "when": time(letter.deadLetteredAt), "queue": letter.queue ?? "",
+                "activity": letter.activity ?? "", "reason": letter.reason, "error": [letter.errorType, letter.error].compactMap { $0 }.joined(separator: ": "),
+                "replays": letter.replays,
+            ]
+        }
+    }
+
+    static func trainingJob(_ job: TrainingJob) -> [String: Any] {
+        var values: [String: Any] = [
+            "jobID": job.jobID, "path": segment(job.jobID), "state": job.state.rawValue, "step": job.step, "loss": number(job.loss),
+            "bestLoss": number(job.bestLoss), "tokensPerSecond": number(job.tokensPerSecond, digits: 1), "updatedAt": time(job.updatedAt),
+            "baseModel": job.request.baseModel, "workerID": job.workerID ?? "", "deliveries": job.deliveries, "checkpoints": job.checkpoints,
+            "cancelRequested": job.cancelRequested, "cancellable": !job.state.isFinal && !job.cancelRequested,
+        ]
+        if let maximum = job.maximumSteps { values["maximumSteps"] = maximum }
+        if let error = job.error { values["error"] = error.description }
+        return values
+    }
+}
