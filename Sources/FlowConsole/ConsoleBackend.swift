@@ -11,6 +11,7 @@ import Foundation
 /// the management API and the processes' `/healthz` and `/metrics`.
 public struct ConsoleBackend: Sendable {
     let client: CoordinatorClient
+    let transport: any MessageTransport
     let deadLetters: DeadLetterQueue
     let management: ManagementAPI
     let configuration: ConsoleConfiguration
@@ -18,6 +19,7 @@ public struct ConsoleBackend: Sendable {
 
     public init(client: CoordinatorClient, transport: any MessageTransport, configuration: ConsoleConfiguration) {
         self.client = client
+        self.transport = transport
         self.configuration = configuration
         self.deadLetters = DeadLetterQueue(transport: transport, names: configuration.names, audit: configuration.auditLog.map(AuditLog.init(file:)))
         self.http = CurlHTTPClient(maximumIdleHandles: 8)
@@ -94,10 +96,22 @@ public struct ConsoleBackend: Sendable {
     }
 
     private func call<A: ActivityDeclaration>(_ activity: A.Type, _ input: A.Input) async throws -> A.Output {
+        // Asking a queue nobody consumes would only wait out the timeout.
+        let queue = configuration.names.queue(A.queue)
+        if try await transport.inspectQueue(queue).consumerCount == 0 {
+            throw NoWorker(queue: queue, worker: A.queue.workerName)
+        }
         let reply = try await client.call(activity: A.name, on: A.queue, input: try JSONText(encoding: input), timeout: .seconds(20))
         if let error = reply.error { throw error }
         guard let output = reply.output else { throw ActivityFailure.nonRetryable(.unknown, "\(A.name) answered with no output") }
         return try output.decode(A.Output.self)
+    }
+
+    /// No worker consumes the queue an activity call would go to.
+    struct NoWorker: Error, CustomStringConvertible {
+        var queue: String
+        var worker: String
+        var description: String { "no worker consumes \(queue) now: start `flow worker \(worker)`" }
     }
 
     // MARK: Queues, processes, costs

@@ -224,6 +224,8 @@ struct ConsolePages: Sendable {
             return page("Training jobs", section: "/training", template: "training", values: ["jobs": jobs.map(Views.trainingJob)])
         } catch let silent as CoordinatorClient.NoAnswer {
             return page("Training jobs", section: "/training", template: "training", values: ["problem": "No ML worker answered list_training_jobs in time (\(silent.timeout)): is `flow worker ml` running?", "jobs": []])
+        } catch let missing as ConsoleBackend.NoWorker {
+            return page("Training jobs", section: "/training", template: "training", values: ["problem": missing.description, "jobs": []])
         }
     }
 

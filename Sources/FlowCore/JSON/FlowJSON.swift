@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The one JSON convention of the project, for the wire, the stores and the files we write.
 ///
@@ -21,7 +22,7 @@ public enum FlowJSON {
     public static let prettyEncoder: JSONEncoder = makeEncoder(pretty: true)
     public static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .custom { path in JSONKeys.Key(JSONKeys.swiftName(fromSnakeCase: path[path.count - 1].stringValue)) }
+        decoder.keyDecodingStrategy = .custom { path in JSONKeys.Key(JSONKeys.cachedSwiftName(fromSnakeCase: path[path.count - 1].stringValue)) }
         decoder.dateDecodingStrategy = .custom { decoder in try JSONDates.decode(from: decoder) }
         return decoder
     }()
@@ -58,7 +59,7 @@ public enum FlowJSON {
     private static func makeEncoder(pretty: Bool) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .custom { path in JSONKeys.Key(JSONKeys.snakeCase(path[path.count - 1].stringValue)) }
+        encoder.keyEncodingStrategy = .custom { path in JSONKeys.Key(JSONKeys.cachedSnakeCase(path[path.count - 1].stringValue)) }
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
             try container.encode(JSONDates.text(date))
@@ -74,6 +75,26 @@ public enum JSONKeys {
         "id": "ID", "ids": "IDs", "url": "URL", "urls": "URLs", "usd": "USD", "json": "JSON", "http": "HTTP",
         "api": "API", "ttl": "TTL", "tls": "TLS", "utf8": "UTF8", "ok": "OK", "ml": "ML",
     ]
+
+    /// The conversions made so far, both ways. Keys come from a few hundred property names,
+    /// and every message converts each of its keys: looking one up costs a fraction of
+    /// converting it again. Past the bound (a sender inventing keys), nothing more is kept.
+    private static let cache = Mutex<(snake: [String: String], swift: [String: String])>(([:], [:]))
+    private static let cacheBound = 4096
+
+    static func cachedSnakeCase(_ name: String) -> String {
+        if let known = cache.withLock({ $0.snake[name] }) { return known }
+        let converted = snakeCase(name)
+        cache.withLock { if $0.snake.count < cacheBound { $0.snake[name] = converted } }
+        return converted
+    }
+
+    static func cachedSwiftName(fromSnakeCase key: String) -> String {
+        if let known = cache.withLock({ $0.swift[key] }) { return known }
+        let converted = swiftName(fromSnakeCase: key)
+        cache.withLock { if $0.swift.count < cacheBound { $0.swift[key] = converted } }
+        return converted
+    }
 
     /// `messageID` → `message_id`, `blobIDs` → `blob_ids`, `costUSD` → `cost_usd`,
     /// `retryAfterMs` → `retry_after_ms`. A name with no capital is returned as it is.
