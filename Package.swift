@@ -249,6 +249,11 @@ let package = Package(
         ),
 
         .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowContracts", "FlowTesting"]),
+        .testTarget(
+            name: "FlowConsoleTests",
+            dependencies: ["FlowCore", "FlowClient", "FlowConsole", "FlowHTTP", "FlowTesting", .product(name: "Logging", package: "swift-log")],
+            exclude: ["Browser"]
+        ),
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
         .testTarget(
             name: "FlowRuntimeTests",

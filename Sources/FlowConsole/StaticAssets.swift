@@ -30,7 +30,8 @@ enum StaticAssets {
         pre.json { background: #f4f6f8; padding: 8px 12px; overflow: auto; max-height: 24rem; }
         ol.timeline { list-style: none; padding: 0; } ol.timeline > li { display: flex; gap: 12px; align-items: flex-start; border-left: 2px solid var(--line); padding: 4px 0 4px 12px; }
         ol.timeline .when { color: var(--muted); min-width: 6rem; font-variant-numeric: tabular-nums; }
-        ul.branch { list-style: none; display: flex; flex-wrap: wrap; gap: 8px; padding: 0; margin: 0; } ul.branch li { border: 1px solid var(--line); border-radius: 4px; padding: 2px 8px; }
+        ol.branch { list-style: none; display: flex; flex-wrap: wrap; gap: 8px; padding: 0; margin: 0; } ol.branch li { border: 1px solid var(--line); border-radius: 4px; padding: 2px 8px; }
+        ol.branch li + li::before { content: "→ "; color: var(--muted); }
         .step-detail { border-top: 1px solid var(--line); margin-top: 12px; } .count { color: var(--muted); }
         .pages { margin-top: 12px; display: flex; gap: 16px; }
         svg.loss-curve { max-width: 100%; height: auto; background: #fbfcfd; border: 1px solid var(--line); }

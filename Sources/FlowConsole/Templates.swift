@@ -51,7 +51,7 @@ enum Templates {
         <select id="status" name="status">
         {{#statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statuses}}
         </select>
-        <button type="submit">Filter</button>
+        <button type="submit" id="filter">Filter</button>
         </form>
         <p class="count" id="workflow-count">{{shown}} of {{total}} workflows{{#filtered}} matching{{/filtered}}</p>
         <table class="list" data-live="{{livePath}}">
@@ -83,9 +83,9 @@ enum Templates {
         <h2>Input</h2><pre class="json">{{input}}</pre>
         {{#output}}<h2>Output</h2><pre class="json" id="workflow-output">{{output}}</pre>{{/output}}
         <h2>Steps</h2>
-        <p>Steps side by side ran in parallel: each row of the graph is one moment a group of steps was scheduled.</p>
-        <ol class="timeline" aria-label="Steps as a timeline">
-        {{#branches}}<li><span class="when">+{{offset}}</span><ul class="branch">{{#steps}}<li class="step {{status}}"><a href="#step-{{index}}">{{activity}}</a> <span class="badge {{status}}">{{status}}</span></li>{{/steps}}</ul></li>{{/branches}}
+        <p>Each branch is a line of steps that ran one after another; the branches ran side by side.</p>
+        <ol class="timeline" aria-label="The workflow's parallel branches">
+        {{#branches}}<li><span class="when">{{name}}</span><ol class="branch">{{#steps}}<li class="step {{status}}"><a href="#step-{{index}}">{{activity}}</a> <span class="badge {{status}}">{{status}}</span> <span class="when">+{{offset}}</span></li>{{/steps}}</ol></li>{{/branches}}
         </ol>
         {{#steps}}
         <section class="step-detail" id="step-{{index}}" aria-labelledby="step-{{index}}-title">
@@ -121,7 +121,7 @@ enum Templates {
         <label for="reason">Reason</label><input id="reason" name="reason" value="{{filters.reason}}" maxlength="200">
         <label for="error">Error contains</label><input id="error" name="error" value="{{filters.error}}" maxlength="200">
         <label for="workflow">Workflow id</label><input id="workflow" name="workflow" value="{{filters.workflow}}" maxlength="200">
-        <button type="submit">Filter</button>
+        <button type="submit" id="filter">Filter</button>
         </form>
         """
 

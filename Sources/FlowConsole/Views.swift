@@ -45,21 +45,24 @@ enum Views {
             if let heard = step.lastHeardAt, step.status != "scheduled" { values["took"] = seconds(heard.timeIntervalSince(step.scheduledAt)) }
             return values
         }
-        // Steps scheduled within a few milliseconds of each other were started together:
-        // the branches of a parallel group.
-        var branches: [[String: Any]] = []
-        var group: [[String: Any]] = []
-        var groupStart: Date?
+        // The parallel branches, as lanes: a step goes on the first lane whose last step
+        // had ended before it was scheduled, so the steps of one lane ran one after another
+        // and steps on different lanes overlapped in time. A step not ended yet (waiting,
+        // parked) keeps its lane open.
+        var lanes: [(end: Date, steps: [[String: Any]])] = []
         for (index, step) in description.steps.enumerated() {
-            if let begun = groupStart, step.scheduledAt.timeIntervalSince(begun) > 0.02 {
-                branches.append(["offset": offset(begun), "steps": group])
-                group = []
-                groupStart = nil
+            let ended = step.status == "completed" || step.status == "failed"
+            let end = ended ? (step.lastHeardAt ?? step.scheduledAt) : .distantFuture
+            var entry = steps[index]
+            entry["offset"] = offset(step.scheduledAt)
+            if let lane = lanes.firstIndex(where: { $0.end <= step.scheduledAt }) {
+                lanes[lane].end = end
+                lanes[lane].steps.append(entry)
+            } else {
+                lanes.append((end, [entry]))
             }
-            if groupStart == nil { groupStart = step.scheduledAt }
-            group.append(steps[index])
         }
-        if let begun = groupStart { branches.append(["offset": offset(begun), "steps": group]) }
+        let branches: [[String: Any]] = lanes.enumerated().map { number, lane in ["name": "Branch \(number + 1)", "steps": lane.steps] }
         var values: [String: Any] = [
             "status": workflow.status.rawValue, "name": workflow.name, "startedAt": time(workflow.startedAt), "path": segment(workflow.id),
             "cancelRequested": workflow.cancelRequested, "input": pretty(description.input), "steps": steps, "branches": branches, "csrf": csrf,

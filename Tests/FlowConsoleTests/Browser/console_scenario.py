@@ -1,0 +1,168 @@
+"""Drives the console in headless Chromium, as an operator would, and checks what it shows.
+
+Run by ConsoleBrowserTests.swift, which starts the stack first. Arguments come from the
+environment:
+  CONSOLE_URL      the console, e.g. http://127.0.0.1:9470
+  WORKFLOW_ID      a document_onboarding workflow parked on its analysis step
+  JOB_ID           a completed training job
+  SCREENSHOTS      the folder the pages' screenshots go to
+Every check that fails raises, with what the page showed; the exit status says it all.
+"""
+import os
+import re
+import sys
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+console = os.environ["CONSOLE_URL"].rstrip("/")
+workflow_id = os.environ["WORKFLOW_ID"]
+job_id = os.environ["JOB_ID"]
+screenshots = os.environ["SCREENSHOTS"]
+os.makedirs(screenshots, exist_ok=True)
+
+options = webdriver.ChromeOptions()
+options.binary_location = "/usr/bin/chromium"
+for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000", "--lang=en-US"):
+    options.add_argument(argument)
+browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+wait = WebDriverWait(browser, 60)
+
+
+def step(text):
+    print("browser:", text, flush=True)
+
+
+def check(condition, what):
+    if not condition:
+        raise AssertionError("%s\n--- page %s ---\n%s" % (what, browser.current_url, browser.find_element(By.TAG_NAME, "main").text[:3000]))
+
+
+def submit(button_id, then_id):
+    """Clicks a form's button and waits for the page it leads to (the element `then_id`)."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, button_id).click()
+    wait.until(conditions.staleness_of(old))
+    wait.until(conditions.presence_of_element_located((By.ID, then_id)))
+
+
+def shot(name):
+    browser.save_screenshot(os.path.join(screenshots, name + ".png"))
+
+
+def accessible(page):
+    """Basic checks: a language, one h1, labels for every field, named buttons, a skip link."""
+    check(browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en", page + ": <html> has no lang")
+    check(len(browser.find_elements(By.TAG_NAME, "h1")) == 1, page + ": not exactly one h1")
+    for field in browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select"):
+        field_id = field.get_attribute("id")
+        check(field_id and browser.find_elements(By.CSS_SELECTOR, "label[for='%s']" % field_id), page + ": a field has no label: " + field.get_attribute("outerHTML"))
+    for button in browser.find_elements(By.TAG_NAME, "button"):
+        check(button.text.strip(), page + ": a button has no text")
+    skip = browser.find_element(By.CSS_SELECTOR, "a.skip")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    check(browser.switch_to.active_element == skip, page + ": the first Tab does not reach the skip link")
+
+
+try:
+    # The parked workflow: its page names the parked step, with a Replay button.
+    step("the parked workflow")
+    browser.get("%s/workflows/%s" % (console, workflow_id))
+    wait.until(conditions.presence_of_element_located((By.ID, "workflow-status")))
+    check(browser.find_element(By.ID, "workflow-status").text == "parked", "the workflow is not shown parked")
+    reason = browser.find_element(By.ID, "parked-reason").text
+    check("analyze_document_content" in reason, "the parked reason does not name the parked step: " + reason)
+    check(browser.find_elements(By.CSS_SELECTOR, ".step.parked"), "no step is shown parked on the timeline")
+    branches = browser.find_elements(By.CSS_SELECTOR, "ol.timeline > li")
+    check(len(branches) == 2, "the analysis runs beside the training, so the graph has two branches, not %d" % len(branches))
+    shot("workflow-parked")
+    accessible("workflow")
+
+    # Replay the parked message; the OpenAI worker, now running, answers; the page shows
+    # the workflow complete.
+    step("replay")
+    submit("replay", "action-result")
+    result = browser.find_element(By.ID, "action-result").text
+    check("Replayed 1 message" in result, "the replay did not replay one message: " + result)
+    deadline = time.time() + 180
+    while True:
+        browser.get("%s/workflows/%s" % (console, workflow_id))
+        status = browser.find_element(By.ID, "workflow-status").text
+        if status == "completed":
+            break
+        check(status in ("parked", "running"), "the workflow ended " + status)
+        check(time.time() < deadline, "the workflow did not complete within three minutes of the replay")
+        time.sleep(1)
+    check(browser.find_elements(By.ID, "workflow-output"), "the completed workflow shows no output")
+    shot("workflow-completed")
+
+    # The list: filters by status and by text in the id.
+    step("the workflow list")
+    browser.get(console + "/workflows")
+    shot("workflows")
+    accessible("workflows")
+    browser.find_element(By.ID, "q").send_keys(workflow_id)
+    submit("filter", "workflow-rows")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#workflow-rows tr")
+    check(len(rows) == 1 and workflow_id in rows[0].text, "searching the id does not find exactly the workflow")
+
+    # Dead letters: the filter, the dry run, and the purge that asks first.
+    step("dead letters")
+    browser.get(console + "/dead-letters")
+    shot("dead-letters")
+    accessible("dead letters")
+    total = int(re.search(r"(\d+) of (\d+)", browser.find_element(By.ID, "dead-letter-count").text).group(2))
+    check(total >= 3, "the test made three dead letters; the page counts %d" % total)
+    browser.find_element(By.ID, "activity").send_keys("evaluate_model")
+    submit("filter", "dead-letter-rows")
+    filtered = browser.find_elements(By.CSS_SELECTOR, "#dead-letter-rows tr")
+    check(len(filtered) == 2 and all("evaluate_model" in row.text for row in filtered), "the activity filter does not keep exactly the two evaluate_model letters")
+    submit("replay-preview", "replay-list")
+    preview = browser.find_elements(By.CSS_SELECTOR, "#replay-list li")
+    check(len(preview) == 2, "the dry run does not list the two filtered letters")
+    check("nothing was sent" in browser.find_element(By.TAG_NAME, "main").text, "the dry run does not say it sent nothing")
+    shot("dead-letters-dry-run")
+    browser.get(console + "/dead-letters?activity=evaluate_model")
+    submit("purge", "purge-list")
+    check(len(browser.find_elements(By.CSS_SELECTOR, "#purge-list li")) == 2, "the purge confirmation does not list the two letters")
+    browser.get(console + "/dead-letters?activity=evaluate_model")
+    check(len(browser.find_elements(By.CSS_SELECTOR, "#dead-letter-rows tr")) == 2, "asking to purge removed letters before the confirmation")
+    submit("purge", "purge-confirm")
+    submit("purge-confirm", "action-result")
+    check("Purged 2 message" in browser.find_element(By.ID, "action-result").text, "the confirmed purge did not purge two")
+    browser.get(console + "/dead-letters")
+    left = int(re.search(r"(\d+) of (\d+)", browser.find_element(By.ID, "dead-letter-count").text).group(2))
+    check(left == total - 2, "after the purge %d letters are left, not %d" % (left, total - 2))
+
+    # The training job: one point on the loss curve per logged step.
+    step("the training job")
+    browser.get("%s/training/%s" % (console, job_id))
+    curve = browser.find_element(By.CSS_SELECTOR, "svg.loss-curve")
+    points = curve.find_elements(By.CSS_SELECTOR, "circle.point")
+    steps = int(re.match(r"(\d+)", browser.find_element(By.XPATH, "//dt[text()='Step']/following-sibling::dd").text).group(1))
+    check(steps > 0 and len(points) == steps, "the loss curve has %d points for %d steps" % (len(points), steps))
+    check(curve.get_attribute("data-points") == str(steps), "the curve's point count attribute disagrees")
+    shot("training-job")
+    accessible("training job")
+
+    for page in ("queues", "schedules", "training", "costs"):
+        step(page)
+        browser.get("%s/%s" % (console, page))
+        shot(page)
+        accessible(page)
+    check("$" in browser.find_element(By.ID, "spent-today").text, "the costs page shows no spend")
+    step("all checks passed")
+except TimeoutException as error:
+    print("browser: timed out:", error, "\n", browser.find_element(By.TAG_NAME, "body").text[:3000], file=sys.stderr)
+    sys.exit(1)
+except AssertionError as error:
+    print("browser:", error, file=sys.stderr)
+    sys.exit(1)
+finally:
+    browser.quit()

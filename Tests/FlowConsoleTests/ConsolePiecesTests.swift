@@ -1,0 +1,78 @@
+@testable import FlowConsole
+import Foundation
+import Testing
+
+/// The console's pure parts, with no broker and no browser.
+@Suite("console pieces")
+struct ConsolePiecesTests {
+    @Test("the loss curve has one point per step, inside its frame, and says what it shows", arguments: [1, 2, 7, 400])
+    func lossCurve(_ steps: Int) throws {
+        let losses = (0..<steps).map { 3.0 * exp(-Double($0) / 50) + 0.1 * sin(Double($0)) }
+        let curve = LossCurve(losses: losses)
+        let svg = curve.svg
+        #expect(svg.components(separatedBy: "<circle class=\"point\"").count - 1 == steps)
+        #expect(svg.contains("data-points=\"\(steps)\""))
+        #expect(svg.contains("over \(steps) steps"))
+        for step in 1...steps {
+            let point = curve.point(step: step)
+            #expect((0...curve.width).contains(point.x) && (0...curve.height).contains(point.y))
+        }
+        // The lowest loss is drawn lowest.
+        let lowest = losses.indices.min { losses[$0] < losses[$1] }! + 1
+        #expect((1...steps).allSatisfy { curve.point(step: $0).y <= curve.point(step: lowest).y })
+    }
+
+    @Test("a curve with nothing logged says so, and one with a NaN leaves it out")
+    func emptyAndNaN() {
+        #expect(LossCurve(losses: []).svg.contains("No step has been logged yet"))
+        #expect(LossCurve(losses: [1, .nan, 2]).losses == [1, 2])
+    }
+
+    @Test("metrics text is read as samples with their labels, escapes included, and lines it cannot read are skipped")
+    func prometheus() {
+        let text = """
+            # HELP flow_activities_total Activities.
+            # TYPE flow_activities_total counter
+            flow_activities_total{messaging_destination_name="default-queue",activity="echo",outcome="completed"} 12
+            flow_activities_total{messaging_destination_name="default-queue",activity="echo",outcome="failed"} 3
+            flow_activities_total{activity="odd \\"name\\"",outcome="completed"} 1
+            flow_openai_spent_today_usd 0.25
+            this is not a sample
+            flow_bad{unterminated="x} 4
+            """
+        let metrics = PrometheusText(text)
+        #expect(metrics.sum("flow_activities_total", matching: ["outcome": "completed"]) == 13)
+        #expect(metrics.sum("flow_activities_total", matching: ["activity": "echo"]) == 15)
+        #expect(metrics.labelValues("flow_activities_total", "activity") == ["echo", "odd \"name\""])
+        #expect(metrics.sum("flow_openai_spent_today_usd") == 0.25)
+        #expect(metrics.samples.count == 4)
+    }
+
+    @Test("form fields are decoded, cut to 500 characters, and empty ones are absent")
+    func forms() {
+        let form = Form(query: "q=a+b%2Bc&empty=&name=%3Cscript%3E&q=second&long=" + String(repeating: "x", count: 600))
+        #expect(form["q"] == "a b+c")
+        #expect(form["empty"] == nil)
+        #expect(form["name"] == "<script>")
+        #expect(form["long"]?.count == 500)
+        #expect(Form.encode(["b": "x y", "a": "1&2", "c": ""]) == "a=1%262&b=x%20y")
+    }
+
+    @Test("a console off loopback needs a token of at least 16 characters", arguments: [
+        ("127.0.0.1", nil, true), ("localhost", nil, true), ("::1", nil, true), ("0.0.0.0", nil, false), ("10.0.0.5", nil, false),
+        ("0.0.0.0", "short-token", false), ("0.0.0.0", "a-token-long-enough-42", true),
+    ] as [(String, String?, Bool)])
+    func tokens(_ host: String, _ token: String?, _ starts: Bool) {
+        let configuration = ConsoleConfiguration(host: host, token: token)
+        #expect(((try? configuration.validate()) != nil) == starts)
+    }
+
+    @Test("secrets compare in constant time and only equal ones match")
+    func secrets() {
+        #expect(ConsoleSecurity.same("abc", "abc"))
+        #expect(!ConsoleSecurity.same("abc", "abd"))
+        #expect(!ConsoleSecurity.same("abc", "abcd"))
+        #expect(ConsoleSecurity.randomToken() != ConsoleSecurity.randomToken())
+        #expect(ConsoleSecurity.randomToken().count == 64)
+    }
+}
