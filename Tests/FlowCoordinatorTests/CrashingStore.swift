@@ -55,7 +55,7 @@ final class CrashingStore: WorkflowStore {
         try await write { try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient, at: now) }
     }
     func workflow(id: String) async throws -> WorkflowRecord? { try await read { try await store.workflow(id: id) } }
-    func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowRecord] {
+    func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowSummary] {
         try await read { try await store.workflows(matching: filter, after: cursor, limit: limit) }
     }
     func countWorkflows(matching filter: WorkflowFilter) async throws -> Int { try await read { try await store.countWorkflows(matching: filter) } }

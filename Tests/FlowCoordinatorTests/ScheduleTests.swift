@@ -44,7 +44,7 @@ struct ScheduleTests {
         try await CoordinatorHarness(workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: Switch()))
     }
 
-    func runs(of schedule: String, in harness: CoordinatorHarness) async throws -> [WorkflowRecord] {
+    func runs(of schedule: String, in harness: CoordinatorHarness) async throws -> [WorkflowSummary] {
         try await harness.store.workflows(matching: WorkflowFilter(idPrefix: schedule + "@"), after: nil, limit: 1000)
     }
 

@@ -69,11 +69,11 @@ public struct WorkflowQueryAnswers: Sendable {
         let limit = min(max(query.limit ?? 50, 1), WorkflowQuery.maximumPageSize)
         let cursor = try query.page.map(PageToken.cursor(from:))
         // One more than asked tells whether a next page exists without a second query.
-        let records = try await store.workflows(matching: filter, after: cursor, limit: limit + 1)
-        let page = Array(records.prefix(limit))
+        let summaries = try await store.workflows(matching: filter, after: cursor, limit: limit + 1)
+        let page = Array(summaries.prefix(limit))
         let total = try await store.countWorkflows(matching: filter)
-        let next = records.count > limit ? page.last.map { PageToken.token(for: WorkflowCursor(after: $0)) } : nil
-        return WorkflowPage(workflows: page.map(\.summary), total: total, nextPage: next)
+        let next = summaries.count > limit ? page.last.map { PageToken.token(for: WorkflowCursor(startedAt: $0.startedAt, id: $0.id)) } : nil
+        return WorkflowPage(workflows: page, total: total, nextPage: next)
     }
 
     public func describe(_ query: WorkflowQuery.Describe) async throws -> WorkflowDescription {

@@ -1,24 +1,25 @@
 import FlowCore
+import FlowRuntime
 import Foundation
 import GRDB
 
 /// The store's answers to the coordinator's read-only queries: filtered, paged lists that
 /// read one page, never a whole table.
 extension SQLiteWorkflowStore {
-    public func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowRecord] {
+    public func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowSummary] {
         try await database.read { db in
-            var request = Self.request(filter)
+            var request = Self.request(filter, of: WorkflowSummaryRow.self)
             if let cursor {
                 let startedAt = Column("started_at"), id = Column("id")
                 let seconds = cursor.startedAt.timeIntervalSince1970
                 request = request.filter(startedAt < seconds || (startedAt == seconds && id > cursor.id))
             }
-            return try request.order(Column("started_at").desc, Column("id")).limit(max(0, limit)).fetchAll(db).map { try $0.record() }
+            return try request.order(Column("started_at").desc, Column("id")).limit(max(0, limit)).fetchAll(db).map(\.summary)
         }
     }
 
     public func countWorkflows(matching filter: WorkflowFilter) async throws -> Int {
-        try await database.read { db in try Self.request(filter).fetchCount(db) }
+        try await database.read { db in try Self.request(filter, of: WorkflowSummaryRow.self).fetchCount(db) }
     }
 
     public func history(workflowID: String, after: Int64?, limit: Int) async throws -> [SequencedHistoryEvent] {
@@ -31,8 +32,8 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    private static func request(_ filter: WorkflowFilter) -> QueryInterfaceRequest<WorkflowRow> {
-        var request = WorkflowRow.all()
+    private static func request<Row: TableRecord>(_ filter: WorkflowFilter, of row: Row.Type) -> QueryInterfaceRequest<Row> {
+        var request = Row.all()
         if !filter.statuses.isEmpty { request = request.filter(filter.statuses.map(\.rawValue).contains(Column("status"))) }
         if let name = filter.name { request = request.filter(Column("name") == name) }
         if let after = filter.startedAfter { request = request.filter(Column("started_at") > after.timeIntervalSince1970) }
@@ -41,5 +42,32 @@ extension SQLiteWorkflowStore {
         if let text = filter.idContains, !text.isEmpty { request = request.filter(sql: "instr(id, ?) > 0", arguments: [text]) }
         if let prefix = filter.idPrefix, !prefix.isEmpty { request = request.filter(sql: "substr(id, 1, ?) = ?", arguments: [prefix.count, prefix]) }
         return request
+    }
+}
+
+/// The columns of a workflow a list shows: not its input and output, which would be read
+/// and parsed for every row of every page.
+struct WorkflowSummaryRow: SnakeCaseColumns {
+    static let databaseTableName = "workflow"
+    static var databaseSelection: [any SQLSelectable] {
+        [
+            Column("id"), Column("name"), Column("status"), Column("parked_reason"), Column("cancel_requested"),
+            Column("started_at"), Column("updated_at"), Column("finished_at"),
+        ]
+    }
+    var id: String
+    var name: String
+    var status: WorkflowStatus
+    var parkedReason: String?
+    var cancelRequested: Bool
+    var startedAt: Date
+    var updatedAt: Date
+    var finishedAt: Date?
+
+    var summary: WorkflowSummary {
+        WorkflowSummary(
+            id: id, name: name, status: status, parkedReason: parkedReason, cancelRequested: cancelRequested,
+            startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt
+        )
     }
 }

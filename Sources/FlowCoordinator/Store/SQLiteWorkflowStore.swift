@@ -8,13 +8,16 @@ import GRDB
 /// through the crash of the process, which is what this store is for. The schema is
 /// versioned (`SQLiteWorkflowStore+Schema.swift`); opening a store migrates it in place.
 public final class SQLiteWorkflowStore: WorkflowStore {
-    let database: DatabaseQueue
+    /// A pool, so that queries (`flow.workflow.list`, the console) read beside the
+    /// coordinator's writes instead of waiting for them; a read-only queue for commands that
+    /// only look.
+    let database: any DatabaseWriter
 
     /// Opens (or creates) the store at `path`. `readOnly` is for commands that only look
-    /// (`flow workflow list|show`) while a coordinator runs.
+    /// (`flow workflow list|show --data-dir`), while a coordinator runs or not.
     public init(path: String, readOnly: Bool = false) throws {
         do {
-            database = try LocalDatabase.open(path: path, readOnly: readOnly)
+            database = readOnly ? try LocalDatabase.open(path: path, readOnly: true) : try LocalDatabase.openPool(path: path)
             if !readOnly { try Self.migrator.migrate(database) }
         } catch {
             throw WorkflowStoreError("cannot open the workflow store at \(path): \(error). Check that the coordinator's data folder exists and is writable")

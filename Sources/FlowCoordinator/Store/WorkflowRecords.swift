@@ -214,10 +214,6 @@ public struct WorkflowCursor: Sendable, Equatable, Codable {
         self.startedAt = startedAt
         self.id = id
     }
-
-    public init(after record: WorkflowRecord) {
-        self.init(startedAt: record.startedAt, id: record.id)
-    }
 }
 
 /// A history event with its place in the store's sequence.

@@ -19,8 +19,9 @@ public protocol WorkflowStore: Sendable {
     /// will receive its result.
     func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, at now: Date) async throws -> WorkflowStartOutcome
     func workflow(id: String) async throws -> WorkflowRecord?
-    /// Workflows matching `filter`, newest first (ties by id), after `cursor` when given.
-    func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowRecord]
+    /// Workflows matching `filter`, newest first (ties by id), after `cursor` when given;
+    /// without their input and output, which a list does not show.
+    func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowSummary]
     /// How many workflows match `filter`.
     func countWorkflows(matching filter: WorkflowFilter) async throws -> Int
     /// Workflows that must run again after a start: running or parked.

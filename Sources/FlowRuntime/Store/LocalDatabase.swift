@@ -25,4 +25,17 @@ public enum LocalDatabase {
         }
         return try DatabaseQueue(path: path, configuration: configuration)
     }
+
+    /// Opens (or creates) the database at `path` for a writer with readers beside it: a
+    /// `DatabasePool`, whose reads run on their own connections while the one writer writes,
+    /// and see the last commit. Same journal and durability as ``open(path:readOnly:)``.
+    public static func openPool(path: String) throws -> DatabasePool {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        return try DatabasePool(path: path, configuration: configuration)
+    }
 }
