@@ -1,0 +1,45 @@
+import FlowTesting
+import Foundation
+import Testing
+
+/// `flow up`: the whole local stack in one command.
+@Suite("flow up")
+struct UpTests {
+    @Test("it starts the workers, the coordinator and the console, starts a killed worker again, and stops them all on SIGINT, the console first")
+    func stack() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-up-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // Ports of their own, away from the standard ones another stack may hold.
+        let first = Int.random(in: 21_000..<29_000)
+        let up = try FlowProcess([
+            "up", "--workers", "default=2,ml=0,openai=0", "--first-port", String(first), "--topology-prefix", TestBroker.uniqueName("up"),
+            "--amqp-url", TestBroker.url, "--data-dir", folder.appendingPathComponent("data").path,
+            "--coordinator-data-dir", folder.appendingPathComponent("coordinator").path,
+        ])
+        try await waitUntil(timeout: .seconds(120)) { up.log.contains("Ctrl-C stops everything.") }
+        let log = up.log
+        for name in ["worker-default-1", "worker-default-2", "coordinator", "console"] { #expect(log.contains(name), "\(log)") }
+        #expect(!log.contains("worker-ml"))
+        #expect(log.contains("console: http://127.0.0.1:\(first + 3)"))
+
+        // Kill the second worker: the supervisor starts it again.
+        let killed = try ProcessRunner.run("/usr/bin/pkill", ["-KILL", "-f", "metrics-port \(first + 1)"])
+        #expect(killed.status == 0)
+        try await waitUntil(timeout: .seconds(60)) { up.log.contains("[worker-default-2] exited with status 9; starting it again") }
+        try await waitUntil(timeout: .seconds(60)) { up.log.components(separatedBy: "[worker-default-2]").count > 3 && ProcessRunner.runQuietly("/usr/bin/pgrep", ["-f", "metrics-port \(first + 1)"]) }
+
+        up.signal(SIGINT)
+        #expect(try await up.waitForExit(timeout: .seconds(60)) == 0, "\(up.log)")
+        let stops = up.log.split(separator: "\n").filter { $0.hasPrefix("[up] stopping ") }.map { String($0.dropFirst("[up] stopping ".count)) }
+        #expect(stops == ["console", "coordinator", "worker-default-2", "worker-default-1"])
+        #expect(up.log.contains("[up] stopped"))
+        #expect(!ProcessRunner.runQuietly("/usr/bin/pgrep", ["-f", "first-port \(first)|metrics-port \(first)"]))
+    }
+}
+
+extension ProcessRunner {
+    /// Whether the command exits 0, its output ignored.
+    static func runQuietly(_ executable: String, _ arguments: [String]) -> Bool {
+        (try? run(executable, arguments).status) == 0
+    }
+}
