@@ -1,7 +1,7 @@
 import ArgumentParser
 import FlowAMQP
+import FlowConsole
 import FlowCore
-import FlowHTTP
 import Foundation
 
 /// `flow status`: the queues at a glance.
@@ -43,7 +43,8 @@ struct StatusCommand: AsyncParsableCommand {
                 var unacked = "?"
                 if managementProblem == nil {
                     do {
-                        unacked = String(try await management.unacknowledged(queue: name))
+                        // Counts are refreshed every few seconds; a just-declared queue has none yet.
+                        unacked = String(try await management.queue(name).messagesUnacknowledged ?? 0)
                     } catch {
                         managementProblem = "\(error)"
                     }
@@ -57,47 +58,6 @@ struct StatusCommand: AsyncParsableCommand {
             print("unacked: \(managementProblem)")
         }
         await amqp.close()
-    }
-}
-
-/// The few calls `flow status` makes to RabbitMQ's management HTTP API.
-struct ManagementAPI {
-    let baseURL: String
-    let user: String
-    let password: String
-    let vhost: String
-    let http = CurlHTTPClient(maximumIdleHandles: 1)
-
-    struct QueueInfo: Decodable {
-        var messagesUnacknowledged: Int?
-    }
-
-    struct Problem: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    func unacknowledged(queue: String) async throws -> Int {
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-        let path = "/api/queues/\(vhost.addingPercentEncoding(withAllowedCharacters: allowed) ?? vhost)/\(queue.addingPercentEncoding(withAllowedCharacters: allowed) ?? queue)"
-        let credentials = Data("\(user):\(password)".utf8).base64EncodedString()
-        let response: HTTPResponse
-        do {
-            response = try await http.send(HTTPRequest(url: baseURL + path, headers: [("Authorization", "Basic \(credentials)")], connectTimeout: .seconds(2), totalTimeout: .seconds(5)))
-        } catch {
-            throw Problem(description: "the management API at \(baseURL) cannot be reached (\(error)); pass --management-url or FLOW_MANAGEMENT_URL")
-        }
-        switch response.status {
-        case 200:
-            guard let info = try? FlowJSON.decoder.decode(QueueInfo.self, from: response.body) else {
-                throw Problem(description: "the management API at \(baseURL) answered with something that is not a queue")
-            }
-            // Counts are refreshed every few seconds; a just-declared queue has none yet.
-            return info.messagesUnacknowledged ?? 0
-        case 401:
-            throw Problem(description: "the management API at \(baseURL) refused user \(user) (401): the user needs the management tag")
-        default:
-            throw Problem(description: "the management API at \(baseURL) answered \(response.status) for \(path)")
-        }
     }
 }
 
