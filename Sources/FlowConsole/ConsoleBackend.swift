@@ -32,10 +32,12 @@ public struct ConsoleBackend: Sendable {
     // MARK: Workflows
 
     func workflows(_ query: WorkflowQuery.List) async throws -> WorkflowPage {
-        try await client.query(.list, query, as: WorkflowPage.self)
+        try await requireConsumer(of: configuration.names.name(Topology.workflowCommandQueue), command: "flow coordinator")
+        return try await client.query(.list, query, as: WorkflowPage.self)
     }
 
     func workflow(_ id: String) async throws -> (WorkflowDescription, [WorkflowHistoryEvent]) {
+        try await requireConsumer(of: configuration.names.name(Topology.workflowCommandQueue), command: "flow coordinator")
         let description = try await client.query(.describe, WorkflowQuery.Describe(workflowID: id), as: WorkflowDescription.self)
         var events: [WorkflowHistoryEvent] = []
         var after: Int64?
@@ -53,7 +55,8 @@ public struct ConsoleBackend: Sendable {
     }
 
     func schedules() async throws -> ScheduleList {
-        try await client.query(.schedules, WorkflowQuery.Schedules(), as: ScheduleList.self)
+        try await requireConsumer(of: configuration.names.name(Topology.workflowCommandQueue), command: "flow coordinator")
+        return try await client.query(.schedules, WorkflowQuery.Schedules(), as: ScheduleList.self)
     }
 
     // MARK: Dead letters
@@ -96,22 +99,25 @@ public struct ConsoleBackend: Sendable {
     }
 
     private func call<A: ActivityDeclaration>(_ activity: A.Type, _ input: A.Input) async throws -> A.Output {
-        // Asking a queue nobody consumes would only wait out the timeout.
-        let queue = configuration.names.queue(A.queue)
-        if try await transport.inspectQueue(queue).consumerCount == 0 {
-            throw NoWorker(queue: queue, worker: A.queue.workerName)
-        }
+        try await requireConsumer(of: configuration.names.queue(A.queue), command: "flow worker \(A.queue.workerName)")
         let reply = try await client.call(activity: A.name, on: A.queue, input: try JSONText(encoding: input), timeout: .seconds(20))
         if let error = reply.error { throw error }
         guard let output = reply.output else { throw ActivityFailure.nonRetryable(.unknown, "\(A.name) answered with no output") }
         return try output.decode(A.Output.self)
     }
 
-    /// No worker consumes the queue an activity call would go to.
-    struct NoWorker: Error, CustomStringConvertible {
+    /// Nothing consumes the queue a request would go to, so it would only wait out its
+    /// timeout: say so at once.
+    struct NoConsumer: Error, CustomStringConvertible {
         var queue: String
-        var worker: String
-        var description: String { "no worker consumes \(queue) now: start `flow worker \(worker)`" }
+        var command: String
+        var description: String { "nothing consumes \(queue) now: start `\(command)`" }
+    }
+
+    private func requireConsumer(of queue: String, command: String) async throws {
+        if try await transport.inspectQueue(queue).consumerCount == 0 {
+            throw NoConsumer(queue: queue, command: command)
+        }
     }
 
     // MARK: Queues, processes, costs
@@ -127,7 +133,11 @@ public struct ConsoleBackend: Sendable {
         var healthy: Bool
         var health: String
         var metrics: PrometheusText?
+        /// Activities finished and failed per second since the page last read this process.
+        var rates: (finished: Double, failed: Double)?
     }
+
+    let rateMemory = RateMemory()
 
     func processes() async -> [ProcessReport] {
         await withTaskGroup(of: (Int, ProcessReport).self) { group in
@@ -143,14 +153,36 @@ public struct ConsoleBackend: Sendable {
     private func report(_ endpoint: ConsoleConfiguration.Endpoint) async -> ProcessReport {
         do {
             let health = try await http.send(HTTPRequest(url: endpoint.url + "/healthz", connectTimeout: .seconds(1), totalTimeout: .seconds(3)))
-            let metrics = try? await http.send(HTTPRequest(url: endpoint.url + "/metrics", connectTimeout: .seconds(1), totalTimeout: .seconds(3)))
+            let metrics = (try? await http.send(HTTPRequest(url: endpoint.url + "/metrics", connectTimeout: .seconds(1), totalTimeout: .seconds(3))))
+                .map { PrometheusText(String(decoding: $0.body, as: UTF8.self)) }
+            var rates: (finished: Double, failed: Double)?
+            if let metrics {
+                let finished = metrics.sum("flow_activities_total", matching: ["outcome": "completed"]) + metrics.sum("flow_activities_total", matching: ["outcome": "dead_lettered"])
+                let failed = metrics.sum("flow_activities_total", matching: ["outcome": "failed"]) + metrics.sum("flow_activities_total", matching: ["outcome": "retried"])
+                rates = await rateMemory.rates(endpoint.url, finished: finished, failed: failed)
+            }
             return ProcessReport(
                 endpoint: endpoint, healthy: health.status == 200,
                 health: String(decoding: health.body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
-                metrics: metrics.map { PrometheusText(String(decoding: $0.body, as: UTF8.self)) }
+                metrics: metrics, rates: rates
             )
         } catch {
             return ProcessReport(endpoint: endpoint, healthy: false, health: "not reachable: \(error)", metrics: nil)
         }
+    }
+}
+
+/// The last counts read from each process, so that two page views give rates: counters
+/// only grow (a restart of the process starts them again, and gives no rate once).
+actor RateMemory {
+    private var last: [String: (at: ContinuousClock.Instant, finished: Double, failed: Double)] = [:]
+
+    func rates(_ key: String, finished: Double, failed: Double) -> (finished: Double, failed: Double)? {
+        let now = ContinuousClock.now
+        defer { last[key] = (now, finished, failed) }
+        guard let previous = last[key], finished >= previous.finished, failed >= previous.failed else { return nil }
+        let seconds = Double((now - previous.at).components.seconds) + Double((now - previous.at).components.attoseconds) / 1e18
+        guard seconds >= 0.5 else { return nil }
+        return ((finished - previous.finished) / seconds, (failed - previous.failed) / seconds)
     }
 }

@@ -119,6 +119,8 @@ struct ConsolePages: Sendable {
                 "failed": Int((metrics?.sum("flow_activities_total", matching: ["outcome": "failed"]) ?? 0) + (metrics?.sum("flow_activities_total", matching: ["outcome": "retried"]) ?? 0)),
                 "deadLettered": Int(metrics?.sum("flow_activities_total", matching: ["outcome": "dead_lettered"]) ?? 0),
                 "inFlight": Int(metrics?.sum("flow_activities_in_flight") ?? 0),
+                "finishedRate": report.rates.map { Views.number($0.finished, digits: 1) } ?? "",
+                "failedRate": report.rates.map { Views.number($0.failed, digits: 1) } ?? "",
             ] as [String: Any]
         }
         return page("Queues and workers", section: "/queues", template: "queues", values: values)
@@ -128,17 +130,29 @@ struct ConsolePages: Sendable {
 
     static let deadLettersPerPage = 50
 
-    private func filter(_ form: Form) -> DeadLetterFilter {
-        DeadLetterFilter(queue: form["queue"], activity: form["activity"], reason: form["reason"], error: form["error"], messageID: form["id"], workflowID: form["workflow"])
+    /// The filters of `flow dlq list`, from a form; an age that does not read is refused
+    /// with the forms it takes.
+    private func filter(_ form: Form) throws -> DeadLetterFilter {
+        func age(_ field: String) throws -> Duration? {
+            guard let text = form[field] else { return nil }
+            guard let age = DeadLetterFilter.parseAge(text) else {
+                throw Refusal(status: .badRequest, message: "'\(text)' is not an age: write it as 30s, 15m, 2h or 7d")
+            }
+            return age
+        }
+        return DeadLetterFilter(
+            queue: form["queue"], activity: form["activity"], reason: form["reason"], error: form["error"], olderThan: try age("older"),
+            newerThan: try age("newer"), messageID: form["id"], workflowID: form["workflow"]
+        )
     }
 
     private func filterValues(_ form: Form) -> [String: String] {
-        ["queue": form["queue"] ?? "", "activity": form["activity"] ?? "", "reason": form["reason"] ?? "", "error": form["error"] ?? "", "workflow": form["workflow"] ?? "", "id": form["id"] ?? ""]
+        Dictionary(uniqueKeysWithValues: ["queue", "activity", "reason", "error", "older", "newer", "workflow", "id"].map { ($0, form[$0] ?? "") })
     }
 
     private func deadLetters(_ request: Request) async throws -> Response {
         let query = Form(query: request.uri.query)
-        let filter = filter(query)
+        let filter = try filter(query)
         let letters = try await deadLetterCache.list(key: Form.encode(filterValues(query))) { try await backend.deadLetterList(filter) }
         let pageNumber = max(0, Int(query["page"] ?? "") ?? 0)
         let start = min(pageNumber * Self.deadLettersPerPage, letters.count)
@@ -163,14 +177,14 @@ struct ConsolePages: Sendable {
                 "error": summary.error ?? "", "attempts": summary.attempts.map(String.init) ?? "", "replays": summary.replays, "workflowID": summary.workflowID ?? "",
             ],
             "headers": headers.map { ["name": $0.0, "value": $0.1] }, "body": body, "csrf": security.csrfToken,
-            "filters": ["queue": "", "activity": "", "reason": "", "error": "", "workflow": "", "id": id],
+            "filters": ["queue": "", "activity": "", "reason": "", "error": "", "older": "", "newer": "", "workflow": "", "id": id],
         ]
         return page("Dead letter \(id)", section: "/dead-letters", template: "dead-letter", values: values)
     }
 
     private func replayDeadLetters(_ request: Request) async throws -> Response {
         let form = try await checkedForm(request)
-        let filter = filter(form)
+        let filter = try filter(form)
         let dryRun = form["dry_run"] == "1"
         let report = try await backend.replay(filter, dryRun: dryRun)
         if dryRun {
@@ -188,7 +202,7 @@ struct ConsolePages: Sendable {
 
     private func purgeDeadLetters(_ request: Request) async throws -> Response {
         let form = try await checkedForm(request)
-        let filter = filter(form)
+        let filter = try filter(form)
         guard form["confirm"] == "yes" else {
             let ids = try await backend.deadLetterList(filter).map(\.id)
             let values: [String: Any] = ["count": ids.count, "ids": ids, "csrf": security.csrfToken, "filters": filterValues(form)]
@@ -224,7 +238,7 @@ struct ConsolePages: Sendable {
             return page("Training jobs", section: "/training", template: "training", values: ["jobs": jobs.map(Views.trainingJob)])
         } catch let silent as CoordinatorClient.NoAnswer {
             return page("Training jobs", section: "/training", template: "training", values: ["problem": "No ML worker answered list_training_jobs in time (\(silent.timeout)): is `flow worker ml` running?", "jobs": []])
-        } catch let missing as ConsoleBackend.NoWorker {
+        } catch let missing as ConsoleBackend.NoConsumer {
             return page("Training jobs", section: "/training", template: "training", values: ["problem": missing.description, "jobs": []])
         }
     }
@@ -266,6 +280,7 @@ struct ConsolePages: Sendable {
                 "model": model, "calls": Int(total("flow_openai_requests_total", ["model": model])), "cached": Int(total("flow_openai_requests_total", ["model": model, "cached": "true"])),
                 "prompt": Int(total("flow_openai_tokens_total", ["model": model, "kind": "prompt"])), "completion": Int(total("flow_openai_tokens_total", ["model": model, "kind": "completion"])),
                 "dollars": Views.number(total("flow_openai_cost_usd_total", ["model": model]), digits: 4),
+                "today": Views.number(total("flow_openai_model_spent_today_usd", ["model": model]), digits: 4),
             ] as [String: Any]
         }
         return page("OpenAI costs", section: "/costs", template: "costs", values: values)
@@ -311,6 +326,8 @@ struct ConsolePages: Sendable {
             return problem(status, refused.message, back: "/workflows")
         } catch let silent as CoordinatorClient.NoAnswer {
             return problem(.badGateway, silent.description, back: "/workflows")
+        } catch let missing as ConsoleBackend.NoConsumer {
+            return problem(.serviceUnavailable, missing.description, back: "/workflows")
         } catch let failure as ActivityFailure {
             return problem(failure.kind == .jobNotFound ? .notFound : .badGateway, failure.description, back: "/training")
         } catch {

@@ -109,8 +109,8 @@ enum Templates {
         {{#queues}}<tr><td>{{name}}</td><td class="number">{{ready}}</td><td class="number">{{unacked}}</td><td class="number">{{consumers}}</td><td class="number">{{publishRate}}</td><td class="number">{{deliverRate}}</td></tr>{{/queues}}
         </tbody></table>
         <h2>Processes</h2>
-        <table class="list"><thead><tr><th scope="col">Process</th><th scope="col">Address</th><th scope="col">Health</th><th scope="col">Activities run</th><th scope="col">Failed</th><th scope="col">Dead-lettered</th><th scope="col">In flight</th></tr></thead><tbody>
-        {{#processes}}<tr><td>{{name}}</td><td><code>{{url}}</code></td><td><span class="badge {{healthClass}}">{{healthLabel}}</span> {{health}}</td><td class="number">{{completed}}</td><td class="number">{{failed}}</td><td class="number">{{deadLettered}}</td><td class="number">{{inFlight}}</td></tr>{{/processes}}
+        <table class="list"><thead><tr><th scope="col">Process</th><th scope="col">Address</th><th scope="col">Health</th><th scope="col">Activities run</th><th scope="col">Failed</th><th scope="col">Dead-lettered</th><th scope="col">In flight</th><th scope="col">Finished/s</th><th scope="col">Failed/s</th></tr></thead><tbody>
+        {{#processes}}<tr><td>{{name}}</td><td><code>{{url}}</code></td><td><span class="badge {{healthClass}}">{{healthLabel}}</span> {{health}}</td><td class="number">{{completed}}</td><td class="number">{{failed}}</td><td class="number">{{deadLettered}}</td><td class="number">{{inFlight}}</td><td class="number">{{finishedRate}}</td><td class="number">{{failedRate}}</td></tr>{{/processes}}
         </tbody></table>
         """
 
@@ -121,12 +121,14 @@ enum Templates {
         <label for="reason">Reason</label><input id="reason" name="reason" value="{{filters.reason}}" maxlength="200">
         <label for="error">Error contains</label><input id="error" name="error" value="{{filters.error}}" maxlength="200">
         <label for="workflow">Workflow id</label><input id="workflow" name="workflow" value="{{filters.workflow}}" maxlength="200">
+        <label for="older">Older than</label><input id="older" name="older" value="{{filters.older}}" maxlength="12" placeholder="2h" size="5">
+        <label for="newer">Newer than</label><input id="newer" name="newer" value="{{filters.newer}}" maxlength="12" placeholder="30m" size="5">
         <button type="submit" id="filter">Filter</button>
         </form>
         """
 
     static let filterFields = """
-        <input type="hidden" name="csrf" value="{{csrf}}">{{#filters}}<input type="hidden" name="queue" value="{{queue}}"><input type="hidden" name="activity" value="{{activity}}"><input type="hidden" name="reason" value="{{reason}}"><input type="hidden" name="error" value="{{error}}"><input type="hidden" name="workflow" value="{{workflow}}"><input type="hidden" name="id" value="{{id}}">{{/filters}}
+        <input type="hidden" name="csrf" value="{{csrf}}">{{#filters}}<input type="hidden" name="queue" value="{{queue}}"><input type="hidden" name="activity" value="{{activity}}"><input type="hidden" name="reason" value="{{reason}}"><input type="hidden" name="error" value="{{error}}"><input type="hidden" name="workflow" value="{{workflow}}"><input type="hidden" name="older" value="{{older}}"><input type="hidden" name="newer" value="{{newer}}"><input type="hidden" name="id" value="{{id}}">{{/filters}}
         """
 
     static let deadLetters = deadLetterFilters + """
@@ -203,9 +205,9 @@ enum Templates {
     static let costs = """
         {{#problem}}<p class="problem" role="alert">{{problem}}</p>{{/problem}}
         <dl class="facts"><dt>Spent today (UTC)</dt><dd id="spent-today">${{spentToday}}</dd><dt>Daily budget</dt><dd>{{budget}}</dd>{{#share}}<dt>Used</dt><dd><meter min="0" max="100" value="{{share}}" aria-label="Share of today's budget spent">{{share}}%</meter> {{share}}%</dd>{{/share}}</dl>
-        <table class="list"><thead><tr><th scope="col">Model</th><th scope="col">Calls</th><th scope="col">Cached</th><th scope="col">Prompt tokens</th><th scope="col">Completion tokens</th><th scope="col">Dollars</th></tr></thead><tbody>
-        {{#models}}<tr><td>{{model}}</td><td class="number">{{calls}}</td><td class="number">{{cached}}</td><td class="number">{{prompt}}</td><td class="number">{{completion}}</td><td class="number">{{dollars}}</td></tr>{{/models}}
-        {{^models}}<tr><td colspan="6">No calls since the OpenAI worker started.</td></tr>{{/models}}
+        <table class="list"><thead><tr><th scope="col">Model</th><th scope="col">Calls</th><th scope="col">Cached</th><th scope="col">Prompt tokens</th><th scope="col">Completion tokens</th><th scope="col">Dollars today</th><th scope="col">Dollars since start</th></tr></thead><tbody>
+        {{#models}}<tr><td>{{model}}</td><td class="number">{{calls}}</td><td class="number">{{cached}}</td><td class="number">{{prompt}}</td><td class="number">{{completion}}</td><td class="number">{{today}}</td><td class="number">{{dollars}}</td></tr>{{/models}}
+        {{^models}}<tr><td colspan="7">No calls since the OpenAI worker started.</td></tr>{{/models}}
         </tbody></table>
         <p>Per model since each OpenAI worker copy started, summed over the copies the console reads.</p>
         """

@@ -28,7 +28,9 @@ public struct DeadLetterQueue: Sendable {
     public func withHeldMessages<Result: Sendable>(_ body: ([DeadLetter]) async throws -> Result) async throws -> Result {
         let expected = try await transport.inspectQueue(queueName).messageCount
         guard expected > 0 else { return try await body([]) }
-        let consumer = try await transport.consume(queue: queueName, prefetch: 0)
+        // A prefetch of 0 would mean no limit, but a quorum queue then gives a consumer at most
+        // 2,000 messages at once: ask for them all (up to what AMQP can say).
+        let consumer = try await transport.consume(queue: queueName, prefetch: UInt16(clamping: max(expected, 1)))
         let box = HeldMessages()
         let reader = Task {
             for try await delivery in consumer { await box.add(DeadLetter(delivery)) }

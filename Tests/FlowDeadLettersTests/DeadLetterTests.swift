@@ -262,6 +262,27 @@ struct DeadLetterTests {
 
 @Suite("replay under SIGKILL", .serialized)
 struct ReplayKillTests {
+    @Test("a queue of more letters than a quorum queue gives one consumer by default (2,000) lists whole")
+    func beyondTheDefaultCredit() async throws {
+        let names = TopologyNames(prefix: TestBroker.uniqueName("dlqmany"))
+        let connection = try await TestBroker.connect()
+        try await connection.declare(names.topology)
+        let total = 2_600
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<10 {
+                group.addTask {
+                    for index in stride(from: lane, to: total, by: 10) { try await plant(connection, names: names, id: "m-\(index)", activity: index.isMultiple(of: 2) ? "parse_document" : "evaluate_model") }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let dlq = DeadLetterQueue(transport: connection, names: names, audit: nil)
+        #expect(try await dlq.list(DeadLetterFilter()).count == total)
+        #expect(try await dlq.list(DeadLetterFilter(activity: "evaluate_model")).count == total / 2)
+        for queue in names.topology.queues { _ = try? await connection.deleteQueue(queue.name) }
+        await connection.close()
+    }
+
     @Test("a replay of 1,000 messages killed at random points three times loses none")
     func killedReplaysLoseNothing() async throws {
         let names = TopologyNames(prefix: TestBroker.uniqueName("dlqkill"))

@@ -47,6 +47,8 @@ public final class CostLedger: Sendable {
         var totals: [String: Totals] = [:]
         var day: String
         var spentToday: Double
+        /// Today's spend per model, since the worker started (the file keeps only the total).
+        var spentTodayByModel: [String: Double] = [:]
     }
 
     private let prices: [String: ModelPrice]
@@ -113,6 +115,7 @@ public final class CostLedger: Sendable {
             }
             state.totals[model] = entry
             state.spentToday += cost
+            state.spentTodayByModel[model, default: 0] += cost
             return (state.day, state.spentToday)
         }
         if cost > 0, let spendFile {
@@ -130,6 +133,7 @@ public final class CostLedger: Sendable {
         if today != state.day {
             state.day = today
             state.spentToday = 0
+            state.spentTodayByModel = [:]
         }
     }
 
@@ -154,6 +158,11 @@ public final class CostLedger: Sendable {
             lines.append(#"flow_openai_cost_usd_total{model="\#(model)"} \#(entry.costUSD)"#)
         }
         lines += ["# HELP flow_openai_spent_today_usd Dollars spent today (UTC).", "# TYPE flow_openai_spent_today_usd gauge", "flow_openai_spent_today_usd \(spentToday)"]
+        let byModel = state.withLock { $0.spentTodayByModel }
+        lines += ["# HELP flow_openai_model_spent_today_usd Dollars spent today (UTC) by model, since the worker started.", "# TYPE flow_openai_model_spent_today_usd gauge"]
+        for (model, spent) in byModel.sorted(by: { $0.key < $1.key }) {
+            lines.append(#"flow_openai_model_spent_today_usd{model="\#(model)"} \#(spent)"#)
+        }
         if let dailyBudgetUSD {
             lines += ["# HELP flow_openai_daily_budget_usd The daily budget (FLOW_OPENAI_DAILY_BUDGET_USD).", "# TYPE flow_openai_daily_budget_usd gauge", "flow_openai_daily_budget_usd \(dailyBudgetUSD)"]
         }
