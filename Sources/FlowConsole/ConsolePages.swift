@@ -126,166 +126,6 @@ struct ConsolePages: Sendable {
         return page("Queues and workers", section: "/queues", template: "queues", values: values)
     }
 
-    // MARK: Dead letters
-
-    static let deadLettersPerPage = 50
-
-    /// The filters of `flow dlq list`, from a form; an age that does not read is refused
-    /// with the forms it takes.
-    private func filter(_ form: Form) throws -> DeadLetterFilter {
-        func age(_ field: String) throws -> Duration? {
-            guard let text = form[field] else { return nil }
-            guard let age = DeadLetterFilter.parseAge(text) else {
-                throw Refusal(status: .badRequest, message: "'\(text)' is not an age: write it as 30s, 15m, 2h or 7d")
-            }
-            return age
-        }
-        return DeadLetterFilter(
-            queue: form["queue"], activity: form["activity"], reason: form["reason"], error: form["error"], olderThan: try age("older"),
-            newerThan: try age("newer"), messageID: form["id"], workflowID: form["workflow"]
-        )
-    }
-
-    private func filterValues(_ form: Form) -> [String: String] {
-        Dictionary(uniqueKeysWithValues: ["queue", "activity", "reason", "error", "older", "newer", "workflow", "id"].map { ($0, form[$0] ?? "") })
-    }
-
-    private func deadLetters(_ request: Request) async throws -> Response {
-        let query = Form(query: request.uri.query)
-        let filter = try filter(query)
-        let letters = try await deadLetterCache.list(key: Form.encode(filterValues(query))) { try await backend.deadLetterList(filter) }
-        let pageNumber = max(0, Int(query["page"] ?? "") ?? 0)
-        let start = min(pageNumber * Self.deadLettersPerPage, letters.count)
-        let shown = letters[start..<min(start + Self.deadLettersPerPage, letters.count)]
-        var values: [String: Any] = [
-            "filters": filterValues(query), "csrf": security.csrfToken, "letters": Views.deadLetterRows(shown), "shown": shown.count,
-            "total": letters.count, "filtered": filterValues(query).values.contains { !$0.isEmpty },
-        ]
-        let base = Form.encode(filterValues(query).filter { !$0.value.isEmpty })
-        if start + Self.deadLettersPerPage < letters.count { values["nextPage"] = "/dead-letters?" + base + (base.isEmpty ? "" : "&") + "page=\(pageNumber + 1)" }
-        if pageNumber > 0 { values["previousPage"] = "/dead-letters?" + base + (base.isEmpty ? "" : "&") + "page=\(pageNumber - 1)" }
-        return page("Dead letters", section: "/dead-letters", template: "dead-letters", values: values)
-    }
-
-    private func deadLetter(_ id: String) async throws -> Response {
-        guard let (summary, headers, body) = try await backend.deadLetter(id: id) else {
-            return problem(.notFound, "No dead letter has id \(id) now: it may have been replayed or purged.", back: "/dead-letters")
-        }
-        let values: [String: Any] = [
-            "summary": [
-                "queue": summary.queue ?? "", "activity": summary.activity ?? "", "reason": summary.reason, "errorType": summary.errorType ?? "",
-                "error": summary.error ?? "", "attempts": summary.attempts.map(String.init) ?? "", "replays": summary.replays, "workflowID": summary.workflowID ?? "",
-            ],
-            "headers": headers.map { ["name": $0.0, "value": $0.1] }, "body": body, "csrf": security.csrfToken,
-            "filters": ["queue": "", "activity": "", "reason": "", "error": "", "older": "", "newer": "", "workflow": "", "id": id],
-        ]
-        return page("Dead letter \(id)", section: "/dead-letters", template: "dead-letter", values: values)
-    }
-
-    private func replayDeadLetters(_ request: Request) async throws -> Response {
-        let form = try await checkedForm(request)
-        let filter = try filter(form)
-        let dryRun = form["dry_run"] == "1"
-        let report = try await backend.replay(filter, dryRun: dryRun)
-        if dryRun {
-            let values: [String: Any] = [
-                "count": report.replayed.count, "replayed": report.replayed.map { ["id": $0.id, "queue": $0.queue] },
-                "refused": report.refused.isEmpty ? [] : [["items": report.refused.map { ["id": $0.id, "reason": $0.reason] }]],
-                "csrf": security.csrfToken, "filters": filterValues(form),
-            ]
-            return page("Replay: a dry run", section: "/dead-letters", template: "replay-preview", values: values)
-        }
-        await deadLetterCache.clear()
-        return done("Replayed \(report.replayed.count) message(s).", list: report.replayed.map { "\($0.id) to \($0.queue)" } + report.refused.map { "\($0.id) not replayed: \($0.reason)" },
-                    back: "/dead-letters", backLabel: "Back to the dead letters")
-    }
-
-    private func purgeDeadLetters(_ request: Request) async throws -> Response {
-        let form = try await checkedForm(request)
-        let filter = try filter(form)
-        guard form["confirm"] == "yes" else {
-            let ids = try await backend.deadLetterList(filter).map(\.id)
-            let values: [String: Any] = ["count": ids.count, "ids": ids, "csrf": security.csrfToken, "filters": filterValues(form)]
-            return page("Purge: are you sure?", section: "/dead-letters", template: "purge-confirm", values: values)
-        }
-        let purged = try await backend.purge(filter)
-        await deadLetterCache.clear()
-        return done("Purged \(purged.count) message(s) for good.", list: purged, back: "/dead-letters", backLabel: "Back to the dead letters")
-    }
-
-    // MARK: Schedules, training, costs
-
-    private func schedules() async throws -> Response {
-        let list = try await backend.schedules()
-        let rows: [[String: Any]] = list.schedules.map { schedule in
-            var row: [String: Any] = [
-                "name": schedule.name, "workflow": schedule.workflow, "recurrence": schedule.cron.map { "cron \($0)" } ?? schedule.everySeconds.map { "every \($0) s" } ?? "",
-                "nextRunAt": Views.time(schedule.nextRunAt), "lastRunAt": Views.time(schedule.lastRunAt), "runs": schedule.runs,
-            ]
-            if let id = schedule.lastWorkflowID {
-                row["lastWorkflowID"] = id
-                row["lastPath"] = Views.segment(id)
-                row["lastStatus"] = schedule.lastStatus?.rawValue ?? ""
-            }
-            return row
-        }
-        return page("Schedules", section: "/schedules", template: "schedules", values: ["schedules": rows])
-    }
-
-    private func training() async throws -> Response {
-        do {
-            let jobs = try await backend.trainingJobs()
-            return page("Training jobs", section: "/training", template: "training", values: ["jobs": jobs.map(Views.trainingJob)])
-        } catch let silent as CoordinatorClient.NoAnswer {
-            return page("Training jobs", section: "/training", template: "training", values: ["problem": "No ML worker answered list_training_jobs in time (\(silent.timeout)): is `flow worker ml` running?", "jobs": []])
-        } catch let missing as ConsoleBackend.NoConsumer {
-            return page("Training jobs", section: "/training", template: "training", values: ["problem": missing.description, "jobs": []])
-        }
-    }
-
-    private func trainingJob(_ id: String) async throws -> Response {
-        let job = try await backend.trainingJob(id)
-        var values = Views.trainingJob(job)
-        values["curve"] = LossCurve(losses: job.lossHistory ?? []).svg
-        values["csrf"] = security.csrfToken
-        return page("Training job \(id)", section: "/training", template: "training-job", values: values)
-    }
-
-    private func cancelTraining(_ request: Request, _ id: String) async throws -> Response {
-        _ = try await checkedForm(request)
-        let job = try await backend.cancelTraining(id)
-        return done("Job \(id) is \(job.state.rawValue)\(job.cancelRequested ? ", cancel requested: it stops at its next checkpoint" : "").", back: "/training/\(Views.segment(id))", backLabel: "Back to the job")
-    }
-
-    private func costs() async -> Response {
-        let reports = await backend.processes().filter { ($0.metrics?.samples.contains { $0.name.hasPrefix("flow_openai_") }) == true }
-        var values: [String: Any] = [:]
-        guard !reports.isEmpty else {
-            values["problem"] = "No OpenAI worker's /metrics could be read: start `flow worker openai`, or list its address in FLOW_CONSOLE_ENDPOINTS."
-            values["spentToday"] = "0.00"
-            values["budget"] = "unknown"
-            values["models"] = [[String: Any]]()
-            return page("OpenAI costs", section: "/costs", template: "costs", values: values)
-        }
-        let metrics = reports.compactMap(\.metrics)
-        func total(_ name: String, _ labels: [String: String] = [:]) -> Double { metrics.reduce(0) { $0 + $1.sum(name, matching: labels) } }
-        let spent = total("flow_openai_spent_today_usd")
-        let budget = metrics.compactMap { $0.samples.first { $0.name == "flow_openai_daily_budget_usd" }?.value }.max()
-        values["spentToday"] = Views.number(spent, digits: 4)
-        values["budget"] = budget.map { $0 > 0 ? "$" + Views.number($0, digits: 2) : "none" } ?? "unknown"
-        if let budget, budget > 0 { values["share"] = Int((spent / budget * 100).rounded()) }
-        let models = Set(metrics.flatMap { $0.labelValues("flow_openai_requests_total", "model") + $0.labelValues("flow_openai_cost_usd_total", "model") }).sorted()
-        values["models"] = models.map { model in
-            [
-                "model": model, "calls": Int(total("flow_openai_requests_total", ["model": model])), "cached": Int(total("flow_openai_requests_total", ["model": model, "cached": "true"])),
-                "prompt": Int(total("flow_openai_tokens_total", ["model": model, "kind": "prompt"])), "completion": Int(total("flow_openai_tokens_total", ["model": model, "kind": "completion"])),
-                "dollars": Views.number(total("flow_openai_cost_usd_total", ["model": model]), digits: 4),
-                "today": Views.number(total("flow_openai_model_spent_today_usd", ["model": model]), digits: 4),
-            ] as [String: Any]
-        }
-        return page("OpenAI costs", section: "/costs", template: "costs", values: values)
-    }
-
     // MARK: Signing in
 
     private func logIn(_ request: Request) async throws -> Response {
@@ -307,7 +147,7 @@ struct ConsolePages: Sendable {
     }
 
     /// A form whose CSRF token is this console's.
-    private func checkedForm(_ request: Request) async throws -> Form {
+    func checkedForm(_ request: Request) async throws -> Form {
         let form = Form(body: try await request.body.collect(upTo: 64 * 1024))
         guard let token = form["csrf"], ConsoleSecurity.same(token, security.csrfToken) else {
             throw Refusal(status: .forbidden, message: "This form has no valid CSRF token (the console restarted, or the form came from elsewhere): reload the page and try again.")
@@ -316,7 +156,7 @@ struct ConsolePages: Sendable {
     }
 
     /// Runs a page, turning what went wrong into a page that says so.
-    private func guarded(_ body: () async throws -> Response) async throws -> Response {
+    func guarded(_ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
         } catch let refusal as Refusal {
@@ -335,7 +175,7 @@ struct ConsolePages: Sendable {
         }
     }
 
-    private func page(_ title: String, section: String?, template: String, values: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+    func page(_ title: String, section: String?, template: String, values: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
         var values = values
         let notice = values.removeValue(forKey: "notice")
         let content = library.render(values, withTemplate: template) ?? ""
@@ -347,11 +187,11 @@ struct ConsolePages: Sendable {
         return Self.html(status, library.render(layout, withTemplate: "layout") ?? "")
     }
 
-    private func problem(_ status: HTTPResponse.Status, _ message: String, back: String) -> Response {
+    func problem(_ status: HTTPResponse.Status, _ message: String, back: String) -> Response {
         page("Something went wrong", section: nil, template: "problem", values: ["message": message, "back": back], status: status)
     }
 
-    private func done(_ message: String, list: [String] = [], back: String, backLabel: String) -> Response {
+    func done(_ message: String, list: [String] = [], back: String, backLabel: String) -> Response {
         page("Done", section: nil, template: "action-done", values: ["message": message, "items": list.isEmpty ? [] : [["list": list]], "back": back, "backLabel": backLabel])
     }
 
@@ -373,19 +213,4 @@ struct ConsolePages: Sendable {
         }
         return id
     }
-}
-
-/// The dead-letter list, read at most every few seconds: reading it holds every message
-/// in the queue, which is not something to do on every click of a page link.
-actor DeadLetterCache {
-    private var entries: [String: (at: ContinuousClock.Instant, letters: [DeadLetterSummary])] = [:]
-
-    func list(key: String, read: @Sendable () async throws -> [DeadLetterSummary]) async throws -> [DeadLetterSummary] {
-        if let entry = entries[key], ContinuousClock.now - entry.at < .seconds(5) { return entry.letters }
-        let letters = try await read()
-        entries[key] = (.now, letters)
-        return letters
-    }
-
-    func clear() { entries = [:] }
 }

@@ -17,7 +17,7 @@ enum WireFormSamples {
         Sample(
             name: name,
             encode: { try JSONText(encoding: value).text },
-            roundTrip: { text in try JSONText(encoding: try try JSONText(storedText: text).decode(Value.self)).text }
+            roundTrip: { text in try JSONText(encoding: try JSONText(storedText: text).decode(Value.self)).text }
         )
     }
 

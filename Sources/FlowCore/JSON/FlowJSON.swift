@@ -27,26 +27,32 @@ public enum FlowJSON {
         return decoder
     }()
 
+    /// The value as compact JSON.
     public static func encode<Value: Encodable>(_ value: Value) throws -> Data {
         try encoder.encode(value)
     }
 
+    /// The value as compact JSON, as a message body.
     public static func encodeBytes<Value: Encodable>(_ value: Value) throws -> [UInt8] {
         Array(try encoder.encode(value))
     }
 
+    /// The value as JSON text, compact or indented.
     public static func encodeText<Value: Encodable>(_ value: Value, pretty: Bool = false) throws -> String {
         String(decoding: try (pretty ? prettyEncoder : encoder).encode(value), as: UTF8.self)
     }
 
+    /// Reads a value from JSON; throws `DecodingError`, which ``describe(_:)`` puts in words.
     public static func decode<Value: Decodable>(_ type: Value.Type, from data: Data) throws -> Value {
         try decoder.decode(type, from: data)
     }
 
+    /// Reads a value from a message body.
     public static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value {
         try decoder.decode(type, from: Data(bytes))
     }
 
+    /// Reads a value from JSON text.
     public static func decode<Value: Decodable>(_ type: Value.Type, from text: String) throws -> Value {
         try decoder.decode(type, from: Data(text.utf8))
     }

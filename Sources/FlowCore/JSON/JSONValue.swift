@@ -19,10 +19,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
         self = try FlowJSON.decode(JSONValue.self, from: Data(bytes))
     }
 
+    /// Parses JSON text.
     public init(parsing text: String) throws {
         try self.init(parsing: text.utf8)
     }
 
+    /// Reads a JSON file.
     public init(contentsOf url: URL) throws {
         self = try FlowJSON.decode(JSONValue.self, contentsOf: url)
     }
@@ -66,18 +68,22 @@ public enum JSONValue: Sendable, Hashable, Codable {
         (try? FlowJSON.encodeText(self)) ?? "null"
     }
 
+    /// The member `key` of an object; nil for anything else.
     public subscript(key: String) -> JSONValue? {
         if case .object(let object) = self { object[key] } else { nil }
     }
 
+    /// The element at `index` of an array; nil for anything else.
     public subscript(index: Int) -> JSONValue? {
         if case .array(let array) = self, array.indices.contains(index) { array[index] } else { nil }
     }
 
+    /// The text of a string.
     public var stringValue: String? {
         if case .string(let value) = self { value } else { nil }
     }
 
+    /// The value of `true` or `false`.
     public var boolValue: Bool? {
         if case .bool(let value) = self { value } else { nil }
     }
@@ -91,6 +97,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// Any number, as a double.
     public var doubleValue: Double? {
         switch self {
         case .integer(let value): Double(value)
@@ -99,14 +106,17 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// The elements of an array.
     public var arrayValue: [JSONValue]? {
         if case .array(let value) = self { value } else { nil }
     }
 
+    /// The members of an object.
     public var objectValue: [String: JSONValue]? {
         if case .object(let value) = self { value } else { nil }
     }
 
+    /// Whether this is `null`.
     public var isNull: Bool { self == .null }
 }
 
