@@ -7,6 +7,9 @@ import Testing
 struct UpTests {
     @Test("it starts the workers, the coordinator and the console, starts a killed worker again, and stops them all on SIGINT, the console first")
     func stack() async throws {
+        // flow up starts a broker when none answers: the test broker must be there first,
+        // so that a test never starts one of its own.
+        await (try TestBroker.connect(name: "test flow up")).close()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-up-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: folder) }
         // Ports of their own, away from the standard ones another stack may hold.
