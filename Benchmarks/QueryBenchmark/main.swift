@@ -30,11 +30,7 @@ let steps = option("--steps", default: 20)
 let prefix = "bench.query.\(UUID().uuidString.prefix(6).lowercased())"
 let names = TopologyNames(prefix: prefix)
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-\(prefix)")
-let flow = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flow")
-guard FileManager.default.isExecutableFile(atPath: flow.path) else {
-    FileHandle.standardError.write(Data("flow is not built beside this benchmark (\(flow.path)): run swift build -c release first\n".utf8))
-    exit(1)
-}
+let processes = FlowProcesses(prefix: prefix, url: url)
 
 // The store, seeded before the coordinator opens it.
 let storePath = folder.appendingPathComponent("coordinator/workflows.sqlite").path
@@ -49,18 +45,10 @@ do {
     }
 }
 
-func launch(_ arguments: [String]) throws -> Process {
-    let process = Process()
-    process.executableURL = flow
-    process.arguments = arguments + ["--topology-prefix", prefix, "--metrics-port", "off", "--amqp-url", url, "--log-level", "error"]
-    try process.run()
-    return process
-}
-
 let connection = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger)
 try await connection.declare(names.topology)
-let worker = try launch(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "64"])
-let coordinator = try launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path])
+let worker = try processes.launch(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "64"])
+let coordinator = try processes.launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path])
 let clock = ContinuousClock()
 
 @Sendable func runWorkflows(_ client: CoordinatorClient, label: String) async throws -> Duration {

@@ -43,3 +43,31 @@ public actor Arrivals {
         await withCheckedContinuation { waiting[id] = $0 }
     }
 }
+
+/// The `flow` processes a benchmark starts on its private topology: the executable built
+/// beside the benchmark, quiet, with no metrics port.
+public struct FlowProcesses: Sendable {
+    public let executable: URL
+    public let prefix: String
+    public let url: String
+
+    /// Exits with how to build `flow` when it is not beside this benchmark.
+    public init(prefix: String, url: String) {
+        executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flow")
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            FileHandle.standardError.write(Data("flow is not built beside this benchmark (\(executable.path)): run swift build -c release first\n".utf8))
+            exit(1)
+        }
+        self.prefix = prefix
+        self.url = url
+    }
+
+    /// Starts `flow ARGUMENTS` on the benchmark's topology.
+    public func launch(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments + ["--topology-prefix", prefix, "--metrics-port", "off", "--amqp-url", url, "--log-level", "error"]
+        try process.run()
+        return process
+    }
+}

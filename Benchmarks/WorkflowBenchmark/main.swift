@@ -25,24 +25,12 @@ logger.logLevel = .error
 let prefix = "bench.workflow.\(UUID().uuidString.prefix(6).lowercased())"
 let names = TopologyNames(prefix: prefix)
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-\(prefix)")
-let flow = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flow")
-guard FileManager.default.isExecutableFile(atPath: flow.path) else {
-    FileHandle.standardError.write(Data("flow is not built beside this benchmark (\(flow.path)): run swift build -c release first\n".utf8))
-    exit(1)
-}
-
-func launch(_ arguments: [String]) throws -> Process {
-    let process = Process()
-    process.executableURL = flow
-    process.arguments = arguments + ["--topology-prefix", prefix, "--metrics-port", "off", "--amqp-url", url, "--log-level", "error"]
-    try process.run()
-    return process
-}
+let processes = FlowProcesses(prefix: prefix, url: url)
 
 let requester = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger)
 try await requester.declare(names.topology)
-let worker = try launch(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "64"])
-let coordinator = try launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path])
+let worker = try processes.launch(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "64"])
+let coordinator = try processes.launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path])
 
 let replyQueue = "\(prefix).benchmark-replies"
 try await requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
