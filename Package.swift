@@ -11,7 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
@@ -22,6 +22,11 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // OTLP over HTTP only: the gRPC exporter would add grpc-swift to every build.
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // C libraries: one system-library target each, imported by exactly one Swift module.
@@ -51,14 +56,29 @@ let package = Package(
         // The transport seam: the AMQP message values and the MessageTransport protocol the
         // runtime and the coordinator take. No C, no I/O.
         .target(name: "FlowTransport", dependencies: ["FlowCore"]),
-        .target(name: "FlowClient", dependencies: ["FlowCore", "FlowTransport", .product(name: "Logging", package: "swift-log")]),
+        // Metrics, traces and logs that connect (docs/observability.md): the metric
+        // catalogue on swift-metrics and swift-prometheus, W3C trace context carried in AMQP
+        // headers and HTTP requests, span names and attributes. No exporter: the CLI
+        // bootstraps swift-otel when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+        .target(
+            name: "FlowObservability",
+            dependencies: [
+                "FlowCore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "FlowClient", dependencies: ["FlowCore", "FlowTransport", "FlowObservability", .product(name: "Logging", package: "swift-log")]),
 
         // The operator console (`flow console`, docs/console.md): pages rendered on the
         // server from what the broker, the coordinator and the workers answer.
         .target(
             name: "FlowConsole",
             dependencies: [
-                "FlowCore", "FlowContracts", "FlowTransport", "FlowClient", "FlowDeadLetters", "FlowHTTP",
+                "FlowCore", "FlowContracts", "FlowTransport", "FlowClient", "FlowDeadLetters", "FlowHTTP", "FlowObservability",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -85,13 +105,14 @@ let package = Package(
             dependencies: [
                 "FlowCore",
                 "FlowTransport",
+                "FlowObservability",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
 
@@ -115,7 +136,9 @@ let package = Package(
         .target(
             name: "FlowOpenAI",
             dependencies: [
-                "FlowCore", "FlowHTTP",
+                "FlowCore", "FlowHTTP", "FlowObservability",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -133,17 +156,26 @@ let package = Package(
         .target(name: "FlowML", dependencies: ["FlowCore", "COpenBLAS", .product(name: "HeapModule", package: "swift-collections")]),
 
         // The ML actor's activities: training jobs and evaluation on the ML engine.
-        .target(name: "FlowMLActivities", dependencies: ["FlowCore", "FlowContracts", "FlowRuntime", "FlowML"]),
+        .target(
+            name: "FlowMLActivities",
+            dependencies: [
+                "FlowCore", "FlowContracts", "FlowRuntime", "FlowML", "FlowObservability",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
 
         // The workflow coordinator: durable workflows over activity messages, their
         // history in SQLite, schedules.
         .target(
             name: "FlowCoordinator",
             dependencies: [
-                "FlowCore", "FlowTransport", "FlowRuntime",
+                "FlowCore", "FlowTransport", "FlowRuntime", "FlowObservability",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
 
@@ -178,9 +210,13 @@ let package = Package(
                 "FlowMLActivities",
                 "FlowOpenAI",
                 "FlowOpenAIActivities",
+                "FlowObservability",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ]
         ),
 
@@ -251,7 +287,7 @@ let package = Package(
         .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowContracts", "FlowTesting"]),
         .testTarget(
             name: "FlowConsoleTests",
-            dependencies: ["FlowCore", "FlowClient", "FlowConsole", "FlowHTTP", "FlowTesting", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FlowCore", "FlowClient", "FlowConsole", "FlowHTTP", "FlowObservability", "FlowTesting", .product(name: "Logging", package: "swift-log")],
             exclude: ["Browser"]
         ),
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
@@ -275,12 +311,13 @@ let package = Package(
             dependencies: [
                 "FlowCore", "FlowAMQP", "FlowClient", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters",
                 "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting", .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "FlowOpenAITests",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowHTTP", "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting",
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowHTTP", "FlowOpenAI", "FlowOpenAIActivities", "FlowObservability", "FlowTesting",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

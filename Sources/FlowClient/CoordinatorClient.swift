@@ -1,6 +1,8 @@
 import FlowCore
+import FlowObservability
 import FlowTransport
 import Foundation
+import ServiceContextModule
 import Logging
 
 /// Asks the coordinator questions, gives it commands and calls activities over the broker,
@@ -135,8 +137,14 @@ public actor CoordinatorClient {
     }
 
     private func publish(_ type: String, body: [UInt8], correlationID: String, replyTo: String?, exchange: String = "", routingKey: String? = nil) async throws {
+        var headers: FieldTable = [
+            FlowProtocol.Header.protocolVersion: .int(FlowProtocol.version),
+            FlowProtocol.Header.sentAt: .int(Int64(Date().timeIntervalSince1970 * 1000)),
+        ]
+        // A caller inside a span: the workflow or activity it starts joins its trace.
+        if let trace = ServiceContext.current { MessageTracing.inject(trace, into: &headers) }
         let properties = AMQPProperties(
-            contentType: FlowProtocol.contentType, headers: [FlowProtocol.Header.protocolVersion: .int(FlowProtocol.version)],
+            contentType: FlowProtocol.contentType, headers: headers,
             deliveryMode: 2, correlationID: correlationID, replyTo: replyTo, messageID: correlationID,
             timestamp: UInt64(Date().timeIntervalSince1970), type: type
         )

@@ -1,6 +1,7 @@
 import FlowClient
 import FlowContracts
 import FlowCore
+import FlowObservability
 import FlowDeadLetters
 import FlowHTTP
 import FlowTransport
@@ -157,8 +158,8 @@ public struct ConsoleBackend: Sendable {
                 .map { PrometheusText(String(decoding: $0.body, as: UTF8.self)) }
             var rates: (finished: Double, failed: Double)?
             if let metrics {
-                let finished = metrics.sum("flow_activities_total", matching: ["outcome": "completed"]) + metrics.sum("flow_activities_total", matching: ["outcome": "dead_lettered"])
-                let failed = metrics.sum("flow_activities_total", matching: ["outcome": "failed"]) + metrics.sum("flow_activities_total", matching: ["outcome": "retried"])
+                let finished = metrics.sum(MetricNames.outcomes, matching: [MetricNames.outcome: "completed"]) + metrics.sum(MetricNames.outcomes, matching: [MetricNames.outcome: "dead_lettered"])
+                let failed = metrics.sum(MetricNames.outcomes, matching: [MetricNames.outcome: "failed"]) + metrics.sum(MetricNames.outcomes, matching: [MetricNames.outcome: "retried"])
                 rates = await rateMemory.rates(endpoint.url, finished: finished, failed: failed)
             }
             return ProcessReport(

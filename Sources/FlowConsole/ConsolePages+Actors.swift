@@ -1,6 +1,7 @@
 import FlowClient
 import FlowContracts
 import FlowCore
+import FlowObservability
 import FlowDeadLetters
 import Foundation
 import Hummingbird
@@ -64,18 +65,18 @@ extension ConsolePages {
         }
         let metrics = reports.compactMap(\.metrics)
         func total(_ name: String, _ labels: [String: String] = [:]) -> Double { metrics.reduce(0) { $0 + $1.sum(name, matching: labels) } }
-        let spent = total("flow_openai_spent_today_usd")
-        let budget = metrics.compactMap { $0.samples.first { $0.name == "flow_openai_daily_budget_usd" }?.value }.max()
+        let spent = total(MetricNames.spentToday)
+        let budget = metrics.compactMap { $0.samples.first { $0.name == MetricNames.dailyBudget }?.value }.max()
         values["spentToday"] = Views.number(spent, digits: 4)
         values["budget"] = budget.map { $0 > 0 ? "$" + Views.number($0, digits: 2) : "none" } ?? "unknown"
         if let budget, budget > 0 { values["share"] = Int((spent / budget * 100).rounded()) }
-        let models = Set(metrics.flatMap { $0.labelValues("flow_openai_requests_total", "model") + $0.labelValues("flow_openai_cost_usd_total", "model") }).sorted()
+        let models = Set(metrics.flatMap { $0.labelValues(MetricNames.requests, MetricNames.model) + $0.labelValues(MetricNames.cost, MetricNames.model) }).sorted()
         values["models"] = models.map { model in
             [
-                "model": model, "calls": Int(total("flow_openai_requests_total", ["model": model])), "cached": Int(total("flow_openai_requests_total", ["model": model, "cached": "true"])),
-                "prompt": Int(total("flow_openai_tokens_total", ["model": model, "kind": "prompt"])), "completion": Int(total("flow_openai_tokens_total", ["model": model, "kind": "completion"])),
-                "dollars": Views.number(total("flow_openai_cost_usd_total", ["model": model]), digits: 4),
-                "today": Views.number(total("flow_openai_model_spent_today_usd", ["model": model]), digits: 4),
+                "model": model, "calls": Int(total(MetricNames.requests, [MetricNames.model: model])), "cached": Int(total(MetricNames.requests, [MetricNames.model: model, MetricNames.cached: "true"])),
+                "prompt": Int(total(MetricNames.tokens, [MetricNames.model: model, MetricNames.tokenType: "input"])), "completion": Int(total(MetricNames.tokens, [MetricNames.model: model, MetricNames.tokenType: "output"])),
+                "dollars": Views.number(total(MetricNames.cost, [MetricNames.model: model]), digits: 4),
+                "today": Views.number(total(MetricNames.modelSpentToday, [MetricNames.model: model]), digits: 4),
             ] as [String: Any]
         }
         return page("OpenAI costs", section: "/costs", template: "costs", values: values)

@@ -1,6 +1,7 @@
 import FlowClient
 import FlowContracts
 import FlowCore
+import FlowObservability
 import FlowDeadLetters
 import Foundation
 import Hummingbird
@@ -115,10 +116,10 @@ struct ConsolePages: Sendable {
             return [
                 "name": report.endpoint.name, "url": report.endpoint.url, "healthClass": report.healthy ? "healthy" : "down",
                 "healthLabel": report.healthy ? "healthy" : "down", "health": report.healthy ? "" : report.health,
-                "completed": Int(metrics?.sum("flow_activities_total", matching: ["outcome": "completed"]) ?? 0),
-                "failed": Int((metrics?.sum("flow_activities_total", matching: ["outcome": "failed"]) ?? 0) + (metrics?.sum("flow_activities_total", matching: ["outcome": "retried"]) ?? 0)),
-                "deadLettered": Int(metrics?.sum("flow_activities_total", matching: ["outcome": "dead_lettered"]) ?? 0),
-                "inFlight": Int(metrics?.sum("flow_activities_in_flight") ?? 0),
+                "completed": Int(metrics?.sum(MetricNames.outcomes, matching: [MetricNames.outcome: "completed"]) ?? 0),
+                "failed": Int((metrics?.sum(MetricNames.outcomes, matching: [MetricNames.outcome: "failed"]) ?? 0) + (metrics?.sum(MetricNames.outcomes, matching: [MetricNames.outcome: "retried"]) ?? 0)),
+                "deadLettered": Int(metrics?.sum(MetricNames.outcomes, matching: [MetricNames.outcome: "dead_lettered"]) ?? 0),
+                "inFlight": Int(metrics?.sum(MetricNames.inFlight) ?? 0),
                 "finishedRate": report.rates.map { Views.number($0.finished, digits: 1) } ?? "",
                 "failedRate": report.rates.map { Views.number($0.failed, digits: 1) } ?? "",
             ] as [String: Any]

@@ -1,15 +1,17 @@
 import FlowCore
 import FlowContracts
 import FlowML
+import FlowObservability
 import FlowRuntime
 
 /// The ML actor's activities, ready to register in its worker.
 public enum MLActivities {
     /// The activities of one worker process; they share its one training slot.
-    public static func registry(dataFolder: DataFolder, options: TrainingJobOptions) -> ActivityRegistry {
+    /// Training records its steps, loss and checkpoints into `metrics`.
+    public static func registry(dataFolder: DataFolder, options: TrainingJobOptions, metrics: FlowMetrics = FlowMetrics()) -> ActivityRegistry {
         let slot = TrainingSlot()
         var registry = ActivityRegistry(contract: MLContracts.all)
-        registry.register(TrainOrganizationalModelActivity(dataFolder: dataFolder, options: options, slot: slot))
+        registry.register(TrainOrganizationalModelActivity(dataFolder: dataFolder, options: options, slot: slot, metrics: TrainingMetrics(metrics)))
         registry.register(EvaluateModelActivity(dataFolder: dataFolder))
         registry.register(GenerateTextActivity(dataFolder: dataFolder))
         registry.register(ListTrainingJobsActivity(dataFolder: dataFolder))
@@ -32,7 +34,7 @@ extension MLActivities {
         activities: { environment in
             if let threads = environment.variables["FLOW_ML_THREADS"].flatMap(Int.init) { ComputeThreads.count = threads }
             let options = TrainingJobOptions(workerID: environment.workerID, deliveryHoldLimit: try trainingHold(environment.variables))
-            return ActorActivities(registry: registry(dataFolder: DataFolder(environment.dataFolder), options: options))
+            return ActorActivities(registry: registry(dataFolder: DataFolder(environment.dataFolder), options: options, metrics: environment.metrics))
         }
     )
 

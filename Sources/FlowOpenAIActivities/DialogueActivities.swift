@@ -144,8 +144,8 @@ extension OpenAIActivities {
             if configuration.requiresKey, configuration.apiKey == nil {
                 environment.logger.warning("OPENAI_API_KEY is not set: every activity fails with MissingAPIKey and waits in the dead-letter queue until the key is set and it is replayed")
             }
-            let client = OpenAIClient(configuration: configuration, logger: environment.logger)
-            return ActorActivities(registry: registry(client: client), extraMetrics: { client.ledger.prometheusText() })
+            let client = OpenAIClient(configuration: configuration, metrics: environment.metrics, logger: environment.logger)
+            return ActorActivities(registry: registry(client: client), prepareScrape: { client.ledger.refreshGauges() })
         }
     )
 }

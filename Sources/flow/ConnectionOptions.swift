@@ -34,11 +34,7 @@ struct ConnectionOptions: ParsableArguments {
     /// commands at `warning`, so their output is their result.
     func logger(label: String, defaultLevel: Logger.Level = .warning) -> Logger {
         let level = (logLevel ?? ProcessInfo.processInfo.environment["FLOW_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        FlowObservation.bootstrapLogging(level: level)
         return Logger(label: label)
     }
 

@@ -81,6 +81,6 @@ struct ConsoleCommand: AsyncParsableCommand {
         let console = try ConsoleService(configuration: configuration, transport: amqp, logger: logger) { port in
             FileHandle.standardOutput.write(Data("console: http://\(configuration.host):\(port)\n".utf8))
         }
-        try await runUntilSignalled([.init(service: console)], connection: amqp, logger: logger)
+        try await runUntilSignalled([.init(service: console)], serviceName: "flow-console", connection: amqp, logger: logger)
     }
 }

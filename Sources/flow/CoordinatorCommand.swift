@@ -35,7 +35,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         guard grace >= 0 else { throw ValidationError("--reply-grace must be 0 or more seconds, got \(grace)") }
         let configuration = CoordinatorConfiguration(names: names, dataFolder: store.dataFolder, replyGrace: .seconds(grace))
         let amqpConfiguration = try connection.configuration(connectionName: "flow coordinator")
-        let metrics = try service.metrics(defaultPort: 9467)
+        let metricsEndpoint = try service.metrics(defaultPort: 9467)
         let registry = ApplicationWorkflows.registry()
         if service.check {
             print("flow coordinator: workflows \(registry.names.joined(separator: ", ")), store \(configuration.storePath), commands \(configuration.commandQueue), broker \(amqpConfiguration.redactedURL)")
@@ -50,12 +50,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let amqp = try await connection.connect(as: "flow coordinator", logger: logger)
-        let coordinator = WorkflowCoordinator(configuration: configuration, registry: registry, transport: amqp, store: workflowStore, logger: logger)
+        let coordinator = WorkflowCoordinator(
+            configuration: configuration, registry: registry, transport: amqp, store: workflowStore, metrics: FlowObservation.metrics, logger: logger
+        )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: coordinator)]
-        if let port = metrics.port {
-            services.append(.init(service: HealthServer(host: metrics.host, port: port, movesWhenTaken: metrics.isDefault, health: coordinator.statistics, transport: amqp, logger: logger)))
+        if let port = metricsEndpoint.port {
+            services.append(.init(service: HealthServer(
+                host: metricsEndpoint.host, port: port, movesWhenTaken: metricsEndpoint.isDefault, health: coordinator.statistics, transport: amqp, logger: logger
+            )))
         }
-        try await runUntilSignalled(services, connection: amqp, logger: logger)
+        try await runUntilSignalled(services, serviceName: "flow-coordinator", connection: amqp, logger: logger)
     }
 }
 

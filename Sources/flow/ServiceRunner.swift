@@ -58,7 +58,18 @@ struct MetricsEndpoint {
 }
 
 /// Runs services until SIGTERM or SIGINT, then closes the broker connection they share.
-func runUntilSignalled(_ services: [ServiceGroupConfiguration.ServiceConfiguration], connection: AMQPConnection, logger: Logger) async throws {
+/// With an OTLP endpoint configured, the trace exporter runs first, so that it stops last;
+/// `serviceName` is its `service.name` unless `OTEL_SERVICE_NAME` says otherwise.
+func runUntilSignalled(_ services: [ServiceGroupConfiguration.ServiceConfiguration], serviceName: String, connection: AMQPConnection, logger: Logger) async throws {
+    var services = services
+    do {
+        if let tracing = try FlowObservation.tracingService(defaultServiceName: serviceName, logger: logger) {
+            services.insert(.init(service: tracing), at: 0)
+        }
+    } catch {
+        await connection.close()
+        throw ValidationError("\(error)")
+    }
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
         try await group.run()

@@ -64,10 +64,13 @@ struct WorkerCommand: AsyncParsableCommand {
         let workerConfiguration = WorkerConfiguration(
             queue: workQueue, names: names, concurrency: concurrency ?? profile.defaultConcurrency, dataFolder: dataFolder, shutdownGracePeriod: .seconds(grace)
         )
-        let metrics = try service.metrics(defaultPort: profile.metricsPort)
+        let metricsEndpoint = try service.metrics(defaultPort: profile.metricsPort)
+        let metrics = FlowObservation.metrics
         let logger = connection.logger(label: "flow.worker.\(workQueue.workerName)", defaultLevel: .info)
         func environment(_ transport: (any MessageTransport)?) -> ActorEnvironment {
-            ActorEnvironment(transport: transport, names: names, dataFolder: dataFolder, workerID: workerConfiguration.workerID, logger: logger, variables: variables)
+            ActorEnvironment(
+                transport: transport, names: names, dataFolder: dataFolder, workerID: workerConfiguration.workerID, logger: logger, variables: variables, metrics: metrics
+            )
         }
         do {
             let description = try profile.check(environment(nil))
@@ -88,15 +91,15 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError("cannot open the activity store: \(error)")
         }
         let activities = try profile.activities(environment(amqp))
-        let worker = Worker(configuration: workerConfiguration, registry: activities.registry, transport: amqp, store: store, logger: logger)
+        let worker = Worker(configuration: workerConfiguration, registry: activities.registry, transport: amqp, store: store, metrics: metrics, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
-        if let port = metrics.port {
+        if let port = metricsEndpoint.port {
             let health = HealthServer(
-                host: metrics.host, port: port, movesWhenTaken: metrics.isDefault, statistics: worker.statistics, queueName: names.queue(workQueue), transport: amqp, logger: logger,
-                extraMetrics: activities.extraMetrics
+                host: metricsEndpoint.host, port: port, movesWhenTaken: metricsEndpoint.isDefault, statistics: worker.statistics, queueName: names.queue(workQueue),
+                metrics: metrics, prepareScrape: activities.prepareScrape, transport: amqp, logger: logger
             )
             services.append(.init(service: health))
         }
-        try await runUntilSignalled(services, connection: amqp, logger: logger)
+        try await runUntilSignalled(services, serviceName: "flow-worker-\(workQueue.workerName)", connection: amqp, logger: logger)
     }
 }

@@ -1,4 +1,5 @@
 @testable import FlowConsole
+import FlowObservability
 import Foundation
 import Testing
 

@@ -51,8 +51,8 @@ final class CrashingStore: WorkflowStore {
         }
     }
 
-    func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, at now: Date) async throws -> WorkflowStartOutcome {
-        try await write { try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient, at: now) }
+    func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, traceContext: [String: String], at now: Date) async throws -> WorkflowStartOutcome {
+        try await write { try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient, traceContext: traceContext, at: now) }
     }
     func workflow(id: String) async throws -> WorkflowRecord? { try await read { try await store.workflow(id: id) } }
     func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowSummary] {

@@ -1,4 +1,5 @@
 import FlowCore
+import FlowObservability
 import FlowOpenAI
 import FlowTesting
 import Foundation
@@ -173,7 +174,8 @@ struct OpenAIClientTests {
     @Test("costs add up to the reported usage at the table's prices, and a spent daily budget stops further calls")
     func costsAndBudget() async throws {
         let server = try await FakeOpenAIServer()
-        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let metrics = FlowMetrics()
+        let client = OpenAIClient(configuration: configuration(server), metrics: metrics, logger: TestBroker.logger)
         var expected = 0.0
         var promptTokens = 0
         for index in 0..<3 {
@@ -187,7 +189,10 @@ struct OpenAIClientTests {
         let totals = try #require(client.ledger.snapshot()["test-model"])
         #expect(totals.costUSD == expected, "summed in the order the calls were made")
         #expect(totals.promptTokens == promptTokens)
-        #expect(client.ledger.prometheusText().contains(#"flow_openai_tokens_total{model="test-model",kind="prompt"} \#(promptTokens)"#))
+        let scraped = PrometheusText(metrics.exposition())
+        #expect(scraped.sum("flow_openai_tokens_total", matching: ["gen_ai_request_model": "test-model", "gen_ai_token_type": "input"]) == Double(promptTokens))
+        #expect(scraped.sum("flow_openai_cost_usd_total", matching: ["gen_ai_request_model": "test-model"]) == expected, "the same sums in the same order")
+        #expect(scraped.sum("gen_ai_client_operation_duration_seconds_count", matching: ["gen_ai_request_model": "test-model", "gen_ai_operation_name": "chat"]) == 3)
 
         var budgeted = configuration(server)
         budgeted.dailyBudgetUSD = 0.000001

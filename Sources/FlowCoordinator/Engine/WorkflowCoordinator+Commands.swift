@@ -1,4 +1,5 @@
 import FlowCore
+import FlowObservability
 import FlowRuntime
 import FlowTransport
 import Foundation
@@ -8,6 +9,7 @@ extension WorkflowCoordinator {
     /// `reply_to`, and acknowledges it. A command that can never be carried out is
     /// dead-lettered with its reason; one the store could not take goes back to the queue.
     func handleCommand(_ delivery: AMQPDelivery) async {
+        observeLag(of: delivery, in: configuration.commandQueue)
         let type = Self.commandType(of: delivery)
         do {
             guard let kind = WorkflowCommand.Kind(rawValue: type) else {
@@ -61,7 +63,10 @@ extension WorkflowCoordinator {
         }
         let recipient = properties.replyTo.flatMap { $0.isEmpty ? nil : ResultRecipient(replyTo: $0, correlationID: properties.correlationID ?? workflowID) }
         do {
-            try await start(workflow: command.workflow, id: workflowID, input: command.input ?? JSONText.emptyObject, recipient: recipient)
+            try await start(
+                workflow: command.workflow, id: workflowID, input: command.input ?? JSONText.emptyObject, recipient: recipient,
+                trace: MessageTracing.context(of: properties.headers)
+            )
             return true
         } catch let failure as ActivityFailure {
             try await reject(delivery, from: configuration.commandQueue, failure: failure)

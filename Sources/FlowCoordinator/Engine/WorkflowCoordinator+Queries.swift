@@ -11,6 +11,7 @@ extension WorkflowCoordinator {
     /// why in a ``CommandAnswer``; one with no `reply_to` has nobody to tell and is
     /// dead-lettered with that reason, so the sender can find out.
     func handleQuery(_ kind: WorkflowQuery.Kind, _ delivery: AMQPDelivery) async {
+        observeLag(of: delivery, in: configuration.commandQueue)
         let properties = delivery.properties
         do {
             guard let replyTo = properties.replyTo, !replyTo.isEmpty else {

@@ -6,6 +6,7 @@ extension WorkflowCoordinator {
     /// Records one reply from a worker and hands it to its workflow. Acknowledged only
     /// after it is recorded; one that cannot be recorded goes back to the queue.
     func handleReply(_ delivery: AMQPDelivery) async {
+        observeLag(of: delivery, in: configuration.names.coordinatorReplyQueue)
         do {
             guard let reply = try? FlowJSON.decode(ActivityReply.self, from: delivery.body) else {
                 try await reject(delivery, from: configuration.names.coordinatorReplyQueue, failure: .nonRetryable(.malformedReply, "the message on the coordinator's reply queue is not an activity reply (docs/protocol.md, Replies)"))
@@ -21,6 +22,20 @@ extension WorkflowCoordinator {
         } catch {
             await returnToQueue(delivery, after: error, what: "a reply")
         }
+    }
+
+    /// Records how long `delivery` waited in `queue`: from its `flow-sent-at-ms` header,
+    /// or its AMQP timestamp (whole seconds) when the sender set no header.
+    func observeLag(of delivery: AMQPDelivery, in queue: String) {
+        let sentAt: Date
+        if let milliseconds = delivery.properties.headers?[FlowProtocol.Header.sentAt]?.integerValue {
+            sentAt = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+        } else if let seconds = delivery.properties.timestamp, seconds > 0 {
+            sentAt = Date(timeIntervalSince1970: Double(seconds))
+        } else {
+            return
+        }
+        statistics.queueLag(queue, seconds: now.timeIntervalSince(sentAt))
     }
 
     private func record(_ reply: ActivityReply, messageID: String) async throws {

@@ -1,6 +1,8 @@
 import FlowCore
+import FlowObservability
 import FlowTransport
 import Foundation
+import ServiceContextModule
 
 extension WorkflowCoordinator {
     /// Sends a finished workflow's result to its recipients, forgetting each once sent.
@@ -53,11 +55,14 @@ enum CoordinatorMessages {
     static let appID = "antifragileflow"
 
     /// The request of one step, under its message id (the idempotency key of every send).
-    static func request(messageID: String, workflowID: String, call: ActivityCall, names: TopologyNames, at now: Date) throws -> AMQPMessage {
+    /// `trace` is the step's span, for the worker's span to continue.
+    static func request(messageID: String, workflowID: String, call: ActivityCall, names: TopologyNames, trace: ServiceContext, at now: Date) throws -> AMQPMessage {
         var headers: FieldTable = [
             FlowProtocol.Header.protocolVersion: .int(FlowProtocol.version),
             FlowProtocol.Header.workflowID: .string(workflowID),
+            FlowProtocol.Header.sentAt: .int(Int64(now.timeIntervalSince1970 * 1000)),
         ]
+        MessageTracing.inject(trace, into: &headers)
         if let timeout = call.options.startToCloseTimeout {
             headers[FlowProtocol.Header.startToCloseTimeout] = .int(timeout.wholeMilliseconds)
         }

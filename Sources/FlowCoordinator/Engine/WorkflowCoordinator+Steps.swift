@@ -1,8 +1,10 @@
 import FlowCore
+import FlowObservability
 import FlowTransport
 import Foundation
 import Logging
 import Synchronization
+import Tracing
 
 extension WorkflowCoordinator {
     /// Runs one step of a workflow: its recorded outcome when it has one, otherwise sends
@@ -31,20 +33,48 @@ extension WorkflowCoordinator {
         case .scheduled, .parked:
             break
         }
-        // A parked step waits for an operator's replay, not for a deadline.
-        let sentAt = step.status == .parked ? nil : step.sentAt
-        machine.awaitStep(messageID, .init(workflowID: workflowID, call: call, sentAt: sentAt, lastHeardAt: step.lastHeardAt, sends: step.sends))
-        if step.sentAt == nil {
-            // A reply that comes before the send is recorded is kept for the wait below.
-            try await send(messageID: messageID, workflowID: workflowID, call: call, resentBecause: nil)
-        }
-        switch try await waitForOutcome(messageID: messageID) {
-        case .completed(let output):
-            return output
-        case .failed(let failure):
-            throw ActivityError(activity: call.activity, failure: failure)
-        case .unavailable(let reason):
-            throw CoordinatorUnavailable(message: reason)
+        // The step's span is the parent of every worker attempt: the retries through the
+        // delay tiers, re-sends, and a replay from the dead-letter queue.
+        return try await withSpan("send \(call.activity)", ofKind: .producer) { span in
+            span.updateAttributes { attributes in
+                attributes[FlowSpanAttribute.messagingSystem] = FlowSpanAttribute.rabbitMQ
+                attributes[FlowSpanAttribute.operationName] = "send"
+                attributes[FlowSpanAttribute.operationType] = "send"
+                attributes[FlowSpanAttribute.destination] = step.queue
+                attributes[FlowSpanAttribute.messageID] = messageID
+                attributes[FlowSpanAttribute.activity] = call.activity
+                attributes[FlowSpanAttribute.workflowID] = workflowID
+                attributes[FlowSpanAttribute.stepKey] = stepKey
+            }
+            stepSpans[messageID] = span
+            defer { stepSpans[messageID] = nil }
+            // A parked step waits for an operator's replay, not for a deadline.
+            let sentAt = step.status == .parked ? nil : step.sentAt
+            machine.awaitStep(messageID, .init(workflowID: workflowID, call: call, sentAt: sentAt, lastHeardAt: step.lastHeardAt, sends: step.sends))
+            if step.sentAt == nil {
+                // A reply that comes before the send is recorded is kept for the wait below.
+                try await send(messageID: messageID, workflowID: workflowID, call: call, resentBecause: nil)
+            } else {
+                span.addEvent(SpanEvent(name: step.status == .parked ? "waiting for a replay of the parked step" : "waiting for the reply to an earlier send", attributes: [
+                    "flow.step.sends": .int64(Int64(step.sends)),
+                ]))
+            }
+            let outcome = try await waitForOutcome(messageID: messageID)
+            let took = now.timeIntervalSince(step.scheduledAt)
+            switch outcome {
+            case .completed(let output):
+                span.attributes[FlowSpanAttribute.outcome] = "completed"
+                statistics.stepEnded(activity: call.activity, outcome: "completed", after: took)
+                return output
+            case .failed(let failure):
+                span.attributes[FlowSpanAttribute.outcome] = "failed"
+                span.attributes[FlowSpanAttribute.errorType] = failure.type
+                span.setStatus(SpanStatus(code: .error, message: failure.message))
+                statistics.stepEnded(activity: call.activity, outcome: "failed", after: took)
+                throw ActivityError(activity: call.activity, failure: failure)
+            case .unavailable(let reason):
+                throw CoordinatorUnavailable(message: reason)
+            }
         }
     }
 
@@ -53,8 +83,11 @@ extension WorkflowCoordinator {
         let sentAt = now
         let queueName = configuration.names.queue(call.queue)
         do {
+            let span = stepSpans[messageID]
+            if let reason { span?.addEvent(SpanEvent(name: "re-sent", attributes: ["flow.resend.reason": .string(reason)])) }
             let message = try CoordinatorMessages.request(
-                messageID: messageID, workflowID: workflowID, call: call, names: configuration.names, at: sentAt
+                messageID: messageID, workflowID: workflowID, call: call, names: configuration.names,
+                trace: span?.context ?? ServiceContext.current ?? .topLevel, at: sentAt
             )
             try await transport.publish(message)
             let step = try await store.markSent(messageID: messageID, at: sentAt, resentBecause: reason)

@@ -1,10 +1,12 @@
 import FlowCore
+import FlowObservability
 import FlowRuntime
 import FlowTransport
 import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// The workflow coordinator actor: starts workflows from commands, sends their activity
 /// requests to the work queues, records every reply, and drives each workflow forward.
@@ -26,7 +28,7 @@ import Synchronization
 /// stand (they resume on the next start) and returns.
 public actor WorkflowCoordinator: Service {
     public nonisolated let configuration: CoordinatorConfiguration
-    public nonisolated let statistics = CoordinatorStatistics()
+    public nonisolated let statistics: CoordinatorStatistics
     let registry: WorkflowRegistry
     let transport: any MessageTransport
     let store: any WorkflowStore
@@ -42,6 +44,11 @@ public actor WorkflowCoordinator: Service {
     private let launchRequests: AsyncStream<Launch>
     /// Ends the run of a workflow this coordinator was asked to cancel, by id.
     private var cancelTriggers: [String: AsyncStream<Void>.Continuation] = [:]
+    /// The spans of workflows started here and not yet launched, by id.
+    private var startedSpans: [String: any Span] = [:]
+    /// The span of each step waiting for its reply, by message id: a re-send from the
+    /// supervision loop carries it, and says so on it.
+    var stepSpans: [String: any Span] = [:]
 
     struct Launch: Sendable {
         var record: WorkflowRecord
@@ -50,9 +57,10 @@ public actor WorkflowCoordinator: Service {
 
     public init(
         configuration: CoordinatorConfiguration, registry: WorkflowRegistry, transport: any MessageTransport, store: any WorkflowStore,
-        clock: any WallClock = SystemWallClock(), logger: Logger
+        clock: any WallClock = SystemWallClock(), metrics: FlowMetrics = FlowMetrics(), logger: Logger
     ) {
         self.configuration = configuration
+        self.statistics = CoordinatorStatistics(metrics: metrics, workflows: registry.names)
         self.registry = registry
         self.transport = transport
         self.store = store
@@ -159,16 +167,22 @@ public actor WorkflowCoordinator: Service {
     // MARK: Starting and cancelling workflows
 
     /// Starts a workflow, or joins the one of the same id (which does not run again).
-    /// Returns the workflow as it stands.
+    /// Returns the workflow as it stands. The workflow's span is a child of `trace`: the
+    /// start command's sender's, when it sent one.
     @discardableResult
-    public func start(workflow name: String, id: String, input: JSONText, recipient: ResultRecipient?) async throws -> WorkflowRecord {
+    public func start(workflow name: String, id: String, input: JSONText, recipient: ResultRecipient?, trace: ServiceContext = .topLevel) async throws -> WorkflowRecord {
         guard registry.entry(named: name) != nil else {
             let known = registry.names.joined(separator: ", ")
             throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow named '\(name)' runs here (this coordinator runs: \(known.isEmpty ? "none" : known))")
         }
-        switch try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient, at: now) {
+        let span = startSpan("workflow \(name)", context: trace, ofKind: .internal)
+        span.attributes[FlowSpanAttribute.workflowID] = id
+        span.attributes[FlowSpanAttribute.workflowName] = name
+        // A span that is never ended (the id was taken, the store failed) is never exported.
+        switch try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient, traceContext: MessageTracing.storedForm(of: span.context), at: now) {
         case .created(let record):
-            statistics.record(.workflowStarted)
+            statistics.workflowStarted(name: name)
+            startedSpans[id] = span
             launch(record, resumed: false)
             return record
         case .existing(let record):
@@ -216,6 +230,18 @@ public actor WorkflowCoordinator: Service {
         let record = launch.record
         let entry = registry.entry(named: record.name)!
         let context = WorkflowContext(coordinator: self, workflowID: record.id, workflowName: record.name, startedAt: record.startedAt, logger: logger)
+        let span: any Span
+        if let started = startedSpans.removeValue(forKey: record.id) {
+            span = started
+        } else {
+            // Resumed (after a restart, or a failure to record): a new span in the trace the
+            // workflow began, under the span it began with.
+            span = startSpan("workflow \(record.name)", context: MessageTracing.context(storedForm: record.traceContext), ofKind: .internal)
+            span.attributes[FlowSpanAttribute.workflowID] = record.id
+            span.attributes[FlowSpanAttribute.workflowName] = record.name
+            span.addEvent(SpanEvent(name: "resumed", attributes: ["flow.coordinator.id": .string(configuration.coordinatorID)]))
+        }
+        defer { span.end() }
         if launch.resumed {
             context.logger.info("resuming workflow")
             try? await store.appendHistory(workflowID: record.id, kind: .workflowResumed, stepKey: nil, detail: "by \(configuration.coordinatorID)", at: now)
@@ -227,9 +253,13 @@ public actor WorkflowCoordinator: Service {
         if record.cancelRequested, machine.requestCancel(record.id) { trigger.finish() }
         // The workflow's code runs beside a wait for its cancellation; whichever ends first
         // ends the other, so a cancel interrupts a step or a timer where it waits.
+        let workflowTrace = span.context
         let end: CoordinatorStateMachine.RunEnd = await withTaskGroup(of: CoordinatorStateMachine.RunEnd?.self) { group in
             group.addTask {
-                do { return .returned(try await entry.run(record.input, context)) } catch { return .threw(error) }
+                // The workflow's steps are children of its span.
+                await ServiceContext.withValue(workflowTrace) {
+                    do { return .returned(try await entry.run(record.input, context)) } catch { return .threw(error) }
+                }
             }
             group.addTask {
                 for await _ in cancelled {}
@@ -245,28 +275,30 @@ public actor WorkflowCoordinator: Service {
         statistics.setRunning(machine.running.count)
         switch ending {
         case .suspended:
-            break
+            span.addEvent("suspended")
         case .relaunch(let at):
+            span.addEvent(SpanEvent(name: "suspended for a relaunch", attributes: ["error.message": .string("\(end)")]))
             logger.error(
                 "workflow suspended: the coordinator could not record or send a step; trying it again",
                 metadata: ["workflow.id": "\(record.id)", "at": "\(at)", "error": "\(end)"]
             )
         case .finished(let status, let output, let error):
+            span.attributes[FlowSpanAttribute.outcome] = status.rawValue
+            if let error {
+                span.attributes[FlowSpanAttribute.errorType] = error.type
+                span.setStatus(SpanStatus(code: .error, message: error.message))
+            }
             do {
-                try await finish(record.id, status: status, output: output, error: error)
+                try await finish(record.id, status: status, output: output, error: error, steps: context.activitySteps)
             } catch {
                 logger.error("could not record the end of a workflow; it runs again on the next start", metadata: ["workflow.id": "\(record.id)", "error": "\(error)"])
             }
         }
     }
 
-    private func finish(_ workflowID: String, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?) async throws {
+    private func finish(_ workflowID: String, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, steps: Int) async throws {
         guard let (record, recipients) = try await store.finishWorkflow(id: workflowID, status: status, output: output, error: error, at: now) else { return }
-        switch status {
-        case .completed: statistics.record(.workflowCompleted)
-        case .cancelled: statistics.record(.workflowCancelled)
-        default: statistics.record(.workflowFailed)
-        }
+        statistics.workflowEnded(name: record.name, status: status, after: (record.finishedAt ?? now).timeIntervalSince(record.startedAt), steps: steps)
         logger.info("workflow \(status.rawValue)", metadata: ["workflow.id": "\(workflowID)", "error": "\(error.map { "\($0)" } ?? "")"])
         do {
             try await deliverResult(record, to: recipients)

@@ -86,6 +86,11 @@ extension SQLiteWorkflowStore {
             // page's rows and no others, however many workflows the store holds.
             try db.create(index: "workflow_started", on: "workflow", columns: ["started_at", "id"], ifNotExists: true)
         }
+        migrator.registerMigration("v4: the trace a workflow belongs to") { db in
+            // The W3C trace context of the workflow's span, so that its steps join the same
+            // trace after a restart (docs/observability.md). Null for workflows from before.
+            try db.alter(table: "workflow") { table in table.add(column: "trace_context", .text) }
+        }
         return migrator
     }
 

@@ -31,14 +31,17 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     // MARK: Workflows
 
-    public func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, at now: Date) async throws -> WorkflowStartOutcome {
-        try await database.write { db in
+    public func startWorkflow(
+        id: String, name: String, input: JSONText, recipient: ResultRecipient?, traceContext: [String: String], at now: Date
+    ) async throws -> WorkflowStartOutcome {
+        let traceText = traceContext.isEmpty ? nil : String(decoding: try FlowJSON.encode(traceContext), as: UTF8.self)
+        return try await database.write { db in
             if let recipient {
                 try RecipientRow(workflowID: id, replyTo: recipient.replyTo, correlationID: recipient.correlationID).insert(db, onConflict: .ignore)
             }
             if let existing = try WorkflowRow.fetchOne(db, key: id) { return .existing(try existing.record()) }
             let row = WorkflowRow(
-                id: id, name: name, status: .running, input: input.text, cancelRequested: false, startedAt: now, updatedAt: now
+                id: id, name: name, status: .running, input: input.text, cancelRequested: false, startedAt: now, updatedAt: now, traceContext: traceText
             )
             try row.insert(db)
             try Self.append(db, workflowID: id, kind: .workflowStarted, stepKey: nil, detail: "\(name) with input \(input.text.prefix(500))", at: now)

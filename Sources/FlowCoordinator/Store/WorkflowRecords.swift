@@ -15,13 +15,16 @@ public struct WorkflowRecord: Sendable, Equatable {
     public var startedAt: Date
     public var updatedAt: Date
     public var finishedAt: Date?
+    /// The W3C trace context (`traceparent`, `tracestate`) of the workflow's span; empty
+    /// when it was started without tracing.
+    public var traceContext: [String: String]
 
     /// What a start command's `reply_to` receives for this workflow once it is finished.
     public var result: WorkflowResult {
         WorkflowResult(status: status, workflow: name, workflowID: id, output: output, error: error)
     }
 
-    public init(id: String, name: String, status: WorkflowStatus, input: JSONText, output: JSONText? = nil, error: ActivityFailure? = nil, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil) {
+    public init(id: String, name: String, status: WorkflowStatus, input: JSONText, output: JSONText? = nil, error: ActivityFailure? = nil, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil, traceContext: [String: String] = [:]) {
         self.id = id
         self.name = name
         self.status = status
@@ -33,6 +36,7 @@ public struct WorkflowRecord: Sendable, Equatable {
         self.startedAt = startedAt
         self.updatedAt = updatedAt
         self.finishedAt = finishedAt
+        self.traceContext = traceContext
     }
 }
 

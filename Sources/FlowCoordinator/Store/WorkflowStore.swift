@@ -16,8 +16,8 @@ public protocol WorkflowStore: Sendable {
     // MARK: Workflows
 
     /// Records a new workflow, or returns the one that has this id; either way `recipient`
-    /// will receive its result.
-    func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, at now: Date) async throws -> WorkflowStartOutcome
+    /// will receive its result. `traceContext` is the workflow span's, kept for its steps.
+    func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, traceContext: [String: String], at now: Date) async throws -> WorkflowStartOutcome
     func workflow(id: String) async throws -> WorkflowRecord?
     /// Workflows matching `filter`, newest first (ties by id), after `cursor` when given;
     /// without their input and output, which a list does not show.
@@ -95,4 +95,11 @@ public enum StepChange: Sendable {
     case alreadyFinal(StepHead)
     /// No step has this message id, or its workflow ended.
     case unknown
+}
+
+extension WorkflowStore {
+    /// Records a new workflow that belongs to no trace.
+    public func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, at now: Date) async throws -> WorkflowStartOutcome {
+        try await startWorkflow(id: id, name: name, input: input, recipient: recipient, traceContext: [:], at: now)
+    }
 }

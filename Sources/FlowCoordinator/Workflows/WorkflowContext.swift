@@ -63,6 +63,12 @@ public final class WorkflowContext: Sendable {
         try await coordinator.sleep(workflowID: workflowID, timerKey: key, duration: duration)
     }
 
+    /// Activity calls made so far in this run, recorded ones included: at the end of a run,
+    /// the workflow's steps.
+    var activitySteps: Int {
+        occurrences.withLock { counts in counts.filter { !$0.key.hasPrefix("sleep#") }.values.reduce(0, +) }
+    }
+
     /// `<identity>#<occurrence>`: the n-th call with this identity in this run.
     private func stepKey(identity: String) -> String {
         let occurrence = occurrences.withLock { counts in

@@ -51,8 +51,11 @@ public enum FlowProtocol {
         public static let deadLetteredBy = "flow-dead-lettered-by"
         /// When a worker dead-lettered a message, in milliseconds since the Unix epoch.
         public static let deadLetteredAt = "flow-dead-lettered-at-ms"
-        /// W3C trace context, so traces cross the broker.
+        /// W3C trace context, so traces cross the broker (with `tracestate`).
         public static let traceParent = "traceparent"
+        /// When the message was published, in milliseconds since the Unix epoch: the AMQP
+        /// `timestamp` has whole seconds only, too coarse for a queue's lag.
+        public static let sentAt = "flow-sent-at-ms"
     }
 
     /// Values of the AMQP `type` property on replies.

@@ -85,6 +85,16 @@ public struct TrainerState: Codable, Sendable, Equatable {
 }
 
 /// What the trainer reports after each optimizer step.
+/// A checkpoint's write, from its start to its end on disk.
+public struct CheckpointWrite: Sendable {
+    public var step: Int
+    public var folder: URL
+    public var began: Date
+    public var ended: Date
+    /// Why it failed, when it did.
+    public var error: String?
+}
+
 public struct TrainingProgress: Sendable {
     public var step: Int
     public var maximumSteps: Int
@@ -118,6 +128,9 @@ public final class LoRATrainer: @unchecked Sendable {
     private var state: TrainerState
     private let writeFailure = FailureBox()
     private let writesInFlight = DispatchGroup()
+    /// Told of each checkpoint once its write has ended, on the thread that wrote it: for
+    /// the ML actor's traces and metrics. Set it before ``train(progress:shouldStop:)``.
+    public var checkpointWritten: (@Sendable (CheckpointWrite) -> Void)?
 
     /// The failure of a checkpoint written on another thread, for the training thread.
     final class FailureBox: Sendable {
@@ -274,14 +287,18 @@ public final class LoRATrainer: @unchecked Sendable {
         let keep = settings.keepCheckpoints
         let output = self.output
         writesInFlight.enter()
-        let thread = Thread { [writeFailure, writesInFlight] in
+        let began = Date()
+        let thread = Thread { [writeFailure, writesInFlight, checkpointWritten] in
             defer { writesInFlight.leave() }
+            var failure: (any Error)?
             do {
                 try Self.write(checkpoint: folder, adapter: adapter, optimizer: optimizer, state: state, shapes: shapes)
                 try Self.prune(output, keeping: keep)
             } catch {
+                failure = error
                 writeFailure.failure.withLock { $0 = error }
             }
+            checkpointWritten?(CheckpointWrite(step: state.globalStep, folder: folder, began: began, ended: Date(), error: failure.map { "\($0)" }))
         }
         thread.start()
         return folder

@@ -1,8 +1,10 @@
 import FlowContracts
 import FlowCore
 import FlowML
+import FlowObservability
 import FlowRuntime
 import Foundation
+import Tracing
 
 /// `train_organizational_model`: LoRA fine-tuning of a model folder in the data folder on
 /// a JSON-lines dataset (a file in the data folder or a blob id), as a durable job in
@@ -24,11 +26,13 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
     let dataFolder: DataFolder
     let options: TrainingJobOptions
     let slot: TrainingSlot
+    let metrics: TrainingMetrics
 
-    init(dataFolder: DataFolder, options: TrainingJobOptions, slot: TrainingSlot) {
+    init(dataFolder: DataFolder, options: TrainingJobOptions, slot: TrainingSlot, metrics: TrainingMetrics) {
         self.dataFolder = dataFolder
         self.options = options
         self.slot = slot
+        self.metrics = metrics
     }
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
@@ -71,7 +75,10 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
         let trainer: LoRATrainer
         do {
             let logger = context.logger
-            trainer = try await ComputeThread.run { [dataFolder] in
+            trainer = try await withSpan("load \(input.baseModel)") { span in
+                span.attributes[FlowSpanAttribute.trainingJob] = input.jobID
+                span.attributes[FlowSpanAttribute.trainingModel] = input.baseModel
+                return try await ComputeThread.run { [dataFolder] in
                 let (model, tokenizer) = try MLInputs.model(input.baseModel, in: dataFolder)
                 let settings = try MLInputs.settings(lora: input.lora, training: input.training)
                 let dataset = try MLInputs.examples(input.dataset, in: dataFolder, tokenizer: tokenizer, maximumLength: settings.maximumLength)
@@ -82,6 +89,7 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
                     return try LoRATrainer(model: model, examples: dataset.examples, settings: settings, output: folder.url, resume: true)
                 } catch let error as ModelError {
                     throw ActivityFailure.nonRetryable(.invalidTrainingRequest, error.message)
+                }
                 }
             }
         } catch let failure as ActivityFailure {
@@ -96,8 +104,18 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
         }
 
         let ending: LoRATrainer.Ending
+        metrics.jobStarted()
+        defer { metrics.jobStopped() }
         do {
-            ending = try await train(trainer, job: &job, folder: folder, context: context)
+            ending = try await withSpan("train \(input.jobID)") { span in
+                span.attributes[FlowSpanAttribute.trainingJob] = input.jobID
+                span.attributes[FlowSpanAttribute.trainingModel] = input.baseModel
+                span.attributes["flow.training.resumed_from_step"] = trainer.trainerState.globalStep
+                let trace = span.context
+                trainer.checkpointWritten = { [metrics] write in metrics.checkpointWritten(write, model: input.baseModel, trace: trace) }
+                defer { span.attributes[FlowSpanAttribute.trainingSteps] = job.step }
+                return try await train(trainer, job: &job, folder: folder, context: context)
+            }
         } catch let error as ModelError {
             throw failed(.nonRetryable(.trainingFailed, error.message))
         } catch is CancellationError {
@@ -139,6 +157,7 @@ public struct TrainOrganizationalModelActivity: DeclaredActivity {
             var job = job
             var lastReport: ContinuousClock.Instant?
             for await progress in progressStream.stream {
+                metrics.step(progress, model: job.request.baseModel)
                 job.step = progress.step
                 job.loss = Double(progress.loss)
                 var history = job.lossHistory ?? []

@@ -1,8 +1,11 @@
 import FlowCore
+import FlowObservability
 import FlowHTTP
 import Foundation
 import Logging
+import Metrics
 import Synchronization
+import Tracing
 
 /// Where and how the OpenAI actor calls an OpenAI-compatible server.
 public struct OpenAIConfiguration: Sendable {
@@ -101,11 +104,18 @@ public final class OpenAIClient: Sendable {
     private let cache: ResponseCache?
     private let logger: Logger
     private let retries = Mutex(0)
+    private let operationDuration: MetricFamily<Metrics.Timer>
+    private let rateLimitWait: MetricFamily<Metrics.Timer>
+    private let retryCounter: MetricFamily<Counter>
 
-    public init(configuration: OpenAIConfiguration, logger: Logger) {
+    /// A client whose calls, tokens and costs are recorded into `metrics`.
+    public init(configuration: OpenAIConfiguration, metrics: FlowMetrics = FlowMetrics(), logger: Logger) {
         self.configuration = configuration
         self.limiter = RateLimiter(limits: configuration.limits)
-        self.ledger = CostLedger(prices: configuration.prices, dailyBudgetUSD: configuration.dailyBudgetUSD, spendFile: configuration.spendFile)
+        self.ledger = CostLedger(prices: configuration.prices, dailyBudgetUSD: configuration.dailyBudgetUSD, spendFile: configuration.spendFile, metrics: metrics)
+        operationDuration = metrics.timer(FlowMetricCatalogue.operationDuration)
+        rateLimitWait = metrics.timer(FlowMetricCatalogue.rateLimitWait)
+        retryCounter = metrics.counter(FlowMetricCatalogue.openAIRetries)
         self.cache = configuration.cacheFolder.map { ResponseCache(folder: $0, timeToLive: configuration.cacheTimeToLive) }
         self.logger = logger
     }
@@ -178,22 +188,29 @@ public final class OpenAIClient: Sendable {
         if let key = configuration.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
         if let organization = configuration.organization { headers.append(("OpenAI-Organization", organization)) }
         if let project = configuration.project { headers.append(("OpenAI-Project", project)) }
-        let request = HTTPRequest(
-            method: "POST", url: configuration.baseURL + path, headers: headers, body: body,
-            connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout
-        )
+        let url = configuration.baseURL + path
+        let operation = path.hasSuffix("/embeddings") ? "embeddings" : "chat"
+        let began = ContinuousClock.now
+        defer { operationDuration(model, operation).record(ContinuousClock.now - began) }
 
         var attempt = 0
         while true {
             attempt += 1
+            let waitBegan = ContinuousClock.now
             let permit = try await limiter.acquire(model: model, estimatedTokens: estimatedTokens)
+            rateLimitWait(model).record(ContinuousClock.now - waitBegan)
             var failure: OpenAIError
             var serverWait: Duration?
             do {
                 events?.reset()
                 var onChunk: (@Sendable (Data) -> Void)?
                 if let events { onChunk = { events.receive($0) } }
-                let response = try await http.send(request, onBodyChunk: onChunk)
+                let response = try await send(
+                    HTTPRequest(
+                        method: "POST", url: url, headers: headers, body: body, connectTimeout: configuration.connectTimeout, totalTimeout: configuration.requestTimeout
+                    ),
+                    operation: operation, model: model, onBodyChunk: onChunk
+                )
                 let body = events.map { HTTPResponse(status: response.status, headers: response.headers, body: $0.raw) } ?? response
                 serverWait = ServerWait.duration(from: body.headers)
                 if body.status == 429, let wait = serverWait { await limiter.pause(model: model, for: wait) }
@@ -222,8 +239,32 @@ public final class OpenAIClient: Sendable {
                 )
             }
             retries.withLock { $0 += 1 }
+            retryCounter(model, failure.type).increment()
             logger.warning("OpenAI call failed; retrying", metadata: ["error.type": "\(failure.type)", "retry.in": "\(delay)", "attempt": "\(attempt)", "model": "\(model)"])
             try await Task.sleep(for: delay)
+        }
+    }
+
+    /// One HTTP call, in a client span (OpenTelemetry's GenAI convention) whose context
+    /// the request carries in `traceparent`, so the server's trace continues ours.
+    private func send(_ request: HTTPRequest, operation: String, model: String, onBodyChunk: (@Sendable (Data) -> Void)?) async throws -> HTTPResponse {
+        try await withSpan("\(operation) \(model)", ofKind: .client) { span in
+            span.updateAttributes { attributes in
+                attributes[FlowSpanAttribute.genAISystem] = "openai"
+                attributes[FlowSpanAttribute.genAIOperation] = operation
+                attributes[FlowSpanAttribute.requestModel] = model
+                attributes[FlowSpanAttribute.httpMethod] = request.method
+                attributes[FlowSpanAttribute.url] = request.url
+            }
+            var request = request
+            MessageTracing.inject(span.context, into: &request.headers)
+            let response = try await http.send(request, onBodyChunk: onBodyChunk)
+            span.attributes[FlowSpanAttribute.httpStatus] = response.status
+            if response.status >= 400 {
+                span.attributes[FlowSpanAttribute.errorType] = String(response.status)
+                span.setStatus(SpanStatus(code: .error))
+            }
+            return response
         }
     }
 

@@ -1,5 +1,7 @@
 import FlowCore
+import FlowObservability
 import Foundation
+import Metrics
 import Synchronization
 
 /// Dollars per million tokens of one model.
@@ -55,11 +57,33 @@ public final class CostLedger: Sendable {
     private let dailyBudgetUSD: Double?
     private let spendFile: URL?
     private let state: Mutex<State>
+    private let instruments: Instruments
 
-    public init(prices: [String: ModelPrice], dailyBudgetUSD: Double?, spendFile: URL?) {
+    /// What the ledger records into the process's metrics.
+    private struct Instruments: Sendable {
+        let requests: MetricFamily<Counter>
+        let tokens: MetricFamily<Counter>
+        let tokenUsage: MetricFamily<Recorder>
+        let cost: MetricFamily<FloatingPointCounter>
+        let spentToday: Gauge
+        let modelSpentToday: MetricFamily<Gauge>
+
+        init(_ metrics: FlowMetrics) {
+            requests = metrics.counter(FlowMetricCatalogue.openAIRequests)
+            tokens = metrics.counter(FlowMetricCatalogue.openAITokens)
+            tokenUsage = metrics.recorder(FlowMetricCatalogue.tokenUsage)
+            cost = metrics.floatingPointCounter(FlowMetricCatalogue.openAICost)
+            spentToday = metrics.gauge(FlowMetricCatalogue.openAISpentToday)()
+            modelSpentToday = metrics.gauge(FlowMetricCatalogue.openAIModelSpentToday)
+        }
+    }
+
+    public init(prices: [String: ModelPrice], dailyBudgetUSD: Double?, spendFile: URL?, metrics: FlowMetrics = FlowMetrics()) {
         self.prices = prices
         self.dailyBudgetUSD = dailyBudgetUSD
         self.spendFile = spendFile
+        instruments = Instruments(metrics)
+        if let dailyBudgetUSD { metrics.gauge(FlowMetricCatalogue.openAIDailyBudget)().record(dailyBudgetUSD) }
         let today = Self.today()
         var spent = 0.0
         if let spendFile, let data = try? Data(contentsOf: spendFile),
@@ -67,6 +91,7 @@ public final class CostLedger: Sendable {
             spent = value
         }
         state = Mutex(State(day: today, spentToday: spent))
+        instruments.spentToday.record(spent)
     }
 
     private static func today(_ date: Date = Date()) -> String {
@@ -118,6 +143,15 @@ public final class CostLedger: Sendable {
             state.spentTodayByModel[model, default: 0] += cost
             return (state.day, state.spentToday)
         }
+        instruments.requests(model, cached ? "true" : "false").increment()
+        if !cached {
+            instruments.tokens(model, "input").increment(by: usage.promptTokens)
+            instruments.tokens(model, "output").increment(by: usage.completionTokens)
+            instruments.tokenUsage(model, "input").record(usage.promptTokens)
+            instruments.tokenUsage(model, "output").record(usage.completionTokens)
+            instruments.cost(model).increment(by: cost)
+        }
+        refreshGauges()
         if cost > 0, let spendFile {
             try? FileManager.default.createDirectory(at: spendFile.deletingLastPathComponent(), withIntermediateDirectories: true)
             try? FlowJSON.encode([snapshot.0: snapshot.1]).write(to: spendFile, options: .atomic)
@@ -128,6 +162,17 @@ public final class CostLedger: Sendable {
     public func snapshot() -> [String: Totals] { state.withLock { $0.totals } }
     public var spent: Double { state.withLock { $0.spentToday } }
 
+    /// Brings today's gauges up to date, a new UTC day setting them to zero: after each
+    /// call, and before each scrape.
+    public func refreshGauges() {
+        let (spent, byModel, models) = state.withLock { state in
+            Self.rollOver(&state)
+            return (state.spentToday, state.spentTodayByModel, Array(state.totals.keys))
+        }
+        instruments.spentToday.record(spent)
+        for model in models { instruments.modelSpentToday(model).record(byModel[model] ?? 0) }
+    }
+
     private static func rollOver(_ state: inout State) {
         let today = today()
         if today != state.day {
@@ -135,37 +180,5 @@ public final class CostLedger: Sendable {
             state.spentToday = 0
             state.spentTodayByModel = [:]
         }
-    }
-
-    /// The counters in Prometheus' text format.
-    public func prometheusText() -> String {
-        let (totals, spentToday) = state.withLock { ($0.totals, $0.spentToday) }
-        var lines = [
-            "# HELP flow_openai_requests_total Chat and embedding calls by model, cache hits included.",
-            "# TYPE flow_openai_requests_total counter",
-        ]
-        for (model, entry) in totals.sorted(by: { $0.key < $1.key }) {
-            lines.append(#"flow_openai_requests_total{model="\#(model)",cached="false"} \#(entry.requests - entry.cachedRequests)"#)
-            lines.append(#"flow_openai_requests_total{model="\#(model)",cached="true"} \#(entry.cachedRequests)"#)
-        }
-        lines += ["# HELP flow_openai_tokens_total Tokens used by model and kind.", "# TYPE flow_openai_tokens_total counter"]
-        for (model, entry) in totals.sorted(by: { $0.key < $1.key }) {
-            lines.append(#"flow_openai_tokens_total{model="\#(model)",kind="prompt"} \#(entry.promptTokens)"#)
-            lines.append(#"flow_openai_tokens_total{model="\#(model)",kind="completion"} \#(entry.completionTokens)"#)
-        }
-        lines += ["# HELP flow_openai_cost_usd_total Dollars spent by model, from reported usage and the price table.", "# TYPE flow_openai_cost_usd_total counter"]
-        for (model, entry) in totals.sorted(by: { $0.key < $1.key }) {
-            lines.append(#"flow_openai_cost_usd_total{model="\#(model)"} \#(entry.costUSD)"#)
-        }
-        lines += ["# HELP flow_openai_spent_today_usd Dollars spent today (UTC).", "# TYPE flow_openai_spent_today_usd gauge", "flow_openai_spent_today_usd \(spentToday)"]
-        let byModel = state.withLock { $0.spentTodayByModel }
-        lines += ["# HELP flow_openai_model_spent_today_usd Dollars spent today (UTC) by model, since the worker started.", "# TYPE flow_openai_model_spent_today_usd gauge"]
-        for (model, spent) in byModel.sorted(by: { $0.key < $1.key }) {
-            lines.append(#"flow_openai_model_spent_today_usd{model="\#(model)"} \#(spent)"#)
-        }
-        if let dailyBudgetUSD {
-            lines += ["# HELP flow_openai_daily_budget_usd The daily budget (FLOW_OPENAI_DAILY_BUDGET_USD).", "# TYPE flow_openai_daily_budget_usd gauge", "flow_openai_daily_budget_usd \(dailyBudgetUSD)"]
-        }
-        return lines.joined(separator: "\n") + "\n"
     }
 }

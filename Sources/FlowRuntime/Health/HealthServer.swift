@@ -1,38 +1,48 @@
+import FlowObservability
 import FlowTransport
+import Hummingbird
 import Logging
-import NIOCore
-import NIOHTTP1
-import NIOPosix
+import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// What a long-running service tells its health server: whether it does its work now,
-/// and its counters.
+/// and where its metrics are.
 public protocol ServiceHealth: Sendable {
     /// Whether the service does its work now (what `/readyz` reports).
     var isReady: Bool { get }
     /// The work, for `/readyz`: "consuming default-queue".
     var work: String { get }
-    /// The counters in Prometheus' text format.
-    func prometheusText(recoveries: Int) -> String
+    /// The registry `/metrics` exposes.
+    var metrics: FlowMetrics { get }
+    /// Brings what is read rather than counted up to date, just before a scrape.
+    func prepareScrape(connected: Bool)
+}
+
+extension ServiceHealth {
+    public func prepareScrape(connected: Bool) {}
 }
 
 /// A worker's health: ready while it consumes its queue.
 struct WorkerHealth: ServiceHealth {
     let statistics: WorkerStatistics
     let queueName: String
-    /// Counters of the worker's activities' own (the OpenAI actor's tokens and cost).
-    let extraMetrics: (@Sendable () -> String)?
+    let metrics: FlowMetrics
+    let prepareActivities: (@Sendable () -> Void)?
 
     var isReady: Bool { statistics.isConsuming }
     var work: String { "consuming \(queueName)" }
-    func prometheusText(recoveries: Int) -> String {
-        statistics.prometheusText(queue: queueName, recoveries: recoveries) + (extraMetrics?() ?? "")
+    func prepareScrape(connected: Bool) {
+        statistics.reportConsuming(connected: connected)
+        prepareActivities?()
     }
 }
 
 /// Serves a service's `/healthz` (the process runs), `/readyz` (it does its work and is
 /// connected to the broker) and Prometheus `/metrics`, on 127.0.0.1 by default so only the
 /// host (or the container's own health check) sees them unless configured otherwise.
+///
+/// On Hummingbird, the one HTTP server library of the project (the console's too).
 public struct HealthServer: Service {
     public let host: String
     /// The port to serve on; 0 for any free one.
@@ -54,110 +64,125 @@ public struct HealthServer: Service {
         self.logger = logger
     }
 
-    /// A worker's health server; `extraMetrics` adds counters of its activities' own.
+    /// A worker's health server, exposing `metrics`: the worker's and its activities'
+    /// (`prepareScrape` brings theirs up to date).
     public init(
-        host: String, port: Int, movesWhenTaken: Bool = false, statistics: WorkerStatistics, queueName: String, transport: any MessageTransport, logger: Logger,
-        extraMetrics: (@Sendable () -> String)? = nil
+        host: String, port: Int, movesWhenTaken: Bool = false, statistics: WorkerStatistics, queueName: String, metrics: FlowMetrics,
+        prepareScrape: (@Sendable () -> Void)? = nil, transport: any MessageTransport, logger: Logger
     ) {
         self.init(
             host: host, port: port, movesWhenTaken: movesWhenTaken,
-            health: WorkerHealth(statistics: statistics, queueName: queueName, extraMetrics: extraMetrics), transport: transport, logger: logger
+            health: WorkerHealth(statistics: statistics, queueName: queueName, metrics: metrics, prepareActivities: prepareScrape), transport: transport, logger: logger
         )
     }
 
     public func run() async throws {
         let responder = HealthResponder(health: health, transport: transport)
-        func bind(_ port: Int) async throws -> any Channel {
-            try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                        try channel.pipeline.syncOperations.addHandler(HealthHTTPHandler(responder: responder))
-                    }
-                }
-                .bind(host: host, port: port)
-                .get()
-        }
-        let channel: any Channel
         do {
-            channel = try await bind(port)
-        } catch let error where movesWhenTaken && port != 0 {
-            do {
-                channel = try await bind(0)
-            } catch {
-                throw HealthServerError(message: "cannot serve health and metrics on \(host) on any port (\(error))")
-            }
+            try await serve(responder, on: port)
+        } catch let error as HealthServerError where movesWhenTaken && port != 0 && error.couldNotBind {
             logger.notice("the default health and metrics port is taken (another copy on this host?): serving on a free port", metadata: [
-                "http.address": "\(host):\(channel.localAddress?.port ?? 0)", "http.default_port": "\(port)", "error": "\(error)",
+                "http.default_port": "\(port)", "error": "\(error.message)",
             ])
+            try await serve(responder, on: 0)
+        }
+    }
+
+    private func serve(_ responder: HealthResponder, on port: Int) async throws {
+        let router = Router()
+        router.get("healthz") { _, _ in responder.respond(to: "/healthz") }
+        router.get("readyz") { _, _ in responder.respond(to: "/readyz") }
+        router.get("metrics") { _, _ in responder.respond(to: "/metrics") }
+        router.get("**") { _, _ in responder.respond(to: "") }
+        let started = Atomic(false)
+        let host = host
+        let logger = logger
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "flow"),
+            onServerRunning: { channel in
+                started.store(true, ordering: .relaxed)
+                logger.info("serving /healthz, /readyz and /metrics", metadata: ["http.address": "\(host):\(channel.localAddress?.port ?? port)"])
+            },
+            logger: Self.quiet(logger)
+        )
+        do {
+            try await application.run()
         } catch {
-            throw HealthServerError(message: "cannot serve health and metrics on \(host):\(port) (\(error)): choose another port with --metrics-port or FLOW_METRICS_PORT (0 for any free port)")
+            if started.load(ordering: .relaxed) { throw error }
+            throw HealthServerError(
+                message: "cannot serve health and metrics on \(host):\(port) (\(error)): choose another port with --metrics-port or FLOW_METRICS_PORT (0 for any free port)",
+                couldNotBind: true
+            )
         }
-        logger.info("serving /healthz, /readyz and /metrics", metadata: ["http.address": "\(host):\(channel.localAddress?.port ?? port)"])
-        try await withGracefulShutdownHandler {
-            try await channel.closeFuture.get()
-        } onGracefulShutdown: {
-            channel.close(promise: nil)
-        }
+    }
+
+    /// Hummingbird's own lines (one per start and stop) at debug: the line above says it.
+    private static func quiet(_ logger: Logger) -> Logger {
+        var logger = logger
+        if logger.logLevel < .notice { logger.logLevel = max(logger.logLevel, .notice) }
+        return logger
     }
 }
 
 /// The health server could not start.
 public struct HealthServerError: Error, CustomStringConvertible {
     public var message: String
+    /// Whether it failed before it listened (a taken port, an address not of this host).
+    var couldNotBind = false
     public var description: String { message }
+
+    public init(message: String) { self.message = message }
+
+    init(message: String, couldNotBind: Bool) {
+        self.message = message
+        self.couldNotBind = couldNotBind
+    }
 }
 
 /// Builds the three responses from the service's live state.
-struct HealthResponder: Sendable {
+final class HealthResponder: Sendable {
     let health: any ServiceHealth
     let transport: any MessageTransport
+    /// `flow.amqp.recoveries`, brought up to the transport's count at each scrape.
+    private let recoveries: Counter
+    private let recoveriesCounted = Mutex(0)
 
-    func respond(to path: String) -> (HTTPResponseStatus, String, String) {
+    init(health: any ServiceHealth, transport: any MessageTransport) {
+        self.health = health
+        self.transport = transport
+        recoveries = health.metrics.counter(FlowMetricCatalogue.amqpRecoveries)()
+        recoveries.increment(by: 0)
+    }
+
+    func respond(to path: String) -> Response {
         switch path {
         case "/healthz":
-            return (.ok, "text/plain", "ok\n")
+            return Self.text(.ok, "ok\n")
         case "/readyz":
             if health.isReady, transport.isConnected {
-                return (.ok, "text/plain", "ready: \(health.work)\n")
+                return Self.text(.ok, "ready: \(health.work)\n")
             }
-            return (.serviceUnavailable, "text/plain", "not ready: not \(health.work) (starting, shutting down or reconnecting to the broker)\n")
+            return Self.text(.serviceUnavailable, "not ready: not \(health.work) (starting, shutting down or reconnecting to the broker)\n")
         case "/metrics":
-            return (.ok, "text/plain; version=0.0.4", health.prometheusText(recoveries: transport.recoveryCount))
+            let recovered = transport.recoveryCount
+            let newRecoveries = recoveriesCounted.withLock { counted in
+                defer { counted = max(counted, recovered) }
+                return recovered - counted
+            }
+            if newRecoveries > 0 { recoveries.increment(by: newRecoveries) }
+            health.prepareScrape(connected: transport.isConnected)
+            var bytes: [UInt8] = []
+            health.metrics.registry.emit(into: &bytes)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+            )
         default:
-            return (.notFound, "text/plain", "not found: try /healthz, /readyz or /metrics\n")
+            return Self.text(.notFound, "not found: try /healthz, /readyz or /metrics\n")
         }
     }
-}
 
-final class HealthHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let responder: HealthResponder
-    private var path = "/"
-
-    init(responder: HealthResponder) {
-        self.responder = responder
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let request):
-            path = String(request.uri.split(separator: "?", maxSplits: 1).first ?? "/")
-        case .body:
-            break
-        case .end:
-            let (status, contentType, body) = responder.respond(to: path)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: contentType)
-            headers.add(name: "Content-Length", value: String(body.utf8.count))
-            headers.add(name: "Connection", value: "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-            let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in boundContext.value.close(promise: nil) }
-        }
+    private static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
     }
 }

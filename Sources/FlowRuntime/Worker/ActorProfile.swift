@@ -1,4 +1,5 @@
 import FlowCore
+import FlowObservability
 import FlowTransport
 import Foundation
 import Logging
@@ -47,8 +48,14 @@ public struct ActorEnvironment: Sendable {
     public var logger: Logger
     /// `FLOW_*` settings: the process environment, with the command line's flags over it.
     public var variables: [String: String]
+    /// The process's metrics, which the activities' own instruments record into.
+    public var metrics: FlowMetrics
 
-    public init(transport: (any MessageTransport)?, names: TopologyNames, dataFolder: URL, workerID: String, logger: Logger, variables: [String: String]) {
+    public init(
+        transport: (any MessageTransport)?, names: TopologyNames, dataFolder: URL, workerID: String, logger: Logger, variables: [String: String],
+        metrics: FlowMetrics = FlowMetrics()
+    ) {
+        self.metrics = metrics
         self.transport = transport
         self.names = names
         self.dataFolder = dataFolder
@@ -64,13 +71,14 @@ public struct ActorEnvironment: Sendable {
     }
 }
 
-/// An actor's activities, and what its `/metrics` adds to the worker's own.
+/// An actor's activities, and what they bring up to date before a scrape of `/metrics`
+/// (their instruments record into ``ActorEnvironment/metrics`` as they run).
 public struct ActorActivities: Sendable {
     public var registry: ActivityRegistry
-    public var extraMetrics: (@Sendable () -> String)?
+    public var prepareScrape: (@Sendable () -> Void)?
 
-    public init(registry: ActivityRegistry, extraMetrics: (@Sendable () -> String)? = nil) {
+    public init(registry: ActivityRegistry, prepareScrape: (@Sendable () -> Void)? = nil) {
         self.registry = registry
-        self.extraMetrics = extraMetrics
+        self.prepareScrape = prepareScrape
     }
 }

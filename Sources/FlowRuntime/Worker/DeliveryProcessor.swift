@@ -1,7 +1,9 @@
-import FlowTransport
 import FlowCore
+import FlowObservability
+import FlowTransport
 import Foundation
 import Logging
+import Tracing
 
 /// Takes one delivery from "received" to "acknowledged", through exactly one of: answered
 /// from the store, completed, parked for a retry, or dead-lettered with its reason.
@@ -41,7 +43,7 @@ struct DeliveryProcessor: Sendable {
         let request: ActivityRequest
         switch ActivityRequest.parse(delivery) {
         case .failure(let rejection):
-            statistics.record(.deadLettered, activity: rejection.activity)
+            statistics.record(.deadLettered, activity: rejection.activity, errorType: rejection.kind.rawValue)
             let failure = ActivityFailure.nonRetryable(rejection.kind, rejection.message)
             try await deadLetter(delivery, failure: failure, attempt: nil)
             // Not a request, but it still gets a failed reply when it says where replies go.
@@ -55,6 +57,28 @@ struct DeliveryProcessor: Sendable {
         case .success(let parsed):
             request = parsed
         }
+        // The activity runs in a span that continues the sender's trace: the coordinator's
+        // step, `flow activity`, or any client that set `traceparent`.
+        try await withSpan("process \(request.activity)", context: MessageTracing.context(of: delivery.properties.headers), ofKind: .consumer) { span in
+            span.updateAttributes { attributes in
+                attributes[FlowSpanAttribute.messagingSystem] = FlowSpanAttribute.rabbitMQ
+                attributes[FlowSpanAttribute.operationName] = "process"
+                attributes[FlowSpanAttribute.operationType] = "process"
+                attributes[FlowSpanAttribute.destination] = queueName
+                attributes[FlowSpanAttribute.messageID] = request.messageID
+                attributes[FlowSpanAttribute.conversationID] = request.correlationID
+                attributes[FlowSpanAttribute.activity] = request.activity
+                attributes[FlowSpanAttribute.attempt] = request.attempt
+                if let workflowID = request.workflowID { attributes[FlowSpanAttribute.workflowID] = workflowID }
+            }
+            if let replays = delivery.properties.headers?[FlowProtocol.Header.replayCount]?.integerValue, replays > 0 {
+                span.addEvent(SpanEvent(name: "replayed from the dead-letter queue", attributes: ["flow.replay_count": .int64(replays)]))
+            }
+            try await handle(request, of: delivery, span: span)
+        }
+    }
+
+    private func handle(_ request: ActivityRequest, of delivery: AMQPDelivery, span: any Span) async throws {
         var requestLogger = logger
         requestLogger[metadataKey: "activity.name"] = "\(request.activity)"
         requestLogger[metadataKey: "message.id"] = "\(request.messageID)"
@@ -68,6 +92,7 @@ struct DeliveryProcessor: Sendable {
         if let stored = try await store.completedReply(messageID: request.messageID) {
             requestLogger.info("duplicate of a completed activity; answering from the store")
             statistics.record(.duplicate, activity: request.activity)
+            span.attributes[FlowSpanAttribute.outcome] = "duplicate"
             try await sendReply(stored, for: request)
             try await delivery.ack()
             return
@@ -79,12 +104,12 @@ struct DeliveryProcessor: Sendable {
                 .unknownActivity,
                 "no activity named '\(request.activity)' runs on \(queueName) (this worker runs: \(known.isEmpty ? "none yet" : known)); check the name and the queue in docs/protocol.md"
             )
-            try await fail(delivery, request: request, failure: failure, policy: RetryPolicy(), logger: requestLogger)
+            try await fail(delivery, request: request, failure: failure, policy: RetryPolicy(), logger: requestLogger, span: span)
             return
         }
         if let deadline = request.deadline, deadline < Date() {
             let failure = ActivityFailure.nonRetryable(.deadlineExceeded, "the request's deadline (\(deadline)) passed before a worker could start it")
-            try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy?.applied(to: entry.retryPolicy) ?? entry.retryPolicy, logger: requestLogger)
+            try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy?.applied(to: entry.retryPolicy) ?? entry.retryPolicy, logger: requestLogger, span: span)
             return
         }
 
@@ -108,18 +133,25 @@ struct DeliveryProcessor: Sendable {
             try await stored
             try await delivery.ack()
             statistics.record(.completed, activity: request.activity, duration: ContinuousClock.now - started)
+            span.attributes[FlowSpanAttribute.outcome] = "completed"
             requestLogger.info("activity completed", metadata: ["duration": "\(ContinuousClock.now - started)"])
         case .failure(let failure) where failure.isCancellation:
             // Cancelled on request: answered, and neither retried nor dead-lettered.
             let reply = ActivityReply(status: .failed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), error: failure)
             try await sendReply(reply, for: request)
             try await delivery.ack()
-            statistics.record(.cancelled, activity: request.activity)
+            statistics.record(.cancelled, activity: request.activity, duration: ContinuousClock.now - started)
+            span.attributes[FlowSpanAttribute.outcome] = "cancelled"
             requestLogger.info("activity cancelled on request", metadata: ["reason": "\(failure.message)"])
         case .failure(let failure):
-            try await fail(delivery, request: request, failure: failure, policy: request.retryPolicy?.applied(to: entry.retryPolicy) ?? entry.retryPolicy, logger: requestLogger)
+            try await fail(
+                delivery, request: request, failure: failure, policy: request.retryPolicy?.applied(to: entry.retryPolicy) ?? entry.retryPolicy, logger: requestLogger,
+                span: span, ran: ContinuousClock.now - started
+            )
         case .deferred(let deferral):
-            try await handBack(delivery, request: request, deferral: deferral, logger: requestLogger)
+            span.attributes[FlowSpanAttribute.outcome] = "deferred"
+            span.addEvent(SpanEvent(name: "handed back to the queue", attributes: ["flow.deferral.reason": .string(deferral.reason)]))
+            try await handBack(delivery, request: request, deferral: deferral, logger: requestLogger, ran: ContinuousClock.now - started)
         }
     }
 
@@ -131,12 +163,12 @@ struct DeliveryProcessor: Sendable {
 
     /// Hands the work to a fresh delivery, under the same message id and attempt: at once,
     /// or through the shortest retry delay tier that waits at least the deferral's delay.
-    private func handBack(_ delivery: AMQPDelivery, request: ActivityRequest, deferral: ActivityDeferral, logger: Logger) async throws {
+    private func handBack(_ delivery: AMQPDelivery, request: ActivityRequest, deferral: ActivityDeferral, logger: Logger, ran: Duration) async throws {
         var headers = delivery.properties.headers ?? [:]
         let deferrals = (headers[FlowProtocol.Header.deferrals]?.integerValue ?? 0) + 1
         headers[FlowProtocol.Header.deferrals] = .int(deferrals)
         try await republish(delivery, headers: headers, through: Topology.retryDelayTier(atLeast: deferral.delay))
-        statistics.record(.deferred, activity: request.activity)
+        statistics.record(.deferred, activity: request.activity, duration: ran)
         logger.info("activity handed its message back to the queue", metadata: ["reason": "\(deferral.reason)", "delay": "\(deferral.delay)", "deferrals": "\(deferrals)"])
     }
 
@@ -224,7 +256,9 @@ struct DeliveryProcessor: Sendable {
 
     /// A failed attempt: parked for a retry when the policy allows, otherwise answered as
     /// failed and dead-lettered with its reason.
-    private func fail(_ delivery: AMQPDelivery, request: ActivityRequest, failure: ActivityFailure, policy: RetryPolicy, logger: Logger) async throws {
+    private func fail(_ delivery: AMQPDelivery, request: ActivityRequest, failure: ActivityFailure, policy: RetryPolicy, logger: Logger, span: any Span, ran: Duration? = nil) async throws {
+        span.attributes[FlowSpanAttribute.errorType] = failure.type
+        span.setStatus(SpanStatus(code: .error, message: failure.message))
         if policy.shouldRetry(failure, afterAttempt: request.attempt) {
             let tier = policy.delayTier(afterAttempt: request.attempt)
             var headers = delivery.properties.headers ?? [:]
@@ -234,7 +268,9 @@ struct DeliveryProcessor: Sendable {
                 headers[FlowProtocol.Header.lastHeartbeat] = .string(heartbeat.text)
             }
             try await republish(delivery, headers: headers, through: tier)
-            statistics.record(.retried, activity: request.activity)
+            statistics.record(.retried, activity: request.activity, duration: ran, errorType: failure.type)
+            span.attributes[FlowSpanAttribute.outcome] = "retried"
+            span.addEvent(SpanEvent(name: "retry scheduled", attributes: ["flow.retry.delay": .string(tier.label), "flow.retry.attempt": .int64(Int64(request.attempt + 1))]))
             logger.warning("activity failed; retrying", metadata: ["error": "\(failure)", "retry.delay": "\(tier.label)", "retry.attempt": "\(request.attempt + 1)"])
             return
         }
@@ -250,8 +286,10 @@ struct DeliveryProcessor: Sendable {
         try await deadLetter(delivery, failure: reason, attempt: request.attempt)
         try await sendReply(reply, for: request)
         try await delivery.ack()
-        statistics.record(.failed, activity: request.activity)
-        statistics.record(.deadLettered, activity: request.activity)
+        statistics.record(.failed, activity: request.activity, duration: ran)
+        statistics.record(.deadLettered, activity: request.activity, errorType: reason.type)
+        span.attributes[FlowSpanAttribute.outcome] = "dead_lettered"
+        span.addEvent(SpanEvent(name: "dead-lettered", attributes: ["flow.dead_letter.reason": .string(reason.message)]))
         logger.error("activity failed for good; dead-lettered", metadata: ["error": "\(reason)"])
     }
 
@@ -274,6 +312,7 @@ struct DeliveryProcessor: Sendable {
             FlowProtocol.Header.protocolVersion: .int(FlowProtocol.version),
             FlowProtocol.Header.activity: .string(reply.activity),
             FlowProtocol.Header.attempt: .int(reply.attempt),
+            FlowProtocol.Header.sentAt: .int(Int64(Date().timeIntervalSince1970 * 1000)),
         ]
         if let workflowID { headers[FlowProtocol.Header.workflowID] = .string(workflowID) }
         let type: String

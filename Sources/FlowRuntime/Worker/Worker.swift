@@ -1,5 +1,6 @@
-import FlowTransport
 import FlowCore
+import FlowObservability
+import FlowTransport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -23,13 +24,14 @@ public struct Worker: Service {
         registry: ActivityRegistry,
         transport: any MessageTransport,
         store: ActivityResultStore,
+        metrics: FlowMetrics = FlowMetrics(),
         logger: Logger
     ) {
         self.configuration = configuration
         self.registry = registry
         self.transport = transport
         self.store = store
-        self.statistics = WorkerStatistics()
+        self.statistics = WorkerStatistics(metrics: metrics, queue: configuration.names.queue(configuration.queue), activities: registry.names)
         var logger = logger
         logger[metadataKey: "amqp.queue"] = "\(configuration.names.queue(configuration.queue))"
         self.logger = logger

@@ -1,75 +1,93 @@
+import FlowObservability
+import Metrics
 import Synchronization
 
-/// Counts of what a worker did, per activity, for logs, `flow status` and health.
+/// What a worker did, per activity: counted for logs, `flow status` and the tests, and
+/// recorded into the process's ``FlowMetrics`` for `/metrics`.
 public final class WorkerStatistics: Sendable {
     public enum Event: String, Sendable, CaseIterable {
         case started, completed, failed, retried, deadLettered, duplicate, deferred, cancelled
 
-        var metricLabel: String { self == .deadLettered ? "dead_lettered" : rawValue }
+        /// The `flow.outcome` attribute's value.
+        var outcome: String { self == .deadLettered ? "dead_lettered" : rawValue }
     }
 
     private struct State {
         var counts: [String: [Event: Int]] = [:]
         var inFlight = 0
-        var durations: [String: (sum: Double, count: Int)] = [:]
         var consuming = false
     }
 
     private let state = Mutex(State())
+    /// The queue, the `messaging.destination.name` of every instrument.
+    private let queue: String
+    /// The activities this worker runs: any other name, which comes from outside, is
+    /// recorded as `unknown` so that a stream of made-up names cannot grow the metrics.
+    private let activities: Set<String>
+    private let outcomes: MetricFamily<Counter>
+    private let processDuration: MetricFamily<Metrics.Timer>
+    private let retries: MetricFamily<Counter>
+    private let deadLetters: MetricFamily<Counter>
+    private let inFlightMeter: Meter
+    private let consumingGauge: Gauge
 
-    public init() {}
+    /// The label an activity not run here is recorded under.
+    public static let unknownActivity = "unknown"
 
-    func record(_ event: Event, activity: String, duration: Duration? = nil) {
-        state.withLock { state in
-            state.counts[activity, default: [:]][event, default: 0] += 1
-            if let duration {
-                let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-                let previous = state.durations[activity] ?? (0, 0)
-                state.durations[activity] = (previous.sum + seconds, previous.count + 1)
-            }
+    public init(metrics: FlowMetrics, queue: String, activities: [String]) {
+        self.queue = queue
+        self.activities = Set(activities)
+        outcomes = metrics.counter(FlowMetricCatalogue.activityOutcomes)
+        processDuration = metrics.timer(FlowMetricCatalogue.processDuration)
+        retries = metrics.counter(FlowMetricCatalogue.activityRetries)
+        deadLetters = metrics.counter(FlowMetricCatalogue.deadLetters)
+        inFlightMeter = metrics.meter(FlowMetricCatalogue.activitiesInFlight)(queue)
+        consumingGauge = metrics.gauge(FlowMetricCatalogue.workerConsuming)(queue)
+        // Every series starts at zero, so that rate() and increase() see the first event.
+        for activity in activities {
+            for event in Event.allCases { outcomes(queue, activity, event.outcome).increment(by: 0) }
+        }
+        inFlightMeter.set(0)
+        consumingGauge.record(0)
+    }
+
+    private func label(_ activity: String) -> String { activities.contains(activity) ? activity : Self.unknownActivity }
+
+    /// Counts `event`; `duration` is the activity's run time, for the outcomes that end
+    /// one, and `errorType` the failure's type, for a retry or a dead letter.
+    func record(_ event: Event, activity: String, duration: Duration? = nil, errorType: String? = nil) {
+        state.withLock { $0.counts[activity, default: [:]][event, default: 0] += 1 }
+        let activity = label(activity)
+        outcomes(queue, activity, event.outcome).increment()
+        if let duration { processDuration(queue, activity, event.outcome).record(duration) }
+        switch event {
+        case .retried: retries(queue, activity, errorType ?? "unknown").increment()
+        case .deadLettered: deadLetters(queue, activity, errorType ?? "unknown").increment()
+        default: break
         }
     }
 
-    func begin() { state.withLock { $0.inFlight += 1 } }
-    func end() { state.withLock { $0.inFlight -= 1 } }
+    func begin() {
+        state.withLock { $0.inFlight += 1 }
+        inFlightMeter.increment()
+    }
+
+    func end() {
+        state.withLock { $0.inFlight -= 1 }
+        inFlightMeter.decrement()
+    }
 
     /// Whether the worker's consumer is running (what `/readyz` reports).
     public var isConsuming: Bool { state.withLock { $0.consuming } }
 
-    func setConsuming(_ consuming: Bool) { state.withLock { $0.consuming = consuming } }
+    func setConsuming(_ consuming: Bool) {
+        state.withLock { $0.consuming = consuming }
+        consumingGauge.record(consuming ? 1 : 0)
+    }
 
-    /// The counters in Prometheus' text format, labelled with the queue and activity.
-    public func prometheusText(queue: String, recoveries: Int) -> String {
-        state.withLock { state in
-            var lines = [
-                "# HELP flow_activities_total Activity deliveries by outcome.",
-                "# TYPE flow_activities_total counter",
-            ]
-            for activity in state.counts.keys.sorted() {
-                for event in Event.allCases {
-                    let value = state.counts[activity]?[event] ?? 0
-                    lines.append(#"flow_activities_total{messaging_destination_name="\#(queue)",activity="\#(activity)",outcome="\#(event.metricLabel)"} \#(value)"#)
-                }
-            }
-            lines += [
-                "# HELP flow_activity_duration_seconds Time from start to completion of successful activities.",
-                "# TYPE flow_activity_duration_seconds summary",
-            ]
-            for activity in state.durations.keys.sorted() {
-                let (sum, count) = state.durations[activity]!
-                lines.append(#"flow_activity_duration_seconds_sum{messaging_destination_name="\#(queue)",activity="\#(activity)"} \#(sum)"#)
-                lines.append(#"flow_activity_duration_seconds_count{messaging_destination_name="\#(queue)",activity="\#(activity)"} \#(count)"#)
-            }
-            lines += [
-                "# HELP flow_activities_in_flight Activities running now.",
-                "# TYPE flow_activities_in_flight gauge",
-                #"flow_activities_in_flight{messaging_destination_name="\#(queue)"} \#(state.inFlight)"#,
-                "# HELP flow_amqp_recoveries_total Times the broker connection was re-established.",
-                "# TYPE flow_amqp_recoveries_total counter",
-                "flow_amqp_recoveries_total \(recoveries)",
-            ]
-            return lines.joined(separator: "\n") + "\n"
-        }
+    /// Sets `flow.worker.consuming` to whether the worker consumes and is connected.
+    func reportConsuming(connected: Bool) {
+        consumingGauge.record(isConsuming && connected ? 1 : 0)
     }
 
     /// Activities running now.

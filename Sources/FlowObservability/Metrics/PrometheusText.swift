@@ -1,7 +1,8 @@
-/// Samples read from Prometheus' text exposition format, as the workers serve it on
-/// `/metrics`. Hand-written because no package in the mirror parses the format (the
-/// Prometheus libraries write it); it reads what the format's grammar allows and skips
-/// any line it cannot read, since a console must show what it can.
+/// Samples and types read from Prometheus' text exposition format, as every process serves
+/// it on `/metrics`: for the console, and for the tests that check what a scrape shows.
+/// Hand-written because no package in the mirror parses the format (the Prometheus
+/// libraries write it); it reads what the format's grammar allows and skips any line it
+/// cannot read, since a console must show what it can.
 public struct PrometheusText: Sendable {
     public struct Sample: Sendable, Equatable {
         public var name: String
@@ -10,16 +11,28 @@ public struct PrometheusText: Sendable {
     }
 
     public var samples: [Sample] = []
+    /// Each metric family's type from its `# TYPE` line: counter, gauge, histogram, …
+    public var types: [String: String] = [:]
 
     public init(_ text: String) {
-        for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
-            if let sample = Self.sample(Substring(line)) { samples.append(sample) }
+        for line in text.split(whereSeparator: \.isNewline) {
+            if line.hasPrefix("# TYPE ") {
+                let parts = line.split(separator: " ")
+                if parts.count == 4 { types[String(parts[2])] = String(parts[3]) }
+            } else if !line.hasPrefix("#"), let sample = Self.sample(Substring(line)) {
+                samples.append(sample)
+            }
         }
+    }
+
+    /// The samples of `name` whose labels include `matching`.
+    public func samples(_ name: String, matching: [String: String] = [:]) -> [Sample] {
+        samples.filter { sample in sample.name == name && matching.allSatisfy { key, value in sample.labels[key] == value } }
     }
 
     /// The sum of every sample of `name` whose labels include `matching`.
     public func sum(_ name: String, matching: [String: String] = [:]) -> Double {
-        samples.filter { sample in sample.name == name && matching.allSatisfy { key, value in sample.labels[key] == value } }.reduce(0) { $0 + $1.value }
+        samples(name, matching: matching).reduce(0) { $0 + $1.value }
     }
 
     /// The values of label `label` among the samples of `name`.
