@@ -230,6 +230,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tests/FlowTesting"
         ),
@@ -250,9 +251,11 @@ let package = Package(
         .executableTarget(
             name: "flow-activity-benchmark",
             dependencies: [
-                "BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowRuntime",
+                "BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowRuntime", "FlowTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ],
             path: "Benchmarks/ActivityBenchmark"
         ),
@@ -303,7 +306,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FlowDefaultActivitiesTests",
-            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", "FlowDefaultActivities", "FlowTesting"],
+            dependencies: ["FlowCore", "FlowAMQP", "FlowRuntime", "FlowDefaultActivities", "FlowObservability", "FlowTesting"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -325,6 +328,14 @@ let package = Package(
             name: "FlowMLTests",
             dependencies: ["FlowCore", "FlowAMQP", "FlowML", "FlowMLActivities", "FlowRuntime", "FlowDefaultActivities", "FlowTesting"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "FlowObservabilityTests",
+            dependencies: [
+                "FlowCore", "FlowAMQP", "FlowClient", "FlowHTTP", "FlowObservability", "FlowTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .testTarget(
             name: "DeploymentTests",

@@ -2,9 +2,12 @@ import BenchmarkSupport
 import FlowAMQP
 import FlowCore
 import FlowRuntime
+import FlowTesting
 import Foundation
 import Logging
+import OTel
 import ServiceLifecycle
+import Tracing
 
 // Activity round trips through the worker runtime, beside a Celery peer on the same broker
 // in the same run:
@@ -18,6 +21,12 @@ import ServiceLifecycle
 // reply with a confirm, ack. AMQP_URL picks the broker. The work queue is the real
 // quorum queue; replies go to the coordinator's quorum reply queue unless
 // --classic-reply-queue is given.
+//
+//   swift run -c release flow-activity-benchmark --tracing [--rounds R]
+//
+// measures the cost of tracing instead: rounds of the same run with tracing off (no
+// endpoint: the no-op tracer) and on (every delivery sampled, its span exported by
+// swift-otel over OTLP/HTTP to a receiver in this process), alternating, side by side.
 
 struct NoOp: Activity {
     static let name = "noop"
@@ -42,13 +51,25 @@ func runWorker(prefix: String) async throws {
     var registry = ActivityRegistry()
     registry.register(NoOp())
     let worker = Worker(configuration: configuration, registry: registry, transport: connection, store: try ActivityResultStore(path: configuration.storePath), logger: quietLogger())
-    let group = ServiceGroup(configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm], logger: quietLogger()))
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
+    if ProcessInfo.processInfo.environment["OTEL_EXPORTER_OTLP_ENDPOINT"] != nil {
+        // As `flow worker` does it (Sources/flow/Observation.swift): the exporter first, so
+        // it stops last and sends what it holds.
+        var otel = OTel.Configuration.default
+        otel.serviceName = "flow-activity-benchmark"
+        otel.logs.enabled = false
+        otel.metrics.enabled = false
+        let backend = try OTel.makeTracingBackend(configuration: otel)
+        InstrumentationSystem.bootstrap(backend.factory)
+        services.insert(.init(service: backend.service), at: 0)
+    }
+    let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm], logger: quietLogger()))
     try await group.run()
     await connection.close()
     try? FileManager.default.removeItem(at: folder)
 }
 
-func runRequester() async throws -> (throughput: Double, p50: Double, p99: Double) {
+func runRequester(workerEnvironment: [String: String] = [:]) async throws -> (throughput: Double, p50: Double, p99: Double) {
     let prefix = "bench.flow.\(UUID().uuidString.prefix(6).lowercased())"
     let names = TopologyNames(prefix: prefix)
     let requester = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: quietLogger())
@@ -56,6 +77,7 @@ func runRequester() async throws -> (throughput: Double, p50: Double, p99: Doubl
     let worker = Process()
     worker.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
     worker.arguments = ["worker", "--prefix", prefix]
+    worker.environment = ProcessInfo.processInfo.environment.merging(workerEnvironment) { _, new in new }
     try worker.run()
     let replies = Arrivals()
     // --classic-reply-queue: replies to an exclusive classic queue (as `flow activity run`
@@ -137,6 +159,23 @@ func runCelery() throws -> (throughput: Double, p50: Double, p99: Double, versio
 
 if CommandLine.arguments.dropFirst().first == "worker" {
     try await runWorker(prefix: stringOption("--prefix") ?? "bench.flow")
+} else if CommandLine.arguments.contains("--tracing") {
+    let receiver = try await OTLPReceiver()
+    var off: [(throughput: Double, p50: Double, p99: Double)] = []
+    var on: [(throughput: Double, p50: Double, p99: Double)] = []
+    for _ in 0..<option("--rounds", default: 3) {
+        off.append(try await runRequester())
+        on.append(try await runRequester(workerEnvironment: receiver.exporterEnvironment.merging(["OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"]) { $1 }))
+    }
+    print("activity round trips, tracing off (no endpoint) and on (every delivery sampled, OTLP/HTTP protobuf to a loopback receiver), \(option("--count", default: 5_000)) per round, window \(option("--window", default: 64))")
+    print("round   off (rt/s)   on (rt/s)   off p50 (ms)   on p50 (ms)   off p99 (ms)   on p99 (ms)")
+    for (index, (a, b)) in zip(off, on).enumerated() {
+        print(String(format: "%5d   %10.0f   %9.0f   %12.2f   %11.2f   %12.2f   %11.2f", index + 1, a.throughput, b.throughput, a.p50, b.p50, a.p99, b.p99))
+    }
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    print(String(format: "median  %10.0f   %9.0f   %12.2f   %11.2f   %12.2f   %11.2f", median(off.map(\.throughput)), median(on.map(\.throughput)), median(off.map(\.p50)), median(on.map(\.p50)), median(off.map(\.p99)), median(on.map(\.p99))))
+    print("the receiver took \(receiver.received.requests) export requests, \(receiver.received.bytes / 1024) KiB")
+    await receiver.stop()
 } else {
     let flow = try await runRequester()
     let celery = try runCelery()

@@ -1,5 +1,6 @@
 import FlowAMQP
 import FlowCore
+import FlowObservability
 import FlowTesting
 import Foundation
 import Testing
@@ -132,8 +133,14 @@ struct CommandLineTests {
 
         let metrics = try await get("http://127.0.0.1:\(port)/metrics")
         #expect(metrics.0 == 200)
-        #expect(metrics.1.contains(#"activity="storage_put",outcome="completed"} 1"#))
-        #expect(metrics.1.contains(#"activity="storage_get",outcome="dead_lettered"} 1"#))
+        let scraped = PrometheusText(metrics.1)
+        let queue = ["messaging_destination_name": setup.names.queue(.default)]
+        #expect(scraped.types["flow_activity_outcomes_total"] == "counter")
+        #expect(scraped.types["messaging_process_duration_seconds"] == "histogram")
+        #expect(scraped.sum("flow_activity_outcomes_total", matching: queue.merging(["flow_activity_name": "storage_put", "flow_outcome": "completed"]) { $1 }) == 1)
+        #expect(scraped.sum("flow_activity_outcomes_total", matching: queue.merging(["flow_activity_name": "storage_get", "flow_outcome": "dead_lettered"]) { $1 }) == 1)
+        #expect(scraped.sum("flow_dead_letters_total", matching: ["flow_activity_name": "storage_get", "error_type": "InvalidBlobID"]) == 1, "\(metrics.1)")
+        #expect(scraped.sum("messaging_process_duration_seconds_count", matching: ["flow_activity_name": "storage_put", "flow_outcome": "completed"]) == 1)
 
         worker.signal(SIGTERM)
         #expect(try await worker.waitForExit(timeout: .seconds(30)) == 0)

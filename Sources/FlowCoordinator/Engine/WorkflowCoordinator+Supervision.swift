@@ -11,12 +11,25 @@ extension WorkflowCoordinator {
             await superviseSteps()
             await runDueSchedules()
             await relaunchDue()
+            await refreshParkedGauges()
             do {
                 try await clock.sleep(until: clock.now.advanced(by: configuration.supervisionInterval), tolerance: nil)
             } catch {
                 return
             }
         }
+    }
+
+    /// Counts the parked workflows and finds when the longest-parked one parked, for
+    /// `flow.workflows.parked` and its age alert; at most every ``parkedGaugeInterval``.
+    private func refreshParkedGauges() async {
+        guard now >= parkedGaugesDue else { return }
+        parkedGaugesDue = now.addingTimeInterval(Self.parkedGaugeInterval)
+        let parked = WorkflowFilter(statuses: [.parked])
+        guard let count = try? await store.countWorkflows(matching: parked) else { return }
+        // A workflow's `updated_at` is when it parked: nothing else changes a parked one.
+        let oldest = count == 0 ? nil : (try? await store.workflows(matching: parked, after: nil, limit: 1000))?.map(\.updatedAt).min()
+        statistics.setParked(count, oldestSince: oldest)
     }
 
     private func superviseSteps() async {

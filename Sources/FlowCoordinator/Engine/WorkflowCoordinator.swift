@@ -49,6 +49,9 @@ public actor WorkflowCoordinator: Service {
     /// The span of each step waiting for its reply, by message id: a re-send from the
     /// supervision loop carries it, and says so on it.
     var stepSpans: [String: any Span] = [:]
+    /// When the parked-workflow gauges are next counted.
+    var parkedGaugesDue = Date.distantPast
+    static let parkedGaugeInterval: TimeInterval = 10
 
     struct Launch: Sendable {
         var record: WorkflowRecord
