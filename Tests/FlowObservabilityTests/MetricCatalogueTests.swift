@@ -61,7 +61,7 @@ struct MetricCatalogueTests {
         for definition in FlowMetricCatalogue.all {
             #expect(docs.contains("`\(definition.prometheusName)`"), "\(definition.prometheusName) is not in docs/observability.md")
             if let old = definition.replaces?.split(separator: " ").first {
-                #expect(docs.contains("`\(old)`"), "the old name \(old) is not in the mapping")
+                #expect(docs.contains("| `\(old)"), "the old name \(old) is not in the mapping table")
             }
         }
     }

@@ -165,4 +165,66 @@ struct TraceTests {
         for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
         await requester.close()
     }
+
+    @Test("a workflow resumed after a coordinator restart stays in its trace: the new workflow span hangs from the first, and the step sent before the restart keeps its span")
+    func restartKeepsTheTrace() async throws {
+        let receiver = try await OTLPReceiver()
+        let names = TopologyNames(prefix: TestBroker.uniqueName("trace-restart"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-trace-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let requester = try await TestBroker.connect(name: "test trace restart")
+        try await requester.declare(names.topology)
+        let broker = ["--topology-prefix", names.prefix!, "--amqp-url", TestBroker.url]
+        let service = broker + ["--metrics-port", "0"]
+        let coordinatorArguments = ["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path] + service
+
+        // No worker yet: the first step is sent and waits in its queue.
+        var coordinator = try FlowProcess(coordinatorArguments, environment: receiver.exporterEnvironment)
+        #expect(try await coordinator.servingPort() != nil, "\(coordinator.log)")
+        let workflowID = "restarted-\(UUID().uuidString.prefix(6).lowercased())"
+        let started = try await flow(["workflow", "start", "echo_chain", "--input", #"{"text": "again", "steps": 3}"#, "--id", workflowID] + broker)
+        #expect(started.status == 0, "\(started.standardError)")
+        try await waitUntil(timeout: .seconds(30)) {
+            try await Task.sleep(for: .milliseconds(50))
+            return try await requester.inspectQueue(names.queue(.default)).messageCount == 1
+        }
+        coordinator.signal(SIGTERM)
+        #expect(try await coordinator.waitForExit(timeout: .seconds(30)) == 0)
+
+        coordinator = try FlowProcess(coordinatorArguments, environment: receiver.exporterEnvironment)
+        let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("data").path] + service, environment: receiver.exporterEnvironment)
+        #expect(try await worker.servingPort() != nil, "\(worker.log)")
+        try await CoordinatorClient.withClient(transport: requester, names: names, logger: Logger(label: "test.trace")) { client in
+            try await waitUntil(timeout: .seconds(60)) {
+                try await Task.sleep(for: .milliseconds(100))
+                return try await client.query(.describe, WorkflowQuery.Describe(workflowID: workflowID), as: WorkflowDescription.self).workflow.status == .completed
+            }
+        }
+        for process in [coordinator, worker] { process.signal(SIGTERM) }
+        for process in [coordinator, worker] { #expect(try await process.waitForExit(timeout: .seconds(30)) == 0) }
+
+        let spans = receiver.spans
+        let dump = spans.map(\.description).joined(separator: "\n")
+        let workflows = spans.filter { $0.name == "workflow echo_chain" && $0.attributes["flow.workflow.id"] == workflowID }
+        #expect(workflows.count == 2, "\(dump)")
+        let first = try #require(workflows.first { $0.events.contains("suspended") }, "\(dump)")
+        let resumed = try #require(workflows.first { $0.events.contains("resumed") }, "\(dump)")
+        #expect(resumed.parentSpanID == first.spanID)
+        #expect(resumed.traceID == first.traceID)
+        let trace = spans.filter { $0.traceID == first.traceID }
+        // The step sent before the restart: its span ended with the first coordinator, and
+        // the worker's span for that very message is its child.
+        let firstSend = try #require(trace.first { $0.name == "send echo" && $0.parentSpanID == first.spanID }, "\(dump)")
+        let processed = trace.filter { $0.name == "process echo" }
+        #expect(processed.count == 3, "\(dump)")
+        #expect(processed.contains { $0.parentSpanID == firstSend.spanID }, "\(dump)")
+        let resumedSends = trace.filter { $0.name == "send echo" && $0.parentSpanID == resumed.spanID }
+        #expect(resumedSends.count == 3, "the resumed run waits for the first step's reply and sends the other two:\n\(dump)")
+        #expect(resumedSends.contains { $0.events.contains("waiting for the reply to an earlier send") })
+        #expect(Set(spans.filter { $0.attributes["flow.workflow.id"] == workflowID }.map(\.traceID)) == [first.traceID])
+
+        await receiver.stop()
+        for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+        await requester.close()
+    }
 }
