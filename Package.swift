@@ -313,7 +313,7 @@ let package = Package(
             name: "FlowCoordinatorTests",
             dependencies: [
                 "FlowCore", "FlowAMQP", "FlowClient", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters",
-                "FlowOpenAI", "FlowOpenAIActivities", "FlowTesting", .product(name: "GRDB", package: "GRDB.swift"),
+                "FlowOpenAI", "FlowOpenAIActivities", "FlowObservability", "FlowTesting", .product(name: "GRDB", package: "GRDB.swift"),
             ],
             exclude: ["Fixtures"]
         ),

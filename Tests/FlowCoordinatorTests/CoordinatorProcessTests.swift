@@ -1,5 +1,6 @@
 import FlowAMQP
 import FlowCore
+import FlowObservability
 import FlowTesting
 import Foundation
 import Testing
@@ -150,8 +151,22 @@ struct WorkflowCommandLineTests {
         let metrics = try await flow(["status"] + broker)
         #expect(metrics.standardOutput.contains(names.name(Topology.workflowCommandQueue)))
         let scraped = try ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(metricsPort)/metrics"])
-        #expect(scraped.standardOutput.contains(#"flow_coordinator_events_total{event="workflow_completed"} 1"#))
-        #expect(scraped.standardOutput.contains(#"flow_coordinator_events_total{event="duplicate_start"} 1"#))
+        let exposition = PrometheusText(scraped.standardOutput)
+        #expect(exposition.sum("flow_coordinator_events_total", matching: ["event": "workflow_completed"]) == 1)
+        #expect(exposition.sum("flow_coordinator_events_total", matching: ["event": "duplicate_start"]) == 1)
+        #expect(exposition.types["flow_workflow_starts_total"] == "counter")
+        #expect(exposition.types["flow_workflow_duration_seconds"] == "histogram")
+        #expect(exposition.types["flow_workflows_parked"] == "gauge")
+        let echoChain = ["flow_workflow_name": "echo_chain"]
+        #expect(exposition.sum("flow_workflow_starts_total", matching: echoChain) == 1)
+        #expect(exposition.sum("flow_workflow_ends_total", matching: echoChain.merging(["flow_workflow_status": "completed"]) { $1 }) == 1)
+        #expect(exposition.sum("flow_workflow_ends_total", matching: echoChain.merging(["flow_workflow_status": "failed"]) { $1 }) == 0)
+        // One workflow of two echo steps.
+        #expect(exposition.sum("flow_workflow_steps_count", matching: echoChain) == 1)
+        #expect(exposition.sum("flow_workflow_steps_sum", matching: echoChain) == 2)
+        #expect(exposition.sum("flow_step_duration_seconds_count", matching: ["flow_activity_name": "echo", "flow_outcome": "completed"]) == 2)
+        #expect(exposition.sum("flow_coordinator_queue_lag_seconds_count", matching: ["messaging_destination_name": names.coordinatorReplyQueue]) >= 2)
+        #expect(exposition.sum("flow_workflows_running") == 0)
 
         worker.signal(SIGTERM)
         coordinator.signal(SIGTERM)

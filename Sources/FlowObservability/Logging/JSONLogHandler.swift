@@ -50,7 +50,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     private static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
     }
 
     /// Writes whole lines to standard error, one at a time.
