@@ -59,6 +59,7 @@ func runWorker(prefix: String) async throws {
         otel.serviceName = "flow-activity-benchmark"
         otel.logs.enabled = false
         otel.metrics.enabled = false
+        otel.diagnosticLogLevel = .warning
         let backend = try OTel.makeTracingBackend(configuration: otel)
         InstrumentationSystem.bootstrap(backend.factory)
         services.insert(.init(service: backend.service), at: 0)

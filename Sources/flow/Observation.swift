@@ -52,6 +52,10 @@ enum FlowObservation {
         configuration.metrics.enabled = false
         configuration.traces.enabled = true
         configuration.diagnosticLogLevel = .warning
+        // A collector that is down must not hold a stopping worker for long: its spans are
+        // dropped with a warning after this (OTEL_BSP_EXPORT_TIMEOUT and OTEL_EXPORTER_OTLP_TIMEOUT override it).
+        configuration.traces.batchSpanProcessor.exportTimeout = .seconds(5)
+        configuration.traces.otlpExporter.timeout = .seconds(5)
         let backend: (factory: any Tracer, service: any Service)
         do {
             let made = try OTel.makeTracingBackend(configuration: configuration)

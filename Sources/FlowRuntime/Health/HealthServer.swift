@@ -82,7 +82,7 @@ public struct HealthServer: Service {
             try await serve(responder, on: port)
         } catch let error as HealthServerError where movesWhenTaken && port != 0 && error.couldNotBind {
             logger.notice("the default health and metrics port is taken (another copy on this host?): serving on a free port", metadata: [
-                "http.default_port": "\(port)", "error": "\(error.message)",
+                "http.default_port": "\(port)", "error": "\(error.cause)",
             ])
             try await serve(responder, on: 0)
         }
@@ -112,7 +112,7 @@ public struct HealthServer: Service {
             if started.load(ordering: .relaxed) { throw error }
             throw HealthServerError(
                 message: "cannot serve health and metrics on \(host):\(port) (\(error)): choose another port with --metrics-port or FLOW_METRICS_PORT (0 for any free port)",
-                couldNotBind: true
+                couldNotBind: true, cause: "\(error)"
             )
         }
     }
@@ -120,7 +120,7 @@ public struct HealthServer: Service {
     /// Hummingbird's own lines (one per start and stop) at debug: the line above says it.
     private static func quiet(_ logger: Logger) -> Logger {
         var logger = logger
-        if logger.logLevel < .notice { logger.logLevel = max(logger.logLevel, .notice) }
+        logger.logLevel = max(logger.logLevel, .notice)
         return logger
     }
 }
@@ -130,13 +130,16 @@ public struct HealthServerError: Error, CustomStringConvertible {
     public var message: String
     /// Whether it failed before it listened (a taken port, an address not of this host).
     var couldNotBind = false
+    /// The server library's own error.
+    var cause = ""
     public var description: String { message }
 
     public init(message: String) { self.message = message }
 
-    init(message: String, couldNotBind: Bool) {
+    init(message: String, couldNotBind: Bool, cause: String) {
         self.message = message
         self.couldNotBind = couldNotBind
+        self.cause = cause
     }
 }
 
