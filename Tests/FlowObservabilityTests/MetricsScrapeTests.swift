@@ -10,17 +10,18 @@ import Testing
 /// exposition parser (types, labels, values), never by matching text.
 @Suite("a worker's /metrics after a known run")
 struct MetricsScrapeTests {
-    @Test("five activities, one retry and one dead letter show as such, with their types and labels")
+    @Test("five activities, one retry and one dead letter show as such, with their types and labels; the retry joins its first attempt's trace")
     func knownRun() async throws {
+        let receiver = try await OTLPReceiver()
         let openAI = try await FakeOpenAIServer()
         // The first call fails with a 500; with no client retries the attempt fails and the
         // worker retries it through a delay tier.
         openAI.script(.serverError)
         let setup = try await WorkerProcessSetup.make(queue: .openai)
         let arguments = setup.workerArguments(extra: []).map { $0 == "off" ? "0" : $0 }
-        let worker = try FlowProcess(arguments, environment: [
+        let worker = try FlowProcess(arguments, environment: receiver.exporterEnvironment.merging([
             "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": openAI.baseURL, "FLOW_OPENAI_MAX_RETRIES": "0", "FLOW_OPENAI_DAILY_BUDGET_USD": "5",
-        ])
+        ]) { $1 })
         let port = try #require(try await worker.servingPort(), "\(worker.log)")
 
         for index in 0..<4 {
@@ -95,6 +96,18 @@ struct MetricsScrapeTests {
 
         worker.signal(SIGTERM)
         #expect(try await worker.waitForExit(timeout: .seconds(30)) == 0)
+
+        // The requests came without a trace: each first attempt begins one, and the retry,
+        // published by the worker, continues it under the attempt that failed.
+        let attempts = Dictionary(grouping: receiver.spans.filter { $0.name == "process analyze_document_content" }) { $0.attributes["messaging.message.id"] ?? "" }
+        #expect(attempts.count == 5, "\(receiver.spans)")
+        let retried = try #require(attempts.values.first { $0.count == 2 }, "\(attempts)")
+        let first = try #require(retried.first { $0.attributes["flow.activity.attempt"] == "1" })
+        let second = try #require(retried.first { $0.attributes["flow.activity.attempt"] == "2" })
+        #expect(first.parentSpanID == nil && first.events.contains("retry scheduled") && first.attributes["flow.outcome"] == "retried")
+        #expect(second.traceID == first.traceID && second.parentSpanID == first.spanID && second.attributes["flow.outcome"] == "completed")
+        #expect(attempts["analysis-malformed"]?.first?.attributes["flow.outcome"] == "dead_lettered")
+        await receiver.stop()
         await setup.tearDown()
         await openAI.stop()
     }

@@ -24,6 +24,15 @@ public enum MessageTracing {
         InstrumentationSystem.instrument.inject(context, into: &headers, using: FieldTableInjector())
     }
 
+    /// For a copy of a message that goes on (a retry, a hand-back, a dead letter): a message
+    /// that came with a trace keeps its sender's span as the parent of every attempt; one
+    /// that came without gets the current span's, so its later attempts and a replay join
+    /// the trace its first attempt began.
+    public static func continueTrace(in headers: inout FieldTable) {
+        guard headers[FlowProtocol.Header.traceParent] == nil, let current = ServiceContext.current else { return }
+        inject(current, into: &headers)
+    }
+
     /// Adds `context`'s trace headers to an HTTP request's headers.
     public static func inject(_ context: ServiceContext, into headers: inout [(String, String)]) {
         InstrumentationSystem.instrument.inject(context, into: &headers, using: HTTPHeaderInjector())

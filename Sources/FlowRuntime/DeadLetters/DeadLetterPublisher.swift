@@ -1,6 +1,8 @@
-import FlowTransport
 import FlowCore
+import FlowObservability
+import FlowTransport
 import Foundation
+import ServiceContextModule
 
 /// Puts a delivery its consumer cannot handle into the dead-letter queue, with the reason
 /// in headers a person (and `flow dlq`) can read. RabbitMQ's own dead-lettering can only
@@ -31,6 +33,7 @@ public struct DeadLetterPublisher: Sendable {
         headers[FlowProtocol.Header.deadLetteredBy] = .string(publisherID)
         headers[FlowProtocol.Header.deadLetteredAt] = .int(Int64(Date().timeIntervalSince1970 * 1000))
         if headers[FlowProtocol.Header.attempt] == nil { headers[FlowProtocol.Header.attempt] = .int(Int64(attempt ?? 1)) }
+        MessageTracing.continueTrace(in: &headers)
         properties.headers = headers
         properties.expiration = nil
         try await transport.publish(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body))

@@ -179,6 +179,7 @@ struct DeliveryProcessor: Sendable {
         var properties = delivery.properties
         var headers = headers
         headers[Topology.retryDelayHeader] = tier.map { .string($0.label) }
+        MessageTracing.continueTrace(in: &headers)
         properties.headers = headers
         properties.expiration = nil
         let exchange = tier == nil ? "" : configuration.names.retryExchange
