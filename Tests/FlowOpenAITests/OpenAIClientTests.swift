@@ -171,6 +171,25 @@ struct OpenAIClientTests {
         await server.stop()
     }
 
+    @Test("the client learns the server's limits: an announced RPM caps the configured one, and a 429 halves it")
+    func learnsLimits() async throws {
+        let server = try await FakeOpenAIServer()
+        server.announce(requestsPerMinute: 120, tokensPerMinute: 90_000)
+        let metrics = FlowMetrics()
+        let client = OpenAIClient(configuration: configuration(server, limits: .init(requests: 600, tokens: 200_000, window: .seconds(60))), metrics: metrics, logger: TestBroker.logger)
+        _ = try await client.chat(chatRequest("one"), useCache: false)
+        var learned = await client.limiter.effectiveLimits(model: "test-model")
+        #expect(learned.requests == 120 && learned.tokens == 90_000, "the server's limits are below the configured ones")
+        server.script(.tooManyRequests(retryAfterSeconds: 0))
+        let retried = try await client.chat(chatRequest("two"), useCache: false)
+        #expect(retried.calls == 2)
+        learned = await client.limiter.effectiveLimits(model: "test-model")
+        // Halved by the 429, then grown by 1/(2·60) by the accepted retry.
+        #expect(learned.requests == 60)
+        #expect(PrometheusText(metrics.exposition()).sum("flow_openai_rate_limit_effective", matching: ["gen_ai_request_model": "test-model"]) == 60)
+        await server.stop()
+    }
+
     @Test("costs add up to the reported usage at the table's prices, and a spent daily budget stops further calls")
     func costsAndBudget() async throws {
         let server = try await FakeOpenAIServer()

@@ -33,6 +33,9 @@ public final class FakeOpenAIServer: Sendable {
     private struct State {
         var script: [Behaviour] = []
         var received: [Received] = []
+        /// What `x-ratelimit-limit-*` announces, per minute.
+        var announcedRequests = 10_000
+        var announcedTokens = 2_000_000
     }
 
     public let port: Int
@@ -67,6 +70,14 @@ public final class FakeOpenAIServer: Sendable {
 
     public var received: [Received] { state.withLock { $0.received } }
 
+    /// The limits the answers' `x-ratelimit-limit-*` headers announce from now on.
+    public func announce(requestsPerMinute: Int, tokensPerMinute: Int) {
+        state.withLock { state in
+            state.announcedRequests = requestsPerMinute
+            state.announcedTokens = tokensPerMinute
+        }
+    }
+
     public func stop() async {
         try? await channel.close()
     }
@@ -81,9 +92,10 @@ public final class FakeOpenAIServer: Sendable {
     /// The response to a well-formed request: status, headers, and body parts (one part,
     /// or the events of a stream).
     fileprivate func answer(path: String, headers: [String: String], body: [String: Any]) -> (Int, [(String, String)], [String]) {
+        let (requests, tokens) = state.withLock { ($0.announcedRequests, $0.announcedTokens) }
         var responseHeaders: [(String, String)] = [
-            ("x-ratelimit-limit-requests", "10000"), ("x-ratelimit-remaining-requests", "9999"), ("x-ratelimit-reset-requests", "6ms"),
-            ("x-ratelimit-limit-tokens", "2000000"), ("x-ratelimit-remaining-tokens", "1999000"), ("x-ratelimit-reset-tokens", "30ms"),
+            ("x-ratelimit-limit-requests", "\(requests)"), ("x-ratelimit-remaining-requests", "\(requests - 1)"), ("x-ratelimit-reset-requests", "6ms"),
+            ("x-ratelimit-limit-tokens", "\(tokens)"), ("x-ratelimit-remaining-tokens", "\(tokens - 1000)"), ("x-ratelimit-reset-tokens", "30ms"),
             ("openai-processing-ms", "1"),
         ]
         if let requiredKey, headers["authorization"] != "Bearer \(requiredKey)" {

@@ -139,6 +139,10 @@ public enum FlowMetricCatalogue {
         help: "Time a call waited for the rate limiter (the configured limits or the server's Retry-After), by model.",
         buckets: .durations(Buckets.rateLimitWait)
     )
+    public static let rateLimitEffective = MetricDefinition(
+        "flow.openai.rate_limit.effective", .gauge, attributes: [Attribute.requestModel],
+        help: "Requests per limiter window allowed now: the configured limit, capped by the server's announced one, halved by a 429 and grown back by accepted calls."
+    )
     public static let openAIRetries = MetricDefinition(
         "flow.openai.retries", .counter, attributes: [Attribute.requestModel, Attribute.errorType],
         help: "API calls made again after a 429, a 5xx, a timeout or a dropped connection, by model and error type."
@@ -151,7 +155,7 @@ public enum FlowMetricCatalogue {
         stepDuration, coordinatorQueueLag,
         trainingSteps, trainingStepDuration, trainingLoss, trainingJobsRunning, trainingCheckpoints,
         openAIRequests, openAITokens, tokenUsage, operationDuration, openAICost, openAISpentToday, openAIModelSpentToday, openAIDailyBudget,
-        rateLimitWait, openAIRetries,
+        rateLimitWait, rateLimitEffective, openAIRetries,
     ]
 
     /// The attribute names, OpenTelemetry's where one exists.

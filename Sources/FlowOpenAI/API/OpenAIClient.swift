@@ -107,6 +107,7 @@ public final class OpenAIClient: Sendable {
     private let operationDuration: MetricFamily<Metrics.Timer>
     private let rateLimitWait: MetricFamily<Metrics.Timer>
     private let retryCounter: MetricFamily<Counter>
+    private let effectiveLimit: MetricFamily<Gauge>
 
     /// A client whose calls, tokens and costs are recorded into `metrics`.
     public init(configuration: OpenAIConfiguration, metrics: FlowMetrics = FlowMetrics(), logger: Logger) {
@@ -116,6 +117,7 @@ public final class OpenAIClient: Sendable {
         operationDuration = metrics.timer(FlowMetricCatalogue.operationDuration)
         rateLimitWait = metrics.timer(FlowMetricCatalogue.rateLimitWait)
         retryCounter = metrics.counter(FlowMetricCatalogue.openAIRetries)
+        effectiveLimit = metrics.gauge(FlowMetricCatalogue.rateLimitEffective)
         self.cache = configuration.cacheFolder.map { ResponseCache(folder: $0, timeToLive: configuration.cacheTimeToLive) }
         self.logger = logger
     }
@@ -212,8 +214,8 @@ public final class OpenAIClient: Sendable {
                     operation: operation, model: model, onBodyChunk: onChunk
                 )
                 let body = events.map { HTTPResponse(status: response.status, headers: response.headers, body: $0.raw) } ?? response
-                serverWait = ServerWait.duration(from: body.headers)
-                if body.status == 429, let wait = serverWait { await limiter.pause(model: model, for: wait) }
+                serverWait = await limiter.observe(model: model, status: body.status, headers: body.headers)
+                if let learned = await limiter.effectiveLimits(model: model).requests { effectiveLimit(model).record(learned) }
                 if (200..<300).contains(body.status) {
                     do {
                         let value = try decode(body)

@@ -29,6 +29,8 @@ public actor RateLimiter {
 
     private let limits: Limits
     private var windows: [String: RateWindow] = [:]
+    /// What each model's server lets us use, learned from its answers.
+    private var adaptive: [String: AdaptiveLimit] = [:]
     /// Until when the server asked us to hold calls to a model.
     private var pausedUntil: [String: ContinuousClock.Instant] = [:]
     private let clock = ContinuousClock()
@@ -50,7 +52,10 @@ public actor RateLimiter {
                 try await Task.sleep(until: paused, clock: clock)
                 continue
             }
-            switch windows[model, default: RateWindow(limits: limits)].admit(estimatedTokens: estimatedTokens, at: now) {
+            let learned = adaptive[model, default: AdaptiveLimit(limits)]
+            windows[model, default: RateWindow(limits: limits)].requestLimit = learned.requestLimit
+            windows[model]!.tokenLimit = learned.tokenLimit
+            switch windows[model]!.admit(estimatedTokens: estimatedTokens, at: now) {
             case .admitted(let id):
                 return Permit(model: model, id: id)
             case .wait(let until):
@@ -62,6 +67,36 @@ public actor RateLimiter {
     /// Replaces a call's estimate with the tokens it really used.
     public func correct(_ permit: Permit, actualTokens: Int) {
         windows[permit.model]?.correct(id: permit.id, actualTokens: actualTokens)
+    }
+
+    /// What the server answered a call to `model`: its announced limits set the ceiling, a
+    /// 429 halves the request limit and an accepted call grows it back (``AdaptiveLimit``),
+    /// and a wait it asked for (`Retry-After`, `retry-after-ms`, or a used-up
+    /// `x-ratelimit-remaining-*` with its reset) holds every call to the model. Returns that
+    /// wait.
+    @discardableResult
+    public func observe(model: String, status: Int, headers: [String: String]) -> Duration? {
+        var learned = adaptive[model, default: AdaptiveLimit(limits)]
+        learned.announce(
+            requestsPerMinute: headers["x-ratelimit-limit-requests"].flatMap(Int.init), tokensPerMinute: headers["x-ratelimit-limit-tokens"].flatMap(Int.init)
+        )
+        if status == 429 {
+            learned.refused(at: clock.now)
+        } else if (200..<300).contains(status) {
+            learned.accepted()
+        }
+        adaptive[model] = learned
+        let wait = ServerWait.duration(from: headers)
+        if let wait, status == 429 || headers.keys.contains(where: { $0.hasPrefix("x-ratelimit-remaining-") }) {
+            pause(model: model, for: wait)
+        }
+        return wait
+    }
+
+    /// The limits in force for `model` now, per window: configured, or learned.
+    public func effectiveLimits(model: String) -> (requests: Int?, tokens: Int?) {
+        let learned = adaptive[model, default: AdaptiveLimit(limits)]
+        return (learned.requestLimit, learned.tokenLimit)
     }
 
     /// Holds every call to `model` for `duration`: the server said to wait.

@@ -16,18 +16,25 @@ struct RateWindow: Sendable {
     }
 
     let limits: RateLimiter.Limits
+    /// The limits in force: the configured ones, or what ``AdaptiveLimit`` learned.
+    var requestLimit: Int?
+    var tokenLimit: Int?
     private var entries: [Entry] = []
     private var nextID: UInt64 = 0
 
-    init(limits: RateLimiter.Limits) { self.limits = limits }
+    init(limits: RateLimiter.Limits) {
+        self.limits = limits
+        requestLimit = limits.requests
+        tokenLimit = limits.tokens
+    }
 
     /// Admits a call estimated at `estimatedTokens` at `now` when it fits the limits.
     mutating func admit(estimatedTokens: Int, at now: ContinuousClock.Instant) -> Admission {
         entries.removeAll { now - $0.start >= limits.window }
         let tokensInWindow = entries.reduce(0) { $0 + $1.tokens }
-        let requestsFit = limits.requests.map { entries.count < $0 } ?? true
+        let requestsFit = requestLimit.map { entries.count < $0 } ?? true
         // A call larger than the whole token limit still goes alone, or it never would.
-        let tokensFit = limits.tokens.map { tokensInWindow + estimatedTokens <= $0 || entries.isEmpty } ?? true
+        let tokensFit = tokenLimit.map { tokensInWindow + estimatedTokens <= $0 || entries.isEmpty } ?? true
         guard requestsFit && tokensFit else {
             return .wait(until: (entries.map(\.start).min() ?? now) + limits.window)
         }
