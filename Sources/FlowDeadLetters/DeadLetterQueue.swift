@@ -26,24 +26,32 @@ public struct DeadLetterQueue: Sendable {
     /// Holds every message now in the queue while `body` runs; what `body` does not remove
     /// returns to the queue afterwards, in its order.
     public func withHeldMessages<Result: Sendable>(_ body: ([DeadLetter]) async throws -> Result) async throws -> Result {
-        let expected = try await transport.inspectQueue(queueName).messageCount
+        var expected = try await transport.inspectQueue(queueName).messageCount
         guard expected > 0 else { return try await body([]) }
         // A prefetch of 0 would mean no limit, but a quorum queue then gives a consumer at most
-        // 2,000 messages at once: ask for them all (up to what AMQP can say).
-        let consumer = try await transport.consume(queue: queueName, prefetch: UInt16(clamping: max(expected, 1)))
+        // 2,000 messages at once: ask for them all (up to what AMQP can say), with room for
+        // messages the count did not show yet.
+        let consumer = try await transport.consume(queue: queueName, prefetch: UInt16(clamping: expected + 1000))
         let box = HeldMessages()
         let reader = Task {
             for try await delivery in consumer { await box.add(DeadLetter(delivery)) }
         }
-        // Everything counted should arrive quickly; stop waiting when nothing came for a while.
+        // Everything counted should arrive quickly. A quorum queue's count can lag behind its
+        // log, so once the count is held, hold on while the queue still shows ready
+        // messages; and stop waiting when nothing came for a while.
         var lastCount = -1
         var idleSince = ContinuousClock.now
-        while await box.count < expected {
+        while true {
             let count = await box.count
+            if count >= expected {
+                let ready = try await transport.inspectQueue(queueName).messageCount
+                if ready == 0 { break }
+                expected = count + ready
+            }
             if count != lastCount {
                 lastCount = count
                 idleSince = .now
-            } else if ContinuousClock.now - idleSince > .seconds(2) {
+            } else if ContinuousClock.now - idleSince > .seconds(5) {
                 break
             }
             try await Task.sleep(for: .milliseconds(10))
