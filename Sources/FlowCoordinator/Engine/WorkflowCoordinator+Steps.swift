@@ -36,12 +36,8 @@ extension WorkflowCoordinator {
         // The step's span is the parent of every worker attempt: the retries through the
         // delay tiers, re-sends, and a replay from the dead-letter queue.
         return try await withSpan("send \(call.activity)", ofKind: .producer) { span in
+            span.setMessagingAttributes(operation: "send", destination: step.queue, messageID: messageID)
             span.updateAttributes { attributes in
-                attributes[FlowSpanAttribute.messagingSystem] = FlowSpanAttribute.rabbitMQ
-                attributes[FlowSpanAttribute.operationName] = "send"
-                attributes[FlowSpanAttribute.operationType] = "send"
-                attributes[FlowSpanAttribute.destination] = step.queue
-                attributes[FlowSpanAttribute.messageID] = messageID
                 attributes[FlowSpanAttribute.activity] = call.activity
                 attributes[FlowSpanAttribute.workflowID] = workflowID
                 attributes[FlowSpanAttribute.stepKey] = stepKey

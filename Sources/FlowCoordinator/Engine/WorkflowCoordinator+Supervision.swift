@@ -27,7 +27,8 @@ extension WorkflowCoordinator {
         parkedGaugesDue = now.addingTimeInterval(Self.parkedGaugeInterval)
         let parked = WorkflowFilter(statuses: [.parked])
         guard let count = try? await store.countWorkflows(matching: parked) else { return }
-        // A workflow's `updated_at` is when it parked: nothing else changes a parked one.
+        // A parked workflow's `updated_at` is when it parked (or, later, when a cancel was
+        // asked of it): near enough for an alert that counts in minutes.
         let oldest = count == 0 ? nil : (try? await store.workflows(matching: parked, after: nil, limit: 1000))?.map(\.updatedAt).min()
         statistics.setParked(count, oldestSince: oldest)
     }

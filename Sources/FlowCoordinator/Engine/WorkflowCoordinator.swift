@@ -178,9 +178,7 @@ public actor WorkflowCoordinator: Service {
             let known = registry.names.joined(separator: ", ")
             throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow named '\(name)' runs here (this coordinator runs: \(known.isEmpty ? "none" : known))")
         }
-        let span = startSpan("workflow \(name)", context: trace, ofKind: .internal)
-        span.attributes[FlowSpanAttribute.workflowID] = id
-        span.attributes[FlowSpanAttribute.workflowName] = name
+        let span = Self.workflowSpan(name: name, id: id, parent: trace)
         // A span that is never ended (the id was taken, the store failed) is never exported.
         switch try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient, traceContext: MessageTracing.storedForm(of: span.context), at: now) {
         case .created(let record):
@@ -239,9 +237,7 @@ public actor WorkflowCoordinator: Service {
         } else {
             // Resumed (after a restart, or a failure to record): a new span in the trace the
             // workflow began, under the span it began with.
-            span = startSpan("workflow \(record.name)", context: MessageTracing.context(storedForm: record.traceContext), ofKind: .internal)
-            span.attributes[FlowSpanAttribute.workflowID] = record.id
-            span.attributes[FlowSpanAttribute.workflowName] = record.name
+            span = Self.workflowSpan(name: record.name, id: record.id, parent: MessageTracing.context(storedForm: record.traceContext))
             span.addEvent(SpanEvent(name: "resumed", attributes: ["flow.coordinator.id": .string(configuration.coordinatorID)]))
         }
         defer { span.end() }
@@ -297,6 +293,14 @@ public actor WorkflowCoordinator: Service {
                 logger.error("could not record the end of a workflow; it runs again on the next start", metadata: ["workflow.id": "\(record.id)", "error": "\(error)"])
             }
         }
+    }
+
+    /// A workflow's span: one for each run of it in a coordinator, under `parent`.
+    private static func workflowSpan(name: String, id: String, parent: ServiceContext) -> any Span {
+        let span = startSpan("workflow \(name)", context: parent, ofKind: .internal)
+        span.attributes[FlowSpanAttribute.workflowID] = id
+        span.attributes[FlowSpanAttribute.workflowName] = name
+        return span
     }
 
     private func finish(_ workflowID: String, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, steps: Int) async throws {

@@ -1,3 +1,5 @@
+import Tracing
+
 /// Span attribute names: OpenTelemetry's messaging and GenAI conventions where they have
 /// one, `flow.*` for the rest. docs/observability.md lists which span carries which.
 public enum FlowSpanAttribute {
@@ -29,4 +31,18 @@ public enum FlowSpanAttribute {
 
     /// `messaging.system` for every message span.
     public static let rabbitMQ = "rabbitmq"
+}
+
+extension Span {
+    /// The messaging attributes of a span that sends (`send`) or handles (`process`) one
+    /// message, as OpenTelemetry's messaging conventions name them.
+    public func setMessagingAttributes(operation: String, destination: String, messageID: String) {
+        updateAttributes { attributes in
+            attributes[FlowSpanAttribute.messagingSystem] = FlowSpanAttribute.rabbitMQ
+            attributes[FlowSpanAttribute.operationName] = operation
+            attributes[FlowSpanAttribute.operationType] = operation
+            attributes[FlowSpanAttribute.destination] = destination
+            attributes[FlowSpanAttribute.messageID] = messageID
+        }
+    }
 }

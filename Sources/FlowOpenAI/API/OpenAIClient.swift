@@ -214,8 +214,9 @@ public final class OpenAIClient: Sendable {
                     operation: operation, model: model, onBodyChunk: onChunk
                 )
                 let body = events.map { HTTPResponse(status: response.status, headers: response.headers, body: $0.raw) } ?? response
-                serverWait = await limiter.observe(model: model, status: body.status, headers: body.headers)
-                if let learned = await limiter.effectiveLimits(model: model).requests { effectiveLimit(model).record(learned) }
+                let observed = await limiter.observe(model: model, status: body.status, headers: body.headers)
+                serverWait = observed.wait
+                if let learned = observed.requestLimit { effectiveLimit(model).record(learned) }
                 if (200..<300).contains(body.status) {
                     do {
                         let value = try decode(body)

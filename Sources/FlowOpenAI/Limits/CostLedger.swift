@@ -129,7 +129,7 @@ public final class CostLedger: Sendable {
     @discardableResult
     public func record(model: String, usage: TokenUsage, cached: Bool) -> Double {
         let cost = cached ? 0 : (price(of: model)?.cost(of: usage) ?? 0)
-        let snapshot = state.withLock { state -> (String, Double) in
+        let snapshot = state.withLock { state -> (day: String, spent: Double, modelSpent: Double) in
             Self.rollOver(&state)
             var entry = state.totals[model, default: Totals()]
             entry.requests += 1
@@ -141,7 +141,7 @@ public final class CostLedger: Sendable {
             state.totals[model] = entry
             state.spentToday += cost
             state.spentTodayByModel[model, default: 0] += cost
-            return (state.day, state.spentToday)
+            return (state.day, state.spentToday, state.spentTodayByModel[model] ?? 0)
         }
         instruments.requests(model, cached ? "true" : "false").increment()
         if !cached {
@@ -151,10 +151,11 @@ public final class CostLedger: Sendable {
             instruments.tokenUsage(model, "output").record(usage.completionTokens)
             instruments.cost(model).increment(by: cost)
         }
-        refreshGauges()
+        instruments.spentToday.record(snapshot.spent)
+        instruments.modelSpentToday(model).record(snapshot.modelSpent)
         if cost > 0, let spendFile {
             try? FileManager.default.createDirectory(at: spendFile.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try? FlowJSON.encode([snapshot.0: snapshot.1]).write(to: spendFile, options: .atomic)
+            try? FlowJSON.encode([snapshot.day: snapshot.spent]).write(to: spendFile, options: .atomic)
         }
         return cost
     }
@@ -162,8 +163,7 @@ public final class CostLedger: Sendable {
     public func snapshot() -> [String: Totals] { state.withLock { $0.totals } }
     public var spent: Double { state.withLock { $0.spentToday } }
 
-    /// Brings today's gauges up to date, a new UTC day setting them to zero: after each
-    /// call, and before each scrape.
+    /// Brings today's gauges up to date before a scrape: a new UTC day sets them to zero.
     public func refreshGauges() {
         let (spent, byModel, models) = state.withLock { state in
             Self.rollOver(&state)

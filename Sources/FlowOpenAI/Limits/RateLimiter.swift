@@ -52,10 +52,7 @@ public actor RateLimiter {
                 try await Task.sleep(until: paused, clock: clock)
                 continue
             }
-            let learned = adaptive[model, default: AdaptiveLimit(limits)]
-            windows[model, default: RateWindow(limits: limits)].requestLimit = learned.requestLimit
-            windows[model]!.tokenLimit = learned.tokenLimit
-            switch windows[model]!.admit(estimatedTokens: estimatedTokens, at: now) {
+            switch windows[model, default: RateWindow(limits: limits)].admit(estimatedTokens: estimatedTokens, at: now) {
             case .admitted(let id):
                 return Permit(model: model, id: id)
             case .wait(let until):
@@ -69,13 +66,20 @@ public actor RateLimiter {
         windows[permit.model]?.correct(id: permit.id, actualTokens: actualTokens)
     }
 
+    /// What ``observe(model:status:headers:)`` learned from an answer.
+    public struct Observation: Sendable {
+        /// How long the server asked to wait, if it did.
+        public var wait: Duration?
+        /// The requests per window allowed from now on; nil for no limit.
+        public var requestLimit: Int?
+    }
+
     /// What the server answered a call to `model`: its announced limits set the ceiling, a
     /// 429 halves the request limit and an accepted call grows it back (``AdaptiveLimit``),
     /// and a wait it asked for (`Retry-After`, `retry-after-ms`, or a used-up
-    /// `x-ratelimit-remaining-*` with its reset) holds every call to the model. Returns that
-    /// wait.
+    /// `x-ratelimit-remaining-*` with its reset) holds every call to the model.
     @discardableResult
-    public func observe(model: String, status: Int, headers: [String: String]) -> Duration? {
+    public func observe(model: String, status: Int, headers: [String: String]) -> Observation {
         var learned = adaptive[model, default: AdaptiveLimit(limits)]
         learned.announce(
             requestsPerMinute: headers["x-ratelimit-limit-requests"].flatMap(Int.init), tokensPerMinute: headers["x-ratelimit-limit-tokens"].flatMap(Int.init)
@@ -86,11 +90,13 @@ public actor RateLimiter {
             learned.accepted()
         }
         adaptive[model] = learned
+        windows[model, default: RateWindow(limits: limits)].requestLimit = learned.requestLimit
+        windows[model]!.tokenLimit = learned.tokenLimit
         let wait = ServerWait.duration(from: headers)
         if let wait, status == 429 || headers.keys.contains(where: { $0.hasPrefix("x-ratelimit-remaining-") }) {
             pause(model: model, for: wait)
         }
-        return wait
+        return Observation(wait: wait, requestLimit: learned.requestLimit)
     }
 
     /// The limits in force for `model` now, per window: configured, or learned.

@@ -60,12 +60,8 @@ struct DeliveryProcessor: Sendable {
         // The activity runs in a span that continues the sender's trace: the coordinator's
         // step, `flow activity`, or any client that set `traceparent`.
         try await withSpan("process \(request.activity)", context: MessageTracing.context(of: delivery.properties.headers), ofKind: .consumer) { span in
+            span.setMessagingAttributes(operation: "process", destination: queueName, messageID: request.messageID)
             span.updateAttributes { attributes in
-                attributes[FlowSpanAttribute.messagingSystem] = FlowSpanAttribute.rabbitMQ
-                attributes[FlowSpanAttribute.operationName] = "process"
-                attributes[FlowSpanAttribute.operationType] = "process"
-                attributes[FlowSpanAttribute.destination] = queueName
-                attributes[FlowSpanAttribute.messageID] = request.messageID
                 attributes[FlowSpanAttribute.conversationID] = request.correlationID
                 attributes[FlowSpanAttribute.activity] = request.activity
                 attributes[FlowSpanAttribute.attempt] = request.attempt
