@@ -46,6 +46,16 @@ enum FlowObservation {
         guard let endpoint, !endpoint.isEmpty,
             environment["OTEL_SDK_DISABLED"]?.lowercased() != "true", environment["OTEL_TRACES_EXPORTER"]?.lowercased() != "none"
         else { return nil }
+        // swift-otel stops the process on a protocol it was built without: refuse it here,
+        // with what to do instead.
+        for variable in ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"] {
+            guard let value = environment[variable], !value.isEmpty else { continue }
+            guard ["http/protobuf", "http/json"].contains(value) else {
+                throw FlowObservationError(
+                    message: "\(variable)=\(value) is not a protocol flow exports traces with: use http/protobuf (the default, the collector's port 4318) or http/json; gRPC is not built in (docs/observability.md)"
+                )
+            }
+        }
         var configuration = OTel.Configuration.default
         configuration.serviceName = defaultServiceName
         configuration.logs.enabled = false

@@ -257,4 +257,16 @@ struct TraceTests {
         for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
         await requester.close()
     }
+
+    @Test("an exporter protocol that is not built in stops the service at its start with what to use instead, not a crash")
+    func unknownProtocol() async throws {
+        let broker = ["--topology-prefix", TestBroker.uniqueName("trace-protocol"), "--amqp-url", TestBroker.url, "--metrics-port", "off"]
+        for protocolName in ["grpc", "thrift"] {
+            let result = try await flow(["worker", "default", "--data-dir", FileManager.default.temporaryDirectory.appendingPathComponent("flow-protocol").path] + broker, environment: [
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": protocolName,
+            ])
+            #expect(result.status == 64, "\(result.standardError)")
+            #expect(result.standardError.contains("OTEL_EXPORTER_OTLP_PROTOCOL=\(protocolName) is not a protocol flow exports traces with: use http/protobuf"), "\(result.standardError)")
+        }
+    }
 }
