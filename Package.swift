@@ -141,13 +141,18 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
 
         // The OpenAI actor's activities and their versioned prompts.
         .target(
             name: "FlowOpenAIActivities",
-            dependencies: ["FlowCore", "FlowContracts", "FlowRuntime", "FlowOpenAI", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "FlowCore", "FlowContracts", "FlowTransport", "FlowRuntime", "FlowOpenAI", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             resources: [.copy("Prompts")]
         ),
 

@@ -41,7 +41,7 @@ let concurrency = option("--concurrency", default: 16)
 let server = try await FakeOpenAIServer()
 var configuration = OpenAIConfiguration(apiKey: "sk-benchmark", baseURL: server.baseURL, defaultModel: "bench-model", limits: .init())
 configuration.cacheFolder = nil
-let client = OpenAIClient(configuration: configuration, logger: logger)
+let client = try OpenAIClient(configuration: configuration, logger: logger)
 let http = CurlHTTPClient()
 
 func document(_ index: Int) -> String { "Document \(index): the committee approved the plan; the budget is at risk." }

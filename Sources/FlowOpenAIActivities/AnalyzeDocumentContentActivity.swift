@@ -20,7 +20,7 @@ public struct AnalyzeDocumentContentActivity: DeclaredActivity {
         guard !text.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "'text' is empty: there is nothing to analyse") }
         let partSize = input.maxPartCharacters ?? 24_000
         guard partSize >= 500 else { throw ActivityFailure.nonRetryable(.invalidInput, "max_part_characters must be at least 500, got \(partSize)") }
-        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, deadline: context.deadline)
+        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, rateKey: input.rateKey, context: context)
         let parts = Self.split(text, maximumCharacters: partSize)
 
         let analysis: AnalyzeDocumentContent.Analysis

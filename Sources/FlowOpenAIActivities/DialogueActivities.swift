@@ -31,7 +31,7 @@ public struct ResearchAndSynthesizeActivity: DeclaredActivity {
         guard !input.sources.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "give at least one source ({\"title\": ..., \"text\": ...})") }
         let maximum = input.maxQuestions ?? 5
         guard (1...20).contains(maximum) else { throw ActivityFailure.nonRetryable(.invalidInput, "max_questions must be from 1 to 20, got \(maximum)") }
-        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, deadline: context.deadline)
+        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, rateKey: input.rateKey, context: context)
         let planned = try await calls.ask(
             try PromptLibrary.prompt("research_questions"),
             ["topic": input.topic, "source_titles": input.sources.map(\.title).joined(separator: "; "), "max_questions": "\(maximum)"],
@@ -71,7 +71,7 @@ public struct CatchballExchangeActivity: DeclaredActivity {
 
     public func run(_ input: Input, context: ActivityContext) async throws -> Output {
         guard !input.topic.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "'topic' is empty") }
-        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, deadline: context.deadline)
+        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, rateKey: input.rateKey, context: context)
         var conversation = input.conversation ?? []
         let proposal: String
         if let last = conversation.last(where: { $0.kind == "revision" || $0.kind == "proposal" }) {
@@ -112,7 +112,7 @@ public struct SynthesizeWisdomActivity: DeclaredActivity {
         guard !input.insights.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "give at least one insight ({\"source\": ..., \"text\": ...})") }
         let maximum = input.maxPrinciples ?? 5
         guard (1...20).contains(maximum) else { throw ActivityFailure.nonRetryable(.invalidInput, "max_principles must be from 1 to 20, got \(maximum)") }
-        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, deadline: context.deadline)
+        let calls = ModelCalls(client: client, model: input.model, useCache: input.useCache, rateKey: input.rateKey, context: context)
         let insights = input.insights.map { "- [\($0.source)] \($0.text)" }.joined(separator: "\n")
         let answer = try await calls.ask(try PromptLibrary.prompt("synthesize_wisdom"), ["insights": insights, "max_principles": "\(maximum)"], as: Principles.self)
         return Output(principles: Array(answer.principles.prefix(maximum)), model: calls.model, promptVersions: calls.promptVersions, usage: calls.usage)
@@ -132,9 +132,11 @@ public enum OpenAIActivities {
 }
 
 extension OpenAIActivities {
-    /// `flow worker openai`. API calls mostly wait on the network, so many run at once.
+    /// `flow worker openai`. API calls mostly wait on the network or in the rate limiter,
+    /// so many run at once: the limiter can only serve priorities and rate keys fairly
+    /// among the requests it holds, so the prefetch reaches deep into a backlog.
     public static let profile = ActorProfile(
-        queue: .openai, summary: "chat API calls", defaultConcurrency: 16, metricsPort: 9466,
+        queue: .openai, summary: "chat API calls", defaultConcurrency: 256, metricsPort: 9466,
         check: { environment in
             let configuration = try OpenAIConfiguration.fromEnvironment(environment.variables, dataFolder: environment.dataFolder)
             return ["OpenAI: \(configuration.baseURL), model \(configuration.defaultModel), key \(configuration.apiKey == nil ? "not set" : "set")"]
@@ -144,8 +146,9 @@ extension OpenAIActivities {
             if configuration.requiresKey, configuration.apiKey == nil {
                 environment.logger.warning("OPENAI_API_KEY is not set: every activity fails with MissingAPIKey and waits in the dead-letter queue until the key is set and it is replayed")
             }
-            let client = OpenAIClient(configuration: configuration, metrics: environment.metrics, logger: environment.logger)
-            return ActorActivities(registry: registry(client: client), prepareScrape: { client.ledger.refreshGauges() })
+            let client = try OpenAIClient(configuration: configuration, metrics: environment.metrics, logger: environment.logger)
+            let peers = PeerCount(transport: try environment.requireTransport(), queue: environment.names.queue(.openai), limiter: client.limiter, logger: environment.logger)
+            return ActorActivities(registry: registry(client: client), prepareScrape: { client.ledger.refreshGauges() }, services: [peers])
         }
     )
 }

@@ -1,6 +1,7 @@
 import FlowContracts
 import FlowCore
 import FlowOpenAI
+import FlowRuntime
 import Foundation
 import Synchronization
 
@@ -15,8 +16,14 @@ final class ModelCalls: Sendable {
     private let tally = Mutex(ModelUsage())
     private let versions = Mutex<[String]>([])
 
-    init(client: OpenAIClient, model: String?, useCache: Bool?, deadline: ContinuousClock.Instant? = nil) {
+    /// Whose capacity the calls use, and how urgent they are (``RateLimiter``).
+    let rateKey: String?
+    let priority: ActivityPriority
+
+    init(client: OpenAIClient, model: String?, useCache: Bool?, deadline: ContinuousClock.Instant? = nil, rateKey: String? = nil, priority: ActivityPriority = .normal) {
         self.client = client
+        self.rateKey = rateKey
+        self.priority = priority
         self.deadline = deadline
         self.model = model ?? client.configuration.defaultModel
         self.useCache = useCache ?? true
@@ -30,7 +37,7 @@ final class ModelCalls: Sendable {
         )
         let result: OpenAIClient.ChatResult
         do {
-            result = try await client.chat(request, useCache: useCache, deadline: deadline)
+            result = try await client.chat(request, useCache: useCache, deadline: deadline, rateKey: rateKey, priority: priority)
         } catch let error as OpenAIError {
             throw ActivityFailure(error)
         }
@@ -56,6 +63,13 @@ final class ModelCalls: Sendable {
 
     var usage: ModelUsage { tally.withLock { $0 } }
     var promptVersions: [String] { versions.withLock { $0 } }
+}
+
+extension ModelCalls {
+    /// The calls of an activity run: its input's `rate_key` over the request's header.
+    convenience init(client: OpenAIClient, model: String?, useCache: Bool?, rateKey: String?, context: ActivityContext) {
+        self.init(client: client, model: model, useCache: useCache, deadline: context.deadline, rateKey: rateKey ?? context.rateKey, priority: context.priority)
+    }
 }
 
 extension Encodable {

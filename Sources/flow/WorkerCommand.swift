@@ -93,6 +93,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let activities = try profile.activities(environment(amqp))
         let worker = Worker(configuration: workerConfiguration, registry: activities.registry, transport: amqp, store: store, metrics: metrics, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
+        services += activities.services.map { .init(service: $0) }
         if let port = metricsEndpoint.port {
             let health = HealthServer(
                 host: metricsEndpoint.host, port: port, movesWhenTaken: metricsEndpoint.isDefault, statistics: worker.statistics, queueName: names.queue(workQueue),

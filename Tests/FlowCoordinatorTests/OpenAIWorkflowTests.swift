@@ -25,7 +25,7 @@ struct OpenAIWorkflowTests {
         var registry = WorkflowRegistry()
         registry.register(AnalysisWorkflow())
         // As deployed against OpenAI, with no key.
-        let keyless = OpenAIClient(configuration: OpenAIConfiguration(apiKey: nil, baseURL: "https://api.openai.com/v1"), logger: TestBroker.logger)
+        let keyless = try OpenAIClient(configuration: OpenAIConfiguration(apiKey: nil, baseURL: "https://api.openai.com/v1"), logger: TestBroker.logger)
         let harness = try await CoordinatorHarness(workflows: registry, activities: OpenAIActivities.registry(client: keyless), queue: .openai)
         let input = AnalyzeDocumentContent.Input(documentID: "d1", text: "The board approved the budget; hiring is at risk.")
         try await harness.coordinator.start(workflow: AnalysisWorkflow.name, id: "needs-key", input: try JSONText(encoding: input), recipient: nil)
@@ -37,7 +37,7 @@ struct OpenAIWorkflowTests {
         // The operator sets the key and restarts the worker, then replays.
         var withKey = OpenAIConfiguration(apiKey: "sk-set-later", baseURL: server.baseURL, defaultModel: "gpt-4o-mini")
         withKey.cacheFolder = nil
-        try await harness.replaceWorker(with: OpenAIActivities.registry(client: OpenAIClient(configuration: withKey, logger: TestBroker.logger)))
+        try await harness.replaceWorker(with: OpenAIActivities.registry(client: try OpenAIClient(configuration: withKey, logger: TestBroker.logger)))
         let report = try await DeadLetterQueue(transport: harness.requester, names: harness.names, audit: nil)
             .replay(DeadLetterFilter(activity: AnalyzeDocumentContent.name, workflowID: "needs-key"), operatorName: "test")
         #expect(report.replayed.count == 1)

@@ -22,21 +22,25 @@ struct AdaptiveLimitTests {
         #expect(generous.requestLimit == 500)
     }
 
-    @Test("a 429 halves the limit once, however many of the calls in flight come back refused")
+    @Test("a 429 halves the limit once per round: refusals of calls let go before the last halving say nothing new")
     func refusals() {
         var limit = AdaptiveLimit(minute)
-        for offset in 0..<10 { limit.refused(at: origin + .milliseconds(offset * 100)) }
-        #expect(limit.requestLimit == 250, "ten refusals within a tenth of the window are one")
-        limit.refused(at: origin + .seconds(7))
+        // Calls 1 to 10 were on their way when the server began refusing; 10 had been let go.
+        for call in 1...10 { limit.refused(call: UInt64(call), issued: 10) }
+        #expect(limit.requestLimit == 250, "ten refusals of one round are one")
+        // Call 11, let go after the halving, is refused: a new round.
+        limit.refused(call: 11, issued: 14)
         #expect(limit.requestLimit == 125)
-        for step in 0..<20 { limit.refused(at: origin + .seconds(7 + 6 * (step + 1))) }
+        limit.refused(call: 13, issued: 15)
+        #expect(limit.requestLimit == 125, "call 13 went before the second halving")
+        for round in 0..<20 { limit.refused(call: UInt64(100 + round * 10), issued: UInt64(105 + round * 10)) }
         #expect(limit.requestLimit == 1, "never below one call a window")
     }
 
     @Test("accepted calls grow the limit back by one for two windows' worth, never above the configured or announced limit")
     func growth() {
         var limit = AdaptiveLimit(.init(requests: 40, window: .seconds(60)))
-        limit.refused(at: origin)
+        limit.refused(call: 1, issued: 1)
         #expect(limit.requestLimit == 20)
         // Each accepted call adds 1/(2·limit): from 20, the 41st takes it past 21 and the
         // 84th past 22 (20.98 after 40, 22.001 after 84, in double precision).
@@ -58,7 +62,7 @@ struct AdaptiveLimitTests {
     func noConfiguredLimit() {
         var limit = AdaptiveLimit(.init(tokens: 1000, window: .seconds(60)))
         limit.accepted()
-        limit.refused(at: origin)
+        limit.refused(call: 1, issued: 1)
         #expect(limit.requestLimit == nil)
         #expect(limit.tokenLimit == 1000)
     }
@@ -67,7 +71,7 @@ struct AdaptiveLimitTests {
     func windowTakesTheLearnedLimit() {
         var window = RateWindow(limits: .init(requests: 10, window: .seconds(1)))
         var limit = AdaptiveLimit(.init(requests: 10, window: .seconds(1)))
-        limit.refused(at: origin)
+        limit.refused(call: 1, issued: 1)
         window.requestLimit = limit.requestLimit
         var admitted = 0
         while case .admitted = window.admit(estimatedTokens: 1, at: origin) { admitted += 1 }

@@ -16,7 +16,7 @@ struct InMemoryOpenAIRetryTests {
     func boundedCalls() async throws {
         let server = try await FakeOpenAIServer()
         server.script(.serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError, .serverError)
-        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
         let harness = try await TestWorkerHarness(queue: .openai, transports: .inMemory(InMemoryBroker())) { _, _, _ in OpenAIActivities.registry(client: client) }
         try await harness.send(AnalyzeDocumentContent.name, input: #"{"document_id": "d", "text": "short"}"#, messageID: "always-500", queue: .openai)
         let reply = try await harness.finalReply(to: "always-500", timeout: .seconds(120))
@@ -34,7 +34,7 @@ struct InMemoryOpenAIRetryTests {
     func retriesStayWithinTheDeadline() async throws {
         let server = try await FakeOpenAIServer()
         server.script(.tooManyRequests(retryAfterSeconds: 30), .serverError)
-        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
         let started = ContinuousClock.now
         let failure = try await #require(throws: OpenAIError.self) {
             try await client.chat(chatRequest(), useCache: false, deadline: started + .seconds(5))

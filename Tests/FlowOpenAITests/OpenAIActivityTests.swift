@@ -13,7 +13,7 @@ struct OpenAIActivityTests {
     func harness(_ server: FakeOpenAIServer, configure: (inout OpenAIConfiguration) -> Void = { _ in }) async throws -> (TestWorkerHarness, OpenAIClient) {
         var settings = configuration(server)
         configure(&settings)
-        let client = OpenAIClient(configuration: settings, logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: settings, logger: TestBroker.logger)
         let harness = try await TestWorkerHarness(queue: .openai, concurrency: 4) { _, _, _ in OpenAIActivities.registry(client: client) }
         return (harness, client)
     }
@@ -89,7 +89,7 @@ struct OpenAIActivityTests {
         let server = try await FakeOpenAIServer()
         var settings = OpenAIConfiguration(apiKey: nil, baseURL: "https://api.openai.com/v1")
         settings.cacheFolder = nil
-        let client = OpenAIClient(configuration: settings, logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: settings, logger: TestBroker.logger)
         let harness = try await TestWorkerHarness(queue: .openai, concurrency: 1) { _, _, _ in OpenAIActivities.registry(client: client) }
         let id = UUID().uuidString
         try await harness.send("analyze_document_content", input: #"{"document_id": "d3", "text": "hello"}"#, messageID: id, queue: .openai)

@@ -59,7 +59,7 @@ struct OpenAIClientTests {
     @Test("a chat returns the server's answer, and a streamed answer equals the unstreamed one")
     func streamedEqualsUnstreamed() async throws {
         let server = try await FakeOpenAIServer()
-        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
         let plain = try await client.chat(chatRequest(), useCache: false)
         let streamed = try await client.chat(chatRequest(), useCache: false, stream: true)
         #expect(plain.response.text.contains(#""summary""#))
@@ -79,7 +79,7 @@ struct OpenAIClientTests {
         server.script(.tooManyRequests(retryAfterSeconds: 1), .serverError, .resetConnection, .malformedJSON)
         var settings = configuration(server)
         settings.maximumRetries = 4
-        let client = OpenAIClient(configuration: settings, logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: settings, logger: TestBroker.logger)
         let result = try await client.chat(chatRequest(), useCache: false)
         // A connection reset on a reused connection is retried by libcurl itself, at once,
         // on a new connection; our own retry counts it only when libcurl gives up.
@@ -98,7 +98,7 @@ struct OpenAIClientTests {
         server.script(.slow(.seconds(3)))
         var settings = configuration(server)
         settings.requestTimeout = .milliseconds(400)
-        let client = OpenAIClient(configuration: settings, logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: settings, logger: TestBroker.logger)
         let result = try await client.chat(chatRequest(), useCache: false)
         #expect(result.calls == 2)
         #expect(client.retryCount == 1)
@@ -109,7 +109,7 @@ struct OpenAIClientTests {
     @Test("embeddings come back one vector per input, with their usage counted")
     func embeddings() async throws {
         let server = try await FakeOpenAIServer()
-        let client = OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: configuration(server), logger: TestBroker.logger)
         let response = try await client.embeddings(EmbeddingsRequest(model: "test-model", input: ["first text", "second text"]))
         #expect(response.data.map(\.index) == [0, 1])
         #expect(response.data.allSatisfy { !$0.embedding.isEmpty })
@@ -124,7 +124,7 @@ struct OpenAIClientTests {
         server.script(.serverError, .serverError, .serverError)
         var settings = configuration(server)
         settings.maximumRetries = 2
-        let client = OpenAIClient(configuration: settings, logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: settings, logger: TestBroker.logger)
         let failure = try await #require(throws: OpenAIError.self) { try await client.chat(chatRequest(), useCache: false) }
         #expect(failure.retryable)
         #expect(failure.type == "ServerError")
@@ -139,7 +139,7 @@ struct OpenAIClientTests {
         let server = try await FakeOpenAIServer(requiredKey: "sk-right")
         server.script(.tooManyRequests(retryAfterSeconds: 0))
         let logs = CapturedLogs()
-        let client = OpenAIClient(configuration: configuration(server, key: secret), logger: logs.logger)
+        let client = try OpenAIClient(configuration: configuration(server, key: secret), logger: logs.logger)
         let failure = try await #require(throws: OpenAIError.self) { try await client.chat(chatRequest(), useCache: false) }
         #expect(!failure.retryable)
         #expect(failure.type == "Unauthorized")
@@ -155,7 +155,7 @@ struct OpenAIClientTests {
     func cache() async throws {
         let server = try await FakeOpenAIServer()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-openai-cache-\(UUID().uuidString.prefix(8))")
-        let client = OpenAIClient(configuration: configuration(server, cache: folder), logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: configuration(server, cache: folder), logger: TestBroker.logger)
         let first = try await client.chat(chatRequest())
         let second = try await client.chat(chatRequest())
         #expect(!first.cached)
@@ -176,7 +176,7 @@ struct OpenAIClientTests {
         let server = try await FakeOpenAIServer()
         server.announce(requestsPerMinute: 120, tokensPerMinute: 90_000)
         let metrics = FlowMetrics()
-        let client = OpenAIClient(configuration: configuration(server, limits: .init(requests: 600, tokens: 200_000, window: .seconds(60))), metrics: metrics, logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: configuration(server, limits: .init(requests: 600, tokens: 200_000, window: .seconds(60))), metrics: metrics, logger: TestBroker.logger)
         _ = try await client.chat(chatRequest("one"), useCache: false)
         var learned = await client.limiter.effectiveLimits(model: "test-model")
         #expect(learned.requests == 120 && learned.tokens == 90_000, "the server's limits are below the configured ones")
@@ -194,7 +194,7 @@ struct OpenAIClientTests {
     func costsAndBudget() async throws {
         let server = try await FakeOpenAIServer()
         let metrics = FlowMetrics()
-        let client = OpenAIClient(configuration: configuration(server), metrics: metrics, logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: configuration(server), metrics: metrics, logger: TestBroker.logger)
         var expected = 0.0
         var promptTokens = 0
         for index in 0..<3 {
@@ -215,7 +215,7 @@ struct OpenAIClientTests {
 
         var budgeted = configuration(server)
         budgeted.dailyBudgetUSD = 0.000001
-        let limited = OpenAIClient(configuration: budgeted, logger: TestBroker.logger)
+        let limited = try OpenAIClient(configuration: budgeted, logger: TestBroker.logger)
         _ = try await limited.chat(chatRequest(String(repeating: "long ", count: 400)), useCache: false)
         let before = server.received.count
         let failure = try await #require(throws: OpenAIError.self) { try await limited.chat(chatRequest(), useCache: false) }
@@ -228,7 +228,7 @@ struct OpenAIClientTests {
     @Test("under load the request rate never exceeds the limit in any window")
     func requestRate() async throws {
         let server = try await FakeOpenAIServer()
-        let client = OpenAIClient(configuration: configuration(server, limits: .init(requests: 5, window: .seconds(1))), logger: TestBroker.logger)
+        let client = try OpenAIClient(configuration: configuration(server, limits: .init(requests: 5, window: .seconds(1))), logger: TestBroker.logger)
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<20 {

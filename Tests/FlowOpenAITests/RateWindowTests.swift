@@ -67,4 +67,18 @@ struct RateWindowTests {
         }
         #expect(window.admit(estimatedTokens: 1, at: origin + .seconds(126)) == .wait(until: origin + .seconds(245)))
     }
+
+    @Test("starts are spaced at the limit's rate after a burst of one second's worth, since servers enforce a minute's limit over shorter periods")
+    func spacing() {
+        // 300 a minute: a burst of 5 at once, then one every 200 ms.
+        let times = admissions(callers: 20, limits: .init(requests: 300, window: .seconds(60)))
+        #expect(times.prefix(5).allSatisfy { $0 == .zero })
+        for index in 5..<20 {
+            #expect(times[index] == .milliseconds(200 * (index - 4)), "call \(index) at \(times[index])")
+        }
+        // Below one call a second, no burst at all: 30 a minute is one every 2 s.
+        let slow = admissions(callers: 3, limits: .init(requests: 30, window: .seconds(60)))
+        #expect(slow == [.zero, .seconds(2), .seconds(4)])
+    }
 }
+

@@ -40,6 +40,9 @@ public enum AnalyzeDocumentContent: ActivityDeclaration {
         public var maxPartCharacters: Int?
         /// Whether a cached answer to the same request may be used (default true).
         public var useCache: Bool?
+        /// Whose share of the OpenAI limits the calls use (a tenant, a project); over the
+        /// request\'s `flow-rate-key` header.
+        public var rateKey: String?
 
         public init(documentID: String, text: String, model: String? = nil, maxPartCharacters: Int? = nil, useCache: Bool? = nil) {
             self.documentID = documentID

@@ -28,6 +28,9 @@ public enum ResearchAndSynthesize: ActivityDeclaration {
         public var maxQuestions: Int?
         public var model: String?
         public var useCache: Bool?
+        /// Whose share of the OpenAI limits the calls use (a tenant, a project); over the
+        /// request\'s `flow-rate-key` header.
+        public var rateKey: String?
 
 
         public init(topic: String, sources: [Source], maxQuestions: Int? = nil, model: String? = nil, useCache: Bool? = nil) {
@@ -105,6 +108,9 @@ public enum CatchballExchange: ActivityDeclaration {
         public var conversation: [Turn]?
         public var model: String?
         public var useCache: Bool?
+        /// Whose share of the OpenAI limits the calls use (a tenant, a project); over the
+        /// request\'s `flow-rate-key` header.
+        public var rateKey: String?
 
 
         public init(topic: String, context: String? = nil, conversation: [Turn]? = nil, model: String? = nil, useCache: Bool? = nil) {
@@ -166,6 +172,9 @@ public enum SynthesizeWisdom: ActivityDeclaration {
         public var maxPrinciples: Int?
         public var model: String?
         public var useCache: Bool?
+        /// Whose share of the OpenAI limits the calls use (a tenant, a project); over the
+        /// request\'s `flow-rate-key` header.
+        public var rateKey: String?
 
 
         public init(insights: [Insight], maxPrinciples: Int? = nil, model: String? = nil, useCache: Bool? = nil) {

@@ -98,6 +98,8 @@ extension ActivityFailure {
         public static let invalidConfiguration = Kind(rawValue: "InvalidConfiguration")
         /// The daily cost budget is spent. (not retryable)
         public static let budgetExceeded = Kind(rawValue: "BudgetExceeded")
+        /// The shared spend book could not book a call, so it was not sent. (retryable)
+        public static let spendBookUnavailable = Kind(rawValue: "SpendBookUnavailable")
         /// The server answered 429 more often than the client retries. (retryable)
         public static let rateLimited = Kind(rawValue: "RateLimited")
         /// The server answered 5xx more often than the client retries. (retryable)

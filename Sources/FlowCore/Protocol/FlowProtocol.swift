@@ -56,6 +56,12 @@ public enum FlowProtocol {
         /// When the message was published, in milliseconds since the Unix epoch: the AMQP
         /// `timestamp` has whole seconds only, too coarse for a queue's lag.
         public static let sentAt = "flow-sent-at-ms"
+        /// How urgent the request is: `high`, `normal` (the default) or `low`. Actors with a
+        /// shared capacity, such as the OpenAI actor's rate limits, serve higher first.
+        public static let priority = "flow-priority"
+        /// Whose capacity the request uses (a tenant, a project): keys share a limited
+        /// capacity fairly, and each may have a limit of its own (docs/openai.md).
+        public static let rateKey = "flow-rate-key"
     }
 
     /// Values of the AMQP `type` property on replies.

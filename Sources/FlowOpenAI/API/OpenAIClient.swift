@@ -85,7 +85,7 @@ public struct OpenAIConfiguration: Sendable {
             defaultModel: environment["FLOW_OPENAI_MODEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "gpt-4o-mini",
             limits: .init(requests: try number("FLOW_OPENAI_RPM").map { Int($0) } ?? 500, tokens: try number("FLOW_OPENAI_TPM").map { Int($0) } ?? 200_000),
             cacheFolder: cacheTTL > 0 ? openai.appendingPathComponent("cache") : nil, prices: prices,
-            dailyBudgetUSD: try number("FLOW_OPENAI_DAILY_BUDGET_USD"), spendFile: openai.appendingPathComponent("spend.json")
+            dailyBudgetUSD: try number("FLOW_OPENAI_DAILY_BUDGET_USD"), spendFile: openai.appendingPathComponent("spend.sqlite")
         )
         configuration.cacheTimeToLive = .seconds(cacheTTL)
         if let retries = try number("FLOW_OPENAI_MAX_RETRIES") { configuration.maximumRetries = Int(retries) }
@@ -110,10 +110,17 @@ public final class OpenAIClient: Sendable {
     private let effectiveLimit: MetricFamily<Gauge>
 
     /// A client whose calls, tokens and costs are recorded into `metrics`.
-    public init(configuration: OpenAIConfiguration, metrics: FlowMetrics = FlowMetrics(), logger: Logger) {
+    /// Throws when the spend book cannot be opened.
+    public init(configuration: OpenAIConfiguration, metrics: FlowMetrics = FlowMetrics(), logger: Logger) throws {
         self.configuration = configuration
         self.limiter = RateLimiter(limits: configuration.limits)
-        self.ledger = CostLedger(prices: configuration.prices, dailyBudgetUSD: configuration.dailyBudgetUSD, spendFile: configuration.spendFile, metrics: metrics)
+        do {
+            self.ledger = try CostLedger(prices: configuration.prices, dailyBudgetUSD: configuration.dailyBudgetUSD, spendFile: configuration.spendFile, metrics: metrics)
+        } catch {
+            throw OpenAIError.nonRetryable(
+                .invalidConfiguration, "cannot open the spend book \(configuration.spendFile?.path ?? "in memory"): \(error). Check that the data folder is writable"
+            )
+        }
         operationDuration = metrics.timer(FlowMetricCatalogue.operationDuration)
         rateLimitWait = metrics.timer(FlowMetricCatalogue.rateLimitWait)
         retryCounter = metrics.counter(FlowMetricCatalogue.openAIRetries)
@@ -139,7 +146,12 @@ public final class OpenAIClient: Sendable {
     ///
     /// `deadline` is the activity attempt's: a retry whose wait would end after it is not
     /// made, so the attempt fails in time for the worker's own retry.
-    public func chat(_ request: ChatRequest, useCache: Bool = true, stream: Bool = false, deadline: ContinuousClock.Instant? = nil) async throws -> ChatResult {
+    /// `rateKey` and `priority` say whose capacity the call uses and how urgent it is
+    /// (``RateLimiter``).
+    public func chat(
+        _ request: ChatRequest, useCache: Bool = true, stream: Bool = false, deadline: ContinuousClock.Instant? = nil, rateKey: String? = nil,
+        priority: ActivityPriority = .normal
+    ) async throws -> ChatResult {
         let key = useCache && cache != nil ? try ResponseCache.key(for: request) : nil
         if let key, let hit = cache?.lookup(key) {
             ledger.record(model: hit.model, usage: hit.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: true)
@@ -150,35 +162,56 @@ public final class OpenAIClient: Sendable {
             wire.stream = true
             wire.streamOptions = .init(includeUsage: true)
         }
-        let estimate = request.messages.reduce(0) { $0 + ($1.content?.utf8.count ?? 0) } / 4 + (request.maxTokens ?? 512)
+        let promptEstimate = request.messages.reduce(0) { $0 + ($1.content?.utf8.count ?? 0) } / 4
+        let estimate = Estimate(promptTokens: promptEstimate, completionTokens: request.maxTokens ?? 512, mostCompletionTokens: request.maxTokens ?? Self.unboundedCompletionTokens)
         let events = stream ? ServerSentEvents() : nil
-        let (response, calls) = try await post(path: "/chat/completions", body: try FlowJSON.encode(wire), model: request.model, estimatedTokens: estimate, events: events, deadline: deadline) { http in
+        let (response, calls, booking) = try await post(
+            path: "/chat/completions", body: try FlowJSON.encode(wire), model: request.model, estimate: estimate, events: events, deadline: deadline, rateKey: rateKey, priority: priority
+        ) { http in
             if let events { return try events.assembledResponse() }
             return try FlowJSON.decoder.decode(ChatResponse.self, from: http.body)
         }
         let usage = response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
-        let cost = ledger.record(model: response.model, usage: usage, cached: false)
+        let cost = ledger.record(model: response.model, usage: usage, cached: false, booking: booking)
         if let key { cache?.store(response, key: key) }
         return ChatResult(response: response, cached: false, costUSD: cost, calls: calls)
     }
 
-    public func embeddings(_ request: EmbeddingsRequest, deadline: ContinuousClock.Instant? = nil) async throws -> EmbeddingsResponse {
-        let estimate = request.input.reduce(0) { $0 + $1.utf8.count } / 4
-        let (response, _) = try await post(path: "/embeddings", body: try FlowJSON.encode(request), model: request.model, estimatedTokens: estimate, events: nil, deadline: deadline) { http in
+    public func embeddings(
+        _ request: EmbeddingsRequest, deadline: ContinuousClock.Instant? = nil, rateKey: String? = nil, priority: ActivityPriority = .normal
+    ) async throws -> EmbeddingsResponse {
+        let tokens = request.input.reduce(0) { $0 + $1.utf8.count } / 4
+        let (response, _, booking) = try await post(
+            path: "/embeddings", body: try FlowJSON.encode(request), model: request.model, estimate: Estimate(promptTokens: tokens, completionTokens: 0, mostCompletionTokens: 0),
+            events: nil, deadline: deadline, rateKey: rateKey, priority: priority
+        ) { http in
             try FlowJSON.decoder.decode(EmbeddingsResponse.self, from: http.body)
         }
-        ledger.record(model: response.model, usage: response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: false)
+        ledger.record(model: response.model, usage: response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: false, booking: booking)
         return response
     }
+
+    /// What a call is expected to use: `completionTokens` for the rate limiter's estimate,
+    /// `mostCompletionTokens` for the spend booked before it is sent, which must not be
+    /// below what the call can cost.
+    struct Estimate {
+        var promptTokens: Int
+        var completionTokens: Int
+        var mostCompletionTokens: Int
+    }
+
+    /// The completion tokens booked for a chat that sets no `max_tokens`.
+    static let unboundedCompletionTokens = 4096
 
     /// One API call with the retry rules: 429, 5xx, timeouts, dropped connections and
     /// unreadable answers are retried with the shared ``Backoff`` (or as long as the server
     /// says in `Retry-After`), up to ``OpenAIConfiguration/maximumRetries`` and within
     /// `deadline`; other errors fail at once.
     private func post<Value>(
-        path: String, body: Data, model: String, estimatedTokens: Int, events: ServerSentEvents?, deadline: ContinuousClock.Instant?,
-        decode: (HTTPResponse) throws -> Value
-    ) async throws -> (Value, Int) where Value: Sendable {
+        path: String, body: Data, model: String, estimate: Estimate, events: ServerSentEvents?, deadline: ContinuousClock.Instant?, rateKey: String?,
+        priority: ActivityPriority, decode: (HTTPResponse) throws -> Value
+    ) async throws -> (Value, Int, CostLedger.Booking) where Value: Sendable {
+        let estimatedTokens = estimate.promptTokens + estimate.completionTokens
         try ledger.checkBudget()
         if configuration.requiresKey, configuration.apiKey == nil {
             throw OpenAIError.nonRetryable(
@@ -199,8 +232,11 @@ public final class OpenAIClient: Sendable {
         while true {
             attempt += 1
             let waitBegan = ContinuousClock.now
-            let permit = try await limiter.acquire(model: model, estimatedTokens: estimatedTokens)
+            let permit = try await limiter.acquire(model: model, estimatedTokens: estimatedTokens, rateKey: rateKey, priority: priority)
             rateLimitWait(model).record(ContinuousClock.now - waitBegan)
+            // Booked after the wait, so that a call held by the limiter holds no spend; a
+            // transport failure leaves the booking at its estimate (the server may have billed).
+            let booking = try ledger.book(model: model, promptTokens: estimate.promptTokens, completionTokens: estimate.mostCompletionTokens)
             var failure: OpenAIError
             var serverWait: Duration?
             do {
@@ -214,18 +250,19 @@ public final class OpenAIClient: Sendable {
                     operation: operation, model: model, onBodyChunk: onChunk
                 )
                 let body = events.map { HTTPResponse(status: response.status, headers: response.headers, body: $0.raw) } ?? response
-                let observed = await limiter.observe(model: model, status: body.status, headers: body.headers)
+                let observed = await limiter.observe(permit, status: body.status, headers: body.headers)
                 serverWait = observed.wait
                 if let learned = observed.requestLimit { effectiveLimit(model).record(learned) }
                 if (200..<300).contains(body.status) {
                     do {
                         let value = try decode(body)
                         if let usage = Self.usage(of: value) { await limiter.correct(permit, actualTokens: usage.promptTokens + usage.completionTokens) }
-                        return (value, attempt)
+                        return (value, attempt, booking)
                     } catch {
                         failure = .retryable(.malformedResponse, "\(configuration.baseURL)\(path) answered \(body.status) with a body that is not the API's shape: \(error)")
                     }
                 } else {
+                    ledger.cancel(booking)
                     failure = Self.failure(status: body.status, body: body.body, url: configuration.baseURL + path)
                     if !failure.retryable { throw failure }
                 }

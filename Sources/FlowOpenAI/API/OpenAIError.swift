@@ -17,6 +17,7 @@ public struct OpenAIError: Error, Sendable, Equatable, CustomStringConvertible {
         case timeout = "Timeout"
         case connectionFailed = "ConnectionFailed"
         case budgetExceeded = "BudgetExceeded"
+        case spendBookUnavailable = "SpendBookUnavailable"
         case invalidConfiguration = "InvalidConfiguration"
     }
 

@@ -12,7 +12,8 @@ struct AdaptiveLimit: Sendable, Equatable {
     private(set) var announcedTokens: Int?
     /// The requests per window allowed now; fractional, so that growth can be gradual.
     private var requests: Double?
-    private var lastDecrease: ContinuousClock.Instant?
+    /// The last call let go when the limit last halved.
+    private var decreaseMark: UInt64?
 
     /// What a refusal keeps of the limit.
     static let decrease = 0.5
@@ -52,14 +53,16 @@ struct AdaptiveLimit: Sendable, Equatable {
         requests = min(requestCeiling, current + 1 / (2 * current))
     }
 
-    /// The server refused a call (429) at `now`: the limit halves, at most once in a tenth
-    /// of the window, since the calls already on their way when the server began refusing
-    /// are refused too. With no request limit at all there is nothing to halve: the
-    /// server's `Retry-After` pauses the calls instead.
-    mutating func refused(at now: ContinuousClock.Instant) {
+    /// The server refused call number `call` (429) when `issued` calls had been let go:
+    /// the limit halves, once per round. The calls already on their way when the server
+    /// began refusing are refused too, and they say nothing new, so a refusal of a call let
+    /// go before the last decrease is ignored, as TCP reacts once per window of loss. With
+    /// no request limit at all there is nothing to halve: the server's `Retry-After`
+    /// pauses the calls instead.
+    mutating func refused(call: UInt64, issued: UInt64) {
         guard let current = requests else { return }
-        if let lastDecrease, now - lastDecrease < configured.window / 10 { return }
-        lastDecrease = now
+        if let decreaseMark, call <= decreaseMark { return }
+        decreaseMark = issued
         requests = max(1, current * Self.decrease)
     }
 }

@@ -34,7 +34,13 @@ public struct ModelPrice: Codable, Sendable, Equatable {
 
 /// Tokens and dollars spent, per model, and the daily budget.
 ///
-/// Today's spend is kept in a file so that a restarted worker still knows it; the budget
+/// Today's spend is one figure for the whole deployment: every copy of the OpenAI actor
+/// records its calls in the same SQLite file on the data volume they share
+/// (``SpendBook``). A call is booked at its most possible cost before it is sent, in the
+/// same transaction that checks the budget, and settled to its real cost once its answer
+/// is read and before the answer is used. So copies cannot together pass the budget by
+/// more than the calls in flight at its edge, and a copy that dies mid-call leaves its
+/// booking at the estimate: spend can be over-counted, never under-counted. The budget
 /// counts UTC days.
 public final class CostLedger: Sendable {
     public struct Totals: Sendable, Equatable {
@@ -45,18 +51,21 @@ public final class CostLedger: Sendable {
         public var costUSD = 0.0
     }
 
+    /// A call booked in the spend book before it is sent.
+    public struct Booking: Sendable {
+        let id: String
+        let model: String
+    }
+
     private struct State {
+        /// This process's calls, per model, since it started.
         var totals: [String: Totals] = [:]
-        var day: String
-        var spentToday: Double
-        /// Today's spend per model, since the worker started (the file keeps only the total).
-        var spentTodayByModel: [String: Double] = [:]
     }
 
     private let prices: [String: ModelPrice]
     private let dailyBudgetUSD: Double?
-    private let spendFile: URL?
-    private let state: Mutex<State>
+    private let book: SpendBook?
+    private let state = Mutex(State())
     private let instruments: Instruments
 
     /// What the ledger records into the process's metrics.
@@ -78,26 +87,15 @@ public final class CostLedger: Sendable {
         }
     }
 
-    public init(prices: [String: ModelPrice], dailyBudgetUSD: Double?, spendFile: URL?, metrics: FlowMetrics = FlowMetrics()) {
+    /// A ledger whose spend is kept in the SQLite file `spendFile` (shared by every copy
+    /// that names the same file), or in memory only when it is nil.
+    public init(prices: [String: ModelPrice], dailyBudgetUSD: Double?, spendFile: URL?, metrics: FlowMetrics = FlowMetrics()) throws {
         self.prices = prices
         self.dailyBudgetUSD = dailyBudgetUSD
-        self.spendFile = spendFile
+        book = try spendFile.map { try SpendBook(path: $0.path) } ?? SpendBook.inMemory()
         instruments = Instruments(metrics)
         if let dailyBudgetUSD { metrics.gauge(FlowMetricCatalogue.openAIDailyBudget)().record(dailyBudgetUSD) }
-        let today = Self.today()
-        var spent = 0.0
-        if let spendFile, let data = try? Data(contentsOf: spendFile),
-           let stored = try? FlowJSON.decoder.decode([String: Double].self, from: data), let value = stored[today] {
-            spent = value
-        }
-        state = Mutex(State(day: today, spentToday: spent))
-        instruments.spentToday.record(spent)
-    }
-
-    private static func today(_ date: Date = Date()) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate]
-        return formatter.string(from: date)
+        refreshGauges()
     }
 
     /// The price of `model`, trying the name without a date suffix (`gpt-4o-2024-08-06`).
@@ -110,27 +108,52 @@ public final class CostLedger: Sendable {
         return nil
     }
 
-    /// Throws when today's budget is spent: another call would go over it.
-    public func checkBudget() throws {
-        guard let dailyBudgetUSD else { return }
-        let spent = state.withLock { state in
-            Self.rollOver(&state)
-            return state.spentToday
+    /// Books a call to `model` of at most `promptTokens` and `completionTokens` before it is
+    /// sent; throws `BudgetExceeded` when today's spend, every copy's bookings included, has
+    /// reached the budget.
+    public func book(model: String, promptTokens: Int, completionTokens: Int) throws -> Booking {
+        let estimate = price(of: model)?.cost(of: TokenUsage(promptTokens: promptTokens, completionTokens: completionTokens)) ?? 0
+        let booking = Booking(id: UUID().uuidString, model: model)
+        guard let book else { return booking }
+        let spent: Double
+        do {
+            spent = try book.book(id: booking.id, day: Self.today(), model: model, estimateUSD: estimate, budgetUSD: dailyBudgetUSD)
+        } catch let error as SpendBook.Refusal {
+            throw budgetExceeded(spent: error.spentUSD)
+        } catch {
+            throw OpenAIError.retryable(.spendBookUnavailable, "the spend book (\(book.path)) could not book the call, so it was not sent: \(error)")
         }
-        guard spent >= dailyBudgetUSD else { return }
-        throw OpenAIError.nonRetryable(
+        instruments.spentToday.record(spent)
+        return booking
+    }
+
+    /// Throws `BudgetExceeded` when today's spend has reached the budget already: a call
+    /// need not wait for the rate limiter to be refused.
+    public func checkBudget() throws {
+        guard let dailyBudgetUSD, let book else { return }
+        let spent = (try? book.spent(day: Self.today())) ?? 0
+        if spent >= dailyBudgetUSD { throw budgetExceeded(spent: spent) }
+    }
+
+    private func budgetExceeded(spent: Double) -> OpenAIError {
+        .nonRetryable(
             .budgetExceeded,
-            "today's OpenAI budget of $\(String(format: "%.2f", dailyBudgetUSD)) is spent ($\(String(format: "%.4f", spent))); calls resume at 00:00 UTC, or raise FLOW_OPENAI_DAILY_BUDGET_USD and replay the message"
+            "today's OpenAI budget of $\(String(format: "%.2f", dailyBudgetUSD ?? 0)) is spent ($\(String(format: "%.4f", spent)) by every copy of the actor); calls resume at 00:00 UTC, or raise FLOW_OPENAI_DAILY_BUDGET_USD and replay the message"
         )
     }
 
+    /// Settles a call that got no billable answer (an error status): it cost nothing.
+    public func cancel(_ booking: Booking) {
+        try? book?.settle(id: booking.id, costUSD: 0)
+    }
+
     /// Records a call and returns its cost in dollars (0 for a cache hit, or a model
-    /// without a known price).
+    /// without a known price). A booked call's booking is settled to the real cost.
     @discardableResult
-    public func record(model: String, usage: TokenUsage, cached: Bool) -> Double {
+    public func record(model: String, usage: TokenUsage, cached: Bool, booking: Booking? = nil) -> Double {
         let cost = cached ? 0 : (price(of: model)?.cost(of: usage) ?? 0)
-        let snapshot = state.withLock { state -> (day: String, spent: Double, modelSpent: Double) in
-            Self.rollOver(&state)
+        if let booking { try? book?.settle(id: booking.id, costUSD: cost) }
+        state.withLock { state in
             var entry = state.totals[model, default: Totals()]
             entry.requests += 1
             if cached { entry.cachedRequests += 1 } else {
@@ -139,9 +162,6 @@ public final class CostLedger: Sendable {
                 entry.costUSD += cost
             }
             state.totals[model] = entry
-            state.spentToday += cost
-            state.spentTodayByModel[model, default: 0] += cost
-            return (state.day, state.spentToday, state.spentTodayByModel[model] ?? 0)
         }
         instruments.requests(model, cached ? "true" : "false").increment()
         if !cached {
@@ -151,34 +171,26 @@ public final class CostLedger: Sendable {
             instruments.tokenUsage(model, "output").record(usage.completionTokens)
             instruments.cost(model).increment(by: cost)
         }
-        instruments.spentToday.record(snapshot.spent)
-        instruments.modelSpentToday(model).record(snapshot.modelSpent)
-        if cost > 0, let spendFile {
-            try? FileManager.default.createDirectory(at: spendFile.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try? FlowJSON.encode([snapshot.day: snapshot.spent]).write(to: spendFile, options: .atomic)
-        }
+        if !cached { refreshGauges() }
         return cost
     }
 
     public func snapshot() -> [String: Totals] { state.withLock { $0.totals } }
-    public var spent: Double { state.withLock { $0.spentToday } }
 
-    /// Brings today's gauges up to date before a scrape: a new UTC day sets them to zero.
+    /// Today's spend by every copy that shares the spend book.
+    public var spent: Double { (try? book?.spent(day: Self.today())) ?? 0 }
+
+    /// Brings today's gauges up to date from the spend book before a scrape: they show the
+    /// whole deployment's spend, and a new UTC day sets them to zero.
     public func refreshGauges() {
-        let (spent, byModel, models) = state.withLock { state in
-            Self.rollOver(&state)
-            return (state.spentToday, state.spentTodayByModel, Array(state.totals.keys))
-        }
-        instruments.spentToday.record(spent)
-        for model in models { instruments.modelSpentToday(model).record(byModel[model] ?? 0) }
+        guard let book, let byModel = try? book.spentByModel(day: Self.today()) else { return }
+        instruments.spentToday.record(byModel.values.reduce(0, +))
+        for (model, spent) in byModel { instruments.modelSpentToday(model).record(spent) }
     }
 
-    private static func rollOver(_ state: inout State) {
-        let today = today()
-        if today != state.day {
-            state.day = today
-            state.spentToday = 0
-            state.spentTodayByModel = [:]
-        }
+    static func today(_ date: Date = Date()) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter.string(from: date)
     }
 }

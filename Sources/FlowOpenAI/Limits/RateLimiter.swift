@@ -1,38 +1,75 @@
+import FlowCore
 import Foundation
+import Synchronization
 
-/// Keeps a worker process's calls to each model under its requests-per-window and
-/// tokens-per-window limits, and under what the server says (`Retry-After`, the
-/// `x-ratelimit-*` headers).
+/// Keeps a worker's calls to each model under its requests-per-window and tokens-per-window
+/// limits, under what the server says (`Retry-After`, the `x-ratelimit-*` headers), and
+/// under this copy's share of the limits when several copies of the actor use them.
 ///
-/// A sliding window, not a token bucket: in any window of `window` at most `requests`
-/// calls start and at most `tokens` tokens are spent, so a burst can never exceed the
-/// limit the way a full bucket's would. Tokens are estimated before a call and corrected
-/// to the reported usage after it.
+/// A sliding window with spaced starts (``RateWindow``), not a token bucket: in any window
+/// at most `requests` calls start and at most `tokens` tokens are spent, so a burst can
+/// never exceed the limit the way a full bucket's would. Tokens are estimated before a call
+/// and corrected to the reported usage after it.
+///
+/// Calls that wait are served by priority, then by rate key in weighted turns
+/// (``FairQueue``), each key also held to its own configured limit.
 public actor RateLimiter {
     public struct Limits: Sendable, Equatable {
         public var requests: Int?
         public var tokens: Int?
         public var window: Duration
+        /// The limits and weights of named rate keys (tenants, projects); a key not named
+        /// here has weight 1 and only the model's limits.
+        public var keys: [String: KeyLimits]
 
-        public init(requests: Int? = nil, tokens: Int? = nil, window: Duration = .seconds(60)) {
+        public init(requests: Int? = nil, tokens: Int? = nil, window: Duration = .seconds(60), keys: [String: KeyLimits] = [:]) {
             self.requests = requests
             self.tokens = tokens
             self.window = window
+            self.keys = keys
+        }
+    }
+
+    /// One rate key's own limits, per the limiter's window, and its weight in the turns.
+    public struct KeyLimits: Sendable, Equatable, Codable {
+        public var requests: Int?
+        public var tokens: Int?
+        public var weight: Int
+
+        public init(requests: Int? = nil, tokens: Int? = nil, weight: Int = 1) {
+            self.requests = requests
+            self.tokens = tokens
+            self.weight = weight
         }
     }
 
     /// A call admitted by the limiter, to be corrected with its real usage.
     public struct Permit: Sendable {
         let model: String
+        /// The call's number in its model's window.
         let id: UInt64
+        let key: String
+        let keyID: UInt64
+    }
+
+    private struct Waiter: Sendable {
+        let continuation: CheckedContinuation<Permit, any Error>
+        let tokens: Int
+        let key: String
     }
 
     private let limits: Limits
     private var windows: [String: RateWindow] = [:]
+    /// Each rate key's own window, by model and key.
+    private var keyWindows: [String: [String: RateWindow]] = [:]
     /// What each model's server lets us use, learned from its answers.
     private var adaptive: [String: AdaptiveLimit] = [:]
     /// Until when the server asked us to hold calls to a model.
     private var pausedUntil: [String: ContinuousClock.Instant] = [:]
+    private var queues: [String: FairQueue<Waiter>] = [:]
+    private var pumping: Set<String> = []
+    /// How many copies of the actor share the limits, this one included.
+    public private(set) var copies = 1
     private let clock = ContinuousClock()
 
     public init(limits: Limits) {
@@ -42,67 +79,123 @@ public actor RateLimiter {
     /// How often a waiting call looks again, for a correction that makes room early.
     static let recheckInterval: Duration = .milliseconds(20)
 
-    /// Waits until a call to `model` estimated at `estimatedTokens` fits the limits, then
-    /// counts it.
-    public func acquire(model: String, estimatedTokens: Int) async throws -> Permit {
-        while true {
-            try Task.checkCancellation()
+    /// Waits until a call to `model` estimated at `estimatedTokens` fits the limits and its
+    /// turn comes, then counts it.
+    public func acquire(model: String, estimatedTokens: Int, rateKey: String? = nil, priority: ActivityPriority = .normal) async throws -> Permit {
+        try Task.checkCancellation()
+        let key = rateKey ?? ""
+        let ticket = TicketBox()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                ticket.set(
+                    queues[model, default: FairQueue()].enqueue(
+                        Waiter(continuation: continuation, tokens: estimatedTokens, key: key), key: key, weight: limits.keys[key]?.weight ?? 1, priority: priority
+                    )
+                )
+                startPump(model)
+            }
+        } onCancel: {
+            Task { await self.abandon(ticket, model: model) }
+        }
+    }
+
+    private func abandon(_ box: TicketBox, model: String) {
+        guard let ticket = box.ticket, let waiter = queues[model]?.remove(ticket) else { return }
+        waiter.continuation.resume(throwing: CancellationError())
+    }
+
+    private func startPump(_ model: String) {
+        guard !pumping.contains(model) else { return }
+        pumping.insert(model)
+        Task { await self.pump(model) }
+    }
+
+    /// Lets waiting calls to `model` go, one at a time in their turn, while the limits
+    /// allow; sleeps until something may have changed when they do not.
+    private func pump(_ model: String) async {
+        defer { pumping.remove(model) }
+        while let queue = queues[model], !queue.isEmpty {
             let now = clock.now
             if let paused = pausedUntil[model], paused > now {
-                try await Task.sleep(until: paused, clock: clock)
+                try? await Task.sleep(until: paused, clock: clock)
                 continue
             }
-            switch windows[model, default: RateWindow(limits: limits)].admit(estimatedTokens: estimatedTokens, at: now) {
-            case .admitted(let id):
-                return Permit(model: model, id: id)
-            case .wait(let until):
-                try await Task.sleep(until: min(until, now + Self.recheckInterval), clock: clock)
+            let window = window(model)
+            let ready = { (key: String, waiter: Waiter) -> Bool in
+                window.wouldWait(estimatedTokens: waiter.tokens, at: now) == nil
+                    && self.keyWindow(model, key).wouldWait(estimatedTokens: waiter.tokens, at: now) == nil
             }
+            if let (_, waiter) = queues[model]!.take(where: ready) {
+                guard case .admitted(let id) = windows[model]!.admit(estimatedTokens: waiter.tokens, at: now) else { continue }
+                let key = waiter.key
+                guard case .admitted(let keyID) = keyWindows[model]![key]!.admit(estimatedTokens: waiter.tokens, at: now) else { continue }
+                waiter.continuation.resume(returning: Permit(model: model, id: id, key: key, keyID: keyID))
+                continue
+            }
+            let due = window.wouldWait(estimatedTokens: 1, at: now) ?? (now + Self.recheckInterval)
+            try? await Task.sleep(until: min(due, now + Self.recheckInterval), clock: clock)
         }
     }
 
     /// Replaces a call's estimate with the tokens it really used.
     public func correct(_ permit: Permit, actualTokens: Int) {
         windows[permit.model]?.correct(id: permit.id, actualTokens: actualTokens)
+        keyWindows[permit.model]?[permit.key]?.correct(id: permit.keyID, actualTokens: actualTokens)
     }
 
-    /// What ``observe(model:status:headers:)`` learned from an answer.
+    /// What ``observe(_:status:headers:)`` learned from an answer.
     public struct Observation: Sendable {
         /// How long the server asked to wait, if it did.
         public var wait: Duration?
-        /// The requests per window allowed from now on; nil for no limit.
+        /// The requests per window this copy may make from now on; nil for no limit.
         public var requestLimit: Int?
     }
 
-    /// What the server answered a call to `model`: its announced limits set the ceiling, a
-    /// 429 halves the request limit and an accepted call grows it back (``AdaptiveLimit``),
-    /// and a wait it asked for (`Retry-After`, `retry-after-ms`, or a used-up
-    /// `x-ratelimit-remaining-*` with its reset) holds every call to the model.
+    /// What the server answered a call: its announced limits set the ceiling, a 429 halves
+    /// the request limit and an accepted call grows it back (``AdaptiveLimit``), and a wait
+    /// it asked for (`Retry-After`, `retry-after-ms`, or a used-up `x-ratelimit-remaining-*`
+    /// with its reset) holds every call to the model.
     @discardableResult
-    public func observe(model: String, status: Int, headers: [String: String]) -> Observation {
+    public func observe(_ permit: Permit, status: Int, headers: [String: String]) -> Observation {
+        let model = permit.model
         var learned = adaptive[model, default: AdaptiveLimit(limits)]
         learned.announce(
             requestsPerMinute: headers["x-ratelimit-limit-requests"].flatMap(Int.init), tokensPerMinute: headers["x-ratelimit-limit-tokens"].flatMap(Int.init)
         )
         if status == 429 {
-            learned.refused(at: clock.now)
+            learned.refused(call: permit.id, issued: window(model).lastID)
         } else if (200..<300).contains(status) {
             learned.accepted()
         }
         adaptive[model] = learned
-        windows[model, default: RateWindow(limits: limits)].requestLimit = learned.requestLimit
-        windows[model]!.tokenLimit = learned.tokenLimit
+        applyLimits(model)
         let wait = ServerWait.duration(from: headers)
         if let wait, status == 429 || headers.keys.contains(where: { $0.hasPrefix("x-ratelimit-remaining-") }) {
             pause(model: model, for: wait)
         }
-        return Observation(wait: wait, requestLimit: learned.requestLimit)
+        return Observation(wait: wait, requestLimit: windows[model]?.requestLimit)
     }
 
-    /// The limits in force for `model` now, per window: configured, or learned.
+    /// The limits in force for `model` now, per window, for all copies together:
+    /// configured, or learned.
     public func effectiveLimits(model: String) -> (requests: Int?, tokens: Int?) {
         let learned = adaptive[model, default: AdaptiveLimit(limits)]
         return (learned.requestLimit, learned.tokenLimit)
+    }
+
+    /// The limits this copy holds itself to for `model` now: its share of the effective ones.
+    public func shareOfLimits(model: String) -> (requests: Int?, tokens: Int?) {
+        let window = window(model)
+        return (window.requestLimit, window.tokenLimit)
+    }
+
+    /// Sets how many copies of the actor share the limits (this one included), as
+    /// ``PeerCount`` sees them: each copy keeps to an equal share.
+    public func share(among copies: Int) {
+        let copies = max(1, copies)
+        guard copies != self.copies else { return }
+        self.copies = copies
+        for model in windows.keys { applyLimits(model) }
     }
 
     /// Holds every call to `model` for `duration`: the server said to wait.
@@ -111,6 +204,51 @@ public actor RateLimiter {
         if let current = pausedUntil[model], current >= until { return }
         pausedUntil[model] = until
     }
+
+    private func scaled(_ limit: Int?) -> Int? {
+        limit.map { max(1, $0 / copies) }
+    }
+
+    private func applyLimits(_ model: String) {
+        let learned = adaptive[model, default: AdaptiveLimit(limits)]
+        var window = window(model)
+        window.requestLimit = scaled(learned.requestLimit)
+        window.tokenLimit = scaled(learned.tokenLimit)
+        windows[model] = window
+        for (key, var keyWindow) in keyWindows[model] ?? [:] {
+            keyWindow.requestLimit = scaled(limits.keys[key]?.requests)
+            keyWindow.tokenLimit = scaled(limits.keys[key]?.tokens)
+            keyWindows[model]![key] = keyWindow
+        }
+    }
+
+    private func window(_ model: String) -> RateWindow {
+        if let window = windows[model] { return window }
+        var window = RateWindow(limits: limits)
+        window.requestLimit = scaled(limits.requests)
+        window.tokenLimit = scaled(limits.tokens)
+        windows[model] = window
+        return window
+    }
+
+    private func keyWindow(_ model: String, _ key: String) -> RateWindow {
+        if let window = keyWindows[model]?[key] { return window }
+        var window = RateWindow(limits: .init(window: limits.window))
+        window.requestLimit = scaled(limits.keys[key]?.requests)
+        window.tokenLimit = scaled(limits.keys[key]?.tokens)
+        keyWindows[model, default: [:]][key] = window
+        return window
+    }
+}
+
+/// Where a waiting call's place in the queue is kept for its cancellation handler, which
+/// runs outside the limiter.
+private final class TicketBox: Sendable {
+    private let stored = Mutex<FairQueueTicket?>(nil)
+
+    var ticket: FairQueueTicket? { stored.withLock { $0 } }
+
+    func set(_ ticket: FairQueueTicket) { stored.withLock { $0 = ticket } }
 }
 
 /// Reads how long the server asks a client to wait from `Retry-After` (seconds, or an

@@ -19,6 +19,11 @@ public struct ActivityContext: Sendable {
     public let lastHeartbeatDetails: JSONText?
     /// A logger carrying the workflow, activity and message ids.
     public let logger: Logger
+    /// How urgent the request is (`flow-priority`): where activities wait for a shared
+    /// capacity, higher ones go first.
+    public let priority: ActivityPriority
+    /// Whose capacity the request uses (`flow-rate-key`), if the publisher said.
+    public let rateKey: String?
 
     let progressReporter: @Sendable (JSONText) async -> Void
     let shutdownSignal: ShutdownSignal
@@ -31,6 +36,8 @@ public struct ActivityContext: Sendable {
         workflowID: String?,
         lastHeartbeatDetails: JSONText?,
         logger: Logger,
+        priority: ActivityPriority = .normal,
+        rateKey: String? = nil,
         shutdownSignal: ShutdownSignal = ShutdownSignal(),
         progressReporter: @escaping @Sendable (JSONText) async -> Void
     ) {
@@ -42,6 +49,8 @@ public struct ActivityContext: Sendable {
         self.workflowID = workflowID
         self.lastHeartbeatDetails = lastHeartbeatDetails
         self.logger = logger
+        self.priority = priority
+        self.rateKey = rateKey
         self.progressReporter = progressReporter
     }
 

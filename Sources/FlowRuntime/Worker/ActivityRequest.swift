@@ -17,6 +17,10 @@ struct ActivityRequest: Sendable {
     /// The caller's retry policy, replacing the activity's own.
     /// The publisher's `flow-retry-policy`, over the activity's own policy.
     var retryPolicy: RetryPolicy.Override?
+    /// The publisher's `flow-priority`.
+    var priority: ActivityPriority = .normal
+    /// The publisher's `flow-rate-key`.
+    var rateKey: String?
     var body: [UInt8]
 
     /// Why a delivery is not a request at all; it goes to the dead-letter queue unrun.
@@ -66,6 +70,14 @@ struct ActivityRequest: Sendable {
                 return .failure(Rejection(kind: .invalidHeader, message: "\(error)", activity: activity))
             }
         }
+        var priority = ActivityPriority.normal
+        if let value = headers[FlowProtocol.Header.priority] {
+            guard let text = value.stringValue, let parsed = ActivityPriority(headerValue: text) else {
+                return .failure(Rejection(kind: .invalidHeader, message: "header \(FlowProtocol.Header.priority) must be high, normal or low, got \(value.stringValue ?? "?")", activity: activity))
+            }
+            priority = parsed
+        }
+        let rateKey = headers[FlowProtocol.Header.rateKey]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         return .success(
             ActivityRequest(
                 activity: activity,
@@ -78,6 +90,8 @@ struct ActivityRequest: Sendable {
                 lastHeartbeat: lastHeartbeat,
                 startToCloseTimeout: startToCloseTimeout,
                 retryPolicy: retryPolicy,
+                priority: priority,
+                rateKey: rateKey,
                 body: delivery.body
             )
         )

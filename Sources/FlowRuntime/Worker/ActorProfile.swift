@@ -3,6 +3,7 @@ import FlowObservability
 import FlowTransport
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// What `flow worker NAME` needs to know to run one actor: its queue, its defaults, and
 /// how to build its activities from the environment. Each actor module exposes one; the
@@ -76,9 +77,13 @@ public struct ActorEnvironment: Sendable {
 public struct ActorActivities: Sendable {
     public var registry: ActivityRegistry
     public var prepareScrape: (@Sendable () -> Void)?
+    /// What runs beside the worker for as long as it runs (the OpenAI actor's count of its
+    /// copies), in the same service group.
+    public var services: [any Service]
 
-    public init(registry: ActivityRegistry, prepareScrape: (@Sendable () -> Void)? = nil) {
+    public init(registry: ActivityRegistry, prepareScrape: (@Sendable () -> Void)? = nil, services: [any Service] = []) {
         self.registry = registry
         self.prepareScrape = prepareScrape
+        self.services = services
     }
 }

@@ -208,6 +208,8 @@ struct DeliveryProcessor: Sendable {
             workflowID: request.workflowID,
             lastHeartbeatDetails: lastHeartbeat,
             logger: logger,
+            priority: request.priority,
+            rateKey: request.rateKey,
             shutdownSignal: shutdownSignal,
             progressReporter: { details in
                 try? await store.recordHeartbeat(messageID: request.messageID, details: details)
