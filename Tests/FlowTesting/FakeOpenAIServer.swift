@@ -36,6 +36,103 @@ public final class FakeOpenAIServer: Sendable {
         /// What `x-ratelimit-limit-*` announces, per minute.
         var announcedRequests = 10_000
         var announcedTokens = 2_000_000
+        var enforcement: Enforcement?
+        var requestBucket = 0.0
+        var tokenBucket = 0.0
+        var bucketsFilledAt = ContinuousClock.now
+        /// When each call the limit let through arrived, and how many it refused.
+        var admitted: [ContinuousClock.Instant] = []
+        var refused = 0
+    }
+
+    /// A limit of the server's own, enforced as OpenAI does: token buckets refilled
+    /// continuously, a 429 with the API's error body and `retry-after`, `retry-after-ms`
+    /// and `x-ratelimit-*` headers when a call does not fit.
+    public struct Enforcement: Sendable {
+        public var requestsPerSecond: Double
+        /// Calls that may arrive at once after a quiet spell.
+        public var burst: Int
+        public var tokensPerMinute: Int?
+        /// Whether answers announce the limits in `x-ratelimit-limit-*` (OpenAI's do;
+        /// some compatible servers' do not, and then only 429s teach the client).
+        public var announces: Bool
+
+        public init(requestsPerSecond: Double, burst: Int, tokensPerMinute: Int? = nil, announces: Bool = true) {
+            self.requestsPerSecond = requestsPerSecond
+            self.burst = burst
+            self.tokensPerMinute = tokensPerMinute
+            self.announces = announces
+        }
+    }
+
+    /// Enforces `enforcement` on every chat call from now on.
+    public func enforce(_ enforcement: Enforcement) {
+        state.withLock { state in
+            state.enforcement = enforcement
+            state.requestBucket = Double(enforcement.burst)
+            state.tokenBucket = Double(enforcement.tokensPerMinute ?? 0)
+            state.bucketsFilledAt = .now
+            state.announcedRequests = Int(enforcement.requestsPerSecond * 60)
+            if let tokens = enforcement.tokensPerMinute { state.announcedTokens = tokens }
+        }
+    }
+
+    /// When each call the enforced limit let through arrived, in order.
+    public var admittedArrivals: [ContinuousClock.Instant] { state.withLock { $0.admitted } }
+    /// Calls the enforced limit refused with 429.
+    public var refusedCount: Int { state.withLock { $0.refused } }
+
+    /// Whether a call of `tokens` fits the enforced limit now; the 429's headers and body
+    /// when it does not.
+    private func admit(tokens: Int, model: String) -> (headers: [(String, String)], body: String)? {
+        state.withLock { state -> (headers: [(String, String)], body: String)? in
+            guard let enforcement = state.enforcement else { return nil }
+            let now = ContinuousClock.now
+            let elapsed = (now - state.bucketsFilledAt) / .seconds(1)
+            state.bucketsFilledAt = now
+            state.requestBucket = min(Double(enforcement.burst), state.requestBucket + elapsed * enforcement.requestsPerSecond)
+            if let perMinute = enforcement.tokensPerMinute {
+                state.tokenBucket = min(Double(perMinute), state.tokenBucket + elapsed * Double(perMinute) / 60)
+            }
+            let requestsFit = state.requestBucket >= 1
+            let tokensFit = enforcement.tokensPerMinute.map { _ in state.tokenBucket >= Double(tokens) } ?? true
+            if requestsFit && tokensFit {
+                state.requestBucket -= 1
+                if enforcement.tokensPerMinute != nil { state.tokenBucket -= Double(tokens) }
+                state.admitted.append(now)
+                return nil
+            }
+            state.refused += 1
+            let perMinute = Int(enforcement.requestsPerSecond * 60)
+            let wait: Double
+            let body: String
+            if !requestsFit {
+                wait = (1 - state.requestBucket) / enforcement.requestsPerSecond
+                body = Self.errorBody(
+                    "Rate limit reached for \(model) in organization org-fake on requests per min (RPM): Limit \(perMinute), Used \(perMinute), Requested 1. Please try again in \(Int((wait * 1000).rounded(.up)))ms. Visit https://platform.openai.com/account/rate-limits to learn more.",
+                    type: "requests", code: "rate_limit_exceeded"
+                )
+            } else {
+                let perMinuteTokens = enforcement.tokensPerMinute ?? 0
+                wait = (Double(tokens) - state.tokenBucket) / (Double(perMinuteTokens) / 60)
+                body = Self.errorBody(
+                    "Rate limit reached for \(model) in organization org-fake on tokens per min (TPM): Limit \(perMinuteTokens), Used \(perMinuteTokens - Int(state.tokenBucket)), Requested \(tokens). Please try again in \(Int((wait * 1000).rounded(.up)))ms. Visit https://platform.openai.com/account/rate-limits to learn more.",
+                    type: "tokens", code: "rate_limit_exceeded"
+                )
+            }
+            let milliseconds = Int((wait * 1000).rounded(.up))
+            var headers: [(String, String)] = [("retry-after", "\(Int(wait.rounded(.up)))"), ("retry-after-ms", "\(milliseconds)"), ("content-type", "application/json")]
+            if enforcement.announces {
+                headers += [
+                    ("x-ratelimit-limit-requests", "\(perMinute)"), ("x-ratelimit-remaining-requests", "\(Int(state.requestBucket))"),
+                    ("x-ratelimit-reset-requests", "\(milliseconds)ms"),
+                ]
+                if let tokensPerMinute = enforcement.tokensPerMinute {
+                    headers += [("x-ratelimit-limit-tokens", "\(tokensPerMinute)"), ("x-ratelimit-remaining-tokens", "\(Int(state.tokenBucket))")]
+                }
+            }
+            return (headers, body)
+        }
     }
 
     public let port: Int
@@ -104,6 +201,22 @@ public final class FakeOpenAIServer: Sendable {
         let model = body["model"] as? String ?? ""
         guard !model.isEmpty else {
             return (400, responseHeaders, [Self.errorBody("you must provide a model parameter", type: "invalid_request_error", code: nil)])
+        }
+        let enforced = state.withLock { $0.enforcement }
+        if let enforced {
+            let promptCharacters = (body["messages"] as? [[String: Any]] ?? []).reduce(0) { $0 + (($1["content"] as? String)?.utf8.count ?? 0) }
+            if let refusal = admit(tokens: max(1, promptCharacters / 4) + (body["max_tokens"] as? Int ?? 0), model: model) {
+                return (429, refusal.headers, [refusal.body])
+            }
+            if enforced.announces {
+                let remaining = state.withLock { Int($0.requestBucket) }
+                responseHeaders = [
+                    ("x-ratelimit-limit-requests", "\(requests)"), ("x-ratelimit-remaining-requests", "\(remaining)"), ("x-ratelimit-reset-requests", "\(Int(1000 / enforced.requestsPerSecond))ms"),
+                    ("x-ratelimit-limit-tokens", "\(tokens)"), ("openai-processing-ms", "1"),
+                ]
+            } else {
+                responseHeaders = [("openai-processing-ms", "1")]
+            }
         }
         if path.hasSuffix("/embeddings") {
             let inputs = body["input"] as? [String] ?? []

@@ -62,7 +62,9 @@ public struct OpenAIConfiguration: Sendable {
     /// `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_ORGANIZATION`, `OPENAI_PROJECT`,
     /// `FLOW_OPENAI_MODEL`, `FLOW_OPENAI_RPM`, `FLOW_OPENAI_TPM`, `FLOW_OPENAI_MAX_RETRIES`,
     /// `FLOW_OPENAI_TIMEOUT_SECONDS`, `FLOW_OPENAI_CACHE_TTL_SECONDS` (0 turns the cache off),
-    /// `FLOW_OPENAI_PRICES` (a JSON file), `FLOW_OPENAI_DAILY_BUDGET_USD`.
+    /// `FLOW_OPENAI_PRICES` (a JSON file), `FLOW_OPENAI_DAILY_BUDGET_USD`,
+    /// `FLOW_OPENAI_RATE_KEYS` (JSON: rate key -> its rpm, tpm and weight). The limits are
+    /// the deployment's: every copy of the actor keeps to its share.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment, dataFolder: URL) throws -> OpenAIConfiguration {
         func number(_ name: String) throws -> Double? {
             guard let text = environment[name], !text.isEmpty else { return nil }
@@ -77,13 +79,36 @@ public struct OpenAIConfiguration: Sendable {
                 throw OpenAIError.nonRetryable(.invalidConfiguration, "FLOW_OPENAI_PRICES (\(path)) must be a JSON object of model -> {\"input_per_million\": x, \"output_per_million\": y}: \(error)")
             }
         }
+        var keys: [String: RateLimiter.KeyLimits] = [:]
+        if let text = environment["FLOW_OPENAI_RATE_KEYS"], !text.isEmpty {
+            struct KeySetting: Decodable {
+                var rpm: Int?
+                var tpm: Int?
+                var weight: Int?
+            }
+            do {
+                let settings = try FlowJSON.decoder.decode([String: KeySetting].self, from: Data(text.utf8))
+                for (key, setting) in settings {
+                    guard (setting.weight ?? 1) >= 1, (setting.rpm ?? 1) >= 1, (setting.tpm ?? 1) >= 1 else {
+                        throw OpenAIError.nonRetryable(.invalidConfiguration, "rate key '\(key)': weight, rpm and tpm must be 1 or more")
+                    }
+                    keys[key] = RateLimiter.KeyLimits(requests: setting.rpm, tokens: setting.tpm, weight: setting.weight ?? 1)
+                }
+            } catch let error as OpenAIError {
+                throw OpenAIError.nonRetryable(.invalidConfiguration, "FLOW_OPENAI_RATE_KEYS: \(error.message)")
+            } catch {
+                throw OpenAIError.nonRetryable(
+                    .invalidConfiguration, #"FLOW_OPENAI_RATE_KEYS must be a JSON object of rate key -> {"rpm": n, "tpm": n, "weight": n} (each optional), got '\#(text.prefix(200))': \#(error)"#
+                )
+            }
+        }
         let openai = dataFolder.appendingPathComponent("openai")
         let cacheTTL = try number("FLOW_OPENAI_CACHE_TTL_SECONDS") ?? 86_400
         var configuration = OpenAIConfiguration(
             apiKey: environment["OPENAI_API_KEY"], baseURL: environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.openai.com/v1",
             organization: environment["OPENAI_ORGANIZATION"] ?? environment["OPENAI_ORG_ID"], project: environment["OPENAI_PROJECT"],
             defaultModel: environment["FLOW_OPENAI_MODEL"].flatMap { $0.isEmpty ? nil : $0 } ?? "gpt-4o-mini",
-            limits: .init(requests: try number("FLOW_OPENAI_RPM").map { Int($0) } ?? 500, tokens: try number("FLOW_OPENAI_TPM").map { Int($0) } ?? 200_000),
+            limits: .init(requests: try number("FLOW_OPENAI_RPM").map { Int($0) } ?? 500, tokens: try number("FLOW_OPENAI_TPM").map { Int($0) } ?? 200_000, keys: keys),
             cacheFolder: cacheTTL > 0 ? openai.appendingPathComponent("cache") : nil, prices: prices,
             dailyBudgetUSD: try number("FLOW_OPENAI_DAILY_BUDGET_USD"), spendFile: openai.appendingPathComponent("spend.sqlite")
         )
