@@ -50,6 +50,8 @@ public actor RateLimiter {
         let id: UInt64
         let key: String
         let keyID: UInt64
+        /// The instant the limiter let the call go, as its window counted it.
+        public let admittedAt: ContinuousClock.Instant
     }
 
     private struct Waiter: Sendable {
@@ -129,7 +131,7 @@ public actor RateLimiter {
                 guard case .admitted(let id) = windows[model]!.admit(estimatedTokens: waiter.tokens, at: now) else { continue }
                 let key = waiter.key
                 guard case .admitted(let keyID) = keyWindows[model]![key]!.admit(estimatedTokens: waiter.tokens, at: now) else { continue }
-                waiter.continuation.resume(returning: Permit(model: model, id: id, key: key, keyID: keyID))
+                waiter.continuation.resume(returning: Permit(model: model, id: id, key: key, keyID: keyID, admittedAt: now))
                 continue
             }
             let due = window.wouldWait(estimatedTokens: 1, at: now) ?? (now + Self.recheckInterval)
