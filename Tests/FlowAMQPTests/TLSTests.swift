@@ -52,6 +52,9 @@ struct TLSTests {
 
         var configuration = try TestBroker.configuration(name: "tls test", url: "amqps://guest:guest@localhost:\(tlsPort)/")
         configuration.tls.caCertificatePath = certificates.ca
+        // The node's first TLS handshake (RSA in Erlang) beside the whole parallel suite on
+        // two cores took over the default 10 s once; this test is about trust, not speed.
+        configuration.connectTimeout = .seconds(60)
         let connection = try await AMQPConnection.connect(configuration, logger: TestBroker.logger)
         let queue = TestBroker.uniqueName("tls")
         try await connection.declare(Topology(queues: [.init(name: queue, durable: false, autoDelete: true)]))

@@ -24,6 +24,15 @@ struct SharedLimitsTests {
         return copies
     }
 
+    /// Stops the copies as an operator does (SIGTERM, each finishing what it holds), then
+    /// the test's broker objects and server.
+    func stop(_ copies: [FlowProcess], setup: WorkerProcessSetup, server: FakeOpenAIServer) async throws {
+        for copy in copies { copy.signal(SIGTERM) }
+        for copy in copies { _ = try await copy.waitForExit(timeout: .seconds(30)) }
+        await setup.tearDown()
+        await server.stop()
+    }
+
     /// A document of fixed length, so every analysis asks the same number of tokens.
     func document(_ label: String, _ index: Int) -> String {
         #"{"document_id": "\#(label)-\#(String(format: "%04d", index))", "text": "Minutes \#(String(format: "%04d", index)): the committee approved the plan."}"#
@@ -53,19 +62,19 @@ struct SharedLimitsTests {
         // In any span T the limiter lets a copy start at most its burst plus T times its
         // rate (a cell-rate rule): its burst is one second's worth of its share, 200/60 → 3
         // calls. So for the three: 10·T + 3·3, and one more per copy for a start the
-        // server sees a moment later than the limiter let it go.
-        for seconds in [2, 5, 10] {
+        // server sees a moment later than the limiter let it go. The server runs in the
+        // test process, beside the rest of the suite: on a loaded machine it takes in
+        // calls up to a second late, so those let go over T + 1 s can land within T. Not
+        // sharing, the copies would start 30 a second: 150 in 5 s, 300 in 10.
+        for seconds in [5, 10] {
             let most = mostIn(.seconds(seconds), arrivals)
-            #expect(most <= 10 * seconds + 9 + 3, "\(most) calls within \(seconds) s")
+            #expect(most <= 10 * (seconds + 1) + 9 + 3, "\(most) calls within \(seconds) s")
         }
         // All three took part (each its share of the work), so the rate is the deployment's.
         let span = arrivals.last! - arrivals.first!
         #expect(span >= .seconds(25), "300 calls at 10 a second take 30 s less the bursts, not \(span)")
         print("three copies, 300 calls at a shared 600/min: the most in any 5 s was \(mostIn(.seconds(5), arrivals)), all in \(span)")
-        for copy in copies { copy.signal(SIGTERM) }
-        for copy in copies { _ = try await copy.waitForExit(timeout: .seconds(30)) }
-        await setup.tearDown()
-        await server.stop()
+        try await stop(copies, setup: setup, server: server)
     }
 
     @Test("configured at 10 times the server's real limit, three copies learn it from the answers: under 5% of calls are refused, and every activity completes")
@@ -83,10 +92,7 @@ struct SharedLimitsTests {
         #expect(Double(refused) < 0.05 * Double(calls), "\(refused) of \(calls) refused")
         #expect(server.admittedArrivals.count == 150)
         #expect(await setup.replies.failedCount == 0)
-        for copy in copies { copy.signal(SIGTERM) }
-        for copy in copies { _ = try await copy.waitForExit(timeout: .seconds(30)) }
-        await setup.tearDown()
-        await server.stop()
+        try await stop(copies, setup: setup, server: server)
     }
 
     @Test("three copies under a daily budget that allows 50 calls make 50 between them; the rest fail with BudgetExceeded and wait in the dead-letter queue")
@@ -127,10 +133,7 @@ struct SharedLimitsTests {
         let spent = try book.spent(day: CostLedger.today())
         // 51 costs summed by SQLite in its order: within one rounding per addition.
         #expect(abs(spent - 51 * cost) <= 51 * cost * 51 * Double.ulpOfOne, "spent \(spent) for 51 calls of \(cost)")
-        for copy in copies { copy.signal(SIGTERM) }
-        for copy in copies { _ = try await copy.waitForExit(timeout: .seconds(30)) }
-        await setup.tearDown()
-        await server.stop()
+        try await stop(copies, setup: setup, server: server)
     }
 
     @Test("a copy SIGKILLed mid-call leaves its call booked: spend is over-counted, never under-counted")
@@ -160,10 +163,7 @@ struct SharedLimitsTests {
         let cost = try #require(await setup.replies.finals(for: "killed-1").first?.output).decode(AnalyzeDocumentContent.Output.self).usage.costUSD
         #expect(server.received.count == 2)
         #expect(try book.spent(day: today) >= 2 * cost * (1 - 2 * Double.ulpOfOne), "two calls reached the server; both are counted")
-        second[0].signal(SIGTERM)
-        _ = try await second[0].waitForExit(timeout: .seconds(30))
-        await setup.tearDown()
-        await server.stop()
+        try await stop(second, setup: setup, server: server)
     }
 
     @Test("two rate keys of equal weight: one floods 500 requests, the other sends 20 after them, and takes every other slot")
@@ -213,9 +213,6 @@ struct SharedLimitsTests {
         let quietBegan = arrivals[floodBeforeFirstQuiet].at - quietPublished
         #expect(floodBeforeFirstQuiet < 250, "\(floodBeforeFirstQuiet) flood calls went before the quiet key's first")
         print("fairness: the quiet key's 20 calls went at positions \(quietPositions.first!)...\(quietPositions.last!) of 520, the first \(quietBegan) after they were published; flood calls between them: \(gaps)")
-        for copy in copies { copy.signal(SIGTERM) }
-        for copy in copies { _ = try await copy.waitForExit(timeout: .seconds(30)) }
-        await setup.tearDown()
-        await server.stop()
+        try await stop(copies, setup: setup, server: server)
     }
 }

@@ -128,10 +128,16 @@ public actor RateLimiter {
                     && self.keyWindow(model, key).wouldWait(estimatedTokens: waiter.tokens, at: now) == nil
             }
             if let (_, waiter) = queues[model]!.take(where: ready) {
-                guard case .admitted(let id) = windows[model]!.admit(estimatedTokens: waiter.tokens, at: now) else { continue }
-                let key = waiter.key
-                guard case .admitted(let keyID) = keyWindows[model]![key]!.admit(estimatedTokens: waiter.tokens, at: now) else { continue }
-                waiter.continuation.resume(returning: Permit(model: model, id: id, key: key, keyID: keyID, admittedAt: now))
+                // `ready` saw room in both windows at this instant and nothing ran since, so
+                // both count the call; were that ever broken, the caller hears of it rather
+                // than waiting for ever.
+                guard case .admitted(let id) = windows[model]!.admit(estimatedTokens: waiter.tokens, at: now),
+                    case .admitted(let keyID) = keyWindows[model]![waiter.key]!.admit(estimatedTokens: waiter.tokens, at: now)
+                else {
+                    waiter.continuation.resume(throwing: OpenAIError(.rateLimited, "the rate limiter chose a call its window then refused; the attempt is retried", retryable: true))
+                    continue
+                }
+                waiter.continuation.resume(returning: Permit(model: model, id: id, key: waiter.key, keyID: keyID, admittedAt: now))
                 continue
             }
             let due = window.wouldWait(estimatedTokens: 1, at: now) ?? (now + Self.recheckInterval)
