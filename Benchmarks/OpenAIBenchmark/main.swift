@@ -22,6 +22,13 @@ import ServiceLifecycle
 //           process, which asks the server once, and its reply: the whole actor.
 // Added latency = actor - raw, at p50 and p99; then requests per second through the actor
 // with C requests in flight.
+//
+// Then against a server with a limit of its own (--limit-rps R a second, a burst of R),
+// which it announces in x-ratelimit-* as OpenAI does, 1 and then 3 copies of the real
+// `flow worker openai` (built beside this benchmark), each configured at 10 times that
+// limit, take --limited-requests calls: their throughput as a fraction of the server's
+// limit, and the share of calls it refused. --silent-server repeats it against a server
+// that announces nothing, so that only its 429s teach the copies.
 
 func measure(_ count: Int, _ body: (Int) async throws -> Void) async throws -> [Double] {
     let clock = ContinuousClock()
@@ -120,6 +127,21 @@ workerTask.cancel()
 _ = try? await workerTask.value
 for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
 for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+
+let limitPerSecond = option("--limit-rps", default: 20)
+let limitedRequests = option("--limited-requests", default: 600)
+for announces in CommandLine.arguments.contains("--silent-server") ? [true, false] : [true] {
+    for copies in [1, 3] {
+        let run = try await LimitedRun.measure(
+            copies: copies, requests: limitedRequests, limitPerSecond: limitPerSecond, announces: announces, requester: requester, url: url, logger: logger
+        )
+        print(
+            "\(copies) \(copies == 1 ? "copy " : "copies") at 10x a server limit of \(limitPerSecond)/s\(announces ? "" : " (unannounced)"): "
+                + "\(String(format: "%.1f", run.perSecond))/s = \(String(format: "%.1f", 100 * run.perSecond / Double(limitPerSecond)))% of the limit, "
+                + "\(run.refused) of \(run.calls) calls refused (\(String(format: "%.1f", 100 * Double(run.refused) / Double(max(1, run.calls))))%)"
+        )
+    }
+}
 await requester.close()
 await workerConnection.close()
 await server.stop()

@@ -62,11 +62,13 @@ public struct FlowProcesses: Sendable {
         self.url = url
     }
 
-    /// Starts `flow ARGUMENTS` on the benchmark's topology.
-    public func launch(_ arguments: [String]) throws -> Process {
+    /// Starts `flow ARGUMENTS` on the benchmark's topology, with `environment` added to
+    /// this process's.
+    public func launch(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments + ["--topology-prefix", prefix, "--metrics-port", "off", "--amqp-url", url, "--log-level", "error"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         try process.run()
         return process
     }

@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 import GRDB
 
@@ -31,7 +32,7 @@ final class SpendBook: Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         database = try DatabaseQueue(path: path, configuration: configuration)
-        try Self.migrator.migrate(database)
+        try FileLock.withExclusive(path: path + ".migrate-lock") { try Self.migrator.migrate(database) }
         try database.write { db in
             try db.execute(sql: "DELETE FROM openai_calls WHERE booked_at < ?", arguments: [Date().timeIntervalSince1970 - 7 * 86_400])
         }

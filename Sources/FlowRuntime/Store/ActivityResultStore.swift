@@ -32,7 +32,7 @@ public final class ActivityResultStore: Sendable {
         }
         self.maximumEntries = maximumEntries
         self.retention = retention
-        try Self.migrator.migrate(database)
+        try FileLock.withExclusive(path: path + ".migrate-lock") { try Self.migrator.migrate(database) }
     }
 
     /// The stored final reply of a completed activity.
