@@ -151,10 +151,13 @@ struct CoordinatorTests {
         let started = try #require(history.first { $0.kind == .timerStarted })
         let fired = try #require(history.first { $0.kind == .timerFired })
         #expect(history.filter { $0.kind == .timerStarted }.count == 1)
-        #expect(history.contains { $0.kind == .workflowResumed })
+        let resumed = try #require(history.first { $0.kind == .workflowResumed })
         // The wait counts from the first start, not from the restart.
         #expect(fired.at.timeIntervalSince(started.at) >= 2.9)
-        #expect(fired.at.timeIntervalSince(started.at) < 3.0 + 1.0 + 2.0, "the restart must not have begun the 3 s wait again")
+        // Begun again, the 3 s would count from when the restarted coordinator took the
+        // workflow up, at least a second after the first start; kept, the timer fires by
+        // the first start's 3 s or at once, however slowly a loaded machine restarts.
+        #expect(fired.at.timeIntervalSince(resumed.at) < 3.0, "the restart must not have begun the 3 s wait again")
         await harness.shutdown()
     }
 
