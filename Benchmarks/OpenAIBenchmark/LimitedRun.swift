@@ -17,6 +17,8 @@ enum LimitedRun {
         var perSecond: Double
         var calls: Int
         var refused: Int
+        /// Of them, those in the run's first two seconds, before the copies learned the limit.
+        var refusedAtStart: Int
     }
 
     static func measure(
@@ -86,7 +88,9 @@ enum LimitedRun {
         stopWorkers()
         for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
         for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
-        let result = Result(perSecond: Double(server.admittedArrivals.count - limitPerSecond) / (elapsed / .seconds(1)), calls: server.received.count, refused: server.refusedCount)
+        let result = Result(perSecond: Double(server.admittedArrivals.count - limitPerSecond) / (elapsed / .seconds(1)), calls: server.received.count, refused: server.refusedCount,
+            refusedAtStart: server.refusedArrivals.filter { $0 - began < .seconds(2) }.count
+        )
         await server.stop()
         return result
     }

@@ -138,7 +138,7 @@ for announces in CommandLine.arguments.contains("--silent-server") ? [true, fals
         print(
             "\(copies) \(copies == 1 ? "copy " : "copies") at 10x a server limit of \(limitPerSecond)/s\(announces ? "" : " (unannounced)"): "
                 + "\(String(format: "%.1f", run.perSecond))/s = \(String(format: "%.1f", 100 * run.perSecond / Double(limitPerSecond)))% of the limit, "
-                + "\(run.refused) of \(run.calls) calls refused (\(String(format: "%.1f", 100 * Double(run.refused) / Double(max(1, run.calls))))%)"
+                + "\(run.refused) of \(run.calls) calls refused (\(String(format: "%.1f", 100 * Double(run.refused) / Double(max(1, run.calls))))%), \(run.refusedAtStart) in the first 2 s"
         )
     }
 }

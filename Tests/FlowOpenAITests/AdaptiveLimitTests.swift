@@ -37,31 +37,79 @@ struct AdaptiveLimitTests {
         #expect(limit.requestLimit == 1, "never below one call a window")
     }
 
-    @Test("accepted calls grow the limit back by one for two windows' worth, never above the configured or announced limit")
+    @Test("accepted calls grow the limit back by a twentieth of where it was refused per second of calls, a quiet spell counting as one second, never above the configured or announced limit")
     func growth() {
         var limit = AdaptiveLimit(.init(requests: 40, window: .seconds(60)))
         limit.refused(call: 1, issued: 1)
-        #expect(limit.requestLimit == 20)
-        // Each accepted call adds 1/(2·limit): from 20, the 41st takes it past 21 and the
-        // 84th past 22 (20.98 after 40, 22.001 after 84, in double precision).
-        for _ in 0..<40 { limit.accepted() }
-        #expect(limit.requestLimit == 20)
-        limit.accepted()
+        #expect(limit.requestLimit == 20, "nothing announced: halved")
+        // Refused at 40: each second of accepted calls adds 40/20 = 2, a quarter second 0.5
+        // (all exact in binary). The first accepted call only starts the clock.
+        limit.accepted(at: origin)
+        limit.accepted(at: origin + .milliseconds(250))
+        #expect(limit.requestLimit == 20, "20.5")
+        limit.accepted(at: origin + .milliseconds(500))
         #expect(limit.requestLimit == 21)
-        for _ in 0..<43 { limit.accepted() }
-        #expect(limit.requestLimit == 22)
-        for _ in 0..<10_000 { limit.accepted() }
-        #expect(limit.requestLimit == 40)
+        // A minute without calls earns one second's growth, not sixty.
+        limit.accepted(at: origin + .seconds(60) + .milliseconds(500))
+        #expect(limit.requestLimit == 23)
+        for step in 1...100 { limit.accepted(at: origin + .seconds(61) + .seconds(step)) }
+        #expect(limit.requestLimit == 40, "never above the configured limit")
         limit.announce(requestsPerMinute: 30, tokensPerMinute: nil)
         #expect(limit.requestLimit == 30)
-        for _ in 0..<1000 { limit.accepted() }
-        #expect(limit.requestLimit == 30)
+        for step in 1...100 { limit.accepted(at: origin + .seconds(200) + .seconds(step)) }
+        #expect(limit.requestLimit == 30, "never above the announced limit")
+    }
+
+    @Test("with the server's limit announced, a refusal at it takes a tenth off; seconds of accepted calls win most of it back, the last of it slowly")
+    func refusalUnderAnnouncedLimit() {
+        var limit = AdaptiveLimit(.init(requests: 12_000, window: .seconds(60)))
+        limit.announce(requestsPerMinute: 1200, tokensPerMinute: nil)
+        #expect(limit.requestLimit == 1200)
+        limit.refused(call: 1, issued: 20)
+        #expect(limit.requestLimit == 1080)
+        // Growth aims at the announced 1200: 60 a second, so back to 1140 (95% of where it
+        // was refused) in 1 s; from there a tenth as fast, 6 a second, to the edge.
+        for step in 0...10 { limit.accepted(at: origin + .milliseconds(100 * step)) }
+        #expect(limit.requestLimit.map { abs($0 - 1140) <= 1 } == true, "\(String(describing: limit.requestLimit))")
+        for step in 11...20 { limit.accepted(at: origin + .milliseconds(100 * step)) }
+        // A second more: 6 at a tenth's pace, plus at most one fast step of 6 if rounding
+        // left 1140 a hair short; at full pace it would be back at 1200.
+        #expect(limit.requestLimit.map { (1145...1152).contains($0) } == true, "slowly near the edge: \(String(describing: limit.requestLimit))")
+        for step in 3...20 { limit.accepted(at: origin + .seconds(step)) }
+        #expect(limit.requestLimit == 1200, "and no further than the announced limit")
+        // Unannounced, the same refusal would have halved 1200 to 600.
+        var unannounced = AdaptiveLimit(.init(requests: 1200, window: .seconds(60)))
+        unannounced.refused(call: 1, issued: 20)
+        #expect(unannounced.requestLimit == 600)
+    }
+
+    @Test("a server that announces nothing: from its first answer the limit starts at one call a second and doubles per second of accepted calls, until the first refusal")
+    func slowStart() {
+        var limit = AdaptiveLimit(.init(requests: 12_000, window: .seconds(60)))
+        limit.accepted(at: origin)
+        #expect(limit.requestLimit == 60, "one a second, in a minute's window")
+        limit.accepted(at: origin + .seconds(1))
+        #expect(limit.requestLimit == 120)
+        limit.accepted(at: origin + .seconds(2))
+        limit.accepted(at: origin + .seconds(3))
+        #expect(limit.requestLimit == 480)
+        // Refused at 480 (8 a second): halved, and from there the additive growth.
+        limit.refused(call: 4, issued: 4)
+        #expect(limit.requestLimit == 240)
+        limit.accepted(at: origin + .seconds(4))
+        #expect(limit.requestLimit == 264, "a twentieth of 480 per second, not a doubling")
+
+        // A server that announces its limit on its first answer is not slow-started.
+        var announced = AdaptiveLimit(.init(requests: 12_000, window: .seconds(60)))
+        announced.announce(requestsPerMinute: 1200, tokensPerMinute: nil)
+        announced.accepted(at: origin)
+        #expect(announced.requestLimit == 1200)
     }
 
     @Test("with no request limit configured, a 429 invents none: the server's Retry-After holds the calls instead")
     func noConfiguredLimit() {
         var limit = AdaptiveLimit(.init(tokens: 1000, window: .seconds(60)))
-        limit.accepted()
+        limit.accepted(at: origin)
         limit.refused(call: 1, issued: 1)
         #expect(limit.requestLimit == nil)
         #expect(limit.tokenLimit == 1000)

@@ -1,6 +1,6 @@
 import FlowCore
 import FlowObservability
-import FlowOpenAI
+@testable import FlowOpenAI
 import FlowTesting
 import Foundation
 import Logging
@@ -171,7 +171,7 @@ struct OpenAIClientTests {
         await server.stop()
     }
 
-    @Test("the client learns the server's limits: an announced RPM caps the configured one, and a 429 halves it")
+    @Test("the client learns the server's limits: an announced RPM caps the configured one, and a 429 takes a tenth off it")
     func learnsLimits() async throws {
         let server = try await FakeOpenAIServer()
         server.announce(requestsPerMinute: 120, tokensPerMinute: 90_000)
@@ -184,9 +184,12 @@ struct OpenAIClientTests {
         let retried = try await client.chat(chatRequest("two"), useCache: false)
         #expect(retried.calls == 2)
         learned = await client.limiter.effectiveLimits(model: "test-model")
-        // Halved by the 429, then grown by 1/(2·60) by the accepted retry.
-        #expect(learned.requests == 60)
-        #expect(PrometheusText(metrics.exposition()).sum("flow_openai_rate_limit_effective", matching: ["gen_ai_request_model": "test-model"]) == 60)
+        // Cut by a tenth by the 429 (the limit is announced), to 108; then grown by the
+        // accepted retry by a twentieth of 120 per second since the first call, a quiet
+        // spell counting as at most one second: 108 to 114.
+        let afterRefusal = try #require(learned.requests)
+        #expect((108...114).contains(afterRefusal), "\(afterRefusal)")
+        #expect(PrometheusText(metrics.exposition()).sum("flow_openai_rate_limit_effective", matching: ["gen_ai_request_model": "test-model"]) == Double(afterRefusal))
         await server.stop()
     }
 
@@ -232,11 +235,14 @@ struct OpenAIClientTests {
         // The instants the limiter let the calls go, as its window counted them: what a
         // server sees is these plus each call's own delay on the way, which on a loaded
         // machine can be hundreds of milliseconds and says nothing about the limiter.
+        // The server's first answer ends the probe, which would hold the others otherwise.
+        let probe = try await limiter.acquire(model: "m", estimatedTokens: 1)
+        await limiter.observe(probe, status: 200, headers: [:])
         let admitted = try await withThrowingTaskGroup(of: ContinuousClock.Instant.self) { group in
-            for _ in 0..<20 {
+            for _ in 1..<20 {
                 group.addTask { try await limiter.acquire(model: "m", estimatedTokens: 1).admittedAt }
             }
-            return try await group.reduce(into: []) { $0.append($1) }.sorted()
+            return try await group.reduce(into: [probe.admittedAt]) { $0.append($1) }.sorted()
         }
         let elapsed = ContinuousClock.now - started
         #expect(admitted.count == 20)
@@ -249,11 +255,34 @@ struct OpenAIClientTests {
         #expect(elapsed >= .seconds(3))
     }
 
+    @Test("until a model's server has answered once, one call goes: the others wait for its answer, or for the probe's hold if none comes")
+    func probe() async throws {
+        let limiter = RateLimiter(limits: .init(requests: 600, window: .seconds(60)))
+        let first = try await limiter.acquire(model: "m", estimatedTokens: 1)
+        let secondDone = Flag()
+        let second = Task {
+            defer { secondDone.set() }
+            return try await limiter.acquire(model: "m", estimatedTokens: 1)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!secondDone.isSet, "600 a minute has room for ten at once; only the probe holds the second call")
+        await limiter.observe(first, status: 200, headers: ["x-ratelimit-limit-requests": "120"])
+        _ = try await second.value
+        #expect(await limiter.effectiveLimits(model: "m").requests == 120, "the probe's answer set the limit")
+
+        // Another model whose server never answers: its second call goes when the hold ends.
+        let unanswered = try await limiter.acquire(model: "silent", estimatedTokens: 1)
+        let next = try await limiter.acquire(model: "silent", estimatedTokens: 1)
+        #expect(next.admittedAt - unanswered.admittedAt >= RateLimiter.probeHold)
+    }
+
     @Test("the token limit holds calls until the window has room, and reported usage corrects the estimate")
     func tokenLimit() async throws {
         // A window far longer than the test: a held call can only go on because of a correction.
         let limiter = RateLimiter(limits: .init(tokens: 1000, window: .seconds(120)))
         let first = try await limiter.acquire(model: "m", estimatedTokens: 600)
+        // Answered, so that the probe holds nothing and only the tokens can.
+        await limiter.observe(first, status: 200, headers: [:])
         let secondDone = Flag()
         let second = Task {
             defer { secondDone.set() }

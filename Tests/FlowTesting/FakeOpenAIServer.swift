@@ -43,6 +43,7 @@ public final class FakeOpenAIServer: Sendable {
         /// When each call the limit let through arrived, and how many it refused.
         var admitted: [ContinuousClock.Instant] = []
         var refused = 0
+        var refusedArrivals: [ContinuousClock.Instant] = []
     }
 
     /// A limit of the server's own, enforced as OpenAI does: token buckets refilled
@@ -81,6 +82,8 @@ public final class FakeOpenAIServer: Sendable {
     public var admittedArrivals: [ContinuousClock.Instant] { state.withLock { $0.admitted } }
     /// Calls the enforced limit refused with 429.
     public var refusedCount: Int { state.withLock { $0.refused } }
+    /// When each call the enforced limit refused arrived, in order.
+    public var refusedArrivals: [ContinuousClock.Instant] { state.withLock { $0.refusedArrivals } }
 
     /// Whether a call of `tokens` fits the enforced limit now; the 429's headers and body
     /// when it does not.
@@ -103,6 +106,7 @@ public final class FakeOpenAIServer: Sendable {
                 return nil
             }
             state.refused += 1
+            state.refusedArrivals.append(now)
             let perMinute = Int(enforcement.requestsPerSecond * 60)
             let wait: Double
             let body: String

@@ -141,7 +141,7 @@ public enum FlowMetricCatalogue {
     )
     public static let rateLimitEffective = MetricDefinition(
         "flow.openai.rate_limit.effective", .gauge, attributes: [Attribute.requestModel],
-        help: "Requests per limiter window allowed now: the configured limit, capped by the server's announced one, halved by a 429 and grown back by accepted calls."
+        help: "Requests per limiter window allowed now: the configured limit, capped by the server's announced one, cut by a 429 and grown back by accepted calls."
     )
     public static let openAIRetries = MetricDefinition(
         "flow.openai.retries", .counter, attributes: [Attribute.requestModel, Attribute.errorType],

@@ -70,6 +70,10 @@ public actor RateLimiter {
     private var pausedUntil: [String: ContinuousClock.Instant] = [:]
     private var queues: [String: FairQueue<Waiter>] = [:]
     private var pumping: Set<String> = []
+    /// The models whose server has answered a call: until it has, its limits are unknown.
+    private var answered: Set<String> = []
+    /// When the call sent to learn an unanswered model's limits was let go.
+    private var probeLetGoAt: [String: ContinuousClock.Instant] = [:]
     /// How many copies of the actor share the limits, this one included.
     public private(set) var copies = 1
     private let clock = ContinuousClock()
@@ -80,6 +84,13 @@ public actor RateLimiter {
 
     /// How often a waiting call looks again, for a correction that makes room early.
     static let recheckInterval: Duration = .milliseconds(20)
+
+    /// How long the other calls to a model wait for the answer to its first call (the
+    /// probe), whose headers announce the server's limits. Sent at once at the configured
+    /// limit, a backlog's first burst would reach a server with a lower one before any
+    /// answer could say so, and be refused; a server that never answers sees one call per
+    /// hold until one does.
+    static let probeHold: Duration = .seconds(2)
 
     /// Waits until a call to `model` estimated at `estimatedTokens` fits the limits and its
     /// turn comes, then counts it.
@@ -122,6 +133,10 @@ public actor RateLimiter {
                 try? await Task.sleep(until: paused, clock: clock)
                 continue
             }
+            if !answered.contains(model), let probe = probeLetGoAt[model], now - probe < Self.probeHold {
+                try? await Task.sleep(until: min(probe + Self.probeHold, now + Self.recheckInterval), clock: clock)
+                continue
+            }
             let window = window(model)
             let ready = { (key: String, waiter: Waiter) -> Bool in
                 window.wouldWait(estimatedTokens: waiter.tokens, at: now) == nil
@@ -137,6 +152,7 @@ public actor RateLimiter {
                     waiter.continuation.resume(throwing: OpenAIError(.rateLimited, "the rate limiter chose a call its window then refused; the attempt is retried", retryable: true))
                     continue
                 }
+                if !answered.contains(model) { probeLetGoAt[model] = now }
                 waiter.continuation.resume(returning: Permit(model: model, id: id, key: waiter.key, keyID: keyID, admittedAt: now))
                 continue
             }
@@ -159,13 +175,14 @@ public actor RateLimiter {
         public var requestLimit: Int?
     }
 
-    /// What the server answered a call: its announced limits set the ceiling, a 429 halves
+    /// What the server answered a call: its announced limits set the ceiling, a 429 cuts
     /// the request limit and an accepted call grows it back (``AdaptiveLimit``), and a wait
     /// it asked for (`Retry-After`, `retry-after-ms`, or a used-up `x-ratelimit-remaining-*`
     /// with its reset) holds every call to the model.
     @discardableResult
     public func observe(_ permit: Permit, status: Int, headers: [String: String]) -> Observation {
         let model = permit.model
+        answered.insert(model)
         var learned = adaptive[model, default: AdaptiveLimit(limits)]
         learned.announce(
             requestsPerMinute: headers["x-ratelimit-limit-requests"].flatMap(Int.init), tokensPerMinute: headers["x-ratelimit-limit-tokens"].flatMap(Int.init)
@@ -173,7 +190,7 @@ public actor RateLimiter {
         if status == 429 {
             learned.refused(call: permit.id, issued: window(model).lastID)
         } else if (200..<300).contains(status) {
-            learned.accepted()
+            learned.accepted(at: clock.now)
         }
         adaptive[model] = learned
         applyLimits(model)
