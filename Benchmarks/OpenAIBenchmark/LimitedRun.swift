@@ -52,51 +52,27 @@ enum LimitedRun {
         while try await requester.inspectQueue(openaiQueue).consumerCount < copies { try await Task.sleep(for: .milliseconds(100)) }
         try await Task.sleep(for: .seconds(2))
 
-        let replyQueue = "\(names.prefix!).replies"
-        try await requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
-        let replies = try await requester.consume(queue: replyQueue, prefetch: 500)
-        let finals = Arrivals()
-        let failed = FailedCount()
-        let reader = Task {
-            for try await delivery in replies {
-                try await delivery.ack()
-                if delivery.properties.type == FlowProtocol.ReplyType.progress { continue }
-                if delivery.properties.type == FlowProtocol.ReplyType.failed { await failed.add() }
-                if let id = delivery.properties.correlationID { await finals.arrive(id) }
-            }
-        }
+        let channel = try await AnalysisChannel(requester: requester, names: names, prefetch: 500)
         let clock = ContinuousClock()
         let began = clock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<requests {
                 group.addTask {
-                    let id = "limited-\(index)"
-                    let input = try JSONText(encoding: AnalyzeDocumentContent.Input(documentID: "doc-\(index)", text: "Document \(index): the plan was approved.", useCache: false))
-                    let properties = AMQPProperties(
-                        contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: replyQueue, messageID: id, type: AnalyzeDocumentContent.name
-                    )
-                    try await requester.publish(AMQPMessage(exchange: names.activitiesExchange, routingKey: openaiQueue, properties: properties, body: Array(input.text.utf8)))
-                    await finals.wait(for: id)
+                    try await channel.analyse(id: "limited-\(index)", documentIndex: index, text: "Document \(index): the plan was approved.")
                 }
             }
             try await group.waitForAll()
         }
         let elapsed = clock.now - began
-        reader.cancel()
-        replies.cancel()
-        if await failed.count > 0 { FileHandle.standardError.write(Data("\(await failed.count) of \(requests) analyses failed\n".utf8)) }
+        await channel.close()
         stopWorkers()
         for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
         for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
-        let result = Result(perSecond: Double(server.admittedArrivals.count - limitPerSecond) / (elapsed / .seconds(1)), calls: server.received.count, refused: server.refusedCount,
+        let result = Result(
+            perSecond: Double(server.admittedArrivals.count - limitPerSecond) / (elapsed / .seconds(1)), calls: server.received.count, refused: server.refusedCount,
             refusedAtStart: server.refusedArrivals.filter { $0 - began < .seconds(2) }.count
         )
         await server.stop()
         return result
     }
-}
-
-actor FailedCount {
-    private(set) var count = 0
-    func add() { count += 1 }
 }

@@ -78,23 +78,9 @@ let worker = Worker(
 )
 let workerTask = Task { try await worker.run() }
 
-let arrivals = Arrivals()
-let replyQueue = "\(names.prefix!).replies"
-try await requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
-let replies = try await requester.consume(queue: replyQueue, prefetch: 200)
-let reader = Task {
-    for try await delivery in replies {
-        try await delivery.ack()
-        if delivery.properties.type == FlowProtocol.ReplyType.progress { continue }
-        if delivery.properties.type == FlowProtocol.ReplyType.failed { FileHandle.standardError.write(Data("failed: \(String(decoding: delivery.body, as: UTF8.self))\n".utf8)) }
-        if let id = delivery.properties.correlationID { await arrivals.arrive(id) }
-    }
-}
+let channel = try await AnalysisChannel(requester: requester, names: names, prefetch: 200)
 func throughActor(_ id: String, _ index: Int) async throws {
-    let input = try JSONText(encoding: AnalyzeDocumentContent.Input(documentID: "doc-\(index)", text: document(index), useCache: false))
-    let properties = AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: replyQueue, messageID: id, type: AnalyzeDocumentContent.name)
-    try await requester.publish(AMQPMessage(exchange: names.activitiesExchange, routingKey: names.queue(.openai), properties: properties, body: Array(input.text.utf8)))
-    await arrivals.wait(for: id)
+    try await channel.analyse(id: id, documentIndex: index, text: document(index))
 }
 for index in 0..<20 { try await throughActor("warm-\(index)", index) }
 let actor = try await measure(count) { index in try await throughActor("seq-\(index)", index) }
@@ -121,8 +107,7 @@ print(line("analyze_document_content through openai-queue:", actor))
 print("actor's added latency over the raw round trip: p50 \(String(format: "%.3f", percentile(actor, 0.5) - percentile(raw, 0.5))) ms, p99 \(String(format: "%.3f", percentile(actor, 0.99) - percentile(raw, 0.99))) ms")
 print("requests per second through the actor at concurrency \(concurrency): \(String(format: "%.1f", Double(burst) / elapsed))")
 
-reader.cancel()
-replies.cancel()
+await channel.close()
 workerTask.cancel()
 _ = try? await workerTask.value
 for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
