@@ -26,6 +26,18 @@ struct OpenBLASKernelsTests {
         #expect(EngineEnvironment.missingVariables(in: ["OPENBLAS_CORETYPE": "Prescott", "MALLOC_MMAP_THRESHOLD_": "1"], coreName: "Prescott", cpuFlags: avx2).isEmpty, "a user's choice stands")
     }
 
+    @Test("kernels named in OPENBLAS_CORETYPE that this CPU cannot run are replaced by the best it can, or by the generic ones; runnable ones stand")
+    func unrunnableCoreType() {
+        let avx512: Set<String> = ["avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+        let avx2: Set<String> = ["avx", "avx2", "fma"]
+        let mallocSet = ["MALLOC_MMAP_THRESHOLD_": "1"]
+        #expect(EngineEnvironment.missingVariables(in: mallocSet.merging(["OPENBLAS_CORETYPE": "SkylakeX"]) { $1 }, coreName: "SkylakeX", cpuFlags: avx2) == ["OPENBLAS_CORETYPE": "Haswell"])
+        #expect(EngineEnvironment.missingVariables(in: mallocSet.merging(["OPENBLAS_CORETYPE": "SkylakeX"]) { $1 }, coreName: "SkylakeX", cpuFlags: avx512).isEmpty)
+        #expect(EngineEnvironment.missingVariables(in: mallocSet.merging(["OPENBLAS_CORETYPE": "Zen"]) { $1 }, coreName: "Zen", cpuFlags: ["sse3"]) == ["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(EngineEnvironment.missingVariables(in: mallocSet.merging(["OPENBLAS_CORETYPE": "Haswell"]) { $1 }, coreName: "Haswell", cpuFlags: avx2).isEmpty)
+        #expect(OpenBLASKernels.replacement(forUnrunnable: "SomeFutureFamily", cpuFlags: []) == nil, "a family whose needs are unknown stands")
+    }
+
     @Test("the flow command runs its ML work on the best kernels this CPU has")
     func flowPicksBetterKernels() throws {
         let result = try ProcessRunner.run(Repository.flowExecutable.path, ["ml", "kernels"])

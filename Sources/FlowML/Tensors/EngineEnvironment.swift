@@ -3,17 +3,21 @@ import Foundation
 /// Settings the engine needs in its process's environment before it starts, because the
 /// libraries read them only when they load:
 /// - `OPENBLAS_CORETYPE`, when OpenBLAS chose generic kernels for a CPU with better ones
-///   (``OpenBLASKernels``);
+///   (``OpenBLASKernels``), or when it names kernels this CPU cannot run (copied from
+///   another host, say), which would end the process with SIGILL at its first product;
 /// - glibc's `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` and `MALLOC_TOP_PAD_`. The engine allocates
 ///   and frees large buffers every step (a widened weight matrix, a layer's activations);
 ///   above the default threshold each is a fresh mapping that page-faults in again,
 ///   zeroed, and on a 1B model that was a third of the run. In the heap, freed buffers are
 ///   reused.
 public enum EngineEnvironment {
-    /// The variables to add to `environment` (empty when nothing is missing).
+    /// The variables to add to `environment`, or to change in it (empty when nothing is
+    /// missing or wrong).
     public static func missingVariables(in environment: [String: String], coreName: String, cpuFlags: Set<String>) -> [String: String] {
         var missing: [String: String] = [:]
-        if environment["OPENBLAS_CORETYPE"] == nil, let better = OpenBLASKernels.betterCoreType(than: coreName, cpuFlags: cpuFlags) {
+        if let named = environment["OPENBLAS_CORETYPE"] {
+            if let runnable = OpenBLASKernels.replacement(forUnrunnable: named, cpuFlags: cpuFlags) { missing["OPENBLAS_CORETYPE"] = runnable }
+        } else if let better = OpenBLASKernels.betterCoreType(than: coreName, cpuFlags: cpuFlags) {
             missing["OPENBLAS_CORETYPE"] = better
         }
         if environment["MALLOC_MMAP_THRESHOLD_"] == nil {
@@ -33,6 +37,12 @@ public enum EngineEnvironment {
         let flags = Set(flagsLine.split(separator: ":").last?.split(separator: " ").map(String.init) ?? [])
         let missing = missingVariables(in: ProcessInfo.processInfo.environment, coreName: OpenBLASKernels.coreName, cpuFlags: flags)
         guard !missing.isEmpty else { return }
+        if let named = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], let runnable = missing["OPENBLAS_CORETYPE"] {
+            let needed = (OpenBLASKernels.requiredFlags(coreType: named) ?? []).subtracting(flags).sorted().joined(separator: ", ")
+            FileHandle.standardError.write(Data(
+                "OPENBLAS_CORETYPE=\(named) names kernels this CPU cannot run (it lacks \(needed)); running with \(runnable) instead. Unset it, or set it to what this host has.\n".utf8
+            ))
+        }
         for (name, value) in missing { setenv(name, value, 1) }
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         for name in missing.keys { unsetenv(name) }

@@ -22,4 +22,23 @@ public enum OpenBLASKernels {
         if cpuFlags.contains("avx") { return "Sandybridge" }
         return nil
     }
+
+    /// The CPU flags a named kernel family's instructions need, for the families whose
+    /// needs are known; nil for the others. OpenBLAS does not check a family it is told to
+    /// use: on a CPU without them, its first product dies of SIGILL.
+    public static func requiredFlags(coreType: String) -> Set<String>? {
+        switch coreType.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+        case "haswell", "zen": ["avx2", "fma"]
+        case "sandybridge": ["avx"]
+        default: nil
+        }
+    }
+
+    /// The family to use instead of `coreType` when this CPU (by `cpuFlags`) cannot run
+    /// it: the best it can, or the generic Prescott kernels; nil when `coreType` can run.
+    public static func replacement(forUnrunnable coreType: String, cpuFlags: Set<String>) -> String? {
+        guard let needed = requiredFlags(coreType: coreType), !cpuFlags.isSuperset(of: needed) else { return nil }
+        return betterCoreType(than: "Prescott", cpuFlags: cpuFlags) ?? "Prescott"
+    }
 }
