@@ -14,7 +14,7 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -44,12 +44,20 @@ def check(condition, what):
         raise AssertionError("%s\n--- page %s ---\n%s" % (what, browser.current_url, browser.find_element(By.TAG_NAME, "main").text[:3000]))
 
 
+# While a page is being replaced, Chromium's driver can answer a question about an element
+# of the old page with "Node with given id does not belong to the document" rather than
+# "stale element" (it did, once, in CI). So the wait for the new page does not ask about
+# the old page's elements: it marks the old page's window and waits for a window without
+# the mark, treating any error on the way as "not yet".
+navigation = WebDriverWait(browser, 60, ignored_exceptions=(WebDriverException,))
+
+
 def submit(button_id, then_id):
     """Clicks a form's button and waits for the page it leads to (the element `then_id`)."""
-    old = browser.find_element(By.TAG_NAME, "html")
+    browser.execute_script("window.flowPageBeforeSubmit = true")
     browser.find_element(By.ID, button_id).click()
-    wait.until(conditions.staleness_of(old))
-    wait.until(conditions.presence_of_element_located((By.ID, then_id)))
+    navigation.until(lambda driver: driver.execute_script("return window.flowPageBeforeSubmit === undefined && document.readyState !== 'loading'"))
+    navigation.until(conditions.presence_of_element_located((By.ID, then_id)))
 
 
 def shot(name):
