@@ -299,6 +299,7 @@ let package = Package(
             exclude: ["Browser"]
         ),
         .testTarget(name: "FlowAMQPTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
+        .testTarget(name: "FlowClusterTests", dependencies: ["FlowCore", "FlowAMQP", "FlowTesting"]),
         .testTarget(
             name: "FlowRuntimeTests",
             dependencies: [

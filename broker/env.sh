@@ -6,7 +6,10 @@ FLOW_BROKER_PORT="${FLOW_BROKER_PORT:-5672}"
 FLOW_BROKER_MANAGEMENT_PORT="${FLOW_BROKER_MANAGEMENT_PORT:-$((FLOW_BROKER_PORT + 10000))}"
 FLOW_BROKER_PROMETHEUS_PORT="${FLOW_BROKER_PROMETHEUS_PORT:-$((FLOW_BROKER_PORT + 10020))}"
 FLOW_BROKER_DIST_PORT="${FLOW_BROKER_DIST_PORT:-$((FLOW_BROKER_PORT + 20000))}"
-FLOW_BROKER_DIR="${FLOW_BROKER_DIR:-$(dirname "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)")/.flow/broker/$FLOW_BROKER_PORT}"
+# Every node's files are in a folder of its port under FLOW_BROKER_ROOT, so broker/ctl,
+# broker/stop and broker/start find a node (a cluster's too) by its port alone.
+FLOW_BROKER_ROOT="${FLOW_BROKER_ROOT:-$(dirname "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)")/.flow/broker}"
+FLOW_BROKER_DIR="${FLOW_BROKER_DIR:-$FLOW_BROKER_ROOT/$FLOW_BROKER_PORT}"
 FLOW_RABBITMQ_BIN="${FLOW_RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}"
 
 export HOME="$FLOW_BROKER_DIR"  # the Erlang cookie lives in $HOME/.erlang.cookie

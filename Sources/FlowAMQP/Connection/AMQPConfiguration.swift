@@ -47,8 +47,30 @@ public struct AMQPConfiguration: Sendable, Equatable {
         }
     }
 
-    public var host: String
-    public var port: Int
+    /// One broker node: where a connection can be opened.
+    public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        public var description: String { "\(host):\(port)" }
+    }
+
+    /// The nodes of the broker (one, or every node of a cluster). A connection opens to one
+    /// of them, in an order shuffled per connection so copies spread over the nodes, and
+    /// moves on to the next when it loses its node.
+    public var endpoints: [Endpoint]
+    /// Whether each connection tries `endpoints` in an order of its own (the default,
+    /// which spreads copies of a service over the nodes) or as listed (to prefer a node,
+    /// such as the one on the same host, and fall back to the others in turn).
+    public var shufflesEndpoints: Bool
+    /// The first endpoint's host and port: the only ones for a single broker.
+    public var host: String { endpoints[0].host }
+    public var port: Int { endpoints[0].port }
     public var vhost: String
     public var user: String
     public var password: String
@@ -58,7 +80,8 @@ public struct AMQPConfiguration: Sendable, Equatable {
     /// Heartbeat interval in seconds, negotiated with the broker. rabbitmq-c's default is
     /// none, which leaves a dead peer undetected for as long as the kernel's TCP timeout.
     public var heartbeatSeconds: Int
-    /// Name shown for the connection in the management UI and `rabbitmqctl list_connections`.
+    /// Name shown for the connection in the management UI and `rabbitmqctl list_connections`,
+    /// followed there by the node it is open to.
     public var connectionName: String
     /// How long to wait for the TCP connect and the AMQP handshake.
     public var connectTimeout: Duration
@@ -68,37 +91,37 @@ public struct AMQPConfiguration: Sendable, Equatable {
 
     /// Parses an AMQP URI as RabbitMQ documents it: user, password and vhost are
     /// percent-decoded; an empty path means vhost `/`; `%2F` spells `/` explicitly.
+    ///
+    /// A comma-separated list names the nodes of a cluster
+    /// (`amqp://u:p@rabbit-1:5672/,amqp://u:p@rabbit-2:5672/`). They must agree on scheme,
+    /// user, password and vhost, which a cluster's nodes share; options (`?heartbeat=`)
+    /// are read from every URL, later ones winning.
     public init(url: String) throws {
-        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
-            throw AMQPError(.invalidURL, "'\(url)' is not a URL: use amqp://user:password@host:port/vhost")
+        let urls = url.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !urls.isEmpty else {
+            throw AMQPError(.invalidURL, "the broker URL is empty: use amqp://user:password@host:port/vhost, or several separated by commas for a cluster")
         }
-        switch scheme {
-        case "amqp": useTLS = false
-        case "amqps": useTLS = true
-        default:
-            throw AMQPError(.invalidURL, "URL scheme '\(scheme)' is not supported: use amqp:// or amqps://")
+        let parsed = try urls.map(ParsedURL.init)
+        let node = parsed[0]
+        for other in parsed.dropFirst() where (other.useTLS, other.user, other.password, other.vhost) != (node.useTLS, node.user, node.password, node.vhost) {
+            throw AMQPError(
+                .invalidURL,
+                "the broker URLs '\(node.redacted)' and '\(other.redacted)' differ in scheme, user, password or vhost: the nodes of one cluster share them, so give every URL the same"
+            )
         }
-        host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
-        port = components.port ?? (useTLS ? 5671 : 5672)
-        user = components.user.map { $0.removingPercentEncoding ?? $0 } ?? "guest"
-        password = components.password.map { $0.removingPercentEncoding ?? $0 } ?? "guest"
-        let path = components.percentEncodedPath
-        if path.isEmpty || path == "/" {
-            vhost = "/"
-        } else {
-            let encoded = String(path.dropFirst())
-            guard !encoded.contains("/") else {
-                throw AMQPError(.invalidURL, "URL path '\(path)' has more than one segment: spell vhost '/' as %2F")
-            }
-            vhost = encoded.removingPercentEncoding ?? encoded
-        }
+        endpoints = parsed.map(\.endpoint)
+        shufflesEndpoints = true
+        useTLS = node.useTLS
+        user = node.user
+        password = node.password
+        vhost = node.vhost
         tls = TLS()
         heartbeatSeconds = 10
         connectionName = "antifragileflow"
         connectTimeout = .seconds(10)
         rpcTimeout = .seconds(30)
         recovery = Recovery()
-        for item in components.queryItems ?? [] {
+        for item in parsed.flatMap(\.options) {
             switch item.name {
             case "heartbeat":
                 if let value = item.value.flatMap(Int.init) { heartbeatSeconds = value }
@@ -118,9 +141,57 @@ public struct AMQPConfiguration: Sendable, Equatable {
         }
     }
 
+    /// This configuration narrowed to one of its endpoints: what a single connection
+    /// attempt uses, so every message it logs or throws names the node.
+    public func pinned(to endpoint: Endpoint) -> AMQPConfiguration {
+        var pinned = self
+        pinned.endpoints = [endpoint]
+        pinned.connectionName = "\(connectionName) (\(endpoint))"
+        return pinned
+    }
+
+    /// One URL of the list, taken apart.
+    private struct ParsedURL {
+        var useTLS: Bool
+        var endpoint: Endpoint
+        var user: String
+        var password: String
+        var vhost: String
+        var options: [URLQueryItem]
+
+        init(_ url: String) throws {
+            guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
+                throw AMQPError(.invalidURL, "'\(url)' is not a URL: use amqp://user:password@host:port/vhost")
+            }
+            switch scheme {
+            case "amqp": useTLS = false
+            case "amqps": useTLS = true
+            default:
+                throw AMQPError(.invalidURL, "URL scheme '\(scheme)' is not supported: use amqp:// or amqps://")
+            }
+            endpoint = Endpoint(host: components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost", port: components.port ?? (useTLS ? 5671 : 5672))
+            user = components.user.map { $0.removingPercentEncoding ?? $0 } ?? "guest"
+            password = components.password.map { $0.removingPercentEncoding ?? $0 } ?? "guest"
+            let path = components.percentEncodedPath
+            if path.isEmpty || path == "/" {
+                vhost = "/"
+            } else {
+                let encoded = String(path.dropFirst())
+                guard !encoded.contains("/") else {
+                    throw AMQPError(.invalidURL, "URL path '\(path)' has more than one segment: spell vhost '/' as %2F")
+                }
+                vhost = encoded.removingPercentEncoding ?? encoded
+            }
+            options = components.queryItems ?? []
+        }
+
+        var redacted: String { "\(useTLS ? "amqps" : "amqp")://\(user)@\(endpoint)/" }
+    }
+
     /// The URL without its password, for logs and error messages.
+    /// Several endpoints are listed as `AMQP_URL` lists them, separated by commas.
     public var redactedURL: String {
         let encodedVhost = vhost == "/" ? "" : vhost.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? vhost
-        return "\(useTLS ? "amqps" : "amqp")://\(user)@\(host):\(port)/\(encodedVhost)"
+        return endpoints.map { "\(useTLS ? "amqps" : "amqp")://\(user)@\($0)/\(encodedVhost)" }.joined(separator: ",")
     }
 }

@@ -15,6 +15,9 @@ public final class AMQPConnection: MessageTransport {
     /// Whether the connection is open now; false while it reconnects and after `close()`.
     public var isConnected: Bool { loop.isConnected }
 
+    /// The broker node the connection is open to now; nil while it reconnects.
+    public var endpoint: AMQPConfiguration.Endpoint? { loop.endpoint }
+
     /// How many times the connection was re-established after dropping.
     public var recoveryCount: Int { loop.recoveryCount }
 

@@ -47,6 +47,10 @@ extension ConnectionLoop {
             waitingForConnection.append(command)
             return
         }
+        if case .publish(let publish) = command, publishChannelRefuses {
+            waitingForFreshChannel.append(publish)
+            return
+        }
         do {
             try perform(command, with: session)
         } catch let failure as SessionError {
@@ -111,9 +115,35 @@ extension ConnectionLoop {
 
     func declare(_ topology: Topology, with session: RabbitMQSession) throws {
         for exchange in topology.exchanges { try session.declare(exchange, on: Self.controlChannel) }
-        for queue in topology.queues { try session.declare(queue, on: Self.controlChannel) }
+        for queue in topology.queues { try declare(queue, with: session) }
         for binding in topology.bindings { try session.bind(binding, on: Self.controlChannel) }
     }
+
+    /// Declares a queue, accepting one that exists with another initial replica count.
+    /// The broker reads `x-quorum-initial-group-size` only when it creates a queue, yet
+    /// compares it on every declaration; a queue made before the argument was declared
+    /// (or with another count) is the same queue, with the membership it has, and refusing
+    /// it would stop every worker of an upgraded deployment. The queue is declared again
+    /// with the count it has, so any other difference is still refused.
+    private func declare(_ queue: Topology.Queue, with session: RabbitMQSession) throws {
+        do {
+            try session.declare(queue, on: Self.controlChannel)
+        } catch SessionError.channel(let channel, let error) where error.code == .preconditionFailed {
+            guard let existing = BrokerErrors.existingIntegerArgument(Self.initialGroupSizeArgument, in: error.message) else {
+                throw SessionError.channel(channel, error)
+            }
+            var asItIs = queue
+            asItIs.arguments[Self.initialGroupSizeArgument] = existing.map(FieldValue.int)
+            try session.openChannel(channel)
+            try session.declare(asItIs, on: channel)
+            logger.notice(
+                "the queue exists with another initial replica count; using it as it is",
+                metadata: ["amqp.queue": "\(queue.name)", "amqp.initial_group_size": "\(existing.map(String.init) ?? "none")"]
+            )
+        }
+    }
+
+    static let initialGroupSizeArgument = "x-quorum-initial-group-size"
 
     func freeConsumerChannel() -> UInt16 {
         let used = Set(consumers.compactMap(\.channel))

@@ -42,12 +42,7 @@ extension ConnectionLoop {
             if incoming[channel]!.body.count >= incoming[channel]!.expectedSize { complete(channel: channel) }
         case .consumerCancelled(let tag):
             guard let consumer = consumers.first(where: { $0.consumerTag == tag }) else { return }
-            consumers.removeAll { $0 === consumer }
-            if let channel = consumer.channel {
-                session.closeChannel(channel)
-                machine.channelClosed(channel)
-            }
-            consumer.continuation.finish(throwing: AMQPError(.notFound, "the broker cancelled the consumer of queue '\(consumer.queue)', usually because the queue was deleted: declare it again and restart the consumer", queue: consumer.queue))
+            try resubscribe(consumer, with: session)
         case .channelClosed(let channel, let error):
             recoverChannel(channel, after: error)
         case .connectionClosed(let error):
@@ -61,7 +56,48 @@ extension ConnectionLoop {
         }
     }
 
+    /// The broker cancelled a consumer (`basic.cancel`, which it sends to clients that
+    /// advertise `consumer_cancel_notify`): its queue was deleted, or became unavailable
+    /// on its node. The consumer subscribes again on the same channel, so the deliveries
+    /// it holds can still be acknowledged, after declaring the queue again when this
+    /// connection declares it. Only a queue that is gone and not ours to declare ends
+    /// the consumer, with the reason.
+    private func resubscribe(_ consumer: ConsumerRecord, with session: RabbitMQSession) throws {
+        guard let channel = consumer.channel, !consumer.stopped else {
+            consumers.removeAll { $0 === consumer }
+            consumer.continuation.finish()
+            return
+        }
+        consumer.consumerTag = nil
+        do {
+            for topology in declaredTopologies where topology.queues.contains(where: { $0.name == consumer.queue }) {
+                try declare(topology.restricted(toQueue: consumer.queue), with: session)
+            }
+            consumer.consumerTag = try session.consume(queue: consumer.queue, on: channel)
+            logger.warning("the broker cancelled a consumer; subscribed again", metadata: ["amqp.queue": "\(consumer.queue)"])
+        } catch SessionError.channel(let closed, let error) {
+            if closed == Self.controlChannel { try session.openChannel(closed) }
+            consumers.removeAll { $0 === consumer }
+            if closed != channel { session.closeChannel(channel) }
+            machine.channelClosed(channel)
+            consumer.channel = nil
+            consumer.continuation.finish(
+                throwing: AMQPError(error.code, "the broker cancelled the consumer of queue '\(consumer.queue)' and it could not subscribe again: \(error.message)", replyCode: error.replyCode, queue: consumer.queue)
+            )
+        }
+    }
+
     private func confirm(upTo tag: UInt64, multiple: Bool, nacked: Bool) {
+        defer { if publishChannelRefuses { replaceRefusingPublishChannel() } }
+        if nacked, !publishChannelRefuses {
+            // RabbitMQ 3.10 can leave a channel that published to a quorum queue while the
+            // queue had no leader refusing every later publish to it, though a new leader
+            // was elected within a second (seen in FlowClusterTests: 70,000 nacks in 30
+            // minutes, where a fresh channel is confirmed at once). So a nack retires the
+            // publish channel; the nacked message itself is reported to its caller.
+            publishChannelRefuses = true
+            logger.warning("the broker refused a publish (basic.nack); opening a fresh publish channel once the current one's confirms are in")
+        }
         for publish in machine.confirmed(upTo: tag, multiple: multiple) {
             if nacked {
                 publish.continuation.resume(throwing: AMQPError(.publishNacked, "the broker refused the message for exchange '\(publish.message.exchange)' with routing key '\(publish.message.routingKey)' (basic.nack): the queue may be full or unavailable; publish it again later", exchange: publish.message.exchange))
@@ -71,6 +107,29 @@ extension ConnectionLoop {
                 publish.continuation.resume()
             }
         }
+    }
+
+    /// Closes and reopens the publish channel once no publish on it awaits a confirm (so
+    /// no confirm of the old channel can be taken for one of the new), then sends what
+    /// waited for it.
+    func replaceRefusingPublishChannel() {
+        guard let session, machine.unconfirmed.isEmpty else { return }
+        do {
+            session.closeChannel(Self.publishChannel)
+            try session.openChannel(Self.publishChannel)
+            try session.enableConfirms(on: Self.publishChannel)
+        } catch let failure as SessionError {
+            connectionLost(failure.error)
+            return
+        } catch {
+            connectionLost(AMQPError(.protocolFailure, "\(error)"))
+            return
+        }
+        _ = machine.publishChannelReopened { _ in false }
+        publishChannelRefuses = false
+        let waiting = waitingForFreshChannel
+        waitingForFreshChannel.removeAll()
+        for publish in waiting { handle(.publish(publish)) }
     }
 
     private func complete(channel: UInt16) {

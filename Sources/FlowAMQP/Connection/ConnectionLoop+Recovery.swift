@@ -4,8 +4,32 @@ import Foundation
 extension ConnectionLoop {
     // MARK: Connecting and recovering
 
+    /// The first connection: every endpoint is tried once, in this connection's order,
+    /// so a service starts while one node of its cluster is down.
+    func connectToAnyEndpoint() throws {
+        var failures: [AMQPError] = []
+        for _ in endpointOrder {
+            do {
+                try connect()
+                return
+            } catch {
+                failures.append((error as? SessionError)?.error ?? AMQPError(.protocolFailure, "\(error)"))
+                endpointCursor += 1
+            }
+        }
+        guard failures.count > 1 else { throw failures[0] }
+        // Wrong credentials or a missing vhost are the same on every node: say it once.
+        if Set(failures.map(\.code)).count == 1, failures[0].code != .brokerUnreachable { throw failures[0] }
+        throw AMQPError(
+            failures[0].code,
+            "none of the \(failures.count) brokers in the URL could be opened: " + failures.map(\.message).joined(separator: "; "),
+            replyCode: failures[0].replyCode
+        )
+    }
+
     func connect() throws {
-        let session = try RabbitMQSession(configuration: configuration)
+        let endpoint = endpointOrder[endpointCursor % endpointOrder.count]
+        let session = try RabbitMQSession(configuration: configuration.pinned(to: endpoint))
         do {
             try session.openChannel(Self.publishChannel)
             try session.enableConfirms(on: Self.publishChannel)
@@ -25,10 +49,13 @@ extension ConnectionLoop {
         }
         self.session = session
         machine.connected()
-        lock.withLock { connected = true }
+        lock.withLock {
+            connected = true
+            connectedEndpoint = endpoint
+        }
         logger.info(
             "connected to the broker",
-            metadata: ["amqp.url": "\(configuration.redactedURL)", "amqp.heartbeat": "\(session.negotiatedHeartbeat)"]
+            metadata: ["amqp.url": "\(session.configuration.redactedURL)", "amqp.node": "\(endpoint)", "amqp.heartbeat": "\(session.negotiatedHeartbeat)"]
         )
         let waiting = waitingForConnection
         waitingForConnection.removeAll()
@@ -41,10 +68,15 @@ extension ConnectionLoop {
             lock.withLock { recoveries += 1 }
         } catch {
             let reason = (error as? SessionError)?.error.message ?? "\(error)"
+            let failedEndpoint = endpointOrder[endpointCursor % endpointOrder.count]
+            endpointCursor += 1
             machine.reconnectFailed(at: .now, random: Double.random(in: 0..<1))
             logger.warning(
                 "reconnecting to the broker failed; trying again",
-                metadata: ["amqp.url": "\(configuration.redactedURL)", "error": "\(reason)", "retry.delay": "\(machine.untilReconnect(from: .now) ?? .zero)"]
+                metadata: [
+                    "amqp.node": "\(failedEndpoint)", "amqp.next_node": "\(endpointOrder[endpointCursor % endpointOrder.count])",
+                    "error": "\(reason)", "retry.delay": "\(machine.untilReconnect(from: .now) ?? .zero)",
+                ]
             )
         }
     }
@@ -54,7 +86,14 @@ extension ConnectionLoop {
     func connectionLost(_ error: AMQPError) {
         session?.destroy()
         session = nil
-        lock.withLock { connected = false }
+        let lostEndpoint = endpointOrder[endpointCursor % endpointOrder.count]
+        // The node that dropped the connection is likely going down: the next attempt
+        // goes to the next node, and comes back to this one only after the others.
+        endpointCursor += 1
+        lock.withLock {
+            connected = false
+            connectedEndpoint = nil
+        }
         incoming.removeAll()
         for consumer in consumers {
             consumer.channel = nil
@@ -65,7 +104,9 @@ extension ConnectionLoop {
         for publish in orphans.fail {
             publish.continuation.resume(throwing: AMQPError(.connectionLost, "the connection dropped before the broker confirmed the message (\(error.message)); it may or may not have been delivered"))
         }
-        waitingForConnection.insert(contentsOf: orphans.resend.map(Command.publish), at: 0)
+        waitingForConnection.insert(contentsOf: (orphans.resend + waitingForFreshChannel).map(Command.publish), at: 0)
+        waitingForFreshChannel.removeAll()
+        publishChannelRefuses = false
 
         guard recovers else {
             logger.error("the connection to the broker dropped", metadata: ["error": "\(error.message)"])
@@ -75,7 +116,10 @@ extension ConnectionLoop {
         }
         logger.warning(
             "the connection to the broker dropped; reconnecting",
-            metadata: ["amqp.url": "\(configuration.redactedURL)", "error": "\(error.message)", "unconfirmed": "\(orphans.resend.count + orphans.fail.count)"]
+            metadata: [
+                "amqp.node": "\(lostEndpoint)", "amqp.next_node": "\(endpointOrder[endpointCursor % endpointOrder.count])",
+                "error": "\(error.message)", "unconfirmed": "\(orphans.resend.count + orphans.fail.count)",
+            ]
         )
     }
 
@@ -83,7 +127,9 @@ extension ConnectionLoop {
     func finishEverything(with error: AMQPError) {
         lock.withLock { acceptsCommands = false }
         let remaining = takeInbox()
-        for command in waitingForConnection + remaining {
+        let waitingForChannel = waitingForFreshChannel.map(Command.publish)
+        waitingForFreshChannel.removeAll()
+        for command in waitingForConnection + waitingForChannel + remaining {
             if case .publish(let publish) = command, error.code != .closed {
                 publish.continuation.resume(throwing: AMQPError(.connectionLost, "the connection dropped before the message was sent (\(error.message)); it was not delivered"))
             } else {
@@ -100,7 +146,10 @@ extension ConnectionLoop {
         consumers.removeAll()
         session?.close()
         session = nil
-        lock.withLock { connected = false }
+        lock.withLock {
+            connected = false
+            connectedEndpoint = nil
+        }
         for request in closeRequests { request.resume() }
         closeRequests.removeAll()
     }

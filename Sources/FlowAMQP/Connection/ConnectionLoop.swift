@@ -81,6 +81,9 @@ final class ConnectionLoop: @unchecked Sendable {
     static let firstConsumerChannel: UInt16 = 3
 
     let configuration: AMQPConfiguration
+    /// The configuration's endpoints in this connection's own order, so copies of a
+    /// service spread over a cluster's nodes rather than all opening to the first.
+    let endpointOrder: [AMQPConfiguration.Endpoint]
     let logger: Logger
     private let wakeDescriptor: Int32
 
@@ -90,17 +93,24 @@ final class ConnectionLoop: @unchecked Sendable {
     var acceptsCommands = true
     var recoveries = 0
     var connected = false
+    var connectedEndpoint: AMQPConfiguration.Endpoint?
     /// Whether the loop thread is in (or about to enter) `poll`, so a new command must wake
     /// it. Skipping the eventfd write when it is awake saves a syscall per command.
     private var loopIsSleeping = false
 
     // Owned by the loop thread.
     var session: RabbitMQSession?
+    /// Which of `endpointOrder` the next attempt opens to (modulo its count).
+    var endpointCursor = 0
     var machine: ConnectionStateMachine<PendingPublish>
     var declaredTopologies: [Topology] = []
     var consumers: [ConsumerRecord] = []
     /// Publishes and other commands waiting for a connection.
     var waitingForConnection: [Command] = []
+    /// Set by a `basic.nack`: the publish channel is replaced once nothing on it awaits a
+    /// confirm, and publishes wait in `waitingForFreshChannel` until then.
+    var publishChannelRefuses = false
+    var waitingForFreshChannel: [PendingPublish] = []
     var incoming: [UInt16: IncomingContent] = [:]
     var closeRequests: [CheckedContinuation<Void, Never>] = []
     private var socketReadable = true
@@ -109,6 +119,7 @@ final class ConnectionLoop: @unchecked Sendable {
 
     init(configuration: AMQPConfiguration, logger: Logger) throws {
         self.configuration = configuration
+        self.endpointOrder = configuration.shufflesEndpoints ? configuration.endpoints.shuffled() : configuration.endpoints
         self.logger = logger
         machine = ConnectionStateMachine(
             reconnectBackoff: Backoff(initial: configuration.recovery.initialDelay, maximum: configuration.recovery.maximumDelay)
@@ -129,6 +140,11 @@ final class ConnectionLoop: @unchecked Sendable {
         lock.withLock { connected }
     }
 
+    /// The node the connection is open to now.
+    var endpoint: AMQPConfiguration.Endpoint? {
+        lock.withLock { connectedEndpoint }
+    }
+
     /// How many times the connection was re-established after a drop.
     var recoveryCount: Int {
         lock.withLock { recoveries }
@@ -142,17 +158,17 @@ final class ConnectionLoop: @unchecked Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread { [self] in
                 do {
-                    try connect()
+                    try connectToAnyEndpoint()
                 } catch {
                     finished = true
                     lock.withLock { acceptsCommands = false }
-                    continuation.resume(throwing: (error as? SessionError)?.error ?? error)
+                    continuation.resume(throwing: error)
                     return
                 }
                 continuation.resume()
                 run()
             }
-            thread.name = "amqp \(configuration.host):\(configuration.port)"
+            thread.name = "amqp"
             thread.start()
         }
     }
@@ -249,7 +265,7 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     private func finishCloseIfReady() -> Bool {
-        guard !closeRequests.isEmpty, machine.unconfirmed.isEmpty, waitingForConnection.isEmpty else { return false }
+        guard !closeRequests.isEmpty, machine.unconfirmed.isEmpty, waitingForConnection.isEmpty, waitingForFreshChannel.isEmpty else { return false }
         finished = true
         return true
     }

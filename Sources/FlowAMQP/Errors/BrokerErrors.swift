@@ -29,6 +29,21 @@ enum BrokerErrors {
         }
     }
 
+    /// What an existing queue holds for `argument`, when `text` is the broker's refusal of a
+    /// declaration that differs from it there alone so far: `.some(nil)` for
+    /// "... but current is none", `.some(5)` for "... but current is '5'", and nil for any
+    /// other refusal.
+    static func existingIntegerArgument(_ argument: String, in text: String) -> Int64?? {
+        guard text.contains("inequivalent arg '\(argument)'"), let current = text.range(of: "but current is ") else { return nil }
+        let rest = text[current.upperBound...]
+        if rest.hasPrefix("none") { return .some(nil) }
+        // "the value '5' of type 'signedint'" or "'5'", as the broker's versions spell it.
+        guard let quote = rest.firstIndex(of: "'"), let value = rest[rest.index(after: quote)...].split(separator: "'").first, let number = Int64(value) else {
+            return nil
+        }
+        return .some(number)
+    }
+
     enum ObjectKind: Equatable {
         case exchange, queue
     }

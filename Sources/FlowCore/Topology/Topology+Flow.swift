@@ -19,6 +19,13 @@ extension Topology {
     /// process from looping forever.
     public static let defaultDeliveryLimit: Int64 = 5
 
+    /// How many nodes hold a replica of each queue when it is created
+    /// (`x-quorum-initial-group-size`). Three survive the loss of one node with a majority
+    /// left. A cluster smaller than this gives every node a replica: one node, one replica.
+    /// The broker reads it only when it creates the queue; see `docs/broker.md` for growing
+    /// a queue's membership later.
+    public static let defaultQuorumGroupSize: Int64 = 3
+
     /// The fixed delays a retry can wait, each kept by the broker in its own queue: a message
     /// waits there for the tier's TTL and is dead-lettered back to `flow.activities` under its
     /// original routing key, which is its work queue. Fixed tiers, not per-message TTLs,
@@ -43,11 +50,13 @@ extension Topology {
     /// Name of the retry queue of a delay tier.
     public static func retryQueueName(_ tier: RetryDelayTier) -> String { "flow.retry.\(tier.label)" }
 
-    /// Arguments every durable queue of ours shares: quorum type, and at-least-once
-    /// dead-lettering, which the broker only offers with `reject-publish` overflow.
-    private static func quorumArguments(deadLetterExchange: String, extra: FieldTable = [:]) -> FieldTable {
+    /// Arguments every durable queue of ours shares: quorum type, replicated on
+    /// `groupSize` nodes, and at-least-once dead-lettering, which the broker only offers
+    /// with `reject-publish` overflow.
+    private static func quorumArguments(groupSize: Int64, deadLetterExchange: String, extra: FieldTable = [:]) -> FieldTable {
         var arguments: FieldTable = [
             "x-queue-type": "quorum",
+            "x-quorum-initial-group-size": .int(groupSize),
             "x-dead-letter-exchange": .string(deadLetterExchange),
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
@@ -57,7 +66,11 @@ extension Topology {
     }
 
     /// The whole topology of AntifragileFlow on one vhost.
-    public static func flow(deliveryLimit: Int64 = defaultDeliveryLimit, workQueues: [WorkQueue] = WorkQueue.builtIn) -> Topology {
+    public static func flow(
+        deliveryLimit: Int64 = defaultDeliveryLimit,
+        quorumGroupSize: Int64 = defaultQuorumGroupSize,
+        workQueues: [WorkQueue] = WorkQueue.builtIn
+    ) -> Topology {
         var topology = Topology()
         topology.exchanges = [
             Exchange(name: activitiesExchange, kind: .direct),
@@ -70,6 +83,7 @@ extension Topology {
                 Queue(
                     name: workQueue.queueName,
                     arguments: quorumArguments(
+                        groupSize: quorumGroupSize,
                         deadLetterExchange: deadLetterExchange,
                         extra: ["x-delivery-limit": .int(deliveryLimit)]
                     )
@@ -86,6 +100,7 @@ extension Topology {
                 Queue(
                     name: name,
                     arguments: quorumArguments(
+                        groupSize: quorumGroupSize,
                         deadLetterExchange: activitiesExchange,
                         extra: ["x-message-ttl": .int(tier.milliseconds)]
                     )
@@ -102,7 +117,7 @@ extension Topology {
         }
 
         topology.queues.append(
-            Queue(name: deadLetterQueue, arguments: ["x-queue-type": "quorum"])
+            Queue(name: deadLetterQueue, arguments: ["x-queue-type": "quorum", "x-quorum-initial-group-size": .int(quorumGroupSize)])
         )
         topology.bindings.append(Binding(exchange: deadLetterExchange, queue: deadLetterQueue, routingKey: ""))
 
@@ -111,6 +126,7 @@ extension Topology {
                 Queue(
                     name: name,
                     arguments: quorumArguments(
+                        groupSize: quorumGroupSize,
                         deadLetterExchange: deadLetterExchange,
                         extra: ["x-delivery-limit": .int(deliveryLimit)]
                     )

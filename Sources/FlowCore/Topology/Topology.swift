@@ -82,6 +82,18 @@ public struct Topology: Sendable, Hashable {
         }
     }
 
+    /// One queue of this topology with what it needs to receive messages: its bindings and
+    /// the exchanges they bind it to. What a consumer declares again when its queue vanished.
+    public func restricted(toQueue name: String) -> Topology {
+        let bindings = bindings.filter { $0.queue == name }
+        let exchangeNames = Set(bindings.map(\.exchange))
+        return Topology(
+            exchanges: exchanges.filter { exchangeNames.contains($0.name) },
+            queues: queues.filter { $0.name == name },
+            bindings: bindings
+        )
+    }
+
     /// The same topology with every name passed through `rename`, for tests that need
     /// their own copy beside the real one on a shared broker.
     public func renamed(_ rename: (String) -> String) -> Topology {
