@@ -7,7 +7,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN swift build -c release --product flow --static-swift-stdlib \
-    && install -m 0755 .build/release/flow /usr/local/bin/flow
+    && install -m 0755 .build/release/flow /usr/local/bin/flow \
+    && cp -R .build/release/*.resources /usr/local/bin/
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -16,7 +17,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /var/lib/flow flow \
     && mkdir -p /var/lib/flow/data && chown -R flow /var/lib/flow
-COPY --from=build /usr/local/bin/flow /usr/local/bin/flow
+# flow and SwiftPM's resource bundles, which it finds beside itself.
+COPY --from=build /usr/local/bin/ /usr/local/bin/
 USER flow
 ENV FLOW_DATA_DIR=/var/lib/flow/data
 VOLUME /var/lib/flow/data

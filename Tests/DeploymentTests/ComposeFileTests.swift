@@ -4,15 +4,46 @@ import Foundation
 import Testing
 import Yams
 
-/// No Docker engine runs here, so the compose file is checked by reading it: every
-/// service that runs our image runs a real `flow` subcommand, and the wiring (broker
-/// health, credentials, health checks) is what the documentation promises.
+/// The compose file read as a whole: every service that runs our image runs a real
+/// `flow` subcommand, and the wiring (broker health, credentials, health checks) is what
+/// the documentation promises. `ComposeRunTests` runs it under podman.
 @Suite("compose.yaml")
 struct ComposeFileTests {
     private func services() throws -> [String: [String: Any]] {
         let text = try String(contentsOf: Repository.file("compose.yaml"), encoding: .utf8)
         let document = try #require(try Yams.load(yaml: text) as? [String: Any])
         return try #require(document["services"] as? [String: [String: Any]])
+    }
+
+    /// The image a service names when no variable overrides it: `${FLOW_IMAGE:-x}` gives x.
+    private func defaultImage(_ service: [String: Any]) -> String? {
+        guard let image = service["image"] as? String else { return nil }
+        guard image.hasPrefix("${"), image.hasSuffix("}"), let range = image.range(of: ":-") else { return image }
+        return String(image[range.upperBound..<image.index(before: image.endIndex)])
+    }
+
+    private func runsOurImage(_ service: [String: Any]) -> Bool {
+        defaultImage(service)?.hasPrefix("antifragileflow") == true
+    }
+
+    @Test("image names can be overridden, and default to the public images")
+    func imageVariables() throws {
+        let services = try services()
+        let ours = services.filter { runsOurImage($0.value) }
+        #expect(Set(ours.keys) == ["worker-default", "worker-ml", "worker-ml-gpu", "worker-openai", "coordinator"])
+        for (name, service) in ours {
+            #expect((service["image"] as? String) == "${FLOW_IMAGE:-antifragileflow:latest}", "\(name)")
+        }
+        for name in ["broker", "broker-definitions"] {
+            #expect((services[name]?["image"] as? String) == "${FLOW_BROKER_IMAGE:-rabbitmq:3.13-management}", "\(name)")
+        }
+    }
+
+    @Test("no variable has an empty default, which podman-compose 1.0.3 leaves unexpanded")
+    func noEmptyDefaults() throws {
+        let text = try String(contentsOf: Repository.file("compose.yaml"), encoding: .utf8)
+        let lines = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("#") }
+        #expect(lines.filter { $0.contains(":-}") }.isEmpty)
     }
 
     @Test("there is one service per worker actor, the coordinator, the broker and its topology loader")
@@ -32,7 +63,7 @@ struct ComposeFileTests {
     func commandsAreReal() throws {
         let flow = Repository.flowExecutable.path
         #expect(FileManager.default.isExecutableFile(atPath: flow), "build flow first: swift build")
-        for (name, service) in try services() where (service["image"] as? String)?.hasPrefix("antifragileflow") == true {
+        for (name, service) in try services() where runsOurImage(service) {
             let command = try #require(service["command"] as? [String], "service \(name) has no command")
             let result = try ProcessRunner.run(flow, command + ["--check"], environment: ["AMQP_URL": "amqp://flow:secret@broker:5672/"])
             #expect(result.status == 0, "service \(name): flow \(command.joined(separator: " ")) --check failed: \(result.standardError)")
@@ -42,7 +73,7 @@ struct ComposeFileTests {
     @Test("our services wait for a healthy broker, take credentials from the environment and have health checks")
     func wiring() throws {
         let services = try services()
-        for (name, service) in services where (service["image"] as? String)?.hasPrefix("antifragileflow") == true {
+        for (name, service) in services where runsOurImage(service) {
             let dependsOn = try #require(service["depends_on"] as? [String: [String: String]], "\(name) has no depends_on")
             #expect(dependsOn["broker"]?["condition"] == "service_healthy")
             let environment = try #require(service["environment"] as? [String: Any])
@@ -56,7 +87,7 @@ struct ComposeFileTests {
         let broker = try #require(services["broker"])
         #expect((broker["healthcheck"] as? [String: Any]) != nil)
         let openai = try #require(services["worker-openai"]?["environment"] as? [String: Any])
-        #expect((openai["OPENAI_API_KEY"] as? String) == "${OPENAI_API_KEY:-}")
+        #expect((openai["OPENAI_API_KEY"] as? String) == "${OPENAI_API_KEY}")
         let gpu = try #require(services["worker-ml-gpu"])
         #expect((gpu["profiles"] as? [String]) == ["gpu"])
     }
