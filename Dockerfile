@@ -15,7 +15,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         librabbitmq4 libcurl4 libopenblas0 libsqlite3-0 libxml2 poppler-utils curl ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --create-home --home-dir /var/lib/flow flow \
+    && useradd --uid 10001 --create-home --home-dir /var/lib/flow flow \
     && mkdir -p /var/lib/flow/data && chown -R flow /var/lib/flow
 # flow and SwiftPM's resource bundles, which it finds beside itself.
 COPY --from=build /usr/local/bin/ /usr/local/bin/

@@ -58,6 +58,28 @@ struct InMemoryCoordinatorTests {
         await harness.shutdown()
     }
 
+    @Test("a result the broker refuses is sent again by the supervision loop, once, without waiting for a restart")
+    func refusedResultIsSentAgain() async throws {
+        let broker = InMemoryBroker()
+        let clock = ManualWallClock()
+        let harness = try await harness(broker, clock: clock)
+        let resultQueue = "refused-results"
+        try await harness.requester.declare(Topology(queues: [.init(name: resultQueue)]))
+        broker.inject(.refuse(AMQPError(.publishNacked, "the broker refused the result"))) { $0.routingKey == resultQueue }
+        let recipient = ResultRecipient(replyTo: resultQueue, correlationID: "refused-start")
+        try await harness.coordinator.start(workflow: SleeplessEcho.name, id: "refused", input: Self.input, recipient: recipient)
+        #expect(try await harness.waitFor("refused", [.completed, .failed]).status == .completed)
+        try await waitUntil(timeout: .seconds(30)) {
+            if try await harness.requester.inspectQueue(resultQueue).messageCount > 0 { return true }
+            try await clock.advanceWhenAsleep(by: .seconds(1))
+            return false
+        }
+        #expect(try await harness.requester.inspectQueue(resultQueue).messageCount == 1)
+        #expect(try await harness.store.recipients(workflowID: "refused").isEmpty, "a recipient told is forgotten")
+        #expect(broker.published.filter { $0.routingKey == resultQueue }.count == 1, "the refused publish is not counted as taken")
+        await harness.shutdown()
+    }
+
     @Test("a step no worker answers is re-sent, then times out and fails its workflow, as the clock says")
     func unansweredStepTimesOut() async throws {
         let clock = ManualWallClock()

@@ -38,14 +38,16 @@ public final class TestCluster: Sendable {
     /// Runs `body` with a cluster started for it, and stops the cluster after, whether
     /// `body` returned or threw.
     public static func with<Result: Sendable>(nodes: Int = 3, firstPort: Int, _ body: (TestCluster) async throws -> Result) async throws -> Result {
-        let cluster = try await start(nodes: nodes, firstPort: firstPort)
-        do {
-            let result = try await body(cluster)
-            await cluster.stop()
-            return result
-        } catch {
-            await cluster.stop()
-            throw error
+        try await ExclusiveTests.run {
+            let cluster = try await start(nodes: nodes, firstPort: firstPort)
+            do {
+                let result = try await body(cluster)
+                await cluster.stop()
+                return result
+            } catch {
+                await cluster.stop()
+                throw error
+            }
         }
     }
 

@@ -12,11 +12,24 @@ extension WorkflowCoordinator {
             await runDueSchedules()
             await relaunchDue()
             await refreshParkedGauges()
+            await sendPendingResults()
             do {
                 try await clock.sleep(until: clock.now.advanced(by: configuration.supervisionInterval), tolerance: nil)
             } catch {
                 return
             }
+        }
+    }
+
+    /// Sends the results a failed publish kept from their recipients, until all are sent.
+    private func sendPendingResults() async {
+        guard resultsPending else { return }
+        do {
+            try await deliverPendingResults()
+            resultsPending = false
+            logger.info("the workflow results that could not be sent are sent")
+        } catch {
+            logger.warning("could not send the pending workflow results; trying at the next check", metadata: ["error": "\(error)"])
         }
     }
 

@@ -49,6 +49,9 @@ public actor WorkflowCoordinator: Service {
     /// The span of each step waiting for its reply, by message id: a re-send from the
     /// supervision loop carries it, and says so on it.
     var stepSpans: [String: any Span] = [:]
+    /// A finished workflow's result could not be sent (the broker refused it, or the
+    /// connection was down): the supervision loop sends the pending results again.
+    var resultsPending = false
     /// When the parked-workflow gauges are next counted.
     var parkedGaugesDue = Date.distantPast
     static let parkedGaugeInterval: TimeInterval = 10
@@ -310,8 +313,10 @@ public actor WorkflowCoordinator: Service {
         do {
             try await deliverResult(record, to: recipients)
         } catch {
-            // The end is recorded; recipients not yet told are told on the next start.
-            logger.warning("could not send a workflow's result; it is sent on the next start", metadata: ["workflow.id": "\(workflowID)", "error": "\(error)"])
+            // The end is recorded, and so are the recipients not yet told: the supervision
+            // loop tells them (and a restart would).
+            resultsPending = true
+            logger.warning("could not send a workflow's result; sending it again at the next supervision check", metadata: ["workflow.id": "\(workflowID)", "error": "\(error)"])
         }
     }
 }

@@ -127,10 +127,12 @@ struct DeliveryProcessor: Sendable {
                 throw error
             }
             try await stored
-            try await delivery.ack()
+            // Replied and stored, the activity has completed, once: an ack lost with the
+            // connection brings a redelivery that the store answers as a duplicate.
             statistics.record(.completed, activity: request.activity, duration: ContinuousClock.now - started)
             span.attributes[FlowSpanAttribute.outcome] = "completed"
             requestLogger.info("activity completed", metadata: ["duration": "\(ContinuousClock.now - started)"])
+            try await delivery.ack()
         case .failure(let failure) where failure.isCancellation:
             // Cancelled on request: answered, and neither retried nor dead-lettered.
             let reply = ActivityReply(status: .failed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), error: failure)
