@@ -60,12 +60,12 @@ struct ComposeFileTests {
     }
 
     @Test("every service running our image runs a real flow subcommand that accepts its arguments")
-    func commandsAreReal() throws {
+    func commandsAreReal() async throws {
         let flow = Repository.flowExecutable.path
         #expect(FileManager.default.isExecutableFile(atPath: flow), "build flow first: swift build")
         for (name, service) in try services() where runsOurImage(service) {
             let command = try #require(service["command"] as? [String], "service \(name) has no command")
-            let result = try ProcessRunner.run(flow, command + ["--check"], environment: ["AMQP_URL": "amqp://flow:secret@broker:5672/"])
+            let result = try await ProcessRunner.run(flow, command + ["--check"], environment: ["AMQP_URL": "amqp://flow:secret@broker:5672/"])
             #expect(result.status == 0, "service \(name): flow \(command.joined(separator: " ")) --check failed: \(result.standardError)")
         }
     }

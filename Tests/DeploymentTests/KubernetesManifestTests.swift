@@ -45,7 +45,7 @@ struct KubernetesManifestTests {
     }
 
     @Test("a Deployment per worker actor, the GPU variant and the coordinator, each running a real flow command")
-    func deploymentsRunFlow() throws {
+    func deploymentsRunFlow() async throws {
         let deployments = try deployments()
         #expect(Set(deployments.compactMap(name)) == ["worker-default", "worker-ml", "worker-ml-gpu", "worker-openai", "coordinator"])
         let flow = Repository.flowExecutable.path
@@ -55,7 +55,7 @@ struct KubernetesManifestTests {
             let values = environment(container).compactMapValues { $0["value"] as? String }
             var processEnvironment = values
             processEnvironment["AMQP_URL"] = "amqp://flow:secret@broker:5672/"
-            let result = try ProcessRunner.run(flow, arguments + ["--check"], environment: processEnvironment)
+            let result = try await ProcessRunner.run(flow, arguments + ["--check"], environment: processEnvironment)
             #expect(result.status == 0, "\(name(deployment) ?? "?"): flow \(arguments.joined(separator: " ")) --check failed: \(result.standardError)")
         }
         let commands = try deployments.map { try container($0)["args"] as? [String] }

@@ -26,7 +26,7 @@ struct InteroperabilityTests {
         // accepts them as headers; and rabbitmq-c reads a trailing "/" in a URL as the
         // empty vhost, so the URL it gets has none.
         let url = TestBroker.url.hasSuffix("/") ? String(TestBroker.url.dropLast()) : TestBroker.url
-        let result = try ProcessRunner.run(
+        let result = try await ProcessRunner.run(
             "/usr/bin/amqp-publish",
             [
                 "--url", url, "-r", queue, "-p", "-C", FlowProtocol.contentType,
@@ -64,7 +64,7 @@ struct InteroperabilityTests {
                 message_id="msg-43", headers={"flow-attempt": 3, "flow-workflow-id": "wf-9"}))
         connection.close()
         """
-        let result = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, TestBroker.url, queue])
+        let result = try await ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, TestBroker.url, queue])
         #expect(result.status == 0, "pika failed (pip install pika): \(result.standardError)")
         let delivery = try await receiveOne(from: queue, on: connection)
         #expect(delivery.properties.headers?[FlowProtocol.Header.attempt]?.integerValue == 3)

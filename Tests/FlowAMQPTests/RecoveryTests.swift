@@ -10,95 +10,97 @@ import Testing
 struct RecoveryTests {
     @Test("after a broker restart mid-stream, every confirmed message is consumed")
     func brokerRestart() async throws {
-        let node = try DisposableBroker(port: 5781)
-        defer { node.stop() }
-        try await assertEveryConfirmedMessageArrives(on: node) {
-            try node.control("stop_app")
-            try await Task.sleep(for: .seconds(1))
-            try node.control("start_app")
+        try await DisposableBroker.with(port: 5781) { node in
+            try await assertEveryConfirmedMessageArrives(on: node) {
+                try await node.control("stop_app")
+                try await Task.sleep(for: .seconds(1))
+                try await node.control("start_app")
+            }
         }
     }
 
     @Test("after close_all_connections mid-stream, every confirmed message is consumed")
     func closeAllConnections() async throws {
-        let node = try DisposableBroker(port: 5782)
-        defer { node.stop() }
-        try await assertEveryConfirmedMessageArrives(on: node) {
-            try node.control("close_all_connections", "test disruption")
+        try await DisposableBroker.with(port: 5782) { node in
+            try await assertEveryConfirmedMessageArrives(on: node) {
+                try await node.control("close_all_connections", "test disruption")
+            }
         }
     }
 
     @Test("a publish that may not be retried is reported, not dropped, when the connection dies before its confirm")
     func nonRetriedPublishIsReported() async throws {
-        let node = try DisposableBroker(port: 5783)
-        defer { node.stop() }
-        var configuration = try TestBroker.configuration(name: "no-retry publisher", url: node.url)
-        configuration.recovery.enabled = false
-        let connection = try await AMQPConnection.connect(configuration, logger: TestBroker.logger)
-        let queue = TestBroker.uniqueName("no-retry")
-        try await connection.declare(Topology(queues: [.init(name: queue, arguments: ["x-queue-type": "quorum"])]))
+        try await DisposableBroker.with(port: 5783) { node in
+            var configuration = try TestBroker.configuration(name: "no-retry publisher", url: node.url)
+            configuration.recovery.enabled = false
+            let connection = try await AMQPConnection.connect(configuration, logger: TestBroker.logger)
+            let queue = TestBroker.uniqueName("no-retry")
+            try await connection.declare(Topology(queues: [.init(name: queue, arguments: ["x-queue-type": "quorum"])]))
 
-        // Eight lanes publish until the drop stops them; each ends with the error its last
-        // publish got, which must say the message was not confirmed.
-        let confirmed = Counter()
-        let endings = try await withThrowingTaskGroup(of: AMQPError?.self) { group in
-            for lane in 0..<8 {
-                group.addTask {
-                    let deadline = ContinuousClock.now + .seconds(60)
-                    var index = 0
-                    while ContinuousClock.now < deadline {
-                        do {
-                            try await connection.publish(AMQPMessage(routingKey: queue, body: Array("\(lane)-\(index)".utf8)), retryOnReconnect: false)
-                            _ = await confirmed.next()
-                            index += 1
-                        } catch let error as AMQPError {
-                            return error
+            // Thirty-two lanes publish 16 KiB messages until the drop stops them, so some are
+            // unconfirmed when it comes (with eight lanes of small messages, a loaded machine's
+            // broker once confirmed them all before closing); each ends with the error its last
+            // publish got, which must say the message was not confirmed.
+            let confirmed = Counter()
+            let endings = try await withThrowingTaskGroup(of: AMQPError?.self) { group in
+                for lane in 0..<32 {
+                    group.addTask {
+                        let deadline = ContinuousClock.now + .seconds(60)
+                        var index = 0
+                        while ContinuousClock.now < deadline {
+                            do {
+                                try await connection.publish(AMQPMessage(routingKey: queue, body: Array("\(lane)-\(index)".utf8) + Array(repeating: 0x2E, count: 16_384)), retryOnReconnect: false)
+                                _ = await confirmed.next()
+                                index += 1
+                            } catch let error as AMQPError {
+                                return error
+                            }
                         }
+                        return nil
                     }
+                }
+                group.addTask {
+                    while await confirmed.peek() < 500 { try await Task.sleep(for: .milliseconds(5)) }
+                    try await node.control("close_all_connections", "test disruption")
                     return nil
                 }
+                var endings: [AMQPError] = []
+                for try await ending in group { if let ending { endings.append(ending) } }
+                return endings
             }
-            group.addTask {
-                while await confirmed.peek() < 500 { try await Task.sleep(for: .milliseconds(5)) }
-                try node.control("close_all_connections", "test disruption")
-                return nil
+            #expect(endings.count == 32, "every lane should have been stopped by the drop")
+            for error in endings {
+                #expect([.connectionLost, .closed].contains(error.code), "\(error)")
             }
-            var endings: [AMQPError] = []
-            for try await ending in group { if let ending { endings.append(ending) } }
-            return endings
+            #expect(endings.contains { $0.code == .connectionLost && $0.message.contains("may or may not have been delivered") })
         }
-        #expect(endings.count == 8, "every lane should have been stopped by the drop")
-        for error in endings {
-            #expect([.connectionLost, .closed].contains(error.code), "\(error)")
-        }
-        #expect(endings.contains { $0.code == .connectionLost && $0.message.contains("may or may not have been delivered") })
     }
 
     @Test("a delivery of a dropped connection cannot be acknowledged; the broker redelivers it on the new one")
     func staleDeliveryIsRedelivered() async throws {
-        let node = try DisposableBroker(port: 5784)
-        defer { node.stop() }
-        let connection = try await AMQPConnection.connect(try TestBroker.configuration(name: "test stale", url: node.url), logger: TestBroker.logger)
-        let queue = TestBroker.uniqueName("stale")
-        try await connection.declare(Topology(queues: [.init(name: queue, arguments: ["x-queue-type": "quorum"])]))
-        try await connection.publish(AMQPMessage(routingKey: queue, body: Array("once".utf8)))
-        let consumer = try await connection.consume(queue: queue, prefetch: 1)
-        var iterator = consumer.makeAsyncIterator()
-        let first = try #require(try await iterator.next())
+        try await DisposableBroker.with(port: 5784) { node in
+            let connection = try await AMQPConnection.connect(try TestBroker.configuration(name: "test stale", url: node.url), logger: TestBroker.logger)
+            let queue = TestBroker.uniqueName("stale")
+            try await connection.declare(Topology(queues: [.init(name: queue, arguments: ["x-queue-type": "quorum"])]))
+            try await connection.publish(AMQPMessage(routingKey: queue, body: Array("once".utf8)))
+            let consumer = try await connection.consume(queue: queue, prefetch: 1)
+            var iterator = consumer.makeAsyncIterator()
+            let first = try #require(try await iterator.next())
 
-        #expect(connection.isConnected)
-        try node.control("close_all_connections", "test disruption")
-        let second = try #require(try await iterator.next())
-        #expect(second.redelivered)
-        #expect(second.body == first.body)
-        let error = await #expect(throws: AMQPError.self) { try await first.ack() }
-        #expect(error?.code == .staleDelivery)
-        try await second.ack()
-        #expect(connection.recoveryCount == 1)
-        #expect(connection.isConnected)
-        consumer.cancel()
-        await connection.close()
-        #expect(!connection.isConnected)
+            #expect(connection.isConnected)
+            try await node.control("close_all_connections", "test disruption")
+            let second = try #require(try await iterator.next())
+            #expect(second.redelivered)
+            #expect(second.body == first.body)
+            let error = await #expect(throws: AMQPError.self) { try await first.ack() }
+            #expect(error?.code == .staleDelivery)
+            try await second.ack()
+            #expect(connection.recoveryCount == 1)
+            #expect(connection.isConnected)
+            consumer.cancel()
+            await connection.close()
+            #expect(!connection.isConnected)
+        }
     }
 
     /// Publishes and consumes on two connections while `disrupt` runs, and goes on

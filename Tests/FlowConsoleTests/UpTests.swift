@@ -26,7 +26,7 @@ struct UpTests {
         #expect(log.contains("console: http://127.0.0.1:\(first + 3)"))
 
         // Kill the second worker: the supervisor starts it again.
-        let killed = try ProcessRunner.run("/usr/bin/pkill", ["-KILL", "-f", "metrics-port \(first + 1)"])
+        let killed = try await ProcessRunner.run("/usr/bin/pkill", ["-KILL", "-f", "metrics-port \(first + 1)"])
         #expect(killed.status == 0)
         try await waitUntil(timeout: .seconds(60)) { up.log.contains("[worker-default-2] exited with status 9; starting it again") }
         try await waitUntil(timeout: .seconds(60)) { up.log.components(separatedBy: "[worker-default-2]").count > 3 && ProcessRunner.runQuietly("/usr/bin/pgrep", ["-f", "metrics-port \(first + 1)"]) }

@@ -150,7 +150,7 @@ struct WorkflowCommandLineTests {
 
         let metrics = try await flow(["status"] + broker)
         #expect(metrics.standardOutput.contains(names.name(Topology.workflowCommandQueue)))
-        let scraped = try ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(metricsPort)/metrics"])
+        let scraped = try await ProcessRunner.run("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(metricsPort)/metrics"])
         let exposition = PrometheusText(scraped.standardOutput)
         #expect(exposition.sum("flow_coordinator_events_total", matching: ["event": "workflow_completed"]) == 1)
         #expect(exposition.sum("flow_coordinator_events_total", matching: ["event": "duplicate_start"]) == 1)

@@ -120,7 +120,7 @@ struct DeadLetterTests {
         connection.close()
         """
         let url = TestBroker.url.hasSuffix("/") ? TestBroker.url + "%2F" : TestBroker.url
-        let pika = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, url, names.deadLetterQueue])
+        let pika = try await ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, url, names.deadLetterQueue])
         #expect(pika.status == 0, "\(pika.standardError)")
 
         let expectedCount = 7

@@ -19,7 +19,7 @@ struct ProtocolClientTests {
     func amqpPublish() async throws {
         let harness = try await harness()
         let url = TestBroker.url.hasSuffix("/") ? String(TestBroker.url.dropLast()) : TestBroker.url
-        let result = try ProcessRunner.run(
+        let result = try await ProcessRunner.run(
             "/usr/bin/amqp-publish",
             [
                 "--url", url, "-e", harness.names.activitiesExchange, "-r", harness.names.queue(.default), "-p",
@@ -66,7 +66,7 @@ struct ProtocolClientTests {
         connection.close()
         """
         let url = TestBroker.url.hasSuffix("/") ? TestBroker.url + "%2F" : TestBroker.url
-        let result = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, url, harness.names.activitiesExchange, harness.names.queue(.default)])
+        let result = try await ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, url, harness.names.activitiesExchange, harness.names.queue(.default)])
         #expect(result.status == 0, "\(result.standardError)")
         let reply = try FlowJSON.decoder.decode(ActivityReply.self, from: Data(result.standardOutput.utf8))
         #expect(reply.status == .completed)

@@ -100,7 +100,7 @@ struct WorkerProcessTests {
 @Suite("the flow command line against a running worker", .serialized)
 struct CommandLineTests {
     private func get(_ url: String) async throws -> (Int, String) {
-        let result = try ProcessRunner.run("/usr/bin/env", ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", url])
+        let result = try await ProcessRunner.run("/usr/bin/env", ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", url])
         let lines = result.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
@@ -124,10 +124,10 @@ struct CommandLineTests {
 
         let flow = Repository.flowExecutable.path
         let prefix = ["--topology-prefix", setup.names.prefix!, "--amqp-url", TestBroker.url]
-        let ok = try ProcessRunner.run(flow, ["activity", "run", "storage_put", "--input", #"{"text": "cli"}"#] + prefix)
+        let ok = try await ProcessRunner.run(flow, ["activity", "run", "storage_put", "--input", #"{"text": "cli"}"#] + prefix)
         #expect(ok.status == 0, "\(ok.standardError)")
         #expect(ok.standardOutput.contains(#""blob_id":"sha256:"#))
-        let failed = try ProcessRunner.run(flow, ["activity", "run", "storage_get", "--input", #"{"blob_id": "nope"}"#] + prefix)
+        let failed = try await ProcessRunner.run(flow, ["activity", "run", "storage_get", "--input", #"{"blob_id": "nope"}"#] + prefix)
         #expect(failed.status == 1)
         #expect(failed.standardError.contains("InvalidBlobID"))
 

@@ -39,8 +39,8 @@ struct OpenBLASKernelsTests {
     }
 
     @Test("the flow command runs its ML work on the best kernels this CPU has")
-    func flowPicksBetterKernels() throws {
-        let result = try ProcessRunner.run(Repository.flowExecutable.path, ["ml", "kernels"])
+    func flowPicksBetterKernels() async throws {
+        let result = try await ProcessRunner.run(Repository.flowExecutable.path, ["ml", "kernels"])
         #expect(result.status == 0, "\(result.standardError)")
         let cpuHasAVX2 = (try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)).contains(" avx2")
         let core = result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -19,21 +19,37 @@ public final class DisposableBroker: Sendable {
 
     /// Starts a node on `port`, with its files in a temporary folder of that port. A node
     /// left running there by a test run that was killed is stopped and wiped first.
-    public init(port: Int, extraConfiguration: String? = nil) throws {
+    public init(port: Int, extraConfiguration: String? = nil) async throws {
         self.port = port
         self.extraConfiguration = extraConfiguration
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("flow-test-broker-\(port)").path
-        _ = try ProcessRunner.run(Repository.file("broker/stop").path, ["--wipe"], environment: environment)
-        let result = try ProcessRunner.run(Repository.file("broker/start").path, [], environment: environment)
+        _ = try await ProcessRunner.run(Repository.file("broker/stop").path, ["--wipe"], environment: environment)
+        let result = try await ProcessRunner.run(Repository.file("broker/start").path, [], environment: environment)
         guard result.status == 0 else {
             throw AMQPError(.brokerUnreachable, "broker/start on port \(port) failed: \(result.standardError)\(result.standardOutput)")
         }
     }
 
+    /// Runs `body` with a node started on `port` for it, and stops the node after, whether
+    /// `body` returned or threw.
+    public static func with<Result: Sendable>(
+        port: Int, extraConfiguration: String? = nil, _ body: (DisposableBroker) async throws -> Result
+    ) async throws -> Result {
+        let node = try await DisposableBroker(port: port, extraConfiguration: extraConfiguration)
+        do {
+            let result = try await body(node)
+            await node.stop()
+            return result
+        } catch {
+            await node.stop()
+            throw error
+        }
+    }
+
     /// Runs `rabbitmqctl` against this node.
     @discardableResult
-    public func control(_ arguments: String...) throws -> ProcessOutput {
-        let result = try ProcessRunner.run(Repository.file("broker/ctl").path, arguments, environment: environment)
+    public func control(_ arguments: String...) async throws -> ProcessOutput {
+        let result = try await ProcessRunner.run(Repository.file("broker/ctl").path, arguments, environment: environment)
         guard result.status == 0 else {
             throw AMQPError(.brokerError, "rabbitmqctl \(arguments.joined(separator: " ")) failed: \(result.standardError)")
         }
@@ -41,7 +57,7 @@ public final class DisposableBroker: Sendable {
     }
 
     /// Stops the node and deletes its files.
-    public func stop() {
-        _ = try? ProcessRunner.run(Repository.file("broker/stop").path, ["--wipe"], environment: environment)
+    public func stop() async {
+        _ = try? await ProcessRunner.run(Repository.file("broker/stop").path, ["--wipe"], environment: environment)
     }
 }
