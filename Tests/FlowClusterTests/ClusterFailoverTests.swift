@@ -201,7 +201,9 @@ struct ClusterFailoverTests {
         try await Task.sleep(for: .seconds(2))
         try cluster.kill(port: leader)
 
-        _ = await collected.wait(forCount: count, timeout: .seconds(180))
+        // A result can come twice (a publish re-sent across a reconnection; its message id
+        // `<id>#result` tells the copies apart), so wait for each workflow's, not for a count.
+        try? await waitUntil(timeout: .seconds(180)) { Set(await collected.all.map(\.workflowID)).count >= count }
         let finished = await collected.all
         let missing = Set((0..<count).map { "cluster-\($0)" }).subtracting(finished.map(\.workflowID))
         let troubles = coordinator.log.split(separator: "\n").filter { $0.contains(" warning ") || $0.contains(" error ") }.suffix(40)
