@@ -32,6 +32,31 @@ struct ClusterClientTests {
         #expect(error?.message.contains("127.0.0.1:7") == true)
     }
 
+    @Test("a close while the connection reconnects to a node that never answers (its address vanished with its container) returns at once, not after the connect timeout")
+    func closeWhileConnectingToASilentNode() async throws {
+        let silent = try SilentListener()
+        try await DisposableBroker.with(port: 5785) { node in
+            var configuration = try TestBroker.configuration(name: "test silent node", url: "\(node.url),amqp://guest:guest@127.0.0.1:\(silent.port)/")
+            configuration.shufflesEndpoints = false
+            configuration.connectTimeout = .seconds(300)
+            let connection = try await AMQPConnection.connect(configuration, logger: TestBroker.logger)
+            #expect(connection.endpoint?.port == node.port)
+            // The dropped connection moves on to the next node, the silent one, where the
+            // connect waits for its 300 s timeout unless the close cuts it short.
+            _ = try await node.control("close_all_connections", "test: the node goes away")
+            try await waitUntil(timeout: .seconds(30)) { !connection.isConnected }
+            try await Task.sleep(for: .seconds(3))
+            let closed = Collected<Bool>()
+            let closing = Task {
+                await connection.close()
+                await closed.add(true)
+            }
+            try? await waitUntil(timeout: .seconds(60)) { await closed.all.count == 1 }
+            #expect(await closed.all.count == 1, "close() waited on the connect to the silent node")
+            closing.cancel()
+        }
+    }
+
     @Test("a consumer the broker cancels (its queue was deleted) declares its queue and binding again and goes on consuming")
     func cancelledConsumerSubscribesAgain() async throws {
         let worker = try await TestBroker.connect(name: "test cancelled consumer")

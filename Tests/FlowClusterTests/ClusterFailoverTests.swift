@@ -209,7 +209,15 @@ struct ClusterFailoverTests {
         let troubles = coordinator.log.split(separator: "\n").filter { $0.contains(" warning ") || $0.contains(" error ") }.suffix(40)
         let refusedResults = coordinator.log.split(separator: "\n").filter { $0.contains("could not send a workflow's result") }.count
         print("cluster workflows: \(finished.count) results received; \(refusedResults) results the broker refused at first and the coordinator sent again")
-        #expect(missing.isEmpty, "no result for \(missing.sorted()); the coordinator's warnings and errors:\n\(troubles.joined(separator: "\n"))")
+        if !missing.isEmpty {
+            let saved = FileManager.default.temporaryDirectory.appendingPathComponent("flow-cluster-failure-\(UUID().uuidString.prefix(8))")
+            try? FileManager.default.createDirectory(at: saved, withIntermediateDirectories: true)
+            try? worker.log.write(to: saved.appendingPathComponent("worker.log"), atomically: true, encoding: .utf8)
+            try? coordinator.log.write(to: saved.appendingPathComponent("coordinator.log"), atomically: true, encoding: .utf8)
+            print("cluster workflows: the processes' logs are in \(saved.path)")
+        }
+        let aboutMissing = coordinator.log.split(separator: "\n").filter { line in missing.contains { line.contains("\($0) ") || line.contains("\($0)\"") || line.hasSuffix($0) } }.suffix(60)
+        #expect(missing.isEmpty, "no result for \(missing.sorted()); the coordinator's warnings and errors:\n\(troubles.joined(separator: "\n"))\nits lines about them:\n\(aboutMissing.joined(separator: "\n"))")
         for result in finished {
             let index = result.workflowID.split(separator: "-").last!
             #expect(result.status == .completed, "\(result.workflowID): \(String(describing: result.error))")
@@ -233,7 +241,9 @@ struct ClusterFailoverTests {
         print("cluster workflows: \(Set(completedRuns).count) steps completed and replied to at once, \(answeredSteps().count - Set(completedRuns).count) answered from the worker's store after their reply was lost")
         #expect(answeredSteps().count == count * steps, "each of the \(count * steps) steps completes")
         #expect(completedRuns.count == Set(completedRuns).count, "a step ran twice: \(Dictionary(grouping: completedRuns, by: { $0 }).filter { $0.value.count > 1 }.keys)")
-        #expect(try await requester.inspectQueue(names.deadLetterQueue).messageCount == 0)
+        let deadLettered = try await requester.inspectQueue(names.deadLetterQueue).messageCount
+        let deadLetters = try await describeMessages(in: names.deadLetterQueue, count: deadLettered, on: requester)
+        #expect(deadLettered == 0, "dead-lettered:\n\(deadLetters)")
 
         reader.cancel()
         results.cancel()
@@ -244,6 +254,26 @@ struct ClusterFailoverTests {
         await requester.close()
         try? FileManager.default.removeItem(at: folder)
     }
+}
+
+/// One line per message of `queue` (which it empties): its ids, type and the headers that
+/// say why and from where it was dead-lettered.
+func describeMessages(in queue: String, count: Int, on connection: AMQPConnection) async throws -> String {
+    guard count > 0 else { return "" }
+    let consumer = try await connection.consume(queue: queue, prefetch: UInt16(min(count, 500)))
+    let box = Collected<AMQPDelivery>()
+    let reader = Task { for try await delivery in consumer { await box.add(delivery) } }
+    await box.wait(forCount: count, timeout: .seconds(10))
+    consumer.cancel()
+    reader.cancel()
+    var lines: [String] = []
+    for delivery in await box.all {
+        try? await delivery.ack()
+        let properties = delivery.properties
+        let headers = (properties.headers ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        lines.append("message.id=\(properties.messageID ?? "-") correlation.id=\(properties.correlationID ?? "-") type=\(properties.type ?? "-") \(headers)")
+    }
+    return lines.joined(separator: "\n")
 }
 
 /// When the killer task SIGKILLed the node.

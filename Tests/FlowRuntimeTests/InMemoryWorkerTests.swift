@@ -106,17 +106,25 @@ struct InMemoryWorkerTests {
         await harness.shutdown()
     }
 
-    @Test("a reply the broker refuses is not acknowledged: the request goes back and is answered later")
-    func refusedReplyReturnsTheRequest() async throws {
+    @Test("a reply the broker refuses again and again (a quorum queue electing a leader) is published again while its request waits unacknowledged, so the refusals do not use up the delivery limit")
+    func refusedReplyIsPublishedAgain() async throws {
         let broker = InMemoryBroker()
         let effects = SideEffects()
         let harness = try await harness(broker, effects: effects)
-        broker.inject(.refuse(AMQPError(.publishNacked, "the broker refused the reply"))) { $0.routingKey == harness.replyQueue }
+        // More refusals in a row than the harness queue's delivery limit (3): returning the
+        // request at each one would have dead-lettered it.
+        let refusals = harness.names.deliveryLimit + 1
+        broker.inject(.refuse(AMQPError(.publishNacked, "the broker refused the reply")), times: Int(refusals)) { $0.routingKey == harness.replyQueue }
         try await harness.send("count_calls", input: #"{"key": "nack"}"#, messageID: "m-nack")
         let reply = try await harness.finalReply(to: "m-nack", timeout: .seconds(120))
+        #expect(reply.status == .completed)
         #expect(reply.output?.text == #"{"calls":1}"#)
-        #expect(await effects.calls["nack"] == 1, "the second delivery is answered from the store")
-        #expect(broker.published.filter { $0.routingKey == harness.replyQueue }.count == 1, "the refused reply was never taken")
+        #expect(await effects.calls["nack"] == 1)
+        #expect(harness.worker.statistics.count(.duplicate) == 0, "the request was delivered once: the reply came from the run, not from the store")
+        #expect(broker.published.filter { $0.routingKey == harness.replyQueue }.count == 1, "the refused replies were never taken")
+        #expect(broker.messages(in: harness.names.deadLetterQueue).isEmpty)
+        try await waitUntil { broker.unsettledCount(in: harness.names.queue(.default)) == 0 }
+        #expect(broker.messages(in: harness.names.queue(.default)).isEmpty)
         await harness.shutdown()
     }
 

@@ -109,8 +109,13 @@ public final class TestCluster: Sendable {
         }
     }
 
-    /// Stops every node and deletes their files.
+    /// Stops every node and deletes their files. With `FLOW_TEST_CLUSTER_LOGS` set to a
+    /// folder, the nodes' logs are copied there first, for a failure to be read afterwards.
     public func stop() async {
+        if let keep = ProcessInfo.processInfo.environment["FLOW_TEST_CLUSTER_LOGS"] {
+            let target = URL(fileURLWithPath: keep).appendingPathComponent("\(ports[0])-\(UUID().uuidString.prefix(8))")
+            try? FileManager.default.copyItem(atPath: root, toPath: target.path)
+        }
         _ = try? await run("broker/stop-cluster", ["--wipe"])
         try? FileManager.default.removeItem(atPath: root)
     }

@@ -29,7 +29,8 @@ extension ConnectionLoop {
 
     func connect() throws {
         let endpoint = endpointOrder[endpointCursor % endpointOrder.count]
-        let session = try RabbitMQSession(configuration: configuration.pinned(to: endpoint))
+        let opener = SocketOpener(wakeDescriptor: wakeDescriptor) { [self] in lock.withLock { closeRequested } }
+        let session = try RabbitMQSession(configuration: configuration.pinned(to: endpoint), opener: opener)
         do {
             try session.openChannel(Self.publishChannel)
             try session.enableConfirms(on: Self.publishChannel)
@@ -67,6 +68,8 @@ extension ConnectionLoop {
             try connect()
             lock.withLock { recoveries += 1 }
         } catch {
+            // A close ended the attempt; the loop finishes with the next look at its inbox.
+            if lock.withLock({ closeRequested }) { return }
             let reason = (error as? SessionError)?.error.message ?? "\(error)"
             let failedEndpoint = endpointOrder[endpointCursor % endpointOrder.count]
             endpointCursor += 1

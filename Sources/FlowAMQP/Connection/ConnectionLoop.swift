@@ -85,7 +85,7 @@ final class ConnectionLoop: @unchecked Sendable {
     /// service spread over a cluster's nodes rather than all opening to the first.
     let endpointOrder: [AMQPConfiguration.Endpoint]
     let logger: Logger
-    private let wakeDescriptor: Int32
+    let wakeDescriptor: Int32
 
     // Shared between tasks and the loop thread, guarded by `lock`.
     let lock = NSLock()
@@ -94,6 +94,8 @@ final class ConnectionLoop: @unchecked Sendable {
     var recoveries = 0
     var connected = false
     var connectedEndpoint: AMQPConfiguration.Endpoint?
+    /// Set when a close is submitted, so a connect under way can give up at once.
+    var closeRequested = false
     /// Whether the loop thread is in (or about to enter) `poll`, so a new command must wake
     /// it. Skipping the eventfd write when it is awake saves a syscall per command.
     private var loopIsSleeping = false
@@ -179,6 +181,11 @@ final class ConnectionLoop: @unchecked Sendable {
             inbox.append(command)
             let sleeping = loopIsSleeping
             loopIsSleeping = false
+            // A close wakes the loop even while it connects, which it does awake.
+            if case .close = command {
+                closeRequested = true
+                return (true, true)
+            }
             return (true, sleeping)
         }
         if mustWake {

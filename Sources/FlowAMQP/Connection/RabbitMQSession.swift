@@ -10,6 +10,7 @@ import Glibc
 final class RabbitMQSession {
     let connectionState: amqp_connection_state_t
     let configuration: AMQPConfiguration
+    private let opener: SocketOpener
     private var destroyed = false
 
     /// The socket's file descriptor, for `poll`.
@@ -21,8 +22,11 @@ final class RabbitMQSession {
     /// Whether rabbitmq-c holds bytes or decoded frames that `poll` on the socket would not report.
     var hasBufferedInput: Bool { amqp_frames_enqueued(connectionState) != 0 || amqp_data_in_buffer(connectionState) != 0 }
 
-    init(configuration: AMQPConfiguration) throws {
+    /// Opens and logs in to `configuration`'s first endpoint; `opener` makes the TCP
+    /// connection, so that a close of the owner can end the attempt.
+    init(configuration: AMQPConfiguration, opener: SocketOpener) throws {
         self.configuration = configuration
+        self.opener = opener
         guard let state = amqp_new_connection() else {
             throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c could not allocate a connection (out of memory)"))
         }
@@ -60,15 +64,20 @@ final class RabbitMQSession {
             }
             amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
             amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname ? 1 : 0)
+            // rabbitmq-c makes the TLS connection itself, and its TCP connect cannot be cut
+            // short: a connect of our own first finds a vanished node, and can be.
+            Glibc.close(try opener.open(host: configuration.host, port: configuration.port, timeout: configuration.connectTimeout))
         } else {
             socket = amqp_tcp_socket_new(connectionState)
-            guard socket != nil else {
+            guard let socket else {
                 throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c could not create a TCP socket"))
             }
+            // The connection's socket is closed with it, by `amqp_destroy_connection`.
+            amqp_tcp_socket_set_sockfd(socket, try opener.open(host: configuration.host, port: configuration.port, timeout: configuration.connectTimeout))
         }
 
         var timeout = Self.cTimeval(configuration.connectTimeout)
-        let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        let status = configuration.useTLS ? amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout) : AMQP_STATUS_OK.rawValue
         guard status == AMQP_STATUS_OK.rawValue else {
             let reason = String(cString: amqp_error_string2(status))
             if configuration.useTLS, status == AMQP_STATUS_SSL_ERROR.rawValue || status == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue

@@ -14,16 +14,25 @@ public struct DeadLetterPublisher: Sendable {
     let queueName: String
     /// Who dead-lettered it: a worker or coordinator id.
     let publisherID: String
+    /// The waits between publishes the broker refuses, while the delivery stays unacknowledged.
+    let refusedPublishBackoff: Backoff
+    let onRefusal: @Sendable (_ refusals: Int, _ wait: Duration, _ error: AMQPError) -> Void
 
-    public init(transport: any MessageTransport, exchange: String, queueName: String, publisherID: String) {
+    public init(
+        transport: any MessageTransport, exchange: String, queueName: String, publisherID: String,
+        refusedPublishBackoff: Backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5)),
+        onRefusal: @escaping @Sendable (_ refusals: Int, _ wait: Duration, _ error: AMQPError) -> Void = { _, _, _ in }
+    ) {
         self.transport = transport
         self.exchange = exchange
         self.queueName = queueName
         self.publisherID = publisherID
+        self.refusedPublishBackoff = refusedPublishBackoff
+        self.onRefusal = onRefusal
     }
 
-    /// Publishes the copy and returns once the broker confirmed it; acknowledge the
-    /// delivery only after this returns.
+    /// Publishes the copy and returns once the broker confirmed it (publishing it again
+    /// while the broker refuses it); acknowledge the delivery only after this returns.
     public func deadLetter(_ delivery: AMQPDelivery, failure: ActivityFailure, attempt: Int?) async throws {
         var properties = delivery.properties
         var headers = properties.headers ?? [:]
@@ -36,6 +45,8 @@ public struct DeadLetterPublisher: Sendable {
         MessageTracing.continueTrace(in: &headers)
         properties.headers = headers
         properties.expiration = nil
-        try await transport.publish(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body))
+        try await transport.publishUntilTaken(
+            AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body), backoff: refusedPublishBackoff, onRefusal: onRefusal
+        )
     }
 }

@@ -181,7 +181,7 @@ struct DeliveryProcessor: Sendable {
         properties.headers = headers
         properties.expiration = nil
         let exchange = tier == nil ? "" : configuration.names.retryExchange
-        try await transport.publish(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body))
+        try await publishHoldingDelivery(AMQPMessage(exchange: exchange, routingKey: queueName, properties: properties, body: delivery.body), what: "retry copy")
         try await delivery.ack()
     }
 
@@ -296,9 +296,14 @@ struct DeliveryProcessor: Sendable {
 
     /// Dead-letters the delivery with its reason (the caller acknowledges it afterwards).
     private func deadLetter(_ delivery: AMQPDelivery, failure: ActivityFailure, attempt: Int?) async throws {
+        let logger = logger
+        let messageID = delivery.properties.messageID ?? ""
         let publisher = DeadLetterPublisher(
-            transport: transport, exchange: configuration.names.deadLetterExchange, queueName: queueName, publisherID: configuration.workerID
-        )
+            transport: transport, exchange: configuration.names.deadLetterExchange, queueName: queueName, publisherID: configuration.workerID,
+            refusedPublishBackoff: configuration.refusedPublishBackoff
+        ) { refusals, wait, error in
+            Self.logRefusal(refusals, wait: wait, error: error, what: "dead-letter copy", messageID: messageID, logger: logger)
+        }
         try await publisher.deadLetter(delivery, failure: failure, attempt: attempt)
         logger.error("message dead-lettered", metadata: ["error.type": "\(failure.type)", "reason": "\(failure.message)", "message.id": "\(delivery.properties.messageID ?? "")"])
     }
@@ -329,11 +334,31 @@ struct DeliveryProcessor: Sendable {
         )
         let body = try FlowJSON.encodeBytes(reply)
         do {
-            try await transport.publish(AMQPMessage(routingKey: replyTo, properties: properties, body: body))
+            try await publishHoldingDelivery(AMQPMessage(routingKey: replyTo, properties: properties, body: body), what: "reply")
         } catch let error as AMQPError where error.code == .unroutable {
             // The requester's reply queue is gone (an exclusive queue of a client that left):
             // nobody can read the reply, and holding the request would not change that.
             logger.warning("reply queue does not exist; reply dropped", metadata: ["reply.to": "\(replyTo)", "message.id": "\(reply.messageID)"])
         }
+    }
+
+    /// Publishes what a delivery waits on, again and again while the broker refuses it; the
+    /// delivery stays unacknowledged meanwhile and is not redelivered, so the refusals do
+    /// not use up its queue's delivery limit.
+    private func publishHoldingDelivery(_ message: AMQPMessage, what: String) async throws {
+        let logger = logger
+        let messageID = message.properties.messageID ?? ""
+        try await transport.publishUntilTaken(message, backoff: configuration.refusedPublishBackoff) { refusals, wait, error in
+            Self.logRefusal(refusals, wait: wait, error: error, what: what, messageID: messageID, logger: logger)
+        }
+    }
+
+    /// Says so at the first refusal and every tenth after it, not at each.
+    private static func logRefusal(_ refusals: Int, wait: Duration, error: AMQPError, what: String, messageID: String, logger: Logger) {
+        guard refusals == 1 || refusals % 10 == 0 else { return }
+        logger.warning(
+            "the broker refused a \(what); publishing it again while its request waits unacknowledged",
+            metadata: ["message.id": "\(messageID)", "refusals": "\(refusals)", "retry.delay": "\(wait)", "error": "\(error.message)"]
+        )
     }
 }

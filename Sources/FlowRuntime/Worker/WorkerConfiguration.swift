@@ -18,6 +18,9 @@ public struct WorkerConfiguration: Sendable {
     public var shutdownGracePeriod: Duration
     /// This worker's name in logs and dead-letter annotations.
     public var workerID: String
+    /// The waits between publishes of a reply (or retry or dead-letter copy) the broker
+    /// refused; the delivery stays unacknowledged meanwhile (``MessageTransport/publishUntilTaken(_:backoff:onRefusal:)``).
+    public var refusedPublishBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
 
     public init(
         queue: WorkQueue,
