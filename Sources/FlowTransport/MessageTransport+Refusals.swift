@@ -1,5 +1,10 @@
 import FlowCore
 
+extension Backoff {
+    /// The waits between publishes of a message the broker refused: 0.1 s doubling to 5 s.
+    public static let refusedPublish = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+}
+
 extension MessageTransport {
     /// Publishes `message`, and when the broker refuses it (`basic.nack`) publishes it again
     /// after a growing wait, until the broker takes it or the task is cancelled.

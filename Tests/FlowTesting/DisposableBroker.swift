@@ -36,14 +36,7 @@ public final class DisposableBroker: Sendable {
         port: Int, extraConfiguration: String? = nil, _ body: (DisposableBroker) async throws -> Result
     ) async throws -> Result {
         let node = try await DisposableBroker(port: port, extraConfiguration: extraConfiguration)
-        do {
-            let result = try await body(node)
-            await node.stop()
-            return result
-        } catch {
-            await node.stop()
-            throw error
-        }
+        return try await withCleanup { try await body(node) } cleanup: { await node.stop() }
     }
 
     /// Runs `rabbitmqctl` against this node.

@@ -40,14 +40,7 @@ public final class TestCluster: Sendable {
     public static func with<Result: Sendable>(nodes: Int = 3, firstPort: Int, _ body: (TestCluster) async throws -> Result) async throws -> Result {
         try await ExclusiveTests.run {
             let cluster = try await start(nodes: nodes, firstPort: firstPort)
-            do {
-                let result = try await body(cluster)
-                await cluster.stop()
-                return result
-            } catch {
-                await cluster.stop()
-                throw error
-            }
+            return try await withCleanup { try await body(cluster) } cleanup: { await cluster.stop() }
         }
     }
 

@@ -10,7 +10,6 @@ import Glibc
 final class RabbitMQSession {
     let connectionState: amqp_connection_state_t
     let configuration: AMQPConfiguration
-    private let opener: SocketOpener
     private var destroyed = false
 
     /// The socket's file descriptor, for `poll`.
@@ -26,13 +25,12 @@ final class RabbitMQSession {
     /// connection, so that a close of the owner can end the attempt.
     init(configuration: AMQPConfiguration, opener: SocketOpener) throws {
         self.configuration = configuration
-        self.opener = opener
         guard let state = amqp_new_connection() else {
             throw SessionError.connection(AMQPError(.protocolFailure, "rabbitmq-c could not allocate a connection (out of memory)"))
         }
         self.connectionState = state
         do {
-            try open()
+            try open(with: opener)
         } catch {
             destroy()
             throw error
@@ -43,7 +41,7 @@ final class RabbitMQSession {
         destroy()
     }
 
-    private func open() throws {
+    private func open(with opener: SocketOpener) throws {
         let endpoint = "\(configuration.host):\(configuration.port)"
         let socket: OpaquePointer?
         if configuration.useTLS {

@@ -20,7 +20,7 @@ public struct DeadLetterPublisher: Sendable {
 
     public init(
         transport: any MessageTransport, exchange: String, queueName: String, publisherID: String,
-        refusedPublishBackoff: Backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5)),
+        refusedPublishBackoff: Backoff = .refusedPublish,
         onRefusal: @escaping @Sendable (_ refusals: Int, _ wait: Duration, _ error: AMQPError) -> Void = { _, _, _ in }
     ) {
         self.transport = transport

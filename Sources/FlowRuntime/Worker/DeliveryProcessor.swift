@@ -296,14 +296,11 @@ struct DeliveryProcessor: Sendable {
 
     /// Dead-letters the delivery with its reason (the caller acknowledges it afterwards).
     private func deadLetter(_ delivery: AMQPDelivery, failure: ActivityFailure, attempt: Int?) async throws {
-        let logger = logger
-        let messageID = delivery.properties.messageID ?? ""
         let publisher = DeadLetterPublisher(
             transport: transport, exchange: configuration.names.deadLetterExchange, queueName: queueName, publisherID: configuration.workerID,
-            refusedPublishBackoff: configuration.refusedPublishBackoff
-        ) { refusals, wait, error in
-            Self.logRefusal(refusals, wait: wait, error: error, what: "dead-letter copy", messageID: messageID, logger: logger)
-        }
+            refusedPublishBackoff: configuration.refusedPublishBackoff,
+            onRefusal: logger.refusedPublishes(of: "dead-letter copy", messageID: delivery.properties.messageID ?? "")
+        )
         try await publisher.deadLetter(delivery, failure: failure, attempt: attempt)
         logger.error("message dead-lettered", metadata: ["error.type": "\(failure.type)", "reason": "\(failure.message)", "message.id": "\(delivery.properties.messageID ?? "")"])
     }
@@ -346,19 +343,8 @@ struct DeliveryProcessor: Sendable {
     /// delivery stays unacknowledged meanwhile and is not redelivered, so the refusals do
     /// not use up its queue's delivery limit.
     private func publishHoldingDelivery(_ message: AMQPMessage, what: String) async throws {
-        let logger = logger
-        let messageID = message.properties.messageID ?? ""
-        try await transport.publishUntilTaken(message, backoff: configuration.refusedPublishBackoff) { refusals, wait, error in
-            Self.logRefusal(refusals, wait: wait, error: error, what: what, messageID: messageID, logger: logger)
-        }
-    }
-
-    /// Says so at the first refusal and every tenth after it, not at each.
-    private static func logRefusal(_ refusals: Int, wait: Duration, error: AMQPError, what: String, messageID: String, logger: Logger) {
-        guard refusals == 1 || refusals % 10 == 0 else { return }
-        logger.warning(
-            "the broker refused a \(what); publishing it again while its request waits unacknowledged",
-            metadata: ["message.id": "\(messageID)", "refusals": "\(refusals)", "retry.delay": "\(wait)", "error": "\(error.message)"]
+        try await transport.publishUntilTaken(
+            message, backoff: configuration.refusedPublishBackoff, onRefusal: logger.refusedPublishes(of: what, messageID: message.properties.messageID ?? "")
         )
     }
 }

@@ -20,7 +20,7 @@ public struct WorkerConfiguration: Sendable {
     public var workerID: String
     /// The waits between publishes of a reply (or retry or dead-letter copy) the broker
     /// refused; the delivery stays unacknowledged meanwhile (``MessageTransport/publishUntilTaken(_:backoff:onRefusal:)``).
-    public var refusedPublishBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+    public var refusedPublishBackoff = Backoff.refusedPublish
 
     public init(
         queue: WorkQueue,
