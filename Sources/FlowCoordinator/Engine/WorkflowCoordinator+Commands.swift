@@ -94,7 +94,10 @@ extension WorkflowCoordinator {
     }
 
     func reject(_ delivery: AMQPDelivery, from queue: String, failure: ActivityFailure) async throws {
-        let publisher = DeadLetterPublisher(transport: transport, exchange: configuration.names.deadLetterExchange, queueName: queue, publisherID: configuration.coordinatorID)
+        let publisher = DeadLetterPublisher(
+            transport: transport, exchange: configuration.names.deadLetterExchange, queueName: queue, publisherID: configuration.coordinatorID,
+            onRefusal: logger.refusedPublishes(of: "dead-letter copy", messageID: delivery.properties.messageID ?? "")
+        )
         try await publisher.deadLetter(delivery, failure: failure, attempt: nil)
         statistics.record(.rejectedMessage)
         logger.error("message dead-lettered", metadata: ["queue": "\(queue)", "error.type": "\(failure.type)", "reason": "\(failure.message)"])
