@@ -23,6 +23,8 @@ export RABBITMQ_MNESIA_BASE="$FLOW_BROKER_DIR/data"
 export RABBITMQ_LOG_BASE="$FLOW_BROKER_DIR/log"
 export RABBITMQ_PID_FILE="$FLOW_BROKER_DIR/rabbitmq.pid"
 export RABBITMQ_CONF_ENV_FILE=/dev/null
+# A node that fails to boot writes its crash dump beside its logs, not into the caller's folder.
+export ERL_CRASH_DUMP="$FLOW_BROKER_DIR/log/erl_crash.dump"
 # A development node talks to nobody but this machine, Erlang distribution included.
 # Its schedulers do not spin while idle (RabbitMQ's advice for shared hosts): the suite
 # runs up to five nodes beside its own processes on two cores, and spinning schedulers
