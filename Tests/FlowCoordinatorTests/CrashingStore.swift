@@ -55,6 +55,7 @@ final class CrashingStore: WorkflowStore {
         try await write { try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient, traceContext: traceContext, at: now) }
     }
     func workflow(id: String) async throws -> WorkflowRecord? { try await read { try await store.workflow(id: id) } }
+    func journal(workflowID: String) async throws -> [JournalEntry] { try await read { try await store.journal(workflowID: workflowID) } }
     func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowSummary] {
         try await read { try await store.workflows(matching: filter, after: cursor, limit: limit) }
     }

@@ -33,6 +33,19 @@ struct InMemoryCoordinatorTests {
         #expect(try record.output?.decode(CountedWorkflow.Output.self) == Self.output)
         #expect(counter.all.count == 3)
         #expect(counter.all.values.allSatisfy { $0 == 1 })
+        // The journal holds the run: three commands, each answered once, then the end; the
+        // step rows beside it carry the same positions.
+        let journal = try await harness.store.checkedJournal("w1")
+        #expect(journal.status == .completed)
+        #expect(journal.commands.count == 3)
+        #expect(journal.entries.first?.event.kind == "workflow_started")
+        #expect(journal.entries.last?.event == .workflowCompleted(output: try #require(record.output)))
+        #expect(journal.entries.filter { $0.event.kind == "activity_completed" }.count == 3)
+        for (position, command) in journal.commands.enumerated() {
+            guard case .activity(let scheduled, .completed(let output)) = command else { Issue.record("position \(position): \(command)"); continue }
+            let step = try #require(try await harness.store.step(messageID: "w1/\(scheduled.stepKey)"))
+            #expect(step.result == output && step.input == scheduled.input)
+        }
         await harness.shutdown()
     }
 
@@ -117,6 +130,10 @@ struct InMemoryCoordinatorTests {
         let kinds = try await harness.store.history(workflowID: "sleepy").map(\.kind)
         #expect(kinds.filter { $0 == .timerStarted }.count == 1)
         #expect(kinds.filter { $0 == .timerFired }.count == 1)
+        let journal = try await harness.store.checkedJournal("sleepy")
+        guard case .timer(_, let fireAt, fired: true) = journal.commands.first else { Issue.record("\(journal.commands)"); return }
+        #expect(fireAt == journal.entries[0].recordedAt.addingTimeInterval(3), "the timer fires 3 s after the start, restart or not")
+        #expect(journal.commands.count == 2 && journal.status == .completed)
         await harness.shutdown()
     }
 
@@ -131,6 +148,9 @@ struct InMemoryCoordinatorTests {
         #expect(report.replayed.count == 1)
         let finished = try await harness.waitFor("parked", [.completed, .failed, .cancelled], timeout: .seconds(120))
         #expect(finished.status == .completed)
+        // The park and the replay's reply are both in the journal, at the step's position.
+        let kinds = try await harness.store.checkedJournal("parked").entries.map { "\($0.event.kind)@\($0.event.position.map(String.init) ?? "-")" }
+        #expect(kinds == ["workflow_started@-", "activity_scheduled@0", "activity_parked@0", "activity_completed@0", "workflow_completed@-"])
         await harness.shutdown()
     }
 
@@ -163,6 +183,7 @@ struct InMemoryCoordinatorTests {
             #expect(run.output == Self.output, "crash point \(crashPoint)")
             #expect(run.runs.count == 3 && run.runs.values.allSatisfy { $0 == 1 }, "crash point \(crashPoint): each activity ran once, \(run.runs)")
             #expect(run.results >= 1, "crash point \(crashPoint): the starter got the result")
+            #expect(run.journal == .success(3), "crash point \(crashPoint): a whole journal of three commands")
         }
     }
 
@@ -172,6 +193,8 @@ struct InMemoryCoordinatorTests {
         var output: CountedWorkflow.Output?
         var runs: [String: Int]
         var results: Int
+        /// The journal's command count, or why it does not hold together.
+        var journal: Result<Int, JournalError>
     }
 
     /// Starts `counted` by command on a coordinator whose store crashes after `afterWrites`
@@ -198,9 +221,11 @@ struct InMemoryCoordinatorTests {
         harness.startCoordinator(transport: broker.connect(name: "restarted coordinator"))
         let record = try await harness.waitFor("crash", [.completed, .failed], timeout: .seconds(120))
         try await waitUntil { broker.messages(in: results).count >= 1 }
+        let entries = try await harness.store.journal(workflowID: "crash")
         let run = CrashRun(
             writes: crashing.writes, crashed: crashing.crashed, output: try record.output?.decode(CountedWorkflow.Output.self),
-            runs: counter.all, results: broker.messages(in: results).count
+            runs: counter.all, results: broker.messages(in: results).count,
+            journal: Result { () throws(JournalError) in try WorkflowJournal(entries).commands.count }
         )
         await harness.shutdown()
         return run
@@ -227,5 +252,12 @@ extension ManualWallClock {
     func advanceWhenAsleep(by duration: Duration, sleepers: Int = 1) async throws {
         try await waitUntil { sleeperCount >= sleepers }
         advance(by: duration)
+    }
+}
+
+extension WorkflowStore {
+    /// The workflow's journal, checked entry by entry by the journal's own rules.
+    func checkedJournal(_ workflowID: String) async throws -> WorkflowJournal {
+        try WorkflowJournal(try await journal(workflowID: workflowID))
     }
 }

@@ -51,6 +51,41 @@ struct WorkflowStoreMigrationTests {
         #expect(history == [.workflowStarted, .activityScheduled, .activityCompleted, .activityScheduled, .timerStarted])
     }
 
+    @Test("an old store's workflows get journals from their rows, their commands in the order the old history recorded them")
+    func oldStoreJournals() async throws {
+        let store = try SQLiteWorkflowStore(path: try oldStore())
+        func kinds(_ journal: WorkflowJournal) -> [String] {
+            journal.entries.map { "\($0.event.kind)@\($0.event.position.map(String.init) ?? "-")" }
+        }
+        let running = try await store.checkedJournal("old-1")
+        #expect(kinds(running) == ["workflow_started@-", "activity_scheduled@0", "activity_completed@0", "activity_scheduled@1", "timer_started@2"])
+        #expect(running.status == .running)
+        #expect(running.commands[2] == .timer(key: "sleep#3000ms#1", fireAt: Date(timeIntervalSince1970: 1_790_000_007), fired: false))
+        guard case .activity(let first, .completed(let output)) = running.commands[0] else { Issue.record("\(running.commands)"); return }
+        #expect(first.stepKey == "counted_echo#abc#1" && first.options.startToCloseTimeout == .seconds(30))
+        #expect(output.text == #"{"value":"a"}"#)
+
+        let parked = try await store.checkedJournal("old-2")
+        #expect(kinds(parked) == ["workflow_started@-", "activity_scheduled@0", "activity_parked@0"])
+        #expect(parked.status == .parked)
+        let finished = try await store.checkedJournal("old-3")
+        #expect(finished.entries.map(\.event) == [
+            .workflowStarted(name: "counted", input: try JSONText(validating: #"{"value":"z"}"#)),
+            .workflowCompleted(output: try JSONText(validating: #"{"first":"z","left":"z-left","right":"z-right"}"#)),
+        ])
+
+        // The upgraded workflows go on where they stood: the next answers and commands
+        // follow their journals.
+        let at = Date(timeIntervalSince1970: 1_790_000_100)
+        _ = try await store.completeStep(messageID: "old-1/counted_echo#def#1", attempt: 1, output: try JSONText(validating: #"{"value":"a-left"}"#), at: at)
+        _ = try await store.completeStep(messageID: "old-2/needs_a_fix#0#1", attempt: 2, output: try JSONText(validating: #"{"fixed":true}"#), at: at)
+        _ = try await store.timer(workflowID: "old-2", key: "sleep#1000ms#1", firesAfter: .seconds(1), at: at)
+        #expect(kinds(try await store.checkedJournal("old-1")).suffix(1) == ["activity_completed@1"])
+        let resumed = try await store.checkedJournal("old-2")
+        #expect(kinds(resumed).suffix(2) == ["activity_completed@0", "timer_started@1"])
+        #expect(resumed.status == .running)
+    }
+
     @Test("a migrated old store takes new facts: a step completes, a parked workflow unparks, and it ends")
     func oldStoreWrites() async throws {
         let path = try oldStore()

@@ -49,8 +49,11 @@ extension SQLiteWorkflowStore {
         var attempt: Int
         var result: String?
         var error: String?
+        /// The step's command position in its workflow's journal.
+        var position: Int?
 
-        init(_ step: StepRecord) throws {
+        init(_ step: StepRecord, position: Int? = nil) throws {
+            self.position = position
             messageID = step.messageID
             workflowID = step.workflowID
             stepKey = step.stepKey
@@ -97,6 +100,8 @@ extension SQLiteWorkflowStore {
         var timerKey: String
         var fireAt: Date
         var fired: Bool
+        /// The timer's command position in its workflow's journal.
+        var position: Int?
     }
 
     struct HistoryRow: SnakeCaseColumns {
@@ -145,3 +150,18 @@ extension SQLiteWorkflowStore {
     }
 }
 
+extension SQLiteWorkflowStore.StepRow {
+    /// The step's position; every step has one once the journal migration ran.
+    func journalPosition() throws -> Int {
+        guard let position else { throw WorkflowStoreError("step \(messageID) has no position in its workflow's journal: the store skipped migration v5") }
+        return position
+    }
+}
+
+extension SQLiteWorkflowStore.TimerRow {
+    /// The timer's position; every timer has one once the journal migration ran.
+    func journalPosition() throws -> Int {
+        guard let position else { throw WorkflowStoreError("timer \(timerKey) of workflow \(workflowID) has no position in its journal: the store skipped migration v5") }
+        return position
+    }
+}

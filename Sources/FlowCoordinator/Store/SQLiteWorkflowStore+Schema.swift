@@ -91,6 +91,12 @@ extension SQLiteWorkflowStore {
             // trace after a restart (docs/observability.md). Null for workflows from before.
             try db.alter(table: "workflow") { table in table.add(column: "trace_context", .text) }
         }
+        migrator.registerMigration("v5: one journal per workflow") { db in
+            // The ordered events every workflow's state follows from
+            // (`SQLiteWorkflowStore+Journal.swift`); the journals of the workflows already
+            // here are written from their rows.
+            try createJournal(db)
+        }
         return migrator
     }
 

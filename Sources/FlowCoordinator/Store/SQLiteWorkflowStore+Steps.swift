@@ -20,7 +20,12 @@ extension SQLiteWorkflowStore {
             recorded.status = .scheduled
             recorded.sends = 0
             recorded.attempt = 0
-            try StepRow(recorded).insert(db)
+            let position = try Self.takePosition(db, workflowID: step.workflowID)
+            try StepRow(recorded, position: position).insert(db)
+            let scheduled = WorkflowEvent.ScheduledActivity(
+                position: position, activity: step.activity, queue: step.queue, input: step.input, options: step.options, stepKey: step.stepKey
+            )
+            try Self.record(db, workflowID: step.workflowID, .activityScheduled(scheduled), at: step.scheduledAt)
             try Self.append(db, workflowID: step.workflowID, kind: .activityScheduled, stepKey: step.stepKey, detail: "\(step.activity) on \(step.queue)", at: step.scheduledAt)
             return recorded
         }
@@ -60,6 +65,7 @@ extension SQLiteWorkflowStore {
             row.attempt = attempt
             row.lastHeardAt = now
             try row.update(db)
+            try Self.record(db, workflowID: row.workflowID, .activityCompleted(position: try row.journalPosition(), attempt: attempt, output: output), at: now)
             try Self.append(db, workflowID: row.workflowID, kind: .activityCompleted, stepKey: row.stepKey, detail: "attempt \(attempt): \(output.text.prefix(300))", at: now)
             let unparked = previous == .parked
                 ? try Self.unparkIfClear(db, workflowID: row.workflowID, at: now, because: "\(row.activity) completed after its replay") : false
@@ -76,6 +82,11 @@ extension SQLiteWorkflowStore {
             row.attempt = attempt
             row.lastHeardAt = now
             try row.update(db)
+            let position = try row.journalPosition()
+            let event: WorkflowEvent = status == .parked ? .activityParked(position: position, attempt: attempt, failure: failure)
+                : timedOut ? .activityTimedOut(position: position, failure: failure)
+                : .activityFailed(position: position, attempt: attempt, failure: failure)
+            try Self.record(db, workflowID: row.workflowID, event, at: now)
             try Self.append(db, workflowID: row.workflowID, kind: timedOut ? .activityTimedOut : .activityFailed, stepKey: row.stepKey, detail: "attempt \(attempt): \(failure)", at: now)
             if status == .parked, var workflow = try WorkflowRow.fetchOne(db, key: row.workflowID) {
                 let reason = "waiting for dead-letter replay: \(row.activity) (message \(messageID)) failed: \(failure.description.prefix(300))"
@@ -113,7 +124,9 @@ extension SQLiteWorkflowStore {
         try await database.write { db in
             if let timer = try TimerRow.fetchOne(db, key: ["workflow_id": workflowID, "timer_key": key]) { return (timer.fireAt, timer.fired) }
             let fireAt = now.addingTimeInterval(duration.seconds)
-            try TimerRow(workflowID: workflowID, timerKey: key, fireAt: fireAt, fired: false).insert(db)
+            let position = try Self.takePosition(db, workflowID: workflowID)
+            try TimerRow(workflowID: workflowID, timerKey: key, fireAt: fireAt, fired: false, position: position).insert(db)
+            try Self.record(db, workflowID: workflowID, .timerStarted(position: position, key: key, fireAt: fireAt), at: now)
             try Self.append(db, workflowID: workflowID, kind: .timerStarted, stepKey: key, detail: "fires at \(ISO8601DateFormatter().string(from: fireAt))", at: now)
             return (fireAt, false)
         }
@@ -124,6 +137,7 @@ extension SQLiteWorkflowStore {
             guard var timer = try TimerRow.fetchOne(db, key: ["workflow_id": workflowID, "timer_key": key]), !timer.fired else { return }
             timer.fired = true
             try timer.update(db)
+            try Self.record(db, workflowID: workflowID, .timerFired(position: try timer.journalPosition()), at: now)
             try Self.append(db, workflowID: workflowID, kind: .timerFired, stepKey: key, detail: "", at: now)
         }
     }

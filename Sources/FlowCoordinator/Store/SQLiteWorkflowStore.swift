@@ -44,6 +44,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                 id: id, name: name, status: .running, input: input.text, cancelRequested: false, startedAt: now, updatedAt: now, traceContext: traceText
             )
             try row.insert(db)
+            try Self.record(db, workflowID: id, .workflowStarted(name: name, input: input), at: now)
             try Self.append(db, workflowID: id, kind: .workflowStarted, stepKey: nil, detail: "\(name) with input \(input.text.prefix(500))", at: now)
             return .created(try row.record())
         }
@@ -71,6 +72,12 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             row.updatedAt = now
             row.finishedAt = now
             try row.update(db)
+            let ending: WorkflowEvent = switch status {
+            case .completed: .workflowCompleted(output: output ?? .null)
+            case .cancelled: .workflowCancelled(failure: error ?? .cancelled("cancelled"))
+            case .failed, .running, .parked: .workflowFailed(failure: error ?? .nonRetryable(.unknown, "no error was recorded"))
+            }
+            try Self.record(db, workflowID: id, ending, at: now)
             let kind: HistoryEvent.Kind = status == .completed ? .workflowCompleted : status == .cancelled ? .workflowCancelled : .workflowFailed
             let detail = output.map { "output \($0.text.prefix(500))" } ?? error.map { "\($0)" } ?? ""
             try Self.append(db, workflowID: id, kind: kind, stepKey: nil, detail: detail, at: now)
@@ -85,6 +92,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                 row.cancelRequested = true
                 row.updatedAt = now
                 try row.update(db)
+                try Self.record(db, workflowID: id, .cancelRequested(reason: reason), at: now)
                 try Self.append(db, workflowID: id, kind: .cancelRequested, stepKey: nil, detail: reason, at: now)
             }
             return try row.record()

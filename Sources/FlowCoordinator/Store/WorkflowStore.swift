@@ -39,6 +39,13 @@ public protocol WorkflowStore: Sendable {
     func finishedWithRecipients() async throws -> [WorkflowRecord]
     func removeRecipient(workflowID: String, _ recipient: ResultRecipient) async throws
 
+    // MARK: Journal
+
+    /// The workflow's journal, oldest event first: empty when there is no such workflow.
+    /// Written by the store's own writes, each event in the same transaction as the change
+    /// it records.
+    func journal(workflowID: String) async throws -> [JournalEntry]
+
     // MARK: History
 
     func appendHistory(workflowID: String, kind: HistoryEvent.Kind, stepKey: String?, detail: String, at now: Date) async throws

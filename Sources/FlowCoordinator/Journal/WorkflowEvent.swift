@@ -1,0 +1,210 @@
+import FlowCore
+import Foundation
+
+/// One fact in a workflow's journal: the ordered, append-only record that a workflow's
+/// state is derived from. Events name the commands they answer by **position**, the
+/// command's place in the workflow's sequence of commands (activities and timers, counted
+/// from 0), not by their input.
+///
+/// The wire form (the store's `payload` column, `flow workflow show --json`) is a JSON
+/// object with a `kind` and the event's fields in snake case. A kind this build does not
+/// know, written by a newer one, reads as ``unrecognized(kind:payload:)`` and is kept as
+/// it was written, so an older tool can still show and export such a journal.
+public enum WorkflowEvent: Sendable, Equatable {
+    /// The first event of every journal.
+    case workflowStarted(name: String, input: JSONText)
+    /// The workflow asked for an activity; its request is sent after this is recorded.
+    case activityScheduled(ScheduledActivity)
+    case activityCompleted(position: Int, attempt: Int, output: JSONText)
+    /// Failed for good, and thrown into the workflow.
+    case activityFailed(position: Int, attempt: Int, failure: ActivityFailure)
+    /// The coordinator gave up waiting for a reply.
+    case activityTimedOut(position: Int, failure: ActivityFailure)
+    /// Failed for good and dead-lettered: the workflow waits for a replay of the message,
+    /// whose final reply is a later completed or failed event at the same position.
+    case activityParked(position: Int, attempt: Int, failure: ActivityFailure)
+    /// A durable sleep began; it fires at `fireAt` on the coordinator's clock.
+    case timerStarted(position: Int, key: String, fireAt: Date)
+    case timerFired(position: Int)
+    case cancelRequested(reason: String)
+    case workflowCompleted(output: JSONText)
+    case workflowFailed(failure: ActivityFailure)
+    case workflowCancelled(failure: ActivityFailure)
+    /// An event of a kind this build does not know, as it was written.
+    case unrecognized(kind: String, payload: JSONText)
+
+    /// An activity call as the journal records it.
+    public struct ScheduledActivity: Sendable, Equatable, Codable {
+        public var position: Int
+        public var activity: String
+        /// The queue the request is sent to, by name.
+        public var queue: String
+        public var input: JSONText
+        public var options: ActivityOptions
+        /// The step's key in the store's step rows (`<activity>#<input digest>#<n>`), and so
+        /// the last part of its message id. Kept while the step rows still stand beside
+        /// the journal.
+        public var stepKey: String
+
+        public init(position: Int, activity: String, queue: String, input: JSONText, options: ActivityOptions, stepKey: String) {
+            self.position = position
+            self.activity = activity
+            self.queue = queue
+            self.input = input
+            self.options = options
+            self.stepKey = stepKey
+        }
+    }
+
+    /// The event's kind as the wire form names it.
+    public var kind: String {
+        switch self {
+        case .workflowStarted: "workflow_started"
+        case .activityScheduled: "activity_scheduled"
+        case .activityCompleted: "activity_completed"
+        case .activityFailed: "activity_failed"
+        case .activityTimedOut: "activity_timed_out"
+        case .activityParked: "activity_parked"
+        case .timerStarted: "timer_started"
+        case .timerFired: "timer_fired"
+        case .cancelRequested: "cancel_requested"
+        case .workflowCompleted: "workflow_completed"
+        case .workflowFailed: "workflow_failed"
+        case .workflowCancelled: "workflow_cancelled"
+        case .unrecognized(let kind, _): kind
+        }
+    }
+
+    /// The position of the command the event opens or answers, if it concerns one.
+    public var position: Int? {
+        switch self {
+        case .activityScheduled(let scheduled): scheduled.position
+        case .activityCompleted(let position, _, _), .activityFailed(let position, _, _), .activityTimedOut(let position, _),
+            .activityParked(let position, _, _), .timerStarted(let position, _, _), .timerFired(let position):
+            position
+        case .workflowStarted, .cancelRequested, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
+            nil
+        }
+    }
+
+    /// Whether the event ends the workflow: nothing may follow it.
+    public var isTerminal: Bool {
+        switch self {
+        case .workflowCompleted, .workflowFailed, .workflowCancelled: true
+        default: false
+        }
+    }
+}
+
+extension WorkflowEvent: Codable {
+    private enum Key: String, CodingKey {
+        case kind, name, input, scheduled, position, attempt, output, failure, key, fireAt, reason
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        let kind = try container.decode(String.self, forKey: .kind)
+        switch kind {
+        case "workflow_started":
+            self = .workflowStarted(name: try container.decode(String.self, forKey: .name), input: try container.decode(JSONText.self, forKey: .input))
+        case "activity_scheduled":
+            self = .activityScheduled(try container.decode(ScheduledActivity.self, forKey: .scheduled))
+        case "activity_completed":
+            self = .activityCompleted(
+                position: try container.decode(Int.self, forKey: .position), attempt: try container.decode(Int.self, forKey: .attempt),
+                output: try container.decode(JSONText.self, forKey: .output)
+            )
+        case "activity_failed":
+            self = .activityFailed(
+                position: try container.decode(Int.self, forKey: .position), attempt: try container.decode(Int.self, forKey: .attempt),
+                failure: try container.decode(ActivityFailure.self, forKey: .failure)
+            )
+        case "activity_timed_out":
+            self = .activityTimedOut(position: try container.decode(Int.self, forKey: .position), failure: try container.decode(ActivityFailure.self, forKey: .failure))
+        case "activity_parked":
+            self = .activityParked(
+                position: try container.decode(Int.self, forKey: .position), attempt: try container.decode(Int.self, forKey: .attempt),
+                failure: try container.decode(ActivityFailure.self, forKey: .failure)
+            )
+        case "timer_started":
+            self = .timerStarted(
+                position: try container.decode(Int.self, forKey: .position), key: try container.decode(String.self, forKey: .key),
+                fireAt: try container.decode(Date.self, forKey: .fireAt)
+            )
+        case "timer_fired":
+            self = .timerFired(position: try container.decode(Int.self, forKey: .position))
+        case "cancel_requested":
+            self = .cancelRequested(reason: try container.decode(String.self, forKey: .reason))
+        case "workflow_completed":
+            self = .workflowCompleted(output: try container.decode(JSONText.self, forKey: .output))
+        case "workflow_failed":
+            self = .workflowFailed(failure: try container.decode(ActivityFailure.self, forKey: .failure))
+        case "workflow_cancelled":
+            self = .workflowCancelled(failure: try container.decode(ActivityFailure.self, forKey: .failure))
+        default:
+            self = .unrecognized(kind: kind, payload: try decoder.singleValueContainer().decode(JSONText.self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        if case .unrecognized(_, let payload) = self {
+            // Written back exactly as it was read, kind included.
+            var container = encoder.singleValueContainer()
+            try container.encode(payload)
+            return
+        }
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(kind, forKey: .kind)
+        switch self {
+        case .workflowStarted(let name, let input):
+            try container.encode(name, forKey: .name)
+            try container.encode(input, forKey: .input)
+        case .activityScheduled(let scheduled):
+            try container.encode(scheduled, forKey: .scheduled)
+        case .activityCompleted(let position, let attempt, let output):
+            try container.encode(position, forKey: .position)
+            try container.encode(attempt, forKey: .attempt)
+            try container.encode(output, forKey: .output)
+        case .activityFailed(let position, let attempt, let failure), .activityParked(let position, let attempt, let failure):
+            try container.encode(position, forKey: .position)
+            try container.encode(attempt, forKey: .attempt)
+            try container.encode(failure, forKey: .failure)
+        case .activityTimedOut(let position, let failure):
+            try container.encode(position, forKey: .position)
+            try container.encode(failure, forKey: .failure)
+        case .timerStarted(let position, let key, let fireAt):
+            try container.encode(position, forKey: .position)
+            try container.encode(key, forKey: .key)
+            try container.encode(fireAt, forKey: .fireAt)
+        case .timerFired(let position):
+            try container.encode(position, forKey: .position)
+        case .cancelRequested(let reason):
+            try container.encode(reason, forKey: .reason)
+        case .workflowCompleted(let output):
+            try container.encode(output, forKey: .output)
+        case .workflowFailed(let failure), .workflowCancelled(let failure):
+            try container.encode(failure, forKey: .failure)
+        case .unrecognized:
+            break
+        }
+    }
+}
+
+/// One numbered event of a workflow's journal.
+public struct JournalEntry: Sendable, Equatable, Codable {
+    /// The event's place in its workflow's journal: 1 for the first, then one more each.
+    public var sequence: Int64
+    /// The ownership epoch of the coordinator that wrote it. One coordinator per store
+    /// never changes it; a store shared by several fences a writer with a stale one.
+    public var epoch: Int64
+    /// When the coordinator recorded it, on its clock.
+    public var recordedAt: Date
+    public var event: WorkflowEvent
+
+    public init(sequence: Int64, epoch: Int64, recordedAt: Date, event: WorkflowEvent) {
+        self.sequence = sequence
+        self.epoch = epoch
+        self.recordedAt = recordedAt
+        self.event = event
+    }
+}

@@ -1,0 +1,177 @@
+import FlowCore
+import Foundation
+
+/// A workflow's journal as a value: its entries, and the state they add up to. It is the
+/// one place that knows which event may follow which; it does no I/O, so the rules are
+/// tested on their own and the replayer, the stores and the tools all use the same ones.
+///
+/// `apply` checks an entry against what came before and refuses, changing nothing, one
+/// that breaks the journal: a gap or repeat in the numbering, an event before the start or
+/// after the end, an answer to a command that was never issued or was already answered,
+/// a command out of position.
+public struct WorkflowJournal: Sendable, Equatable {
+    /// Where one command stands.
+    public enum Command: Sendable, Equatable {
+        case activity(WorkflowEvent.ScheduledActivity, ActivityState)
+        case timer(key: String, fireAt: Date, fired: Bool)
+    }
+
+    /// Where an activity command stands.
+    public enum ActivityState: Sendable, Equatable {
+        case waiting
+        case completed(JSONText)
+        case failed(ActivityFailure, timedOut: Bool)
+        /// Dead-lettered; a replay's final reply ends it.
+        case parked(ActivityFailure)
+
+        var isFinal: Bool {
+            switch self {
+            case .completed, .failed: true
+            case .waiting, .parked: false
+            }
+        }
+    }
+
+    public private(set) var entries: [JournalEntry] = []
+    /// The workflow's name and input, once started.
+    public private(set) var started: (name: String, input: JSONText)?
+    /// Every command issued so far, by position.
+    public private(set) var commands: [Command] = []
+    public private(set) var cancelRequested = false
+    /// The event that ended the workflow, if one has.
+    public private(set) var ending: WorkflowEvent?
+
+    public init() {}
+
+    /// A journal of `entries`, each checked in turn.
+    public init(_ entries: some Sequence<JournalEntry>) throws(JournalError) {
+        for entry in entries { try apply(entry) }
+    }
+
+    /// The sequence number the next entry must carry.
+    public var nextSequence: Int64 { (entries.last?.sequence ?? 0) + 1 }
+    /// The position the next command takes.
+    public var nextPosition: Int { commands.count }
+
+    /// The workflow's status as the journal has it.
+    public var status: WorkflowStatus {
+        switch ending {
+        case .workflowCompleted?: return .completed
+        case .workflowFailed?: return .failed
+        case .workflowCancelled?: return .cancelled
+        default:
+            let parked = commands.contains { if case .activity(_, .parked) = $0 { true } else { false } }
+            return parked ? .parked : .running
+        }
+    }
+
+    /// Appends an entry after checking it against the journal so far; on a violation
+    /// nothing changes.
+    public mutating func apply(_ entry: JournalEntry) throws(JournalError) {
+        let event = entry.event
+        guard entry.sequence == nextSequence else {
+            throw JournalError(.sequenceGap, at: entry, "carries sequence number \(entry.sequence) where \(nextSequence) comes next")
+        }
+        if ending != nil {
+            throw JournalError(.afterEnd, at: entry, "follows the workflow's end (\(ending!.kind))")
+        }
+        if started == nil, event.kind != "workflow_started" {
+            throw JournalError(.beforeStart, at: entry, "comes before the workflow started")
+        }
+        switch event {
+        case .workflowStarted(let name, let input):
+            guard started == nil else { throw JournalError(.duplicateStart, at: entry, "starts a workflow that has started") }
+            started = (name, input)
+        case .activityScheduled(let scheduled):
+            try requireNext(scheduled.position, entry)
+            commands.append(.activity(scheduled, .waiting))
+        case .timerStarted(let position, let key, let fireAt):
+            try requireNext(position, entry)
+            commands.append(.timer(key: key, fireAt: fireAt, fired: false))
+        case .activityCompleted(let position, _, let output):
+            try answer(position, entry, with: .completed(output))
+        case .activityFailed(let position, _, let failure):
+            try answer(position, entry, with: .failed(failure, timedOut: false))
+        case .activityTimedOut(let position, let failure):
+            try answer(position, entry, with: .failed(failure, timedOut: true))
+        case .activityParked(let position, _, let failure):
+            try answer(position, entry, with: .parked(failure))
+        case .timerFired(let position):
+            guard commands.indices.contains(position), case .timer(let key, let fireAt, let fired) = commands[position] else {
+                throw JournalError(.unknownCommand, at: entry, "fires position \(position), which is no timer")
+            }
+            guard !fired else { throw JournalError(.alreadyAnswered, at: entry, "fires timer \(key) at position \(position) again") }
+            commands[position] = .timer(key: key, fireAt: fireAt, fired: true)
+        case .cancelRequested:
+            cancelRequested = true
+        case .workflowCompleted, .workflowFailed, .workflowCancelled:
+            ending = event
+        case .unrecognized(let kind, _):
+            throw JournalError(.unrecognizedEvent, at: entry, "is of kind '\(kind)', which this build does not know: read this journal with the build that wrote it")
+        }
+        entries.append(entry)
+    }
+
+    private func requireNext(_ position: Int, _ entry: JournalEntry) throws(JournalError) {
+        guard position == nextPosition else {
+            throw JournalError(.positionOutOfOrder, at: entry, "issues a command at position \(position) where \(nextPosition) comes next")
+        }
+    }
+
+    private mutating func answer(_ position: Int, _ entry: JournalEntry, with state: ActivityState) throws(JournalError) {
+        guard commands.indices.contains(position), case .activity(let scheduled, let current) = commands[position] else {
+            throw JournalError(.unknownCommand, at: entry, "answers position \(position), which is no activity")
+        }
+        switch (current, state) {
+        case (.waiting, _), (.parked, .completed), (.parked, .failed):
+            commands[position] = .activity(scheduled, state)
+        default:
+            throw JournalError(.alreadyAnswered, at: entry, "answers \(scheduled.activity) at position \(position), which already has its outcome")
+        }
+    }
+}
+
+extension WorkflowJournal {
+    public static func == (left: WorkflowJournal, right: WorkflowJournal) -> Bool { left.entries == right.entries }
+}
+
+/// A journal entry that cannot follow the ones before it.
+public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What kind of violation, for programs.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Value: String { case sequenceGap, beforeStart, duplicateStart, afterEnd, positionOutOfOrder, unknownCommand, alreadyAnswered, unrecognizedEvent }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// The entry's sequence number is not the next one.
+        public static let sequenceGap = Code(.sequenceGap)
+        /// An event other than the start comes first.
+        public static let beforeStart = Code(.beforeStart)
+        public static let duplicateStart = Code(.duplicateStart)
+        /// Something follows the workflow's end.
+        public static let afterEnd = Code(.afterEnd)
+        /// A command does not take the next position.
+        public static let positionOutOfOrder = Code(.positionOutOfOrder)
+        /// An answer names a position that holds no such command.
+        public static let unknownCommand = Code(.unknownCommand)
+        /// An answer to a command that already has its outcome.
+        public static let alreadyAnswered = Code(.alreadyAnswered)
+        /// An event of a kind this build does not know.
+        public static let unrecognizedEvent = Code(.unrecognizedEvent)
+
+        public var description: String { value.rawValue }
+    }
+
+    public var code: Code
+    /// The sequence number of the entry refused.
+    public var sequence: Int64
+    public var message: String
+
+    init(_ code: Code, at entry: JournalEntry, _ what: String) {
+        self.code = code
+        self.sequence = entry.sequence
+        self.message = "journal event \(entry.sequence) (\(entry.event.kind)) \(what)"
+    }
+
+    public var description: String { message }
+}
