@@ -76,11 +76,12 @@ final class CoordinatorHarness: Sendable {
     }
 
     /// Starts a coordinator on the store (or `store`, a wrapper around it) and `transport`
-    /// (by default the harness's coordinator connection).
-    func startCoordinator(store: (any WorkflowStore)? = nil, transport: (any MessageTransport)? = nil) {
+    /// (by default the harness's coordinator connection), running `workflows` (by default
+    /// the harness's: another registry is a deploy of changed workflow code).
+    func startCoordinator(store: (any WorkflowStore)? = nil, transport: (any MessageTransport)? = nil, workflows: WorkflowRegistry? = nil) {
         if let transport { coordinatorConnection.withLock { $0 = transport } }
         let coordinator = WorkflowCoordinator(
-            configuration: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace), registry: workflows,
+            configuration: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace), registry: workflows ?? self.workflows,
             transport: coordinatorConnection.withLock { $0 }, store: store ?? self.store, clock: clock, logger: TestBroker.logger
         )
         let task = Task { try await coordinator.run() }

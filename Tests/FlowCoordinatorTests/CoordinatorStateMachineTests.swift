@@ -38,35 +38,21 @@ struct CoordinatorStateMachineTests {
         #expect(!result3)
     }
 
-    @Test("an outcome for a waiting step resumes it; one that comes before the wait is kept for it")
-    func outcomesReachTheirWait() {
+    @Test("a step that ends is no longer watched, and a send confirmed after it changes nothing")
+    func endedStepsAreForgotten() {
         var machine = machine()
-        awaiting(&machine)
-        let result4 = machine.beginWaiting("w/a#1")
-        #expect(result4 == nil)
-        let result5 = machine.outcome("w/a#1", workflowID: "w", .completed(.null))
-        #expect(result5 == .resume(.completed(.null)))
-
-        awaiting(&machine, "w/b#1")
-        let result6 = machine.outcome("w/b#1", workflowID: "w", .completed(.emptyObject))
-        #expect(result6 == .kept)
-        let result7 = machine.beginWaiting("w/b#1")
-        #expect(result7 == .completed(.emptyObject))
+        awaiting(&machine, sentAt: start)
+        #expect(machine.awaitedCount == 1)
+        machine.stepEnded("w/a#1")
+        machine.stepSent("w/a#1", at: start, sends: 2)
         #expect(machine.awaitedCount == 0)
-    }
-
-    @Test("an outcome for a workflow that does not run here is dropped (the store has it)")
-    func staleOutcomesAreDropped() {
-        var machine = machine()
-        let result8 = machine.outcome("gone/a#1", workflowID: "gone", .completed(.null))
-        #expect(result8 == .dropped)
+        #expect(machine.overdue(at: start.addingTimeInterval(3600), queueName: { $0.queueName }).isEmpty)
     }
 
     @Test("a sent step is overdue after its budget and is re-sent while it has re-sends left, then timed out")
     func overdueStepsAreResentThenTimedOut() throws {
         var machine = machine()
         awaiting(&machine, sentAt: start)
-        _ = machine.beginWaiting("w/a#1")
         #expect(machine.overdue(at: start.addingTimeInterval(15), queueName: { $0.queueName }).isEmpty, "exactly at the budget it is not yet overdue")
         let first = machine.overdue(at: start.addingTimeInterval(15.001), queueName: { $0.queueName })
         guard case .resend(let messageID, _, let reason)? = first.first else { Issue.record("expected a re-send, got \(first)"); return }
@@ -86,7 +72,6 @@ struct CoordinatorStateMachineTests {
     func silentHeartbeats() {
         var machine = machine()
         awaiting(&machine, call: call(heartbeatTimeout: .seconds(2)), sentAt: start)
-        _ = machine.beginWaiting("w/a#1")
         machine.heard("w/a#1", at: start.addingTimeInterval(1))
         #expect(machine.overdue(at: start.addingTimeInterval(3), queueName: { $0.queueName }).isEmpty)
         let actions = machine.overdue(at: start.addingTimeInterval(3.01), queueName: { $0.queueName })
@@ -94,26 +79,12 @@ struct CoordinatorStateMachineTests {
         #expect(reason.contains("no heartbeat within"))
     }
 
-    @Test("steps not yet sent, parked, or not waited for are never overdue")
-    func onlySentWaitedStepsAreSupervised() {
+    @Test("steps not yet sent, or parked, are never overdue")
+    func onlySentStepsAreSupervised() {
         var machine = machine()
         awaiting(&machine, "w/unsent#1")
-        _ = machine.beginWaiting("w/unsent#1")
         awaiting(&machine, "w/parked#1", sentAt: start)
-        _ = machine.beginWaiting("w/parked#1")
         machine.parked("w/parked#1")
-        awaiting(&machine, "w/early#1", sentAt: start)
-        #expect(machine.overdue(at: start.addingTimeInterval(3600), queueName: { $0.queueName }).isEmpty)
-    }
-
-    @Test("a send confirmed after the step's outcome came changes nothing")
-    func lateSendConfirm() {
-        var machine = machine()
-        awaiting(&machine)
-        _ = machine.beginWaiting("w/a#1")
-        _ = machine.outcome("w/a#1", workflowID: "w", .completed(.null))
-        machine.stepSent("w/a#1", at: start, sends: 1)
-        #expect(machine.awaitedCount == 0)
         #expect(machine.overdue(at: start.addingTimeInterval(3600), queueName: { $0.queueName }).isEmpty)
     }
 
@@ -134,6 +105,10 @@ struct CoordinatorStateMachineTests {
         #expect(result12 == .finished(.cancelled, output: nil, error: .nonRetryable(.cancelled, "the workflow was cancelled")))
         let result13 = machine.requestCancel("c")
         #expect(!result13, "a workflow that no longer runs here has no task to cancel")
+        _ = machine.launch("e")
+        let divergence = WorkflowNondeterminism(workflowID: "e", position: 1, recorded: "activity echo", requested: "a timer of 3 s")
+        let diverged = machine.ended("e", .threw(divergence), at: start, random: 0.5)
+        #expect(diverged == .diverged(divergence), "a run that does not replay parks; it is not failed")
         _ = machine.launch("d")
         machine.shutDown()
         let result14 = machine.ended("d", .threw(CancellationError()), at: start, random: 0.5)
@@ -163,18 +138,14 @@ struct CoordinatorStateMachineTests {
         #expect(result19 == .relaunch(at: at.addingTimeInterval(1)), "an end resets the count")
     }
 
-    @Test("a run that ends forgets its steps and the outcomes kept for it")
+    @Test("a run that ends forgets its steps")
     func endForgetsSteps() {
         var machine = machine()
         awaiting(&machine, "w/a#1", sentAt: start)
         awaiting(&machine, "w/b#1")
-        _ = machine.outcome("w/b#1", workflowID: "w", .completed(.null))
+        awaiting(&machine, "v/a#1", workflowID: "v", sentAt: start)
         _ = machine.ended("w", .threw(CancellationError()), at: start, random: 0.5)
-        #expect(machine.awaitedCount == 0)
-        _ = machine.launch("w")
-        awaiting(&machine, "w/b#1")
-        let result20 = machine.beginWaiting("w/b#1")
-        #expect(result20 == nil, "the early outcome of the old run is gone; the store answers the replay")
+        #expect(machine.awaitedCount == 1, "the other workflow's step stays watched")
     }
 
     @Test("failures to handle messages back off, and one success resets them")

@@ -77,7 +77,13 @@ final class CrashingStore: WorkflowStore {
     }
     func step(messageID: String) async throws -> StepRecord? { try await read { try await store.step(messageID: messageID) } }
     func steps(workflowID: String) async throws -> [StepRecord] { try await read { try await store.steps(workflowID: workflowID) } }
-    func scheduleStep(_ step: StepRecord) async throws -> StepRecord { try await write { try await store.scheduleStep(step) } }
+    func scheduleStep(_ step: StepRecord, position: Int) async throws -> StepRecord { try await write { try await store.scheduleStep(step, position: position) } }
+    func recordMarker(workflowID: String, position: Int, name: String, value: JSONText, at now: Date) async throws {
+        try await write { try await store.recordMarker(workflowID: workflowID, position: position, name: name, value: value, at: now) }
+    }
+    func setDivergence(workflowID: String, reason: String?, at now: Date) async throws {
+        try await write { try await store.setDivergence(workflowID: workflowID, reason: reason, at: now) }
+    }
     func markSent(messageID: String, at now: Date, resentBecause reason: String?) async throws -> StepHead? {
         try await write { try await store.markSent(messageID: messageID, at: now, resentBecause: reason) }
     }
@@ -90,8 +96,8 @@ final class CrashingStore: WorkflowStore {
     func failStep(messageID: String, attempt: Int, failure: ActivityFailure, status: StepStatus, timedOut: Bool, at now: Date) async throws -> StepChange {
         try await write { try await store.failStep(messageID: messageID, attempt: attempt, failure: failure, status: status, timedOut: timedOut, at: now) }
     }
-    func timer(workflowID: String, key: String, firesAfter duration: Duration, at now: Date) async throws -> (fireAt: Date, fired: Bool) {
-        try await write { try await store.timer(workflowID: workflowID, key: key, firesAfter: duration, at: now) }
+    func timer(workflowID: String, key: String, position: Int, firesAfter duration: Duration, at now: Date) async throws -> (fireAt: Date, fired: Bool) {
+        try await write { try await store.timer(workflowID: workflowID, key: key, position: position, firesAfter: duration, at: now) }
     }
     func markTimerFired(workflowID: String, key: String, at now: Date) async throws { try await write { try await store.markTimerFired(workflowID: workflowID, key: key, at: now) } }
     func upsertSchedule(_ schedule: ScheduleRecord) async throws { try await write { try await store.upsertSchedule(schedule) } }

@@ -105,6 +105,7 @@ struct WorkflowJournalTests {
             .activityTimedOut(position: 5, failure: Self.failure),
             .workflowFailed(failure: Self.failure),
             .workflowCancelled(failure: .cancelled("an operator asked")),
+            .markerRecorded(position: 6, name: "now", value: try JSONText(encoding: Self.at)),
         ]
         for entry in Self.entries(events) {
             let text = try FlowJSON.encodeText(entry)

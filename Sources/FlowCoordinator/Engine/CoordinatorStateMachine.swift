@@ -7,7 +7,7 @@ import Foundation
 /// waiting workflow, time a step out, launch again). The store holds what must survive a
 /// crash; this holds what a crash may forget.
 struct CoordinatorStateMachine {
-    /// A step a running workflow asked for and has no outcome for yet.
+    /// A step a running workflow waits on and has no outcome for yet.
     struct AwaitedStep: Sendable, Equatable {
         var workflowID: String
         var call: ActivityCall
@@ -16,26 +16,6 @@ struct CoordinatorStateMachine {
         var sentAt: Date?
         var lastHeardAt: Date?
         var sends: Int
-        /// Whether the workflow's code is suspended on it now.
-        var isWaiting = false
-    }
-
-    enum StepOutcome: Sendable, Equatable {
-        case completed(JSONText)
-        case failed(ActivityFailure)
-        /// The request could not be recorded or sent; the workflow is suspended and tried again.
-        case unavailable(String)
-    }
-
-    /// A step's outcome arrived: what becomes of it.
-    enum OutcomeAction: Equatable {
-        /// Resume the workflow suspended on the step.
-        case resume(StepOutcome)
-        /// Its workflow runs here but has not reached the step yet (a replay catching up):
-        /// kept until it does.
-        case kept
-        /// No workflow here waits for it (it ended, or runs elsewhere): the store has it.
-        case dropped
     }
 
     /// What supervision found overdue.
@@ -57,6 +37,9 @@ struct CoordinatorStateMachine {
         case suspended
         /// The coordinator could not record or send a step: launched again at `at`.
         case relaunch(at: Date)
+        /// The code does not replay its journal: the workflow parks, and runs again when a
+        /// coordinator with code that replays starts.
+        case diverged(WorkflowNondeterminism)
     }
 
     let replyGrace: Duration
@@ -66,7 +49,6 @@ struct CoordinatorStateMachine {
     private(set) var isShuttingDown = false
     private var cancelling: Set<String> = []
     private var steps: [String: AwaitedStep] = [:]
-    private var arrived: [String: StepOutcome] = [:]
     private var relaunches: [String: (at: Date, failures: Int)] = [:]
     private var handlingFailures = 0
     let handlingBackoff = Backoff(initial: .milliseconds(200), maximum: .seconds(10))
@@ -96,7 +78,6 @@ struct CoordinatorStateMachine {
     mutating func ended(_ workflowID: String, _ end: RunEnd, at now: Date, random: Double) -> Ending {
         running.remove(workflowID)
         for (messageID, step) in steps where step.workflowID == workflowID { steps[messageID] = nil }
-        arrived = arrived.filter { !$0.key.hasPrefix(workflowID + "/") }
         if cancelling.remove(workflowID) != nil {
             return .finished(.cancelled, output: nil, error: .nonRetryable(.cancelled, "the workflow was cancelled"))
         }
@@ -119,6 +100,8 @@ struct CoordinatorStateMachine {
         case .threw(is CoordinatorUnavailable):
             // The time is set by `ended`, which counts the failures.
             return .relaunch(at: .distantFuture)
+        case .threw(let divergence as WorkflowNondeterminism):
+            return .diverged(divergence)
         case .threw(let error as ActivityError):
             return .finished(.failed, output: nil, error: .nonRetryable(error.failure.kind, "\(error.activity) failed: \(error.failure.message)"))
         case .threw(let failure as ActivityFailure):
@@ -146,11 +129,9 @@ struct CoordinatorStateMachine {
 
     // MARK: Steps
 
-    /// A workflow reached a step the store has no outcome for. The shell sends it when it
-    /// was never sent (`sentAt` nil), then calls ``beginWaiting(_:)``.
+    /// A workflow waits on a step the store has no outcome for: sent, about to be sent
+    /// (`sentAt` nil until ``stepSent(_:at:sends:)``), or parked.
     mutating func awaitStep(_ messageID: String, _ step: AwaitedStep) {
-        var step = step
-        step.isWaiting = steps[messageID]?.isWaiting ?? false
         steps[messageID] = step
     }
 
@@ -163,18 +144,8 @@ struct CoordinatorStateMachine {
         steps[messageID]!.sends = sends
     }
 
-    /// The workflow suspends on the step: its outcome when it came early, or nil to wait.
-    mutating func beginWaiting(_ messageID: String) -> StepOutcome? {
-        if let outcome = arrived.removeValue(forKey: messageID) {
-            steps[messageID] = nil
-            return outcome
-        }
-        steps[messageID]?.isWaiting = true
-        return nil
-    }
-
-    /// The workflow no longer waits (its task was cancelled).
-    mutating func stopWaiting(_ messageID: String) {
+    /// The step has its outcome, or its workflow no longer waits on it: no deadline runs.
+    mutating func stepEnded(_ messageID: String) {
         steps[messageID] = nil
     }
 
@@ -188,20 +159,12 @@ struct CoordinatorStateMachine {
         steps[messageID]?.sentAt = nil
     }
 
-    /// A step's outcome, recorded by the store.
-    mutating func outcome(_ messageID: String, workflowID: String, _ outcome: StepOutcome) -> OutcomeAction {
-        if let step = steps.removeValue(forKey: messageID), step.isWaiting { return .resume(outcome) }
-        guard running.contains(workflowID) else { return .dropped }
-        arrived[messageID] = outcome
-        return .kept
-    }
-
     /// The steps whose final reply is overdue at `now` (or whose heartbeat stopped): each is
     /// sent again under the same message id while it has re-sends left, then timed out.
     func overdue(at now: Date, queueName: (WorkQueue) -> String) -> [SupervisionAction] {
         steps.keys.sorted().compactMap { messageID in
             let step = steps[messageID]!
-            guard step.isWaiting, let sentAt = step.sentAt else { return nil }
+            guard let sentAt = step.sentAt else { return nil }
             let call = step.call
             let budget = call.options.scheduleToCloseTimeout ?? call.retryPolicy.worstCaseDuration(attemptTimeout: call.attemptTimeout) + replyGrace
             var reason: String?

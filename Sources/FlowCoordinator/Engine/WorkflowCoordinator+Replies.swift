@@ -40,38 +40,18 @@ extension WorkflowCoordinator {
 
     private func record(_ reply: ActivityReply, messageID: String) async throws {
         let attempt = Int(reply.attempt)
+        let result: StepResult
         switch reply.status {
         case .progress:
             try await store.recordProgress(messageID: messageID, attempt: attempt, details: reply.progress, at: now)
             machine.heard(messageID, at: now)
+            return
         case .completed:
-            let change = try await store.completeStep(messageID: messageID, attempt: attempt, output: reply.output ?? .null, at: now)
-            if case .recorded(let step, let unparked) = change {
-                statistics.record(.stepCompleted)
-                if unparked { logger.info("a replayed step completed; workflow unparked", metadata: ["workflow.id": "\(step.workflowID)", "message.id": "\(messageID)"]) }
-                resolve(messageID: messageID, workflowID: step.workflowID, .completed(reply.output ?? .null))
-            }
-            count(change, messageID: messageID)
+            result = .completed(attempt: attempt, output: reply.output ?? .null)
         case .failed:
-            let failure = reply.error ?? .nonRetryable(.unknown, "the worker sent no error")
-            let options = try await store.step(messageID: messageID)?.options
-            // A cancelled activity was not dead-lettered: there is nothing to replay, so the
-            // workflow sees the failure instead of parking.
-            let parks = options?.onFinalFailure != .throw && !failure.isCancellation
-            let change = try await store.failStep(messageID: messageID, attempt: attempt, failure: failure, status: parks ? .parked : .failed, timedOut: false, at: now)
-            if case .recorded(let step, _) = change {
-                if parks {
-                    statistics.record(.stepParked)
-                    machine.parked(messageID)
-                    logger.warning("a step failed for good and was dead-lettered; workflow parked until it is replayed", metadata: ["workflow.id": "\(step.workflowID)", "message.id": "\(messageID)", "error": "\(failure)"])
-                    try await announceParked(step, failure: failure)
-                } else {
-                    statistics.record(.stepFailed)
-                    resolve(messageID: messageID, workflowID: step.workflowID, .failed(failure))
-                }
-            }
-            count(change, messageID: messageID)
+            result = .failed(attempt: attempt, failure: reply.error ?? .nonRetryable(.unknown, "the worker sent no error"))
         }
+        count(try await deliverOutcome(result, messageID: messageID), messageID: messageID)
     }
 
     private func count(_ change: StepChange, messageID: String) {

@@ -3,77 +3,9 @@ import FlowObservability
 import FlowTransport
 import Foundation
 import Logging
-import Synchronization
 import Tracing
 
 extension WorkflowCoordinator {
-    /// Runs one step of a workflow: its recorded outcome when it has one, otherwise sends
-    /// the request (unless it was sent before) and waits for the outcome.
-    func executeStep(workflowID: String, stepKey: String, call: ActivityCall, logger: Logger) async throws -> JSONText {
-        let messageID = "\(workflowID)/\(stepKey)"
-        let step: StepRecord
-        do {
-            step = try await store.scheduleStep(
-                StepRecord(
-                    messageID: messageID, workflowID: workflowID, stepKey: stepKey, activity: call.activity,
-                    queue: configuration.names.queue(call.queue), input: call.input, options: call.options, status: .scheduled,
-                    sends: 0, scheduledAt: now, sentAt: nil, lastHeardAt: nil, attempt: 0, result: nil, error: nil
-                )
-            )
-        } catch {
-            throw CoordinatorUnavailable(message: "cannot record step \(stepKey): \(error)")
-        }
-        switch step.status {
-        case .completed:
-            statistics.record(.stepReplayed)
-            return step.result ?? JSONText.null
-        case .failed:
-            statistics.record(.stepReplayed)
-            throw ActivityError(activity: call.activity, failure: step.error ?? .nonRetryable(.unknown, "no error recorded"))
-        case .scheduled, .parked:
-            break
-        }
-        // The step's span is the parent of every worker attempt: the retries through the
-        // delay tiers, re-sends, and a replay from the dead-letter queue.
-        return try await withSpan("send \(call.activity)", ofKind: .producer) { span in
-            span.setMessagingAttributes(operation: "send", destination: step.queue, messageID: messageID)
-            span.updateAttributes { attributes in
-                attributes[FlowSpanAttribute.activity] = call.activity
-                attributes[FlowSpanAttribute.workflowID] = workflowID
-                attributes[FlowSpanAttribute.stepKey] = stepKey
-            }
-            stepSpans[messageID] = span
-            defer { stepSpans[messageID] = nil }
-            // A parked step waits for an operator's replay, not for a deadline.
-            let sentAt = step.status == .parked ? nil : step.sentAt
-            machine.awaitStep(messageID, .init(workflowID: workflowID, call: call, sentAt: sentAt, lastHeardAt: step.lastHeardAt, sends: step.sends))
-            if step.sentAt == nil {
-                // A reply that comes before the send is recorded is kept for the wait below.
-                try await send(messageID: messageID, workflowID: workflowID, call: call, resentBecause: nil)
-            } else {
-                span.addEvent(SpanEvent(name: step.status == .parked ? "waiting for a replay of the parked step" : "waiting for the reply to an earlier send", attributes: [
-                    "flow.step.sends": .int64(Int64(step.sends)),
-                ]))
-            }
-            let outcome = try await waitForOutcome(messageID: messageID)
-            let took = now.timeIntervalSince(step.scheduledAt)
-            switch outcome {
-            case .completed(let output):
-                span.attributes[FlowSpanAttribute.outcome] = "completed"
-                statistics.stepEnded(activity: call.activity, outcome: "completed", after: took)
-                return output
-            case .failed(let failure):
-                span.attributes[FlowSpanAttribute.outcome] = "failed"
-                span.attributes[FlowSpanAttribute.errorType] = failure.type
-                span.setStatus(SpanStatus(code: .error, message: failure.message))
-                statistics.stepEnded(activity: call.activity, outcome: "failed", after: took)
-                throw ActivityError(activity: call.activity, failure: failure)
-            case .unavailable(let reason):
-                throw CoordinatorUnavailable(message: reason)
-            }
-        }
-    }
-
     /// Publishes a step's request (confirmed by the broker) and records that it was sent.
     func send(messageID: String, workflowID: String, call: ActivityCall, resentBecause reason: String?) async throws {
         let sentAt = now
@@ -94,77 +26,109 @@ extension WorkflowCoordinator {
         statistics.record(reason == nil ? .stepSent : .stepResent)
     }
 
-    private func waitForOutcome(messageID: String) async throws -> CoordinatorStateMachine.StepOutcome {
-        let waiters = self.waiters
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CoordinatorStateMachine.StepOutcome, any Error>) in
-                if let outcome = machine.beginWaiting(messageID) {
-                    continuation.resume(returning: outcome)
-                } else {
-                    waiters.register(messageID, continuation)
+    /// Records a step's final outcome and, when its workflow runs here (`owner`, `run`),
+    /// resumes the code waiting on it. Called by the workflow's driver, so that outcomes
+    /// reach the code in the order they are recorded; without a run (its workflow ended, or
+    /// waits for a relaunch) the outcome is only recorded, and a relaunch replays it.
+    func recordOutcome(_ result: StepResult, messageID: String, owner: StepOwner?, run: WorkflowRun?) async throws -> StepChange {
+        let change = try await recordOutcomeOnly(result, messageID: messageID, owner: owner, run: run)
+        // Recorded before, by a reply handled while this run was not launched yet: the code
+        // waits for it all the same.
+        if case .alreadyFinal = change, owner != nil, let run, let step = try await store.step(messageID: messageID) {
+            resumeFromRecord(step, run: run)
+        }
+        return change
+    }
+
+    private func recordOutcomeOnly(_ result: StepResult, messageID: String, owner: StepOwner?, run: WorkflowRun?) async throws -> StepChange {
+        switch result {
+        case .completed(let attempt, let output):
+            let change = try await store.completeStep(messageID: messageID, attempt: attempt, output: output, at: now)
+            if case .recorded(let step, let unparked) = change {
+                statistics.record(.stepCompleted)
+                if unparked { logger.info("a replayed step completed; workflow unparked", metadata: ["workflow.id": "\(step.workflowID)", "message.id": "\(messageID)"]) }
+                if let owner, let run {
+                    endStep(messageID, owner: owner, outcome: "completed", failure: nil)
+                    run.resolve(owner.position, .success(output))
                 }
             }
-        } onCancel: {
-            waiters.cancel(messageID)
+            return change
+        case .failed(let attempt, let failure):
+            let options: ActivityOptions? = if let owner { owner.call.options } else { try await store.step(messageID: messageID)?.options }
+            // A cancelled activity was not dead-lettered: there is nothing to replay, so the
+            // workflow sees the failure instead of parking.
+            let parks = options?.onFinalFailure != .throw && !failure.isCancellation
+            let change = try await store.failStep(messageID: messageID, attempt: attempt, failure: failure, status: parks ? .parked : .failed, timedOut: false, at: now)
+            if case .recorded(let step, _) = change {
+                if parks {
+                    statistics.record(.stepParked)
+                    machine.parked(messageID)
+                    logger.warning("a step failed for good and was dead-lettered; workflow parked until it is replayed", metadata: ["workflow.id": "\(step.workflowID)", "message.id": "\(messageID)", "error": "\(failure)"])
+                    try await announceParked(step, failure: failure)
+                } else {
+                    statistics.record(.stepFailed)
+                    if let owner, let run {
+                        endStep(messageID, owner: owner, outcome: "failed", failure: failure)
+                        run.resolve(owner.position, .failure(ActivityError(activity: owner.call.activity, failure: failure)))
+                    }
+                }
+            }
+            return change
+        case .timedOut(let failure):
+            let change = try await store.failStep(messageID: messageID, attempt: 0, failure: failure, status: .failed, timedOut: true, at: now)
+            if case .recorded = change, let owner, let run {
+                statistics.record(.stepTimedOut)
+                endStep(messageID, owner: owner, outcome: "failed", failure: failure)
+                run.resolve(owner.position, .failure(ActivityError(activity: owner.call.activity, failure: failure)))
+            }
+            return change
         }
     }
 
-    /// Hands a recorded outcome to the workflow waiting for it, or keeps it for when it does.
-    func resolve(messageID: String, workflowID: String, _ outcome: CoordinatorStateMachine.StepOutcome) {
-        if case .resume(let outcome) = machine.outcome(messageID, workflowID: workflowID, outcome) {
-            waiters.resume(messageID, with: outcome)
+    /// Resumes the code waiting on a step whose outcome the store already has: recorded
+    /// without this run (before it was launched), and now repeated or found.
+    func resumeFromRecord(_ step: StepRecord, run: WorkflowRun) {
+        guard let owner = stepOwners[step.messageID] else { return }
+        switch step.status {
+        case .completed:
+            endStep(step.messageID, owner: owner, outcome: "completed", failure: nil)
+            run.resolve(owner.position, .success(step.result ?? .null))
+        case .failed:
+            let failure = step.error ?? .nonRetryable(.unknown, "no error was recorded")
+            endStep(step.messageID, owner: owner, outcome: "failed", failure: failure)
+            run.resolve(owner.position, .failure(ActivityError(activity: owner.call.activity, failure: failure)))
+        case .scheduled, .parked:
+            break
         }
     }
 
-    // MARK: Timers
-
-    func sleep(workflowID: String, timerKey: String, duration: Duration) async throws {
-        let timer: (fireAt: Date, fired: Bool)
-        do {
-            timer = try await store.timer(workflowID: workflowID, key: timerKey, firesAfter: duration, at: now)
-        } catch {
-            throw CoordinatorUnavailable(message: "cannot record timer \(timerKey): \(error)")
+    /// A step its workflow waited on has its outcome: it is no longer watched, and its span ends.
+    private func endStep(_ messageID: String, owner: StepOwner, outcome: String, failure: ActivityFailure?) {
+        stepOwners[messageID] = nil
+        machine.stepEnded(messageID)
+        statistics.stepEnded(activity: owner.call.activity, outcome: outcome, after: now.timeIntervalSince(owner.scheduledAt))
+        guard let span = stepSpans.removeValue(forKey: messageID) else { return }
+        span.attributes[FlowSpanAttribute.outcome] = outcome
+        if let failure {
+            span.attributes[FlowSpanAttribute.errorType] = failure.type
+            span.setStatus(SpanStatus(code: .error, message: failure.message))
         }
-        if timer.fired { return }
-        try await clock.sleep(until: WallInstant(timer.fireAt), tolerance: nil)
-        do {
-            try await store.markTimerFired(workflowID: workflowID, key: timerKey, at: now)
-        } catch {
-            throw CoordinatorUnavailable(message: "cannot record that timer \(timerKey) fired: \(error)")
+        span.end()
+    }
+
+    /// Hands a step's outcome to its workflow's driver when the workflow runs here, or
+    /// records it directly when it does not. Returns what recording it did.
+    func deliverOutcome(_ result: StepResult, messageID: String) async throws -> StepChange {
+        // A message id is `<workflow id>/<step key>`, and no step key has a slash.
+        let workflowID = stepOwners[messageID]?.workflowID ?? messageID.lastIndex(of: "/").map { String(messageID[..<$0]) }
+        // Without a driver to take it (its workflow stopped running here meanwhile), the
+        // outcome is recorded directly below.
+        if let workflowID, let handle = runs[workflowID] {
+            let handed: StepChange? = try await withCheckedThrowingContinuation { done in
+                if case .terminated = handle.inputs.yield(.outcome(messageID: messageID, result, done: done)) { done.resume(returning: nil) }
+            }
+            if let handed { return handed }
         }
-    }
-}
-
-/// The workflow code suspended on each step, by message id. A lock rather than actor
-/// state, so that a cancelled task can stop waiting at once, from its cancellation handler.
-final class StepWaiters: Sendable {
-    typealias Waiter = CheckedContinuation<CoordinatorStateMachine.StepOutcome, any Error>
-    private let waiting = Mutex<[String: Waiter]>([:])
-
-    /// Registers a waiter; one whose task is already cancelled is ended at once (its
-    /// cancellation handler may have run before there was anything to end).
-    func register(_ messageID: String, _ waiter: Waiter) {
-        waiting.withLock { $0[messageID] = waiter }
-        if Task.isCancelled { cancel(messageID) }
-    }
-
-    func resume(_ messageID: String, with outcome: CoordinatorStateMachine.StepOutcome) {
-        waiting.withLock { $0.removeValue(forKey: messageID) }?.resume(returning: outcome)
-    }
-
-    func cancel(_ messageID: String) {
-        waiting.withLock { $0.removeValue(forKey: messageID) }?.resume(throwing: CancellationError())
-    }
-
-    func isWaiting(_ messageID: String) -> Bool {
-        waiting.withLock { $0[messageID] != nil }
-    }
-
-    func cancelAll() {
-        let all = waiting.withLock { waiting in
-            defer { waiting.removeAll() }
-            return Array(waiting.values)
-        }
-        for waiter in all { waiter.resume(throwing: CancellationError()) }
+        return try await recordOutcome(result, messageID: messageID, owner: nil, run: nil)
     }
 }

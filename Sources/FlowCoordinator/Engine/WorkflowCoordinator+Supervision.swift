@@ -51,8 +51,8 @@ extension WorkflowCoordinator {
             switch action {
             case .resend(let messageID, let step, let reason):
                 // A parallel branch of a workflow that was cancelled no longer waits.
-                guard waiters.isWaiting(messageID) else {
-                    machine.stopWaiting(messageID)
+                guard stepOwners[messageID] != nil else {
+                    machine.stepEnded(messageID)
                     continue
                 }
                 logger.warning("step overdue; sending it again under the same message id", metadata: ["message.id": "\(messageID)", "reason": "\(reason)"])
@@ -61,11 +61,9 @@ extension WorkflowCoordinator {
                 } catch {
                     logger.error("could not send an overdue step again; trying at the next check", metadata: ["message.id": "\(messageID)", "error": "\(error)"])
                 }
-            case .timeOut(let messageID, let workflowID, let failure):
-                statistics.record(.stepTimedOut)
+            case .timeOut(let messageID, _, let failure):
                 do {
-                    _ = try await store.failStep(messageID: messageID, attempt: 0, failure: failure, status: .failed, timedOut: true, at: now)
-                    resolve(messageID: messageID, workflowID: workflowID, .failed(failure))
+                    _ = try await deliverOutcome(.timedOut(failure), messageID: messageID)
                 } catch {
                     logger.error("could not record a timed-out step; trying at the next check", metadata: ["message.id": "\(messageID)", "error": "\(error)"])
                 }

@@ -36,14 +36,13 @@ public actor WorkflowCoordinator: Service {
     let logger: Logger
 
     var machine: CoordinatorStateMachine
-    /// The workflow code suspended on each step, by message id. Outside the actor's
-    /// isolation because a cancelled task must be able to stop waiting synchronously.
-    nonisolated let waiters = StepWaiters()
+    /// The workflows running here, by id: their code and their driver's inbox.
+    var runs: [String: RunHandle] = [:]
+    /// The steps running workflows wait on, by message id.
+    var stepOwners: [String: StepOwner] = [:]
     /// Workflows for `run()` to launch as its children.
     private let launches: AsyncStream<Launch>.Continuation
     private let launchRequests: AsyncStream<Launch>
-    /// Ends the run of a workflow this coordinator was asked to cancel, by id.
-    private var cancelTriggers: [String: AsyncStream<Void>.Continuation] = [:]
     /// The spans of workflows started here and not yet launched, by id.
     private var startedSpans: [String: any Span] = [:]
     /// The span of each step waiting for its reply, by message id: a re-send from the
@@ -59,6 +58,8 @@ public actor WorkflowCoordinator: Service {
     struct Launch: Sendable {
         var record: WorkflowRecord
         var resumed: Bool
+        /// The facts for its driver, from the moment it was launched.
+        var inputs: AsyncStream<RunInput>
     }
 
     public init(
@@ -147,7 +148,7 @@ public actor WorkflowCoordinator: Service {
             statistics.setConsuming(false)
             await replies.stop()
             await commands.stop()
-            await self.suspendAll()
+            self.suspendAll()
             group.cancelAll()
             await group.waitForAll()
             return first
@@ -166,8 +167,8 @@ public actor WorkflowCoordinator: Service {
     private func suspendAll() {
         machine.shutDown()
         launches.finish()
-        waiters.cancelAll()
-        for trigger in cancelTriggers.values { trigger.finish() }
+        // Each driver's inbox ends: the driver stops its workflow where it stands.
+        for handle in runs.values { handle.inputs.finish() }
     }
 
     // MARK: Starting and cancelling workflows
@@ -204,7 +205,7 @@ public actor WorkflowCoordinator: Service {
     public func cancel(workflowID: String, reason: String) async throws -> WorkflowRecord? {
         guard let record = try await store.requestCancel(id: workflowID, reason: reason, at: now) else { return nil }
         if !record.status.isFinished, machine.requestCancel(workflowID) {
-            cancelTriggers[workflowID]?.finish()
+            runs[workflowID]?.inputs.yield(.cancel)
         }
         return record
     }
@@ -217,7 +218,12 @@ public actor WorkflowCoordinator: Service {
         }
         guard machine.launch(record.id) else { return }
         statistics.setRunning(machine.running.count)
-        launches.yield(Launch(record: record, resumed: resumed))
+        // The inbox exists from now on, so every outcome of this workflow goes to its
+        // driver, which applies it after the replay, never beside it.
+        let (inputs, inbox) = AsyncStream<RunInput>.makeStream()
+        runs[record.id] = RunHandle(inputs: inbox)
+        if record.cancelRequested, machine.requestCancel(record.id) { inbox.yield(.cancel) }
+        launches.yield(Launch(record: record, resumed: resumed, inputs: inputs))
     }
 
     /// Launches again the workflows suspended for a failure whose time has come.
@@ -233,7 +239,6 @@ public actor WorkflowCoordinator: Service {
     private func drive(_ launch: Launch) async {
         let record = launch.record
         let entry = registry.entry(named: record.name)!
-        let context = WorkflowContext(coordinator: self, workflowID: record.id, workflowName: record.name, startedAt: record.startedAt, logger: logger)
         let span: any Span
         if let started = startedSpans.removeValue(forKey: record.id) {
             span = started
@@ -244,46 +249,35 @@ public actor WorkflowCoordinator: Service {
             span.addEvent(SpanEvent(name: "resumed", attributes: ["flow.coordinator.id": .string(configuration.coordinatorID)]))
         }
         defer { span.end() }
+        var logger = self.logger
+        logger[metadataKey: "workflow.id"] = "\(record.id)"
         if launch.resumed {
-            context.logger.info("resuming workflow")
+            logger.info("resuming workflow")
             try? await store.appendHistory(workflowID: record.id, kind: .workflowResumed, stepKey: nil, detail: "by \(configuration.coordinatorID)", at: now)
         } else {
-            context.logger.info("workflow started")
+            logger.info("workflow started")
         }
-        let (cancelled, trigger) = AsyncStream<Void>.makeStream()
-        cancelTriggers[record.id] = trigger
-        if record.cancelRequested, machine.requestCancel(record.id) { trigger.finish() }
-        // The workflow's code runs beside a wait for its cancellation; whichever ends first
-        // ends the other, so a cancel interrupts a step or a timer where it waits.
-        let workflowTrace = span.context
-        let end: CoordinatorStateMachine.RunEnd = await withTaskGroup(of: CoordinatorStateMachine.RunEnd?.self) { group in
-            group.addTask {
-                // The workflow's steps are children of its span.
-                await ServiceContext.withValue(workflowTrace) {
-                    do { return .returned(try await entry.run(record.input, context)) } catch { return .threw(error) }
-                }
-            }
-            group.addTask {
-                for await _ in cancelled {}
-                return nil
-            }
-            var end = await group.next()!
-            group.cancelAll()
-            if end == nil { end = await group.next()! }
-            return end!
-        }
-        cancelTriggers[record.id] = nil
-        let ending = machine.ended(record.id, end, at: now, random: Double.random(in: 0..<1))
+        let (end, steps) = await runWorkflow(record, entry: entry, inputs: launch.inputs, span: span)
+        let ending = machine.ended(record.id, end ?? .threw(CancellationError()), at: now, random: Double.random(in: 0..<1))
         statistics.setRunning(machine.running.count)
         switch ending {
         case .suspended:
             span.addEvent("suspended")
         case .relaunch(let at):
-            span.addEvent(SpanEvent(name: "suspended for a relaunch", attributes: ["error.message": .string("\(end)")]))
+            span.addEvent(SpanEvent(name: "suspended for a relaunch", attributes: ["error.message": .string("\(end.map { "\($0)" } ?? "")")]))
             logger.error(
                 "workflow suspended: the coordinator could not record or send a step; trying it again",
-                metadata: ["workflow.id": "\(record.id)", "at": "\(at)", "error": "\(end)"]
+                metadata: ["at": "\(at)", "error": "\(end.map { "\($0)" } ?? "")"]
             )
+        case .diverged(let divergence):
+            span.setStatus(SpanStatus(code: .error, message: divergence.description))
+            logger.error("workflow parked: its code does not replay its journal", metadata: ["error": "\(divergence)"])
+            statistics.record(.stepParked)
+            do {
+                try await store.setDivergence(workflowID: record.id, reason: divergence.description, at: now)
+            } catch {
+                logger.error("could not park a workflow whose code does not replay; it is tried again on the next start", metadata: ["error": "\(error)"])
+            }
         case .finished(let status, let output, let error):
             span.attributes[FlowSpanAttribute.outcome] = status.rawValue
             if let error {
@@ -291,9 +285,9 @@ public actor WorkflowCoordinator: Service {
                 span.setStatus(SpanStatus(code: .error, message: error.message))
             }
             do {
-                try await finish(record.id, status: status, output: output, error: error, steps: context.activitySteps)
+                try await finish(record.id, status: status, output: output, error: error, steps: steps)
             } catch {
-                logger.error("could not record the end of a workflow; it runs again on the next start", metadata: ["workflow.id": "\(record.id)", "error": "\(error)"])
+                logger.error("could not record the end of a workflow; it runs again on the next start", metadata: ["error": "\(error)"])
             }
         }
     }

@@ -26,6 +26,9 @@ public enum WorkflowEvent: Sendable, Equatable {
     /// A durable sleep began; it fires at `fireAt` on the coordinator's clock.
     case timerStarted(position: Int, key: String, fireAt: Date)
     case timerFired(position: Int)
+    /// A value the workflow computed once (`now`, `random`, `uuid()`, `sideEffect`), read
+    /// back on every replay instead of being computed again.
+    case markerRecorded(position: Int, name: String, value: JSONText)
     case cancelRequested(reason: String)
     case workflowCompleted(output: JSONText)
     case workflowFailed(failure: ActivityFailure)
@@ -67,6 +70,7 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .activityParked: "activity_parked"
         case .timerStarted: "timer_started"
         case .timerFired: "timer_fired"
+        case .markerRecorded: "marker_recorded"
         case .cancelRequested: "cancel_requested"
         case .workflowCompleted: "workflow_completed"
         case .workflowFailed: "workflow_failed"
@@ -80,7 +84,7 @@ public enum WorkflowEvent: Sendable, Equatable {
         switch self {
         case .activityScheduled(let scheduled): scheduled.position
         case .activityCompleted(let position, _, _), .activityFailed(let position, _, _), .activityTimedOut(let position, _),
-            .activityParked(let position, _, _), .timerStarted(let position, _, _), .timerFired(let position):
+            .activityParked(let position, _, _), .timerStarted(let position, _, _), .timerFired(let position), .markerRecorded(let position, _, _):
             position
         case .workflowStarted, .cancelRequested, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
             nil
@@ -98,7 +102,7 @@ public enum WorkflowEvent: Sendable, Equatable {
 
 extension WorkflowEvent: Codable {
     private enum Key: String, CodingKey {
-        case kind, name, input, scheduled, position, attempt, output, failure, key, fireAt, reason
+        case kind, name, input, scheduled, position, attempt, output, failure, key, fireAt, reason, value
     }
 
     public init(from decoder: any Decoder) throws {
@@ -133,6 +137,11 @@ extension WorkflowEvent: Codable {
             )
         case "timer_fired":
             self = .timerFired(position: try container.decode(Int.self, forKey: .position))
+        case "marker_recorded":
+            self = .markerRecorded(
+                position: try container.decode(Int.self, forKey: .position), name: try container.decode(String.self, forKey: .name),
+                value: try container.decode(JSONText.self, forKey: .value)
+            )
         case "cancel_requested":
             self = .cancelRequested(reason: try container.decode(String.self, forKey: .reason))
         case "workflow_completed":
@@ -178,6 +187,10 @@ extension WorkflowEvent: Codable {
             try container.encode(fireAt, forKey: .fireAt)
         case .timerFired(let position):
             try container.encode(position, forKey: .position)
+        case .markerRecorded(let position, let name, let value):
+            try container.encode(position, forKey: .position)
+            try container.encode(name, forKey: .name)
+            try container.encode(value, forKey: .value)
         case .cancelRequested(let reason):
             try container.encode(reason, forKey: .reason)
         case .workflowCompleted(let output):

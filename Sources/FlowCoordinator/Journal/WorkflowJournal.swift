@@ -14,6 +14,7 @@ public struct WorkflowJournal: Sendable, Equatable {
     public enum Command: Sendable, Equatable {
         case activity(WorkflowEvent.ScheduledActivity, ActivityState)
         case timer(key: String, fireAt: Date, fired: Bool)
+        case marker(name: String, value: JSONText)
     }
 
     /// Where an activity command stands.
@@ -88,6 +89,9 @@ public struct WorkflowJournal: Sendable, Equatable {
         case .timerStarted(let position, let key, let fireAt):
             try requireNext(position, entry)
             commands.append(.timer(key: key, fireAt: fireAt, fired: false))
+        case .markerRecorded(let position, let name, let value):
+            try requireNext(position, entry)
+            commands.append(.marker(name: name, value: value))
         case .activityCompleted(let position, _, let output):
             try answer(position, entry, with: .completed(output))
         case .activityFailed(let position, _, let failure):

@@ -46,14 +46,47 @@ extension SQLiteWorkflowStore {
             .execute(arguments: [workflowID, head[0] as Int64, head[1] as Int64, event.kind, event.position, at.timeIntervalSince1970, try FlowJSON.encodeText(event)])
     }
 
-    /// Takes the next command position of a workflow.
-    static func takePosition(_ db: Database, workflowID: String) throws -> Int {
+    /// Takes command position `position` of a workflow, which must be the next one: the
+    /// code issues its commands in order, and a gap or a repeat means two writers.
+    static func takePosition(_ db: Database, workflowID: String, _ position: Int) throws {
         let taken = try Int.fetchOne(
-            db.cachedStatement(sql: "UPDATE workflow SET next_position = next_position + 1 WHERE id = ? RETURNING next_position - 1"),
-            arguments: [workflowID]
+            db.cachedStatement(sql: "UPDATE workflow SET next_position = next_position + 1 WHERE id = ? AND next_position = ? RETURNING next_position"),
+            arguments: [workflowID, position]
         )
-        guard let taken else { throw WorkflowStoreError("no workflow \(workflowID) to issue a command for") }
-        return taken
+        guard taken == nil else { return }
+        guard let next = try Int.fetchOne(db, sql: "SELECT next_position FROM workflow WHERE id = ?", arguments: [workflowID]) else {
+            throw WorkflowStoreError("no workflow \(workflowID) to issue a command for")
+        }
+        throw WorkflowStoreError("workflow \(workflowID) has \(next) commands, so position \(position) is not the next one: is a second coordinator running on this store?")
+    }
+
+    public func recordMarker(workflowID: String, position: Int, name: String, value: JSONText, at now: Date) async throws {
+        try await database.write { db in
+            try Self.takePosition(db, workflowID: workflowID, position)
+            try Self.record(db, workflowID: workflowID, .markerRecorded(position: position, name: name, value: value), at: now)
+        }
+    }
+
+    public func setDivergence(workflowID: String, reason: String?, at now: Date) async throws {
+        try await database.write { db in
+            guard var row = try WorkflowRow.fetchOne(db, key: workflowID), !row.status.isFinished else { return }
+            if let reason {
+                guard row.parkedReason != reason else { return }
+                row.status = .parked
+                row.parkedReason = reason
+                try Self.append(db, workflowID: workflowID, kind: .workflowParked, stepKey: nil, detail: reason, at: now)
+            } else {
+                // Replays again: running, unless a step of it is parked.
+                guard row.status == .parked, row.parkedReason?.hasPrefix(WorkflowNondeterminism.reasonPrefix) == true else { return }
+                let parkedSteps = try StepRow.filter(Column("workflow_id") == workflowID && Column("status") == StepStatus.parked.rawValue).fetchCount(db)
+                guard parkedSteps == 0 else { return }
+                row.status = .running
+                row.parkedReason = nil
+                try Self.append(db, workflowID: workflowID, kind: .workflowUnparked, stepKey: nil, detail: "its code replays its journal again", at: now)
+            }
+            row.updatedAt = now
+            try row.update(db)
+        }
     }
 }
 

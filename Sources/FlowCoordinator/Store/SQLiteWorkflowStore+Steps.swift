@@ -13,14 +13,14 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    public func scheduleStep(_ step: StepRecord) async throws -> StepRecord {
+    public func scheduleStep(_ step: StepRecord, position: Int) async throws -> StepRecord {
         try await database.write { db in
             if let existing = try StepRow.fetchOne(db, key: step.messageID) { return try existing.record() }
             var recorded = step
             recorded.status = .scheduled
             recorded.sends = 0
             recorded.attempt = 0
-            let position = try Self.takePosition(db, workflowID: step.workflowID)
+            try Self.takePosition(db, workflowID: step.workflowID, position)
             try StepRow(recorded, position: position).insert(db)
             let scheduled = WorkflowEvent.ScheduledActivity(
                 position: position, activity: step.activity, queue: step.queue, input: step.input, options: step.options, stepKey: step.stepKey
@@ -120,11 +120,11 @@ extension SQLiteWorkflowStore {
 
     // MARK: Timers
 
-    public func timer(workflowID: String, key: String, firesAfter duration: Duration, at now: Date) async throws -> (fireAt: Date, fired: Bool) {
+    public func timer(workflowID: String, key: String, position: Int, firesAfter duration: Duration, at now: Date) async throws -> (fireAt: Date, fired: Bool) {
         try await database.write { db in
             if let timer = try TimerRow.fetchOne(db, key: ["workflow_id": workflowID, "timer_key": key]) { return (timer.fireAt, timer.fired) }
             let fireAt = now.addingTimeInterval(duration.seconds)
-            let position = try Self.takePosition(db, workflowID: workflowID)
+            try Self.takePosition(db, workflowID: workflowID, position)
             try TimerRow(workflowID: workflowID, timerKey: key, fireAt: fireAt, fired: false, position: position).insert(db)
             try Self.record(db, workflowID: workflowID, .timerStarted(position: position, key: key, fireAt: fireAt), at: now)
             try Self.append(db, workflowID: workflowID, kind: .timerStarted, stepKey: key, detail: "fires at \(ISO8601DateFormatter().string(from: fireAt))", at: now)

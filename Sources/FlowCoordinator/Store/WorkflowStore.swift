@@ -46,6 +46,12 @@ public protocol WorkflowStore: Sendable {
     /// it records.
     func journal(workflowID: String) async throws -> [JournalEntry]
 
+    /// Records a marker, the workflow's command at `position` (which must be its next).
+    func recordMarker(workflowID: String, position: Int, name: String, value: JSONText, at now: Date) async throws
+    /// Parks a workflow whose code does not replay its journal, with the reason; or, with
+    /// nil, sets one parked for that reason running again once its code replays.
+    func setDivergence(workflowID: String, reason: String?, at now: Date) async throws
+
     // MARK: History
 
     func appendHistory(workflowID: String, kind: HistoryEvent.Kind, stepKey: String?, detail: String, at now: Date) async throws
@@ -57,9 +63,10 @@ public protocol WorkflowStore: Sendable {
 
     func step(messageID: String) async throws -> StepRecord?
     func steps(workflowID: String) async throws -> [StepRecord]
-    /// Records a new step before its request is sent; returns the step already recorded
-    /// under the same message id, if any.
-    func scheduleStep(_ step: StepRecord) async throws -> StepRecord
+    /// Records a new step, the workflow's command at `position` (which must be its next),
+    /// before its request is sent; returns the step already recorded under the same message
+    /// id, if any.
+    func scheduleStep(_ step: StepRecord, position: Int) async throws -> StepRecord
     /// Records that the request of a step was sent (and confirmed by the broker).
     func markSent(messageID: String, at now: Date, resentBecause reason: String?) async throws -> StepHead?
     func recordProgress(messageID: String, attempt: Int, details: JSONText?, at now: Date) async throws
@@ -72,8 +79,9 @@ public protocol WorkflowStore: Sendable {
 
     // MARK: Timers
 
-    /// The time a durable timer fires: recorded on first use, read back on replay.
-    func timer(workflowID: String, key: String, firesAfter duration: Duration, at now: Date) async throws -> (fireAt: Date, fired: Bool)
+    /// The time a durable timer fires: recorded on first use (the command at `position`,
+    /// which must be the workflow's next), read back after.
+    func timer(workflowID: String, key: String, position: Int, firesAfter duration: Duration, at now: Date) async throws -> (fireAt: Date, fired: Bool)
     func markTimerFired(workflowID: String, key: String, at now: Date) async throws
 
     // MARK: Schedules

@@ -14,14 +14,15 @@ import Foundation
 /// }
 /// ```
 ///
-/// **The replay rule.** After a restart the coordinator runs `run` again from the top;
-/// every step that already finished returns its recorded result at once instead of being
-/// sent again. For that to land on the same steps, `run` must be deterministic: the same
-/// input must lead to the same calls. Do all I/O in activities, wait only with
-/// ``WorkflowContext/sleep(for:)``, read the time only from ``WorkflowContext/startedAt``,
-/// and draw no random numbers. Parallel steps (`async let`, task groups) are fine: a step
-/// is identified by its activity, its input and how many identical calls came before it,
-/// not by the order in which parallel branches happen to run.
+/// **The replay rule.** Every call through the context is a command at the next position
+/// of the workflow's journal. After a restart the coordinator runs `run` again from the
+/// top on an executor it owns and resumes it with the recorded outcomes, in journal order:
+/// recorded steps are not sent again. For the code to issue the same commands at the same
+/// positions, `run` must be deterministic. Do all I/O in activities, wait only with
+/// ``WorkflowContext/sleep(for:)``, read the time as ``WorkflowContext/now`` and draw
+/// random values and ids from the context. Parallel steps (`async let`, task groups) are
+/// fine. A replay that finds another command at a recorded position parks the workflow
+/// (``WorkflowNondeterminism``); a changed input does not count (`docs/workflows.md`).
 public protocol Workflow: Sendable {
     associatedtype Input: Codable & Sendable
     associatedtype Output: Codable & Sendable

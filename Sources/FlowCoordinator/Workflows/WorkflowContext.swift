@@ -1,51 +1,47 @@
 import FlowCore
 import Foundation
 import Logging
-import Synchronization
 
 /// What a running workflow uses to call activities, wait, and know where it is. Everything
-/// that must come out the same on a replay goes through here.
+/// that must come out the same on a replay goes through here: each call is a command at
+/// the next position of the workflow's journal.
 public final class WorkflowContext: Sendable {
     /// The workflow's id (the idempotency key of its start).
     public let workflowID: String
     /// The workflow's name.
     public let workflowName: String
-    /// When the workflow first started: the same on every replay, so usable as "now".
+    /// When the workflow first started: the same on every replay.
     public let startedAt: Date
     /// A logger carrying the workflow's id.
     public let logger: Logger
 
-    private let coordinator: WorkflowCoordinator
-    /// How many calls of each identity were made so far in this run: the occurrence part
-    /// of a step's key.
-    private let occurrences = Mutex<[String: Int]>([:])
+    let run: WorkflowRun
+    private let clock: any WallClock
 
-    init(coordinator: WorkflowCoordinator, workflowID: String, workflowName: String, startedAt: Date, logger: Logger) {
-        self.coordinator = coordinator
-        self.workflowID = workflowID
-        self.workflowName = workflowName
+    init(run: WorkflowRun, startedAt: Date, clock: any WallClock, logger: Logger) {
+        self.run = run
+        self.workflowID = run.workflowID
+        self.workflowName = run.workflowName
         self.startedAt = startedAt
+        self.clock = clock
         var logger = logger
-        logger[metadataKey: "workflow.id"] = "\(workflowID)"
-        logger[metadataKey: "workflow.name"] = "\(workflowName)"
+        logger[metadataKey: "workflow.id"] = "\(run.workflowID)"
+        logger[metadataKey: "workflow.name"] = "\(run.workflowName)"
         self.logger = logger
     }
 
-    /// Runs an activity on its queue's worker and returns its output. A step that already
-    /// finished in an earlier run of this workflow returns its recorded output without
-    /// being sent again.
+    /// Runs an activity on its queue's worker and returns its output. On a replay, a step
+    /// that already finished returns its recorded output without being sent again.
     ///
     /// Throws ``ActivityError`` when the activity fails for good and `options` say
     /// `.throw` (by default the workflow parks until the message is replayed), or when the
     /// coordinator gives up waiting for it.
     public func execute<A: ActivityDeclaration>(_ activity: A.Type, _ input: A.Input, options: ActivityOptions = .init()) async throws -> A.Output {
-        let inputText = try JSONText(encoding: input)
-        let key = stepKey(identity: "\(A.name)#\(Self.digest(inputText.text))")
         let call = ActivityCall(
-            activity: A.name, queue: A.queue, input: inputText, options: options,
+            activity: A.name, queue: A.queue, input: try JSONText(encoding: input), options: options,
             declaredTimeout: A.startToCloseTimeout, declaredRetryPolicy: A.retryPolicy
         )
-        let output = try await coordinator.executeStep(workflowID: workflowID, stepKey: key, call: call, logger: logger)
+        let output = try await run.perform(.activity(call))
         do {
             return try output.decode(A.Output.self)
         } catch {
@@ -59,34 +55,34 @@ public final class WorkflowContext: Sendable {
     /// Waits durably: a restart of the coordinator does not restart the wait, and a wait
     /// that ended while the coordinator was down ends at once when it returns.
     public func sleep(for duration: Duration) async throws {
-        let key = stepKey(identity: "sleep#\(duration.wholeMilliseconds)ms")
-        try await coordinator.sleep(workflowID: workflowID, timerKey: key, duration: duration)
+        _ = try await run.perform(.timer(duration))
     }
 
-    /// Activity calls made so far in this run, recorded ones included: at the end of a run,
-    /// the workflow's steps.
-    var activitySteps: Int {
-        occurrences.withLock { counts in counts.filter { !$0.key.hasPrefix("sleep#") }.values.reduce(0, +) }
-    }
-
-    /// `<identity>#<occurrence>`: the n-th call with this identity in this run.
-    private func stepKey(identity: String) -> String {
-        let occurrence = occurrences.withLock { counts in
-            counts[identity, default: 0] += 1
-            return counts[identity]!
+    /// The coordinator's time when the workflow first got here; the same on every replay.
+    /// Use it instead of `Date()`, which a replay would read anew.
+    public var now: Date {
+        get throws {
+            try sideEffect("now") { clock.now.date }
         }
-        return "\(identity)#\(occurrence)"
     }
 
-    /// A short, stable digest of an activity's canonical input (FNV-1a, 64 bits).
-    static func digest(_ text: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+    /// A random number in `range`, drawn once and read back on every replay.
+    public func random(in range: Range<Double>) throws -> Double {
+        try sideEffect("random") { Double.random(in: range) }
+    }
+
+    /// A new UUID, made once and read back on every replay.
+    public func uuid() throws -> UUID {
+        try sideEffect("uuid") { UUID() }
+    }
+
+    /// Runs `body` once and records what it returns; every replay reads the recorded value
+    /// instead of running it again. For short, local, non-failing work whose result must
+    /// not change on a replay (an id, a reading of configuration); anything that talks to
+    /// the outside world belongs in an activity.
+    public func sideEffect<Value: Codable & Sendable>(_ name: String = "side_effect", _ body: () throws -> Value) throws -> Value {
+        let value = try run.marker(name) { try JSONText(encoding: body()) }
+        return try value.decode(Value.self)
     }
 }
 

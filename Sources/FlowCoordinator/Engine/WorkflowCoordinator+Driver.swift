@@ -1,0 +1,285 @@
+import FlowCore
+import FlowObservability
+import Foundation
+import Logging
+import Tracing
+
+/// How a workflow runs here: its journal is replayed into its code, then each new fact is
+/// recorded and applied in turn.
+///
+/// One driver per running workflow is the only thing that resumes that workflow's code,
+/// and it resumes it only right after recording the fact that resumes it, one fact at a
+/// time. So the code sees facts in journal order, live as on a replay, and the commands it
+/// issues in answer land at the same positions both times.
+extension WorkflowCoordinator {
+    /// A workflow running here: where its driver takes new facts.
+    struct RunHandle: Sendable {
+        var inputs: AsyncStream<RunInput>.Continuation
+    }
+
+    /// A fact for a running workflow's driver.
+    enum RunInput: Sendable {
+        /// A step's final outcome; `done` receives what recording it did.
+        case outcome(messageID: String, StepResult, done: CheckedContinuation<StepChange?, any Error>)
+        case timerFired(position: Int, key: String)
+        case cancel
+        /// Work arrived on the run's executor outside a drain.
+        case wake
+    }
+
+    /// A step's final outcome, from a worker's reply or the coordinator's supervision.
+    enum StepResult: Sendable {
+        case completed(attempt: Int, output: JSONText)
+        case failed(attempt: Int, failure: ActivityFailure)
+        case timedOut(ActivityFailure)
+    }
+
+    /// A step a running workflow waits on.
+    struct StepOwner: Sendable {
+        var workflowID: String
+        var position: Int
+        var call: ActivityCall
+        var scheduledAt: Date
+    }
+
+    /// Runs a workflow's code to its end or until it stops here, and says how it ended.
+    /// Also says how many activities the code called.
+    func runWorkflow(
+        _ record: WorkflowRecord, entry: WorkflowRegistry.Entry, inputs: AsyncStream<RunInput>, span workflowSpan: any Span
+    ) async -> (CoordinatorStateMachine.RunEnd?, steps: Int) {
+        let input = runs[record.id]!.inputs
+        defer { runs[record.id] = nil }
+        let journal: WorkflowJournal
+        do {
+            journal = try WorkflowJournal(try await store.journal(workflowID: record.id))
+        } catch let error as JournalError {
+            return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0)
+        } catch {
+            return (.threw(CoordinatorUnavailable(message: "cannot read the journal of \(record.id): \(error)")), 0)
+        }
+        let run = WorkflowRun(workflowID: record.id, workflowName: record.name, recorded: journal.commands) { input.yield(.wake) }
+        let context = WorkflowContext(run: run, startedAt: record.startedAt, clock: clock, logger: logger)
+        let workflowTrace = workflowSpan.context
+
+        let end: CoordinatorStateMachine.RunEnd? = await withTaskGroup(of: Void.self) { group in
+            group.addTask(executorPreference: run.executor) {
+                // The workflow's steps are children of its span.
+                await ServiceContext.withValue(workflowTrace) {
+                    do { run.finish(.returned(try await entry.run(record.input, context))) } catch { run.finish(.threw(error)) }
+                }
+            }
+            var end = replay(journal, into: run, cancel: { group.cancelAll() })
+            if end == nil, record.status == .parked, record.parkedReason?.hasPrefix(WorkflowNondeterminism.reasonPrefix) == true {
+                // Parked because older code did not replay; this code does.
+                do {
+                    try await store.setDivergence(workflowID: record.id, reason: nil, at: now)
+                    logger.info("a workflow parked for nondeterminism replays with this code; running again", metadata: ["workflow.id": "\(record.id)"])
+                } catch {
+                    end = .threw(CoordinatorUnavailable(message: "cannot unpark \(record.id): \(error)"))
+                }
+            }
+            if end == nil {
+                end = await live(run, journal: journal, inputs: inputs, trace: workflowTrace, group: &group)
+            }
+            // Whatever ended the run, its code's tasks end too: nothing more is issued, waits
+            // are cancelled, and the tasks run to their end on this executor.
+            run.stop()
+            group.cancelAll()
+            run.executor.drain()
+            return end
+        }
+        runs[record.id] = nil
+        input.finish()
+        // Outcomes that came after the run stopped are recorded without it; a relaunch
+        // replays them.
+        for await late in inputs {
+            guard case .outcome(let messageID, let result, let done) = late else { continue }
+            do { done.resume(returning: try await recordOutcome(result, messageID: messageID, owner: nil, run: nil)) } catch { done.resume(throwing: error) }
+        }
+        for (messageID, owner) in stepOwners where owner.workflowID == record.id {
+            stepOwners[messageID] = nil
+            stepSpans.removeValue(forKey: messageID)?.end()
+        }
+        return (end, run.activityCount)
+    }
+
+    // MARK: Replay
+
+    /// Runs the code against its journal: drains it, then applies each recorded outcome in
+    /// journal order, draining after each. Returns how the run ended when it ended here
+    /// (it diverged, or the code ended), nil when it goes on live.
+    private func replay(_ journal: WorkflowJournal, into run: WorkflowRun, cancel: () -> Void) -> CoordinatorStateMachine.RunEnd? {
+        run.executor.drain()
+        var replayed = 0
+        for entry in journal.entries {
+            if run.divergence != nil || run.ending != nil { break }
+            switch entry.event {
+            case .activityCompleted(let position, _, let output):
+                run.resolve(position, .success(output))
+            case .activityFailed(let position, _, let failure), .activityTimedOut(let position, let failure):
+                run.resolve(position, .failure(ActivityError(activity: Self.activity(at: position, in: journal), failure: failure)))
+            case .timerFired(let position):
+                run.resolve(position, .success(.null))
+            case .cancelRequested:
+                cancel()
+            default:
+                continue
+            }
+            replayed += 1
+            run.executor.drain()
+        }
+        for _ in 0..<replayed { statistics.record(.stepReplayed) }
+        run.checkEveryRecordedCommandIssued()
+        if let divergence = run.divergence { return .threw(divergence) }
+        return nil
+    }
+
+
+    private static func activity(at position: Int, in journal: WorkflowJournal) -> String {
+        if case .activity(let scheduled, _)? = journal.commands[safe: position] { return scheduled.activity }
+        return "position \(position)"
+    }
+
+    // MARK: Live
+
+    /// Takes up the commands the journal left waiting, then records and applies new facts
+    /// until the code ends or the run stops here.
+    private func live(
+        _ run: WorkflowRun, journal: WorkflowJournal, inputs: AsyncStream<RunInput>, trace: ServiceContext, group: inout TaskGroup<Void>
+    ) async -> CoordinatorStateMachine.RunEnd? {
+        do {
+            if run.ending == nil { try await resumeRecordedCommands(run, journal: journal, trace: trace, group: &group) }
+            var pending = inputs.makeAsyncIterator()
+            while true {
+                try await recordNewCommands(run, trace: trace, group: &group)
+                if let divergence = run.divergence { return .threw(divergence) }
+                if let ending = run.ending { return ending }
+                guard let input = await pending.next() else { return nil }
+                switch input {
+                case .outcome(let messageID, let result, let done):
+                    do {
+                        done.resume(returning: try await recordOutcome(result, messageID: messageID, owner: stepOwners[messageID], run: run))
+                    } catch {
+                        done.resume(throwing: error)
+                    }
+                case .timerFired(let position, let key):
+                    do {
+                        try await store.markTimerFired(workflowID: run.workflowID, key: key, at: now)
+                        run.resolve(position, .success(.null))
+                    } catch {
+                        logger.error("could not record that a timer fired; trying again in a second", metadata: ["workflow.id": "\(run.workflowID)", "error": "\(error)"])
+                        arm(timer: key, position: position, fireAt: now.addingTimeInterval(1), run: run, group: &group)
+                    }
+                case .cancel:
+                    run.stop()
+                    group.cancelAll()
+                case .wake:
+                    break
+                }
+                run.executor.drain()
+            }
+        } catch {
+            return .threw(error)
+        }
+    }
+
+    /// After a replay: sends the recorded steps that were never sent, watches the sent ones,
+    /// and arms the timers that have not fired.
+    private func resumeRecordedCommands(_ run: WorkflowRun, journal: WorkflowJournal, trace: ServiceContext, group: inout TaskGroup<Void>) async throws {
+        for (position, command) in journal.commands.enumerated() {
+            switch command {
+            case .activity(let scheduled, .waiting), .activity(let scheduled, .parked):
+                guard case .activity(let call)? = run.request(at: position) else { continue }
+                let messageID = "\(run.workflowID)/\(scheduled.stepKey)"
+                guard let step = try await store.step(messageID: messageID) else {
+                    throw CoordinatorUnavailable(message: "the journal of \(run.workflowID) has step \(messageID), which the store lacks")
+                }
+                try await begin(step, position: position, call: call, trace: trace)
+                // Its outcome was recorded after the journal was read (by a reply handled
+                // before this run was launched): it resumes the code now.
+                resumeFromRecord(step, run: run)
+            case .timer(let key, let fireAt, fired: false):
+                arm(timer: key, position: position, fireAt: fireAt, run: run, group: &group)
+            default:
+                continue
+            }
+        }
+    }
+
+    /// Records the commands the code issued since the last drain, in position order, and
+    /// acts on each: a step is sent, a timer armed.
+    private func recordNewCommands(_ run: WorkflowRun, trace: ServiceContext, group: inout TaskGroup<Void>) async throws {
+        for command in run.takeNewCommands() where run.divergence == nil {
+            let position = command.position
+            switch command.request {
+            case .activity(let call):
+                let stepKey = "\(call.activity)@\(position)"
+                let step: StepRecord
+                do {
+                    step = try await store.scheduleStep(
+                        StepRecord(
+                            messageID: "\(run.workflowID)/\(stepKey)", workflowID: run.workflowID, stepKey: stepKey, activity: call.activity,
+                            queue: configuration.names.queue(call.queue), input: call.input, options: call.options, status: .scheduled,
+                            sends: 0, scheduledAt: now, attempt: 0
+                        ),
+                        position: position
+                    )
+                } catch {
+                    throw CoordinatorUnavailable(message: "cannot record step \(stepKey): \(error)")
+                }
+                try await begin(step, position: position, call: call, trace: trace)
+            case .timer(let duration):
+                let key = "sleep@\(position)"
+                let timer: (fireAt: Date, fired: Bool)
+                do {
+                    timer = try await store.timer(workflowID: run.workflowID, key: key, position: position, firesAfter: duration, at: now)
+                } catch {
+                    throw CoordinatorUnavailable(message: "cannot record timer \(key): \(error)")
+                }
+                if timer.fired { run.resolve(position, .success(.null)) } else { arm(timer: key, position: position, fireAt: timer.fireAt, run: run, group: &group) }
+            case .marker(let name):
+                do {
+                    try await store.recordMarker(workflowID: run.workflowID, position: position, name: name, value: command.value ?? .null, at: now)
+                } catch {
+                    throw CoordinatorUnavailable(message: "cannot record marker \(name) at position \(position): \(error)")
+                }
+            }
+        }
+    }
+
+    /// Watches a step its workflow now waits on, and sends it unless it was sent before or
+    /// is parked (then an operator's replay of its dead letter answers it).
+    private func begin(_ step: StepRecord, position: Int, call: ActivityCall, trace: ServiceContext) async throws {
+        let messageID = step.messageID
+        stepOwners[messageID] = StepOwner(workflowID: step.workflowID, position: position, call: call, scheduledAt: step.scheduledAt)
+        // The step's span is the parent of every worker attempt: the retries through the
+        // delay tiers, re-sends, and a replay from the dead-letter queue.
+        let span = startSpan("send \(call.activity)", context: trace, ofKind: .producer)
+        span.setMessagingAttributes(operation: "send", destination: step.queue, messageID: messageID)
+        span.attributes[FlowSpanAttribute.activity] = call.activity
+        span.attributes[FlowSpanAttribute.workflowID] = step.workflowID
+        span.attributes[FlowSpanAttribute.stepKey] = step.stepKey
+        stepSpans[messageID] = span
+        let sentAt = step.status == .parked ? nil : step.sentAt
+        machine.awaitStep(messageID, .init(workflowID: step.workflowID, call: call, sentAt: sentAt, lastHeardAt: step.lastHeardAt, sends: step.sends))
+        if step.sentAt == nil {
+            try await send(messageID: messageID, workflowID: step.workflowID, call: call, resentBecause: nil)
+        } else {
+            span.addEvent(SpanEvent(name: step.status == .parked ? "waiting for a replay of the parked step" : "waiting for the reply to an earlier send", attributes: [
+                "flow.step.sends": .int64(Int64(step.sends)),
+            ]))
+        }
+    }
+
+    /// A timer task that hands its fire to the run's driver at `fireAt` on the coordinator's clock.
+    private func arm(timer key: String, position: Int, fireAt: Date, run: WorkflowRun, group: inout TaskGroup<Void>) {
+        guard let input = runs[run.workflowID]?.inputs else { return }
+        let clock = self.clock
+        group.addTask {
+            do {
+                try await clock.sleep(until: WallInstant(fireAt), tolerance: nil)
+                input.yield(.timerFired(position: position, key: key))
+            } catch {}
+        }
+    }
+}

@@ -1,0 +1,223 @@
+import FlowCore
+import Foundation
+import Synchronization
+
+/// One run of a workflow's code in this coordinator: the executor it runs on, the commands
+/// it has issued by position, and the code suspended on each. The workflow's code talks to
+/// it through ``WorkflowContext`` (synchronously, on the run's executor); the engine
+/// resolves positions and drains the executor.
+///
+/// **Positions.** The n-th command the code issues (an activity, a timer, a marker) takes
+/// position n. A position the journal already records must be asked for with the same
+/// kind of command (and the same activity or marker name); anything else is a
+/// ``WorkflowNondeterminism``, which stops the run: nothing more is sent or recorded for
+/// it. Inputs are not compared, so an input type may gain a field without open workflows
+/// running their finished steps again.
+final class WorkflowRun: Sendable {
+    /// What the code asks for at a position.
+    enum Request: Sendable {
+        case activity(ActivityCall)
+        case timer(Duration)
+        case marker(name: String)
+
+        var summary: String {
+            switch self {
+            case .activity(let call): "activity \(call.activity)"
+            case .timer(let duration): "a timer of \(duration)"
+            case .marker(let name): "marker \(name)"
+            }
+        }
+    }
+
+    /// A command the code issued that the journal does not have yet: the engine records it.
+    struct NewCommand: Sendable {
+        var position: Int
+        var request: Request
+        /// A marker's value, computed when the code asked for it.
+        var value: JSONText?
+    }
+
+    private struct State {
+        var recorded: [WorkflowJournal.Command]
+        var requests: [Request] = []
+        var new: [NewCommand] = []
+        var waiting: [Int: CheckedContinuation<JSONText, any Error>] = [:]
+        var early: [Int: Result<JSONText, any Error>] = [:]
+        var ending: CoordinatorStateMachine.RunEnd?
+        var divergence: WorkflowNondeterminism?
+        var stopped = false
+    }
+
+    let workflowID: String
+    let workflowName: String
+    let executor: WorkflowExecutor
+    private let state: Mutex<State>
+
+    init(workflowID: String, workflowName: String, recorded: [WorkflowJournal.Command], jobArrivedWhileIdle: @escaping @Sendable () -> Void) {
+        self.workflowID = workflowID
+        self.workflowName = workflowName
+        self.executor = WorkflowExecutor(jobArrivedWhileIdle: jobArrivedWhileIdle)
+        self.state = Mutex(State(recorded: recorded))
+    }
+
+    // MARK: The code's side
+
+    /// Issues a command and suspends the code until the engine resolves its position.
+    func perform(_ request: Request) async throws -> JSONText {
+        let position = try issue(request)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONText, any Error>) in
+                let early = state.withLock { state -> Result<JSONText, any Error>? in
+                    if let early = state.early.removeValue(forKey: position) { return early }
+                    state.waiting[position] = continuation
+                    return nil
+                }
+                if let early { continuation.resume(with: early) }
+                // A task cancelled before it waited: its cancellation handler found nothing to end.
+                if Task.isCancelled { cancel(position) }
+            }
+        } onCancel: {
+            cancel(position)
+        }
+    }
+
+    /// A marker: the value the journal recorded at this position, or `compute()`'s, which
+    /// the engine then records. Never suspends.
+    func marker(_ name: String, compute: () throws -> JSONText) throws -> JSONText {
+        let recorded = try state.withLock { state -> JSONText? in
+            try Self.check(&state, .marker(name: name), workflowID: workflowID)
+            if case .marker(_, let value)? = state.recorded[safe: state.requests.count - 1] { return value }
+            return nil
+        }
+        if let recorded { return recorded }
+        let value = try compute()
+        state.withLock { state in state.new.append(NewCommand(position: state.requests.count - 1, request: .marker(name: name), value: value)) }
+        return value
+    }
+
+    private func issue(_ request: Request) throws -> Int {
+        try state.withLock { state in
+            try Self.check(&state, request, workflowID: workflowID)
+            let position = state.requests.count - 1
+            if position >= state.recorded.count { state.new.append(NewCommand(position: position, request: request, value: nil)) }
+            return position
+        }
+    }
+
+    /// Takes the next position for `request`, checking it against the journal's command
+    /// there. A mismatch stops the run and throws into the code.
+    private static func check(_ state: inout State, _ request: Request, workflowID: String) throws {
+        guard !state.stopped else { throw CancellationError() }
+        let position = state.requests.count
+        if position < state.recorded.count {
+            let recorded = state.recorded[position]
+            let matches: Bool = switch (recorded, request) {
+            case (.activity(let scheduled, _), .activity(let call)): scheduled.activity == call.activity
+            case (.timer, .timer): true
+            case (.marker(let name, _), .marker(let asked)): name == asked
+            default: false
+            }
+            if !matches {
+                let divergence = WorkflowNondeterminism(workflowID: workflowID, position: position, recorded: recorded.summary, requested: request.summary)
+                state.divergence = state.divergence ?? divergence
+                state.stopped = true
+                throw divergence
+            }
+        }
+        state.requests.append(request)
+    }
+
+    private func cancel(_ position: Int) {
+        state.withLock { $0.waiting.removeValue(forKey: position) }?.resume(throwing: CancellationError())
+    }
+
+    /// The code returned or threw.
+    func finish(_ ending: CoordinatorStateMachine.RunEnd) {
+        state.withLock { $0.ending = $0.ending ?? ending }
+    }
+
+    // MARK: The engine's side
+
+    /// Resumes the code waiting at `position` (its job runs at the next drain).
+    func resolve(_ position: Int, _ outcome: Result<JSONText, any Error>) {
+        let waiter = state.withLock { state in
+            if let waiter = state.waiting.removeValue(forKey: position) { return Optional(waiter) }
+            state.early[position] = outcome
+            return nil
+        }
+        waiter?.resume(with: outcome)
+    }
+
+    /// The commands issued since the last call, in position order.
+    func takeNewCommands() -> [NewCommand] {
+        state.withLock { state in
+            defer { state.new.removeAll() }
+            return state.new
+        }
+    }
+
+    /// What the code asked for at a position it has issued.
+    func request(at position: Int) -> Request? {
+        state.withLock { $0.requests[safe: position] }
+    }
+
+    var issuedCount: Int { state.withLock { $0.requests.count } }
+    /// How many activities the code called: at its end, the workflow's steps.
+    var activityCount: Int { state.withLock { $0.requests.count { if case .activity = $0 { true } else { false } } } }
+    var ending: CoordinatorStateMachine.RunEnd? { state.withLock { $0.ending } }
+    var divergence: WorkflowNondeterminism? { state.withLock { $0.divergence } }
+
+    /// After a replay: a recorded command the code did not issue is a divergence too (a
+    /// step removed, or the code ended sooner).
+    func checkEveryRecordedCommandIssued() {
+        state.withLock { state in
+            guard state.divergence == nil, state.requests.count < state.recorded.count else { return }
+            let position = state.requests.count
+            let asked = state.ending == nil ? "no command there yet (it waits on an earlier one)" : "none: the code ended after \(position) commands"
+            state.divergence = WorkflowNondeterminism(workflowID: workflowID, position: position, recorded: state.recorded[position].summary, requested: asked)
+            state.stopped = true
+        }
+    }
+
+    /// No more commands: every further request throws `CancellationError`. The engine then
+    /// cancels the code's tasks and drains, so that they end.
+    func stop() {
+        state.withLock { $0.stopped = true }
+    }
+}
+
+/// The workflow's code asked for a different command at a position its journal records:
+/// the code changed in a way that does not replay. The workflow parks with this reason; it
+/// re-runs nothing. Deploy code that replays (check it with `flow workflow replay-check`),
+/// or cancel the workflow.
+public struct WorkflowNondeterminism: Error, Sendable, Equatable, CustomStringConvertible {
+    public var workflowID: String
+    public var position: Int
+    /// The command the journal records at the position.
+    public var recorded: String
+    /// What the code asked for there.
+    public var requested: String
+
+    /// How the reason of a workflow parked for this begins.
+    public static let reasonPrefix = "nondeterminism: "
+
+    public var description: String {
+        Self.reasonPrefix + "workflow \(workflowID) does not replay: at position \(position) its journal records \(recorded), but the code asked for \(requested). "
+            + "Deploy code that replays its journal (check with `flow workflow replay-check`), or cancel the workflow"
+    }
+}
+
+extension WorkflowJournal.Command {
+    /// The command in words, as a nondeterminism report names it.
+    var summary: String {
+        switch self {
+        case .activity(let scheduled, _): "activity \(scheduled.activity)"
+        case .timer(let key, _, _): "a timer (\(key))"
+        case .marker(let name, _): "marker \(name)"
+        }
+    }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
