@@ -10,7 +10,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         commandName: "workflow",
         abstract: "Start, list, inspect and cancel workflows.",
         discussion: "Every subcommand talks to the coordinator over the broker; list and show read its store directly instead when given --data-dir (for when no coordinator runs).",
-        subcommands: [Start.self, List.self, Show.self, Cancel.self]
+        subcommands: [Start.self, List.self, Show.self, Cancel.self, ReplayCheck.self]
     )
 
     struct Start: AsyncParsableCommand {
@@ -144,10 +144,18 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         @Argument(help: "The workflow id.")
         var id: String
 
+        @Flag(help: "Write the workflow's journal as JSON instead: a history that `flow workflow replay-check --history` and WorkflowReplayer read.")
+        var json = false
+
         @OptionGroup var source: WorkflowSource
 
         func run() async throws {
             let id = self.id
+            if json {
+                let history = try await source.read { reader in try await reader.wholeHistory(of: id) }
+                print(try FlowJSON.encodeText(history, pretty: true))
+                return
+            }
             let (described, history) = try await source.read { reader in
                 let described = try await reader.describe(WorkflowQuery.Describe(workflowID: id))
                 var events: [WorkflowHistoryEvent] = []

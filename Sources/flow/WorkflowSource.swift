@@ -21,13 +21,14 @@ struct WorkflowSource: ParsableArguments {
         var list: @Sendable (WorkflowQuery.List) async throws -> WorkflowPage
         var describe: @Sendable (WorkflowQuery.Describe) async throws -> WorkflowDescription
         var history: @Sendable (WorkflowQuery.History) async throws -> WorkflowHistoryPage
+        var journal: @Sendable (WorkflowQuery.Journal) async throws -> WorkflowJournalPage
     }
 
     func read<Result: Sendable>(_ body: @Sendable (Reader) async throws -> Result) async throws -> Result {
         do {
             if let dataDir {
                 let answers = WorkflowQueryAnswers(store: try CoordinatorStoreOptions(dataDir: dataDir).openForReading())
-                return try await body(Reader(list: answers.list, describe: answers.describe, history: answers.history))
+                return try await body(Reader(list: answers.list, describe: answers.describe, history: answers.history, journal: answers.journal))
             }
             let logger = connection.logger(label: "flow.workflow")
             let amqp = try await connection.connect(as: "flow workflow", logger: logger)
@@ -37,7 +38,8 @@ struct WorkflowSource: ParsableArguments {
                         Reader(
                             list: { try await client.query(.list, $0, as: WorkflowPage.self) },
                             describe: { try await client.query(.describe, $0, as: WorkflowDescription.self) },
-                            history: { try await client.query(.history, $0, as: WorkflowHistoryPage.self) }
+                            history: { try await client.query(.history, $0, as: WorkflowHistoryPage.self) },
+                            journal: { try await client.query(.journal, $0, as: WorkflowJournalPage.self) }
                         )
                     )
                 }
@@ -54,5 +56,21 @@ struct WorkflowSource: ParsableArguments {
         } catch let silent as CoordinatorClient.NoAnswer {
             throw ValidationError(silent.description)
         }
+    }
+}
+
+extension WorkflowSource.Reader {
+    /// A workflow's whole journal, read page by page, as a history the replayer reads.
+    func wholeHistory(of workflowID: String) async throws -> WorkflowHistory {
+        var events: [JournalEntry] = []
+        var after: Int64?
+        var workflow = ""
+        repeat {
+            let page = try await journal(WorkflowQuery.Journal(workflowID: workflowID, after: after, limit: WorkflowQuery.maximumPageSize))
+            workflow = page.workflow
+            events += try page.events.map { try $0.decode(JournalEntry.self) }
+            after = page.nextAfter
+        } while after != nil
+        return WorkflowHistory(workflowID: workflowID, workflow: workflow, events: events)
     }
 }

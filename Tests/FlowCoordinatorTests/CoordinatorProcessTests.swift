@@ -1,4 +1,5 @@
 import FlowAMQP
+import FlowCoordinator
 import FlowCore
 import FlowObservability
 import FlowTesting
@@ -114,6 +115,33 @@ struct WorkflowCommandLineTests {
         #expect(shown.standardOutput.contains("status    completed"))
         #expect(shown.standardOutput.components(separatedBy: "activity completed").count - 1 == 2)
         #expect(shown.standardOutput.contains("workflow completed"))
+
+        // The journal as a history file, from the store and over the broker alike, and the
+        // replay check on it: this build's echo_chain replays it; a tampered one diverges.
+        let json = try await flow(["workflow", "show", "cli-1", "--json"] + store)
+        #expect(json.status == 0, "\(json.standardError)")
+        #expect(try await flow(["workflow", "show", "cli-1", "--json"] + broker).standardOutput == json.standardOutput)
+        var history = try FlowJSON.decode(WorkflowHistory.self, from: json.standardOutput)
+        #expect(history.workflow == "echo_chain" && history.events.count == 6, "started, 2 × (scheduled, completed), completed: \(json.standardOutput)")
+        let historyFile = folder.appendingPathComponent("cli-1.json")
+        try json.standardOutput.write(to: historyFile, atomically: true, encoding: .utf8)
+        let check = try await flow(["workflow", "replay-check", "--workflow", "echo_chain", "--history", historyFile.path])
+        #expect(check.status == 0, "\(check.standardOutput)\(check.standardError)")
+        #expect(check.standardOutput.contains("cli-1 (echo_chain): replays (2 commands)"), "\(check.standardOutput)")
+        let fromStore = try await flow(["workflow", "replay-check", "--workflow", "echo_chain", "--from-store", "--all"] + store)
+        #expect(fromStore.status == 0 && fromStore.standardOutput.contains("1 of 1 runs of echo_chain replay"), "\(fromStore.standardOutput)\(fromStore.standardError)")
+        for (index, entry) in history.events.enumerated() {
+            if case .activityScheduled(var scheduled) = entry.event, scheduled.position == 1 {
+                scheduled.activity = "shout"
+                history.events[index].event = .activityScheduled(scheduled)
+            }
+        }
+        let tamperedFile = folder.appendingPathComponent("cli-1-tampered.json")
+        try FlowJSON.encodeText(history, pretty: true).write(to: tamperedFile, atomically: true, encoding: .utf8)
+        let diverges = try await flow(["workflow", "replay-check", "--workflow", "echo_chain", "--history", historyFile.path, "--history", tamperedFile.path])
+        #expect(diverges.status == 1)
+        #expect(diverges.standardOutput.contains("DIVERGES") && diverges.standardOutput.contains("at position 1 its journal records activity shout, but the code asked for activity echo"), "\(diverges.standardOutput)")
+        #expect(diverges.standardOutput.contains("1 of 2 runs of echo_chain replay; 1 diverge"), "\(diverges.standardOutput)")
 
         let listed = try await flow(["workflow", "list", "--status", "completed"] + store)
         #expect(listed.standardOutput.contains("cli-1  echo_chain  completed"))

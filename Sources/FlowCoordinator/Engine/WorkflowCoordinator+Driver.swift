@@ -105,39 +105,13 @@ extension WorkflowCoordinator {
 
     // MARK: Replay
 
-    /// Runs the code against its journal: drains it, then applies each recorded outcome in
-    /// journal order, draining after each. Returns how the run ended when it ended here
-    /// (it diverged, or the code ended), nil when it goes on live.
+    /// Runs the code against its journal (``WorkflowRun/replay(_:cancel:)``). Returns how
+    /// the run ended when it ended there (it diverged), nil when it goes on live.
     private func replay(_ journal: WorkflowJournal, into run: WorkflowRun, cancel: () -> Void) -> CoordinatorStateMachine.RunEnd? {
-        run.executor.drain()
-        var replayed = 0
-        for entry in journal.entries {
-            if run.divergence != nil || run.ending != nil { break }
-            switch entry.event {
-            case .activityCompleted(let position, _, let output):
-                run.resolve(position, .success(output))
-            case .activityFailed(let position, _, let failure), .activityTimedOut(let position, let failure):
-                run.resolve(position, .failure(ActivityError(activity: Self.activity(at: position, in: journal), failure: failure)))
-            case .timerFired(let position):
-                run.resolve(position, .success(.null))
-            case .cancelRequested:
-                cancel()
-            default:
-                continue
-            }
-            replayed += 1
-            run.executor.drain()
-        }
+        let replayed = run.replay(journal, cancel: cancel)
         for _ in 0..<replayed { statistics.record(.stepReplayed) }
-        run.checkEveryRecordedCommandIssued()
         if let divergence = run.divergence { return .threw(divergence) }
         return nil
-    }
-
-
-    private static func activity(at position: Int, in journal: WorkflowJournal) -> String {
-        if case .activity(let scheduled, _)? = journal.commands[safe: position] { return scheduled.activity }
-        return "position \(position)"
     }
 
     // MARK: Live

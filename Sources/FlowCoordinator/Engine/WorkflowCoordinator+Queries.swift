@@ -26,6 +26,7 @@ extension WorkflowCoordinator {
                 case .list: try await publishAnswer(try await answers.list(try decodeQuery(WorkflowQuery.List.self, delivery)), type: WorkflowQuery.answerType, to: recipient)
                 case .describe: try await publishAnswer(try await answers.describe(try decodeQuery(WorkflowQuery.Describe.self, delivery)), type: WorkflowQuery.answerType, to: recipient)
                 case .history: try await publishAnswer(try await answers.history(try decodeQuery(WorkflowQuery.History.self, delivery)), type: WorkflowQuery.answerType, to: recipient)
+                case .journal: try await publishAnswer(try await answers.journal(try decodeQuery(WorkflowQuery.Journal.self, delivery)), type: WorkflowQuery.answerType, to: recipient)
                 case .schedules: try await publishAnswer(try await answers.schedules(), type: WorkflowQuery.answerType, to: recipient)
                 }
             } catch let failure as ActivityFailure {
@@ -83,6 +84,20 @@ public struct WorkflowQueryAnswers: Sendable {
         }
         let steps = try await store.steps(workflowID: record.id).sorted { ($0.scheduledAt, $0.stepKey) < ($1.scheduledAt, $1.stepKey) }
         return WorkflowDescription(workflow: record.summary, input: record.input, output: record.output, error: record.error, steps: steps.map(\.summary))
+    }
+
+    public func journal(_ query: WorkflowQuery.Journal) async throws -> WorkflowJournalPage {
+        guard let record = try await store.workflow(id: query.workflowID) else {
+            throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow has id \(query.workflowID)")
+        }
+        let limit = min(max(query.limit ?? 200, 1), WorkflowQuery.maximumPageSize)
+        let after = query.after ?? 0
+        let entries = try await store.journal(workflowID: query.workflowID).filter { $0.sequence > after }
+        let page = Array(entries.prefix(limit))
+        return WorkflowJournalPage(
+            workflowID: record.id, workflow: record.name, events: try page.map { try JSONText(encoding: $0) },
+            nextAfter: entries.count > limit ? page.last?.sequence : nil
+        )
     }
 
     public func history(_ query: WorkflowQuery.History) async throws -> WorkflowHistoryPage {

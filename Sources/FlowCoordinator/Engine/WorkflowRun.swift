@@ -167,9 +167,38 @@ final class WorkflowRun: Sendable {
     var ending: CoordinatorStateMachine.RunEnd? { state.withLock { $0.ending } }
     var divergence: WorkflowNondeterminism? { state.withLock { $0.divergence } }
 
+    /// Runs the code against its journal: drains it, then resolves each recorded outcome in
+    /// journal order, draining after each, and checks that the code issued every recorded
+    /// command. Stops early when the code diverges or ends. `cancel` cancels the code's
+    /// tasks, for a recorded cancel request. Returns how many outcomes it applied.
+    func replay(_ journal: WorkflowJournal, cancel: () -> Void) -> Int {
+        executor.drain()
+        var replayed = 0
+        for entry in journal.entries {
+            if divergence != nil || ending != nil { break }
+            switch entry.event {
+            case .activityCompleted(let position, _, let output):
+                resolve(position, .success(output))
+            case .activityFailed(let position, _, let failure), .activityTimedOut(let position, let failure):
+                let activity = if case .activity(let scheduled, _)? = journal.commands[safe: position] { scheduled.activity } else { "position \(position)" }
+                resolve(position, .failure(ActivityError(activity: activity, failure: failure)))
+            case .timerFired(let position):
+                resolve(position, .success(.null))
+            case .cancelRequested:
+                cancel()
+            default:
+                continue
+            }
+            replayed += 1
+            executor.drain()
+        }
+        checkEveryRecordedCommandIssued()
+        return replayed
+    }
+
     /// After a replay: a recorded command the code did not issue is a divergence too (a
     /// step removed, or the code ended sooner).
-    func checkEveryRecordedCommandIssued() {
+    private func checkEveryRecordedCommandIssued() {
         state.withLock { state in
             guard state.divergence == nil, state.requests.count < state.recorded.count else { return }
             let position = state.requests.count

@@ -13,6 +13,7 @@ public enum WorkflowQuery {
         case list = "flow.workflow.list"
         case describe = "flow.workflow.describe"
         case history = "flow.workflow.history"
+        case journal = "flow.workflow.journal"
         case schedules = "flow.schedule.list"
     }
 
@@ -69,6 +70,11 @@ public enum WorkflowQuery {
             self.limit = limit
         }
     }
+
+    /// `flow.workflow.journal`: a workflow's journal, the events its state follows from,
+    /// oldest first, a page at a time. Its body is a history query's (`after` counts
+    /// journal sequence numbers, default limit 200).
+    public typealias Journal = History
 
     /// `flow.schedule.list`: every schedule. The body may be `{}`.
     public struct Schedules: Codable, Sendable, Equatable {
@@ -243,5 +249,26 @@ public struct ScheduleList: Codable, Sendable, Equatable {
     public init(schedules: [ScheduleSummary]) {
         self.protocol = FlowProtocol.version
         self.schedules = schedules
+    }
+}
+
+/// The answer to `flow.workflow.journal`.
+public struct WorkflowJournalPage: Codable, Sendable, Equatable {
+    public var `protocol`: Int64
+    public var workflowID: String
+    /// The workflow's name.
+    public var workflow: String
+    /// Journal entries as the coordinator records them (`sequence`, `epoch`,
+    /// `recorded_at`, `event`; docs/workflows.md, "The journal").
+    public var events: [JSONText]
+    /// Ask again with this `after` for the next page; absent on the last.
+    public var nextAfter: Int64?
+
+    public init(workflowID: String, workflow: String, events: [JSONText], nextAfter: Int64?) {
+        self.protocol = FlowProtocol.version
+        self.workflowID = workflowID
+        self.workflow = workflow
+        self.events = events
+        self.nextAfter = nextAfter
     }
 }
