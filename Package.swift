@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "flow", targets: ["flow"]),
         .library(name: "FlowCore", targets: ["FlowCore"]),
         .library(name: "FlowAMQP", targets: ["FlowAMQP"]),
+        // Run your own workflows in-process against activity stubs, with time skipped.
+        .library(name: "FlowTestKit", targets: ["FlowTestKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -184,6 +186,13 @@ let package = Package(
             ]
         ),
 
+        // Workflows in a test's own process: activity stubs, a clock that skips time, the
+        // journal to inspect (docs/workflows.md, "Testing workflows").
+        .target(
+            name: "FlowTestKit",
+            dependencies: ["FlowCore", "FlowCoordinator", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // The application's workflows: document_onboarding, echo_chain.
         .target(
             name: "FlowWorkflows",
@@ -322,6 +331,10 @@ let package = Package(
                 "FlowOpenAI", "FlowOpenAIActivities", "FlowObservability", "FlowTesting", .product(name: "GRDB", package: "GRDB.swift"),
             ],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "FlowTestKitTests",
+            dependencies: ["FlowCore", "FlowContracts", "FlowCoordinator", "FlowTestKit", "FlowWorkflows"]
         ),
         .testTarget(
             name: "FlowOpenAITests",

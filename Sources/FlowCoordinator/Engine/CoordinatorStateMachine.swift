@@ -25,10 +25,7 @@ struct CoordinatorStateMachine {
     }
 
     /// How a workflow's run ended, as the shell saw it.
-    enum RunEnd: Sendable {
-        case returned(JSONText)
-        case threw(any Error)
-    }
+    typealias RunEnd = WorkflowRunEnd
 
     /// What to record for a run that ended, or that it must run again.
     enum Ending: Equatable {

@@ -14,7 +14,7 @@ import Synchronization
 /// order and tells the engine when a job arrives while no drain runs (code that awaited
 /// something outside the workflow, which the determinism rules forbid but which must not
 /// leave the run stuck).
-final class WorkflowExecutor: TaskExecutor, @unchecked Sendable {
+package final class WorkflowExecutor: TaskExecutor, @unchecked Sendable {
     // `@unchecked`: the only state is behind the mutex; jobs are handed over as
     // `UnownedJob`, which the runtime keeps alive until they have run.
     private struct State {
@@ -32,7 +32,7 @@ final class WorkflowExecutor: TaskExecutor, @unchecked Sendable {
         self.jobArrivedWhileIdle = jobArrivedWhileIdle
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let wake = state.withLock { state -> Bool in
             state.jobs.append(job)
@@ -43,7 +43,7 @@ final class WorkflowExecutor: TaskExecutor, @unchecked Sendable {
 
     /// Runs jobs on the calling thread until none is left: until every task of the run is
     /// suspended or finished. Not reentrant; the engine calls it from one place at a time.
-    func drain() {
+    package func drain() {
         state.withLock { $0.draining = true }
         while let job = next() {
             job.runSynchronously(on: asUnownedTaskExecutor())

@@ -13,9 +13,9 @@ import Synchronization
 /// ``WorkflowNondeterminism``, which stops the run: nothing more is sent or recorded for
 /// it. Inputs are not compared, so an input type may gain a field without open workflows
 /// running their finished steps again.
-final class WorkflowRun: Sendable {
+package final class WorkflowRun: Sendable {
     /// What the code asks for at a position.
-    enum Request: Sendable {
+    package enum Request: Sendable {
         case activity(ActivityCall)
         case timer(Duration)
         case marker(name: String)
@@ -30,11 +30,11 @@ final class WorkflowRun: Sendable {
     }
 
     /// A command the code issued that the journal does not have yet: the engine records it.
-    struct NewCommand: Sendable {
-        var position: Int
-        var request: Request
+    package struct NewCommand: Sendable {
+        package var position: Int
+        package var request: Request
         /// A marker's value, computed when the code asked for it.
-        var value: JSONText?
+        package var value: JSONText?
     }
 
     private struct State {
@@ -43,17 +43,17 @@ final class WorkflowRun: Sendable {
         var new: [NewCommand] = []
         var waiting: [Int: CheckedContinuation<JSONText, any Error>] = [:]
         var early: [Int: Result<JSONText, any Error>] = [:]
-        var ending: CoordinatorStateMachine.RunEnd?
-        var divergence: WorkflowNondeterminism?
+        package var ending: WorkflowRunEnd?
+        package var divergence: WorkflowNondeterminism?
         var stopped = false
     }
 
-    let workflowID: String
-    let workflowName: String
-    let executor: WorkflowExecutor
+    package let workflowID: String
+    package let workflowName: String
+    package let executor: WorkflowExecutor
     private let state: Mutex<State>
 
-    init(workflowID: String, workflowName: String, recorded: [WorkflowJournal.Command], jobArrivedWhileIdle: @escaping @Sendable () -> Void) {
+    package init(workflowID: String, workflowName: String, recorded: [WorkflowJournal.Command], jobArrivedWhileIdle: @escaping @Sendable () -> Void) {
         self.workflowID = workflowID
         self.workflowName = workflowName
         self.executor = WorkflowExecutor(jobArrivedWhileIdle: jobArrivedWhileIdle)
@@ -132,14 +132,14 @@ final class WorkflowRun: Sendable {
     }
 
     /// The code returned or threw.
-    func finish(_ ending: CoordinatorStateMachine.RunEnd) {
+    package func finish(_ ending: WorkflowRunEnd) {
         state.withLock { $0.ending = $0.ending ?? ending }
     }
 
     // MARK: The engine's side
 
     /// Resumes the code waiting at `position` (its job runs at the next drain).
-    func resolve(_ position: Int, _ outcome: Result<JSONText, any Error>) {
+    package func resolve(_ position: Int, _ outcome: Result<JSONText, any Error>) {
         let waiter = state.withLock { state in
             if let waiter = state.waiting.removeValue(forKey: position) { return Optional(waiter) }
             state.early[position] = outcome
@@ -149,7 +149,7 @@ final class WorkflowRun: Sendable {
     }
 
     /// The commands issued since the last call, in position order.
-    func takeNewCommands() -> [NewCommand] {
+    package func takeNewCommands() -> [NewCommand] {
         state.withLock { state in
             defer { state.new.removeAll() }
             return state.new
@@ -161,11 +161,11 @@ final class WorkflowRun: Sendable {
         state.withLock { $0.requests[safe: position] }
     }
 
-    var issuedCount: Int { state.withLock { $0.requests.count } }
+    package var issuedCount: Int { state.withLock { $0.requests.count } }
     /// How many activities the code called: at its end, the workflow's steps.
     var activityCount: Int { state.withLock { $0.requests.count { if case .activity = $0 { true } else { false } } } }
-    var ending: CoordinatorStateMachine.RunEnd? { state.withLock { $0.ending } }
-    var divergence: WorkflowNondeterminism? { state.withLock { $0.divergence } }
+    package var ending: WorkflowRunEnd? { state.withLock { $0.ending } }
+    package var divergence: WorkflowNondeterminism? { state.withLock { $0.divergence } }
 
     /// Runs the code against its journal: drains it, then resolves each recorded outcome in
     /// journal order, draining after each, and checks that the code issued every recorded
@@ -210,9 +210,15 @@ final class WorkflowRun: Sendable {
 
     /// No more commands: every further request throws `CancellationError`. The engine then
     /// cancels the code's tasks and drains, so that they end.
-    func stop() {
+    package func stop() {
         state.withLock { $0.stopped = true }
     }
+}
+
+/// How a run of workflow code ended.
+package enum WorkflowRunEnd: Sendable {
+    case returned(JSONText)
+    case threw(any Error)
 }
 
 /// The workflow's code asked for a different command at a position its journal records:

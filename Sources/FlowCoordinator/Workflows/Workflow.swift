@@ -35,9 +35,9 @@ public protocol Workflow: Sendable {
 
 /// The workflows a coordinator can run, by name.
 public struct WorkflowRegistry: Sendable {
-    struct Entry: Sendable {
-        let name: String
-        let run: @Sendable (_ input: JSONText, _ context: WorkflowContext) async throws -> JSONText
+    package struct Entry: Sendable {
+        package let name: String
+        package let run: @Sendable (_ input: JSONText, _ context: WorkflowContext) async throws -> JSONText
     }
 
     private(set) var entries: [String: Entry] = [:]
@@ -61,5 +61,5 @@ public struct WorkflowRegistry: Sendable {
     /// The names of the registered workflows, sorted.
     public var names: [String] { entries.keys.sorted() }
 
-    func entry(named name: String) -> Entry? { entries[name] }
+    package func entry(named name: String) -> Entry? { entries[name] }
 }

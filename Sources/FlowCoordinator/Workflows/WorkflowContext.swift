@@ -18,7 +18,7 @@ public final class WorkflowContext: Sendable {
     let run: WorkflowRun
     private let clock: any WallClock
 
-    init(run: WorkflowRun, startedAt: Date, clock: any WallClock, logger: Logger) {
+    package init(run: WorkflowRun, startedAt: Date, clock: any WallClock, logger: Logger) {
         self.run = run
         self.workflowID = run.workflowID
         self.workflowName = run.workflowName
@@ -87,14 +87,14 @@ public final class WorkflowContext: Sendable {
 }
 
 /// An activity call as the coordinator sends it.
-struct ActivityCall: Sendable, Equatable {
-    var activity: String
-    var queue: WorkQueue
-    var input: JSONText
-    var options: ActivityOptions
-    var declaredTimeout: Duration
-    var declaredRetryPolicy: RetryPolicy
+package struct ActivityCall: Sendable, Equatable {
+    package var activity: String
+    package var queue: WorkQueue
+    package var input: JSONText
+    package var options: ActivityOptions
+    package var declaredTimeout: Duration
+    package var declaredRetryPolicy: RetryPolicy
 
-    var attemptTimeout: Duration { options.startToCloseTimeout ?? declaredTimeout }
-    var retryPolicy: RetryPolicy { options.retryPolicy ?? declaredRetryPolicy }
+    package var attemptTimeout: Duration { options.startToCloseTimeout ?? declaredTimeout }
+    package var retryPolicy: RetryPolicy { options.retryPolicy ?? declaredRetryPolicy }
 }
