@@ -276,7 +276,7 @@ let package = Package(
 
         .executableTarget(
             name: "flow-workflow-benchmark",
-            dependencies: ["BenchmarkSupport", "FlowCore", "FlowAMQP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowCoordinator", "FlowWorkflows", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/WorkflowBenchmark"
         ),
 

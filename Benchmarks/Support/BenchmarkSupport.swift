@@ -51,11 +51,12 @@ public struct FlowProcesses: Sendable {
     public let prefix: String
     public let url: String
 
-    /// Exits with how to build `flow` when it is not beside this benchmark.
-    public init(prefix: String, url: String) {
-        executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flow")
-        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
-            FileHandle.standardError.write(Data("flow is not built beside this benchmark (\(executable.path)): run swift build -c release first\n".utf8))
+    /// Exits with how to build `flow` when it is not beside this benchmark (or at
+    /// `executable`, another build's, for a side-by-side run).
+    public init(prefix: String, url: String, executable: URL? = nil) {
+        self.executable = executable ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("flow")
+        guard FileManager.default.isExecutableFile(atPath: self.executable.path) else {
+            FileHandle.standardError.write(Data("flow is not built at \(self.executable.path): run swift build -c release first\n".utf8))
             exit(1)
         }
         self.prefix = prefix

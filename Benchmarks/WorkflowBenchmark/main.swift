@@ -1,36 +1,46 @@
 import BenchmarkSupport
 import FlowAMQP
+import FlowCoordinator
 import FlowCore
+import FlowWorkflows
 import Foundation
 import Logging
 
 // Workflows per second and the coordinator's overhead per step, beside the bare activity
-// round trip through the same worker, in the same run:
+// round trip and the worker's own throughput through the same worker, in the same run:
 //
-//   swift build -c release && swift run -c release flow-workflow-benchmark [--workflows N] [--sequential S]
+//   swift build -c release && swift run -c release flow-workflow-benchmark [--workflows N] [--sequential S] [--baseline PATH]
 //
 // It starts the real `flow worker default` and `flow coordinator` (from the same build
 // folder) on a private topology, then measures:
 //   1. the bare round trip: one `echo` activity request and its reply, one at a time,
 //      replying to a classic and to a quorum queue;
-//   2. one `echo_chain` workflow of three steps at a time: start command to result;
-//   3. N such workflows started at once: workflows per second until the last result.
-// Overhead per step = (workflow latency - 3 x bare round trip) / 3: what recording each
-// step in SQLite and routing its reply through the coordinator add.
+//   2. the ceiling: 3N `echo` requests published at once, straight to the worker: the
+//      activities per second no workflow engine on this worker can beat, since every step
+//      is one such round trip;
+//   3. for each coordinator (this build's, then the one of `--baseline PATH`, a `flow`
+//      binary built from older code, on a new store): one `echo_chain` of one step and of
+//      three steps at a time, then N three-step workflows started at once;
+//   4. the replay of a 1,000-event journal through this build's workflow code.
+// Overhead per step = each added step - the bare round trip: what recording a step and
+// routing its reply through the coordinator add.
 
 let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/"
-var logger = Logger(label: "flow.benchmark")
-logger.logLevel = .error
+let logger = {
+    var logger = Logger(label: "flow.benchmark")
+    logger.logLevel = .error
+    return logger
+}()
 
 let prefix = "bench.workflow.\(UUID().uuidString.prefix(6).lowercased())"
 let names = TopologyNames(prefix: prefix)
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-\(prefix)")
 let processes = FlowProcesses(prefix: prefix, url: url)
+let baseline = stringOption("--baseline").map { FlowProcesses(prefix: prefix, url: url, executable: URL(fileURLWithPath: $0)) }
 
 let requester = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger)
 try await requester.declare(names.topology)
 let worker = try processes.launch(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "64"])
-let coordinator = try processes.launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path])
 
 let replyQueue = "\(prefix).benchmark-replies"
 try await requester.declare(Topology(queues: [.init(name: replyQueue, durable: false, exclusive: true, autoDelete: true)]))
@@ -65,12 +75,22 @@ func workflow(_ id: String, steps: Int = 3) async throws {
     await arrivals.wait(for: id)
 }
 
-let clock = ContinuousClock()
-for index in 0..<30 { try await workflow("warm-\(index)") }
+func atOnce(_ count: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Duration {
+    let began = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for index in 0..<count { group.addTask { try await body(index) } }
+        try await group.waitForAll()
+    }
+    return ContinuousClock.now - began
+}
 
+let clock = ContinuousClock()
 let sequential = option("--sequential", default: 200)
+let count = option("--workflows", default: 1_000)
+
 var bare: [Double] = []
 var bareQuorum: [Double] = []
+for index in 0..<30 { try await activityRoundTrip("warm-bare-\(index)", replyTo: quorumReplyQueue) }
 for index in 0..<sequential {
     var began = clock.now
     try await activityRoundTrip("bare-\(index)", replyTo: replyQueue)
@@ -79,45 +99,97 @@ for index in 0..<sequential {
     try await activityRoundTrip("bare-quorum-\(index)", replyTo: quorumReplyQueue)
     bareQuorum.append(milliseconds(clock.now - began))
 }
-var chained: [Double] = []
-var single: [Double] = []
-for index in 0..<sequential {
-    var began = clock.now
-    try await workflow("seq-\(index)")
-    chained.append(milliseconds(clock.now - began))
-    began = clock.now
-    try await workflow("one-\(index)", steps: 1)
-    single.append(milliseconds(clock.now - began))
+let ceilingTime = try await atOnce(3 * count) { try await activityRoundTrip("ceiling-\($0)", replyTo: quorumReplyQueue) }
+let ceiling = Double(3 * count) / (milliseconds(ceilingTime) / 1000)
+
+/// What one coordinator does with echo_chain on this worker.
+struct Figures {
+    var label: String
+    var single: [Double]
+    var chained: [Double]
+    var burst: Duration
+
+    var singleMedian: Double { percentile(single, 0.5) }
+    var chainedMedian: Double { percentile(chained, 0.5) }
+    var perStep: Double { (chainedMedian - singleMedian) / 2 }
+    var workflowsPerSecond: Double { Double(count) / (milliseconds(burst) / 1000) }
 }
 
-let count = option("--workflows", default: 1_000)
-let began = clock.now
-try await withThrowingTaskGroup(of: Void.self) { group in
-    for index in 0..<count { group.addTask { try await workflow("burst-\(index)") } }
-    try await group.waitForAll()
+func measure(_ label: String, _ flow: FlowProcesses) async throws -> Figures {
+    let coordinator = try flow.launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator-\(label)").path])
+    for index in 0..<30 { try await workflow("\(label)-warm-\(index)") }
+    var chained: [Double] = []
+    var single: [Double] = []
+    for index in 0..<sequential {
+        var began = clock.now
+        try await workflow("\(label)-seq-\(index)")
+        chained.append(milliseconds(clock.now - began))
+        began = clock.now
+        try await workflow("\(label)-one-\(index)", steps: 1)
+        single.append(milliseconds(clock.now - began))
+    }
+    let burst = try await atOnce(count) { try await workflow("\(label)-burst-\($0)") }
+    coordinator.terminate()
+    coordinator.waitUntilExit()
+    return Figures(label: label, single: single, chained: chained, burst: burst)
 }
-let burst = clock.now - began
 
+let figures = [try await measure("this-build", processes)] + (baseline == nil ? [] : [try await measure("baseline", baseline!)])
+
+/// A 1,000-event journal of echo_chain (start, 499 steps scheduled and completed, end),
+/// replayed through this build's code.
+func replayTimes(runs: Int) async throws -> [Double] {
+    let at = Date(timeIntervalSince1970: 1_800_000_000)
+    var events: [WorkflowEvent] = [.workflowStarted(name: EchoChain.name, input: try JSONText(validating: #"{"text":"x","steps":499}"#))]
+    for position in 0..<499 {
+        let hop = try JSONText(validating: #"{"step":\#(position + 1),"text":"x"}"#)
+        events.append(.activityScheduled(.init(position: position, activity: "echo", queue: "default-queue", input: hop, options: .init(), stepKey: "echo@\(position)")))
+        events.append(.activityCompleted(position: position, attempt: 1, output: hop))
+    }
+    events.append(.workflowCompleted(output: try JSONText(validating: #"{"steps":499,"text":"x"}"#)))
+    let history = WorkflowHistory(
+        workflowID: "replay", workflow: EchoChain.name,
+        events: events.enumerated().map { JournalEntry(sequence: Int64($0.offset + 1), epoch: 0, recordedAt: at, event: $0.element) }
+    )
+    let replayer = WorkflowReplayer(registry: ApplicationWorkflows.registry(), logger: logger)
+    var times: [Double] = []
+    for _ in 0..<runs {
+        let began = clock.now
+        let result = await replayer.replay(history)
+        times.append(milliseconds(clock.now - began))
+        guard result.replays else { fatalError("the benchmark's own history does not replay: \(result)") }
+    }
+    return times
+}
+let replays = try await replayTimes(runs: 50)
+
+func format(_ value: Double) -> String { String(format: "%.2f", value) }
 let bareMedian = percentile(bareQuorum, 0.5)
-let workflowMedian = percentile(chained, 0.5)
-print("bare echo round trip, classic reply queue: p50 \(String(format: "%.2f", percentile(bare, 0.5))) ms, p99 \(String(format: "%.2f", percentile(bare, 0.99))) ms (\(sequential) sequential)")
-print("bare echo round trip, quorum reply queue:  p50 \(String(format: "%.2f", bareMedian)) ms, p99 \(String(format: "%.2f", percentile(bareQuorum, 0.99))) ms (\(sequential) sequential)")
-let singleMedian = percentile(single, 0.5)
-let perStep = (workflowMedian - singleMedian) / 2
-print("one-step echo_chain workflow:        p50 \(String(format: "%.2f", singleMedian)) ms, p99 \(String(format: "%.2f", percentile(single, 0.99))) ms (\(sequential) sequential)")
-print("three-step echo_chain workflow:      p50 \(String(format: "%.2f", workflowMedian)) ms, p99 \(String(format: "%.2f", percentile(chained, 0.99))) ms (\(sequential) sequential)")
-print("each added step costs:               \(String(format: "%.2f", perStep)) ms ((three-step - one-step) / 2)")
-print("coordinator overhead per step:       \(String(format: "%.2f", perStep - bareMedian)) ms (each added step - bare round trip with quorum replies)")
-print("start and result, once per workflow: \(String(format: "%.2f", singleMedian - perStep)) ms (one-step workflow - one step)")
-print("workflows per second (\(count) at once): \(String(format: "%.1f", Double(count) / (milliseconds(burst) / 1000))) (\(String(format: "%.1f", 3 * Double(count) / (milliseconds(burst) / 1000))) steps/s)")
+print("bare echo round trip, classic reply queue: p50 \(format(percentile(bare, 0.5))) ms, p99 \(format(percentile(bare, 0.99))) ms (\(sequential) sequential)")
+print("bare echo round trip, quorum reply queue:  p50 \(format(bareMedian)) ms, p99 \(format(percentile(bareQuorum, 0.99))) ms (\(sequential) sequential)")
+print("ceiling, the worker's own echo throughput: \(String(format: "%.1f", ceiling)) activities/s (\(3 * count) at once)")
+print("")
+print("coordinator                          " + figures.map { $0.label.padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+@MainActor func row(_ name: String, _ value: (Figures) -> String) {
+    print(name.padding(toLength: 37, withPad: " ", startingAt: 0) + figures.map { value($0).padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+}
+row("one-step workflow p50 (ms)") { format($0.singleMedian) }
+row("three-step workflow p50 (ms)") { format($0.chainedMedian) }
+row("three-step workflow p99 (ms)") { format(percentile($0.chained, 0.99)) }
+row("each added step (ms)") { format($0.perStep) }
+row("coordinator overhead per step (ms)") { format($0.perStep - bareMedian) }
+row("start and result per workflow (ms)") { format($0.singleMedian - $0.perStep) }
+row("workflows/s (\(count) at once)") { String(format: "%.1f", $0.workflowsPerSecond) }
+row("steps/s (\(count) at once)") { String(format: "%.1f", 3 * $0.workflowsPerSecond) }
+row("steps/s as a fraction of the ceiling") { String(format: "%.2f", 3 * $0.workflowsPerSecond / ceiling) }
+print("")
+print("replay of a 1,000-event journal: p50 \(format(percentile(replays, 0.5))) ms, p99 \(format(percentile(replays, 0.99))) ms (50 runs)")
 
 for reader in readers { reader.cancel() }
 consumer.cancel()
 quorumConsumer.cancel()
 _ = try? await requester.deleteQueue(quorumReplyQueue)
-coordinator.terminate()
 worker.terminate()
-coordinator.waitUntilExit()
 worker.waitUntilExit()
 for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
 for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }

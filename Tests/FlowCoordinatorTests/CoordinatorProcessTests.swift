@@ -9,7 +9,7 @@ import Testing
 /// The real `flow coordinator` and `flow worker default` processes, on a private topology.
 @Suite("the coordinator process under SIGKILL", .serialized)
 struct CoordinatorProcessTests {
-    @Test("20 workflows finish with the right outputs while the coordinator is killed three times, and no completed activity runs twice")
+    @Test("40 three-step workflows finish with the right outputs while the coordinator is killed three times, and no completed activity runs twice")
     func killedThreeTimes() async throws {
         let names = TopologyNames(prefix: TestBroker.uniqueName("killed"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-killed-\(UUID().uuidString.prefix(8))")
@@ -22,12 +22,12 @@ struct CoordinatorProcessTests {
         let coordinatorArguments = ["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path] + common
         var coordinator = try FlowProcess(coordinatorArguments)
 
-        let count = 20
-        let steps = 6
+        let count = 40
+        let steps = 3
         for index in 0..<count {
             let start = WorkflowCommand.Start(
                 workflow: "echo_chain", workflowID: "killed-\(index)",
-                input: try JSONText(encoding: ["text": .string("payload \(index)"), "steps": .int(steps), "pause_seconds": .int(1)] as [String: JSONValue])
+                input: try JSONText(encoding: ["text": .string("payload \(index)"), "steps": .int(steps), "pause_seconds": .int(2)] as [String: JSONValue])
             )
             let properties = AMQPProperties(
                 contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: "killed-\(index)", replyTo: resultQueue,
@@ -44,9 +44,9 @@ struct CoordinatorProcessTests {
                 if let result = try? FlowJSON.decode(WorkflowResult.self, from: delivery.body) { await collected.add(result) }
             }
         }
-        // Each workflow takes about five seconds (six steps, a one-second durable pause
+        // Each workflow takes about four seconds (three steps, a two-second durable pause
         // between them); kill the coordinator in the middle, three times.
-        for delay in [1500, 1200, 1700] {
+        for delay in [1200, 1200, 1200] {
             try await Task.sleep(for: .milliseconds(delay))
             coordinator.signal(SIGKILL)
             _ = try await coordinator.waitForExit(timeout: .seconds(10))
