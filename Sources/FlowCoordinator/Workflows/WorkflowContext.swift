@@ -37,11 +37,14 @@ public final class WorkflowContext: Sendable {
     /// `.throw` (by default the workflow parks until the message is replayed), or when the
     /// coordinator gives up waiting for it.
     public func execute<A: ActivityDeclaration>(_ activity: A.Type, _ input: A.Input, options: ActivityOptions = .init()) async throws -> A.Output {
+        // An activity whose input or output is JSON already (`JSONText`) passes it through
+        // as it is, not encoded and parsed again.
         let call = ActivityCall(
-            activity: A.name, queue: A.queue, input: try JSONText(encoding: input), options: options,
+            activity: A.name, queue: A.queue, input: try input as? JSONText ?? JSONText(encoding: input), options: options,
             declaredTimeout: A.startToCloseTimeout, declaredRetryPolicy: A.retryPolicy
         )
         let output = try await run.perform(.activity(call))
+        if let output = output as? A.Output { return output }
         do {
             return try output.decode(A.Output.self)
         } catch {
