@@ -4,6 +4,7 @@ import FlowCore
 import FlowRuntime
 import FlowTesting
 import Foundation
+import GRDB
 import Synchronization
 
 /// A coordinator and a default-queue worker in the test process, on a private copy of the
@@ -25,7 +26,8 @@ final class CoordinatorHarness: Sendable {
 
     init(
         workflows: WorkflowRegistry, activities: ActivityRegistry, queue: WorkQueue = .default, replyGrace: Duration = .seconds(5),
-        transports: TestTransports = .broker, clock: any WallClock = SystemWallClock(), startsCoordinator: Bool = true
+        transports: TestTransports = .broker, clock: any WallClock = SystemWallClock(), startsCoordinator: Bool = true,
+        storeFixture: String? = nil
     ) async throws {
         names = TopologyNames(prefix: TestBroker.uniqueName("coordinator"), deliveryLimit: 3)
         self.transports = transports
@@ -41,7 +43,16 @@ final class CoordinatorHarness: Sendable {
             queue: queue, names: names, concurrency: 8, dataFolder: dataFolder.appendingPathComponent("worker"),
             shutdownGracePeriod: .seconds(2), workerID: "test-worker"
         )
-        store = try SQLiteWorkflowStore(path: Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace).storePath)
+        let storePath = Self.configuration(names: names, dataFolder: dataFolder, replyGrace: replyGrace).storePath
+        if let storeFixture {
+            // A store an earlier release wrote (`sqlite3 .dump`), which this one upgrades.
+            try FileManager.default.createDirectory(at: URL(fileURLWithPath: storePath).deletingLastPathComponent(), withIntermediateDirectories: true)
+            let dump = try String(contentsOf: Repository.file("Tests/FlowCoordinatorTests/Fixtures/\(storeFixture)"), encoding: .utf8)
+            let database = try DatabaseQueue(path: storePath)
+            try await database.writeWithoutTransaction { try $0.execute(sql: dump) }
+            try database.close()
+        }
+        store = try SQLiteWorkflowStore(path: storePath)
         self.replyGrace = replyGrace
         try startWorker(activities)
         if startsCoordinator { startCoordinator() }

@@ -1,6 +1,8 @@
 import FlowCoordinator
 import FlowCore
+import FlowRuntime
 import FlowTesting
+import FlowWorkflows
 import Foundation
 import GRDB
 import Testing
@@ -118,5 +120,78 @@ struct WorkflowStoreMigrationTests {
         let migrated = try oldStore()
         _ = try SQLiteWorkflowStore(path: migrated)
         #expect(try schema(folder.appendingPathComponent("workflows.sqlite").path) == schema(migrated))
+    }
+}
+
+/// `echo` as the default worker has it, counting each run by message id.
+struct CountingEcho: Activity {
+    static let name = "echo"
+    static let queue = WorkQueue.default
+    typealias Input = JSONText
+    typealias Output = JSONText
+    let counter: RunCounter
+
+    func run(_ input: JSONText, context: ActivityContext) async throws -> JSONText {
+        counter.record(context.messageID)
+        return input
+    }
+}
+
+/// A store the last release before the journal wrote, upgraded in place by this one.
+@Suite("upgrading a store written before the journal")
+struct JournalUpgradeTests {
+    /// `Fixtures/workflow-store-v4.sql` is `sqlite3 .dump` of the store that `flow coordinator`
+    /// of 5ac74f1 (the release before the journal) wrote, with its worker, for:
+    /// - `upgrade-completed`: echo_chain of 2 steps, completed;
+    /// - `upgrade-sleeping`: echo_chain of 3 steps with 2-hour pauses, its first step done,
+    ///   asleep;
+    /// - `upgrade-parked`: document_onboarding of a missing file, parked on its first step;
+    /// - `upgrade-running`: echo_chain of 2 steps, its first step sent to a worker that was
+    ///   killed before it answered.
+    @Test("open, sleeping and parked workflows carry on after the upgrade, and no finished step runs again")
+    func upgradeCarriesOn() async throws {
+        let counter = RunCounter()
+        var activities = ActivityRegistry()
+        activities.register(CountingEcho(counter: counter))
+        let clock = ManualWallClock()
+        let harness = try await CoordinatorHarness(
+            workflows: ApplicationWorkflows.registry(), activities: activities, transports: .inMemory(InMemoryBroker()), clock: clock,
+            storeFixture: "workflow-store-v4.sql"
+        )
+        #expect(try harness.store.appliedMigrations() == SQLiteWorkflowStore.migrationNames)
+        func kinds(_ id: String) async throws -> [String] {
+            try await harness.store.checkedJournal(id).entries.map { "\($0.event.kind)@\($0.event.position.map(String.init) ?? "-")" }
+        }
+        #expect(try await kinds("upgrade-completed") == [
+            "workflow_started@-", "activity_scheduled@0", "activity_completed@0", "activity_scheduled@1", "activity_completed@1", "workflow_completed@-",
+        ])
+        #expect(try await kinds("upgrade-sleeping") == ["workflow_started@-", "activity_scheduled@0", "activity_completed@0", "timer_started@1"])
+        #expect(try await kinds("upgrade-parked") == ["workflow_started@-", "activity_scheduled@0", "activity_parked@0"])
+        #expect(try await kinds("upgrade-running").prefix(2) == ["workflow_started@-", "activity_scheduled@0"])
+
+        // Two-hour sleeps and an overdue step: the clock moves on an hour at a time while
+        // the coordinator sleeps on it, until both echo chains are done.
+        try await waitUntil(timeout: .seconds(120)) {
+            let sleeping = try await harness.store.workflow(id: "upgrade-sleeping")?.status
+            let running = try await harness.store.workflow(id: "upgrade-running")?.status
+            if sleeping == .completed, running == .completed { return true }
+            try await clock.advanceWhenAsleep(by: .seconds(3600))
+            return false
+        }
+        #expect(try await harness.store.workflow(id: "upgrade-sleeping")?.output?.text == #"{"steps":3,"text":"sleeping"}"#)
+        #expect(try await harness.store.workflow(id: "upgrade-running")?.output?.text == #"{"steps":2,"text":"running"}"#)
+        let runs = counter.all
+        #expect(runs["upgrade-sleeping/echo#c533a7797e3d2986#1"] == nil, "the step finished before the upgrade did not run again: \(runs)")
+        #expect(runs["upgrade-running/echo#cf32e43da42151c8#1"] == 1, "the step sent before the upgrade ran once, under its old id: \(runs)")
+        #expect(runs["upgrade-sleeping/echo@2"] == 1 && runs["upgrade-sleeping/echo@4"] == 1, "the new steps take positional ids: \(runs)")
+        #expect(runs.count == 4, "\(runs)")
+
+        // The parked workflow is still parked for its reason, and an operator can end it.
+        let parked = try #require(try await harness.store.workflow(id: "upgrade-parked"))
+        #expect(parked.status == .parked && parked.parkedReason?.contains("DocumentNotFound") == true)
+        try await harness.coordinator.cancel(workflowID: "upgrade-parked", reason: "the document is gone")
+        #expect(try await harness.waitFor("upgrade-parked", [.cancelled]).status == .cancelled)
+        #expect(try await kinds("upgrade-parked").suffix(2) == ["cancel_requested@-", "workflow_cancelled@-"])
+        await harness.shutdown()
     }
 }
