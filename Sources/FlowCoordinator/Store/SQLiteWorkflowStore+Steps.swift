@@ -15,13 +15,19 @@ extension SQLiteWorkflowStore {
 
     public func scheduleStep(_ step: StepRecord, position: Int) async throws -> StepRecord {
         try await database.write { db in
-            if let existing = try StepRow.fetchOne(db, key: step.messageID) { return try existing.record() }
+            if try Self.stepHead(db, messageID: step.messageID) != nil, let existing = try StepRow.fetchOne(db, key: step.messageID) { return try existing.record() }
             var recorded = step
             recorded.status = .scheduled
             recorded.sends = 0
             recorded.attempt = 0
             try Self.takePosition(db, workflowID: step.workflowID, position)
-            try StepRow(recorded, position: position).insert(db)
+            try db.cachedStatement(sql: """
+                INSERT INTO step (message_id, workflow_id, step_key, activity, queue, input, options, status, sends, scheduled_at, attempt, position)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'scheduled', 0, ?, 0, ?)
+                """).execute(arguments: [
+                step.messageID, step.workflowID, step.stepKey, step.activity, step.queue, step.input.text, try FlowJSON.encodeText(step.options),
+                step.scheduledAt.timeIntervalSince1970, position,
+            ])
             let scheduled = WorkflowEvent.ScheduledActivity(
                 position: position, activity: step.activity, queue: step.queue, input: step.input, options: step.options, stepKey: step.stepKey
             )
@@ -33,15 +39,13 @@ extension SQLiteWorkflowStore {
 
     public func markSent(messageID: String, at now: Date, resentBecause reason: String?) async throws -> StepHead? {
         try await database.write { db in
-            guard var row = try StepRow.fetchOne(db, key: messageID) else { return nil }
-            row.sends += 1
-            row.sentAt = now
-            row.lastHeardAt = nil
-            try row.update(db)
+            try db.cachedStatement(sql: "UPDATE step SET sends = sends + 1, sent_at = ?, last_heard_at = NULL WHERE message_id = ?")
+                .execute(arguments: [now.timeIntervalSince1970, messageID])
+            guard let (head, _) = try Self.stepHead(db, messageID: messageID) else { return nil }
             if let reason {
-                try Self.append(db, workflowID: row.workflowID, kind: .activityResent, stepKey: row.stepKey, detail: reason, at: now)
+                try Self.append(db, workflowID: head.workflowID, kind: .activityResent, stepKey: head.stepKey, detail: reason, at: now)
             }
-            return row.head
+            return head
         }
     }
 
@@ -57,19 +61,19 @@ extension SQLiteWorkflowStore {
 
     public func completeStep(messageID: String, attempt: Int, output: JSONText, at now: Date) async throws -> StepChange {
         try await database.write { db in
-            guard var row = try StepRow.fetchOne(db, key: messageID), try Self.isRunning(db, workflowID: row.workflowID) else { return .unknown }
-            if row.status.isFinal { return .alreadyFinal(row.head) }
-            let previous = row.status
+            guard let (head, position) = try Self.stepHead(db, messageID: messageID), try Self.isRunning(db, workflowID: head.workflowID) else { return .unknown }
+            if head.status.isFinal { return .alreadyFinal(head) }
+            let previous = head.status
+            var row = head
             row.status = .completed
-            row.result = output.text
-            row.attempt = attempt
-            row.lastHeardAt = now
-            try row.update(db)
-            try Self.record(db, workflowID: row.workflowID, .activityCompleted(position: try row.journalPosition(), attempt: attempt, output: output), at: now)
+            try db.cachedStatement(sql: "UPDATE step SET status = 'completed', result = ?, attempt = ?, last_heard_at = ? WHERE message_id = ?")
+                .execute(arguments: [output.text, attempt, now.timeIntervalSince1970, messageID])
+            guard let position else { throw WorkflowStoreError("step \(messageID) has no position in its workflow's journal: the store skipped migration v5") }
+            try Self.record(db, workflowID: row.workflowID, .activityCompleted(position: position, attempt: attempt, output: output), at: now)
             try Self.append(db, workflowID: row.workflowID, kind: .activityCompleted, stepKey: row.stepKey, detail: "attempt \(attempt): \(output.text.prefix(300))", at: now)
             let unparked = previous == .parked
                 ? try Self.unparkIfClear(db, workflowID: row.workflowID, at: now, because: "\(row.activity) completed after its replay") : false
-            return .recorded(row.head, unparked: unparked)
+            return .recorded(row, unparked: unparked)
         }
     }
 
@@ -114,8 +118,18 @@ extension SQLiteWorkflowStore {
 
     /// Whether the workflow exists and has not ended.
     private static func isRunning(_ db: Database, workflowID: String) throws -> Bool {
-        guard let row = try WorkflowRow.fetchOne(db, key: workflowID) else { return false }
-        return !row.status.isFinished
+        guard let status = try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM workflow WHERE id = ?"), arguments: [workflowID]) else { return false }
+        return WorkflowStatus(rawValue: status)?.isFinished == false
+    }
+
+    /// What identifies a step and where it stands, and its journal position: the hot
+    /// paths' read, bound to a cached statement.
+    static func stepHead(_ db: Database, messageID: String) throws -> (StepHead, position: Int?)? {
+        let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT workflow_id, step_key, activity, status, sends, position FROM step WHERE message_id = ?"), arguments: [messageID]
+        )
+        guard let row, let status = StepStatus(rawValue: row[3]) else { return nil }
+        return (StepHead(messageID: messageID, workflowID: row[0], stepKey: row[1], activity: row[2], status: status, sends: row[4]), row[5])
     }
 
     // MARK: Timers

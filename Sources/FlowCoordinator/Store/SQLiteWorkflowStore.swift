@@ -131,7 +131,8 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     }
 
     static func append(_ db: Database, workflowID: String, kind: HistoryEvent.Kind, stepKey: String?, detail: String, at: Date) throws {
-        try HistoryRow(id: nil, workflowID: workflowID, at: at, kind: kind.rawValue, stepKey: stepKey, detail: detail).insert(db)
+        try db.cachedStatement(sql: "INSERT INTO history (workflow_id, at, kind, step_key, detail) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [workflowID, at.timeIntervalSince1970, kind.rawValue, stepKey, detail])
     }
 
     private static func recipients(_ db: Database, workflowID: String) throws -> [ResultRecipient] {
