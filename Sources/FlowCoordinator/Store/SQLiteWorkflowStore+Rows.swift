@@ -52,25 +52,6 @@ extension SQLiteWorkflowStore {
         /// The step's command position in its workflow's journal.
         var position: Int?
 
-        init(_ step: StepRecord, position: Int? = nil) throws {
-            self.position = position
-            messageID = step.messageID
-            workflowID = step.workflowID
-            stepKey = step.stepKey
-            activity = step.activity
-            queue = step.queue
-            input = step.input.text
-            options = try FlowJSON.encodeText(step.options)
-            status = step.status
-            sends = step.sends
-            scheduledAt = step.scheduledAt
-            sentAt = step.sentAt
-            lastHeardAt = step.lastHeardAt
-            attempt = step.attempt
-            result = step.result?.text
-            error = try step.error.map { try FlowJSON.encodeText($0) }
-        }
-
         func record() throws -> StepRecord {
             StepRecord(
                 messageID: messageID, workflowID: workflowID, stepKey: stepKey, activity: activity, queue: queue,
@@ -153,6 +134,10 @@ extension SQLiteWorkflowStore {
 extension SQLiteWorkflowStore.StepRow {
     /// The step's position; every step has one once the journal migration ran.
     func journalPosition() throws -> Int {
+        try Self.journalPosition(position, messageID: messageID)
+    }
+
+    static func journalPosition(_ position: Int?, messageID: String) throws -> Int {
         guard let position else { throw WorkflowStoreError("step \(messageID) has no position in its workflow's journal: the store skipped migration v5") }
         return position
     }

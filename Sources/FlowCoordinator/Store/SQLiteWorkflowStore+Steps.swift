@@ -68,8 +68,8 @@ extension SQLiteWorkflowStore {
             row.status = .completed
             try db.cachedStatement(sql: "UPDATE step SET status = 'completed', result = ?, attempt = ?, last_heard_at = ? WHERE message_id = ?")
                 .execute(arguments: [output.text, attempt, now.timeIntervalSince1970, messageID])
-            guard let position else { throw WorkflowStoreError("step \(messageID) has no position in its workflow's journal: the store skipped migration v5") }
-            try Self.record(db, workflowID: row.workflowID, .activityCompleted(position: position, attempt: attempt, output: output), at: now)
+            let completed = WorkflowEvent.activityCompleted(position: try StepRow.journalPosition(position, messageID: messageID), attempt: attempt, output: output)
+            try Self.record(db, workflowID: row.workflowID, completed, at: now)
             try Self.append(db, workflowID: row.workflowID, kind: .activityCompleted, stepKey: row.stepKey, detail: "attempt \(attempt): \(output.text.prefix(300))", at: now)
             let unparked = previous == .parked
                 ? try Self.unparkIfClear(db, workflowID: row.workflowID, at: now, because: "\(row.activity) completed after its replay") : false
