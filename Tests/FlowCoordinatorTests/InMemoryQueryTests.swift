@@ -142,7 +142,11 @@ struct InMemoryQueryTests {
             #expect(before.schedules.map(\.name) == ["minutely"])
             #expect(before.schedules.first?.lastWorkflowID == nil)
             try await clock.advanceWhenAsleep(by: .seconds(61))
-            try await waitUntil { try await client.query(.schedules, WorkflowQuery.Schedules(), as: ScheduleList.self).schedules.first?.lastStatus != nil }
+            // The run's workflow is recorded before the schedule's run: wait for both.
+            try await waitUntil {
+                let schedule = try await client.query(.schedules, WorkflowQuery.Schedules(), as: ScheduleList.self).schedules.first
+                return schedule?.lastStatus != nil && schedule?.runs ?? 0 > 0
+            }
             let after = try await client.query(.schedules, WorkflowQuery.Schedules(), as: ScheduleList.self)
             let schedule = try #require(after.schedules.first)
             #expect(schedule.runs == 1)

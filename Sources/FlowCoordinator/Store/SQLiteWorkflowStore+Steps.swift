@@ -61,8 +61,11 @@ extension SQLiteWorkflowStore {
 
     public func completeStep(messageID: String, attempt: Int, output: JSONText, at now: Date) async throws -> StepChange {
         try await database.write { db in
-            guard let (head, position) = try Self.stepHead(db, messageID: messageID), try Self.isRunning(db, workflowID: head.workflowID) else { return .unknown }
+            // A repeat of a final reply is a duplicate, whether or not its workflow has
+            // ended since; an answer to a step whose workflow ended before it is stale.
+            guard let (head, position) = try Self.stepHead(db, messageID: messageID) else { return .unknown }
             if head.status.isFinal { return .alreadyFinal(head) }
+            guard try Self.isRunning(db, workflowID: head.workflowID) else { return .unknown }
             let previous = head.status
             var row = head
             row.status = .completed
@@ -79,8 +82,9 @@ extension SQLiteWorkflowStore {
 
     public func failStep(messageID: String, attempt: Int, failure: ActivityFailure, status: StepStatus, timedOut: Bool, at now: Date) async throws -> StepChange {
         try await database.write { db in
-            guard var row = try StepRow.fetchOne(db, key: messageID), try Self.isRunning(db, workflowID: row.workflowID) else { return .unknown }
+            guard var row = try StepRow.fetchOne(db, key: messageID) else { return .unknown }
             if row.status.isFinal || (row.status == .parked && status == .parked) { return .alreadyFinal(row.head) }
+            guard try Self.isRunning(db, workflowID: row.workflowID) else { return .unknown }
             row.status = status
             row.error = try FlowJSON.encodeText(failure)
             row.attempt = attempt
