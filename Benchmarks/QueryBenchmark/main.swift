@@ -40,8 +40,8 @@ do {
     let input = try JSONText(validating: #"{"text":"seeded","steps":3}"#)
     for index in 0..<stored {
         let at = epoch.addingTimeInterval(Double(index))
-        _ = try await store.startWorkflow(id: "stored-\(index)", name: "echo_chain", input: input, recipient: nil, at: at)
-        _ = try await store.finishWorkflow(id: "stored-\(index)", status: .completed, output: input, error: nil, at: at)
+        _ = try await store.create(WorkflowStart(id: "stored-\(index)", name: "echo_chain", input: input), epoch: 0, at: at)
+        try await store.append([.workflowCompleted(output: input)], to: "stored-\(index)", expectedSequence: 1, epoch: 0, at: at)
     }
 }
 

@@ -18,7 +18,8 @@ final class CoordinatorHarness: Sendable {
     let coordinatorConnection: Mutex<any MessageTransport>
     let workerConnection: any MessageTransport
     let transports: TestTransports
-    let store: SQLiteWorkflowStore
+    /// The coordinator's store: SQLite in the data folder, or one in memory.
+    let store: any WorkflowStore
     let clock: any WallClock
     private let coordinatorState = Mutex<(coordinator: WorkflowCoordinator?, task: Task<Void, any Error>?)>((nil, nil))
     private let workerTask = Mutex<Task<Void, any Error>?>(nil)
@@ -27,7 +28,7 @@ final class CoordinatorHarness: Sendable {
     init(
         workflows: WorkflowRegistry, activities: ActivityRegistry, queue: WorkQueue = .default, replyGrace: Duration = .seconds(5),
         transports: TestTransports = .broker, clock: any WallClock = SystemWallClock(), startsCoordinator: Bool = true,
-        storeFixture: String? = nil
+        storeFixture: String? = nil, inMemoryStore: Bool = false
     ) async throws {
         names = TopologyNames(prefix: TestBroker.uniqueName("coordinator"), deliveryLimit: 3)
         self.transports = transports
@@ -52,7 +53,7 @@ final class CoordinatorHarness: Sendable {
             try await database.writeWithoutTransaction { try $0.execute(sql: dump) }
             try database.close()
         }
-        store = try SQLiteWorkflowStore(path: storePath)
+        store = inMemoryStore ? InMemoryWorkflowStore() : try SQLiteWorkflowStore(path: storePath)
         self.replyGrace = replyGrace
         try startWorker(activities)
         if startsCoordinator { startCoordinator() }

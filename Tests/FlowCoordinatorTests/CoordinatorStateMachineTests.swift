@@ -44,7 +44,7 @@ struct CoordinatorStateMachineTests {
         awaiting(&machine, sentAt: start)
         #expect(machine.awaitedCount == 1)
         machine.stepEnded("w/a#1")
-        machine.stepSent("w/a#1", at: start, sends: 2)
+        machine.stepSent("w/a#1", at: start)
         #expect(machine.awaitedCount == 0)
         #expect(machine.overdue(at: start.addingTimeInterval(3600), queueName: { $0.queueName }).isEmpty)
     }
@@ -58,7 +58,7 @@ struct CoordinatorStateMachineTests {
         guard case .resend(let messageID, _, let reason)? = first.first else { Issue.record("expected a re-send, got \(first)"); return }
         #expect(messageID == "w/a#1")
         #expect(reason.contains("no final reply within"))
-        machine.stepSent("w/a#1", at: start.addingTimeInterval(16), sends: 2)
+        machine.stepSent("w/a#1", at: start.addingTimeInterval(16))
         #expect(machine.overdue(at: start.addingTimeInterval(30), queueName: { $0.queueName }).isEmpty, "the budget counts again from the re-send")
         let second = machine.overdue(at: start.addingTimeInterval(31.5), queueName: { $0.queueName })
         guard case .timeOut(_, let workflowID, let failure)? = second.first else { Issue.record("expected a timeout, got \(second)"); return }

@@ -15,10 +15,10 @@ struct InMemoryCoordinatorTests {
     let counter = RunCounter()
     let fixed = Switch()
 
-    func harness(_ broker: InMemoryBroker = InMemoryBroker(), clock: ManualWallClock = ManualWallClock()) async throws -> CoordinatorHarness {
+    func harness(_ broker: InMemoryBroker = InMemoryBroker(), clock: ManualWallClock = ManualWallClock(), inMemoryStore: Bool = false) async throws -> CoordinatorHarness {
         try await CoordinatorHarness(
             workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: fixed),
-            transports: .inMemory(broker), clock: clock
+            transports: .inMemory(broker), clock: clock, inMemoryStore: inMemoryStore
         )
     }
 
@@ -137,9 +137,9 @@ struct InMemoryCoordinatorTests {
         await harness.shutdown()
     }
 
-    @Test("a dead-lettered step parks its workflow; the replay after the fix lets it finish")
-    func parkAndReplay() async throws {
-        let harness = try await harness()
+    @Test("a dead-lettered step parks its workflow; the replay after the fix lets it finish", arguments: ["SQLite", "in memory"])
+    func parkAndReplay(store: String) async throws {
+        let harness = try await harness(inMemoryStore: store == "in memory")
         try await harness.coordinator.start(workflow: ParkingWorkflow.name, id: "parked", input: .emptyObjectForTests, recipient: nil)
         let parked = try await harness.waitFor("parked", [.parked, .completed, .failed], timeout: .seconds(120))
         #expect(parked.status == .parked)
@@ -154,10 +154,10 @@ struct InMemoryCoordinatorTests {
         await harness.shutdown()
     }
 
-    @Test("duplicated replies are counted and change nothing; a reply for no step is counted as stale")
-    func duplicateAndStaleReplies() async throws {
+    @Test("duplicated replies are counted and change nothing; a reply for no step is counted as stale", arguments: ["SQLite", "in memory"])
+    func duplicateAndStaleReplies(store: String) async throws {
         let broker = InMemoryBroker()
-        let harness = try await harness(broker)
+        let harness = try await harness(broker, inMemoryStore: store == "in memory")
         broker.inject(.duplicate, times: 3) { $0.routingKey == harness.names.coordinatorReplyQueue }
         try await harness.coordinator.start(workflow: CountedWorkflow.name, id: "dup", input: Self.input, recipient: nil)
         let record = try await harness.waitFor("dup", [.completed, .failed], timeout: .seconds(120))
@@ -172,13 +172,13 @@ struct InMemoryCoordinatorTests {
         await harness.shutdown()
     }
 
-    @Test("a crash between any record and the publish after it loses nothing and runs no finished step again")
-    func crashAtEveryPoint() async throws {
+    @Test("a crash between any record and the publish after it loses nothing and runs no finished step again", arguments: ["SQLite", "in memory"])
+    func crashAtEveryPoint(store: String) async throws {
         // How many writes a whole run makes, so every one of them is a crash point.
-        let writes = try await runWithCrash(afterWrites: .max).writes
+        let writes = try await runWithCrash(afterWrites: .max, inMemoryStore: store == "in memory").writes
         #expect(writes >= 10, "start, three steps scheduled, sent and completed, the end and its result")
         for crashPoint in 0..<writes {
-            let run = try await runWithCrash(afterWrites: crashPoint)
+            let run = try await runWithCrash(afterWrites: crashPoint, inMemoryStore: store == "in memory")
             #expect(run.crashed, "crash point \(crashPoint)")
             #expect(run.output == Self.output, "crash point \(crashPoint)")
             #expect(run.runs.count == 3 && run.runs.values.allSatisfy { $0 == 1 }, "crash point \(crashPoint): each activity ran once, \(run.runs)")
@@ -199,12 +199,12 @@ struct InMemoryCoordinatorTests {
 
     /// Starts `counted` by command on a coordinator whose store crashes after `afterWrites`
     /// writes, then finishes it on a fresh coordinator, as a restart after a crash would.
-    private func runWithCrash(afterWrites: Int) async throws -> CrashRun {
+    private func runWithCrash(afterWrites: Int, inMemoryStore: Bool) async throws -> CrashRun {
         let broker = InMemoryBroker()
         let counter = RunCounter()
         let harness = try await CoordinatorHarness(
             workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: fixed),
-            transports: .inMemory(broker), clock: ManualWallClock(), startsCoordinator: false
+            transports: .inMemory(broker), clock: ManualWallClock(), startsCoordinator: false, inMemoryStore: inMemoryStore
         )
         let doomed = broker.connect(name: "crashing coordinator")
         let crashing = CrashingStore(harness.store, writesBeforeCrash: afterWrites) { doomed.close() }
@@ -259,5 +259,16 @@ extension WorkflowStore {
     /// The workflow's journal, checked entry by entry by the journal's own rules.
     func checkedJournal(_ workflowID: String) async throws -> WorkflowJournal {
         try WorkflowJournal(try await journal(workflowID: workflowID))
+    }
+
+    /// Appends events after the workflow's journal as it stands, once they pass its rules:
+    /// what a coordinator does, for tests that write to a store directly.
+    @discardableResult
+    func appendChecked(_ events: [WorkflowEvent], to workflowID: String, at now: Date) async throws -> WorkflowJournal {
+        var journal = try await checkedJournal(workflowID)
+        let expected = journal.lastSequence
+        for event in events { try journal.apply(JournalEntry(sequence: journal.nextSequence, epoch: 0, recordedAt: now, event: event)) }
+        try await append(events, to: workflowID, expectedSequence: expected, epoch: 0, at: now)
+        return journal
     }
 }

@@ -24,14 +24,14 @@ struct InMemoryQueryTests {
 
     /// Workflows written to the store with the start times a test needs: `count` of them,
     /// a second apart from `first`, alternating names, every third one failed.
-    func seed(_ store: SQLiteWorkflowStore, count: Int, first: Date) async throws -> [String] {
+    func seed(_ store: any WorkflowStore, count: Int, first: Date) async throws -> [String] {
         var ids: [String] = []
         for index in 0..<count {
             let id = "seed-\(String(format: "%03d", index))"
             let at = first.addingTimeInterval(Double(index))
-            _ = try await store.startWorkflow(id: id, name: index.isMultiple(of: 2) ? "even" : "odd", input: JSONText.emptyObject, recipient: nil, at: at)
+            _ = try await store.create(WorkflowStart(id: id, name: index.isMultiple(of: 2) ? "even" : "odd", input: JSONText.emptyObject), epoch: 0, at: at)
             if index.isMultiple(of: 3) {
-                _ = try await store.finishWorkflow(id: id, status: .failed, output: nil, error: .nonRetryable(.workflowError, "seeded"), at: at)
+                try await store.append([.workflowFailed(failure: .nonRetryable(.workflowError, "seeded"))], to: id, expectedSequence: 1, epoch: 0, at: at)
             }
             ids.append(id)
         }
@@ -55,7 +55,7 @@ struct InMemoryQueryTests {
                 pages += 1
                 // A workflow that starts between two pages is newer than the cursor: it
                 // neither shifts the pages after nor appears in them.
-                _ = try await harness.store.startWorkflow(id: "late-\(pages)", name: "late", input: JSONText.emptyObject, recipient: nil, at: first.addingTimeInterval(1000 + Double(pages)))
+                _ = try await harness.store.create(WorkflowStart(id: "late-\(pages)", name: "late", input: JSONText.emptyObject), epoch: 0, at: first.addingTimeInterval(1000 + Double(pages)))
             } while page != nil
             #expect(pages == 3)
             #expect(seen == ids.reversed(), "newest first, each once")

@@ -106,6 +106,8 @@ struct WorkflowJournalTests {
             .workflowFailed(failure: Self.failure),
             .workflowCancelled(failure: .cancelled("an operator asked")),
             .markerRecorded(position: 6, name: "now", value: try JSONText(encoding: Self.at)),
+            .replayDiverged(reason: "nondeterminism: at position 7 …"),
+            .replayRecovered,
         ]
         for entry in Self.entries(events) {
             let text = try FlowJSON.encodeText(entry)
@@ -117,5 +119,36 @@ struct WorkflowJournalTests {
         #expect(try FlowJSON.encodeText(read) == newer, "written back exactly as read")
         let scheduled = try FlowJSON.encodeText(Self.scheduled(0))
         #expect(scheduled.contains(#""kind":"activity_scheduled""#) && scheduled.contains(#""step_key":"counted_echo#0""#), "\(scheduled)")
+    }
+
+    @Test("an answer is new, a repeat, or for nothing waiting: the decision a store once made in SQL")
+    func answers() throws {
+        let parked = try WorkflowJournal(Self.entries(Array(Self.run.prefix(7))))
+        #expect(parked.answering(.activityCompleted(position: 1, attempt: 6, output: Self.input)) == .record, "a replay's reply ends a park")
+        #expect(parked.answering(.activityParked(position: 1, attempt: 6, failure: Self.failure)) == .duplicate, "a park repeated")
+        #expect(parked.answering(.activityCompleted(position: 0, attempt: 1, output: Self.input)) == .duplicate)
+        #expect(parked.answering(.activityCompleted(position: 9, attempt: 1, output: Self.input)) == .stale)
+        let ended = try WorkflowJournal(Self.entries(Self.run))
+        #expect(ended.answering(.activityCompleted(position: 1, attempt: 6, output: Self.input)) == .duplicate, "a repeat after the end")
+        #expect(ended.answering(.timerFired(position: 3)) == .duplicate)
+        let open = try WorkflowJournal(Self.entries([.workflowStarted(name: "counted", input: Self.input), Self.scheduled(0), .workflowCompleted(output: Self.input)]))
+        #expect(open.answering(.activityCompleted(position: 0, attempt: 1, output: Self.input)) == .stale, "an answer that came after the end")
+        #expect(parked.position(ofStep: "counted_echo#1") == 1, "a key from before positions is found by search")
+    }
+
+    @Test("a divergence parks the workflow with its reason before a parked step's, until code that replays takes it up")
+    func divergence() throws {
+        let started = [WorkflowEvent.workflowStarted(name: "counted", input: Self.input), Self.scheduled(0), .activityParked(position: 0, attempt: 1, failure: Self.failure)]
+        var journal = try WorkflowJournal(Self.entries(started))
+        #expect(journal.parkedReason(workflowID: "w")?.hasPrefix("waiting for dead-letter replay: counted_echo (message w/counted_echo#0)") == true)
+        try journal.apply(JournalEntry(sequence: 4, epoch: 0, recordedAt: Self.at, event: .replayDiverged(reason: "nondeterminism: x")))
+        #expect(journal.status == .parked && journal.parkedReason(workflowID: "w") == "nondeterminism: x")
+        try journal.apply(JournalEntry(sequence: 5, epoch: 0, recordedAt: Self.at, event: .replayRecovered))
+        #expect(journal.divergence == nil && journal.status == .parked, "its step is still parked")
+        #expect(throws: JournalError.self) {
+            try journal.apply(JournalEntry(sequence: 6, epoch: 0, recordedAt: Self.at, event: .replayRecovered))
+        }
+        try journal.apply(JournalEntry(sequence: 6, epoch: 0, recordedAt: Self.at, event: .activityCompleted(position: 0, attempt: 2, output: Self.input)))
+        #expect(journal.status == .running && journal.parkedReason(workflowID: "w") == nil)
     }
 }

@@ -46,8 +46,8 @@ struct WorkflowStoreMigrationTests {
         let parked = try #require(try await store.step(messageID: "old-2/needs_a_fix#0#1"))
         #expect(parked.error?.type == "NotReady")
         #expect(try await store.recipients(workflowID: "old-1") == [ResultRecipient(replyTo: "starter", correlationID: "c-1")])
-        let timer = try await store.timer(workflowID: "old-1", key: "sleep#3000ms#1", position: 2, firesAfter: .seconds(99), at: Date())
-        #expect(timer.fireAt == Date(timeIntervalSince1970: 1_790_000_007) && !timer.fired, "the recorded fire time, not a new one")
+        let timers = try await store.dueTimers(until: Date(timeIntervalSince1970: 1_790_000_007), limit: 10)
+        #expect(timers == [DueTimer(workflowID: "old-1", position: 2, key: "sleep#3000ms#1", fireAt: Date(timeIntervalSince1970: 1_790_000_007))], "the recorded fire time")
         #expect(try await store.schedules().map(\.name) == ["nightly"])
         let history = try await store.history(workflowID: "old-1").map(\.kind)
         #expect(history == [.workflowStarted, .activityScheduled, .activityCompleted, .activityScheduled, .timerStarted])
@@ -79,9 +79,9 @@ struct WorkflowStoreMigrationTests {
         // The upgraded workflows go on where they stood: the next answers and commands
         // follow their journals.
         let at = Date(timeIntervalSince1970: 1_790_000_100)
-        _ = try await store.completeStep(messageID: "old-1/counted_echo#def#1", attempt: 1, output: try JSONText(validating: #"{"value":"a-left"}"#), at: at)
-        _ = try await store.completeStep(messageID: "old-2/needs_a_fix#0#1", attempt: 2, output: try JSONText(validating: #"{"fixed":true}"#), at: at)
-        _ = try await store.timer(workflowID: "old-2", key: "sleep@1", position: 1, firesAfter: .seconds(1), at: at)
+        try await store.appendChecked([.activityCompleted(position: 1, attempt: 1, output: try JSONText(validating: #"{"value":"a-left"}"#))], to: "old-1", at: at)
+        try await store.appendChecked([.activityCompleted(position: 0, attempt: 2, output: try JSONText(validating: #"{"fixed":true}"#))], to: "old-2", at: at)
+        try await store.appendChecked([.timerStarted(position: 1, key: "sleep@1", fireAt: at.addingTimeInterval(1))], to: "old-2", at: at)
         #expect(kinds(try await store.checkedJournal("old-1")).suffix(1) == ["activity_completed@1"])
         let resumed = try await store.checkedJournal("old-2")
         #expect(kinds(resumed).suffix(2) == ["activity_completed@0", "timer_started@1"])
@@ -93,14 +93,20 @@ struct WorkflowStoreMigrationTests {
         let path = try oldStore()
         let store = try SQLiteWorkflowStore(path: path)
         let at = Date(timeIntervalSince1970: 1_790_000_100)
-        let change = try await store.completeStep(messageID: "old-1/counted_echo#def#1", attempt: 1, output: try JSONText(validating: #"{"value":"a-left"}"#), at: at)
-        guard case .recorded(let head, unparked: false) = change else { Issue.record("expected the step to take its outcome, got \(change)"); return }
-        #expect(head.workflowID == "old-1")
-        let unpark = try await store.completeStep(messageID: "old-2/needs_a_fix#0#1", attempt: 2, output: try JSONText(validating: #"{"fixed":true}"#), at: at)
-        guard case .recorded(_, unparked: true) = unpark else { Issue.record("expected the replay to unpark, got \(unpark)"); return }
+        // The journal finds each step by its old key, and decides as it would for a new one.
+        let first = try await store.checkedJournal("old-1")
+        let position = try #require(first.position(ofStep: "counted_echo#def#1"))
+        let completed = WorkflowEvent.activityCompleted(position: position, attempt: 1, output: try JSONText(validating: #"{"value":"a-left"}"#))
+        #expect(first.answering(completed) == .record)
+        try await store.appendChecked([completed], to: "old-1", at: at)
+        #expect(try await store.step(messageID: "old-1/counted_echo#def#1")?.status == .completed)
+        #expect(try await store.checkedJournal("old-1").answering(completed) == .duplicate)
+        try await store.appendChecked([.activityCompleted(position: 0, attempt: 2, output: try JSONText(validating: #"{"fixed":true}"#))], to: "old-2", at: at)
         #expect(try await store.workflow(id: "old-2")?.status == .running)
-        let ended = try await store.finishWorkflow(id: "old-1", status: .completed, output: .init(validating: "{}"), error: nil, at: at)
-        #expect(ended?.1 == [ResultRecipient(replyTo: "starter", correlationID: "c-1")])
+        #expect(try await store.history(workflowID: "old-2").last?.kind == .workflowUnparked)
+        try await store.appendChecked([.workflowCompleted(output: .init(validating: "{}"))], to: "old-1", at: at)
+        #expect(try await store.finishedWithRecipients().map(\.id) == ["old-1"])
+        #expect(try await store.recipients(workflowID: "old-1") == [ResultRecipient(replyTo: "starter", correlationID: "c-1")])
         // Opening it again applies nothing twice.
         let reopened = try SQLiteWorkflowStore(path: path)
         #expect(try reopened.appliedMigrations() == SQLiteWorkflowStore.migrationNames)
@@ -158,7 +164,7 @@ struct JournalUpgradeTests {
             workflows: ApplicationWorkflows.registry(), activities: activities, transports: .inMemory(InMemoryBroker()), clock: clock,
             storeFixture: "workflow-store-v4.sql"
         )
-        #expect(try harness.store.appliedMigrations() == SQLiteWorkflowStore.migrationNames)
+        #expect(try (harness.store as? SQLiteWorkflowStore)?.appliedMigrations() == SQLiteWorkflowStore.migrationNames)
         func kinds(_ id: String) async throws -> [String] {
             try await harness.store.checkedJournal(id).entries.map { "\($0.event.kind)@\($0.event.position.map(String.init) ?? "-")" }
         }

@@ -18,6 +18,10 @@ public struct CoordinatorConfiguration: Sendable {
     /// How long a workflow suspended because a step could not be recorded or sent waits
     /// before it runs again, growing while that keeps happening.
     public var relaunchBackoff: Backoff
+    /// The ownership epoch every append carries (``WorkflowStore``). One coordinator per
+    /// store keeps it as it is; coordinators that share a store will take workflows over
+    /// by raising it, which fences out the one that held them.
+    public var epoch: Int64
 
     public init(
         names: TopologyNames = TopologyNames(),
@@ -26,7 +30,8 @@ public struct CoordinatorConfiguration: Sendable {
         supervisionInterval: Duration = .milliseconds(500),
         replyGrace: Duration = .seconds(30),
         prefetch: UInt16 = 200,
-        relaunchBackoff: Backoff = Backoff(initial: .seconds(1), maximum: .seconds(60))
+        relaunchBackoff: Backoff = Backoff(initial: .seconds(1), maximum: .seconds(60)),
+        epoch: Int64 = 0
     ) {
         self.names = names
         self.dataFolder = dataFolder
@@ -35,6 +40,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.replyGrace = replyGrace
         self.prefetch = prefetch
         self.relaunchBackoff = relaunchBackoff
+        self.epoch = epoch
     }
 
     public var storePath: String { dataFolder.appendingPathComponent("workflows.sqlite").path }

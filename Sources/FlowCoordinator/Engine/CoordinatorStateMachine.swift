@@ -127,18 +127,18 @@ struct CoordinatorStateMachine {
     // MARK: Steps
 
     /// A workflow waits on a step the store has no outcome for: sent, about to be sent
-    /// (`sentAt` nil until ``stepSent(_:at:sends:)``), or parked.
+    /// (`sentAt` nil until ``stepSent(_:at:)``), or parked.
     mutating func awaitStep(_ messageID: String, _ step: AwaitedStep) {
         steps[messageID] = step
     }
 
     /// The step's request was sent (again) and confirmed; supervision counts from `at`.
     /// Ignored when the step's outcome came first.
-    mutating func stepSent(_ messageID: String, at: Date, sends: Int) {
+    mutating func stepSent(_ messageID: String, at: Date) {
         guard steps[messageID] != nil else { return }
         steps[messageID]!.sentAt = at
         steps[messageID]!.lastHeardAt = nil
-        steps[messageID]!.sends = sends
+        steps[messageID]!.sends += 1
     }
 
     /// The step has its outcome, or its workflow no longer waits on it: no deadline runs.

@@ -22,7 +22,9 @@ extension WorkflowCoordinator {
         /// A step's final outcome; `done` receives what recording it did.
         case outcome(messageID: String, StepResult, done: CheckedContinuation<StepChange?, any Error>)
         case timerFired(position: Int, key: String)
-        case cancel
+        /// A cancel request: `reason` to record (nil when the journal has it), and `done`
+        /// told whether the driver took it.
+        case cancel(reason: String?, done: CheckedContinuation<Bool, any Error>?)
         /// Work arrived on the run's executor outside a drain.
         case wake
     }
@@ -43,20 +45,25 @@ extension WorkflowCoordinator {
     }
 
     /// Runs a workflow's code to its end or until it stops here, and says how it ended.
-    /// Also says how many activities the code called.
+    /// Also says how many activities the code called, and gives the journal as the run
+    /// left it.
     func runWorkflow(
         _ record: WorkflowRecord, entry: WorkflowRegistry.Entry, inputs: AsyncStream<RunInput>, span workflowSpan: any Span
-    ) async -> (CoordinatorStateMachine.RunEnd?, steps: Int) {
+    ) async -> (CoordinatorStateMachine.RunEnd?, steps: Int, journal: WorkflowJournal?) {
         let input = runs[record.id]!.inputs
-        defer { runs[record.id] = nil }
+        defer {
+            runs[record.id] = nil
+            journals[record.id] = nil
+        }
         let journal: WorkflowJournal
         do {
             journal = try WorkflowJournal(try await store.journal(workflowID: record.id))
         } catch let error as JournalError {
-            return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0)
+            return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0, nil)
         } catch {
-            return (.threw(CoordinatorUnavailable(message: "cannot read the journal of \(record.id): \(error)")), 0)
+            return (.threw(CoordinatorUnavailable(message: "cannot read the journal of \(record.id): \(error)")), 0, nil)
         }
+        journals[record.id] = journal
         let run = WorkflowRun(workflowID: record.id, workflowName: record.name, recorded: journal.commands) { input.yield(.wake) }
         let context = WorkflowContext(run: run, startedAt: record.startedAt, clock: clock, logger: logger)
         let workflowTrace = workflowSpan.context
@@ -69,10 +76,10 @@ extension WorkflowCoordinator {
                 }
             }
             var end = replay(journal, into: run, cancel: { group.cancelAll() })
-            if end == nil, record.status == .parked, record.parkedReason?.hasPrefix(WorkflowNondeterminism.reasonPrefix) == true {
+            if end == nil, journal.divergence != nil {
                 // Parked because older code did not replay; this code does.
                 do {
-                    try await store.setDivergence(workflowID: record.id, reason: nil, at: now)
+                    try await append([.replayRecovered], to: record.id)
                     logger.info("a workflow parked for nondeterminism replays with this code; running again", metadata: ["workflow.id": "\(record.id)"])
                 } catch {
                     end = .threw(CoordinatorUnavailable(message: "cannot unpark \(record.id): \(error)"))
@@ -88,19 +95,27 @@ extension WorkflowCoordinator {
             run.executor.drain()
             return end
         }
+        let left = journals[record.id]
         runs[record.id] = nil
+        journals[record.id] = nil
         input.finish()
-        // Outcomes that came after the run stopped are recorded without it; a relaunch
-        // replays them.
+        // Outcomes and cancels that came after the run stopped are recorded without it; a
+        // relaunch replays them.
         for await late in inputs {
-            guard case .outcome(let messageID, let result, let done) = late else { continue }
-            do { done.resume(returning: try await recordOutcome(result, messageID: messageID, owner: nil, run: nil)) } catch { done.resume(throwing: error) }
+            switch late {
+            case .outcome(let messageID, let result, let done):
+                do { done.resume(returning: try await recordOutcome(result, messageID: messageID, run: nil)) } catch { done.resume(throwing: error) }
+            case .cancel(_, let done):
+                done?.resume(returning: false)
+            case .timerFired, .wake:
+                continue
+            }
         }
         for (messageID, owner) in stepOwners where owner.workflowID == record.id {
             stepOwners[messageID] = nil
             stepSpans.removeValue(forKey: messageID)?.end()
         }
-        return (end, run.activityCount)
+        return (end, run.activityCount, left)
     }
 
     // MARK: Replay
@@ -132,21 +147,35 @@ extension WorkflowCoordinator {
                 switch input {
                 case .outcome(let messageID, let result, let done):
                     do {
-                        done.resume(returning: try await recordOutcome(result, messageID: messageID, owner: stepOwners[messageID], run: run))
+                        done.resume(returning: try await recordOutcome(result, messageID: messageID, run: run))
                     } catch {
                         done.resume(throwing: error)
                     }
                 case .timerFired(let position, let key):
                     do {
-                        try await store.markTimerFired(workflowID: run.workflowID, key: key, at: now)
+                        if heldJournal(of: run).answering(.timerFired(position: position)) == .record {
+                            try await append([.timerFired(position: position)], to: run.workflowID)
+                        }
                         run.resolve(position, .success(.null))
                     } catch {
                         logger.error("could not record that a timer fired; trying again in a second", metadata: ["workflow.id": "\(run.workflowID)", "error": "\(error)"])
                         arm(timer: key, position: position, fireAt: now.addingTimeInterval(1), run: run, group: &group)
                     }
-                case .cancel:
-                    run.stop()
-                    group.cancelAll()
+                case .cancel(let reason, let done):
+                    do {
+                        let journal = heldJournal(of: run)
+                        if let reason, !journal.cancelRequested, journal.ending == nil {
+                            try await append([.cancelRequested(reason: reason)], to: run.workflowID)
+                        }
+                        done?.resume(returning: true)
+                    } catch {
+                        done?.resume(throwing: error)
+                        continue
+                    }
+                    if machine.requestCancel(run.workflowID) {
+                        run.stop()
+                        group.cancelAll()
+                    }
                 case .wake:
                     break
                 }
@@ -169,9 +198,6 @@ extension WorkflowCoordinator {
                     throw CoordinatorUnavailable(message: "the journal of \(run.workflowID) has step \(messageID), which the store lacks")
                 }
                 try await begin(step, position: position, call: call, trace: trace)
-                // Its outcome was recorded after the journal was read (by a reply handled
-                // before this run was launched): it resumes the code now.
-                resumeFromRecord(step, run: run)
             case .timer(let key, let fireAt, fired: false):
                 arm(timer: key, position: position, fireAt: fireAt, run: run, group: &group)
             default:
@@ -180,45 +206,52 @@ extension WorkflowCoordinator {
         }
     }
 
-    /// Records the commands the code issued since the last drain, in position order, and
-    /// acts on each: a step is sent, a timer armed.
+    /// Records the commands the code issued since the last drain, in position order and
+    /// in one append, and acts on each: a step is sent, a timer armed.
     private func recordNewCommands(_ run: WorkflowRun, trace: ServiceContext, group: inout TaskGroup<Void>) async throws {
-        for command in run.takeNewCommands() where run.divergence == nil {
+        let commands = run.takeNewCommands()
+        guard let first = commands.first, run.divergence == nil else { return }
+        let at = now
+        let events: [WorkflowEvent] = commands.map { command in
             let position = command.position
             switch command.request {
             case .activity(let call):
-                let stepKey = "\(call.activity)@\(position)"
-                let step: StepRecord
-                do {
-                    step = try await store.scheduleStep(
-                        StepRecord(
-                            messageID: "\(run.workflowID)/\(stepKey)", workflowID: run.workflowID, stepKey: stepKey, activity: call.activity,
-                            queue: configuration.names.queue(call.queue), input: call.input, options: call.options, status: .scheduled,
-                            sends: 0, scheduledAt: now, attempt: 0
-                        ),
-                        position: position
+                return .activityScheduled(
+                    WorkflowEvent.ScheduledActivity(
+                        position: position, activity: call.activity, queue: configuration.names.queue(call.queue), input: call.input, options: call.options,
+                        stepKey: "\(call.activity)@\(position)"
                     )
-                } catch {
-                    throw CoordinatorUnavailable(message: "cannot record step \(stepKey): \(error)")
-                }
-                try await begin(step, position: position, call: call, trace: trace)
+                )
             case .timer(let duration):
-                let key = "sleep@\(position)"
-                let timer: (fireAt: Date, fired: Bool)
-                do {
-                    timer = try await store.timer(workflowID: run.workflowID, key: key, position: position, firesAfter: duration, at: now)
-                } catch {
-                    throw CoordinatorUnavailable(message: "cannot record timer \(key): \(error)")
-                }
-                if timer.fired { run.resolve(position, .success(.null)) } else { arm(timer: key, position: position, fireAt: timer.fireAt, run: run, group: &group) }
+                return .timerStarted(position: position, key: "sleep@\(position)", fireAt: at.addingTimeInterval(duration.seconds))
             case .marker(let name):
-                do {
-                    try await store.recordMarker(workflowID: run.workflowID, position: position, name: name, value: command.value ?? .null, at: now)
-                } catch {
-                    throw CoordinatorUnavailable(message: "cannot record marker \(name) at position \(position): \(error)")
-                }
+                return .markerRecorded(position: position, name: name, value: command.value ?? .null)
             }
         }
+        do {
+            try await append(events, to: run.workflowID)
+        } catch {
+            throw CoordinatorUnavailable(message: "cannot record \(events.count) commands of \(run.workflowID) from position \(first.position): \(error)")
+        }
+        for (command, event) in zip(commands, events) {
+            switch (command.request, event) {
+            case (.activity(let call), .activityScheduled(let scheduled)):
+                let step = StepRecord(
+                    messageID: "\(run.workflowID)/\(scheduled.stepKey)", workflowID: run.workflowID, stepKey: scheduled.stepKey, activity: call.activity,
+                    queue: scheduled.queue, input: call.input, options: call.options, status: .scheduled, sends: 0, scheduledAt: at, attempt: 0
+                )
+                try await begin(step, position: scheduled.position, call: call, trace: trace)
+            case (_, .timerStarted(let position, let key, let fireAt)):
+                arm(timer: key, position: position, fireAt: fireAt, run: run, group: &group)
+            default:
+                continue
+            }
+        }
+    }
+
+    /// The journal of a workflow running here.
+    private func heldJournal(of run: WorkflowRun) -> WorkflowJournal {
+        journals[run.workflowID] ?? WorkflowJournal()
     }
 
     /// Watches a step its workflow now waits on, and sends it unless it was sent before or

@@ -43,7 +43,7 @@ extension WorkflowCoordinator {
         let result: StepResult
         switch reply.status {
         case .progress:
-            try await store.recordProgress(messageID: messageID, attempt: attempt, details: reply.progress, at: now)
+            try await store.note(.heard(messageID: messageID, attempt: attempt, details: reply.progress), at: now)
             machine.heard(messageID, at: now)
             return
         case .completed:

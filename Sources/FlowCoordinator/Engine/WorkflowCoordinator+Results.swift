@@ -26,12 +26,12 @@ extension WorkflowCoordinator {
 
     /// Tells a parked workflow's recipients that it waits, and what ends the wait. They
     /// stay recipients: the final result follows once it ends.
-    func announceParked(_ step: StepHead, failure: ActivityFailure) async throws {
-        guard let record = try await store.workflow(id: step.workflowID) else { return }
+    func announceParked(workflowID: String, activity: String, messageID: String, failure: ActivityFailure) async throws {
+        guard let record = try await store.workflow(id: workflowID) else { return }
         let advice = ActivityFailure.nonRetryable(
             failure.kind,
-            "\(step.activity) failed for good: \(failure.message). Its message \(step.messageID) is in the dead-letter queue; fix the cause, then "
-                + "`flow dlq replay --message-id \(step.messageID)` continues the workflow (or `flow workflow cancel \(step.workflowID)` ends it)"
+            "\(activity) failed for good: \(failure.message). Its message \(messageID) is in the dead-letter queue; fix the cause, then "
+                + "`flow dlq replay --message-id \(messageID)` continues the workflow (or `flow workflow cancel \(workflowID)` ends it)"
         )
         let notice = WorkflowResult(status: .parked, workflow: record.name, workflowID: record.id, error: advice)
         for recipient in try await store.recipients(workflowID: record.id) {

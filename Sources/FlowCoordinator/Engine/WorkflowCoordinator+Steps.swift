@@ -18,88 +18,87 @@ extension WorkflowCoordinator {
                 trace: span?.context ?? ServiceContext.current ?? .topLevel, at: sentAt
             )
             try await transport.publish(message)
-            let step = try await store.markSent(messageID: messageID, at: sentAt, resentBecause: reason)
-            machine.stepSent(messageID, at: sentAt, sends: step?.sends ?? 1)
+            try await store.note(.sent(messageID: messageID, resentBecause: reason), at: sentAt)
+            machine.stepSent(messageID, at: sentAt)
         } catch {
             throw CoordinatorUnavailable(message: "cannot send \(call.activity) to \(queueName): \(error)")
         }
         statistics.record(reason == nil ? .stepSent : .stepResent)
     }
 
-    /// Records a step's final outcome and, when its workflow runs here (`owner`, `run`),
-    /// resumes the code waiting on it. Called by the workflow's driver, so that outcomes
-    /// reach the code in the order they are recorded; without a run (its workflow ended, or
-    /// waits for a relaunch) the outcome is only recorded, and a relaunch replays it.
-    func recordOutcome(_ result: StepResult, messageID: String, owner: StepOwner?, run: WorkflowRun?) async throws -> StepChange {
-        let change = try await recordOutcomeOnly(result, messageID: messageID, owner: owner, run: run)
-        // Recorded before, by a reply handled while this run was not launched yet: the code
-        // waits for it all the same.
-        if case .alreadyFinal = change, owner != nil, let run, let step = try await store.step(messageID: messageID) {
-            resumeFromRecord(step, run: run)
+    /// Records a step's final outcome and, when its workflow runs here (`run`), resumes
+    /// the code waiting on it. Called by the workflow's driver, so that outcomes reach the
+    /// code in the order they are recorded; without a run (its workflow ended, or waits for
+    /// a relaunch) the outcome is only recorded, and a relaunch replays it.
+    func recordOutcome(_ result: StepResult, messageID: String, run: WorkflowRun?) async throws -> StepChange {
+        guard let slash = messageID.lastIndex(of: "/") else { return .unknown }
+        let workflowID = String(messageID[..<slash])
+        let stepKey = String(messageID[messageID.index(after: slash)...])
+        let decided: OutcomeDecision
+        let journal: WorkflowJournal
+        if run != nil, let held = journals[workflowID] {
+            guard let decision = Self.decide(result, stepKey: stepKey, in: held) else { return .unknown }
+            decided = decision
+            journal = decision.answer == .record ? try await append([decision.event], to: workflowID) : held
+        } else {
+            let amended = try await amend(workflowID) { journal in
+                let decision = Self.decide(result, stepKey: stepKey, in: journal)
+                return (decision?.answer == .record ? [decision!.event] : [], decision)
+            }
+            guard let (decision, after) = amended, let decision else { return .unknown }
+            decided = decision
+            journal = after
         }
-        return change
-    }
-
-    private func recordOutcomeOnly(_ result: StepResult, messageID: String, owner: StepOwner?, run: WorkflowRun?) async throws -> StepChange {
-        switch result {
-        case .completed(let attempt, let output):
-            let change = try await store.completeStep(messageID: messageID, attempt: attempt, output: output, at: now)
-            if case .recorded(let step, let unparked) = change {
-                statistics.record(.stepCompleted)
-                if unparked { logger.info("a replayed step completed; workflow unparked", metadata: ["workflow.id": "\(step.workflowID)", "message.id": "\(messageID)"]) }
-                if let owner, let run {
-                    endStep(messageID, owner: owner, outcome: "completed", failure: nil)
-                    run.resolve(owner.position, .success(output))
-                }
-            }
-            return change
-        case .failed(let attempt, let failure):
-            let options: ActivityOptions? = if let owner { owner.call.options } else { try await store.step(messageID: messageID)?.options }
-            // A cancelled activity was not dead-lettered: there is nothing to replay, so the
-            // workflow sees the failure instead of parking.
-            let parks = options?.onFinalFailure != .throw && !failure.isCancellation
-            let change = try await store.failStep(messageID: messageID, attempt: attempt, failure: failure, status: parks ? .parked : .failed, timedOut: false, at: now)
-            if case .recorded(let step, _) = change {
-                if parks {
-                    statistics.record(.stepParked)
-                    machine.parked(messageID)
-                    logger.warning("a step failed for good and was dead-lettered; workflow parked until it is replayed", metadata: ["workflow.id": "\(step.workflowID)", "message.id": "\(messageID)", "error": "\(failure)"])
-                    try await announceParked(step, failure: failure)
-                } else {
-                    statistics.record(.stepFailed)
-                    if let owner, let run {
-                        endStep(messageID, owner: owner, outcome: "failed", failure: failure)
-                        run.resolve(owner.position, .failure(ActivityError(activity: owner.call.activity, failure: failure)))
-                    }
-                }
-            }
-            return change
-        case .timedOut(let failure):
-            let change = try await store.failStep(messageID: messageID, attempt: 0, failure: failure, status: .failed, timedOut: true, at: now)
-            if case .recorded = change, let owner, let run {
-                statistics.record(.stepTimedOut)
-                endStep(messageID, owner: owner, outcome: "failed", failure: failure)
-                run.resolve(owner.position, .failure(ActivityError(activity: owner.call.activity, failure: failure)))
-            }
-            return change
+        switch decided.answer {
+        case .record: break
+        case .duplicate: return .alreadyFinal
+        case .stale: return .unknown
         }
-    }
-
-    /// Resumes the code waiting on a step whose outcome the store already has: recorded
-    /// without this run (before it was launched), and now repeated or found.
-    func resumeFromRecord(_ step: StepRecord, run: WorkflowRun) {
-        guard let owner = stepOwners[step.messageID] else { return }
-        switch step.status {
-        case .completed:
-            endStep(step.messageID, owner: owner, outcome: "completed", failure: nil)
-            run.resolve(owner.position, .success(step.result ?? .null))
-        case .failed:
-            let failure = step.error ?? .nonRetryable(.unknown, "no error was recorded")
-            endStep(step.messageID, owner: owner, outcome: "failed", failure: failure)
-            run.resolve(owner.position, .failure(ActivityError(activity: owner.call.activity, failure: failure)))
-        case .scheduled, .parked:
+        let owner = stepOwners[messageID]
+        let activity = decided.scheduled.activity
+        switch decided.event {
+        case .activityCompleted(_, _, let output):
+            statistics.record(.stepCompleted)
+            if decided.wasParked, journal.status == .running {
+                logger.info("a replayed step completed; workflow unparked", metadata: ["workflow.id": "\(workflowID)", "message.id": "\(messageID)"])
+            }
+            if let owner, let run {
+                endStep(messageID, owner: owner, outcome: "completed", failure: nil)
+                run.resolve(decided.position, .success(output))
+            }
+        case .activityParked(_, _, let failure):
+            statistics.record(.stepParked)
+            machine.parked(messageID)
+            logger.warning("a step failed for good and was dead-lettered; workflow parked until it is replayed", metadata: ["workflow.id": "\(workflowID)", "message.id": "\(messageID)", "error": "\(failure)"])
+            try await announceParked(workflowID: workflowID, activity: activity, messageID: messageID, failure: failure)
+        case .activityFailed(_, _, let failure), .activityTimedOut(_, let failure):
+            guard let owner, let run else { break }
+            if case .activityTimedOut = decided.event { statistics.record(.stepTimedOut) } else { statistics.record(.stepFailed) }
+            endStep(messageID, owner: owner, outcome: "failed", failure: failure)
+            run.resolve(decided.position, .failure(ActivityError(activity: activity, failure: failure)))
+        default:
             break
         }
+        return .recorded
+    }
+
+    /// What a step's outcome adds to its workflow's journal, and whether it is new: the
+    /// decision the store once made in SQL, made from the journal as a value.
+    static func decide(_ result: StepResult, stepKey: String, in journal: WorkflowJournal) -> OutcomeDecision? {
+        guard let position = journal.position(ofStep: stepKey), case .activity(let scheduled, _) = journal.commands[position] else { return nil }
+        let event: WorkflowEvent
+        switch result {
+        case .completed(let attempt, let output):
+            event = .activityCompleted(position: position, attempt: attempt, output: output)
+        case .failed(let attempt, let failure):
+            // A cancelled activity was not dead-lettered: there is nothing to replay, so the
+            // workflow sees the failure instead of parking.
+            let parks = scheduled.options.onFinalFailure != .throw && !failure.isCancellation
+            event = parks ? .activityParked(position: position, attempt: attempt, failure: failure) : .activityFailed(position: position, attempt: attempt, failure: failure)
+        case .timedOut(let failure):
+            event = .activityTimedOut(position: position, failure: failure)
+        }
+        return OutcomeDecision(position: position, scheduled: scheduled, event: event, answer: journal.answering(event), wasParked: journal.status == .parked)
     }
 
     /// A step its workflow waited on has its outcome: it is no longer watched, and its span ends.
@@ -129,6 +128,25 @@ extension WorkflowCoordinator {
             }
             if let handed { return handed }
         }
-        return try await recordOutcome(result, messageID: messageID, owner: nil, run: nil)
+        return try await recordOutcome(result, messageID: messageID, run: nil)
     }
+}
+
+/// What recording a step's outcome did.
+enum StepChange: Sendable, Equatable {
+    case recorded
+    /// The step had this outcome already: a repeated reply.
+    case alreadyFinal
+    /// No step of a workflow waits for it (an unknown id, or its workflow ended before).
+    case unknown
+}
+
+/// A step's outcome as its workflow's journal takes it (``WorkflowCoordinator/decide(_:stepKey:in:)``).
+struct OutcomeDecision: Sendable, Equatable {
+    var position: Int
+    var scheduled: WorkflowEvent.ScheduledActivity
+    var event: WorkflowEvent
+    var answer: WorkflowJournal.Answer
+    /// The workflow was parked before it.
+    var wasParked: Bool
 }

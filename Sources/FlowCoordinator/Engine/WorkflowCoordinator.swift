@@ -38,6 +38,9 @@ public actor WorkflowCoordinator: Service {
     var machine: CoordinatorStateMachine
     /// The workflows running here, by id: their code and their driver's inbox.
     var runs: [String: RunHandle] = [:]
+    /// The journal of each workflow running here, as its driver last appended to it
+    /// (`WorkflowCoordinator+Journal.swift`).
+    var journals: [String: WorkflowJournal] = [:]
     /// The steps running workflows wait on, by message id.
     var stepOwners: [String: StepOwner] = [:]
     /// Workflows for `run()` to launch as its children.
@@ -184,7 +187,8 @@ public actor WorkflowCoordinator: Service {
         }
         let span = Self.workflowSpan(name: name, id: id, parent: trace)
         // A span that is never ended (the id was taken, the store failed) is never exported.
-        switch try await store.startWorkflow(id: id, name: name, input: input, recipient: recipient, traceContext: MessageTracing.storedForm(of: span.context), at: now) {
+        let request = WorkflowStart(id: id, name: name, input: input, recipient: recipient, traceContext: MessageTracing.storedForm(of: span.context))
+        switch try await store.create(request, epoch: configuration.epoch, at: now) {
         case .created(let record):
             statistics.workflowStarted(name: name)
             startedSpans[id] = span
@@ -203,11 +207,20 @@ public actor WorkflowCoordinator: Service {
     /// Cancels a workflow. Returns it, or nil when there is none.
     @discardableResult
     public func cancel(workflowID: String, reason: String) async throws -> WorkflowRecord? {
-        guard let record = try await store.requestCancel(id: workflowID, reason: reason, at: now) else { return nil }
-        if !record.status.isFinished, machine.requestCancel(workflowID) {
-            runs[workflowID]?.inputs.yield(.cancel)
+        // A workflow running here: its driver records the request and stops its code.
+        if let handle = runs[workflowID] {
+            let handled: Bool = try await withCheckedThrowingContinuation { done in
+                if case .terminated = handle.inputs.yield(.cancel(reason: reason, done: done)) { done.resume(returning: false) }
+            }
+            if handled { return try await store.workflow(id: workflowID) }
         }
-        return record
+        // One that does not run here (parked for its code, or waiting for a relaunch): the
+        // request is recorded, and its next run ends cancelled.
+        let recorded = try await amend(workflowID) { journal in
+            (journal.cancelRequested || journal.ending != nil ? [] : [WorkflowEvent.cancelRequested(reason: reason)], ())
+        }
+        guard recorded != nil else { return nil }
+        return try await store.workflow(id: workflowID)
     }
 
     private func launch(_ record: WorkflowRecord, resumed: Bool) {
@@ -222,7 +235,7 @@ public actor WorkflowCoordinator: Service {
         // driver, which applies it after the replay, never beside it.
         let (inputs, inbox) = AsyncStream<RunInput>.makeStream()
         runs[record.id] = RunHandle(inputs: inbox)
-        if record.cancelRequested, machine.requestCancel(record.id) { inbox.yield(.cancel) }
+        if record.cancelRequested { inbox.yield(.cancel(reason: nil, done: nil)) }
         launches.yield(Launch(record: record, resumed: resumed, inputs: inputs))
     }
 
@@ -253,11 +266,11 @@ public actor WorkflowCoordinator: Service {
         logger[metadataKey: "workflow.id"] = "\(record.id)"
         if launch.resumed {
             logger.info("resuming workflow")
-            try? await store.appendHistory(workflowID: record.id, kind: .workflowResumed, stepKey: nil, detail: "by \(configuration.coordinatorID)", at: now)
+            try? await store.note(.resumed(workflowID: record.id, by: configuration.coordinatorID), at: now)
         } else {
             logger.info("workflow started")
         }
-        let (end, steps) = await runWorkflow(record, entry: entry, inputs: launch.inputs, span: span)
+        let (end, steps, journal) = await runWorkflow(record, entry: entry, inputs: launch.inputs, span: span)
         let ending = machine.ended(record.id, end ?? .threw(CancellationError()), at: now, random: Double.random(in: 0..<1))
         statistics.setRunning(machine.running.count)
         switch ending {
@@ -274,7 +287,10 @@ public actor WorkflowCoordinator: Service {
             logger.error("workflow parked: its code does not replay its journal", metadata: ["error": "\(divergence)"])
             statistics.record(.stepParked)
             do {
-                try await store.setDivergence(workflowID: record.id, reason: divergence.description, at: now)
+                let reason = divergence.description
+                _ = try await amend(record.id, from: journal) { journal in
+                    (journal.divergence == reason || journal.ending != nil ? [] : [WorkflowEvent.replayDiverged(reason: reason)], ())
+                }
             } catch {
                 logger.error("could not park a workflow whose code does not replay; it is tried again on the next start", metadata: ["error": "\(error)"])
             }
@@ -285,7 +301,7 @@ public actor WorkflowCoordinator: Service {
                 span.setStatus(SpanStatus(code: .error, message: error.message))
             }
             do {
-                try await finish(record.id, status: status, output: output, error: error, steps: steps)
+                try await finish(record.id, status: status, output: output, error: error, steps: steps, journal: journal)
             } catch {
                 logger.error("could not record the end of a workflow; it runs again on the next start", metadata: ["error": "\(error)"])
             }
@@ -300,8 +316,16 @@ public actor WorkflowCoordinator: Service {
         return span
     }
 
-    private func finish(_ workflowID: String, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, steps: Int) async throws {
-        guard let (record, recipients) = try await store.finishWorkflow(id: workflowID, status: status, output: output, error: error, at: now) else { return }
+    private func finish(_ workflowID: String, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, steps: Int, journal: WorkflowJournal?) async throws {
+        let ending: WorkflowEvent = switch status {
+        case .completed: .workflowCompleted(output: output ?? .null)
+        case .cancelled: .workflowCancelled(failure: error ?? .cancelled("cancelled"))
+        case .failed, .running, .parked: .workflowFailed(failure: error ?? .nonRetryable(.unknown, "no error was recorded"))
+        }
+        // A workflow ends once: an end found recorded was told to its recipients then.
+        let ended = try await amend(workflowID, from: journal) { journal in journal.ending == nil ? ([ending], true) : ([], false) }
+        guard ended?.0 == true, let record = try await store.workflow(id: workflowID) else { return }
+        let recipients = try await store.recipients(workflowID: workflowID)
         statistics.workflowEnded(name: record.name, status: status, after: (record.finishedAt ?? now).timeIntervalSince(record.startedAt), steps: steps)
         logger.info("workflow \(status.rawValue)", metadata: ["workflow.id": "\(workflowID)", "error": "\(error.map { "\($0)" } ?? "")"])
         do {

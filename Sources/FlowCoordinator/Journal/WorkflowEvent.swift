@@ -30,6 +30,11 @@ public enum WorkflowEvent: Sendable, Equatable {
     /// back on every replay instead of being computed again.
     case markerRecorded(position: Int, name: String, value: JSONText)
     case cancelRequested(reason: String)
+    /// The workflow's code did not replay this journal: the workflow is parked, and
+    /// nothing runs until code that replays it takes it up (``replayRecovered``).
+    case replayDiverged(reason: String)
+    /// Code that replays the journal took a diverged workflow up again.
+    case replayRecovered
     case workflowCompleted(output: JSONText)
     case workflowFailed(failure: ActivityFailure)
     case workflowCancelled(failure: ActivityFailure)
@@ -72,6 +77,8 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .timerFired: "timer_fired"
         case .markerRecorded: "marker_recorded"
         case .cancelRequested: "cancel_requested"
+        case .replayDiverged: "replay_diverged"
+        case .replayRecovered: "replay_recovered"
         case .workflowCompleted: "workflow_completed"
         case .workflowFailed: "workflow_failed"
         case .workflowCancelled: "workflow_cancelled"
@@ -86,7 +93,7 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .activityCompleted(let position, _, _), .activityFailed(let position, _, _), .activityTimedOut(let position, _),
             .activityParked(let position, _, _), .timerStarted(let position, _, _), .timerFired(let position), .markerRecorded(let position, _, _):
             position
-        case .workflowStarted, .cancelRequested, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
+        case .workflowStarted, .cancelRequested, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
             nil
         }
     }
@@ -144,6 +151,10 @@ extension WorkflowEvent: Codable {
             )
         case "cancel_requested":
             self = .cancelRequested(reason: try container.decode(String.self, forKey: .reason))
+        case "replay_diverged":
+            self = .replayDiverged(reason: try container.decode(String.self, forKey: .reason))
+        case "replay_recovered":
+            self = .replayRecovered
         case "workflow_completed":
             self = .workflowCompleted(output: try container.decode(JSONText.self, forKey: .output))
         case "workflow_failed":
@@ -191,8 +202,10 @@ extension WorkflowEvent: Codable {
             try container.encode(position, forKey: .position)
             try container.encode(name, forKey: .name)
             try container.encode(value, forKey: .value)
-        case .cancelRequested(let reason):
+        case .cancelRequested(let reason), .replayDiverged(let reason):
             try container.encode(reason, forKey: .reason)
+        case .replayRecovered:
+            break
         case .workflowCompleted(let output):
             try container.encode(output, forKey: .output)
         case .workflowFailed(let failure), .workflowCancelled(let failure):

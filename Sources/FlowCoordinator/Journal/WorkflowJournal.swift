@@ -39,6 +39,9 @@ public struct WorkflowJournal: Sendable, Equatable {
     /// Every command issued so far, by position.
     public private(set) var commands: [Command] = []
     public private(set) var cancelRequested = false
+    /// Why the workflow's code last failed to replay this journal, until code that
+    /// replays it took the workflow up again.
+    public private(set) var divergence: String?
     /// The event that ended the workflow, if one has.
     public private(set) var ending: WorkflowEvent?
 
@@ -49,8 +52,10 @@ public struct WorkflowJournal: Sendable, Equatable {
         for entry in entries { try apply(entry) }
     }
 
+    /// The sequence number of the last entry: 0 for an empty journal.
+    public var lastSequence: Int64 { entries.last?.sequence ?? 0 }
     /// The sequence number the next entry must carry.
-    public var nextSequence: Int64 { (entries.last?.sequence ?? 0) + 1 }
+    public var nextSequence: Int64 { lastSequence + 1 }
     /// The position the next command takes.
     public var nextPosition: Int { commands.count }
 
@@ -61,9 +66,66 @@ public struct WorkflowJournal: Sendable, Equatable {
         case .workflowFailed?: return .failed
         case .workflowCancelled?: return .cancelled
         default:
-            let parked = commands.contains { if case .activity(_, .parked) = $0 { true } else { false } }
-            return parked ? .parked : .running
+            return divergence != nil || firstParked != nil ? .parked : .running
         }
+    }
+
+    /// Why the workflow waits, when it is parked: its code's divergence, else its first
+    /// dead-lettered step. `workflowID` names the step's message.
+    public func parkedReason(workflowID: String) -> String? {
+        guard ending == nil else { return nil }
+        if let divergence { return divergence }
+        guard let (scheduled, failure) = firstParked else { return nil }
+        return WorkflowProjection.parkedReason(workflowID: workflowID, activity: scheduled.activity, stepKey: scheduled.stepKey, failure: failure)
+    }
+
+    private var firstParked: (WorkflowEvent.ScheduledActivity, ActivityFailure)? {
+        for command in commands {
+            if case .activity(let scheduled, .parked(let failure)) = command { return (scheduled, failure) }
+        }
+        return nil
+    }
+
+    /// What an answer to a command (an activity's outcome, a timer's fire) does to this
+    /// journal, decided by the same rules `apply` holds.
+    public func answering(_ event: WorkflowEvent) -> Answer {
+        var next = self
+        do {
+            try next.apply(JournalEntry(sequence: nextSequence, epoch: entries.last?.epoch ?? 0, recordedAt: .distantPast, event: event))
+            return .record
+        } catch {
+            switch error.code {
+            case .alreadyAnswered: return .duplicate
+            case .afterEnd:
+                // The workflow ended: a repeat of an answer it had is a duplicate; any other
+                // came too late to matter.
+                if let position = event.position, case .activity(_, let state)? = commands[safe: position], state.isFinal { return .duplicate }
+                if let position = event.position, case .timer(_, _, fired: true)? = commands[safe: position] { return .duplicate }
+                return .stale
+            default: return .stale
+            }
+        }
+    }
+
+    /// What an answer does (``answering(_:)``).
+    public enum Answer: Sendable, Equatable {
+        /// It is new: record it.
+        case record
+        /// The command already has this kind of answer: a repeat.
+        case duplicate
+        /// It answers no command waiting in a running workflow.
+        case stale
+    }
+
+    /// The position of the activity whose step has `stepKey`.
+    public func position(ofStep stepKey: String) -> Int? {
+        // Keys written since the journal end in `@<position>`; older ones are found by search.
+        if let at = stepKey.lastIndex(of: "@"), let position = Int(stepKey[stepKey.index(after: at)...]),
+            case .activity(let scheduled, _)? = commands[safe: position], scheduled.stepKey == stepKey
+        {
+            return position
+        }
+        return commands.firstIndex { if case .activity(let scheduled, _) = $0 { scheduled.stepKey == stepKey } else { false } }
     }
 
     /// Appends an entry after checking it against the journal so far; on a violation
@@ -108,6 +170,11 @@ public struct WorkflowJournal: Sendable, Equatable {
             commands[position] = .timer(key: key, fireAt: fireAt, fired: true)
         case .cancelRequested:
             cancelRequested = true
+        case .replayDiverged(let reason):
+            divergence = reason
+        case .replayRecovered:
+            guard divergence != nil else { throw JournalError(.unknownCommand, at: entry, "recovers a replay that had not diverged") }
+            divergence = nil
         case .workflowCompleted, .workflowFailed, .workflowCancelled:
             ending = event
         case .unrecognized(let kind, _):

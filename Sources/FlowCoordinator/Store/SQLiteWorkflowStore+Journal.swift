@@ -10,14 +10,14 @@ import GRDB
 /// Codable record, no column-name conversion, no row read back
 /// (`../shared/notes/workflow-throughput.md`).
 extension SQLiteWorkflowStore {
-    public func journal(workflowID: String) async throws -> [JournalEntry] {
-        try await database.read { db in try Self.journal(db, workflowID: workflowID) }
+    public func journal(workflowID: String, after: Int64, limit: Int) async throws -> [JournalEntry] {
+        try await database.read { db in try Self.journal(db, workflowID: workflowID, after: after, limit: limit) }
     }
 
-    static func journal(_ db: Database, workflowID: String) throws -> [JournalEntry] {
+    static func journal(_ db: Database, workflowID: String, after: Int64 = 0, limit: Int = .max) throws -> [JournalEntry] {
         let rows = try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT sequence, epoch, recorded_at, payload FROM workflow_event WHERE workflow_id = ? ORDER BY sequence"),
-            arguments: [workflowID]
+            db.cachedStatement(sql: "SELECT sequence, epoch, recorded_at, payload FROM workflow_event WHERE workflow_id = ? AND sequence > ? ORDER BY sequence LIMIT ?"),
+            arguments: [workflowID, after, max(0, limit)]
         )
         var entries: [JournalEntry] = []
         while let row = try rows.next() {
@@ -26,7 +26,7 @@ extension SQLiteWorkflowStore {
             do {
                 event = try FlowJSON.decode(WorkflowEvent.self, from: payload)
             } catch {
-                throw WorkflowStoreError("event \(row[0] as Int64) of workflow \(workflowID)'s journal does not read: \(error). The store was written by another build, or edited by hand")
+                throw WorkflowStoreError(.unreadable, "event \(row[0] as Int64) of workflow \(workflowID)'s journal does not read: \(error). The store was written by another build, or edited by hand")
             }
             entries.append(JournalEntry(sequence: row[0], epoch: row[1], recordedAt: Date(timeIntervalSince1970: row[2]), event: event))
         }
@@ -41,52 +41,9 @@ extension SQLiteWorkflowStore {
             db.cachedStatement(sql: "UPDATE workflow SET last_sequence = last_sequence + 1 WHERE id = ? RETURNING last_sequence, epoch"),
             arguments: [workflowID]
         )
-        guard let head else { throw WorkflowStoreError("no workflow \(workflowID) to record \(event.kind) for") }
+        guard let head else { throw WorkflowStoreError(.noSuchWorkflow, "no workflow \(workflowID) to record \(event.kind) for") }
         try db.cachedStatement(sql: "INSERT INTO workflow_event (workflow_id, sequence, epoch, kind, position, recorded_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .execute(arguments: [workflowID, head[0] as Int64, head[1] as Int64, event.kind, event.position, at.timeIntervalSince1970, try FlowJSON.encodeText(event)])
-    }
-
-    /// Takes command position `position` of a workflow, which must be the next one: the
-    /// code issues its commands in order, and a gap or a repeat means two writers.
-    static func takePosition(_ db: Database, workflowID: String, _ position: Int) throws {
-        let taken = try Int.fetchOne(
-            db.cachedStatement(sql: "UPDATE workflow SET next_position = next_position + 1 WHERE id = ? AND next_position = ? RETURNING next_position"),
-            arguments: [workflowID, position]
-        )
-        guard taken == nil else { return }
-        guard let next = try Int.fetchOne(db, sql: "SELECT next_position FROM workflow WHERE id = ?", arguments: [workflowID]) else {
-            throw WorkflowStoreError("no workflow \(workflowID) to issue a command for")
-        }
-        throw WorkflowStoreError("workflow \(workflowID) has \(next) commands, so position \(position) is not the next one: is a second coordinator running on this store?")
-    }
-
-    public func recordMarker(workflowID: String, position: Int, name: String, value: JSONText, at now: Date) async throws {
-        try await database.write { db in
-            try Self.takePosition(db, workflowID: workflowID, position)
-            try Self.record(db, workflowID: workflowID, .markerRecorded(position: position, name: name, value: value), at: now)
-        }
-    }
-
-    public func setDivergence(workflowID: String, reason: String?, at now: Date) async throws {
-        try await database.write { db in
-            guard var row = try WorkflowRow.fetchOne(db, key: workflowID), !row.status.isFinished else { return }
-            if let reason {
-                guard row.parkedReason != reason else { return }
-                row.status = .parked
-                row.parkedReason = reason
-                try Self.append(db, workflowID: workflowID, kind: .workflowParked, stepKey: nil, detail: reason, at: now)
-            } else {
-                // Replays again: running, unless a step of it is parked.
-                guard row.status == .parked, row.parkedReason?.hasPrefix(WorkflowNondeterminism.reasonPrefix) == true else { return }
-                let parkedSteps = try StepRow.filter(Column("workflow_id") == workflowID && Column("status") == StepStatus.parked.rawValue).fetchCount(db)
-                guard parkedSteps == 0 else { return }
-                row.status = .running
-                row.parkedReason = nil
-                try Self.append(db, workflowID: workflowID, kind: .workflowUnparked, stepKey: nil, detail: "its code replays its journal again", at: now)
-            }
-            row.updatedAt = now
-            try row.update(db)
-        }
     }
 }
 

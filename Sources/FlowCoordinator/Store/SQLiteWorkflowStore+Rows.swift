@@ -60,10 +60,6 @@ extension SQLiteWorkflowStore {
                 result: try result.map(JSONText.init(storedText:)), error: try error.map { try FlowJSON.decode(ActivityFailure.self, from: $0) }
             )
         }
-
-        var head: StepHead {
-            StepHead(messageID: messageID, workflowID: workflowID, stepKey: stepKey, activity: activity, status: status, sends: sends)
-        }
     }
 
     struct RecipientRow: SnakeCaseColumns {
@@ -128,25 +124,5 @@ extension SQLiteWorkflowStore {
                 nextRunAt: nextRunAt, lastRunAt: lastRunAt, runs: runs
             )
         }
-    }
-}
-
-extension SQLiteWorkflowStore.StepRow {
-    /// The step's position; every step has one once the journal migration ran.
-    func journalPosition() throws -> Int {
-        try Self.journalPosition(position, messageID: messageID)
-    }
-
-    static func journalPosition(_ position: Int?, messageID: String) throws -> Int {
-        guard let position else { throw WorkflowStoreError("step \(messageID) has no position in its workflow's journal: the store skipped migration v5") }
-        return position
-    }
-}
-
-extension SQLiteWorkflowStore.TimerRow {
-    /// The timer's position; every timer has one once the journal migration ran.
-    func journalPosition() throws -> Int {
-        guard let position else { throw WorkflowStoreError("timer \(timerKey) of workflow \(workflowID) has no position in its journal: the store skipped migration v5") }
-        return position
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 extension SQLiteWorkflowStore {
@@ -96,6 +97,24 @@ extension SQLiteWorkflowStore {
             // (`SQLiteWorkflowStore+Journal.swift`); the journals of the workflows already
             // here are written from their rows.
             try createJournal(db)
+        }
+        migrator.registerMigration("v6: the journal decides; divergence and due timers") { db in
+            // A workflow whose code did not replay is parked by a `replay_diverged` event
+            // now, and its reason is kept apart from its steps' so that each can clear on
+            // its own. One parked for that reason before has the event written for it.
+            try db.execute(sql: """
+                ALTER TABLE workflow ADD COLUMN divergence TEXT;
+                CREATE INDEX timer_due ON timer(fired, fire_at);
+                """)
+            let diverged = try Row.fetchAll(
+                db, sql: "SELECT id, parked_reason, updated_at FROM workflow WHERE status = 'parked' AND substr(parked_reason, 1, ?) = ?",
+                arguments: [WorkflowNondeterminism.reasonPrefix.count, WorkflowNondeterminism.reasonPrefix]
+            )
+            for workflow in diverged {
+                let reason: String = workflow[1]
+                try db.execute(sql: "UPDATE workflow SET divergence = ? WHERE id = ?", arguments: [reason, workflow[0] as String])
+                try record(db, workflowID: workflow[0], .replayDiverged(reason: reason), at: Date(timeIntervalSince1970: workflow[2]))
+            }
         }
         return migrator
     }

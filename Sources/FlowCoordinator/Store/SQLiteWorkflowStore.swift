@@ -12,10 +12,13 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     /// coordinator's writes instead of waiting for them; a read-only queue for commands that
     /// only look.
     let database: any DatabaseWriter
+    /// The store's file.
+    public let path: String
 
     /// Opens (or creates) the store at `path`. `readOnly` is for commands that only look
     /// (`flow workflow list|show --data-dir`), while a coordinator runs or not.
     public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
         do {
             database = readOnly ? try LocalDatabase.open(path: path, readOnly: true) : try LocalDatabase.openPool(path: path)
             if !readOnly { try Self.migrator.migrate(database) }
@@ -31,21 +34,21 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     // MARK: Workflows
 
-    public func startWorkflow(
-        id: String, name: String, input: JSONText, recipient: ResultRecipient?, traceContext: [String: String], at now: Date
-    ) async throws -> WorkflowStartOutcome {
-        let traceText = traceContext.isEmpty ? nil : String(decoding: try FlowJSON.encode(traceContext), as: UTF8.self)
+    public func create(_ start: WorkflowStart, epoch: Int64, at now: Date) async throws -> WorkflowStartOutcome {
+        let traceText = start.traceContext.isEmpty ? nil : String(decoding: try FlowJSON.encode(start.traceContext), as: UTF8.self)
         return try await database.write { db in
-            if let recipient {
-                try RecipientRow(workflowID: id, replyTo: recipient.replyTo, correlationID: recipient.correlationID).insert(db, onConflict: .ignore)
+            if let recipient = start.recipient {
+                try RecipientRow(workflowID: start.id, replyTo: recipient.replyTo, correlationID: recipient.correlationID).insert(db, onConflict: .ignore)
             }
-            if let existing = try WorkflowRow.fetchOne(db, key: id) { return .existing(try existing.record()) }
+            if let existing = try WorkflowRow.fetchOne(db, key: start.id) { return .existing(try existing.record()) }
             let row = WorkflowRow(
-                id: id, name: name, status: .running, input: input.text, cancelRequested: false, startedAt: now, updatedAt: now, traceContext: traceText
+                id: start.id, name: start.name, status: .running, input: start.input.text, cancelRequested: false, startedAt: now, updatedAt: now,
+                traceContext: traceText
             )
             try row.insert(db)
-            try Self.record(db, workflowID: id, .workflowStarted(name: name, input: input), at: now)
-            try Self.append(db, workflowID: id, kind: .workflowStarted, stepKey: nil, detail: "\(name) with input \(input.text.prefix(500))", at: now)
+            try db.execute(sql: "UPDATE workflow SET epoch = ? WHERE id = ?", arguments: [epoch, start.id])
+            try Self.record(db, workflowID: start.id, .workflowStarted(name: start.name, input: start.input), at: now)
+            try Self.project(db, workflowID: start.id, lines: WorkflowProjection.lines(for: .workflowStarted(name: start.name, input: start.input), stepKey: nil), at: now)
             return .created(try row.record())
         }
     }
@@ -59,43 +62,6 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         try await database.read { db in
             try WorkflowRow.filter([WorkflowStatus.running.rawValue, WorkflowStatus.parked.rawValue].contains(Column("status")))
                 .order(Column("started_at")).fetchAll(db).map { try $0.record() }
-        }
-    }
-
-    public func finishWorkflow(id: String, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, at now: Date) async throws -> (WorkflowRecord, [ResultRecipient])? {
-        try await database.write { db in
-            guard var row = try WorkflowRow.fetchOne(db, key: id), !row.status.isFinished else { return nil }
-            row.status = status
-            row.output = output?.text
-            row.error = try error.map { try FlowJSON.encodeText($0) }
-            row.parkedReason = nil
-            row.updatedAt = now
-            row.finishedAt = now
-            try row.update(db)
-            let ending: WorkflowEvent = switch status {
-            case .completed: .workflowCompleted(output: output ?? .null)
-            case .cancelled: .workflowCancelled(failure: error ?? .cancelled("cancelled"))
-            case .failed, .running, .parked: .workflowFailed(failure: error ?? .nonRetryable(.unknown, "no error was recorded"))
-            }
-            try Self.record(db, workflowID: id, ending, at: now)
-            let kind: HistoryEvent.Kind = status == .completed ? .workflowCompleted : status == .cancelled ? .workflowCancelled : .workflowFailed
-            let detail = output.map { "output \($0.text.prefix(500))" } ?? error.map { "\($0)" } ?? ""
-            try Self.append(db, workflowID: id, kind: kind, stepKey: nil, detail: detail, at: now)
-            return (try row.record(), try Self.recipients(db, workflowID: id))
-        }
-    }
-
-    public func requestCancel(id: String, reason: String, at now: Date) async throws -> WorkflowRecord? {
-        try await database.write { db in
-            guard var row = try WorkflowRow.fetchOne(db, key: id) else { return nil }
-            if !row.status.isFinished, !row.cancelRequested {
-                row.cancelRequested = true
-                row.updatedAt = now
-                try row.update(db)
-                try Self.record(db, workflowID: id, .cancelRequested(reason: reason), at: now)
-                try Self.append(db, workflowID: id, kind: .cancelRequested, stepKey: nil, detail: reason, at: now)
-            }
-            return try row.record()
         }
     }
 
@@ -120,19 +86,11 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     // MARK: History
 
-    public func appendHistory(workflowID: String, kind: HistoryEvent.Kind, stepKey: String?, detail: String, at now: Date) async throws {
-        try await database.write { db in try Self.append(db, workflowID: workflowID, kind: kind, stepKey: stepKey, detail: detail, at: now) }
-    }
-
-    public func history(workflowID: String) async throws -> [HistoryEvent] {
-        try await database.read { db in
-            try HistoryRow.filter(Column("workflow_id") == workflowID).order(Column("id")).fetchAll(db).map(\.event)
+    static func project(_ db: Database, workflowID: String, lines: [WorkflowProjection.Line], at: Date) throws {
+        for line in lines {
+            try db.cachedStatement(sql: "INSERT INTO history (workflow_id, at, kind, step_key, detail) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [workflowID, at.timeIntervalSince1970, line.kind.rawValue, line.stepKey, line.detail])
         }
-    }
-
-    static func append(_ db: Database, workflowID: String, kind: HistoryEvent.Kind, stepKey: String?, detail: String, at: Date) throws {
-        try db.cachedStatement(sql: "INSERT INTO history (workflow_id, at, kind, step_key, detail) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [workflowID, at.timeIntervalSince1970, kind.rawValue, stepKey, detail])
     }
 
     private static func recipients(_ db: Database, workflowID: String) throws -> [ResultRecipient] {
@@ -140,8 +98,3 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     }
 }
 
-/// The workflow store could not be opened or read.
-public struct WorkflowStoreError: Error, CustomStringConvertible {
-    public var description: String
-    init(_ description: String) { self.description = description }
-}

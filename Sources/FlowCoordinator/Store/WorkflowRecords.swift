@@ -97,26 +97,6 @@ public struct StepRecord: Sendable, Equatable {
     }
 }
 
-/// What identifies a step and where it stands, without its input and output.
-public struct StepHead: Sendable, Equatable {
-    public var messageID: String
-    public var workflowID: String
-    public var stepKey: String
-    public var activity: String
-    public var status: StepStatus
-    /// How many times the request was sent.
-    public var sends: Int
-
-    public init(messageID: String, workflowID: String, stepKey: String, activity: String, status: StepStatus, sends: Int) {
-        self.messageID = messageID
-        self.workflowID = workflowID
-        self.stepKey = stepKey
-        self.activity = activity
-        self.status = status
-        self.sends = sends
-    }
-}
-
 /// One line of a workflow's history.
 public struct HistoryEvent: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {

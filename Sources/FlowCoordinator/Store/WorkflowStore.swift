@@ -1,23 +1,55 @@
 import FlowCore
 import Foundation
 
-/// The coordinator's durable memory: workflows, their steps, timers, history, result
-/// recipients and schedules. ``SQLiteWorkflowStore`` is the one that ships.
+/// The coordinator's durable memory, cut to what an engine on its journal needs: each
+/// workflow's journal, the projections lists and queries read, the results still owed,
+/// and schedules. ``SQLiteWorkflowStore`` ships; ``InMemoryWorkflowStore`` is for tests;
+/// both pass one conformance suite (`Tests/FlowCoordinatorTests/WorkflowStoreConformance.swift`).
 ///
-/// Every change is committed before the coordinator acts on it (sends a request,
-/// acknowledges a reply, answers a start command), so a crash at any point repeats an
-/// action and never loses one. What an implementation must keep:
-/// - each method is one transaction: it happens whole or not at all;
-/// - a step's outcome is taken once: a second final reply finds it ``StepChange/alreadyFinal(_:)``;
-/// - a finished workflow keeps its first end;
-/// - every time comes from the caller (`at now`), which reads the coordinator's clock, so a
-///   test with a manual clock controls the whole timeline.
+/// **The store decides nothing.** The coordinator decides each event from the workflow's
+/// journal as a value (``WorkflowJournal``, which holds the rules) and hands the store the
+/// events to append. The store checks two things only, and a write that fails either
+/// changes nothing:
+/// - the **expected sequence number**: the writer's view of the journal is the latest, so
+///   two writers that read the same journal cannot both append to it;
+/// - the **epoch**: the writer's ownership epoch is not older than the newest one that
+///   wrote to the workflow. A writer with a newer epoch takes the workflow over by writing;
+///   from then on the old owner's writes fail, whatever its clock says. One coordinator
+///   never changes its epoch; PostgreSQL's partition leases will.
+///
+/// What the store promises:
+/// - each call is one transaction: it happens whole or not at all;
+/// - a workflow's events are numbered 1, 2, 3… with no gap, and read back in that order;
+/// - the projections (a workflow's status, parked reason and steps, timers, the history
+///   lines) change in the same transaction as the events they follow from, so they never
+///   disagree with the journal;
+/// - every time comes from the caller (`at`), which reads the coordinator's clock.
 public protocol WorkflowStore: Sendable {
-    // MARK: Workflows
+    // MARK: The journal
 
-    /// Records a new workflow, or returns the one that has this id; either way `recipient`
-    /// will receive its result. `traceContext` is the workflow span's, kept for its steps.
-    func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, traceContext: [String: String], at now: Date) async throws -> WorkflowStartOutcome
+    /// Creates a workflow with the first event of its journal (`workflow_started`), or
+    /// finds the one that has this id, which does not start again. `start.recipient`, when
+    /// given, will receive the result either way.
+    func create(_ start: WorkflowStart, epoch: Int64, at now: Date) async throws -> WorkflowStartOutcome
+
+    /// Appends `events` to a workflow's journal, numbered on from `expectedSequence`, under
+    /// `epoch`. Returns the entries as written. Fails, changing nothing, with
+    /// ``WorkflowStoreError/Code/sequenceConflict`` when the journal's last sequence number
+    /// is not `expectedSequence`, ``WorkflowStoreError/Code/staleEpoch`` when a newer epoch
+    /// has written to it, and ``WorkflowStoreError/Code/noSuchWorkflow``.
+    @discardableResult
+    func append(_ events: [WorkflowEvent], to workflowID: String, expectedSequence: Int64, epoch: Int64, at now: Date) async throws -> [JournalEntry]
+
+    /// At most `limit` entries of a workflow's journal after sequence number `after`,
+    /// oldest first; none when there is no such workflow.
+    func journal(workflowID: String, after: Int64, limit: Int) async throws -> [JournalEntry]
+
+    /// Timers started and not fired that fire at or before `until`, soonest first: what a
+    /// coordinator arms when it takes workflows over.
+    func dueTimers(until: Date, limit: Int) async throws -> [DueTimer]
+
+    // MARK: Projections
+
     func workflow(id: String) async throws -> WorkflowRecord?
     /// Workflows matching `filter`, newest first (ties by id), after `cursor` when given;
     /// without their input and output, which a list does not show.
@@ -26,63 +58,24 @@ public protocol WorkflowStore: Sendable {
     func countWorkflows(matching filter: WorkflowFilter) async throws -> Int
     /// Workflows that must run again after a start: running or parked.
     func unfinishedWorkflows() async throws -> [WorkflowRecord]
-    /// Records the end of a workflow and returns who must be told; nil when it had ended.
-    func finishWorkflow(id: String, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, at now: Date) async throws -> (WorkflowRecord, [ResultRecipient])?
-    /// Marks a workflow for cancellation. Returns the workflow, or nil when there is none.
-    func requestCancel(id: String, reason: String, at now: Date) async throws -> WorkflowRecord?
+    func step(messageID: String) async throws -> StepRecord?
+    func steps(workflowID: String) async throws -> [StepRecord]
+    /// At most `limit` history lines of a workflow after sequence number `after`, oldest first.
+    func history(workflowID: String, after: Int64?, limit: Int) async throws -> [SequencedHistoryEvent]
 
-    // MARK: Results
+    /// Notes what the journal does not hold: that a step's request was sent, that its
+    /// worker was heard from, that a coordinator took a workflow up. Notes are for the
+    /// people reading a workflow and for when to send a step again; no decision about the
+    /// workflow reads them, so they are not events.
+    func note(_ note: DeliveryNote, at now: Date) async throws
+
+    // MARK: Results owed
 
     /// Who still has to receive the result of workflow `workflowID`.
     func recipients(workflowID: String) async throws -> [ResultRecipient]
     /// Finished workflows whose result was not yet sent to everyone (a crash came between).
     func finishedWithRecipients() async throws -> [WorkflowRecord]
     func removeRecipient(workflowID: String, _ recipient: ResultRecipient) async throws
-
-    // MARK: Journal
-
-    /// The workflow's journal, oldest event first: empty when there is no such workflow.
-    /// Written by the store's own writes, each event in the same transaction as the change
-    /// it records.
-    func journal(workflowID: String) async throws -> [JournalEntry]
-
-    /// Records a marker, the workflow's command at `position` (which must be its next).
-    func recordMarker(workflowID: String, position: Int, name: String, value: JSONText, at now: Date) async throws
-    /// Parks a workflow whose code does not replay its journal, with the reason; or, with
-    /// nil, sets one parked for that reason running again once its code replays.
-    func setDivergence(workflowID: String, reason: String?, at now: Date) async throws
-
-    // MARK: History
-
-    func appendHistory(workflowID: String, kind: HistoryEvent.Kind, stepKey: String?, detail: String, at now: Date) async throws
-    func history(workflowID: String) async throws -> [HistoryEvent]
-    /// At most `limit` events of a workflow after sequence number `after`, oldest first.
-    func history(workflowID: String, after: Int64?, limit: Int) async throws -> [SequencedHistoryEvent]
-
-    // MARK: Steps
-
-    func step(messageID: String) async throws -> StepRecord?
-    func steps(workflowID: String) async throws -> [StepRecord]
-    /// Records a new step, the workflow's command at `position` (which must be its next),
-    /// before its request is sent; returns the step already recorded under the same message
-    /// id, if any.
-    func scheduleStep(_ step: StepRecord, position: Int) async throws -> StepRecord
-    /// Records that the request of a step was sent (and confirmed by the broker).
-    func markSent(messageID: String, at now: Date, resentBecause reason: String?) async throws -> StepHead?
-    func recordProgress(messageID: String, attempt: Int, details: JSONText?, at now: Date) async throws
-    /// Records a step's successful end. A parked step takes it too: that is how a replay
-    /// from the dead-letter queue resumes its workflow.
-    func completeStep(messageID: String, attempt: Int, output: JSONText, at now: Date) async throws -> StepChange
-    /// Records a step's failure: `parked` keeps it waiting for a replay and parks its
-    /// workflow; `failed` ends it.
-    func failStep(messageID: String, attempt: Int, failure: ActivityFailure, status: StepStatus, timedOut: Bool, at now: Date) async throws -> StepChange
-
-    // MARK: Timers
-
-    /// The time a durable timer fires: recorded on first use (the command at `position`,
-    /// which must be the workflow's next), read back after.
-    func timer(workflowID: String, key: String, position: Int, firesAfter duration: Duration, at now: Date) async throws -> (fireAt: Date, fired: Bool)
-    func markTimerFired(workflowID: String, key: String, at now: Date) async throws
 
     // MARK: Schedules
 
@@ -95,6 +88,25 @@ public protocol WorkflowStore: Sendable {
     func recordScheduleRun(name: String, runAt: Date, nextRunAt: Date) async throws
 }
 
+/// What starts a workflow.
+public struct WorkflowStart: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var input: JSONText
+    /// Who receives the result; nil for a fire-and-forget start.
+    public var recipient: ResultRecipient?
+    /// The workflow span's W3C trace context, kept for its steps across restarts.
+    public var traceContext: [String: String]
+
+    public init(id: String, name: String, input: JSONText, recipient: ResultRecipient? = nil, traceContext: [String: String] = [:]) {
+        self.id = id
+        self.name = name
+        self.input = input
+        self.recipient = recipient
+        self.traceContext = traceContext
+    }
+}
+
 /// What a start did.
 public enum WorkflowStartOutcome: Sendable {
     case created(WorkflowRecord)
@@ -102,19 +114,79 @@ public enum WorkflowStartOutcome: Sendable {
     case existing(WorkflowRecord)
 }
 
-/// How a final reply changed a step.
-public enum StepChange: Sendable {
-    /// The step took the outcome; `unparked` when it ended a park.
-    case recorded(StepHead, unparked: Bool)
-    /// The step had already ended: a repeated reply.
-    case alreadyFinal(StepHead)
-    /// No step has this message id, or its workflow ended.
-    case unknown
+/// A timer that is due.
+public struct DueTimer: Sendable, Equatable {
+    public var workflowID: String
+    public var position: Int
+    public var key: String
+    public var fireAt: Date
+
+    public init(workflowID: String, position: Int, key: String, fireAt: Date) {
+        self.workflowID = workflowID
+        self.position = position
+        self.key = key
+        self.fireAt = fireAt
+    }
+}
+
+/// A note beside the journal (``WorkflowStore/note(_:at:)``).
+public enum DeliveryNote: Sendable, Equatable {
+    /// A step's request was published and confirmed; `resentBecause` when it was a re-send.
+    case sent(messageID: String, resentBecause: String?)
+    /// A step's worker reported progress on `attempt`.
+    case heard(messageID: String, attempt: Int, details: JSONText?)
+    /// A coordinator took a workflow up again.
+    case resumed(workflowID: String, by: String)
+}
+
+/// The workflow store refused a write, or could not be opened or read.
+public struct WorkflowStoreError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, for programs.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Value: String { case sequenceConflict, staleEpoch, noSuchWorkflow, unavailable, unreadable }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// Another write reached the journal first: read it again and decide again.
+        public static let sequenceConflict = Code(.sequenceConflict)
+        /// A writer with a newer epoch owns the workflow now: stop writing to it.
+        public static let staleEpoch = Code(.staleEpoch)
+        public static let noSuchWorkflow = Code(.noSuchWorkflow)
+        /// The store cannot be opened or written.
+        public static let unavailable = Code(.unavailable)
+        /// Something stored does not read: written by another build, or edited by hand.
+        public static let unreadable = Code(.unreadable)
+
+        public var description: String { value.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    init(_ message: String) { self.init(.unavailable, message) }
+
+    public var description: String { message }
 }
 
 extension WorkflowStore {
-    /// Records a new workflow that belongs to no trace.
-    public func startWorkflow(id: String, name: String, input: JSONText, recipient: ResultRecipient?, at now: Date) async throws -> WorkflowStartOutcome {
-        try await startWorkflow(id: id, name: name, input: input, recipient: recipient, traceContext: [:], at: now)
+    /// A workflow's whole journal, oldest event first, read a page at a time: empty when
+    /// there is no such workflow.
+    public func journal(workflowID: String) async throws -> [JournalEntry] {
+        var entries: [JournalEntry] = []
+        while true {
+            let page = try await journal(workflowID: workflowID, after: entries.last?.sequence ?? 0, limit: 1000)
+            entries += page
+            if page.count < 1000 { return entries }
+        }
+    }
+
+    /// A workflow's history lines, oldest first.
+    public func history(workflowID: String) async throws -> [HistoryEvent] {
+        try await history(workflowID: workflowID, after: nil, limit: .max).map(\.event)
     }
 }

@@ -1,0 +1,337 @@
+import FlowCore
+import Foundation
+import Synchronization
+
+/// A workflow store in memory, for tests and `FlowTestKit`: it keeps the same promises as
+/// ``SQLiteWorkflowStore`` (the conformance suite holds both to them), without a file.
+///
+/// Its projections are read off each workflow's ``WorkflowJournal``, which it keeps as a
+/// value, so it also checks every append against the journal's rules: a writer that
+/// breaks them gets ``WorkflowStoreError/Code/unreadable`` here, where SQLite would trust it.
+///
+/// "Durable" here means: for as long as the value lives. A test that simulates a crash
+/// hands the same instance to the coordinator that starts after it.
+public final class InMemoryWorkflowStore: WorkflowStore {
+    private struct Workflow {
+        var name: String
+        var input: JSONText
+        var startedAt: Date
+        var updatedAt: Date
+        var finishedAt: Date?
+        var traceContext: [String: String]
+        var epoch: Int64
+        var journal = WorkflowJournal()
+        /// What the journal does not hold, by position: when each step was sent and heard from.
+        var delivery: [Int: Delivery] = [:]
+        var recipients: [ResultRecipient] = []
+    }
+
+    private struct Delivery {
+        var sends = 0
+        var sentAt: Date?
+        var lastHeardAt: Date?
+        var attempt = 0
+        var error: ActivityFailure?
+        var scheduledAt: Date
+    }
+
+    private struct State {
+        var workflows: [String: Workflow] = [:]
+        var history: [(sequence: Int64, workflowID: String, event: HistoryEvent)] = []
+        var schedules: [String: ScheduleRecord] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    // MARK: The journal
+
+    public func create(_ start: WorkflowStart, epoch: Int64, at now: Date) async throws -> WorkflowStartOutcome {
+        try state.withLock { state in
+            if var existing = state.workflows[start.id] {
+                if let recipient = start.recipient, !existing.recipients.contains(recipient) { existing.recipients.append(recipient) }
+                state.workflows[start.id] = existing
+                return .existing(Self.record(start.id, existing))
+            }
+            var workflow = Workflow(
+                name: start.name, input: start.input, startedAt: now, updatedAt: now, traceContext: start.traceContext, epoch: epoch,
+                recipients: start.recipient.map { [$0] } ?? []
+            )
+            let event = WorkflowEvent.workflowStarted(name: start.name, input: start.input)
+            try Self.apply(event, sequence: 1, epoch: epoch, at: now, to: &workflow, id: start.id)
+            state.workflows[start.id] = workflow
+            Self.add(WorkflowProjection.lines(for: event, stepKey: nil), of: start.id, at: now, to: &state)
+            return .created(Self.record(start.id, workflow))
+        }
+    }
+
+    @discardableResult
+    public func append(_ events: [WorkflowEvent], to workflowID: String, expectedSequence: Int64, epoch: Int64, at now: Date) async throws -> [JournalEntry] {
+        try state.withLock { state in
+            guard var workflow = state.workflows[workflowID] else { throw WorkflowStoreError(.noSuchWorkflow, "there is no workflow \(workflowID) to append to") }
+            guard epoch >= workflow.epoch else {
+                throw WorkflowStoreError(.staleEpoch, "workflow \(workflowID) is owned under epoch \(workflow.epoch), newer than this writer's \(epoch): another coordinator took it over")
+            }
+            let last = workflow.journal.lastSequence
+            guard last == expectedSequence else {
+                throw WorkflowStoreError(.sequenceConflict, "workflow \(workflowID)'s journal ends at event \(last), not \(expectedSequence) as this writer read it: read it again")
+            }
+            var lines: [WorkflowProjection.Line] = []
+            for event in events {
+                let before = workflow.journal
+                try Self.apply(event, sequence: workflow.journal.nextSequence, epoch: epoch, at: now, to: &workflow, id: workflowID)
+                lines += Self.lines(for: event, before: before, after: workflow.journal, workflowID: workflowID)
+            }
+            workflow.epoch = epoch
+            state.workflows[workflowID] = workflow
+            Self.add(lines, of: workflowID, at: now, to: &state)
+            return Array(workflow.journal.entries.suffix(events.count))
+        }
+    }
+
+    /// Applies one event to a workflow's journal and the notes beside it.
+    private static func apply(_ event: WorkflowEvent, sequence: Int64, epoch: Int64, at now: Date, to workflow: inout Workflow, id: String) throws {
+        let status = workflow.journal.status
+        do {
+            try workflow.journal.apply(JournalEntry(sequence: sequence, epoch: epoch, recordedAt: now, event: event))
+        } catch {
+            throw WorkflowStoreError(.unreadable, "workflow \(id): \(error). The writer broke the journal's rules")
+        }
+        switch event {
+        case .activityScheduled(let scheduled):
+            workflow.delivery[scheduled.position] = Delivery(scheduledAt: now)
+        case .activityCompleted(let position, let attempt, _):
+            workflow.delivery[position]?.attempt = attempt
+            workflow.delivery[position]?.lastHeardAt = now
+        case .activityFailed(let position, let attempt, let failure), .activityParked(let position, let attempt, let failure):
+            workflow.delivery[position]?.attempt = attempt
+            workflow.delivery[position]?.error = failure
+            workflow.delivery[position]?.lastHeardAt = now
+        case .activityTimedOut(let position, let failure):
+            workflow.delivery[position]?.error = failure
+            workflow.delivery[position]?.lastHeardAt = now
+        case .cancelRequested:
+            workflow.updatedAt = now
+        case .workflowCompleted, .workflowFailed, .workflowCancelled:
+            workflow.finishedAt = now
+        default:
+            break
+        }
+        if workflow.journal.status != status { workflow.updatedAt = now }
+    }
+
+    /// The history lines an event adds, with the line for a change of status it caused.
+    private static func lines(for event: WorkflowEvent, before: WorkflowJournal, after: WorkflowJournal, workflowID: String) -> [WorkflowProjection.Line] {
+        var stepKey: String?
+        var activity: String?
+        if let position = event.position, event.kind != "activity_scheduled" {
+            switch after.commands[safe: position] {
+            case .activity(let scheduled, _)?: (stepKey, activity) = (scheduled.stepKey, scheduled.activity)
+            case .timer(let key, _, _)?: stepKey = key
+            default: break
+            }
+        }
+        var lines = WorkflowProjection.lines(for: event, stepKey: stepKey)
+        if let line = WorkflowProjection.statusLine(
+            from: before.status, to: after.status, reason: after.parkedReason(workflowID: workflowID), cause: event, stepKey: stepKey, activity: activity
+        ) {
+            lines.append(line)
+        }
+        return lines
+    }
+
+    private static func add(_ lines: [WorkflowProjection.Line], of workflowID: String, at now: Date, to state: inout State) {
+        for line in lines {
+            state.history.append((Int64(state.history.count + 1), workflowID, HistoryEvent(at: now, kind: line.kind, stepKey: line.stepKey, detail: line.detail)))
+        }
+    }
+
+    public func journal(workflowID: String, after: Int64, limit: Int) async throws -> [JournalEntry] {
+        state.withLock { state in
+            Array((state.workflows[workflowID]?.journal.entries ?? []).lazy.filter { $0.sequence > after }.prefix(max(0, limit)))
+        }
+    }
+
+    public func dueTimers(until: Date, limit: Int) async throws -> [DueTimer] {
+        state.withLock { state in
+            var due: [DueTimer] = []
+            for (id, workflow) in state.workflows where !workflow.journal.status.isFinished {
+                for (position, command) in workflow.journal.commands.enumerated() {
+                    if case .timer(let key, let fireAt, fired: false) = command, fireAt <= until {
+                        due.append(DueTimer(workflowID: id, position: position, key: key, fireAt: fireAt))
+                    }
+                }
+            }
+            return Array(due.sorted { ($0.fireAt, $0.workflowID, $0.position) < ($1.fireAt, $1.workflowID, $1.position) }.prefix(max(0, limit)))
+        }
+    }
+
+    // MARK: Projections
+
+    private static func record(_ id: String, _ workflow: Workflow) -> WorkflowRecord {
+        let journal = workflow.journal
+        var output: JSONText?
+        var error: ActivityFailure?
+        switch journal.ending {
+        case .workflowCompleted(let value)?: output = value
+        case .workflowFailed(let failure)?, .workflowCancelled(let failure)?: error = failure
+        default: break
+        }
+        return WorkflowRecord(
+            id: id, name: workflow.name, status: journal.status, input: workflow.input, output: output, error: error,
+            parkedReason: journal.parkedReason(workflowID: id), cancelRequested: journal.cancelRequested, startedAt: workflow.startedAt,
+            updatedAt: workflow.updatedAt, finishedAt: workflow.finishedAt, traceContext: workflow.traceContext
+        )
+    }
+
+    private static func steps(_ id: String, _ workflow: Workflow) -> [StepRecord] {
+        workflow.journal.commands.enumerated().compactMap { position, command in
+            guard case .activity(let scheduled, let state) = command else { return nil }
+            let delivery = workflow.delivery[position] ?? Delivery(scheduledAt: workflow.startedAt)
+            let (status, result): (StepStatus, JSONText?) = switch state {
+            case .waiting: (.scheduled, nil)
+            case .completed(let output): (.completed, output)
+            case .failed: (.failed, nil)
+            case .parked: (.parked, nil)
+            }
+            return StepRecord(
+                messageID: "\(id)/\(scheduled.stepKey)", workflowID: id, stepKey: scheduled.stepKey, activity: scheduled.activity, queue: scheduled.queue,
+                input: scheduled.input, options: scheduled.options, status: status, sends: delivery.sends, scheduledAt: delivery.scheduledAt,
+                sentAt: delivery.sentAt, lastHeardAt: delivery.lastHeardAt, attempt: delivery.attempt, result: result, error: delivery.error
+            )
+        }
+    }
+
+    public func workflow(id: String) async throws -> WorkflowRecord? {
+        state.withLock { state in state.workflows[id].map { Self.record(id, $0) } }
+    }
+
+    public func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowSummary] {
+        let matching = state.withLock { state in state.workflows.map { Self.record($0.key, $0.value) }.filter { filter.matches($0) } }
+        return
+            matching
+            .filter { record in cursor.map { record.startedAt < $0.startedAt || (record.startedAt == $0.startedAt && record.id > $0.id) } ?? true }
+            .sorted { ($1.startedAt, $0.id) < ($0.startedAt, $1.id) }
+            .prefix(max(0, limit))
+            .map {
+                WorkflowSummary(
+                    id: $0.id, name: $0.name, status: $0.status, parkedReason: $0.parkedReason, cancelRequested: $0.cancelRequested,
+                    startedAt: $0.startedAt, updatedAt: $0.updatedAt, finishedAt: $0.finishedAt
+                )
+            }
+    }
+
+    public func countWorkflows(matching filter: WorkflowFilter) async throws -> Int {
+        state.withLock { state in state.workflows.lazy.map { Self.record($0.key, $0.value) }.filter { filter.matches($0) }.count }
+    }
+
+    public func unfinishedWorkflows() async throws -> [WorkflowRecord] {
+        state.withLock { state in
+            state.workflows.map { Self.record($0.key, $0.value) }.filter { !$0.status.isFinished }.sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
+        }
+    }
+
+    public func step(messageID: String) async throws -> StepRecord? {
+        guard let slash = messageID.lastIndex(of: "/") else { return nil }
+        let id = String(messageID[..<slash])
+        return state.withLock { state in state.workflows[id].flatMap { Self.steps(id, $0).first { $0.messageID == messageID } } }
+    }
+
+    public func steps(workflowID: String) async throws -> [StepRecord] {
+        state.withLock { state in state.workflows[workflowID].map { Self.steps(workflowID, $0) } ?? [] }
+    }
+
+    public func history(workflowID: String, after: Int64?, limit: Int) async throws -> [SequencedHistoryEvent] {
+        state.withLock { state in
+            Array(
+                state.history.lazy.filter { $0.workflowID == workflowID && $0.sequence > (after ?? 0) }.prefix(max(0, limit))
+                    .map { SequencedHistoryEvent(sequence: $0.sequence, event: $0.event, kindName: $0.event.kind.rawValue) }
+            )
+        }
+    }
+
+    public func note(_ note: DeliveryNote, at now: Date) async throws {
+        state.withLock { state in
+            let workflowID: String
+            var stepKey: String?
+            switch note {
+            case .sent(let messageID, _), .heard(let messageID, _, _):
+                guard let slash = messageID.lastIndex(of: "/") else { return }
+                workflowID = String(messageID[..<slash])
+                let key = String(messageID[messageID.index(after: slash)...])
+                guard var workflow = state.workflows[workflowID], let position = workflow.journal.position(ofStep: key),
+                    case .activity(_, let stepState) = workflow.journal.commands[position]
+                else { return }
+                stepKey = key
+                if case .sent = note {
+                    workflow.delivery[position]?.sends += 1
+                    workflow.delivery[position]?.sentAt = now
+                    workflow.delivery[position]?.lastHeardAt = nil
+                } else if case .heard(_, let attempt, _) = note {
+                    guard !stepState.isFinal else { return }
+                    workflow.delivery[position]?.attempt = attempt
+                    workflow.delivery[position]?.lastHeardAt = now
+                }
+                state.workflows[workflowID] = workflow
+            case .resumed(let id, _):
+                workflowID = id
+            }
+            if let line = WorkflowProjection.line(for: note, stepKey: stepKey) { Self.add([line], of: workflowID, at: now, to: &state) }
+        }
+    }
+
+    // MARK: Results owed
+
+    public func recipients(workflowID: String) async throws -> [ResultRecipient] {
+        state.withLock { state in state.workflows[workflowID]?.recipients ?? [] }
+    }
+
+    public func finishedWithRecipients() async throws -> [WorkflowRecord] {
+        state.withLock { state in
+            state.workflows.filter { $0.value.journal.status.isFinished && !$0.value.recipients.isEmpty }.map { Self.record($0.key, $0.value) }
+        }
+    }
+
+    public func removeRecipient(workflowID: String, _ recipient: ResultRecipient) async throws {
+        state.withLock { state in state.workflows[workflowID]?.recipients.removeAll { $0 == recipient } }
+    }
+
+    // MARK: Schedules
+
+    public func upsertSchedule(_ schedule: ScheduleRecord) async throws {
+        state.withLock { state in
+            var schedule = schedule
+            if let existing = state.schedules[schedule.name] {
+                schedule.lastRunAt = existing.lastRunAt
+                schedule.runs = existing.runs
+            }
+            state.schedules[schedule.name] = schedule
+        }
+    }
+
+    public func removeSchedule(name: String) async throws -> Bool {
+        state.withLock { state in state.schedules.removeValue(forKey: name) != nil }
+    }
+
+    public func schedules() async throws -> [ScheduleRecord] {
+        state.withLock { state in state.schedules.values.sorted { $0.name < $1.name } }
+    }
+
+    public func recordScheduleRun(name: String, runAt: Date, nextRunAt: Date) async throws {
+        state.withLock { state in
+            state.schedules[name]?.lastRunAt = runAt
+            state.schedules[name]?.nextRunAt = nextRunAt
+            state.schedules[name]?.runs += 1
+        }
+    }
+}
+
+extension WorkflowFilter {
+    /// Whether a workflow passes this filter; the same test the SQL of a store makes.
+    func matches(_ record: WorkflowRecord) -> Bool {
+        (statuses.isEmpty || statuses.contains(record.status)) && (name.map { $0 == record.name } ?? true)
+            && (startedAfter.map { record.startedAt > $0 } ?? true) && (startedBefore.map { record.startedAt < $0 } ?? true)
+            && (idContains.map { $0.isEmpty || record.id.contains($0) } ?? true) && (idPrefix.map { $0.isEmpty || record.id.hasPrefix($0) } ?? true)
+    }
+}

@@ -1,0 +1,88 @@
+import FlowCore
+import Foundation
+
+/// What the projections show of each event and note, written once for every store: the
+/// history lines people read, and the texts of a workflow's parked reason. A store keeps
+/// its projections in its own way, but every line and reason comes from here, so the
+/// conformance suite can hold all stores to the same output.
+enum WorkflowProjection {
+    /// One line of a workflow's history.
+    struct Line: Sendable, Equatable {
+        var kind: HistoryEvent.Kind
+        var stepKey: String?
+        var detail: String
+    }
+
+    /// The lines an event adds. `stepKey` is the key of the step or timer the event
+    /// concerns; `activity` the step's activity. A change of the workflow's status is a
+    /// line of its own (``statusLine(from:to:reason:cause:)``).
+    static func lines(for event: WorkflowEvent, stepKey: String?) -> [Line] {
+        switch event {
+        case .workflowStarted(let name, let input):
+            return [Line(kind: .workflowStarted, stepKey: nil, detail: "\(name) with input \(input.text.prefix(500))")]
+        case .activityScheduled(let scheduled):
+            return [Line(kind: .activityScheduled, stepKey: scheduled.stepKey, detail: "\(scheduled.activity) on \(scheduled.queue)")]
+        case .activityCompleted(_, let attempt, let output):
+            return [Line(kind: .activityCompleted, stepKey: stepKey, detail: "attempt \(attempt): \(output.text.prefix(300))")]
+        case .activityFailed(_, let attempt, let failure), .activityParked(_, let attempt, let failure):
+            return [Line(kind: .activityFailed, stepKey: stepKey, detail: "attempt \(attempt): \(failure)")]
+        case .activityTimedOut(_, let failure):
+            return [Line(kind: .activityTimedOut, stepKey: stepKey, detail: "\(failure)")]
+        case .timerStarted(_, let key, let fireAt):
+            return [Line(kind: .timerStarted, stepKey: key, detail: "fires at \(fireAt.formatted(.iso8601))")]
+        case .timerFired:
+            return [Line(kind: .timerFired, stepKey: stepKey, detail: "")]
+        case .cancelRequested(let reason):
+            return [Line(kind: .cancelRequested, stepKey: nil, detail: reason)]
+        case .workflowCompleted(let output):
+            return [Line(kind: .workflowCompleted, stepKey: nil, detail: "output \(output.text.prefix(500))")]
+        case .workflowFailed(let failure):
+            return [Line(kind: .workflowFailed, stepKey: nil, detail: "\(failure)")]
+        case .workflowCancelled(let failure):
+            return [Line(kind: .workflowCancelled, stepKey: nil, detail: "\(failure)")]
+        case .markerRecorded, .replayDiverged, .replayRecovered, .unrecognized:
+            return []
+        }
+    }
+
+    /// The line for a workflow that parked or ran again after `cause`.
+    static func statusLine(from old: WorkflowStatus, to new: WorkflowStatus, reason: String?, cause: WorkflowEvent, stepKey: String?, activity: String?) -> Line? {
+        switch (old, new) {
+        case (.running, .parked):
+            return Line(kind: .workflowParked, stepKey: stepKey, detail: reason ?? "")
+        case (.parked, .running):
+            if case .replayRecovered = cause { return Line(kind: .workflowUnparked, stepKey: nil, detail: "its code replays its journal again") }
+            let outcome = if case .activityCompleted = cause { "completed" } else { "failed" }
+            return Line(kind: .workflowUnparked, stepKey: nil, detail: "\(activity ?? "a parked step") \(outcome) after its replay")
+        default:
+            return nil
+        }
+    }
+
+    /// Why a workflow waits on a dead-lettered step.
+    static func parkedReason(workflowID: String, activity: String, stepKey: String, failure: ActivityFailure) -> String {
+        "waiting for dead-letter replay: \(activity) (message \(workflowID)/\(stepKey)) failed: \(failure.description.prefix(300))"
+    }
+
+    /// The line a note adds, if any.
+    static func line(for note: DeliveryNote, stepKey: String?) -> Line? {
+        switch note {
+        case .sent(_, let reason?):
+            return Line(kind: .activityResent, stepKey: stepKey, detail: reason)
+        case .sent(_, nil):
+            return nil
+        case .heard(_, let attempt, let details):
+            return Line(kind: .activityProgress, stepKey: stepKey, detail: "attempt \(attempt): \(details?.text.prefix(300) ?? "")")
+        case .resumed(_, let coordinator):
+            return Line(kind: .workflowResumed, stepKey: nil, detail: "by \(coordinator)")
+        }
+    }
+
+    /// Whether an event changes what the workflow's status or parked reason may be.
+    static func touchesPark(_ event: WorkflowEvent) -> Bool {
+        switch event {
+        case .activityParked, .replayDiverged, .replayRecovered: true
+        default: false
+        }
+    }
+}

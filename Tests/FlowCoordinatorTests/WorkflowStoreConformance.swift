@@ -1,0 +1,302 @@
+import FlowCoordinator
+import FlowCore
+import Foundation
+import Testing
+
+/// One suite every ``WorkflowStore`` must pass, written once and run against each
+/// implementation: SQLite, the in-memory one, and PostgreSQL when it comes. It holds the
+/// promises `WorkflowStore.swift` makes: idempotent start, appends fenced by sequence and
+/// epoch that change nothing when refused, a crash between any two writes, paging, due
+/// timers, and projections that agree with the journal, and with each other across stores.
+@Suite("the workflow store contract")
+struct WorkflowStoreConformance {
+    /// A store to test, and how to "restart" it: a new value over the same durable state.
+    struct Subject: Sendable, CustomTestStringConvertible {
+        var name: String
+        var open: @Sendable () throws -> any WorkflowStore
+        var reopen: @Sendable (any WorkflowStore) throws -> any WorkflowStore
+
+        var testDescription: String { name }
+
+        static let sqlite = Subject(
+            name: "SQLite",
+            open: {
+                let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-conformance-\(UUID().uuidString.prefix(8))")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                return try SQLiteWorkflowStore(path: folder.appendingPathComponent("workflows.sqlite").path)
+            },
+            reopen: { store in try SQLiteWorkflowStore(path: (store as! SQLiteWorkflowStore).path) }
+        )
+        static let inMemory = Subject(name: "in memory", open: { InMemoryWorkflowStore() }, reopen: { $0 })
+        static let all = [sqlite, inMemory]
+    }
+
+    static let at = Date(timeIntervalSince1970: 1_800_000_000)
+    static let input = try! JSONText(validating: #"{"value":"a"}"#)
+    static let failure = ActivityFailure(type: "NotReady", message: "not yet", retryable: false)
+
+    static func scheduled(_ position: Int, _ activity: String = "counted_echo") -> WorkflowEvent {
+        .activityScheduled(.init(position: position, activity: activity, queue: "default-queue", input: input, options: .init(), stepKey: "\(activity)@\(position)"))
+    }
+
+    /// A run with every kind of write, one append (or note) at a time, each a second after
+    /// the one before: what the crash test stops between, and what both stores must show
+    /// alike.
+    static let script: [Write] = [
+        .append([scheduled(0)]),
+        .note(.sent(messageID: "w/counted_echo@0", resentBecause: nil)),
+        .append([.activityCompleted(position: 0, attempt: 1, output: input)]),
+        .append([scheduled(1), scheduled(2, "needs_a_fix"), .markerRecorded(position: 3, name: "now", value: input)]),
+        .note(.heard(messageID: "w/needs_a_fix@2", attempt: 2, details: input)),
+        .append([.activityParked(position: 2, attempt: 3, failure: failure)]),
+        .note(.sent(messageID: "w/counted_echo@1", resentBecause: "no final reply within 30s")),
+        .append([.activityTimedOut(position: 1, failure: failure)]),
+        .append([.replayDiverged(reason: "nondeterminism: at position 4 …")]),
+        .note(.resumed(workflowID: "w", by: "coordinator-2")),
+        .append([.replayRecovered]),
+        .append([.activityCompleted(position: 2, attempt: 4, output: input)]),
+        .append([.timerStarted(position: 4, key: "sleep@4", fireAt: at.addingTimeInterval(3600))]),
+        .append([.timerFired(position: 4), .cancelRequested(reason: "an operator asked")]),
+        .append([.workflowCancelled(failure: .cancelled("the workflow was cancelled"))]),
+    ]
+
+    enum Write: Sendable {
+        case append([WorkflowEvent])
+        case note(DeliveryNote)
+    }
+
+    /// Starts workflow `w` and makes the script's first `count` writes, reopening the
+    /// store after each one when `crashing`.
+    static func play(_ subject: Subject, writes count: Int, crashing: Bool) async throws -> any WorkflowStore {
+        var store = try subject.open()
+        _ = try await store.create(WorkflowStart(id: "w", name: "counted", input: input, recipient: ResultRecipient(replyTo: "starter", correlationID: "c")), epoch: 0, at: at)
+        for (index, write) in script.prefix(count).enumerated() {
+            let now = at.addingTimeInterval(Double(index + 1))
+            switch write {
+            case .append(let events):
+                let last = try await store.journal(workflowID: "w").last?.sequence ?? 0
+                try await store.append(events, to: "w", expectedSequence: last, epoch: 0, at: now)
+            case .note(let note):
+                try await store.note(note, at: now)
+            }
+            if crashing { store = try subject.reopen(store) }
+        }
+        return store
+    }
+
+    /// What a store shows of workflow `w`: its record, steps and history, as text to compare.
+    static func projection(_ store: any WorkflowStore) async throws -> [String] {
+        let record = try #require(try await store.workflow(id: "w"))
+        var lines = ["\(record)"]
+        lines += try await store.steps(workflowID: "w").map { "\($0)" }
+        lines += try await store.history(workflowID: "w").map { "\($0.at.timeIntervalSince1970) \($0.kind.rawValue) \($0.stepKey ?? "-") \($0.detail)" }
+        return lines
+    }
+
+    @Test("starting an id twice creates one workflow, and each starter is a recipient once", arguments: Subject.all)
+    func idempotentStart(_ subject: Subject) async throws {
+        let store = try subject.open()
+        let first = ResultRecipient(replyTo: "a", correlationID: "1")
+        let second = ResultRecipient(replyTo: "b", correlationID: "2")
+        guard case .created(let record) = try await store.create(WorkflowStart(id: "w", name: "counted", input: Self.input, recipient: first), epoch: 0, at: Self.at) else {
+            Issue.record("the first start must create the workflow")
+            return
+        }
+        #expect(record.status == .running && record.startedAt == Self.at)
+        guard case .existing(let again) = try await store.create(WorkflowStart(id: "w", name: "other", input: .emptyObject, recipient: second), epoch: 0, at: Self.at.addingTimeInterval(5)) else {
+            Issue.record("a second start must find the first")
+            return
+        }
+        #expect(again == record, "the first start's name, input and time stand")
+        _ = try await store.create(WorkflowStart(id: "w", name: "counted", input: Self.input, recipient: first), epoch: 0, at: Self.at)
+        #expect(Set(try await store.recipients(workflowID: "w")) == [first, second])
+        #expect(try await store.journal(workflowID: "w").map(\.event) == [.workflowStarted(name: "counted", input: Self.input)])
+        #expect(try await store.history(workflowID: "w").map(\.kind) == [.workflowStarted])
+        #expect(try await store.countWorkflows(matching: WorkflowFilter()) == 1)
+    }
+
+    @Test("two writers that read the same journal cannot both append: the second is refused and changes nothing", arguments: Subject.all)
+    func appendConflicts(_ subject: Subject) async throws {
+        let store = try await Self.play(subject, writes: 1, crashing: false)
+        let read = try await store.journal(workflowID: "w").last!.sequence
+        try await store.append([.activityCompleted(position: 0, attempt: 1, output: Self.input)], to: "w", expectedSequence: read, epoch: 0, at: Self.at)
+        let before = try await Self.projection(store)
+        let journal = try await store.journal(workflowID: "w")
+        await #expect {
+            try await store.append([.activityFailed(position: 0, attempt: 1, failure: Self.failure), Self.scheduled(1)], to: "w", expectedSequence: read, epoch: 0, at: Self.at)
+        } throws: { ($0 as? WorkflowStoreError)?.code == .sequenceConflict }
+        await #expect {
+            try await store.append([Self.scheduled(1)], to: "w", expectedSequence: read + 5, epoch: 0, at: Self.at)
+        } throws: { ($0 as? WorkflowStoreError)?.code == .sequenceConflict }
+        #expect(try await store.journal(workflowID: "w") == journal)
+        #expect(try await Self.projection(store) == before)
+        await #expect {
+            try await store.append([Self.scheduled(0)], to: "nobody", expectedSequence: 0, epoch: 0, at: Self.at)
+        } throws: { ($0 as? WorkflowStoreError)?.code == .noSuchWorkflow }
+        #expect(try await store.journal(workflowID: "nobody").isEmpty)
+    }
+
+    @Test("a newer epoch takes a workflow over by writing; the older one is fenced out from then on", arguments: Subject.all)
+    func staleEpochs(_ subject: Subject) async throws {
+        let store = try subject.open()
+        _ = try await store.create(WorkflowStart(id: "w", name: "counted", input: Self.input), epoch: 1, at: Self.at)
+        try await store.append([Self.scheduled(0)], to: "w", expectedSequence: 1, epoch: 1, at: Self.at)
+        await #expect {
+            try await store.append([Self.scheduled(1)], to: "w", expectedSequence: 2, epoch: 0, at: Self.at)
+        } throws: { ($0 as? WorkflowStoreError)?.code == .staleEpoch }
+        let taken = try await store.append([Self.scheduled(1)], to: "w", expectedSequence: 2, epoch: 3, at: Self.at)
+        #expect(taken.map(\.epoch) == [3] && taken.map(\.sequence) == [3])
+        let before = try await Self.projection(store)
+        await #expect {
+            try await store.append([.activityCompleted(position: 0, attempt: 1, output: Self.input)], to: "w", expectedSequence: 3, epoch: 1, at: Self.at)
+        } throws: { ($0 as? WorkflowStoreError)?.code == .staleEpoch }
+        #expect(try await Self.projection(store) == before, "the fenced write changed nothing")
+        #expect(try await store.journal(workflowID: "w").map(\.epoch) == [1, 1, 3])
+        try await store.append([.activityCompleted(position: 0, attempt: 1, output: Self.input)], to: "w", expectedSequence: 3, epoch: 3, at: Self.at)
+        #expect(try await store.step(messageID: "w/counted_echo@0")?.status == .completed)
+    }
+
+    @Test("a restart after any write finds the journal whole up to it, and projections that agree with it", arguments: Subject.all)
+    func crashBetweenWrites(_ subject: Subject) async throws {
+        for count in 0...Self.script.count {
+            let store = try await Self.play(subject, writes: count, crashing: true)
+            let journal = try await store.checkedJournal("w")
+            let appended = Self.script.prefix(count).reduce(into: 1) { total, write in if case .append(let events) = write { total += events.count } }
+            #expect(journal.entries.count == appended, "after \(count) writes")
+            #expect(journal.entries.map(\.sequence) == Array(1...Int64(appended)))
+            let record = try #require(try await store.workflow(id: "w"))
+            #expect(record.status == journal.status, "after \(count) writes")
+            #expect(record.parkedReason == journal.parkedReason(workflowID: "w"), "after \(count) writes")
+            #expect(record.cancelRequested == journal.cancelRequested)
+            let steps = try await store.steps(workflowID: "w")
+            let activities = journal.commands.compactMap { if case .activity(let scheduled, let state) = $0 { (scheduled, state) } else { nil } }
+            #expect(steps.map(\.stepKey) == activities.map(\.0.stepKey), "after \(count) writes")
+            for (step, (_, state)) in zip(steps, activities) {
+                let expected: StepStatus = switch state {
+                case .waiting: .scheduled
+                case .completed: .completed
+                case .failed: .failed
+                case .parked: .parked
+                }
+                #expect(step.status == expected, "\(step.stepKey) after \(count) writes")
+            }
+            #expect(try await store.unfinishedWorkflows().map(\.id) == (journal.status.isFinished ? [] : ["w"]))
+        }
+    }
+
+    @Test("every store shows the same run the same way: record, steps and history lines")
+    func storesAgree() async throws {
+        let sqlite = try await Self.projection(try await Self.play(.sqlite, writes: Self.script.count, crashing: false))
+        let memory = try await Self.projection(try await Self.play(.inMemory, writes: Self.script.count, crashing: false))
+        #expect(sqlite == memory)
+        // And along the way: parked by a step, then by its code, then running again.
+        for count in [6, 9, 11, 12] {
+            let sqlite = try await Self.projection(try await Self.play(.sqlite, writes: count, crashing: false))
+            let memory = try await Self.projection(try await Self.play(.inMemory, writes: count, crashing: false))
+            #expect(sqlite == memory, "after \(count) writes")
+        }
+    }
+
+    @Test("a workflow parks on a dead-lettered step or a divergence, and runs again when both are cleared", arguments: Subject.all)
+    func parking(_ subject: Subject) async throws {
+        func status(_ writes: Int) async throws -> (WorkflowStatus?, String?) {
+            let record = try await Self.play(subject, writes: writes, crashing: false).workflow(id: "w")
+            return (record?.status, record?.parkedReason)
+        }
+        #expect(try await status(5) == (.running, nil))
+        let parked = try await status(6)
+        #expect(parked.0 == .parked && parked.1?.hasPrefix("waiting for dead-letter replay: needs_a_fix (message w/needs_a_fix@2)") == true)
+        #expect(try await status(9) == (.parked, "nondeterminism: at position 4 …"), "the divergence's reason comes first")
+        #expect(try await status(11).0 == .parked, "recovered, but its step is still parked")
+        #expect(try await status(12) == (.running, nil))
+        let history = try await Self.play(subject, writes: 12, crashing: false).history(workflowID: "w").map(\.kind)
+        #expect(history.filter { $0 == .workflowParked }.count == 1 && history.last == .workflowUnparked)
+        let ended = try #require(try await Self.play(subject, writes: Self.script.count, crashing: false).workflow(id: "w"))
+        #expect(ended.status == .cancelled && ended.parkedReason == nil && ended.finishedAt == Self.at.addingTimeInterval(15))
+        #expect(ended.error?.type == ActivityFailure.cancelled("").type)
+    }
+
+    @Test("notes count sends and progress beside the journal, and never change it", arguments: Subject.all)
+    func notes(_ subject: Subject) async throws {
+        let store = try await Self.play(subject, writes: 7, crashing: false)
+        let journal = try await store.journal(workflowID: "w")
+        try await store.note(.sent(messageID: "w/counted_echo@1", resentBecause: nil), at: Self.at.addingTimeInterval(100))
+        try await store.note(.heard(messageID: "w/counted_echo@0", attempt: 9, details: nil), at: Self.at.addingTimeInterval(101))
+        try await store.note(.sent(messageID: "w/nothing@9", resentBecause: nil), at: Self.at)
+        #expect(try await store.journal(workflowID: "w") == journal)
+        let resent = try #require(try await store.step(messageID: "w/counted_echo@1"))
+        #expect(resent.sends == 2 && resent.sentAt == Self.at.addingTimeInterval(100) && resent.lastHeardAt == nil)
+        let finished = try #require(try await store.step(messageID: "w/counted_echo@0"))
+        #expect(finished.attempt == 1, "progress after the end is not the step's")
+        let parked = try #require(try await store.step(messageID: "w/needs_a_fix@2"))
+        #expect(parked.attempt == 3 && parked.error == Self.failure)
+    }
+
+    @Test("a journal and a history read in pages return every entry once, in order", arguments: Subject.all)
+    func paging(_ subject: Subject) async throws {
+        let store = try subject.open()
+        _ = try await store.create(WorkflowStart(id: "long", name: "counted", input: Self.input), epoch: 0, at: Self.at)
+        var last: Int64 = 1
+        for batch in 0..<25 {
+            let events = (0..<50).map { Self.scheduled(batch * 50 + $0) }
+            last = try await store.append(events, to: "long", expectedSequence: last, epoch: 0, at: Self.at).last!.sequence
+        }
+        #expect(last == 1251)
+        var read: [Int64] = []
+        while true {
+            let page = try await store.journal(workflowID: "long", after: read.last ?? 0, limit: 100)
+            read += page.map(\.sequence)
+            if page.count < 100 { break }
+        }
+        #expect(read == Array(1...1251))
+        #expect(try await store.journal(workflowID: "long").count == 1251)
+        #expect(try await store.journal(workflowID: "long", after: 1250, limit: 10).map(\.sequence) == [1251])
+        let lines = try await store.history(workflowID: "long", after: nil, limit: 1000)
+        let rest = try await store.history(workflowID: "long", after: lines.last!.sequence, limit: 1000)
+        #expect(lines.count == 1000 && rest.count == 251)
+        #expect(Set(lines.map(\.sequence)).isDisjoint(with: rest.map(\.sequence)))
+    }
+
+    @Test("due timers are those not fired, due by the time asked, of workflows still open, soonest first", arguments: Subject.all)
+    func dueTimers(_ subject: Subject) async throws {
+        let store = try subject.open()
+        for (index, id) in ["a", "b", "c", "d"].enumerated() {
+            _ = try await store.create(WorkflowStart(id: id, name: "counted", input: Self.input), epoch: 0, at: Self.at)
+            try await store.append(
+                [.timerStarted(position: 0, key: "sleep@0", fireAt: Self.at.addingTimeInterval(Double(40 - index * 10)))], to: id, expectedSequence: 1, epoch: 0, at: Self.at
+            )
+        }
+        try await store.append([.timerFired(position: 0)], to: "b", expectedSequence: 2, epoch: 0, at: Self.at)
+        try await store.append([.workflowCompleted(output: Self.input)], to: "c", expectedSequence: 2, epoch: 0, at: Self.at)
+        #expect(try await store.dueTimers(until: Self.at.addingTimeInterval(5), limit: 10).isEmpty)
+        #expect(try await store.dueTimers(until: Self.at.addingTimeInterval(40), limit: 10).map(\.workflowID) == ["d", "a"])
+        #expect(try await store.dueTimers(until: Self.at.addingTimeInterval(40), limit: 1) == [
+            DueTimer(workflowID: "d", position: 0, key: "sleep@0", fireAt: Self.at.addingTimeInterval(10)),
+        ])
+    }
+
+    @Test("a finished workflow owes its result until each recipient is removed", arguments: Subject.all)
+    func resultsOwed(_ subject: Subject) async throws {
+        let store = try await Self.play(subject, writes: Self.script.count, crashing: false)
+        #expect(try await store.finishedWithRecipients().map(\.id) == ["w"])
+        try await store.removeRecipient(workflowID: "w", ResultRecipient(replyTo: "starter", correlationID: "c"))
+        #expect(try await store.finishedWithRecipients().isEmpty)
+        #expect(try await store.recipients(workflowID: "w").isEmpty)
+    }
+
+    @Test("a schedule is replaced keeping its run count, records its runs, and is removed once", arguments: Subject.all)
+    func schedules(_ subject: Subject) async throws {
+        let store = try subject.open()
+        let schedule = ScheduleRecord(name: "nightly", workflow: "counted", input: Self.input, everySeconds: 60, nextRunAt: Self.at, runs: 0)
+        try await store.upsertSchedule(schedule)
+        try await store.recordScheduleRun(name: "nightly", runAt: Self.at, nextRunAt: Self.at.addingTimeInterval(60))
+        var replaced = schedule
+        replaced.everySeconds = 120
+        try await store.upsertSchedule(replaced)
+        let stored = try #require(try await store.schedules().first)
+        #expect(stored.everySeconds == 120 && stored.runs == 1 && stored.lastRunAt == Self.at)
+        #expect(try await store.removeSchedule(name: "nightly"))
+        #expect(try await !store.removeSchedule(name: "nightly"))
+        #expect(try await store.schedules().isEmpty)
+    }
+}
