@@ -115,8 +115,8 @@ struct Figures {
     var workflowsPerSecond: Double { Double(count) / (milliseconds(burst) / 1000) }
 }
 
-func measure(_ label: String, _ flow: FlowProcesses) async throws -> Figures {
-    let coordinator = try flow.launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator-\(label)").path])
+func measure(_ label: String, _ flow: FlowProcesses, arguments: [String] = []) async throws -> Figures {
+    let coordinator = try flow.launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator-\(label)").path] + arguments)
     for index in 0..<30 { try await workflow("\(label)-warm-\(index)") }
     var chained: [Double] = []
     var single: [Double] = []
@@ -134,7 +134,53 @@ func measure(_ label: String, _ flow: FlowProcesses) async throws -> Figures {
     return Figures(label: label, single: single, chained: chained, burst: burst)
 }
 
-let figures = [try await measure("this-build", processes)] + (baseline == nil ? [] : [try await measure("baseline", baseline!)])
+let figures = [
+    try await measure("this-build", processes),
+    try await measure("no-group", processes, arguments: ["--group-commit", "off"]),
+] + (baseline == nil ? [] : [try await measure("baseline", baseline!)])
+
+/// The store alone, as the coordinator writes it for `count` three-step workflows at once
+/// (a start; per step its command, the note that it was sent, and its answer; the end),
+/// with group commit and with a transaction per write: what the store can carry, and the
+/// time each write takes from its call to its result, which is what group commit adds to.
+struct StoreFigures {
+    var label: String
+    var elapsed: Duration
+    var writes: [Double]
+    var statistics: GroupCommitStatistics
+}
+
+func storeFigures(groupCommit: Bool) async throws -> StoreFigures {
+    let store = try SQLiteWorkflowStore(path: folder.appendingPathComponent("store-\(groupCommit)/workflows.sqlite").path, groupCommit: groupCommit)
+    let input = try JSONText(validating: #"{"text":"x","steps":3}"#)
+    let latencies = Latencies()
+    let elapsed = try await atOnce(count) { index in
+        let id = "store-\(index)"
+        func timed(_ write: () async throws -> Void) async throws {
+            let began = clock.now
+            try await write()
+            await latencies.add(milliseconds(clock.now - began))
+        }
+        let at = Date()
+        try await timed { _ = try await store.create(WorkflowStart(id: id, name: EchoChain.name, input: input), epoch: 0, at: at) }
+        var last: Int64 = 1
+        for position in 0..<3 {
+            let scheduled = WorkflowEvent.ScheduledActivity(position: position, activity: "echo", queue: "default-queue", input: input, options: .init(), stepKey: "echo@\(position)")
+            try await timed { last = try await store.append([.activityScheduled(scheduled)], to: id, expectedSequence: last, epoch: 0, at: at).last!.sequence }
+            try await timed { try await store.note(.sent(messageID: "\(id)/echo@\(position)", resentBecause: nil), at: at) }
+            try await timed { last = try await store.append([.activityCompleted(position: position, attempt: 1, output: input)], to: id, expectedSequence: last, epoch: 0, at: at).last!.sequence }
+        }
+        try await timed { try await store.append([.workflowCompleted(output: input)], to: id, expectedSequence: last, epoch: 0, at: at) }
+    }
+    return StoreFigures(label: groupCommit ? "group commit" : "one per write", elapsed: elapsed, writes: await latencies.all, statistics: store.commitStatistics)
+}
+
+actor Latencies {
+    var all: [Double] = []
+    func add(_ value: Double) { all.append(value) }
+}
+
+let storeRuns = [try await storeFigures(groupCommit: true), try await storeFigures(groupCommit: false)]
 
 /// A 1,000-event journal of echo_chain (start, 499 steps scheduled and completed, end),
 /// replayed through this build's code.
@@ -182,6 +228,16 @@ row("start and result per workflow (ms)") { format($0.singleMedian - $0.perStep)
 row("workflows/s (\(count) at once)") { String(format: "%.1f", $0.workflowsPerSecond) }
 row("steps/s (\(count) at once)") { String(format: "%.1f", 3 * $0.workflowsPerSecond) }
 row("steps/s as a fraction of the ceiling") { String(format: "%.2f", 3 * $0.workflowsPerSecond / ceiling) }
+print("")
+print("the store alone, \(count) three-step workflows' writes at once  " + storeRuns.map { $0.label.padding(toLength: 16, withPad: " ", startingAt: 0) }.joined())
+@MainActor func storeRow(_ name: String, _ value: (StoreFigures) -> String) {
+    print(name.padding(toLength: 48, withPad: " ", startingAt: 0) + storeRuns.map { value($0).padding(toLength: 16, withPad: " ", startingAt: 0) }.joined())
+}
+storeRow("writes/s") { String(format: "%.0f", Double($0.writes.count) / (milliseconds($0.elapsed) / 1000)) }
+storeRow("steps/s the store can carry") { String(format: "%.0f", Double(3 * count) / (milliseconds($0.elapsed) / 1000)) }
+storeRow("write, call to result, p50 (ms)") { format(percentile($0.writes, 0.5)) }
+storeRow("write, call to result, p99 (ms)") { format(percentile($0.writes, 0.99)) }
+storeRow("writes per commit (mean, largest)") { $0.statistics.commits == 0 ? "1, 1" : String(format: "%.1f, %d", $0.statistics.meanBatch, $0.statistics.largestBatch) }
 print("")
 print("replay of a 1,000-event journal: p50 \(format(percentile(replays, 0.5))) ms, p99 \(format(percentile(replays, 0.99))) ms (50 runs)")
 

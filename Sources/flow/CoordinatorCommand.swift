@@ -26,6 +26,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds a step may be late past its worst case before the coordinator sends it again (default: $FLOW_REPLY_GRACE_SECONDS, then 30).")
     var replyGrace: Int?
 
+    @Option(help: "Commit the store writes of concurrent workflows together: on or off (default: $FLOW_STORE_GROUP_COMMIT, then on). Off is for comparing, as flow-workflow-benchmark does.")
+    var groupCommit: String?
+
     @OptionGroup var service: ServiceOptions
 
     func run() async throws {
@@ -33,6 +36,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let names = service.names
         let grace = replyGrace ?? environment["FLOW_REPLY_GRACE_SECONDS"].flatMap(Int.init) ?? 30
         guard grace >= 0 else { throw ValidationError("--reply-grace must be 0 or more seconds, got \(grace)") }
+        let groupCommitSetting = groupCommit ?? environment["FLOW_STORE_GROUP_COMMIT"] ?? "on"
+        guard ["on", "off"].contains(groupCommitSetting) else { throw ValidationError("--group-commit must be on or off, got '\(groupCommitSetting)'") }
         let configuration = CoordinatorConfiguration(names: names, dataFolder: store.dataFolder, replyGrace: .seconds(grace))
         let amqpConfiguration = try connection.configuration(connectionName: "flow coordinator")
         let metricsEndpoint = try service.metrics(defaultPort: 9467)
@@ -45,7 +50,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let logger = connection.logger(label: "flow.coordinator", defaultLevel: .info)
         let workflowStore: SQLiteWorkflowStore
         do {
-            workflowStore = try SQLiteWorkflowStore(path: configuration.storePath)
+            workflowStore = try SQLiteWorkflowStore(path: configuration.storePath, groupCommit: groupCommitSetting == "on")
         } catch {
             throw ValidationError("\(error)")
         }

@@ -37,11 +37,11 @@ struct CoordinatorProcessTests {
         }
 
         let results = try await requester.consume(queue: resultQueue, prefetch: 100)
-        let collected = Collected<WorkflowResult>()
+        let collected = Collected<(messageID: String?, result: WorkflowResult)>()
         let reader = Task {
             for try await delivery in results {
                 try await delivery.ack()
-                if let result = try? FlowJSON.decode(WorkflowResult.self, from: delivery.body) { await collected.add(result) }
+                if let result = try? FlowJSON.decode(WorkflowResult.self, from: delivery.body) { await collected.add((delivery.properties.messageID, result)) }
             }
         }
         // Each workflow takes about four seconds (three steps, a two-second durable pause
@@ -52,15 +52,27 @@ struct CoordinatorProcessTests {
             _ = try await coordinator.waitForExit(timeout: .seconds(10))
             coordinator = try FlowProcess(coordinatorArguments)
         }
-        _ = await collected.wait(forCount: count, timeout: .seconds(90))
-        let finished = await collected.all
+        // Every workflow's result, counted by workflow.
+        try? await waitUntil(timeout: .seconds(90)) { Set(await collected.all.map(\.result.workflowID)).count >= count }
+        let received = await collected.all
+        // A kill between a result's publish and the record that it went out sends it again
+        // after the restart (at least once, docs/workflows.md): under the same message id,
+        // so a starter can tell. Anything else twice is a fault.
+        var finished: [WorkflowResult] = []
+        for (messageID, result) in received {
+            #expect(messageID == "\(result.workflowID)#result")
+            if let first = finished.first(where: { $0.workflowID == result.workflowID }) {
+                #expect(first == result, "a repeated result is the same result")
+            } else {
+                finished.append(result)
+            }
+        }
         #expect(finished.count == count, "coordinator log:\n\(coordinator.log)")
         for result in finished {
             let index = result.workflowID.split(separator: "-").last!
             #expect(result.status == .completed, "\(result.workflowID): \(String(describing: result.error))")
             #expect(result.output?.text == #"{"steps":\#(steps),"text":"payload \#(index)"}"#)
         }
-        #expect(Set(finished.map(\.workflowID)).count == count, "one result per workflow")
 
         // The side-effect counter: the worker logs each activity it completes, with its
         // message id. Every step ran, and none ran twice.

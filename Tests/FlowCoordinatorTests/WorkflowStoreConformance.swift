@@ -299,4 +299,35 @@ struct WorkflowStoreConformance {
         #expect(try await !store.removeSchedule(name: "nightly"))
         #expect(try await store.schedules().isEmpty)
     }
+
+    @Test("appends from many writers at once each get their own answer: one winner per journal, and every other workflow's append kept", arguments: Subject.all)
+    func concurrentAppends(_ subject: Subject) async throws {
+        let store = try subject.open()
+        let ids = (0..<100).map { "w\($0)" }
+        for id in ids { _ = try await store.create(WorkflowStart(id: id, name: "counted", input: Self.input), epoch: 0, at: Self.at) }
+        // Three writers race for each journal's event 2; the other two must be refused.
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for id in ids {
+                for activity in ["a", "b", "c"] {
+                    group.addTask {
+                        do {
+                            try await store.append([Self.scheduled(0, activity)], to: id, expectedSequence: 1, epoch: 0, at: Self.at)
+                            return true
+                        } catch let error as WorkflowStoreError {
+                            return error.code != .sequenceConflict
+                        } catch {
+                            return true
+                        }
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == ids.count, "one append per journal won; every loser was refused as a conflict")
+        for id in ids {
+            let journal = try await store.checkedJournal(id)
+            #expect(journal.entries.count == 2)
+            #expect(try await store.steps(workflowID: id).count == 1, "the losers left no step behind")
+        }
+    }
 }

@@ -12,7 +12,7 @@ extension SQLiteWorkflowStore {
     public func append(_ events: [WorkflowEvent], to workflowID: String, expectedSequence: Int64, epoch: Int64, at now: Date) async throws -> [JournalEntry] {
         // Encoded before the transaction: the writer is the store's one serial resource.
         let payloads = try events.map { try FlowJSON.encodeText($0) }
-        return try await database.write { db in
+        return try await write { db in
             let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT last_sequence, epoch, status FROM workflow WHERE id = ?"), arguments: [workflowID])
             guard let head else { throw WorkflowStoreError(.noSuchWorkflow, "there is no workflow \(workflowID) to append to") }
             let (last, owner): (Int64, Int64) = (head[0], head[1])
@@ -139,7 +139,7 @@ extension SQLiteWorkflowStore {
     // MARK: Notes
 
     public func note(_ note: DeliveryNote, at now: Date) async throws {
-        try await database.write { db in
+        try await write { db in
             let step: Row?
             let workflowID: String
             switch note {

@@ -6,7 +6,7 @@ extension SQLiteWorkflowStore {
     // MARK: Schedules
 
     public func upsertSchedule(_ schedule: ScheduleRecord) async throws {
-        try await database.write { db in
+        try await write { db in
             var row = ScheduleRow(schedule)
             if let existing = try ScheduleRow.fetchOne(db, key: schedule.name) {
                 row.lastRunAt = existing.lastRunAt
@@ -19,7 +19,7 @@ extension SQLiteWorkflowStore {
     }
 
     public func removeSchedule(name: String) async throws -> Bool {
-        try await database.write { db in try ScheduleRow.deleteOne(db, key: name) }
+        try await write { db in try ScheduleRow.deleteOne(db, key: name) }
     }
 
     public func schedules() async throws -> [ScheduleRecord] {
@@ -27,7 +27,7 @@ extension SQLiteWorkflowStore {
     }
 
     public func recordScheduleRun(name: String, runAt: Date, nextRunAt: Date) async throws {
-        try await database.write { db in
+        try await write { db in
             guard var row = try ScheduleRow.fetchOne(db, key: name) else { return }
             row.lastRunAt = runAt
             row.nextRunAt = nextRunAt

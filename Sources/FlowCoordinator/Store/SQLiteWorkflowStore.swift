@@ -14,17 +14,32 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     let database: any DatabaseWriter
     /// The store's file.
     public let path: String
+    /// Commits the writes of concurrent workflows together; nil writes one transaction each.
+    private let groupCommit: GroupCommit?
 
     /// Opens (or creates) the store at `path`. `readOnly` is for commands that only look
     /// (`flow workflow list|show --data-dir`), while a coordinator runs or not.
-    public init(path: String, readOnly: Bool = false) throws {
+    /// `groupCommit` commits the writes that wait together (`GroupCommit.swift`); without
+    /// it each write is a transaction of its own, which `flow-workflow-benchmark` compares.
+    public init(path: String, readOnly: Bool = false, groupCommit: Bool = true) throws {
         self.path = path
         do {
-            database = readOnly ? try LocalDatabase.open(path: path, readOnly: true) : try LocalDatabase.openPool(path: path)
+            let database: any DatabaseWriter = readOnly ? try LocalDatabase.open(path: path, readOnly: true) : try LocalDatabase.openPool(path: path)
             if !readOnly { try Self.migrator.migrate(database) }
+            self.database = database
+            self.groupCommit = groupCommit && !readOnly ? GroupCommit(database) : nil
         } catch {
             throw WorkflowStoreError("cannot open the workflow store at \(path): \(error). Check that the coordinator's data folder exists and is writable")
         }
+    }
+
+    /// What group commit did so far (all zero without it).
+    public var commitStatistics: GroupCommitStatistics { groupCommit?.statistics ?? GroupCommitStatistics() }
+
+    /// Runs one write: in the next group commit, or in a transaction of its own.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        if let groupCommit { return try await groupCommit.write(body) }
+        return try await database.write(body)
     }
 
     /// The migrations applied to the store, oldest first.
@@ -36,7 +51,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func create(_ start: WorkflowStart, epoch: Int64, at now: Date) async throws -> WorkflowStartOutcome {
         let traceText = start.traceContext.isEmpty ? nil : String(decoding: try FlowJSON.encode(start.traceContext), as: UTF8.self)
-        return try await database.write { db in
+        return try await write { db in
             if let recipient = start.recipient {
                 try RecipientRow(workflowID: start.id, replyTo: recipient.replyTo, correlationID: recipient.correlationID).insert(db, onConflict: .ignore)
             }
@@ -79,7 +94,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     }
 
     public func removeRecipient(workflowID: String, _ recipient: ResultRecipient) async throws {
-        _ = try await database.write { db in
+        _ = try await write { db in
             try RecipientRow.deleteOne(db, key: ["workflow_id": workflowID, "reply_to": recipient.replyTo, "correlation_id": recipient.correlationID])
         }
     }
