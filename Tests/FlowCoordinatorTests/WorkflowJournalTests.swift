@@ -151,4 +151,25 @@ struct WorkflowJournalTests {
         try journal.apply(JournalEntry(sequence: 6, epoch: 0, recordedAt: Self.at, event: .activityCompleted(position: 0, attempt: 2, output: Self.input)))
         #expect(journal.status == .running && journal.parkedReason(workflowID: "w") == nil)
     }
+
+    @Test("the stored text written directly is the Codable wire form, and odd names read back whole")
+    func payloadText() throws {
+        let options = ActivityOptions(startToCloseTimeout: .seconds(30), retryPolicy: .init(maximumAttempts: 3), onFinalFailure: .throw)
+        let plain: [WorkflowEvent] = [
+            .workflowStarted(name: "counted", input: Self.input),
+            .activityScheduled(.init(position: 3, activity: "echo", queue: "default-queue", input: Self.input, options: options, stepKey: "echo@3")),
+            Self.scheduled(4),
+            .activityCompleted(position: 3, attempt: 2, output: try JSONText(validating: #"{"b":[1,2.5,"x/y"],"a":null}"#)),
+            .workflowCompleted(output: .null),
+            .activityFailed(position: 1, attempt: 1, failure: Self.failure),
+        ]
+        for event in plain {
+            #expect(try event.payloadText() == FlowJSON.encodeText(event))
+        }
+        let odd = WorkflowEvent.activityScheduled(.init(
+            position: 0, activity: "quote\"back\\slash", queue: "tab\tnew\nline\u{01}", input: Self.input, options: .init(), stepKey: "é✓@0"
+        ))
+        #expect(try FlowJSON.decode(WorkflowEvent.self, from: try odd.payloadText()) == odd)
+        #expect(try FlowJSON.decode(WorkflowEvent.self, from: try WorkflowEvent.workflowStarted(name: "a\"b", input: Self.input).payloadText()) == .workflowStarted(name: "a\"b", input: Self.input))
+    }
 }

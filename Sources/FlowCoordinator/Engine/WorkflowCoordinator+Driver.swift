@@ -48,7 +48,7 @@ extension WorkflowCoordinator {
     /// Also says how many activities the code called, and gives the journal as the run
     /// left it.
     func runWorkflow(
-        _ record: WorkflowRecord, entry: WorkflowRegistry.Entry, inputs: AsyncStream<RunInput>, span workflowSpan: any Span
+        _ record: WorkflowRecord, entry: WorkflowRegistry.Entry, inputs: AsyncStream<RunInput>, journal known: WorkflowJournal?, span workflowSpan: any Span
     ) async -> (CoordinatorStateMachine.RunEnd?, steps: Int, journal: WorkflowJournal?) {
         let input = runs[record.id]!.inputs
         defer {
@@ -57,7 +57,7 @@ extension WorkflowCoordinator {
         }
         let journal: WorkflowJournal
         do {
-            journal = try WorkflowJournal(try await store.journal(workflowID: record.id))
+            if let known { journal = known } else { journal = try WorkflowJournal(try await store.journal(workflowID: record.id)) }
         } catch let error as JournalError {
             return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0, nil)
         } catch {

@@ -63,6 +63,9 @@ public actor WorkflowCoordinator: Service {
         var resumed: Bool
         /// The facts for its driver, from the moment it was launched.
         var inputs: AsyncStream<RunInput>
+        /// Its journal, when the coordinator just wrote all of it (a new workflow): the run
+        /// need not read it back.
+        var journal: WorkflowJournal?
     }
 
     public init(
@@ -188,11 +191,13 @@ public actor WorkflowCoordinator: Service {
         let span = Self.workflowSpan(name: name, id: id, parent: trace)
         // A span that is never ended (the id was taken, the store failed) is never exported.
         let request = WorkflowStart(id: id, name: name, input: input, recipient: recipient, traceContext: MessageTracing.storedForm(of: span.context))
-        switch try await store.create(request, epoch: configuration.epoch, at: now) {
+        let at = now
+        switch try await store.create(request, epoch: configuration.epoch, at: at) {
         case .created(let record):
             statistics.workflowStarted(name: name)
             startedSpans[id] = span
-            launch(record, resumed: false)
+            let started = JournalEntry(sequence: 1, epoch: configuration.epoch, recordedAt: at, event: .workflowStarted(name: name, input: input))
+            launch(record, resumed: false, journal: try? WorkflowJournal([started]))
             return record
         case .existing(let record):
             statistics.record(.duplicateStart)
@@ -223,7 +228,7 @@ public actor WorkflowCoordinator: Service {
         return try await store.workflow(id: workflowID)
     }
 
-    private func launch(_ record: WorkflowRecord, resumed: Bool) {
+    private func launch(_ record: WorkflowRecord, resumed: Bool, journal: WorkflowJournal? = nil) {
         guard registry.entry(named: record.name) != nil else {
             // A workflow recorded by a build that had it; this build cannot run it.
             logger.error("a recorded workflow is not registered in this build; leaving it as it is", metadata: ["workflow.id": "\(record.id)", "workflow.name": "\(record.name)"])
@@ -236,7 +241,7 @@ public actor WorkflowCoordinator: Service {
         let (inputs, inbox) = AsyncStream<RunInput>.makeStream()
         runs[record.id] = RunHandle(inputs: inbox)
         if record.cancelRequested { inbox.yield(.cancel(reason: nil, done: nil)) }
-        launches.yield(Launch(record: record, resumed: resumed, inputs: inputs))
+        launches.yield(Launch(record: record, resumed: resumed, inputs: inputs, journal: journal))
     }
 
     /// Launches again the workflows suspended for a failure whose time has come.
@@ -270,7 +275,7 @@ public actor WorkflowCoordinator: Service {
         } else {
             logger.info("workflow started")
         }
-        let (end, steps, journal) = await runWorkflow(record, entry: entry, inputs: launch.inputs, span: span)
+        let (end, steps, journal) = await runWorkflow(record, entry: entry, inputs: launch.inputs, journal: launch.journal, span: span)
         let ending = machine.ended(record.id, end ?? .threw(CancellationError()), at: now, random: Double.random(in: 0..<1))
         statistics.setRunning(machine.running.count)
         switch ending {
@@ -301,7 +306,7 @@ public actor WorkflowCoordinator: Service {
                 span.setStatus(SpanStatus(code: .error, message: error.message))
             }
             do {
-                try await finish(record.id, status: status, output: output, error: error, steps: steps, journal: journal)
+                try await finish(record, status: status, output: output, error: error, steps: steps, journal: journal)
             } catch {
                 logger.error("could not record the end of a workflow; it runs again on the next start", metadata: ["error": "\(error)"])
             }
@@ -316,17 +321,28 @@ public actor WorkflowCoordinator: Service {
         return span
     }
 
-    private func finish(_ workflowID: String, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, steps: Int, journal: WorkflowJournal?) async throws {
+    private func finish(_ record: WorkflowRecord, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, steps: Int, journal: WorkflowJournal?) async throws {
+        let workflowID = record.id
+        let failure = status == .completed ? nil : error ?? (status == .cancelled ? .cancelled("cancelled") : .nonRetryable(.unknown, "no error was recorded"))
         let ending: WorkflowEvent = switch status {
         case .completed: .workflowCompleted(output: output ?? .null)
-        case .cancelled: .workflowCancelled(failure: error ?? .cancelled("cancelled"))
-        case .failed, .running, .parked: .workflowFailed(failure: error ?? .nonRetryable(.unknown, "no error was recorded"))
+        case .cancelled: .workflowCancelled(failure: failure!)
+        case .failed, .running, .parked: .workflowFailed(failure: failure!)
         }
         // A workflow ends once: an end found recorded was told to its recipients then.
+        let at = now
         let ended = try await amend(workflowID, from: journal) { journal in journal.ending == nil ? ([ending], true) : ([], false) }
-        guard ended?.0 == true, let record = try await store.workflow(id: workflowID) else { return }
+        guard ended?.0 == true else { return }
+        // What the result says is what was just recorded: no need to read it back.
+        var record = record
+        record.status = status
+        record.output = status == .completed ? output ?? .null : nil
+        record.error = failure
+        record.parkedReason = nil
+        record.updatedAt = at
+        record.finishedAt = at
         let recipients = try await store.recipients(workflowID: workflowID)
-        statistics.workflowEnded(name: record.name, status: status, after: (record.finishedAt ?? now).timeIntervalSince(record.startedAt), steps: steps)
+        statistics.workflowEnded(name: record.name, status: status, after: at.timeIntervalSince(record.startedAt), steps: steps)
         logger.info("workflow \(status.rawValue)", metadata: ["workflow.id": "\(workflowID)", "error": "\(error.map { "\($0)" } ?? "")"])
         do {
             try await deliverResult(record, to: recipients)

@@ -11,7 +11,7 @@ extension SQLiteWorkflowStore {
     @discardableResult
     public func append(_ events: [WorkflowEvent], to workflowID: String, expectedSequence: Int64, epoch: Int64, at now: Date) async throws -> [JournalEntry] {
         // Encoded before the transaction: the writer is the store's one serial resource.
-        let payloads = try events.map { try FlowJSON.encodeText($0) }
+        let payloads = try events.map { try $0.payloadText() }
         return try await write { db in
             let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT last_sequence, epoch, status FROM workflow WHERE id = ?"), arguments: [workflowID])
             guard let head else { throw WorkflowStoreError(.noSuchWorkflow, "there is no workflow \(workflowID) to append to") }
@@ -49,7 +49,7 @@ extension SQLiteWorkflowStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, 'scheduled', 0, ?, 0, ?)
                 """).execute(arguments: [
                 "\(workflowID)/\(scheduled.stepKey)", workflowID, scheduled.stepKey, scheduled.activity, scheduled.queue, scheduled.input.text,
-                try FlowJSON.encodeText(scheduled.options), now.timeIntervalSince1970, scheduled.position,
+                try WorkflowEvent.optionsText(scheduled.options), now.timeIntervalSince1970, scheduled.position,
             ])
         case .activityCompleted(let position, let attempt, let output):
             (stepKey, activity) = try answer(db, workflowID, position, .completed, attempt: attempt, result: output.text, error: nil, at: now)

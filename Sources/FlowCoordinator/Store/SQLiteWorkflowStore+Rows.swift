@@ -62,15 +62,6 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    struct RecipientRow: SnakeCaseColumns {
-        static let databaseTableName = "result_recipient"
-        var workflowID: String
-        var replyTo: String
-        var correlationID: String
-
-        var recipient: ResultRecipient { ResultRecipient(replyTo: replyTo, correlationID: correlationID) }
-    }
-
     struct TimerRow: SnakeCaseColumns {
         static let databaseTableName = "timer"
         var workflowID: String

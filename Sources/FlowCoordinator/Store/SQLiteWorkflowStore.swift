@@ -51,20 +51,33 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func create(_ start: WorkflowStart, epoch: Int64, at now: Date) async throws -> WorkflowStartOutcome {
         let traceText = start.traceContext.isEmpty ? nil : String(decoding: try FlowJSON.encode(start.traceContext), as: UTF8.self)
+        let event = WorkflowEvent.workflowStarted(name: start.name, input: start.input)
+        let payload = try event.payloadText()
+        // Every workflow starts here: values bound to cached statements, and the record
+        // built from what was written rather than read back.
         return try await write { db in
             if let recipient = start.recipient {
-                try RecipientRow(workflowID: start.id, replyTo: recipient.replyTo, correlationID: recipient.correlationID).insert(db, onConflict: .ignore)
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO result_recipient (workflow_id, reply_to, correlation_id) VALUES (?, ?, ?)")
+                    .execute(arguments: [start.id, recipient.replyTo, recipient.correlationID])
             }
-            if let existing = try WorkflowRow.fetchOne(db, key: start.id) { return .existing(try existing.record()) }
-            let row = WorkflowRow(
-                id: start.id, name: start.name, status: .running, input: start.input.text, cancelRequested: false, startedAt: now, updatedAt: now,
-                traceContext: traceText
+            let created = try String.fetchOne(
+                db.cachedStatement(sql: """
+                    INSERT INTO workflow (id, name, status, input, cancel_requested, started_at, updated_at, trace_context, epoch, last_sequence)
+                    VALUES (?, ?, 'running', ?, 0, ?, ?, ?, ?, 1) ON CONFLICT(id) DO NOTHING RETURNING id
+                    """),
+                arguments: [start.id, start.name, start.input.text, now.timeIntervalSince1970, now.timeIntervalSince1970, traceText, epoch]
             )
-            try row.insert(db)
-            try db.execute(sql: "UPDATE workflow SET epoch = ? WHERE id = ?", arguments: [epoch, start.id])
-            try Self.record(db, workflowID: start.id, .workflowStarted(name: start.name, input: start.input), at: now)
-            try Self.project(db, workflowID: start.id, lines: WorkflowProjection.lines(for: .workflowStarted(name: start.name, input: start.input), stepKey: nil), at: now)
-            return .created(try row.record())
+            guard created != nil else {
+                guard let existing = try WorkflowRow.fetchOne(db, key: start.id) else { throw WorkflowStoreError(.unavailable, "workflow \(start.id) exists and does not") }
+                return .existing(try existing.record())
+            }
+            try db.cachedStatement(sql: "INSERT INTO workflow_event (workflow_id, sequence, epoch, kind, position, recorded_at, payload) VALUES (?, 1, ?, ?, NULL, ?, ?)")
+                .execute(arguments: [start.id, epoch, event.kind, now.timeIntervalSince1970, payload])
+            try Self.project(db, workflowID: start.id, lines: WorkflowProjection.lines(for: event, stepKey: nil), at: now)
+            return .created(WorkflowRecord(
+                id: start.id, name: start.name, status: .running, input: start.input, cancelRequested: false, startedAt: now, updatedAt: now,
+                traceContext: start.traceContext
+            ))
         }
     }
 
@@ -94,8 +107,9 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     }
 
     public func removeRecipient(workflowID: String, _ recipient: ResultRecipient) async throws {
-        _ = try await write { db in
-            try RecipientRow.deleteOne(db, key: ["workflow_id": workflowID, "reply_to": recipient.replyTo, "correlation_id": recipient.correlationID])
+        try await write { db in
+            try db.cachedStatement(sql: "DELETE FROM result_recipient WHERE workflow_id = ? AND reply_to = ? AND correlation_id = ?")
+                .execute(arguments: [workflowID, recipient.replyTo, recipient.correlationID])
         }
     }
 
@@ -108,8 +122,10 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
+    /// Read once per finished workflow: a cached statement, no record.
     private static func recipients(_ db: Database, workflowID: String) throws -> [ResultRecipient] {
-        try RecipientRow.filter(Column("workflow_id") == workflowID).fetchAll(db).map(\.recipient)
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT reply_to, correlation_id FROM result_recipient WHERE workflow_id = ?"), arguments: [workflowID])
+            .map { ResultRecipient(replyTo: $0[0], correlationID: $0[1]) }
     }
 }
 

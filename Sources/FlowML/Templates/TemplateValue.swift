@@ -1,3 +1,4 @@
+import FlowCore
 import Foundation
 
 /// Why a chat template could not be read or rendered. `raise_exception` in a template
@@ -209,20 +210,6 @@ indirect enum TemplateValue: Sendable {
     }
 
     static func jsonString(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{8}": out += "\\b"
-            case "\u{C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
+        FlowJSON.stringLiteral(value)
     }
 }
