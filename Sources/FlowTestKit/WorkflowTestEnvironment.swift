@@ -27,6 +27,7 @@ public struct WorkflowTestEnvironment: Sendable {
     typealias Stub = @Sendable (JSONText) async throws -> JSONText
 
     private var stubs: [String: Stub] = [:]
+    private var signals: [TestSignal] = []
     /// When the workflow starts; the clock moves on from it only by sleeps.
     public var startTime: Date
     public var logger: Logger
@@ -44,12 +45,19 @@ public struct WorkflowTestEnvironment: Sendable {
         }
     }
 
+    /// Sends signal `S` with `input` to the run, `after` its start on the run's clock. It
+    /// arrives once nothing is in flight (no stub running) and the clock has reached its
+    /// time, before a timer that is due later; signals arrive in the order sent.
+    public mutating func signal<S: SignalDeclaration>(_ signal: S.Type, _ input: S.Input, after: Duration = .zero) throws {
+        signals.append(TestSignal(after: after, name: S.name, input: try JSONText(encoding: input)))
+    }
+
     /// Runs `workflow` with `input` to its end, or until it parks or waits for something
-    /// no stub or timer will bring, and returns the run.
+    /// no stub, timer or signal will bring, and returns the run.
     public func run<W: Workflow>(_ workflow: W, input: W.Input, id: String = "test-workflow") async throws -> WorkflowTestRun {
         var registry = WorkflowRegistry()
         registry.register(workflow)
-        let engine = TestEngine(workflowID: id, workflowName: W.name, stubs: stubs, start: startTime, logger: logger)
+        let engine = TestEngine(workflowID: id, workflowName: W.name, stubs: stubs, signals: signals, start: startTime, logger: logger)
         return try await engine.run(registry: registry, input: try JSONText(encoding: input))
     }
 }
@@ -90,6 +98,13 @@ public struct WorkflowTestRun: Sendable {
     }
 }
 
+/// A signal a test sends, `after` the run's start.
+struct TestSignal: Sendable {
+    var after: Duration
+    var name: String
+    var input: JSONText
+}
+
 /// The engine of one test run: the coordinator's loop with the store and the broker
 /// replaced by an in-memory journal and the stubs.
 private final class TestEngine: Sendable {
@@ -105,13 +120,15 @@ private final class TestEngine: Sendable {
     let workflowID: String
     let workflowName: String
     let stubs: [String: WorkflowTestEnvironment.Stub]
+    let signals: [TestSignal]
     let logger: Logger
     private let state: Mutex<State>
 
-    init(workflowID: String, workflowName: String, stubs: [String: WorkflowTestEnvironment.Stub], start: Date, logger: Logger) {
+    init(workflowID: String, workflowName: String, stubs: [String: WorkflowTestEnvironment.Stub], signals: [TestSignal], start: Date, logger: Logger) {
         self.workflowID = workflowID
         self.workflowName = workflowName
         self.stubs = stubs
+        self.signals = signals
         self.logger = logger
         self.state = Mutex(State(now: start))
     }
@@ -132,6 +149,9 @@ private final class TestEngine: Sendable {
         append(.workflowStarted(name: workflowName, input: input))
         var calls: [Int: ActivityCall] = [:]
         var timers: [(position: Int, fireAt: Date)] = []
+        let start = now
+        // In the order sent, each at its time; a stable sort keeps that order for equal times.
+        var signals = self.signals.enumerated().sorted { ($0.element.after, $0.offset) < ($1.element.after, $1.offset) }.map(\.element)
         var parked: String?
 
         await withTaskGroup(of: Void.self) { group in
@@ -163,9 +183,20 @@ private final class TestEngine: Sendable {
                 }
                 if run.ending != nil { break }
                 if waiting == 0 {
-                    // Nothing is in flight: time skips to the next timer, or nothing will come.
-                    guard let next = timers.indices.min(by: { timers[$0].fireAt < timers[$1].fireAt }) else {
-                        parked = "the workflow waits, but no activity is running and no timer is set"
+                    // Nothing is in flight: time skips to the next signal or timer, or nothing
+                    // will come. A signal due no later than the next timer arrives first.
+                    let next = timers.indices.min(by: { timers[$0].fireAt < timers[$1].fireAt })
+                    if let signal = signals.first, next.map({ start.addingTimeInterval(signal.after.seconds) <= timers[$0].fireAt }) ?? true {
+                        signals.removeFirst()
+                        state.withLock { $0.now = max($0.now, start.addingTimeInterval(signal.after.seconds)) }
+                        let id = "test-signal-\(self.signals.count - signals.count)"
+                        append(.signalReceived(id: id, name: signal.name, input: signal.input))
+                        run.deliverSignal(name: signal.name, input: signal.input)
+                        run.executor.drain()
+                        continue
+                    }
+                    guard let next else {
+                        parked = "the workflow waits, but no activity is running, no timer is set and no signal is left to send"
                         break
                     }
                     let timer = timers.remove(at: next)

@@ -10,7 +10,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         commandName: "workflow",
         abstract: "Start, list, inspect and cancel workflows.",
         discussion: "Every subcommand talks to the coordinator over the broker; list and show read its store directly instead when given --data-dir (for when no coordinator runs).",
-        subcommands: [Start.self, List.self, Show.self, Cancel.self, ReplayCheck.self]
+        subcommands: [Start.self, List.self, Show.self, Signal.self, Cancel.self, ReplayCheck.self]
     )
 
     struct Start: AsyncParsableCommand {
@@ -200,6 +200,44 @@ struct WorkflowCommandLine: AsyncParsableCommand {
                 if !event.detail.isEmpty { line += "  \(event.detail)" }
                 print(line)
             }
+        }
+    }
+
+    struct Signal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a signal to a workflow: recorded in its journal, then received by its code once.",
+            discussion: "With --start, a workflow that does not exist is started first (signal-with-start). --signal-id makes a signal sent twice count once."
+        )
+
+        @Argument(help: "The workflow id.")
+        var id: String
+
+        @Argument(help: "The signal's name, as the workflow declares it (SignalDeclaration.name).")
+        var name: String
+
+        @Option(help: "The signal's input: JSON, or @FILE (default: {}).")
+        var input: String?
+
+        @Option(help: "An id that makes this signal count once however often it is sent (default: a new one).")
+        var signalID: String?
+
+        @Option(help: "Start this workflow with the id when none has it, then signal it.")
+        var start: String?
+
+        @Option(help: "The input of the workflow --start starts: JSON, or @FILE (default: {}).")
+        var startInput: String?
+
+        @Option(help: .hidden)
+        var topologyPrefix: String?
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            let body = WorkflowCommand.Signal(
+                workflowID: id, name: name, input: try input.map(readJSONInput), signalID: signalID ?? UUID().uuidString.lowercased(),
+                startWorkflow: start, startInput: try startInput.map(readJSONInput)
+            )
+            try await sendCommand(.signal, body, names: topologyNames(topologyPrefix), connection: connection)
         }
     }
 

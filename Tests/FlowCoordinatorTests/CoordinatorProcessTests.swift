@@ -176,6 +176,14 @@ struct WorkflowCommandLineTests {
         let cancelUnknown = try await flow(["workflow", "cancel", "no-such-workflow"] + broker)
         #expect(cancelUnknown.status == 1)
         #expect(cancelUnknown.standardOutput.contains("no workflow has id no-such-workflow"))
+        // A signal is recorded only for a workflow that is open: cli-1 has ended, and no
+        // workflow has the other id; each refusal says why and exits 1.
+        let signalEnded = try await flow(["workflow", "signal", "cli-1", "approve_training", "--input", #"{"approver": "ada"}"#] + broker)
+        #expect(signalEnded.status == 1 && signalEnded.standardOutput.contains("workflow cli-1 has ended (completed)"), "\(signalEnded.standardOutput)")
+        let signalNobody = try await flow(["workflow", "signal", "no-such-workflow", "approve_training"] + broker)
+        #expect(signalNobody.status == 1 && signalNobody.standardOutput.contains("start_workflow"), "\(signalNobody.standardOutput)")
+        let badSignalInput = try await flow(["workflow", "signal", "cli-1", "approve_training", "--input", "{not json"] + broker)
+        #expect(badSignalInput.status != 0 && badSignalInput.standardError.contains("JSON"), "\(badSignalInput.standardError)")
 
         let added = try await flow(["schedule", "add", "nightly", "--cron", "0 3 * * *", "--workflow", "echo_chain", "--input", #"{"text": "night"}"#] + broker)
         #expect(added.status == 0, "\(added.standardError)")

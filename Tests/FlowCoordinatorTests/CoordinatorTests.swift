@@ -245,6 +245,32 @@ struct WorkflowInteroperabilityTests {
         #expect(try result.output?.decode(CountedWorkflow.Output.self) == .init(first: "from pika", left: "from pika-left", right: "from pika-right"))
         await harness.shutdown()
     }
+
+    @Test("signals sent by the pika script of docs/protocol.md start a workflow and reach its code, and one sent twice counts once")
+    func pikaSignals() async throws {
+        let harness = try await CoordinatorHarness(workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: RunCounter(), fixed: Switch()))
+        let queue = harness.names.name(Topology.workflowCommandQueue)
+        func signal(_ word: String, id: String, start: Bool) async throws -> ProcessOutput {
+            var command = ["python3", Repository.file("docs/examples/signal_workflow.py").path, TestBroker.url, "pika-signalled", Nudge.name, "\"\(word)\"", "--signal-id", id, "--queue", queue]
+            if start { command += ["--start", NudgedWorkflow.name, "--start-input", #"{"value": "-"}"#] }
+            // Off the cooperative pool: the script blocks its thread until the answer arrives.
+            let arguments = command
+            return try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(with: Result { try ProcessRunner.run("/usr/bin/env", arguments) }) }
+            }
+        }
+        let first = try await signal("one", id: "p1", start: true)
+        #expect(first.status == 0, "\(first.standardOutput) \(first.standardError)")
+        let repeated = try await signal("one", id: "p1", start: true)
+        #expect(repeated.status == 0 && repeated.standardOutput.contains("recorded once"), "\(repeated.standardOutput)")
+        let second = try await signal("two", id: "p2", start: false)
+        #expect(second.status == 0, "\(second.standardOutput) \(second.standardError)")
+        let record = try await harness.waitFor("pika-signalled", [.completed, .failed], timeout: .seconds(60))
+        #expect(try record.output?.decode([String].self) == ["one", "two"])
+        let ended = try await signal("three", id: "p3", start: false)
+        #expect(ended.status == 1 && ended.standardOutput.contains("has ended"), "\(ended.standardOutput)")
+        await harness.shutdown()
+    }
 }
 
 /// The system's wall clock, keeping every instant it was asked to sleep until, so a test can

@@ -130,9 +130,28 @@ struct SleepyWorkflow: Workflow {
     }
 }
 
+/// A signal that carries a word.
+enum Nudge: SignalDeclaration {
+    static let name = "nudge"
+    typealias Input = String
+}
+
+/// Waits for two nudges, echoes their words through `counted_echo`, and returns them.
+struct NudgedWorkflow: Workflow {
+    static let name = "nudged"
+
+    func run(context: WorkflowContext, input: CountedEcho.Payload) async throws -> [String] {
+        let first = try await context.receive(Nudge.self)
+        let echoed = try await context.execute(CountedEcho.self, .init(value: first))
+        let second = try await context.receive(Nudge.self)
+        return [echoed.value, second]
+    }
+}
+
 enum TestWorkflows {
     static func registry() -> WorkflowRegistry {
         var registry = WorkflowRegistry()
+        registry.register(NudgedWorkflow())
         registry.register(CountedWorkflow())
         registry.register(TimeoutWorkflow())
         registry.register(ParkingWorkflow())

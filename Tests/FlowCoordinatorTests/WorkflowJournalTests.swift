@@ -62,7 +62,7 @@ struct WorkflowJournalTests {
         (.timerFired(position: 0), .unknownCommand),
         (scheduled(5), .positionOutOfOrder),
         (.workflowStarted(name: "counted", input: input), .duplicateStart),
-        (.unrecognized(kind: "signal_received", payload: try! JSONText(validating: #"{"kind":"signal_received"}"#)), .unrecognizedEvent),
+        (.unrecognized(kind: "child_started", payload: try! JSONText(validating: #"{"kind":"child_started"}"#)), .unrecognizedEvent),
     ])
     func refusals(event: WorkflowEvent, code: JournalError.Code) throws {
         var journal = try WorkflowJournal(Self.entries(Array(Self.run.prefix(3))))
@@ -108,14 +108,15 @@ struct WorkflowJournalTests {
             .markerRecorded(position: 6, name: "now", value: try JSONText(encoding: Self.at)),
             .replayDiverged(reason: "nondeterminism: at position 7 …"),
             .replayRecovered,
+            .signalReceived(id: "s-1", name: "approve_training", input: Self.input),
         ]
         for entry in Self.entries(events) {
             let text = try FlowJSON.encodeText(entry)
             #expect(try FlowJSON.decode(JournalEntry.self, from: text) == entry, "\(text)")
         }
-        let newer = #"{"kind":"signal_received","name":"approve","payload":{"by":"ops"}}"#
+        let newer = #"{"kind":"child_started","name":"approve","payload":{"by":"ops"}}"#
         let read = try FlowJSON.decode(WorkflowEvent.self, from: newer)
-        #expect(read.kind == "signal_received")
+        #expect(read.kind == "child_started")
         #expect(try FlowJSON.encodeText(read) == newer, "written back exactly as read")
         let scheduled = try FlowJSON.encodeText(Self.scheduled(0))
         #expect(scheduled.contains(#""kind":"activity_scheduled""#) && scheduled.contains(#""step_key":"counted_echo#0""#), "\(scheduled)")

@@ -27,6 +27,8 @@ public final class CoordinatorStatistics: ServiceHealth {
         case rejectedMessage = "rejected_message"
         case scheduleFired = "schedule_fired"
         case queryAnswered = "query_answered"
+        case signalReceived = "signal_received"
+        case duplicateSignal = "duplicate_signal"
     }
 
     private struct State {

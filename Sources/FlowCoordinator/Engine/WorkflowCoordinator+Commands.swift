@@ -26,6 +26,18 @@ extension WorkflowCoordinator {
                 let message = record.map { $0.status.isFinished ? "workflow \($0.id) had already ended (\($0.status.rawValue))" : "workflow \($0.id) is being cancelled" }
                     ?? "no workflow has id \(command.workflowID)"
                 try await answer(delivery, CommandAnswer(accepted: record != nil, command: type, message: message))
+            case .signal:
+                let command = try decode(WorkflowCommand.Signal.self, delivery)
+                guard !command.workflowID.isEmpty, !command.workflowID.contains("/"), !command.name.isEmpty else {
+                    throw ActivityFailure.nonRetryable(.invalidCommand, "a signal needs a workflow_id (non-empty, no '/') and a name")
+                }
+                if let workflow = command.startWorkflow {
+                    // Signal-with-start: starting an id that exists starts nothing.
+                    try await start(workflow: workflow, id: command.workflowID, input: command.startInput ?? JSONText.emptyObject, recipient: nil, trace: MessageTracing.context(of: delivery.properties.headers))
+                }
+                let signalID = command.signalID ?? delivery.properties.messageID ?? UUID().uuidString
+                let outcome = try await signal(workflowID: command.workflowID, name: command.name, input: command.input ?? JSONText.emptyObject, signalID: signalID)
+                try await answer(delivery, CommandAnswer(accepted: outcome.accepted, command: type, message: outcome.message(workflowID: command.workflowID, name: command.name)))
             case .addSchedule:
                 let command = try decode(WorkflowCommand.AddSchedule.self, delivery)
                 let schedule = try await addSchedule(command)

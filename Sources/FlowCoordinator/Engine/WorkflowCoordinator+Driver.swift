@@ -25,6 +25,9 @@ extension WorkflowCoordinator {
         /// A cancel request: `reason` to record (nil when the journal has it), and `done`
         /// told whether the driver took it.
         case cancel(reason: String?, done: CheckedContinuation<Bool, any Error>?)
+        /// A signal to record and hand to the code; `done` receives what came of it (nil:
+        /// the run stopped first, record it without it).
+        case signal(id: String, name: String, input: JSONText, done: CheckedContinuation<SignalOutcome?, any Error>)
         /// Work arrived on the run's executor outside a drain.
         case wake
     }
@@ -107,6 +110,8 @@ extension WorkflowCoordinator {
                 do { done.resume(returning: try await recordOutcome(result, messageID: messageID, run: nil)) } catch { done.resume(throwing: error) }
             case .cancel(_, let done):
                 done?.resume(returning: false)
+            case .signal(_, _, _, let done):
+                done.resume(returning: nil)
             case .timerFired, .wake:
                 continue
             }
@@ -175,6 +180,17 @@ extension WorkflowCoordinator {
                     if machine.requestCancel(run.workflowID) {
                         run.stop()
                         group.cancelAll()
+                    }
+                case .signal(let id, let name, let input, let done):
+                    do {
+                        let outcome = Self.signalOutcome(id: id, in: heldJournal(of: run))
+                        if outcome == .recorded {
+                            try await append([.signalReceived(id: id, name: name, input: input)], to: run.workflowID)
+                            run.deliverSignal(name: name, input: input)
+                        }
+                        done.resume(returning: outcome)
+                    } catch {
+                        done.resume(throwing: error)
                     }
                 case .wake:
                     break

@@ -276,6 +276,10 @@ public actor WorkflowCoordinator: Service {
             logger.info("workflow started")
         }
         let (end, steps, journal) = await runWorkflow(record, entry: entry, inputs: launch.inputs, journal: launch.journal, span: span)
+        // The coordinator's own task was cancelled (not shut down gracefully): the code's
+        // waits threw `CancellationError` for that, not for a cancel of the workflow, which
+        // must stay where it stands rather than be recorded as cancelled.
+        if Task.isCancelled { machine.shutDown() }
         let ending = machine.ended(record.id, end ?? .threw(CancellationError()), at: now, random: Double.random(in: 0..<1))
         statistics.setRunning(machine.running.count)
         switch ending {

@@ -46,6 +46,20 @@ package final class WorkflowRun: Sendable {
         package var ending: WorkflowRunEnd?
         package var divergence: WorkflowNondeterminism?
         var stopped = false
+        /// Signals delivered that no `receive` has taken yet, in the order recorded.
+        var signals: [(name: String, input: JSONText)] = []
+        /// The code's `receive`s waiting for a signal, oldest first.
+        var receivers: [Receiver] = []
+        var nextReceiver = 0
+        /// The timer positions of `receive`s with a timeout: which receiver each would end.
+        var timeouts: [Int: Int] = [:]
+    }
+
+    /// A `receive` waiting for a signal of one of its names (nil when its timeout fires first).
+    struct Receiver {
+        var token: Int
+        var names: Set<String>
+        var continuation: CheckedContinuation<(name: String, input: JSONText)?, any Error>
     }
 
     package let workflowID: String
@@ -127,6 +141,48 @@ package final class WorkflowRun: Sendable {
         state.requests.append(request)
     }
 
+    /// The next signal named `name` the code has not received, waiting for one when there
+    /// is none. With a `timeout`, the wait is a durable timer, a command like `sleep`; nil
+    /// when it fires first. A signal that came before the call is taken at once, with no
+    /// timer: on a replay the signals arrive at the same points, so the same happens.
+    func receive(_ names: Set<String>, timeout: Duration?) async throws -> (name: String, input: JSONText)? {
+        let buffered = try state.withLock { state -> (name: String, input: JSONText)? in
+            guard !state.stopped else { throw CancellationError() }
+            guard let index = state.signals.firstIndex(where: { names.contains($0.name) }) else { return nil }
+            return state.signals.remove(at: index)
+        }
+        if let buffered { return buffered }
+        let position = try timeout.map { try issue(.timer($0)) }
+        let token = state.withLock { state in
+            state.nextReceiver += 1
+            return state.nextReceiver
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(name: String, input: JSONText)?, any Error>) in
+                let now = state.withLock { state -> Result<(name: String, input: JSONText)?, any Error>? in
+                    // Its timer fired before the code got to wait.
+                    if let position, state.early.removeValue(forKey: position) != nil { return .success(nil) }
+                    state.receivers.append(Receiver(token: token, names: names, continuation: continuation))
+                    if let position { state.timeouts[position] = token }
+                    return nil
+                }
+                if let now { continuation.resume(with: now) }
+                if Task.isCancelled { cancelReceiver(token) }
+            }
+        } onCancel: {
+            cancelReceiver(token)
+        }
+    }
+
+    private func cancelReceiver(_ token: Int) {
+        let receiver = state.withLock { state -> Receiver? in
+            guard let index = state.receivers.firstIndex(where: { $0.token == token }) else { return nil }
+            state.timeouts = state.timeouts.filter { $0.value != token }
+            return state.receivers.remove(at: index)
+        }
+        receiver?.continuation.resume(throwing: CancellationError())
+    }
+
     private func cancel(_ position: Int) {
         state.withLock { $0.waiting.removeValue(forKey: position) }?.resume(throwing: CancellationError())
     }
@@ -138,8 +194,32 @@ package final class WorkflowRun: Sendable {
 
     // MARK: The engine's side
 
+    /// Hands a recorded signal to the code: to the oldest `receive` waiting for its name,
+    /// or to the next one that asks (its job runs at the next drain).
+    package func deliverSignal(name: String, input: JSONText) {
+        let receiver = state.withLock { state -> Receiver? in
+            guard let index = state.receivers.firstIndex(where: { $0.names.contains(name) }) else {
+                state.signals.append((name, input))
+                return nil
+            }
+            let receiver = state.receivers.remove(at: index)
+            state.timeouts = state.timeouts.filter { $0.value != receiver.token }
+            return receiver
+        }
+        receiver?.continuation.resume(returning: (name, input))
+    }
+
     /// Resumes the code waiting at `position` (its job runs at the next drain).
     package func resolve(_ position: Int, _ outcome: Result<JSONText, any Error>) {
+        // The timeout of a `receive`: it ends the wait with no signal.
+        let timedOut = state.withLock { state -> Receiver? in
+            guard let token = state.timeouts.removeValue(forKey: position), let index = state.receivers.firstIndex(where: { $0.token == token }) else { return nil }
+            return state.receivers.remove(at: index)
+        }
+        if let timedOut {
+            timedOut.continuation.resume(with: outcome.map { _ in nil })
+            return
+        }
         let waiter = state.withLock { state in
             if let waiter = state.waiting.removeValue(forKey: position) { return Optional(waiter) }
             state.early[position] = outcome
@@ -186,6 +266,8 @@ package final class WorkflowRun: Sendable {
                 resolve(position, .success(.null))
             case .cancelRequested:
                 cancel()
+            case .signalReceived(_, let name, let input):
+                deliverSignal(name: name, input: input)
             default:
                 continue
             }

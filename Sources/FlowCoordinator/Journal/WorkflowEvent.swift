@@ -30,6 +30,9 @@ public enum WorkflowEvent: Sendable, Equatable {
     /// back on every replay instead of being computed again.
     case markerRecorded(position: Int, name: String, value: JSONText)
     case cancelRequested(reason: String)
+    /// A signal for the workflow, recorded before its sender was answered; its code
+    /// receives signals in this order. `id` makes a signal sent again count once.
+    case signalReceived(id: String, name: String, input: JSONText)
     /// The workflow's code did not replay this journal: the workflow is parked, and
     /// nothing runs until code that replays it takes it up (``replayRecovered``).
     case replayDiverged(reason: String)
@@ -77,6 +80,7 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .timerFired: "timer_fired"
         case .markerRecorded: "marker_recorded"
         case .cancelRequested: "cancel_requested"
+        case .signalReceived: "signal_received"
         case .replayDiverged: "replay_diverged"
         case .replayRecovered: "replay_recovered"
         case .workflowCompleted: "workflow_completed"
@@ -93,7 +97,7 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .activityCompleted(let position, _, _), .activityFailed(let position, _, _), .activityTimedOut(let position, _),
             .activityParked(let position, _, _), .timerStarted(let position, _, _), .timerFired(let position), .markerRecorded(let position, _, _):
             position
-        case .workflowStarted, .cancelRequested, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
+        case .workflowStarted, .cancelRequested, .signalReceived, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
             nil
         }
     }
@@ -109,7 +113,7 @@ public enum WorkflowEvent: Sendable, Equatable {
 
 extension WorkflowEvent: Codable {
     private enum Key: String, CodingKey {
-        case kind, name, input, scheduled, position, attempt, output, failure, key, fireAt, reason, value
+        case kind, name, input, scheduled, position, attempt, output, failure, key, fireAt, reason, value, id
     }
 
     public init(from decoder: any Decoder) throws {
@@ -151,6 +155,11 @@ extension WorkflowEvent: Codable {
             )
         case "cancel_requested":
             self = .cancelRequested(reason: try container.decode(String.self, forKey: .reason))
+        case "signal_received":
+            self = .signalReceived(
+                id: try container.decode(String.self, forKey: .id), name: try container.decode(String.self, forKey: .name),
+                input: try container.decode(JSONText.self, forKey: .input)
+            )
         case "replay_diverged":
             self = .replayDiverged(reason: try container.decode(String.self, forKey: .reason))
         case "replay_recovered":
@@ -206,6 +215,10 @@ extension WorkflowEvent: Codable {
             try container.encode(reason, forKey: .reason)
         case .replayRecovered:
             break
+        case .signalReceived(let id, let name, let input):
+            try container.encode(id, forKey: .id)
+            try container.encode(name, forKey: .name)
+            try container.encode(input, forKey: .input)
         case .workflowCompleted(let output):
             try container.encode(output, forKey: .output)
         case .workflowFailed(let failure), .workflowCancelled(let failure):

@@ -42,6 +42,8 @@ public struct WorkflowJournal: Sendable, Equatable {
     /// Why the workflow's code last failed to replay this journal, until code that
     /// replays it took the workflow up again.
     public private(set) var divergence: String?
+    /// The ids of the signals recorded, so that one sent again is known.
+    public private(set) var signalIDs: Set<String> = []
     /// The event that ended the workflow, if one has.
     public private(set) var ending: WorkflowEvent?
 
@@ -170,6 +172,9 @@ public struct WorkflowJournal: Sendable, Equatable {
             commands[position] = .timer(key: key, fireAt: fireAt, fired: true)
         case .cancelRequested:
             cancelRequested = true
+        case .signalReceived(let id, _, _):
+            guard !signalIDs.contains(id) else { throw JournalError(.duplicateSignal, at: entry, "records signal \(id) a second time") }
+            signalIDs.insert(id)
         case .replayDiverged(let reason):
             divergence = reason
         case .replayRecovered:
@@ -210,7 +215,7 @@ extension WorkflowJournal {
 public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What kind of violation, for programs.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Value: String { case sequenceGap, beforeStart, duplicateStart, afterEnd, positionOutOfOrder, unknownCommand, alreadyAnswered, unrecognizedEvent }
+        private enum Value: String { case sequenceGap, beforeStart, duplicateStart, afterEnd, positionOutOfOrder, unknownCommand, alreadyAnswered, duplicateSignal, unrecognizedEvent }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -227,6 +232,8 @@ public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let unknownCommand = Code(.unknownCommand)
         /// An answer to a command that already has its outcome.
         public static let alreadyAnswered = Code(.alreadyAnswered)
+        /// A signal whose id the journal has.
+        public static let duplicateSignal = Code(.duplicateSignal)
         /// An event of a kind this build does not know.
         public static let unrecognizedEvent = Code(.unrecognizedEvent)
 

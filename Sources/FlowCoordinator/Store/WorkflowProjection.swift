@@ -34,6 +34,8 @@ enum WorkflowProjection {
             return [Line(kind: .timerFired, stepKey: stepKey, detail: "")]
         case .cancelRequested(let reason):
             return [Line(kind: .cancelRequested, stepKey: nil, detail: reason)]
+        case .signalReceived(let id, let name, let input):
+            return [Line(kind: .signalReceived, stepKey: nil, detail: "\(name) (\(id)): \(input.text.prefix(300))")]
         case .workflowCompleted(let output):
             return [Line(kind: .workflowCompleted, stepKey: nil, detail: "output \(output.text.prefix(500))")]
         case .workflowFailed(let failure):

@@ -113,6 +113,7 @@ public struct HistoryEvent: Sendable, Equatable {
         case timerStarted = "timer started"
         case timerFired = "timer fired"
         case cancelRequested = "cancel requested"
+        case signalReceived = "signal received"
         case workflowCompleted = "workflow completed"
         case workflowFailed = "workflow failed"
         case workflowCancelled = "workflow cancelled"

@@ -61,6 +61,43 @@ public final class WorkflowContext: Sendable {
         _ = try await run.perform(.timer(duration))
     }
 
+    /// Waits for the next signal `S` sent to this workflow (`flow.workflow.signal`) and
+    /// returns its input. Signals are received in the order they were recorded, each once;
+    /// one sent before the workflow asked waits for it. A restart replays them at the same
+    /// points. A signal whose input does not decode as `S.Input` is skipped, with a warning
+    /// in the log; it stays in the workflow's history.
+    public func receive<S: SignalDeclaration>(_ signal: S.Type) async throws -> S.Input {
+        while true {
+            if let received = try await run.receive([S.name], timeout: nil), let input = decode(received.input, as: S.self) { return input }
+        }
+    }
+
+    /// Waits for the next signal `S`, at most `timeout`: a durable wait, as `sleep` is.
+    /// Returns nil when the time passed first.
+    public func receive<S: SignalDeclaration>(_ signal: S.Type, timeout: Duration) async throws -> S.Input? {
+        while true {
+            guard let received = try await run.receive([S.name], timeout: timeout) else { return nil }
+            if let input = decode(received.input, as: S.self) { return input }
+        }
+    }
+
+    /// Waits for the first of several signals (`approve_training` or `reject_training`),
+    /// at most `timeout` when one is given; nil when the time passed first. Ask the result
+    /// which one came with ``ReceivedSignal/input(as:)``.
+    public func receive(oneOf signals: [any SignalDeclaration.Type], timeout: Duration? = nil) async throws -> ReceivedSignal? {
+        guard let received = try await run.receive(Set(signals.map { $0.name }), timeout: timeout) else { return nil }
+        return ReceivedSignal(name: received.name, input: received.input)
+    }
+
+    private func decode<S: SignalDeclaration>(_ text: JSONText, as signal: S.Type) -> S.Input? {
+        do {
+            return try text.decode(S.Input.self)
+        } catch {
+            logger.warning("a signal's input does not decode; skipped", metadata: ["signal.name": "\(S.name)", "error": "\(error)"])
+            return nil
+        }
+    }
+
     /// The coordinator's time when the workflow first got here; the same on every replay.
     /// Use it instead of `Date()`, which a replay would read anew.
     public var now: Date {
@@ -86,6 +123,23 @@ public final class WorkflowContext: Sendable {
     public func sideEffect<Value: Codable & Sendable>(_ name: String = "side_effect", _ body: () throws -> Value) throws -> Value {
         let value = try run.marker(name) { try JSONText(encoding: body()) }
         return try value.decode(Value.self)
+    }
+}
+
+/// A signal ``WorkflowContext/receive(oneOf:timeout:)`` received.
+public struct ReceivedSignal: Sendable, Equatable {
+    /// Which signal it is.
+    public var name: String
+    /// Its input as sent.
+    public var input: JSONText
+
+    /// Whether it is signal `S`.
+    public func `is`<S: SignalDeclaration>(_ signal: S.Type) -> Bool { name == S.name }
+
+    /// Its input as signal `S`'s; throws when it is another signal or does not decode.
+    public func input<S: SignalDeclaration>(as signal: S.Type) throws -> S.Input {
+        guard name == S.name else { throw ActivityFailure.nonRetryable(.invalidInput, "the signal received is \(name), not \(S.name)") }
+        return try input.decode(S.Input.self)
     }
 }
 

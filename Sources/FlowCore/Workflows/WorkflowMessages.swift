@@ -5,6 +5,7 @@ public enum WorkflowCommand {
     public enum Kind: String, Sendable, CaseIterable {
         case start = "flow.workflow.start"
         case cancel = "flow.workflow.cancel"
+        case signal = "flow.workflow.signal"
         case addSchedule = "flow.schedule.add"
         case removeSchedule = "flow.schedule.remove"
     }
@@ -32,6 +33,30 @@ public enum WorkflowCommand {
         public init(workflowID: String, reason: String? = nil) {
             self.workflowID = workflowID
             self.reason = reason
+        }
+    }
+
+    /// The body of `flow.workflow.signal`: a named message with an input for a running
+    /// workflow, recorded in its journal before the command is acknowledged and handed to
+    /// its code once, in the order signals were recorded. `signal_id` (else the AMQP
+    /// message id) makes a command that is sent again count once. With `start_workflow`,
+    /// a workflow that does not exist is started first with `start_input`
+    /// (signal-with-start).
+    public struct Signal: Codable, Sendable, Equatable {
+        public var workflowID: String
+        public var name: String
+        public var input: JSONText?
+        public var signalID: String?
+        public var startWorkflow: String?
+        public var startInput: JSONText?
+
+        public init(workflowID: String, name: String, input: JSONText? = nil, signalID: String? = nil, startWorkflow: String? = nil, startInput: JSONText? = nil) {
+            self.workflowID = workflowID
+            self.name = name
+            self.input = input
+            self.signalID = signalID
+            self.startWorkflow = startWorkflow
+            self.startInput = startInput
         }
     }
 
