@@ -13,8 +13,33 @@ import Foundation
 ///
 /// A branch whose step fails for good parks the workflow; the other branch still runs to
 /// its end, so after a replay only the failed step is left to do.
+///
+/// With `require_approval`, a person decides whether the organisation's model learns from
+/// the document: the analysis runs first, then the workflow waits for the signal
+/// `approve_training` or `reject_training` (`flow workflow signal ID approve_training
+/// --input '{"approver": "ada"}'`), at most `approval_timeout_seconds` (a day by default),
+/// and fine-tunes only when approved. A rejection or no decision in time ends it without a
+/// model, saying which.
 public struct DocumentOnboarding: Workflow {
     public static let name = "document_onboarding"
+
+    /// The signal that lets training go ahead.
+    public enum ApproveTraining: SignalDeclaration {
+        public static let name = "approve_training"
+        public struct Input: Codable, Sendable, Equatable {
+            public var approver: String
+            public init(approver: String) { self.approver = approver }
+        }
+    }
+
+    /// The signal that stops it, with why.
+    public enum RejectTraining: SignalDeclaration {
+        public static let name = "reject_training"
+        public struct Input: Codable, Sendable, Equatable {
+            public var reason: String
+            public init(reason: String) { self.reason = reason }
+        }
+    }
 
     public struct Input: Codable, Sendable {
         /// The document, relative to the data folder of the default worker.
@@ -29,8 +54,15 @@ public struct DocumentOnboarding: Workflow {
         public var training: JSONText?
         /// The chat model of the analysis.
         public var analysisModel: String?
+        /// Wait for `approve_training` (or `reject_training`) after the analysis, before training.
+        public var requireApproval: Bool?
+        /// How long the approval may take; a day when not given.
+        public var approvalTimeoutSeconds: Int?
 
-        public init(path: String? = nil, blobID: String? = nil, documentID: String? = nil, baseModel: String? = nil, lora: JSONText? = nil, training: JSONText? = nil, analysisModel: String? = nil) {
+        public init(
+            path: String? = nil, blobID: String? = nil, documentID: String? = nil, baseModel: String? = nil, lora: JSONText? = nil, training: JSONText? = nil,
+            analysisModel: String? = nil, requireApproval: Bool? = nil, approvalTimeoutSeconds: Int? = nil
+        ) {
             self.path = path
             self.blobID = blobID
             self.documentID = documentID
@@ -38,6 +70,8 @@ public struct DocumentOnboarding: Workflow {
             self.lora = lora
             self.training = training
             self.analysisModel = analysisModel
+            self.requireApproval = requireApproval
+            self.approvalTimeoutSeconds = approvalTimeoutSeconds
         }
     }
 
@@ -62,9 +96,19 @@ public struct DocumentOnboarding: Workflow {
             public var perplexity: Double
         }
 
+        /// What became of the approval, when the input asked for one.
+        public struct Approval: Codable, Sendable, Equatable {
+            /// `approved`, `rejected` or `timed_out`.
+            public var decision: String
+            public var approver: String?
+            public var reason: String?
+        }
+
         public var document: Document
         public var analysis: AnalyzeDocumentContent.Output
-        public var model: Model
+        /// The organisation's model fine-tuned on the document; nil when training was not approved.
+        public var model: Model?
+        public var approval: Approval?
     }
 
     /// The base model when the input names none.
@@ -86,30 +130,47 @@ public struct DocumentOnboarding: Workflow {
 
         let jobID = "onboarding-\(upload.documentID)"
         let baseModel = input.baseModel ?? Self.defaultBaseModel
-        async let analysis = context.execute(
-            AnalyzeDocumentContent.self,
-            .init(documentID: upload.documentID, text: upload.text, model: input.analysisModel)
+        let document = Output.Document(
+            documentID: upload.documentID, source: upload.source, format: upload.format.rawValue, characters: upload.characters,
+            words: upload.words, sections: parsed.sectionCount, chunks: parsed.chunkCount, datasetBlobID: dataset.blobID
         )
+        let analysisInput = AnalyzeDocumentContent.Input(documentID: upload.documentID, text: upload.text, model: input.analysisModel)
+        let train = {
+            try await Self.train(context: context, jobID: jobID, baseModel: baseModel, dataset: dataset.blobID, input: input)
+        }
+
+        guard input.requireApproval == true else {
+            // The analysis and the training side by side.
+            async let analysis = context.execute(AnalyzeDocumentContent.self, analysisInput)
+            let model = try await train()
+            return Output(document: document, analysis: try await analysis, model: model, approval: nil)
+        }
+        // A person reads the analysis, then decides whether the model learns from the document.
+        let analysis = try await context.execute(AnalyzeDocumentContent.self, analysisInput)
+        let timeout = Duration.seconds(input.approvalTimeoutSeconds ?? 86_400)
+        guard let decision = try await context.receive(oneOf: [ApproveTraining.self, RejectTraining.self], timeout: timeout) else {
+            context.logger.info("no training decision in time; not training")
+            return Output(document: document, analysis: analysis, model: nil, approval: .init(decision: "timed_out"))
+        }
+        if decision.is(RejectTraining.self) {
+            let reason = try decision.input(as: RejectTraining.self).reason
+            return Output(document: document, analysis: analysis, model: nil, approval: .init(decision: "rejected", reason: reason))
+        }
+        let approver = try decision.input(as: ApproveTraining.self).approver
+        return Output(document: document, analysis: analysis, model: try await train(), approval: .init(decision: "approved", approver: approver))
+    }
+
+    /// Fine-tunes the organisation's model on the training set, then evaluates the adapter.
+    private static func train(context: WorkflowContext, jobID: String, baseModel: String, dataset: String, input: Input) async throws -> Output.Model {
         let trained = try await context.execute(
             TrainOrganizationalModel.self,
-            .init(jobID: jobID, baseModel: baseModel, dataset: dataset.blobID, lora: input.lora, training: input.training),
+            .init(jobID: jobID, baseModel: baseModel, dataset: dataset, lora: input.lora, training: input.training),
             options: .init(heartbeatTimeout: .seconds(600))
         )
-        let evaluation = try await context.execute(
-            EvaluateModel.self, .init(jobID: jobID, baseModel: baseModel, adapterPath: trained.adapterPath, dataset: dataset.blobID)
-        )
-        let analyzed = try await analysis
-
-        return Output(
-            document: .init(
-                documentID: upload.documentID, source: upload.source, format: upload.format.rawValue, characters: upload.characters,
-                words: upload.words, sections: parsed.sectionCount, chunks: parsed.chunkCount, datasetBlobID: dataset.blobID
-            ),
-            analysis: analyzed,
-            model: .init(
-                jobID: jobID, adapterPath: trained.adapterPath, trainingSteps: trained.steps, finalLoss: trained.finalLoss,
-                evalLoss: evaluation.evalLoss, perplexity: evaluation.perplexity
-            )
+        let evaluation = try await context.execute(EvaluateModel.self, .init(jobID: jobID, baseModel: baseModel, adapterPath: trained.adapterPath, dataset: dataset))
+        return Output.Model(
+            jobID: jobID, adapterPath: trained.adapterPath, trainingSteps: trained.steps, finalLoss: trained.finalLoss,
+            evalLoss: evaluation.evalLoss, perplexity: evaluation.perplexity
         )
     }
 }

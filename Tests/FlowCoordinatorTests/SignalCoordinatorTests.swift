@@ -95,4 +95,42 @@ struct SignalCoordinatorTests {
         #expect(try await harness.store.checkedJournal("started").entries.filter { $0.event.kind == "workflow_started" }.count == 1)
         await harness.shutdown()
     }
+
+    @Test("500 signals to 50 workflows, the coordinator crashing three times on the way: each workflow receives exactly its signals, in order")
+    func signalsSurviveCrashes() async throws {
+        let broker = InMemoryBroker()
+        let harness = try await CoordinatorHarness(
+            workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: fixed),
+            transports: .inMemory(broker), clock: ManualWallClock(), startsCoordinator: false
+        )
+        let input = try JSONText(encoding: CountedEcho.Payload(value: "-"))
+        let ids = (0..<50).map { "collect-\($0)" }
+        // Every command is in the queue before any coordinator runs: 50 starts (by
+        // signal-with-start), 500 signals, 50 stops, each with its own signal id.
+        for round in 0...10 {
+            for id in ids {
+                let word = round == 10 ? "stop" : "\(id)-\(round)"
+                try await harness.sendCommand(
+                    .signal,
+                    WorkflowCommand.Signal(workflowID: id, name: Nudge.name, input: try JSONText(encoding: word), signalID: "\(id)#\(round)", startWorkflow: CollectingWorkflow.name, startInput: input)
+                )
+            }
+        }
+        for crash in 1...3 {
+            let doomed = broker.connect(name: "crashing coordinator \(crash)")
+            let crashing = CrashingStore(harness.store, writesBeforeCrash: 150 * crash) { doomed.close() }
+            harness.startCoordinator(store: crashing, transport: doomed)
+            try await waitUntil { crashing.crashed }
+            await harness.stopCoordinator()
+        }
+        harness.startCoordinator(transport: broker.connect(name: "coordinator after the crashes"))
+        for id in ids {
+            let record = try await harness.waitFor(id, [.completed, .failed, .cancelled], timeout: .seconds(120))
+            #expect(record.status == .completed, "\(id): \(String(describing: record.error))")
+            #expect(try record.output?.decode([String].self) == (0..<10).map { "\(id)-\($0)" }, "\(id) received each of its signals once, in order")
+            let journal = try await harness.store.checkedJournal(id)
+            #expect(journal.signalIDs.count == 11)
+        }
+        await harness.shutdown()
+    }
 }

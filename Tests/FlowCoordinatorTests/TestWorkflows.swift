@@ -148,10 +148,25 @@ struct NudgedWorkflow: Workflow {
     }
 }
 
+/// Collects the words of its nudges until one says "stop", and returns them.
+struct CollectingWorkflow: Workflow {
+    static let name = "collecting"
+
+    func run(context: WorkflowContext, input: CountedEcho.Payload) async throws -> [String] {
+        var words: [String] = []
+        while true {
+            let word = try await context.receive(Nudge.self)
+            if word == "stop" { return words }
+            words.append(word)
+        }
+    }
+}
+
 enum TestWorkflows {
     static func registry() -> WorkflowRegistry {
         var registry = WorkflowRegistry()
         registry.register(NudgedWorkflow())
+        registry.register(CollectingWorkflow())
         registry.register(CountedWorkflow())
         registry.register(TimeoutWorkflow())
         registry.register(ParkingWorkflow())
