@@ -21,8 +21,10 @@ import Synchronization
 /// markers and replay rules; what differs is only that activities are the stubs and
 /// `sleep` returns at once, the clock moved to its end (a one-hour sleep takes no time).
 /// A stub that throws a retryable failure is called again up to the retry policy's
-/// attempts, without the waits between them; a failure for good parks the workflow (the
-/// run stops, `parked`) or is thrown into it, as the call's options say.
+/// attempts, without the waits between them; a failure for good parks its step or is
+/// thrown into the code, as the call's options say. As in the coordinator, a parked step
+/// holds up only the code waiting on it: the other branches run on, and the run stops,
+/// `parked`, once nothing else is in flight.
 public struct WorkflowTestEnvironment: Sendable {
     typealias Stub = @Sendable (JSONText) async throws -> JSONText
 
@@ -77,6 +79,15 @@ public struct WorkflowTestRun: Sendable {
     public var history: WorkflowHistory
     /// The clock when the run stopped: the start plus every sleep.
     public var endTime: Date
+    /// The workflow's code, for queries.
+    var registry: WorkflowRegistry
+
+    /// Asks the workflow query `Q` as it stood when the run stopped: its code is replayed
+    /// from the run's journal, as the coordinator does for a workflow it has not loaded.
+    public func query<Q: QueryDeclaration>(_ query: Q.Type) async throws -> Q.Output {
+        let answer = try await WorkflowReplayer(registry: registry, logger: Logger(label: "flow.test-kit")).query(history, name: Q.name)
+        return try answer.decode(Q.Output.self)
+    }
 
     /// The output, decoded.
     public func output<Output: Decodable>(as type: Output.Type) throws -> Output {
@@ -153,6 +164,8 @@ private final class TestEngine: Sendable {
         // In the order sent, each at its time; a stable sort keeps that order for equal times.
         var signals = self.signals.enumerated().sorted { ($0.element.after, $0.offset) < ($1.element.after, $1.offset) }.map(\.element)
         var parked: String?
+        /// Why the first step that parked did: the run's reason once nothing else moves.
+        var firstPark: String?
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask(executorPreference: run.executor) {
@@ -161,7 +174,7 @@ private final class TestEngine: Sendable {
             run.executor.drain()
             var pending = inputs.makeAsyncIterator()
             var waiting = 0
-            while run.ending == nil, parked == nil {
+            while run.ending == nil {
                 for command in run.takeNewCommands() {
                     switch command.request {
                     case .activity(let call):
@@ -196,7 +209,7 @@ private final class TestEngine: Sendable {
                         continue
                     }
                     guard let next else {
-                        parked = "the workflow waits, but no activity is running, no timer is set and no signal is left to send"
+                        parked = firstPark ?? "the workflow waits, but no activity is running, no timer is set and no signal is left to send"
                         break
                     }
                     let timer = timers.remove(at: next)
@@ -215,7 +228,7 @@ private final class TestEngine: Sendable {
                         run.resolve(position, .failure(ActivityError(activity: call.activity, failure: failure)))
                     case .failure(let failure):
                         append(.activityParked(position: position, attempt: attempts, failure: failure))
-                        parked = "waiting for dead-letter replay: \(call.activity) (position \(position)) failed: \(failure)"
+                        firstPark = firstPark ?? "waiting for dead-letter replay: \(call.activity) (position \(position)) failed: \(failure)"
                     }
                 }
                 run.executor.drain()
@@ -225,7 +238,7 @@ private final class TestEngine: Sendable {
             run.executor.drain()
             inbox.finish()
         }
-        return result(run: run, parked: parked)
+        return result(run: run, parked: parked, registry: registry)
     }
 
     /// Calls a stub as a worker would: again after a retryable failure, up to the policy's
@@ -251,7 +264,7 @@ private final class TestEngine: Sendable {
         }
     }
 
-    private func result(run: WorkflowRun, parked: String?) -> WorkflowTestRun {
+    private func result(run: WorkflowRun, parked: String?, registry: WorkflowRegistry) -> WorkflowTestRun {
         var status = WorkflowStatus.parked
         var output: JSONText?
         var error: ActivityFailure?
@@ -275,7 +288,7 @@ private final class TestEngine: Sendable {
         let events = state.withLock { $0.events }
         return WorkflowTestRun(
             workflowID: workflowID, workflow: workflowName, status: status, output: output, error: error, parkedReason: status == .parked ? parked : nil,
-            history: WorkflowHistory(workflowID: workflowID, workflow: workflowName, events: events), endTime: now
+            history: WorkflowHistory(workflowID: workflowID, workflow: workflowName, events: events), endTime: now, registry: registry
         )
     }
 

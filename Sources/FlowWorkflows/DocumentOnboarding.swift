@@ -23,6 +23,25 @@ import Foundation
 public struct DocumentOnboarding: Workflow {
     public static let name = "document_onboarding"
 
+    /// The query `progress`: the stage the workflow is at, and the decision on training.
+    public enum Progress: QueryDeclaration {
+        public static let name = "progress"
+        public struct Output: Codable, Sendable, Equatable {
+            /// `reading`, `analysing and training`, `analysing`, `waiting for approval`,
+            /// `training`, or `done`.
+            public var stage: String
+            public var documentID: String?
+            /// `approved`, `rejected` or `timed_out`, once decided.
+            public var approval: String?
+
+            public init(stage: String, documentID: String? = nil, approval: String? = nil) {
+                self.stage = stage
+                self.documentID = documentID
+                self.approval = approval
+            }
+        }
+    }
+
     /// The signal that lets training go ahead.
     public enum ApproveTraining: SignalDeclaration {
         public static let name = "approve_training"
@@ -117,6 +136,8 @@ public struct DocumentOnboarding: Workflow {
     public init() {}
 
     public func run(context: WorkflowContext, input: Input) async throws -> Output {
+        let progress = WorkflowState(Progress.Output(stage: "reading"))
+        context.onQuery(Progress.self) { progress.value }
         let upload = try await context.execute(
             ProcessDocumentUpload.self, .init(path: input.path, blobID: input.blobID, documentID: input.documentID),
             options: .init(startToCloseTimeout: .seconds(120))
@@ -139,24 +160,40 @@ public struct DocumentOnboarding: Workflow {
             try await Self.train(context: context, jobID: jobID, baseModel: baseModel, dataset: dataset.blobID, input: input)
         }
 
+        progress.update { $0.documentID = upload.documentID }
+        let output = try await Self.analyseAndTrain(context: context, input: input, analysisInput: analysisInput, document: document, progress: progress, train: train)
+        progress.update { $0.stage = "done" }
+        return output
+    }
+
+    private static func analyseAndTrain(
+        context: WorkflowContext, input: Input, analysisInput: AnalyzeDocumentContent.Input, document: Output.Document, progress: WorkflowState<Progress.Output>,
+        train: () async throws -> Output.Model
+    ) async throws -> Output {
         guard input.requireApproval == true else {
             // The analysis and the training side by side.
+            progress.update { $0.stage = "analysing and training" }
             async let analysis = context.execute(AnalyzeDocumentContent.self, analysisInput)
             let model = try await train()
             return Output(document: document, analysis: try await analysis, model: model, approval: nil)
         }
         // A person reads the analysis, then decides whether the model learns from the document.
+        progress.update { $0.stage = "analysing" }
         let analysis = try await context.execute(AnalyzeDocumentContent.self, analysisInput)
+        progress.update { $0.stage = "waiting for approval" }
         let timeout = Duration.seconds(input.approvalTimeoutSeconds ?? 86_400)
         guard let decision = try await context.receive(oneOf: [ApproveTraining.self, RejectTraining.self], timeout: timeout) else {
             context.logger.info("no training decision in time; not training")
+            progress.update { $0.approval = "timed_out" }
             return Output(document: document, analysis: analysis, model: nil, approval: .init(decision: "timed_out"))
         }
         if decision.is(RejectTraining.self) {
             let reason = try decision.input(as: RejectTraining.self).reason
+            progress.update { $0.approval = "rejected" }
             return Output(document: document, analysis: analysis, model: nil, approval: .init(decision: "rejected", reason: reason))
         }
         let approver = try decision.input(as: ApproveTraining.self).approver
+        progress.update { $0.approval = "approved"; $0.stage = "training" }
         return Output(document: document, analysis: analysis, model: try await train(), approval: .init(decision: "approved", approver: approver))
     }
 

@@ -26,6 +26,17 @@ public struct EchoChain: Workflow {
         public var steps: Int
     }
 
+    /// The query `progress`: how many of its steps are done.
+    public enum Progress: QueryDeclaration {
+        public static let name = "progress"
+        public struct Output: Codable, Sendable, Equatable {
+            public var stepsDone: Int
+            public var steps: Int
+            /// The text as the last step left it.
+            public var text: String
+        }
+    }
+
     struct Hop: Codable, Sendable {
         var text: String
         var step: Int
@@ -37,12 +48,15 @@ public struct EchoChain: Workflow {
         let steps = input.steps ?? 3
         guard (1...1000).contains(steps) else { throw ActivityFailure.nonRetryable(.invalidInput, "steps must be from 1 to 1000, got \(steps)") }
         var text = input.text
+        let progress = WorkflowState(Progress.Output(stepsDone: 0, steps: steps, text: text))
+        context.onQuery(Progress.self) { progress.value }
         for step in 1...steps {
             if step > 1, let pause = input.pauseSeconds, pause > 0 {
                 try await context.sleep(for: .seconds(pause))
             }
             let echoed = try await context.execute(Echo.self, try JSONText(encoding: Hop(text: text, step: step)))
             text = try echoed.decode(Hop.self).text
+            progress.update { $0.stepsDone = step; $0.text = text }
         }
         return Output(text: text, steps: steps)
     }

@@ -10,7 +10,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         commandName: "workflow",
         abstract: "Start, list, inspect and cancel workflows.",
         discussion: "Every subcommand talks to the coordinator over the broker; list and show read its store directly instead when given --data-dir (for when no coordinator runs).",
-        subcommands: [Start.self, List.self, Show.self, Signal.self, Cancel.self, ReplayCheck.self]
+        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Cancel.self, ReplayCheck.self]
     )
 
     struct Start: AsyncParsableCommand {
@@ -200,6 +200,26 @@ struct WorkflowCommandLine: AsyncParsableCommand {
                 if !event.detail.isEmpty { line += "  \(event.detail)" }
                 print(line)
             }
+        }
+    }
+
+    struct Query: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask a workflow a question its code answers from its state, and print the answer as JSON.",
+            discussion: "A running workflow answers as it stands; an ended one is replayed from its journal first. Nothing is recorded."
+        )
+
+        @Argument(help: "The workflow id.")
+        var id: String
+
+        @Argument(help: "The query's name, as the workflow declares it (QueryDeclaration.name).")
+        var name: String
+
+        @OptionGroup var source: WorkflowSource
+
+        func run() async throws {
+            let answer = try await source.read { reader in try await reader.ask(WorkflowQuery.Ask(workflowID: id, name: name)) }
+            print(answer.output.text)
         }
     }
 

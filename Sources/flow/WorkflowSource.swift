@@ -2,7 +2,9 @@ import ArgumentParser
 import FlowClient
 import FlowCoordinator
 import FlowCore
+import FlowWorkflows
 import Foundation
+import Logging
 
 /// Where `flow workflow list|show` read: the coordinator, over the broker, from any
 /// machine that reaches it; or, with `--data-dir`, its store file directly, for when no
@@ -22,13 +24,24 @@ struct WorkflowSource: ParsableArguments {
         var describe: @Sendable (WorkflowQuery.Describe) async throws -> WorkflowDescription
         var history: @Sendable (WorkflowQuery.History) async throws -> WorkflowHistoryPage
         var journal: @Sendable (WorkflowQuery.Journal) async throws -> WorkflowJournalPage
+        /// A workflow's own query, answered by its code (`flow.workflow.query`).
+        var ask: @Sendable (WorkflowQuery.Ask) async throws -> WorkflowQueryResult
     }
 
     func read<Result: Sendable>(_ body: @Sendable (Reader) async throws -> Result) async throws -> Result {
         do {
             if let dataDir {
-                let answers = WorkflowQueryAnswers(store: try CoordinatorStoreOptions(dataDir: dataDir).openForReading())
-                return try await body(Reader(list: answers.list, describe: answers.describe, history: answers.history, journal: answers.journal))
+                let store = try CoordinatorStoreOptions(dataDir: dataDir).openForReading()
+                let answers = WorkflowQueryAnswers(store: store)
+                // No coordinator: the workflow's code is replayed here, from its journal.
+                let ask: @Sendable (WorkflowQuery.Ask) async throws -> WorkflowQueryResult = { ask in
+                    let entries = try await store.journal(workflowID: ask.workflowID)
+                    guard case .workflowStarted(let workflow, _)? = entries.first?.event else { throw ValidationError("no workflow has id \(ask.workflowID)") }
+                    let replayer = WorkflowReplayer(registry: ApplicationWorkflows.registry(), logger: Logger(label: "flow.workflow"))
+                    let output = try await replayer.query(WorkflowHistory(workflowID: ask.workflowID, workflow: workflow, events: entries), name: ask.name)
+                    return WorkflowQueryResult(workflowID: ask.workflowID, name: ask.name, output: output)
+                }
+                return try await body(Reader(list: answers.list, describe: answers.describe, history: answers.history, journal: answers.journal, ask: ask))
             }
             let logger = connection.logger(label: "flow.workflow")
             let amqp = try await connection.connect(as: "flow workflow", logger: logger)
@@ -39,7 +52,8 @@ struct WorkflowSource: ParsableArguments {
                             list: { try await client.query(.list, $0, as: WorkflowPage.self) },
                             describe: { try await client.query(.describe, $0, as: WorkflowDescription.self) },
                             history: { try await client.query(.history, $0, as: WorkflowHistoryPage.self) },
-                            journal: { try await client.query(.journal, $0, as: WorkflowJournalPage.self) }
+                            journal: { try await client.query(.journal, $0, as: WorkflowJournalPage.self) },
+                            ask: { try await client.query(.workflowState, $0, as: WorkflowQueryResult.self) }
                         )
                     )
                 }

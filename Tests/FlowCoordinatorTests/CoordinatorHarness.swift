@@ -128,6 +128,13 @@ final class CoordinatorHarness: Sendable {
         try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try FlowJSON.encode(body))))
     }
 
+    func sendQuery<Body: Encodable>(_ kind: WorkflowQuery.Kind, _ body: Body, replyTo: String) async throws {
+        let properties = AMQPProperties(
+            contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: UUID().uuidString, replyTo: replyTo, type: kind.rawValue
+        )
+        try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try FlowJSON.encode(body))))
+    }
+
     func shutdown() async {
         await stopCoordinator()
         let task = workerTask.withLock { $0 }

@@ -176,6 +176,15 @@ struct WorkflowCommandLineTests {
         let cancelUnknown = try await flow(["workflow", "cancel", "no-such-workflow"] + broker)
         #expect(cancelUnknown.status == 1)
         #expect(cancelUnknown.standardOutput.contains("no workflow has id no-such-workflow"))
+        // Its own query, over the broker and from the store with no coordinator asked: the
+        // ended workflow's code is replayed from its journal, and answers the same.
+        let queried = try await flow(["workflow", "query", "cli-1", "progress"] + broker)
+        #expect(queried.status == 0, "\(queried.standardError)")
+        #expect(queried.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"steps":2,"steps_done":2,"text":"cli"}"#, "\(queried.standardOutput)")
+        let queriedFromStore = try await flow(["workflow", "query", "cli-1", "progress"] + store)
+        #expect(queriedFromStore.standardOutput == queried.standardOutput, "\(queriedFromStore.standardError)")
+        let unknownQuery = try await flow(["workflow", "query", "cli-1", "nothing"] + broker)
+        #expect(unknownQuery.status != 0 && unknownQuery.standardError.contains("answers no query named nothing (it answers: progress)"), "\(unknownQuery.standardError)")
         // A signal is recorded only for a workflow that is open: cli-1 has ended, and no
         // workflow has the other id; each refusal says why and exits 1.
         let signalEnded = try await flow(["workflow", "signal", "cli-1", "approve_training", "--input", #"{"approver": "ada"}"#] + broker)

@@ -133,4 +133,40 @@ struct SignalCoordinatorTests {
         }
         await harness.shutdown()
     }
+
+    @Test("a query answers from the running workflow's state, from a replay once it ended, and says which queries exist when asked another; it records nothing")
+    func queries() async throws {
+        let broker = InMemoryBroker()
+        let harness = try await harness(broker)
+        let answers = "query-answers"
+        try await harness.requester.declare(Topology(queues: [.init(name: answers), .init(name: "signal-answers-q")]))
+        func ask(_ workflowID: String, _ name: String) async throws -> AMQPMessage {
+            let before = broker.messages(in: answers).count
+            try await harness.sendQuery(.workflowState, WorkflowQuery.Ask(workflowID: workflowID, name: name), replyTo: answers)
+            try await waitUntil { broker.messages(in: answers).count > before }
+            return broker.messages(in: answers)[before]
+        }
+        func words(_ message: AMQPMessage) throws -> [String]? {
+            guard message.properties.type == WorkflowQuery.answerType else { return nil }
+            return try FlowJSON.decode(WorkflowQueryResult.self, from: Data(message.body)).output.decode([String].self)
+        }
+        try await harness.coordinator.start(workflow: NudgedWorkflow.name, id: "asked", input: try JSONText(encoding: CountedEcho.Payload(value: "-")), recipient: nil)
+        #expect(try words(try await ask("asked", WordsSoFar.name)) == [])
+        _ = try await signal(harness, broker, .init(workflowID: "asked", name: Nudge.name, input: try JSONText(encoding: "one"), signalID: "q1"), answers: "signal-answers-q")
+        try await waitUntil { try await words(try await ask("asked", WordsSoFar.name)) == ["one"] }
+        let journalBefore = try await harness.store.journal(workflowID: "asked")
+        _ = try await ask("asked", WordsSoFar.name)
+        #expect(try await harness.store.journal(workflowID: "asked") == journalBefore, "a query records nothing")
+
+        _ = try await signal(harness, broker, .init(workflowID: "asked", name: Nudge.name, input: try JSONText(encoding: "two"), signalID: "q2"), answers: "signal-answers-q")
+        _ = try await harness.waitFor("asked", [.completed, .failed], timeout: .seconds(60))
+        #expect(try words(try await ask("asked", WordsSoFar.name)) == ["one", "two"], "an ended workflow answers from a replay of its journal")
+
+        let unknown = try await ask("asked", "no_such_query")
+        let refusal = try FlowJSON.decode(CommandAnswer.self, from: Data(unknown.body))
+        #expect(!refusal.accepted && refusal.message.contains("answers no query named no_such_query (it answers: words_so_far)"), "\(refusal.message)")
+        let nobody = try FlowJSON.decode(CommandAnswer.self, from: Data(try await ask("nobody", WordsSoFar.name).body))
+        #expect(!nobody.accepted && nobody.message.contains("no workflow has id nobody"), "\(nobody.message)")
+        await harness.shutdown()
+    }
 }

@@ -136,15 +136,25 @@ enum Nudge: SignalDeclaration {
     typealias Input = String
 }
 
+/// The words a workflow has taken so far.
+enum WordsSoFar: QueryDeclaration {
+    static let name = "words_so_far"
+    typealias Output = [String]
+}
+
 /// Waits for two nudges, echoes their words through `counted_echo`, and returns them.
 struct NudgedWorkflow: Workflow {
     static let name = "nudged"
 
     func run(context: WorkflowContext, input: CountedEcho.Payload) async throws -> [String] {
+        let words = WorkflowState<[String]>([])
+        context.onQuery(WordsSoFar.self) { words.value }
         let first = try await context.receive(Nudge.self)
         let echoed = try await context.execute(CountedEcho.self, .init(value: first))
+        words.update { $0.append(echoed.value) }
         let second = try await context.receive(Nudge.self)
-        return [echoed.value, second]
+        words.update { $0.append(second) }
+        return words.value
     }
 }
 

@@ -121,3 +121,21 @@ struct DocumentOnboardingTests {
         #expect(replay.replays, "\(replay)")
     }
 }
+
+extension DocumentOnboardingTests {
+    @Test("progress says where a run stands: done with its decision, or the stage it stopped at")
+    func progress() async throws {
+        let timedOut = try await environment().run(DocumentOnboarding(), input: .init(path: "a.md", documentID: "doc-4", requireApproval: true, approvalTimeoutSeconds: 60))
+        #expect(try await timedOut.query(DocumentOnboarding.Progress.self) == .init(stage: "done", documentID: "doc-4", approval: "timed_out"))
+        let parked = try await environment { _ in throw ActivityFailure.nonRetryable(.missingAPIKey, "no key") }
+            .run(DocumentOnboarding(), input: .init(path: "a.md", documentID: "doc-5"))
+        #expect(parked.status == .parked)
+        #expect(try await parked.query(DocumentOnboarding.Progress.self) == .init(stage: "analysing and training", documentID: "doc-5"))
+        await #expect(throws: ActivityFailure.self) { try await parked.query(NoSuchQuery.self) }
+    }
+}
+
+enum NoSuchQuery: QueryDeclaration {
+    static let name = "no_such_query"
+    typealias Output = String
+}

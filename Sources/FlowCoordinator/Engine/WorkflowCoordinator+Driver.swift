@@ -28,6 +28,8 @@ extension WorkflowCoordinator {
         /// A signal to record and hand to the code; `done` receives what came of it (nil:
         /// the run stopped first, record it without it).
         case signal(id: String, name: String, input: JSONText, done: CheckedContinuation<SignalOutcome?, any Error>)
+        /// A query to answer from the code's state (nil: the run stopped first, replay it).
+        case query(name: String, done: CheckedContinuation<JSONText?, any Error>)
         /// Work arrived on the run's executor outside a drain.
         case wake
     }
@@ -112,6 +114,8 @@ extension WorkflowCoordinator {
                 done?.resume(returning: false)
             case .signal(_, _, _, let done):
                 done.resume(returning: nil)
+            case .query(_, let done):
+                done.resume(returning: nil)
             case .timerFired, .wake:
                 continue
             }
@@ -192,6 +196,9 @@ extension WorkflowCoordinator {
                     } catch {
                         done.resume(throwing: error)
                     }
+                case .query(let name, let done):
+                    // Between two facts: the code is suspended, its state whole.
+                    done.resume(with: Result { try run.answerQuery(name) })
                 case .wake:
                     break
                 }

@@ -28,6 +28,10 @@ extension WorkflowCoordinator {
                 case .history: try await publishAnswer(try await answers.history(try decodeQuery(WorkflowQuery.History.self, delivery)), type: WorkflowQuery.answerType, to: recipient)
                 case .journal: try await publishAnswer(try await answers.journal(try decodeQuery(WorkflowQuery.Journal.self, delivery)), type: WorkflowQuery.answerType, to: recipient)
                 case .schedules: try await publishAnswer(try await answers.schedules(), type: WorkflowQuery.answerType, to: recipient)
+                case .workflowState:
+                    let ask = try decodeQuery(WorkflowQuery.Ask.self, delivery)
+                    let output = try await query(workflowID: ask.workflowID, name: ask.name)
+                    try await publishAnswer(WorkflowQueryResult(workflowID: ask.workflowID, name: ask.name, output: output), type: WorkflowQuery.answerType, to: recipient)
                 }
             } catch let failure as ActivityFailure {
                 try await publishAnswer(CommandAnswer(accepted: false, command: kind.rawValue, message: failure.description), type: CommandAnswer.messageType, to: recipient)

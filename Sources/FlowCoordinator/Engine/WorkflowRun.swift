@@ -53,6 +53,8 @@ package final class WorkflowRun: Sendable {
         var nextReceiver = 0
         /// The timer positions of `receive`s with a timeout: which receiver each would end.
         var timeouts: [Int: Int] = [:]
+        /// The code's query handlers, by query name.
+        var queries: [String: @Sendable () throws -> JSONText] = [:]
     }
 
     /// A `receive` waiting for a signal of one of its names (nil when its timeout fires first).
@@ -172,6 +174,22 @@ package final class WorkflowRun: Sendable {
         } onCancel: {
             cancelReceiver(token)
         }
+    }
+
+    /// Answers query `name` with the handler the code registered for it. The engine calls it
+    /// between two drains, so the handler reads the state as the last fact left it.
+    package func answerQuery(_ name: String) throws -> JSONText {
+        let (handler, known) = state.withLock { state in (state.queries[name], state.queries.keys.sorted()) }
+        guard let handler else {
+            throw ActivityFailure.nonRetryable(
+                .invalidInput, "workflow \(workflowID) (\(workflowName)) answers no query named \(name)" + (known.isEmpty ? " (it answers none)" : " (it answers: \(known.joined(separator: ", ")))")
+            )
+        }
+        return try handler()
+    }
+
+    func registerQuery(_ name: String, _ handler: @escaping @Sendable () throws -> JSONText) {
+        state.withLock { $0.queries[name] = handler }
     }
 
     private func cancelReceiver(_ token: Int) {

@@ -41,20 +41,51 @@ public struct WorkflowReplayer: Sendable {
         guard let started = journal.started, let startedAt = journal.entries.first?.recordedAt else {
             return result(.unreadable("the history has no events"))
         }
+        let (verdict, issued) = await replaying(journal, of: history, entry: entry, input: started.input, startedAt: startedAt) { run in
+            (Self.verdict(run, journal: journal), run.issuedCount)
+        }
+        return result(verdict, commands: min(issued, journal.commands.count))
+    }
+
+    /// Runs the code of `entry` against `journal` on a run of its own, hands the run to
+    /// `inspect` once the journal is applied, then stops the run and lets its tasks end.
+    private func replaying<Value: Sendable>(
+        _ journal: WorkflowJournal, of history: WorkflowHistory, entry: WorkflowRegistry.Entry, input: JSONText, startedAt: Date,
+        inspect: (WorkflowRun) -> Value
+    ) async -> Value {
         let run = WorkflowRun(workflowID: history.workflowID, workflowName: history.workflow, recorded: journal.commands) {}
         let context = WorkflowContext(run: run, startedAt: startedAt, clock: clock, logger: logger)
-        let verdict: ReplayResult.Verdict = await withTaskGroup(of: Void.self) { group in
+        return await withTaskGroup(of: Void.self) { group in
             group.addTask(executorPreference: run.executor) {
-                do { run.finish(.returned(try await entry.run(started.input, context))) } catch { run.finish(.threw(error)) }
+                do { run.finish(.returned(try await entry.run(input, context))) } catch { run.finish(.threw(error)) }
             }
             _ = run.replay(journal, cancel: { group.cancelAll() })
-            let verdict = Self.verdict(run, journal: journal)
+            let value = inspect(run)
             run.stop()
             group.cancelAll()
             run.executor.drain()
-            return verdict
+            return value
         }
-        return result(verdict, commands: min(run.issuedCount, journal.commands.count))
+    }
+
+    /// Replays a history through its workflow's code, then asks the code query `name`: the
+    /// answer for a workflow that runs nowhere (it ended, or waits to be taken up), from
+    /// its state at the end of its journal. Nothing is recorded.
+    public func query(_ history: WorkflowHistory, name: String) async throws -> JSONText {
+        guard let entry = registry.entry(named: history.workflow) else {
+            throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow named '\(history.workflow)' is registered here, so its queries cannot be answered")
+        }
+        let journal = try WorkflowJournal(history.events)
+        guard let started = journal.started, let startedAt = journal.entries.first?.recordedAt else {
+            throw ActivityFailure.nonRetryable(.invalidInput, "workflow \(history.workflowID)'s history has no events")
+        }
+        let answer: Result<JSONText, any Error> = await replaying(journal, of: history, entry: entry, input: started.input, startedAt: startedAt) { run in
+            if let divergence = run.divergence {
+                return .failure(ActivityFailure.nonRetryable(.invalidInput, "workflow \(history.workflowID)'s code does not replay its journal, so it cannot answer: \(divergence)"))
+            }
+            return Result { try run.answerQuery(name) }
+        }
+        return try answer.get()
     }
 
     /// Replays each history; the results are in the same order.

@@ -89,6 +89,15 @@ public final class WorkflowContext: Sendable {
         return ReceivedSignal(name: received.name, input: received.input)
     }
 
+    /// Answers query `Q` with `handler`, from now on: `flow workflow query ID NAME` and
+    /// `flow.workflow.query` call it, between two facts of the journal, and send back what
+    /// it returns. A handler reads the workflow's state (``WorkflowState``); it must not
+    /// change it, and nothing it does is recorded. A later call for the same query
+    /// replaces the handler.
+    public func onQuery<Q: QueryDeclaration>(_ query: Q.Type, _ handler: @escaping @Sendable () throws -> Q.Output) {
+        run.registerQuery(Q.name) { try JSONText(encoding: handler()) }
+    }
+
     private func decode<S: SignalDeclaration>(_ text: JSONText, as signal: S.Type) -> S.Input? {
         do {
             return try text.decode(S.Input.self)

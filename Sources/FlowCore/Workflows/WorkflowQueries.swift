@@ -15,6 +15,8 @@ public enum WorkflowQuery {
         case history = "flow.workflow.history"
         case journal = "flow.workflow.journal"
         case schedules = "flow.schedule.list"
+        /// A query a workflow's code answers from its state (``Ask``).
+        case workflowState = "flow.workflow.query"
     }
 
     /// The AMQP `type` of every answer to a query.
@@ -46,6 +48,20 @@ public enum WorkflowQuery {
             self.idContains = idContains
             self.limit = limit
             self.page = page
+        }
+    }
+
+    /// `flow.workflow.query`: asks a workflow's code a question it declared
+    /// (`QueryDeclaration`), answered from its state as it stands, without changing it.
+    /// The answer is a ``WorkflowQueryResult``.
+    public struct Ask: Codable, Sendable, Equatable {
+        public var workflowID: String
+        /// The query's name.
+        public var name: String
+
+        public init(workflowID: String, name: String) {
+            self.workflowID = workflowID
+            self.name = name
         }
     }
 
@@ -270,5 +286,20 @@ public struct WorkflowJournalPage: Codable, Sendable, Equatable {
         self.workflow = workflow
         self.events = events
         self.nextAfter = nextAfter
+    }
+}
+
+/// The answer to `flow.workflow.query`: what the workflow's query handler returned.
+public struct WorkflowQueryResult: Codable, Sendable, Equatable {
+    public var `protocol`: Int64
+    public var workflowID: String
+    public var name: String
+    public var output: JSONText
+
+    public init(workflowID: String, name: String, output: JSONText) {
+        self.protocol = FlowProtocol.version
+        self.workflowID = workflowID
+        self.name = name
+        self.output = output
     }
 }
