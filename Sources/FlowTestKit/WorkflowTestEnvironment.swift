@@ -171,7 +171,7 @@ private final class TestEngine: Sendable {
             group.addTask(executorPreference: run.executor) {
                 do { run.finish(.returned(try await entry.run(input, context))) } catch { run.finish(.threw(error)) }
             }
-            run.executor.drain()
+            run.settle()
             var pending = inputs.makeAsyncIterator()
             var waiting = 0
             while run.ending == nil {
@@ -205,7 +205,7 @@ private final class TestEngine: Sendable {
                         let id = "test-signal-\(self.signals.count - signals.count)"
                         append(.signalReceived(id: id, name: signal.name, input: signal.input))
                         run.deliverSignal(name: signal.name, input: signal.input)
-                        run.executor.drain()
+                        run.settle()
                         continue
                     }
                     guard let next else {
@@ -231,7 +231,7 @@ private final class TestEngine: Sendable {
                         firstPark = firstPark ?? "waiting for dead-letter replay: \(call.activity) (position \(position)) failed: \(failure)"
                     }
                 }
-                run.executor.drain()
+                run.settle()
             }
             run.stop()
             group.cancelAll()

@@ -169,4 +169,23 @@ struct SignalCoordinatorTests {
         #expect(!nobody.accepted && nobody.message.contains("no workflow has id nobody"), "\(nobody.message)")
         await harness.shutdown()
     }
+
+    @Test("a signal handler's state and a condition on it carry across a restart: the condition holds after the second signal, sent to the new coordinator", arguments: ["SQLite", "in memory"])
+    func conditionAcrossARestart(store: String) async throws {
+        let broker = InMemoryBroker()
+        let harness = try await harness(broker, inMemoryStore: store == "in memory")
+        let answers = "signal-answers"
+        try await harness.requester.declare(Topology(queues: [.init(name: answers)]))
+        try await harness.coordinator.start(workflow: HandlingWorkflow.name, id: "handled", input: try JSONText(encoding: CountedEcho.Payload(value: "x")), recipient: nil)
+        _ = try await signal(harness, broker, .init(workflowID: "handled", name: Nudge.name, input: try JSONText(encoding: "one"), signalID: "h1"), answers: answers)
+        try await waitUntil { counter.all.values.reduce(0, +) == 1 }
+        await harness.stopCoordinator()
+        harness.startCoordinator()
+        #expect(try await harness.coordinator.query(workflowID: "handled", name: WordsSoFar.name).decode([String].self) == ["one"], "the handler's state, rebuilt by the replay")
+        _ = try await signal(harness, broker, .init(workflowID: "handled", name: Nudge.name, input: try JSONText(encoding: "two"), signalID: "h2"), answers: answers)
+        let record = try await harness.waitFor("handled", [.completed, .failed], timeout: .seconds(60))
+        #expect(try record.output?.decode([String].self) == ["x", "one", "two"])
+        #expect(counter.all.values.allSatisfy { $0 == 1 })
+        await harness.shutdown()
+    }
 }

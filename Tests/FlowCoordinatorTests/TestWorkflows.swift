@@ -172,11 +172,26 @@ struct CollectingWorkflow: Workflow {
     }
 }
 
+/// Collects nudges in a signal handler until it has two, and returns them.
+struct HandlingWorkflow: Workflow {
+    static let name = "handling"
+
+    func run(context: WorkflowContext, input: CountedEcho.Payload) async throws -> [String] {
+        let words = WorkflowState<[String]>([])
+        context.onSignal(Nudge.self) { word in words.update { $0.append(word) } }
+        context.onQuery(WordsSoFar.self) { words.value }
+        let echoed = try await context.execute(CountedEcho.self, input)
+        try await context.condition { words.value.count >= 2 }
+        return [echoed.value] + words.value
+    }
+}
+
 enum TestWorkflows {
     static func registry() -> WorkflowRegistry {
         var registry = WorkflowRegistry()
         registry.register(NudgedWorkflow())
         registry.register(CollectingWorkflow())
+        registry.register(HandlingWorkflow())
         registry.register(CountedWorkflow())
         registry.register(TimeoutWorkflow())
         registry.register(ParkingWorkflow())

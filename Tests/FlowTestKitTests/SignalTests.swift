@@ -97,3 +97,40 @@ struct SignalTests {
         return registry
     }
 }
+
+enum Total: QueryDeclaration {
+    static let name = "total"
+    typealias Output = Int
+}
+
+/// Adds up `add_number` signals in a handler, until the total reaches 10 or ten minutes pass.
+struct TallyWorkflow: Workflow {
+    static let name = "tally"
+    func run(context: WorkflowContext, input: JSONText) async throws -> Int {
+        let total = WorkflowState(0)
+        context.onSignal(AddNumber.self) { number in total.update { $0 += number } }
+        context.onQuery(Total.self) { total.value }
+        let reached = try await context.condition(timeout: .seconds(600)) { total.value >= 10 }
+        return reached ? total.value : -total.value
+    }
+}
+
+extension SignalTests {
+    @Test("signal handlers change state, and condition returns once it holds, or false when its timeout passes first", arguments: [
+        ([3, 4, 5], 12, 180.0),
+        ([1, 2], -3, 600),
+    ])
+    func condition(numbers: [Int], expected: Int, seconds: Double) async throws {
+        var environment = WorkflowTestEnvironment()
+        for (index, number) in numbers.enumerated() { try environment.signal(AddNumber.self, number, after: .seconds(60 * (index + 1))) }
+        let run = try await environment.run(TallyWorkflow(), input: .emptyObject)
+        #expect(run.status == .completed)
+        #expect(try run.output(as: Int.self) == expected)
+        #expect(run.endTime == environment.startTime.addingTimeInterval(seconds))
+        #expect(try await run.query(Total.self) == abs(expected), "the state, rebuilt by replaying the journal")
+        var registry = WorkflowRegistry()
+        registry.register(TallyWorkflow())
+        let replay = await WorkflowReplayer(registry: registry, logger: Logger(label: "test")).replay(run.history)
+        #expect(replay.replays, "\(replay)")
+    }
+}

@@ -202,7 +202,7 @@ extension WorkflowCoordinator {
                 case .wake:
                     break
                 }
-                run.executor.drain()
+                run.settle()
             }
         } catch {
             return .threw(error)

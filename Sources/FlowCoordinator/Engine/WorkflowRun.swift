@@ -37,7 +37,7 @@ package final class WorkflowRun: Sendable {
         package var value: JSONText?
     }
 
-    private struct State {
+    struct State {
         var recorded: [WorkflowJournal.Command]
         var requests: [Request] = []
         var new: [NewCommand] = []
@@ -55,6 +55,19 @@ package final class WorkflowRun: Sendable {
         var timeouts: [Int: Int] = [:]
         /// The code's query handlers, by query name.
         var queries: [String: @Sendable () throws -> JSONText] = [:]
+        /// The code's signal handlers, by signal name: a signal with one goes to it, not to `receive`.
+        var signalHandlers: [String: @Sendable (JSONText) -> Void] = [:]
+        /// The code's `condition`s waiting for their predicate.
+        var conditions: [Condition] = []
+        /// The timer positions of `condition`s with a timeout: which condition each would end.
+        var conditionTimeouts: [Int: Int] = [:]
+    }
+
+    /// A `condition` waiting for its predicate to hold (false when its timeout fires first).
+    struct Condition {
+        var token: Int
+        var predicate: @Sendable () -> Bool
+        var continuation: CheckedContinuation<Bool, any Error>
     }
 
     /// A `receive` waiting for a signal of one of its names (nil when its timeout fires first).
@@ -67,7 +80,8 @@ package final class WorkflowRun: Sendable {
     package let workflowID: String
     package let workflowName: String
     package let executor: WorkflowExecutor
-    private let state: Mutex<State>
+    /// Everything the run knows, behind one lock (`WorkflowRun+Signals.swift` shares it).
+    let state: Mutex<State>
 
     package init(workflowID: String, workflowName: String, recorded: [WorkflowJournal.Command], jobArrivedWhileIdle: @escaping @Sendable () -> Void) {
         self.workflowID = workflowID
@@ -111,7 +125,7 @@ package final class WorkflowRun: Sendable {
         return value
     }
 
-    private func issue(_ request: Request) throws -> Int {
+    func issue(_ request: Request) throws -> Int {
         try state.withLock { state in
             try Self.check(&state, request, workflowID: workflowID)
             let position = state.requests.count - 1
@@ -143,64 +157,6 @@ package final class WorkflowRun: Sendable {
         state.requests.append(request)
     }
 
-    /// The next signal named `name` the code has not received, waiting for one when there
-    /// is none. With a `timeout`, the wait is a durable timer, a command like `sleep`; nil
-    /// when it fires first. A signal that came before the call is taken at once, with no
-    /// timer: on a replay the signals arrive at the same points, so the same happens.
-    func receive(_ names: Set<String>, timeout: Duration?) async throws -> (name: String, input: JSONText)? {
-        let buffered = try state.withLock { state -> (name: String, input: JSONText)? in
-            guard !state.stopped else { throw CancellationError() }
-            guard let index = state.signals.firstIndex(where: { names.contains($0.name) }) else { return nil }
-            return state.signals.remove(at: index)
-        }
-        if let buffered { return buffered }
-        let position = try timeout.map { try issue(.timer($0)) }
-        let token = state.withLock { state in
-            state.nextReceiver += 1
-            return state.nextReceiver
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(name: String, input: JSONText)?, any Error>) in
-                let now = state.withLock { state -> Result<(name: String, input: JSONText)?, any Error>? in
-                    // Its timer fired before the code got to wait.
-                    if let position, state.early.removeValue(forKey: position) != nil { return .success(nil) }
-                    state.receivers.append(Receiver(token: token, names: names, continuation: continuation))
-                    if let position { state.timeouts[position] = token }
-                    return nil
-                }
-                if let now { continuation.resume(with: now) }
-                if Task.isCancelled { cancelReceiver(token) }
-            }
-        } onCancel: {
-            cancelReceiver(token)
-        }
-    }
-
-    /// Answers query `name` with the handler the code registered for it. The engine calls it
-    /// between two drains, so the handler reads the state as the last fact left it.
-    package func answerQuery(_ name: String) throws -> JSONText {
-        let (handler, known) = state.withLock { state in (state.queries[name], state.queries.keys.sorted()) }
-        guard let handler else {
-            throw ActivityFailure.nonRetryable(
-                .invalidInput, "workflow \(workflowID) (\(workflowName)) answers no query named \(name)" + (known.isEmpty ? " (it answers none)" : " (it answers: \(known.joined(separator: ", ")))")
-            )
-        }
-        return try handler()
-    }
-
-    func registerQuery(_ name: String, _ handler: @escaping @Sendable () throws -> JSONText) {
-        state.withLock { $0.queries[name] = handler }
-    }
-
-    private func cancelReceiver(_ token: Int) {
-        let receiver = state.withLock { state -> Receiver? in
-            guard let index = state.receivers.firstIndex(where: { $0.token == token }) else { return nil }
-            state.timeouts = state.timeouts.filter { $0.value != token }
-            return state.receivers.remove(at: index)
-        }
-        receiver?.continuation.resume(throwing: CancellationError())
-    }
-
     private func cancel(_ position: Int) {
         state.withLock { $0.waiting.removeValue(forKey: position) }?.resume(throwing: CancellationError())
     }
@@ -212,21 +168,6 @@ package final class WorkflowRun: Sendable {
 
     // MARK: The engine's side
 
-    /// Hands a recorded signal to the code: to the oldest `receive` waiting for its name,
-    /// or to the next one that asks (its job runs at the next drain).
-    package func deliverSignal(name: String, input: JSONText) {
-        let receiver = state.withLock { state -> Receiver? in
-            guard let index = state.receivers.firstIndex(where: { $0.names.contains(name) }) else {
-                state.signals.append((name, input))
-                return nil
-            }
-            let receiver = state.receivers.remove(at: index)
-            state.timeouts = state.timeouts.filter { $0.value != receiver.token }
-            return receiver
-        }
-        receiver?.continuation.resume(returning: (name, input))
-    }
-
     /// Resumes the code waiting at `position` (its job runs at the next drain).
     package func resolve(_ position: Int, _ outcome: Result<JSONText, any Error>) {
         // The timeout of a `receive`: it ends the wait with no signal.
@@ -236,6 +177,15 @@ package final class WorkflowRun: Sendable {
         }
         if let timedOut {
             timedOut.continuation.resume(with: outcome.map { _ in nil })
+            return
+        }
+        // The timeout of a `condition`: it ends the wait, the predicate unmet.
+        let lapsed = state.withLock { state -> Condition? in
+            guard let token = state.conditionTimeouts.removeValue(forKey: position), let index = state.conditions.firstIndex(where: { $0.token == token }) else { return nil }
+            return state.conditions.remove(at: index)
+        }
+        if let lapsed {
+            lapsed.continuation.resume(with: outcome.map { _ in false })
             return
         }
         let waiter = state.withLock { state in
@@ -270,7 +220,7 @@ package final class WorkflowRun: Sendable {
     /// command. Stops early when the code diverges or ends. `cancel` cancels the code's
     /// tasks, for a recorded cancel request. Returns how many outcomes it applied.
     func replay(_ journal: WorkflowJournal, cancel: () -> Void) -> Int {
-        executor.drain()
+        settle()
         var replayed = 0
         for entry in journal.entries {
             if divergence != nil || ending != nil { break }
@@ -290,7 +240,7 @@ package final class WorkflowRun: Sendable {
                 continue
             }
             replayed += 1
-            executor.drain()
+            settle()
         }
         checkEveryRecordedCommandIssued()
         return replayed

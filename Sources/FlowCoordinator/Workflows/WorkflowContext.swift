@@ -89,6 +89,32 @@ public final class WorkflowContext: Sendable {
         return ReceivedSignal(name: received.name, input: received.input)
     }
 
+    /// Handles signal `S` with `handler`, from now on: each signal of that name, in the
+    /// order recorded, goes to it instead of to `receive`; those that came before go to it
+    /// at once. A handler changes the workflow's state (``WorkflowState``); the code waits
+    /// for the change with ``condition(timeout:_:)``. A signal whose input does not decode
+    /// is skipped, with a warning in the log.
+    public func onSignal<S: SignalDeclaration>(_ signal: S.Type, _ handler: @escaping @Sendable (S.Input) -> Void) {
+        let logger = self.logger
+        run.registerSignalHandler(S.name) { text in
+            do {
+                handler(try text.decode(S.Input.self))
+            } catch {
+                logger.warning("a signal's input does not decode; skipped", metadata: ["signal.name": "\(S.name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Waits, durably, until `predicate` holds: it is checked now and after every fact the
+    /// workflow takes (a signal, an activity's outcome, a timer), at the same points on
+    /// every replay. With `timeout`, at most that long (a durable timer, as `sleep` is).
+    /// Returns true when the predicate held, false when the time passed first. The
+    /// predicate reads the workflow's state and must not change it.
+    @discardableResult
+    public func condition(timeout: Duration? = nil, _ predicate: @escaping @Sendable () -> Bool) async throws -> Bool {
+        try await run.condition(timeout: timeout, predicate)
+    }
+
     /// Answers query `Q` with `handler`, from now on: `flow workflow query ID NAME` and
     /// `flow.workflow.query` call it, between two facts of the journal, and send back what
     /// it returns. A handler reads the workflow's state (``WorkflowState``); it must not
