@@ -28,7 +28,7 @@ public struct DocumentOnboarding: Workflow {
         public static let name = "progress"
         public struct Output: Codable, Sendable, Equatable {
             /// `reading`, `analysing and training`, `analysing`, `waiting for approval`,
-            /// `training`, or `done`.
+            /// `training`, `storing the report`, or `done`.
             public var stage: String
             public var documentID: String?
             /// `approved`, `rejected` or `timed_out`, once decided.
@@ -128,6 +128,9 @@ public struct DocumentOnboarding: Workflow {
         /// The organisation's model fine-tuned on the document; nil when training was not approved.
         public var model: Model?
         public var approval: Approval?
+        /// The blob holding this output as JSON (`storage_get`), kept beyond the workflow's
+        /// result. Runs that started before the report was stored have none.
+        public var reportBlobID: String?
     }
 
     /// The base model when the input names none.
@@ -161,7 +164,13 @@ public struct DocumentOnboarding: Workflow {
         }
 
         progress.update { $0.documentID = upload.documentID }
-        let output = try await Self.analyseAndTrain(context: context, input: input, analysisInput: analysisInput, document: document, progress: progress, train: train)
+        var output = try await Self.analyseAndTrain(context: context, input: input, analysisInput: analysisInput, document: document, progress: progress, train: train)
+        // A step added after runs of this workflow were recorded: those take the old path
+        // and end here, new ones store the report (docs/workflows.md, "Changing workflow code").
+        if try context.patched("store-onboarding-report") {
+            progress.update { $0.stage = "storing the report" }
+            output.reportBlobID = try await context.execute(StoragePut.self, .init(text: try FlowJSON.encodeText(output))).blobID
+        }
         progress.update { $0.stage = "done" }
         return output
     }

@@ -46,6 +46,9 @@ package final class WorkflowRun: Sendable {
         package var ending: WorkflowRunEnd?
         package var divergence: WorkflowNondeterminism?
         var stopped = false
+        /// How many journal entries a replay has still to apply: while any is left, the
+        /// code is re-running what older code did (``patched(_:deprecated:)``).
+        var replayRemaining = 0
         /// Signals delivered that no `receive` has taken yet, in the order recorded.
         var signals: [(name: String, input: JSONText)] = []
         /// The code's `receive`s waiting for a signal, oldest first.
@@ -123,6 +126,29 @@ package final class WorkflowRun: Sendable {
         let value = try compute()
         state.withLock { state in state.new.append(NewCommand(position: state.requests.count - 1, request: .marker(name: name), value: value)) }
         return value
+    }
+
+    /// Whether the code takes the path of change `id`. A run that recorded the change's
+    /// marker here takes it again; a run older code recorded takes the old path (no marker
+    /// at this point, and the journal goes on past it); a run that gets here live records
+    /// the marker and takes the new path. `deprecated`: the old path is gone, so the new
+    /// one is taken either way, and no new marker is recorded; a marker recorded before is
+    /// still read, keeping positions as they were.
+    func patched(_ id: String, deprecated: Bool) throws -> Bool {
+        let name = "patch:\(id)"
+        return try state.withLock { state in
+            guard !state.stopped else { throw CancellationError() }
+            let position = state.requests.count
+            if case .marker(name, _)? = state.recorded[safe: position] {
+                state.requests.append(.marker(name: name))
+                return true
+            }
+            if deprecated { return true }
+            if position < state.recorded.count || state.replayRemaining > 0 { return false }
+            state.requests.append(.marker(name: name))
+            state.new.append(NewCommand(position: position, request: .marker(name: name), value: .null))
+            return true
+        }
     }
 
     func issue(_ request: Request) throws -> Int {
@@ -220,9 +246,12 @@ package final class WorkflowRun: Sendable {
     /// command. Stops early when the code diverges or ends. `cancel` cancels the code's
     /// tasks, for a recorded cancel request. Returns how many outcomes it applied.
     func replay(_ journal: WorkflowJournal, cancel: () -> Void) -> Int {
+        state.withLock { $0.replayRemaining = max(0, journal.entries.count - 1) }
+        defer { state.withLock { $0.replayRemaining = 0 } }
         settle()
         var replayed = 0
-        for entry in journal.entries {
+        for (index, entry) in journal.entries.enumerated() {
+            state.withLock { $0.replayRemaining = journal.entries.count - 1 - index }
             if divergence != nil || ending != nil { break }
             switch entry.event {
             case .activityCompleted(let position, _, let output):

@@ -133,6 +133,29 @@ public final class WorkflowContext: Sendable {
         }
     }
 
+    /// Whether to take the new path of a code change that would otherwise not replay (a
+    /// step added, removed or moved). Runs that were recorded before the change take the
+    /// old path; runs that reach this point with the change deployed take the new one and
+    /// record a marker (`patch:<id>`), so they take it again on every replay.
+    ///
+    /// ```swift
+    /// if try context.patched("store-onboarding-report") {
+    ///     report = try await context.execute(StoragePut.self, …)   // the new step
+    /// }
+    /// ```
+    ///
+    /// Once no run of the old path is left, replace the call with ``deprecatePatch(_:)``;
+    /// once no run with the marker is left, remove that too.
+    public func patched(_ changeID: String) throws -> Bool {
+        try run.patched(changeID, deprecated: false)
+    }
+
+    /// The second stage of retiring a change made with ``patched(_:)``: the new path is the
+    /// only one, runs that recorded the marker still replay, and new runs record none.
+    public func deprecatePatch(_ changeID: String) throws {
+        _ = try run.patched(changeID, deprecated: true)
+    }
+
     /// The coordinator's time when the workflow first got here; the same on every replay.
     /// Use it instead of `Date()`, which a replay would read anew.
     public var now: Date {
