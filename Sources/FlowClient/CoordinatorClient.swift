@@ -89,6 +89,17 @@ public actor CoordinatorClient {
         return try FlowJSON.decode(CommandAnswer.self, from: delivery.body)
     }
 
+    /// Asks a running workflow for an update and returns its answer: the handler's result,
+    /// or why nothing was applied.
+    public func update(_ command: WorkflowCommand.Update, timeout: Duration = .seconds(30)) async throws -> WorkflowUpdateResult {
+        let kind = WorkflowCommand.Kind.update.rawValue
+        let delivery = try await request(kind, body: try FlowJSON.encodeBytes(command), timeout: timeout)
+        if delivery.properties.type == CommandAnswer.messageType {
+            throw Refused(request: kind, message: try FlowJSON.decode(CommandAnswer.self, from: delivery.body).message)
+        }
+        return try FlowJSON.decode(WorkflowUpdateResult.self, from: delivery.body)
+    }
+
     /// Starts a workflow. With `wait`, returns its result once it ends, or parks on a
     /// dead-lettered step (the coordinator then sends a `parked` result); nil without.
     public func start(_ command: WorkflowCommand.Start, wait: Duration?) async throws -> WorkflowResult? {

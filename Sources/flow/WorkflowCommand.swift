@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowAMQP
+import FlowClient
 import FlowCoordinator
 import FlowCore
 import Foundation
@@ -10,7 +11,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         commandName: "workflow",
         abstract: "Start, list, inspect and cancel workflows.",
         discussion: "Every subcommand talks to the coordinator over the broker; list and show read its store directly instead when given --data-dir (for when no coordinator runs).",
-        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Cancel.self, ReplayCheck.self]
+        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Update.self, Cancel.self, ReplayCheck.self]
     )
 
     struct Start: AsyncParsableCommand {
@@ -229,35 +230,62 @@ struct WorkflowCommandLine: AsyncParsableCommand {
             discussion: "With --start, a workflow that does not exist is started first (signal-with-start). --signal-id makes a signal sent twice count once."
         )
 
-        @Argument(help: "The workflow id.")
-        var id: String
-
-        @Argument(help: "The signal's name, as the workflow declares it (SignalDeclaration.name).")
-        var name: String
-
-        @Option(help: "The signal's input: JSON, or @FILE (default: {}).")
-        var input: String?
+        @OptionGroup var message: MessageToWorkflowOptions
 
         @Option(help: "An id that makes this signal count once however often it is sent (default: a new one).")
         var signalID: String?
-
-        @Option(help: "Start this workflow with the id when none has it, then signal it.")
-        var start: String?
-
-        @Option(help: "The input of the workflow --start starts: JSON, or @FILE (default: {}).")
-        var startInput: String?
-
-        @Option(help: .hidden)
-        var topologyPrefix: String?
 
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
             let body = WorkflowCommand.Signal(
-                workflowID: id, name: name, input: try input.map(readJSONInput), signalID: signalID ?? UUID().uuidString.lowercased(),
-                startWorkflow: start, startInput: try startInput.map(readJSONInput)
+                workflowID: message.id, name: message.name, input: try message.input.map(readJSONInput), signalID: signalID ?? UUID().uuidString.lowercased(),
+                startWorkflow: message.start, startInput: try message.startInput.map(readJSONInput)
             )
-            try await sendCommand(.signal, body, names: topologyNames(topologyPrefix), connection: connection)
+            try await sendCommand(.signal, body, names: topologyNames(message.topologyPrefix), connection: connection)
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask a running workflow for an update and print its result as JSON.",
+            discussion: "The workflow's validator may reject it (nothing is recorded; exit 1). --update-id makes an update sent twice apply once. With --start, a workflow that does not exist is started first (update-with-start)."
+        )
+
+        @OptionGroup var message: MessageToWorkflowOptions
+
+        @Option(help: "An id that makes this update apply once however often it is sent (default: a new one).")
+        var updateID: String?
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            let name = message.name
+            let body = WorkflowCommand.Update(
+                workflowID: message.id, name: name, input: try message.input.map(readJSONInput), updateID: updateID ?? UUID().uuidString.lowercased(),
+                startWorkflow: message.start, startInput: try message.startInput.map(readJSONInput)
+            )
+            let topologyPrefix = message.topologyPrefix
+            let logger = connection.logger(label: "flow.workflow")
+            let amqp = try await connection.connect(as: "flow workflow update", logger: logger)
+            let answer: WorkflowUpdateResult
+            do {
+                answer = try await CoordinatorClient.withClient(transport: amqp, names: topologyNames(topologyPrefix), logger: logger) { client in try await client.update(body) }
+                await amqp.close()
+            } catch {
+                await amqp.close()
+                if let refused = error as? CoordinatorClient.Refused { throw ValidationError(refused.message) }
+                throw error
+            }
+            guard answer.accepted else {
+                print(answer.error?.message ?? "update \(name) was not applied")
+                throw ExitCode(1)
+            }
+            if let error = answer.error {
+                print("update \(name) failed: \(error)")
+                throw ExitCode(1)
+            }
+            print(answer.output?.text ?? "null")
         }
     }
 
@@ -354,4 +382,26 @@ struct ScheduleCommandLine: AsyncParsableCommand {
             try await sendCommand(.removeSchedule, WorkflowCommand.RemoveSchedule(name: name), names: topologyNames(topologyPrefix), connection: connection)
         }
     }
+}
+
+/// What `flow workflow signal` and `flow workflow update` both take: the workflow, the
+/// message's name and input, and the workflow to start when none has the id.
+struct MessageToWorkflowOptions: ParsableArguments {
+    @Argument(help: "The workflow id.")
+    var id: String
+
+    @Argument(help: "The signal's or update's name, as the workflow declares it.")
+    var name: String
+
+    @Option(help: "The input: JSON, or @FILE (default: {}).")
+    var input: String?
+
+    @Option(help: "Start this workflow with the id when none has it, then send to it.")
+    var start: String?
+
+    @Option(help: "The input of the workflow --start starts: JSON, or @FILE (default: {}).")
+    var startInput: String?
+
+    @Option(help: .hidden)
+    var topologyPrefix: String?
 }

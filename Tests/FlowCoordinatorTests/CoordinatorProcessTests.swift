@@ -191,6 +191,8 @@ struct WorkflowCommandLineTests {
         #expect(signalEnded.status == 1 && signalEnded.standardOutput.contains("workflow cli-1 has ended (completed)"), "\(signalEnded.standardOutput)")
         let signalNobody = try await flow(["workflow", "signal", "no-such-workflow", "approve_training"] + broker)
         #expect(signalNobody.status == 1 && signalNobody.standardOutput.contains("start_workflow"), "\(signalNobody.standardOutput)")
+        let updateEnded = try await flow(["workflow", "update", "cli-1", "set_deadline", "--input", #"{"days": 3}"#] + broker)
+        #expect(updateEnded.status == 1 && updateEnded.standardOutput.contains("workflow cli-1 has ended (completed)"), "\(updateEnded.standardOutput) \(updateEnded.standardError)")
         let badSignalInput = try await flow(["workflow", "signal", "cli-1", "approve_training", "--input", "{not json"] + broker)
         #expect(badSignalInput.status != 0 && badSignalInput.standardError.contains("JSON"), "\(badSignalInput.standardError)")
 

@@ -188,4 +188,55 @@ struct SignalCoordinatorTests {
         #expect(counter.all.values.allSatisfy { $0 == 1 })
         await harness.shutdown()
     }
+
+    @Test("an update is validated, recorded, applied and answered; a rejected one leaves no trace, one sent again answers the same, and its change outlives a restart", arguments: ["SQLite", "in memory"])
+    func updates(store: String) async throws {
+        let broker = InMemoryBroker()
+        let harness = try await harness(broker, inMemoryStore: store == "in memory")
+        let answers = "update-answers"
+        try await harness.requester.declare(Topology(queues: [.init(name: answers), .init(name: "signal-answers")]))
+        func update(_ workflowID: String, days: Int, id: String, start: Bool = false) async throws -> WorkflowUpdateResult {
+            let before = broker.messages(in: answers).count
+            let body = WorkflowCommand.Update(
+                workflowID: workflowID, name: SetDeadline.name, input: try JSONText(encoding: SetDeadline.Input(days: days)), updateID: id,
+                startWorkflow: start ? DeadlineWorkflow.name : nil, startInput: start ? try JSONText(encoding: CountedEcho.Payload(value: "-")) : nil
+            )
+            try await harness.sendCommand(.update, body, replyTo: answers)
+            try await waitUntil { broker.messages(in: answers).count > before }
+            let message = broker.messages(in: answers)[before]
+            #expect(message.properties.type == WorkflowUpdateResult.messageType)
+            return try FlowJSON.decode(WorkflowUpdateResult.self, from: Data(message.body))
+        }
+        func updateEvents(_ id: String) async throws -> [String] {
+            try await harness.store.journal(workflowID: id).map(\.event.kind).filter { $0.hasPrefix("update_") }
+        }
+        try await harness.coordinator.start(workflow: DeadlineWorkflow.name, id: "dated", input: try JSONText(encoding: CountedEcho.Payload(value: "-")), recipient: nil)
+
+        let rejected = try await update("dated", days: 0, id: "u0")
+        #expect(!rejected.accepted && rejected.error?.message.contains("a deadline is at least 1 day, not 0") == true, "\(String(describing: rejected.error))")
+        #expect(try await updateEvents("dated").isEmpty, "a rejected update leaves no trace")
+
+        let applied = try await update("dated", days: 5, id: "u1")
+        let fiveDays = try JSONText(encoding: "deadline set to 5 days")
+        #expect(applied.accepted && applied.output == fiveDays, "\(applied)")
+        let again = try await update("dated", days: 9, id: "u1")
+        #expect(again.accepted && again.output == applied.output, "the same id answers the first result")
+        #expect(try await updateEvents("dated") == ["update_accepted", "update_completed"])
+        #expect(try await harness.coordinator.query(workflowID: "dated", name: Deadline.name).decode(Int.self) == 5)
+
+        await harness.stopCoordinator()
+        harness.startCoordinator()
+        #expect(try await harness.coordinator.query(workflowID: "dated", name: Deadline.name).decode(Int.self) == 5, "the update's change, replayed")
+        _ = try await signal(harness, broker, .init(workflowID: "dated", name: Nudge.name, input: try JSONText(encoding: "done"), signalID: "d1"), answers: "signal-answers")
+        let record = try await harness.waitFor("dated", [.completed, .failed], timeout: .seconds(60))
+        #expect(try record.output?.decode(Int.self) == 5)
+        let ended = try await update("dated", days: 3, id: "u2")
+        #expect(!ended.accepted && ended.error?.message.contains("has ended") == true)
+
+        let started = try await update("fresh", days: 2, id: "u3", start: true)
+        let twoDays = try JSONText(encoding: "deadline set to 2 days")
+        #expect(started.accepted && started.output == twoDays, "update-with-start: \(started)")
+        #expect(try await harness.coordinator.query(workflowID: "fresh", name: Deadline.name).decode(Int.self) == 2)
+        await harness.shutdown()
+    }
 }

@@ -186,12 +186,45 @@ struct HandlingWorkflow: Workflow {
     }
 }
 
+/// An update that sets a deadline, in days; zero or less is rejected.
+enum SetDeadline: UpdateDeclaration {
+    static let name = "set_deadline"
+    struct Input: Codable, Sendable { var days: Int }
+    typealias Output = String
+}
+
+enum Deadline: QueryDeclaration {
+    static let name = "deadline"
+    typealias Output = Int
+}
+
+/// Takes deadline updates until a nudge says "done", then returns the deadline.
+struct DeadlineWorkflow: Workflow {
+    static let name = "deadline"
+
+    func run(context: WorkflowContext, input: CountedEcho.Payload) async throws -> Int {
+        let deadline = WorkflowState(0)
+        let done = WorkflowState(false)
+        context.onUpdate(SetDeadline.self, validator: { input in
+            guard input.days > 0 else { throw ActivityFailure.nonRetryable(.invalidInput, "a deadline is at least 1 day, not \(input.days)") }
+        }) { input in
+            deadline.value = input.days
+            return "deadline set to \(input.days) days"
+        }
+        context.onQuery(Deadline.self) { deadline.value }
+        context.onSignal(Nudge.self) { word in if word == "done" { done.value = true } }
+        try await context.condition { done.value }
+        return deadline.value
+    }
+}
+
 enum TestWorkflows {
     static func registry() -> WorkflowRegistry {
         var registry = WorkflowRegistry()
         registry.register(NudgedWorkflow())
         registry.register(CollectingWorkflow())
         registry.register(HandlingWorkflow())
+        registry.register(DeadlineWorkflow())
         registry.register(CountedWorkflow())
         registry.register(TimeoutWorkflow())
         registry.register(ParkingWorkflow())

@@ -109,6 +109,9 @@ struct WorkflowJournalTests {
             .replayDiverged(reason: "nondeterminism: at position 7 …"),
             .replayRecovered,
             .signalReceived(id: "s-1", name: "approve_training", input: Self.input),
+            .updateAccepted(id: "u-1", name: "set_deadline", input: Self.input),
+            .updateCompleted(id: "u-1", output: Self.input, failure: nil),
+            .updateCompleted(id: "u-2", output: nil, failure: Self.failure),
         ]
         for entry in Self.entries(events) {
             let text = try FlowJSON.encodeText(entry)
@@ -172,5 +175,22 @@ struct WorkflowJournalTests {
         ))
         #expect(try FlowJSON.decode(WorkflowEvent.self, from: try odd.payloadText()) == odd)
         #expect(try FlowJSON.decode(WorkflowEvent.self, from: try WorkflowEvent.workflowStarted(name: "a\"b", input: Self.input).payloadText()) == .workflowStarted(name: "a\"b", input: Self.input))
+    }
+
+    @Test("an update is accepted once and completed once, and the journal keeps its result")
+    func updates() throws {
+        var journal = try WorkflowJournal(Self.entries([.workflowStarted(name: "counted", input: Self.input), .updateAccepted(id: "u", name: "set", input: Self.input)]))
+        #expect(journal.updates["u"] == .accepted)
+        #expect(throws: JournalError.self) {
+            try journal.apply(JournalEntry(sequence: 3, epoch: 0, recordedAt: Self.at, event: .updateAccepted(id: "u", name: "set", input: Self.input)))
+        }
+        try journal.apply(JournalEntry(sequence: 3, epoch: 0, recordedAt: Self.at, event: .updateCompleted(id: "u", output: Self.input, failure: nil)))
+        #expect(journal.updates["u"] == .completed(UpdateResult(output: Self.input, failure: nil)))
+        #expect(throws: JournalError.self) {
+            try journal.apply(JournalEntry(sequence: 4, epoch: 0, recordedAt: Self.at, event: .updateCompleted(id: "u", output: nil, failure: Self.failure)))
+        }
+        #expect(throws: JournalError.self) {
+            try journal.apply(JournalEntry(sequence: 4, epoch: 0, recordedAt: Self.at, event: .updateCompleted(id: "other", output: nil, failure: nil)))
+        }
     }
 }

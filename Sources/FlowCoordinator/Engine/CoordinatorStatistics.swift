@@ -29,6 +29,9 @@ public final class CoordinatorStatistics: ServiceHealth {
         case queryAnswered = "query_answered"
         case signalReceived = "signal_received"
         case duplicateSignal = "duplicate_signal"
+        case updateApplied = "update_applied"
+        case updateRejected = "update_rejected"
+        case duplicateUpdate = "duplicate_update"
     }
 
     private struct State {

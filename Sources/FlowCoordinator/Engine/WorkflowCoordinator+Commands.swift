@@ -28,16 +28,19 @@ extension WorkflowCoordinator {
                 try await answer(delivery, CommandAnswer(accepted: record != nil, command: type, message: message))
             case .signal:
                 let command = try decode(WorkflowCommand.Signal.self, delivery)
-                guard !command.workflowID.isEmpty, !command.workflowID.contains("/"), !command.name.isEmpty else {
-                    throw ActivityFailure.nonRetryable(.invalidCommand, "a signal needs a workflow_id (non-empty, no '/') and a name")
-                }
-                if let workflow = command.startWorkflow {
-                    // Signal-with-start: starting an id that exists starts nothing.
-                    try await start(workflow: workflow, id: command.workflowID, input: command.startInput ?? JSONText.emptyObject, recipient: nil, trace: MessageTracing.context(of: delivery.properties.headers))
-                }
+                try await prepare(command.workflowID, name: command.name, what: "a signal", startWorkflow: command.startWorkflow, startInput: command.startInput, delivery)
                 let signalID = command.signalID ?? delivery.properties.messageID ?? UUID().uuidString
                 let outcome = try await signal(workflowID: command.workflowID, name: command.name, input: command.input ?? JSONText.emptyObject, signalID: signalID)
                 try await answer(delivery, CommandAnswer(accepted: outcome.accepted, command: type, message: outcome.message(workflowID: command.workflowID, name: command.name)))
+            case .update:
+                let command = try decode(WorkflowCommand.Update.self, delivery)
+                try await prepare(command.workflowID, name: command.name, what: "an update", startWorkflow: command.startWorkflow, startInput: command.startInput, delivery)
+                let updateID = command.updateID ?? delivery.properties.messageID ?? UUID().uuidString
+                let outcome = try await update(workflowID: command.workflowID, name: command.name, input: command.input ?? JSONText.emptyObject, updateID: updateID)
+                if let replyTo = delivery.properties.replyTo, !replyTo.isEmpty {
+                    let recipient = ResultRecipient(replyTo: replyTo, correlationID: delivery.properties.correlationID ?? updateID)
+                    try await publishAnswer(outcome.answer(workflowID: command.workflowID, name: command.name, updateID: updateID), type: WorkflowUpdateResult.messageType, to: recipient)
+                }
             case .addSchedule:
                 let command = try decode(WorkflowCommand.AddSchedule.self, delivery)
                 let schedule = try await addSchedule(command)
@@ -87,6 +90,17 @@ extension WorkflowCoordinator {
             }
             try await delivery.ack()
             return false
+        }
+    }
+
+    /// Checks a signal's or update's target, and starts its workflow first when the command
+    /// asks (signal-with-start, update-with-start: starting an id that exists starts nothing).
+    private func prepare(_ workflowID: String, name: String, what: String, startWorkflow: String?, startInput: JSONText?, _ delivery: AMQPDelivery) async throws {
+        guard !workflowID.isEmpty, !workflowID.contains("/"), !name.isEmpty else {
+            throw ActivityFailure.nonRetryable(.invalidCommand, "\(what) needs a workflow_id (non-empty, no '/') and a name")
+        }
+        if let startWorkflow {
+            try await start(workflow: startWorkflow, id: workflowID, input: startInput ?? JSONText.emptyObject, recipient: nil, trace: MessageTracing.context(of: delivery.properties.headers))
         }
     }
 

@@ -28,6 +28,8 @@ extension WorkflowCoordinator {
         /// A signal to record and hand to the code; `done` receives what came of it (nil:
         /// the run stopped first, record it without it).
         case signal(id: String, name: String, input: JSONText, done: CheckedContinuation<SignalOutcome?, any Error>)
+        /// An update to validate, record and apply (nil: the run stopped first).
+        case update(id: String, name: String, input: JSONText, done: CheckedContinuation<UpdateOutcome?, any Error>)
         /// A query to answer from the code's state (nil: the run stopped first, replay it).
         case query(name: String, done: CheckedContinuation<JSONText?, any Error>)
         /// Work arrived on the run's executor outside a drain.
@@ -116,6 +118,8 @@ extension WorkflowCoordinator {
                 done.resume(returning: nil)
             case .query(_, let done):
                 done.resume(returning: nil)
+            case .update(_, _, _, let done):
+                done.resume(returning: nil)
             case .timerFired, .wake:
                 continue
             }
@@ -193,6 +197,12 @@ extension WorkflowCoordinator {
                             run.deliverSignal(name: name, input: input)
                         }
                         done.resume(returning: outcome)
+                    } catch {
+                        done.resume(throwing: error)
+                    }
+                case .update(let id, let name, let input, let done):
+                    do {
+                        done.resume(returning: try await applyUpdate(id: id, name: name, input: input, to: run))
                     } catch {
                         done.resume(throwing: error)
                     }

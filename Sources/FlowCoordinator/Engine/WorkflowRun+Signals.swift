@@ -152,4 +152,35 @@ extension WorkflowRun {
         }
         receiver?.continuation.resume(returning: (name, input))
     }
+
+    // MARK: Updates
+
+    func registerUpdate(_ name: String, validate: @escaping @Sendable (JSONText) throws -> Void, apply: @escaping @Sendable (JSONText) throws -> JSONText) {
+        state.withLock { $0.updateHandlers[name] = (validate, apply) }
+    }
+
+    /// Runs update `name`'s validator: throws the rejection, which leaves no trace.
+    package func validateUpdate(_ name: String, _ input: JSONText) throws {
+        let (handlers, known) = state.withLock { state in (state.updateHandlers[name], state.updateHandlers.keys.sorted()) }
+        guard let handlers else {
+            throw ActivityFailure.nonRetryable(
+                .invalidInput, "workflow \(workflowID) (\(workflowName)) takes no update named \(name)" + (known.isEmpty ? " (it takes none)" : " (it takes: \(known.joined(separator: ", ")))")
+            )
+        }
+        try handlers.validate(input)
+    }
+
+    /// Runs update `name`'s handler on the workflow's state: what it returned or threw.
+    package func applyUpdate(_ name: String, _ input: JSONText) -> Result<JSONText, ActivityFailure> {
+        guard let handlers = state.withLock({ $0.updateHandlers[name] }) else {
+            return .failure(.nonRetryable(.invalidInput, "workflow \(workflowID) (\(workflowName)) takes no update named \(name)"))
+        }
+        do {
+            return .success(try handlers.apply(input))
+        } catch let failure as ActivityFailure {
+            return .failure(failure)
+        } catch {
+            return .failure(.nonRetryable(.workflowError, "update \(name) failed: \(type(of: error)): \(error)"))
+        }
+    }
 }

@@ -58,6 +58,8 @@ package final class WorkflowRun: Sendable {
         var timeouts: [Int: Int] = [:]
         /// The code's query handlers, by query name.
         var queries: [String: @Sendable () throws -> JSONText] = [:]
+        /// The code's update handlers, by update name: the validator, then the handler.
+        var updateHandlers: [String: (validate: @Sendable (JSONText) throws -> Void, apply: @Sendable (JSONText) throws -> JSONText)] = [:]
         /// The code's signal handlers, by signal name: a signal with one goes to it, not to `receive`.
         var signalHandlers: [String: @Sendable (JSONText) -> Void] = [:]
         /// The code's `condition`s waiting for their predicate.
@@ -265,6 +267,9 @@ package final class WorkflowRun: Sendable {
                 cancel()
             case .signalReceived(_, let name, let input):
                 deliverSignal(name: name, input: input)
+            case .updateAccepted(_, let name, let input):
+                // The handler changes the state again; its result is recorded already.
+                _ = applyUpdate(name, input)
             default:
                 continue
             }

@@ -33,6 +33,12 @@ public enum WorkflowEvent: Sendable, Equatable {
     /// A signal for the workflow, recorded before its sender was answered; its code
     /// receives signals in this order. `id` makes a signal sent again count once.
     case signalReceived(id: String, name: String, input: JSONText)
+    /// An update its validator accepted, recorded before its handler runs; a replay runs
+    /// the handler again at this point. `id` makes an update sent again count once.
+    case updateAccepted(id: String, name: String, input: JSONText)
+    /// What the handler of update `id` returned (`output`) or threw (`failure`): the answer
+    /// to a sender that asks again.
+    case updateCompleted(id: String, output: JSONText?, failure: ActivityFailure?)
     /// The workflow's code did not replay this journal: the workflow is parked, and
     /// nothing runs until code that replays it takes it up (``replayRecovered``).
     case replayDiverged(reason: String)
@@ -81,6 +87,8 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .markerRecorded: "marker_recorded"
         case .cancelRequested: "cancel_requested"
         case .signalReceived: "signal_received"
+        case .updateAccepted: "update_accepted"
+        case .updateCompleted: "update_completed"
         case .replayDiverged: "replay_diverged"
         case .replayRecovered: "replay_recovered"
         case .workflowCompleted: "workflow_completed"
@@ -97,7 +105,7 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .activityCompleted(let position, _, _), .activityFailed(let position, _, _), .activityTimedOut(let position, _),
             .activityParked(let position, _, _), .timerStarted(let position, _, _), .timerFired(let position), .markerRecorded(let position, _, _):
             position
-        case .workflowStarted, .cancelRequested, .signalReceived, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
+        case .workflowStarted, .cancelRequested, .signalReceived, .updateAccepted, .updateCompleted, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
             nil
         }
     }
@@ -160,6 +168,16 @@ extension WorkflowEvent: Codable {
                 id: try container.decode(String.self, forKey: .id), name: try container.decode(String.self, forKey: .name),
                 input: try container.decode(JSONText.self, forKey: .input)
             )
+        case "update_accepted":
+            self = .updateAccepted(
+                id: try container.decode(String.self, forKey: .id), name: try container.decode(String.self, forKey: .name),
+                input: try container.decode(JSONText.self, forKey: .input)
+            )
+        case "update_completed":
+            self = .updateCompleted(
+                id: try container.decode(String.self, forKey: .id), output: try container.decodeIfPresent(JSONText.self, forKey: .output),
+                failure: try container.decodeIfPresent(ActivityFailure.self, forKey: .failure)
+            )
         case "replay_diverged":
             self = .replayDiverged(reason: try container.decode(String.self, forKey: .reason))
         case "replay_recovered":
@@ -215,10 +233,14 @@ extension WorkflowEvent: Codable {
             try container.encode(reason, forKey: .reason)
         case .replayRecovered:
             break
-        case .signalReceived(let id, let name, let input):
+        case .signalReceived(let id, let name, let input), .updateAccepted(let id, let name, let input):
             try container.encode(id, forKey: .id)
             try container.encode(name, forKey: .name)
             try container.encode(input, forKey: .input)
+        case .updateCompleted(let id, let output, let failure):
+            try container.encode(id, forKey: .id)
+            try container.encodeIfPresent(output, forKey: .output)
+            try container.encodeIfPresent(failure, forKey: .failure)
         case .workflowCompleted(let output):
             try container.encode(output, forKey: .output)
         case .workflowFailed(let failure), .workflowCancelled(let failure):

@@ -44,6 +44,8 @@ public struct WorkflowJournal: Sendable, Equatable {
     public private(set) var divergence: String?
     /// The ids of the signals recorded, so that one sent again is known.
     public private(set) var signalIDs: Set<String> = []
+    /// The updates accepted, by id, with their result once their handler ran.
+    public private(set) var updates: [String: UpdateState] = [:]
     /// The event that ended the workflow, if one has.
     public private(set) var ending: WorkflowEvent?
 
@@ -175,6 +177,12 @@ public struct WorkflowJournal: Sendable, Equatable {
         case .signalReceived(let id, _, _):
             guard !signalIDs.contains(id) else { throw JournalError(.duplicateSignal, at: entry, "records signal \(id) a second time") }
             signalIDs.insert(id)
+        case .updateAccepted(let id, _, _):
+            guard updates[id] == nil else { throw JournalError(.duplicateSignal, at: entry, "accepts update \(id) a second time") }
+            updates[id] = .accepted
+        case .updateCompleted(let id, let output, let failure):
+            guard case .accepted? = updates[id] else { throw JournalError(.unknownCommand, at: entry, "completes update \(id), which was not accepted or has completed") }
+            updates[id] = .completed(UpdateResult(output: output, failure: failure))
         case .replayDiverged(let reason):
             divergence = reason
         case .replayRecovered:
@@ -204,6 +212,24 @@ public struct WorkflowJournal: Sendable, Equatable {
         default:
             throw JournalError(.alreadyAnswered, at: entry, "answers \(scheduled.activity) at position \(position), which already has its outcome")
         }
+    }
+}
+
+/// Where an update stands in a journal.
+public enum UpdateState: Sendable, Equatable {
+    /// Accepted; its handler's result is not recorded (a crash came between).
+    case accepted
+    case completed(UpdateResult)
+}
+
+/// What an update's handler returned or threw.
+public struct UpdateResult: Sendable, Equatable {
+    public var output: JSONText?
+    public var failure: ActivityFailure?
+
+    public init(output: JSONText?, failure: ActivityFailure?) {
+        self.output = output
+        self.failure = failure
     }
 }
 

@@ -81,7 +81,7 @@ extension SQLiteWorkflowStore {
         case .workflowCancelled(let failure):
             try end(db, workflowID, .cancelled, output: nil, error: try FlowJSON.encodeText(failure), at: now)
             status = .cancelled
-        case .workflowStarted, .markerRecorded, .signalReceived, .unrecognized:
+        case .workflowStarted, .markerRecorded, .signalReceived, .updateAccepted, .updateCompleted, .unrecognized:
             break
         }
         try project(db, workflowID: workflowID, lines: WorkflowProjection.lines(for: event, stepKey: stepKey), at: now)

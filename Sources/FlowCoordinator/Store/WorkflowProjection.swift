@@ -36,6 +36,10 @@ enum WorkflowProjection {
             return [Line(kind: .cancelRequested, stepKey: nil, detail: reason)]
         case .signalReceived(let id, let name, let input):
             return [Line(kind: .signalReceived, stepKey: nil, detail: "\(name) (\(id)): \(input.text.prefix(300))")]
+        case .updateAccepted(let id, let name, let input):
+            return [Line(kind: .updateAccepted, stepKey: nil, detail: "\(name) (\(id)): \(input.text.prefix(300))")]
+        case .updateCompleted(let id, let output, let failure):
+            return [Line(kind: .updateCompleted, stepKey: nil, detail: "\(id): " + (failure.map { "failed: \($0)" } ?? "\(output?.text.prefix(300) ?? "null")"))]
         case .workflowCompleted(let output):
             return [Line(kind: .workflowCompleted, stepKey: nil, detail: "output \(output.text.prefix(500))")]
         case .workflowFailed(let failure):

@@ -114,6 +114,8 @@ public struct HistoryEvent: Sendable, Equatable {
         case timerFired = "timer fired"
         case cancelRequested = "cancel requested"
         case signalReceived = "signal received"
+        case updateAccepted = "update accepted"
+        case updateCompleted = "update completed"
         case workflowCompleted = "workflow completed"
         case workflowFailed = "workflow failed"
         case workflowCancelled = "workflow cancelled"

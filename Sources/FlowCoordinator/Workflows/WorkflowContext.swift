@@ -105,6 +105,29 @@ public final class WorkflowContext: Sendable {
         }
     }
 
+    /// Takes update `U` with `handler`, from now on: `flow workflow update ID NAME` and
+    /// `flow.workflow.update` call `validator` first, which throws to reject the update
+    /// (nothing is recorded), then record it and call `handler`, which changes the
+    /// workflow's state (``WorkflowState``) and returns the caller's result. A replay runs
+    /// the handler again at the same point. What the handler throws is the caller's
+    /// failure; the workflow goes on.
+    public func onUpdate<U: UpdateDeclaration>(
+        _ update: U.Type, validator: (@Sendable (U.Input) throws -> Void)? = nil, _ handler: @escaping @Sendable (U.Input) throws -> U.Output
+    ) {
+        @Sendable func decode(_ text: JSONText) throws -> U.Input {
+            do {
+                return try text.decode(U.Input.self)
+            } catch {
+                throw ActivityFailure.nonRetryable(.invalidInput, "the input of update \(U.name) does not decode as \(U.Input.self): \(error)")
+            }
+        }
+        run.registerUpdate(
+            U.name,
+            validate: { text in try validator?(try decode(text)) },
+            apply: { text in try JSONText(encoding: handler(try decode(text))) }
+        )
+    }
+
     /// Waits, durably, until `predicate` holds: it is checked now and after every fact the
     /// workflow takes (a signal, an activity's outcome, a timer), at the same points on
     /// every replay. With `timeout`, at most that long (a durable timer, as `sleep` is).

@@ -6,6 +6,7 @@ public enum WorkflowCommand {
         case start = "flow.workflow.start"
         case cancel = "flow.workflow.cancel"
         case signal = "flow.workflow.signal"
+        case update = "flow.workflow.update"
         case addSchedule = "flow.schedule.add"
         case removeSchedule = "flow.schedule.remove"
     }
@@ -55,6 +56,30 @@ public enum WorkflowCommand {
             self.name = name
             self.input = input
             self.signalID = signalID
+            self.startWorkflow = startWorkflow
+            self.startInput = startInput
+        }
+    }
+
+    /// The body of `flow.workflow.update`: a change for a running workflow, which its
+    /// validator accepts or rejects (a rejected update leaves no trace) and its handler
+    /// applies; the answer (``WorkflowUpdateResult``) carries the handler's result.
+    /// `update_id` (else the AMQP message id) makes an update sent again apply once, and
+    /// be answered with the first result. With `start_workflow`, a workflow that does not
+    /// exist is started first (update-with-start).
+    public struct Update: Codable, Sendable, Equatable {
+        public var workflowID: String
+        public var name: String
+        public var input: JSONText?
+        public var updateID: String?
+        public var startWorkflow: String?
+        public var startInput: JSONText?
+
+        public init(workflowID: String, name: String, input: JSONText? = nil, updateID: String? = nil, startWorkflow: String? = nil, startInput: JSONText? = nil) {
+            self.workflowID = workflowID
+            self.name = name
+            self.input = input
+            self.updateID = updateID
             self.startWorkflow = startWorkflow
             self.startInput = startInput
         }
@@ -137,5 +162,30 @@ public struct CommandAnswer: Codable, Sendable, Equatable {
         self.accepted = accepted
         self.command = command
         self.message = message
+    }
+}
+
+/// The answer to `flow.workflow.update`. `accepted` is false when nothing was recorded:
+/// the validator rejected it, the workflow has ended or does not run. When it is true,
+/// `output` is what the handler returned, or `error` what it threw.
+public struct WorkflowUpdateResult: Codable, Sendable, Equatable {
+    public static let messageType = "flow.workflow.update.result"
+
+    public var `protocol`: Int64
+    public var workflowID: String
+    public var name: String
+    public var updateID: String
+    public var accepted: Bool
+    public var output: JSONText?
+    public var error: ActivityFailure?
+
+    public init(workflowID: String, name: String, updateID: String, accepted: Bool, output: JSONText? = nil, error: ActivityFailure? = nil) {
+        self.protocol = FlowProtocol.version
+        self.workflowID = workflowID
+        self.name = name
+        self.updateID = updateID
+        self.accepted = accepted
+        self.output = output
+        self.error = error
     }
 }
