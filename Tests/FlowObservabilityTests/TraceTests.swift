@@ -86,7 +86,8 @@ struct TraceTests {
         try await waitUntil(timeout: .seconds(30)) { receiver.spans.contains { $0.traceID == outsideTrace } }
 
         // The ML worker's and the coordinator's /metrics after the run: eight steps, two
-        // checkpoints, one workflow of six steps that ended completed.
+        // checkpoints, one workflow of seven steps (the last stores its report) that ended
+        // completed.
         let http = CurlHTTPClient(maximumIdleHandles: 1)
         let ml = PrometheusText(String(decoding: try await http.send(HTTPRequest(url: "http://127.0.0.1:\(mlPort)/metrics")).body, as: UTF8.self))
         let base = ["flow_training_model": "models/base"]
@@ -99,7 +100,7 @@ struct TraceTests {
         let coordinated = PrometheusText(String(decoding: try await http.send(HTTPRequest(url: "http://127.0.0.1:\(coordinatorPort)/metrics")).body, as: UTF8.self))
         let onboarding = ["flow_workflow_name": "document_onboarding"]
         #expect(coordinated.sum("flow_workflow_ends_total", matching: onboarding.merging(["flow_workflow_status": "completed"]) { $1 }) == 1)
-        #expect(coordinated.sum("flow_workflow_steps_sum", matching: onboarding) == 6)
+        #expect(coordinated.sum("flow_workflow_steps_sum", matching: onboarding) == 7)
         #expect(coordinated.sum("flow_coordinator_events_total", matching: ["event": "step_parked"]) == 1)
         #expect(coordinated.sum("flow_step_duration_seconds_count", matching: ["flow_activity_name": "analyze_document_content", "flow_outcome": "completed"]) == 1)
 
