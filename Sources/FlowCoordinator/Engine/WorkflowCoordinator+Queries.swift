@@ -45,6 +45,25 @@ extension WorkflowCoordinator {
         }
     }
 
+    /// Asks workflow `workflowID`'s code query `name` (`WorkflowContext.onQuery`) and returns
+    /// the answer. A workflow running here answers from its state between two facts; any
+    /// other (ended, or waiting to be taken up) is replayed from its journal first. Nothing
+    /// is recorded either way.
+    public func query(workflowID: String, name: String) async throws -> JSONText {
+        if let handle = runs[workflowID] {
+            let answered: JSONText? = try await withCheckedThrowingContinuation { done in
+                if case .terminated = handle.inputs.yield(.query(name: name, done: done)) { done.resume(returning: nil) }
+            }
+            if let answered { return answered }
+        }
+        let entries = try await store.journal(workflowID: workflowID)
+        guard let first = entries.first, case .workflowStarted(let workflow, _) = first.event else {
+            throw ActivityFailure.nonRetryable(.invalidInput, "no workflow has id \(workflowID)")
+        }
+        let history = WorkflowHistory(workflowID: workflowID, workflow: workflow, events: entries)
+        return try await WorkflowReplayer(registry: registry, clock: clock, logger: logger).query(history, name: name)
+    }
+
     private func decodeQuery<Query: Decodable>(_ type: Query.Type, _ delivery: AMQPDelivery) throws -> Query {
         // An empty body asks with every default.
         let body = delivery.body.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } ? Array("{}".utf8) : delivery.body

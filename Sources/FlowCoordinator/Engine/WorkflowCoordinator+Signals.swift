@@ -23,25 +23,6 @@ extension WorkflowCoordinator {
         return count(recorded?.0 ?? .noSuchWorkflow)
     }
 
-    /// Asks workflow `workflowID`'s code query `name` (`WorkflowContext.onQuery`) and returns
-    /// the answer. A workflow running here answers from its state between two facts; any
-    /// other (ended, or waiting to be taken up) is replayed from its journal first. Nothing
-    /// is recorded either way.
-    public func query(workflowID: String, name: String) async throws -> JSONText {
-        if let handle = runs[workflowID] {
-            let answered: JSONText? = try await withCheckedThrowingContinuation { done in
-                if case .terminated = handle.inputs.yield(.query(name: name, done: done)) { done.resume(returning: nil) }
-            }
-            if let answered { return answered }
-        }
-        let entries = try await store.journal(workflowID: workflowID)
-        guard let first = entries.first, case .workflowStarted(let workflow, _) = first.event else {
-            throw ActivityFailure.nonRetryable(.invalidInput, "no workflow has id \(workflowID)")
-        }
-        let history = WorkflowHistory(workflowID: workflowID, workflow: workflow, events: entries)
-        return try await WorkflowReplayer(registry: registry, clock: clock, logger: logger).query(history, name: name)
-    }
-
     /// What a signal with `id` does to `journal`.
     static func signalOutcome(id: String, in journal: WorkflowJournal) -> SignalOutcome {
         if journal.ending != nil { return .workflowEnded(journal.status) }

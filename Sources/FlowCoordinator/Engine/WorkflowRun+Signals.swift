@@ -2,8 +2,8 @@ import FlowCore
 import Foundation
 import Synchronization
 
-/// What a run's code waits for besides its commands' outcomes: signals (`receive`, and
-/// handlers), conditions on its state, and the queries it answers. The engine delivers
+/// What a run's code waits for besides its commands' outcomes, and what it answers:
+/// signals (`receive`, and handlers), conditions on its state, queries and updates. The engine delivers
 /// signals in journal order and calls ``settle()`` after each fact, so on a replay the
 /// code sees each signal and each condition come true at the same point.
 extension WorkflowRun {
