@@ -46,7 +46,6 @@ final class GroupCommit: Sendable {
     /// commit is durable.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let outcome = Mutex<Result<T, any Error>?>(nil)
-        let queuedAt = ContinuousClock.now
         let run: @Sendable (Database) -> Void = { db in
             do {
                 var value: T?
@@ -73,7 +72,6 @@ final class GroupCommit: Sendable {
             if leadsNow { wake.resume(returning: true) }
         }
         if leads { await lead() }
-        state.withLock { $0.statistics.waited(since: queuedAt) }
         return try outcome.withLock { $0! }.get()
     }
 
@@ -106,14 +104,11 @@ final class GroupCommit: Sendable {
     }
 }
 
-/// What group commit did: how many commits, how many writes in them, how long writes waited.
+/// What group commit did: how many commits, and how many writes in them. (How long a
+/// write waits, `flow-workflow-benchmark` measures from the caller's side.)
 public struct GroupCommitStatistics: Sendable, Equatable {
     public private(set) var commits = 0
     public private(set) var writes = 0
-    /// The longest a write waited from its call to its result.
-    public private(set) var longestWait: Duration = .zero
-    /// The total of those waits, for the mean.
-    public private(set) var totalWait: Duration = .zero
     public private(set) var largestBatch = 0
 
     mutating func committed(_ count: Int) {
@@ -122,14 +117,6 @@ public struct GroupCommitStatistics: Sendable, Equatable {
         largestBatch = max(largestBatch, count)
     }
 
-    mutating func waited(since start: ContinuousClock.Instant) {
-        let wait = ContinuousClock.now - start
-        totalWait += wait
-        longestWait = max(longestWait, wait)
-    }
-
     /// Writes per commit, on average.
     public var meanBatch: Double { commits == 0 ? 0 : Double(writes) / Double(commits) }
-    /// The mean time from a write's call to its result.
-    public var meanWait: Duration { writes == 0 ? .zero : totalWait / writes }
 }
