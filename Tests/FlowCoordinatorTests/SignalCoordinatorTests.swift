@@ -153,7 +153,7 @@ struct SignalCoordinatorTests {
         try await harness.coordinator.start(workflow: NudgedWorkflow.name, id: "asked", input: try JSONText(encoding: CountedEcho.Payload(value: "-")), recipient: nil)
         #expect(try words(try await ask("asked", WordsSoFar.name)) == [])
         _ = try await signal(harness, broker, .init(workflowID: "asked", name: Nudge.name, input: try JSONText(encoding: "one"), signalID: "q1"), answers: "signal-answers-q")
-        try await waitUntil { try await words(try await ask("asked", WordsSoFar.name)) == ["one"] }
+        try await waitUntil { try words(try await ask("asked", WordsSoFar.name)) == ["one"] }
         let journalBefore = try await harness.store.journal(workflowID: "asked")
         _ = try await ask("asked", WordsSoFar.name)
         #expect(try await harness.store.journal(workflowID: "asked") == journalBefore, "a query records nothing")

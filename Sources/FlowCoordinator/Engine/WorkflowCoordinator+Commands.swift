@@ -61,6 +61,24 @@ extension WorkflowCoordinator {
         }
     }
 
+    /// How many commands run side by side, each lane in order.
+    static var commandLanes: Int { 32 }
+    /// How many commands and queries the coordinator holds unacknowledged.
+    static var commandPrefetch: UInt16 { 128 }
+
+    /// The lane of a command: the same for every command naming the same workflow (or,
+    /// for schedule commands, the same schedule), so those are carried out in the order
+    /// they came. A body that does not decode goes to lane 0, which refuses it.
+    static func lane(of delivery: AMQPDelivery) -> Int {
+        lane(body: delivery.body, messageID: delivery.properties.messageID)
+    }
+
+    static func lane(body: [UInt8], messageID: String?) -> Int {
+        let target = try? FlowJSON.decode(WorkflowCommand.Target.self, from: body)
+        let key = target?.workflowID ?? target.flatMap { $0.name.map { "schedule \($0)" } } ?? messageID ?? ""
+        return key.isEmpty ? 0 : Int(UInt(bitPattern: key.hashValue) % UInt(commandLanes))
+    }
+
     /// A command's or query's name: the AMQP `type`, or the `flow-activity` header of
     /// clients that cannot set it.
     static func commandType(of delivery: AMQPDelivery) -> String {

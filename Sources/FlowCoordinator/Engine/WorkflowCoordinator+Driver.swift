@@ -61,6 +61,7 @@ extension WorkflowCoordinator {
         defer {
             runs[record.id] = nil
             journals[record.id] = nil
+            staged[record.id] = nil
         }
         let journal: WorkflowJournal
         do {
@@ -105,6 +106,7 @@ extension WorkflowCoordinator {
         let left = journals[record.id]
         runs[record.id] = nil
         journals[record.id] = nil
+        staged[record.id] = nil
         input.finish()
         // Outcomes and cancels that came after the run stopped are recorded without it; a
         // relaunch replays them.
@@ -152,28 +154,37 @@ extension WorkflowCoordinator {
         do {
             if run.ending == nil { try await resumeRecordedCommands(run, journal: journal, trace: trace, group: &group) }
             var pending = inputs.makeAsyncIterator()
+            // Replies whose outcome is staged: acknowledged once it is written.
+            var owed: [(CheckedContinuation<StepChange?, any Error>, StepChange)] = []
             while true {
-                try await recordNewCommands(run, trace: trace, group: &group)
+                do {
+                    try await recordNewCommands(run, trace: trace, group: &group) {
+                        for (done, change) in owed { done.resume(returning: change) }
+                        owed = []
+                    }
+                } catch {
+                    for (done, _) in owed { done.resume(throwing: error) }
+                    throw error
+                }
+                if let lost = journalLost(run.workflowID) { return .threw(lost) }
                 if let divergence = run.divergence { return .threw(divergence) }
                 if let ending = run.ending { return ending }
                 guard let input = await pending.next() else { return nil }
                 switch input {
                 case .outcome(let messageID, let result, let done):
                     do {
-                        done.resume(returning: try await recordOutcome(result, messageID: messageID, run: run))
+                        let change = try await recordOutcome(result, messageID: messageID, run: run)
+                        if staged[run.workflowID] == nil { done.resume(returning: change) } else { owed.append((done, change)) }
                     } catch {
                         done.resume(throwing: error)
                     }
-                case .timerFired(let position, let key):
-                    do {
-                        if heldJournal(of: run).answering(.timerFired(position: position)) == .record {
-                            try await append([.timerFired(position: position)], to: run.workflowID)
-                        }
-                        run.resolve(position, .success(.null))
-                    } catch {
-                        logger.error("could not record that a timer fired; trying again in a second", metadata: ["workflow.id": "\(run.workflowID)", "error": "\(error)"])
-                        arm(timer: key, position: position, fireAt: now.addingTimeInterval(1), run: run, group: &group)
+                case .timerFired(let position, _):
+                    // Written with the commands the code issues after it; if that write
+                    // fails the run ends, and its relaunch arms the timer again.
+                    if heldJournal(of: run).answering(.timerFired(position: position)) == .record {
+                        try stage([.timerFired(position: position)], to: run.workflowID)
                     }
+                    run.resolve(position, .success(.null))
                 case .cancel(let reason, let done):
                     do {
                         let journal = heldJournal(of: run)
@@ -240,10 +251,15 @@ extension WorkflowCoordinator {
     }
 
     /// Records the commands the code issued since the last drain, in position order and
-    /// in one append, and acts on each: a step is sent, a timer armed.
-    private func recordNewCommands(_ run: WorkflowRun, trace: ServiceContext, group: inout TaskGroup<Void>) async throws {
+    /// in one append with the fact that led to them, calls `written` once that is durable,
+    /// and acts on each command: a step is sent, a timer armed.
+    private func recordNewCommands(_ run: WorkflowRun, trace: ServiceContext, group: inout TaskGroup<Void>, written: () -> Void) async throws {
         let commands = run.takeNewCommands()
-        guard let first = commands.first, run.divergence == nil else { return }
+        guard let first = commands.first, run.divergence == nil else {
+            try await flush(run.workflowID)
+            written()
+            return
+        }
         let at = now
         let events: [WorkflowEvent] = commands.map { command in
             let position = command.position
@@ -266,6 +282,7 @@ extension WorkflowCoordinator {
         } catch {
             throw CoordinatorUnavailable(message: "cannot record \(events.count) commands of \(run.workflowID) from position \(first.position): \(error)")
         }
+        written()
         for (command, event) in zip(commands, events) {
             switch (command.request, event) {
             case (.activity(let call), .activityScheduled(let scheduled)):

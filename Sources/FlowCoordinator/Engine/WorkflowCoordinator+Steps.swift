@@ -39,7 +39,8 @@ extension WorkflowCoordinator {
         if run != nil, let held = journals[workflowID] {
             guard let decision = Self.decide(result, stepKey: stepKey, in: held) else { return .unknown }
             decided = decision
-            journal = decision.answer == .record ? try await append([decision.event], to: workflowID) : held
+            // Written with the commands the code issues in answer (``flush(_:)``).
+            journal = decision.answer == .record ? try stage([decision.event], to: workflowID) : held
         } else {
             let amended = try await amend(workflowID) { journal in
                 let decision = Self.decide(result, stepKey: stepKey, in: journal)
@@ -70,6 +71,8 @@ extension WorkflowCoordinator {
             statistics.record(.stepParked)
             machine.parked(messageID)
             logger.warning("a step failed for good and was dead-lettered; workflow parked until it is replayed", metadata: ["workflow.id": "\(workflowID)", "message.id": "\(messageID)", "error": "\(failure)"])
+            // The notice reads the parked workflow from the store.
+            try await flush(workflowID)
             try await announceParked(workflowID: workflowID, activity: activity, messageID: messageID, failure: failure)
         case .activityFailed(_, _, let failure), .activityTimedOut(_, let failure):
             guard let owner, let run else { break }

@@ -41,6 +41,8 @@ public actor WorkflowCoordinator: Service {
     /// The journal of each workflow running here, as its driver last appended to it
     /// (`WorkflowCoordinator+Journal.swift`).
     var journals: [String: WorkflowJournal] = [:]
+    /// Events drivers applied to the journals they hold, to write with their next flush.
+    var staged: [String: Staged] = [:]
     /// The steps running workflows wait on, by message id.
     var stepOwners: [String: StepOwner] = [:]
     /// Workflows for `run()` to launch as its children.
@@ -100,7 +102,7 @@ public actor WorkflowCoordinator: Service {
             resumed += 1
         }
         let replies = try await transport.consume(queue: names.coordinatorReplyQueue, prefetch: configuration.prefetch)
-        let commands = try await transport.consume(queue: configuration.commandQueue, prefetch: 32)
+        let commands = try await transport.consume(queue: configuration.commandQueue, prefetch: Self.commandPrefetch)
         statistics.setConsuming(true)
         logger.info("coordinator started", metadata: ["workflows": "\(registry.names.joined(separator: ","))", "resumed": "\(resumed)"])
 
@@ -130,14 +132,21 @@ public actor WorkflowCoordinator: Service {
             }
             group.addTask {
                 do {
-                    // Commands are carried out in order; queries only read, so each runs
-                    // in a task of its own (the prefetch bounds how many).
-                    try await withThrowingDiscardingTaskGroup { queries in
+                    // The commands for one workflow (or one schedule) are carried out in
+                    // the order they came, in its lane; lanes run side by side, so starts of
+                    // different workflows share commits. Queries only read, so each runs in
+                    // a task of its own. The prefetch bounds how many are in hand.
+                    try await withThrowingDiscardingTaskGroup { tasks in
+                        let lanes = (0..<Self.commandLanes).map { _ in AsyncStream<AMQPDelivery>.makeStream() }
+                        defer { for lane in lanes { lane.continuation.finish() } }
+                        for lane in lanes {
+                            tasks.addTask { for await delivery in lane.stream { await self.handleCommand(delivery) } }
+                        }
                         for try await delivery in commands.cancelOnGracefulShutdown() {
                             if let query = WorkflowQuery.Kind(rawValue: Self.commandType(of: delivery)) {
-                                queries.addTask { await self.handleQuery(query, delivery) }
+                                tasks.addTask { await self.handleQuery(query, delivery) }
                             } else {
-                                await self.handleCommand(delivery)
+                                lanes[Self.lane(of: delivery)].continuation.yield(delivery)
                             }
                         }
                     }

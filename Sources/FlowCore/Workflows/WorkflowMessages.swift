@@ -11,6 +11,13 @@ public enum WorkflowCommand {
         case removeSchedule = "flow.schedule.remove"
     }
 
+    /// What any command names: its workflow, or (schedule commands) its schedule's name.
+    /// Read before the command itself, to keep one workflow's commands in order.
+    public struct Target: Decodable, Sendable, Equatable {
+        public var workflowID: String?
+        public var name: String?
+    }
+
     /// The body of `flow.workflow.start`. Without `workflow_id` the message id names the
     /// workflow; a second start with an id already used runs nothing and is answered with
     /// that workflow's result.
