@@ -8,9 +8,11 @@ import Tracing
 /// recorded and applied in turn.
 ///
 /// One driver per running workflow is the only thing that resumes that workflow's code,
-/// and it resumes it only right after recording the fact that resumes it, one fact at a
-/// time. So the code sees facts in journal order, live as on a replay, and the commands it
-/// issues in answer land at the same positions both times.
+/// and it resumes it only right after applying the fact that resumes it to the journal it
+/// holds, one fact at a time. So the code sees facts in journal order, live as on a replay,
+/// and the commands it issues in answer land at the same positions both times. A step's
+/// outcome or a timer's firing is written with those commands, in one append, before any
+/// of them takes effect (``stage(_:to:)``).
 extension WorkflowCoordinator {
     /// A workflow running here: where its driver takes new facts.
     struct RunHandle: Sendable {
