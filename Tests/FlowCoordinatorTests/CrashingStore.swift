@@ -8,6 +8,9 @@ import Synchronization
 /// coordinator's connection there, so nothing more leaves the crashed process). Reads
 /// before the crash pass through. With it a test stops a coordinator between any record
 /// and the publish that follows it.
+///
+/// With `recovers`, the store instead fails that one write, as a full disk or a lost
+/// database server would, and takes every call after it: the coordinator lives on.
 final class CrashingStore: WorkflowStore {
     struct SimulatedCrash: Error, CustomStringConvertible {
         var description: String { "the coordinator crashed here (simulated)" }
@@ -16,13 +19,18 @@ final class CrashingStore: WorkflowStore {
     private let store: any WorkflowStore
     private let writesBeforeCrash: Int
     private let onCrash: @Sendable () -> Void
-    private let state = Mutex((writes: 0, crashed: false))
+    private let recovers: Bool
+    private let state = Mutex((writes: 0, crashed: false, failed: false))
 
-    init(_ store: any WorkflowStore, writesBeforeCrash: Int, onCrash: @escaping @Sendable () -> Void) {
+    init(_ store: any WorkflowStore, writesBeforeCrash: Int, recovers: Bool = false, onCrash: @escaping @Sendable () -> Void = {}) {
         self.store = store
         self.writesBeforeCrash = writesBeforeCrash
+        self.recovers = recovers
         self.onCrash = onCrash
     }
+
+    /// The write that was to fail has failed (with `recovers`).
+    var failed: Bool { state.withLock { $0.failed } }
 
     var crashed: Bool { state.withLock { $0.crashed } }
     var writes: Int { state.withLock { $0.writes } }
@@ -36,6 +44,11 @@ final class CrashingStore: WorkflowStore {
         let crashesNow = state.withLock { state -> Bool? in
             if state.crashed { return nil }
             if state.writes == writesBeforeCrash {
+                state.writes += 1
+                if recovers {
+                    state.failed = true
+                    return nil
+                }
                 state.crashed = true
                 return true
             }

@@ -187,6 +187,36 @@ struct InMemoryCoordinatorTests {
         }
     }
 
+    @Test("a write that fails once, at any point, ends only that run; its relaunch finishes the workflow and runs no step twice", arguments: ["SQLite", "in memory"])
+    func writeFailsOnce(store: String) async throws {
+        let writes = try await runWithCrash(afterWrites: .max, inMemoryStore: store == "in memory").writes
+        for failing in 0..<writes {
+            let broker = InMemoryBroker()
+            let counter = RunCounter()
+            let clock = ManualWallClock()
+            let harness = try await CoordinatorHarness(
+                workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: fixed),
+                transports: .inMemory(broker), clock: clock, startsCoordinator: false, inMemoryStore: store == "in memory"
+            )
+            let flaky = CrashingStore(harness.store, writesBeforeCrash: failing, recovers: true)
+            harness.startCoordinator(store: flaky)
+            let results = "starter-results"
+            try await harness.requester.declare(Topology(queues: [.init(name: results)]))
+            try await harness.sendCommand(.start, WorkflowCommand.Start(workflow: CountedWorkflow.name, workflowID: "flaky", input: Self.input), replyTo: results)
+            // The relaunch (and a command put back) wait on the coordinator's clock.
+            try await waitUntil(timeout: .seconds(60)) {
+                clock.advance(by: .seconds(2))
+                return try await harness.store.workflow(id: "flaky")?.status.isFinished == true && broker.messages(in: results).count >= 1
+            }
+            let record = try #require(try await harness.store.workflow(id: "flaky"))
+            #expect(flaky.failed, "write \(failing) failed")
+            #expect(try record.output?.decode(CountedWorkflow.Output.self) == Self.output, "write \(failing): \(record.status) \(record.error.map { "\($0)" } ?? "")")
+            #expect(counter.all.count == 3 && counter.all.values.allSatisfy { $0 == 1 }, "write \(failing): each activity ran once, \(counter.all)")
+            #expect(try await harness.store.checkedJournal("flaky").commands.count == 3, "write \(failing): a whole journal of three commands")
+            await harness.shutdown()
+        }
+    }
+
     struct CrashRun {
         var writes: Int
         var crashed: Bool

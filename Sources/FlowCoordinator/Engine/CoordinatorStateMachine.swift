@@ -81,13 +81,19 @@ struct CoordinatorStateMachine {
         if isShuttingDown { return .suspended }
         let ending = Self.classify(end)
         if case .relaunch = ending {
-            let failures = (relaunches[workflowID]?.failures ?? 0) + 1
-            let at = now.addingTimeInterval(relaunchBackoff.delay(afterFailures: failures, random: random).seconds)
-            relaunches[workflowID] = (at, failures)
-            return .relaunch(at: at)
+            return .relaunch(at: relaunchLater(workflowID, at: now, random: random))
         }
         relaunches[workflowID] = nil
         return ending
+    }
+
+    /// A workflow whose run ended could not have that end recorded: it is launched again
+    /// after the growing wait, and its replay reaches the same end. Returns when.
+    mutating func relaunchLater(_ workflowID: String, at now: Date, random: Double) -> Date {
+        let failures = (relaunches[workflowID]?.failures ?? 0) + 1
+        let at = now.addingTimeInterval(relaunchBackoff.delay(afterFailures: failures, random: random).seconds)
+        relaunches[workflowID] = (at, failures)
+        return at
     }
 
     private static func classify(_ end: RunEnd) -> Ending {

@@ -57,7 +57,7 @@ extension WorkflowCoordinator {
             try await store.append(pending.events, to: workflowID, expectedSequence: pending.flushedSequence, epoch: configuration.epoch, at: pending.at)
         } catch {
             forgetJournal(of: workflowID)
-            throw error
+            throw CoordinatorUnavailable(message: "cannot record \(pending.events.map(\.kind)) for \(workflowID): \(error)")
         }
     }
 

@@ -310,7 +310,8 @@ public actor WorkflowCoordinator: Service {
                     (journal.divergence == reason || journal.ending != nil ? [] : [WorkflowEvent.replayDiverged(reason: reason)], ())
                 }
             } catch {
-                logger.error("could not park a workflow whose code does not replay; it is tried again on the next start", metadata: ["error": "\(error)"])
+                let at = machine.relaunchLater(record.id, at: now, random: Double.random(in: 0..<1))
+                logger.error("could not park a workflow whose code does not replay; trying it again", metadata: ["error": "\(error)", "at": "\(at)"])
             }
         case .finished(let status, let output, let error):
             span.attributes[FlowSpanAttribute.outcome] = status.rawValue
@@ -321,7 +322,9 @@ public actor WorkflowCoordinator: Service {
             do {
                 try await finish(record, status: status, output: output, error: error, steps: steps, journal: journal)
             } catch {
-                logger.error("could not record the end of a workflow; it runs again on the next start", metadata: ["error": "\(error)"])
+                // Its replay reaches the same end, which is recorded then.
+                let at = machine.relaunchLater(record.id, at: now, random: Double.random(in: 0..<1))
+                logger.error("could not record the end of a workflow; running it again", metadata: ["error": "\(error)", "at": "\(at)"])
             }
         }
     }
