@@ -180,7 +180,7 @@ struct InMemoryCoordinatorTests {
         for crashPoint in 0..<writes {
             let run = try await runWithCrash(afterWrites: crashPoint, inMemoryStore: store == "in memory")
             #expect(run.crashed, "crash point \(crashPoint)")
-            #expect(run.output == Self.output, "crash point \(crashPoint)")
+            #expect(try run.output?.decode(CountedWorkflow.Output.self) == Self.output, "crash point \(crashPoint)")
             #expect(run.runs.count == 3 && run.runs.values.allSatisfy { $0 == 1 }, "crash point \(crashPoint): each activity ran once, \(run.runs)")
             #expect(run.results >= 1, "crash point \(crashPoint): the starter got the result")
             #expect(run.journal == .success(3), "crash point \(crashPoint): a whole journal of three commands")
@@ -220,16 +220,19 @@ struct InMemoryCoordinatorTests {
     struct CrashRun {
         var writes: Int
         var crashed: Bool
-        var output: CountedWorkflow.Output?
+        var output: JSONText?
         var runs: [String: Int]
         var results: Int
         /// The journal's command count, or why it does not hold together.
         var journal: Result<Int, JournalError>
+        /// The store, to look at after the run.
+        var store: any WorkflowStore
     }
 
-    /// Starts `counted` by command on a coordinator whose store crashes after `afterWrites`
-    /// writes, then finishes it on a fresh coordinator, as a restart after a crash would.
-    private func runWithCrash(afterWrites: Int, inMemoryStore: Bool) async throws -> CrashRun {
+    /// Starts `workflow` (by default `counted`) by command on a coordinator whose store
+    /// crashes after `afterWrites` writes, then finishes it on a fresh coordinator, as a
+    /// restart after a crash would.
+    func runWithCrash(afterWrites: Int, inMemoryStore: Bool, workflow: String = CountedWorkflow.name, input: JSONText = input) async throws -> CrashRun {
         let broker = InMemoryBroker()
         let counter = RunCounter()
         let harness = try await CoordinatorHarness(
@@ -241,7 +244,7 @@ struct InMemoryCoordinatorTests {
         harness.startCoordinator(store: crashing, transport: doomed)
         let results = "starter-results"
         try await harness.requester.declare(Topology(queues: [.init(name: results)]))
-        try await harness.sendCommand(.start, WorkflowCommand.Start(workflow: CountedWorkflow.name, workflowID: "crash", input: Self.input), replyTo: results)
+        try await harness.sendCommand(.start, WorkflowCommand.Start(workflow: workflow, workflowID: "crash", input: input), replyTo: results)
         try await waitUntil {
             if crashing.crashed { return true }
             let status = try await harness.store.workflow(id: "crash")?.status
@@ -253,9 +256,10 @@ struct InMemoryCoordinatorTests {
         try await waitUntil { broker.messages(in: results).count >= 1 }
         let entries = try await harness.store.journal(workflowID: "crash")
         let run = CrashRun(
-            writes: crashing.writes, crashed: crashing.crashed, output: try record.output?.decode(CountedWorkflow.Output.self),
+            writes: crashing.writes, crashed: crashing.crashed, output: record.output,
             runs: counter.all, results: broker.messages(in: results).count,
-            journal: Result { () throws(JournalError) in try WorkflowJournal(entries).commands.count }
+            journal: Result { () throws(JournalError) in try WorkflowJournal(entries).commands.count },
+            store: harness.store
         )
         await harness.shutdown()
         return run

@@ -232,6 +232,9 @@ enum TestWorkflows {
         registry.register(LostWorkerWorkflow())
         registry.register(SleepyWorkflow())
         registry.register(SleeplessEcho())
+        registry.register(FamilyWorkflow())
+        registry.register(WaitingParent())
+        registry.register(DisappointedParent())
         return registry
     }
 

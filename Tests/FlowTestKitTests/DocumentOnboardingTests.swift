@@ -118,6 +118,7 @@ struct DocumentOnboardingTests {
             case .activity(let scheduled, _): scheduled.activity
             case .timer: "timer"
             case .marker(let name, _): name
+            case .child(let child, _): "child \(child.workflow)"
             }
         }
         let expected = ["process_document_upload", "parse_document", "storage_put", "analyze_document_content", "timer"] + (trains ? ["train_organizational_model", "evaluate_model"] : [])

@@ -107,6 +107,8 @@ struct CoordinatorStateMachine {
             return .diverged(divergence)
         case .threw(let error as ActivityError):
             return .finished(.failed, output: nil, error: .nonRetryable(error.failure.kind, "\(error.activity) failed: \(error.failure.message)"))
+        case .threw(let error as ChildWorkflowError):
+            return .finished(.failed, output: nil, error: .nonRetryable(error.failure.kind, "child workflow \(error.workflow) (\(error.workflowID)) failed: \(error.failure.message)"))
         case .threw(let failure as ActivityFailure):
             return .finished(.failed, output: nil, error: failure)
         case .threw(is CancellationError):

@@ -34,6 +34,8 @@ extension WorkflowCoordinator {
         case update(id: String, name: String, input: JSONText, done: CheckedContinuation<UpdateOutcome?, any Error>)
         /// A query to answer from the code's state (nil: the run stopped first, replay it).
         case query(name: String, done: CheckedContinuation<JSONText?, any Error>)
+        /// A child this workflow started ended (or could not start).
+        case childEnded(position: Int, ChildOutcome)
         /// Work arrived on the run's executor outside a drain.
         case wake
     }
@@ -124,6 +126,9 @@ extension WorkflowCoordinator {
                 done.resume(returning: nil)
             case .update(_, _, _, let done):
                 done.resume(returning: nil)
+            case .childEnded(let position, let outcome):
+                // Recorded without the run; if that fails, the parent's relaunch asks the child again.
+                try? await recordChildEnd(outcome, at: position, of: record.id)
             case .timerFired, .wake:
                 continue
             }
@@ -219,6 +224,14 @@ extension WorkflowCoordinator {
                     } catch {
                         done.resume(throwing: error)
                     }
+                case .childEnded(let position, let outcome):
+                    // Written with the commands the code issues after it.
+                    let event = outcome.event(at: position)
+                    if heldJournal(of: run).answering(event) == .record {
+                        let child = heldJournal(of: run).commands[safe: position]
+                        try stage([event], to: run.workflowID)
+                        run.resolve(position, outcome.result(for: child))
+                    }
                 case .query(let name, let done):
                     // Between two facts: the code is suspended, its state whole.
                     done.resume(with: Result { try run.answerQuery(name) })
@@ -246,6 +259,10 @@ extension WorkflowCoordinator {
                 try await begin(step, position: position, call: call, trace: trace)
             case .timer(let key, let fireAt, fired: false):
                 arm(timer: key, position: position, fireAt: fireAt, run: run, group: &group)
+            case .child(let child, .waiting):
+                // Started before (a start is idempotent on its id), or not yet if a crash
+                // came between the command and the start; ended meanwhile, it says so.
+                try await startChild(child, of: run.workflowID, trace: trace)
             default:
                 continue
             }
@@ -277,6 +294,10 @@ extension WorkflowCoordinator {
                 return .timerStarted(position: position, key: "sleep@\(position)", fireAt: at.addingTimeInterval(duration.seconds))
             case .marker(let name):
                 return .markerRecorded(position: position, name: name, value: command.value ?? .null)
+            case .child(let call):
+                return .childScheduled(
+                    WorkflowEvent.ScheduledChild(position: position, workflow: call.workflow, workflowID: call.workflowID, input: call.input, parentClosePolicy: call.parentClosePolicy)
+                )
             }
         }
         do {
@@ -295,6 +316,8 @@ extension WorkflowCoordinator {
                 try await begin(step, position: scheduled.position, call: call, trace: trace)
             case (_, .timerStarted(let position, let key, let fireAt)):
                 arm(timer: key, position: position, fireAt: fireAt, run: run, group: &group)
+            case (_, .childScheduled(let child)):
+                try await startChild(child, of: run.workflowID, trace: trace)
             default:
                 continue
             }

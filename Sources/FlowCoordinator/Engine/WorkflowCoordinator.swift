@@ -190,16 +190,19 @@ public actor WorkflowCoordinator: Service {
 
     /// Starts a workflow, or joins the one of the same id (which does not run again).
     /// Returns the workflow as it stands. The workflow's span is a child of `trace`: the
-    /// start command's sender's, when it sent one.
+    /// start command's sender's, when it sent one. `parent`: the workflow that starts this
+    /// one as its child (``startChild(_:of:trace:)``).
     @discardableResult
-    public func start(workflow name: String, id: String, input: JSONText, recipient: ResultRecipient?, trace: ServiceContext = .topLevel) async throws -> WorkflowRecord {
+    public func start(
+        workflow name: String, id: String, input: JSONText, recipient: ResultRecipient?, trace: ServiceContext = .topLevel, parent: ParentLink? = nil
+    ) async throws -> WorkflowRecord {
         guard registry.entry(named: name) != nil else {
             let known = registry.names.joined(separator: ", ")
             throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow named '\(name)' runs here (this coordinator runs: \(known.isEmpty ? "none" : known))")
         }
         let span = Self.workflowSpan(name: name, id: id, parent: trace)
         // A span that is never ended (the id was taken, the store failed) is never exported.
-        let request = WorkflowStart(id: id, name: name, input: input, recipient: recipient, traceContext: MessageTracing.storedForm(of: span.context))
+        let request = WorkflowStart(id: id, name: name, input: input, recipient: recipient, traceContext: MessageTracing.storedForm(of: span.context), parent: parent)
         let at = now
         switch try await store.create(request, epoch: configuration.epoch, at: at) {
         case .created(let record):
@@ -207,6 +210,9 @@ public actor WorkflowCoordinator: Service {
             startedSpans[id] = span
             let started = JournalEntry(sequence: 1, epoch: configuration.epoch, recordedAt: at, event: .workflowStarted(name: name, input: input))
             launch(record, resumed: false, journal: try? WorkflowJournal([started]))
+            return record
+        case .existing(let record) where parent != nil && record.parent == parent:
+            // A parent's resumed run asking for the child it started before.
             return record
         case .existing(let record):
             statistics.record(.duplicateStart)
@@ -320,7 +326,8 @@ public actor WorkflowCoordinator: Service {
                 span.setStatus(SpanStatus(code: .error, message: error.message))
             }
             do {
-                try await finish(record, status: status, output: output, error: error, steps: steps, journal: journal)
+                let ended = try await finish(record, status: status, output: output, error: error, steps: steps, journal: journal)
+                if let ended { await closeFamily(of: ended.record, ended: ended.journal) }
             } catch {
                 // Its replay reaches the same end, which is recorded then.
                 let at = machine.relaunchLater(record.id, at: now, random: Double.random(in: 0..<1))
@@ -337,7 +344,11 @@ public actor WorkflowCoordinator: Service {
         return span
     }
 
-    private func finish(_ record: WorkflowRecord, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, steps: Int, journal: WorkflowJournal?) async throws {
+    /// Records a workflow's end and sends its result. Returns the record and journal as they
+    /// ended, nil when the end was recorded before.
+    private func finish(
+        _ record: WorkflowRecord, status: WorkflowStatus, output: JSONText?, error: ActivityFailure?, steps: Int, journal: WorkflowJournal?
+    ) async throws -> (record: WorkflowRecord, journal: WorkflowJournal)? {
         let workflowID = record.id
         let failure = status == .completed ? nil : error ?? (status == .cancelled ? .cancelled("cancelled") : .nonRetryable(.unknown, "no error was recorded"))
         let ending: WorkflowEvent = switch status {
@@ -348,7 +359,7 @@ public actor WorkflowCoordinator: Service {
         // A workflow ends once: an end found recorded was told to its recipients then.
         let at = now
         let ended = try await amend(workflowID, from: journal) { journal in journal.ending == nil ? ([ending], true) : ([], false) }
-        guard ended?.0 == true else { return }
+        guard let ended, ended.0 else { return nil }
         // What the result says is what was just recorded: no need to read it back.
         var record = record
         record.status = status
@@ -368,5 +379,6 @@ public actor WorkflowCoordinator: Service {
             resultsPending = true
             logger.warning("could not send a workflow's result; sending it again at the next supervision check", metadata: ["workflow.id": "\(workflowID)", "error": "\(error)"])
         }
+        return (record, ended.1)
     }
 }

@@ -19,10 +19,12 @@ package final class WorkflowRun: Sendable {
         case activity(ActivityCall)
         case timer(Duration)
         case marker(name: String)
+        case child(ChildCall)
 
         var summary: String {
             switch self {
             case .activity(let call): "activity \(call.activity)"
+            case .child(let call): "child workflow \(call.workflow)"
             case .timer(let duration): "a timer of \(duration)"
             case .marker(let name): "marker \(name)"
             }
@@ -173,6 +175,7 @@ package final class WorkflowRun: Sendable {
             case (.activity(let scheduled, _), .activity(let call)): scheduled.activity == call.activity
             case (.timer, .timer): true
             case (.marker(let name, _), .marker(let asked)): name == asked
+            case (.child(let child, _), .child(let call)): child.workflow == call.workflow
             default: false
             }
             if !matches {
@@ -263,6 +266,10 @@ package final class WorkflowRun: Sendable {
                 resolve(position, .failure(ActivityError(activity: activity, failure: failure)))
             case .timerFired(let position):
                 resolve(position, .success(.null))
+            case .childCompleted(let position, let output):
+                resolve(position, .success(output))
+            case .childFailed(let position, let failure):
+                resolve(position, .failure(ChildWorkflowError(child: journal.commands[safe: position], failure: failure)))
             case .cancelRequested:
                 cancel()
             case .signalReceived(_, let name, let input):
@@ -299,6 +306,14 @@ package final class WorkflowRun: Sendable {
     }
 }
 
+/// A child workflow the code starts (``WorkflowContext/executeChild(_:_:id:parentClosePolicy:)``).
+package struct ChildCall: Sendable {
+    package var workflow: String
+    package var workflowID: String
+    package var input: JSONText
+    package var parentClosePolicy: ParentClosePolicy
+}
+
 /// How a run of workflow code ended.
 package enum WorkflowRunEnd: Sendable {
     case returned(JSONText)
@@ -333,6 +348,7 @@ extension WorkflowJournal.Command {
         case .activity(let scheduled, _): "activity \(scheduled.activity)"
         case .timer(let key, _, _): "a timer (\(key))"
         case .marker(let name, _): "marker \(name)"
+        case .child(let child, _): "child workflow \(child.workflow)"
         }
     }
 }

@@ -30,6 +30,12 @@ public enum WorkflowEvent: Sendable, Equatable {
     /// back on every replay instead of being computed again.
     case markerRecorded(position: Int, name: String, value: JSONText)
     case cancelRequested(reason: String)
+    /// The workflow started a child workflow; the child is created after this is recorded.
+    case childScheduled(ScheduledChild)
+    /// The child at `position` completed with `output`.
+    case childCompleted(position: Int, output: JSONText)
+    /// The child at `position` failed, was cancelled or terminated, or could not start.
+    case childFailed(position: Int, failure: ActivityFailure)
     /// A signal for the workflow, recorded before its sender was answered; its code
     /// receives signals in this order. `id` makes a signal sent again count once.
     case signalReceived(id: String, name: String, input: JSONText)
@@ -73,6 +79,26 @@ public enum WorkflowEvent: Sendable, Equatable {
         }
     }
 
+    /// A child workflow as the journal records it.
+    public struct ScheduledChild: Sendable, Equatable, Codable {
+        public var position: Int
+        /// The child's workflow name.
+        public var workflow: String
+        /// The child's workflow id.
+        public var workflowID: String
+        public var input: JSONText
+        /// What becomes of the child when this workflow ends first.
+        public var parentClosePolicy: ParentClosePolicy
+
+        public init(position: Int, workflow: String, workflowID: String, input: JSONText, parentClosePolicy: ParentClosePolicy) {
+            self.position = position
+            self.workflow = workflow
+            self.workflowID = workflowID
+            self.input = input
+            self.parentClosePolicy = parentClosePolicy
+        }
+    }
+
     /// The event's kind as the wire form names it.
     public var kind: String {
         switch self {
@@ -86,6 +112,9 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .timerFired: "timer_fired"
         case .markerRecorded: "marker_recorded"
         case .cancelRequested: "cancel_requested"
+        case .childScheduled: "child_scheduled"
+        case .childCompleted: "child_completed"
+        case .childFailed: "child_failed"
         case .signalReceived: "signal_received"
         case .updateAccepted: "update_accepted"
         case .updateCompleted: "update_completed"
@@ -103,8 +132,10 @@ public enum WorkflowEvent: Sendable, Equatable {
         switch self {
         case .activityScheduled(let scheduled): scheduled.position
         case .activityCompleted(let position, _, _), .activityFailed(let position, _, _), .activityTimedOut(let position, _),
-            .activityParked(let position, _, _), .timerStarted(let position, _, _), .timerFired(let position), .markerRecorded(let position, _, _):
+            .activityParked(let position, _, _), .timerStarted(let position, _, _), .timerFired(let position), .markerRecorded(let position, _, _),
+            .childCompleted(let position, _), .childFailed(let position, _):
             position
+        case .childScheduled(let child): child.position
         case .workflowStarted, .cancelRequested, .signalReceived, .updateAccepted, .updateCompleted, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
             nil
         }
@@ -121,7 +152,7 @@ public enum WorkflowEvent: Sendable, Equatable {
 
 extension WorkflowEvent: Codable {
     private enum Key: String, CodingKey {
-        case kind, name, input, scheduled, position, attempt, output, failure, key, fireAt, reason, value, id
+        case kind, name, input, scheduled, position, attempt, output, failure, key, fireAt, reason, value, id, child
     }
 
     public init(from decoder: any Decoder) throws {
@@ -178,6 +209,12 @@ extension WorkflowEvent: Codable {
                 id: try container.decode(String.self, forKey: .id), output: try container.decodeIfPresent(JSONText.self, forKey: .output),
                 failure: try container.decodeIfPresent(ActivityFailure.self, forKey: .failure)
             )
+        case "child_scheduled":
+            self = .childScheduled(try container.decode(ScheduledChild.self, forKey: .child))
+        case "child_completed":
+            self = .childCompleted(position: try container.decode(Int.self, forKey: .position), output: try container.decode(JSONText.self, forKey: .output))
+        case "child_failed":
+            self = .childFailed(position: try container.decode(Int.self, forKey: .position), failure: try container.decode(ActivityFailure.self, forKey: .failure))
         case "replay_diverged":
             self = .replayDiverged(reason: try container.decode(String.self, forKey: .reason))
         case "replay_recovered":
@@ -233,6 +270,14 @@ extension WorkflowEvent: Codable {
             try container.encode(reason, forKey: .reason)
         case .replayRecovered:
             break
+        case .childScheduled(let child):
+            try container.encode(child, forKey: .child)
+        case .childCompleted(let position, let output):
+            try container.encode(position, forKey: .position)
+            try container.encode(output, forKey: .output)
+        case .childFailed(let position, let failure):
+            try container.encode(position, forKey: .position)
+            try container.encode(failure, forKey: .failure)
         case .signalReceived(let id, let name, let input), .updateAccepted(let id, let name, let input):
             try container.encode(id, forKey: .id)
             try container.encode(name, forKey: .name)

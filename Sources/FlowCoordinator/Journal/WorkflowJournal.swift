@@ -15,6 +15,14 @@ public struct WorkflowJournal: Sendable, Equatable {
         case activity(WorkflowEvent.ScheduledActivity, ActivityState)
         case timer(key: String, fireAt: Date, fired: Bool)
         case marker(name: String, value: JSONText)
+        case child(WorkflowEvent.ScheduledChild, ChildState)
+    }
+
+    /// Where a child workflow command stands.
+    public enum ChildState: Sendable, Equatable {
+        case waiting
+        case completed(JSONText)
+        case failed(ActivityFailure)
     }
 
     /// Where an activity command stands.
@@ -105,6 +113,7 @@ public struct WorkflowJournal: Sendable, Equatable {
                 // came too late to matter.
                 if let position = event.position, case .activity(_, let state)? = commands[safe: position], state.isFinal { return .duplicate }
                 if let position = event.position, case .timer(_, _, fired: true)? = commands[safe: position] { return .duplicate }
+                if let position = event.position, case .child(_, let state)? = commands[safe: position], state != .waiting { return .duplicate }
                 return .stale
             default: return .stale
             }
@@ -172,6 +181,13 @@ public struct WorkflowJournal: Sendable, Equatable {
             }
             guard !fired else { throw JournalError(.alreadyAnswered, at: entry, "fires timer \(key) at position \(position) again") }
             commands[position] = .timer(key: key, fireAt: fireAt, fired: true)
+        case .childScheduled(let child):
+            try requireNext(child.position, entry)
+            commands.append(.child(child, .waiting))
+        case .childCompleted(let position, let output):
+            try answerChild(position, entry, with: .completed(output))
+        case .childFailed(let position, let failure):
+            try answerChild(position, entry, with: .failed(failure))
         case .cancelRequested:
             cancelRequested = true
         case .signalReceived(let id, _, _):
@@ -200,6 +216,22 @@ public struct WorkflowJournal: Sendable, Equatable {
         guard position == nextPosition else {
             throw JournalError(.positionOutOfOrder, at: entry, "issues a command at position \(position) where \(nextPosition) comes next")
         }
+    }
+
+    private mutating func answerChild(_ position: Int, _ entry: JournalEntry, with state: ChildState) throws(JournalError) {
+        guard case .child(let child, let current)? = commands[safe: position] else {
+            throw JournalError(.unknownCommand, at: entry, "answers position \(position), which is no child workflow")
+        }
+        guard current == .waiting else {
+            throw JournalError(.alreadyAnswered, at: entry, "answers child \(child.workflowID) at position \(position), which already has its outcome")
+        }
+        commands[position] = .child(child, state)
+    }
+
+    /// The child workflows still running, which this workflow's end applies its
+    /// parent-close policy to.
+    public var openChildren: [WorkflowEvent.ScheduledChild] {
+        commands.compactMap { if case .child(let child, .waiting) = $0 { child } else { nil } }
     }
 
     private mutating func answer(_ position: Int, _ entry: JournalEntry, with state: ActivityState) throws(JournalError) {

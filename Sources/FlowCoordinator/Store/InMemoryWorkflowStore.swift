@@ -19,6 +19,7 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         var updatedAt: Date
         var finishedAt: Date?
         var traceContext: [String: String]
+        var parent: ParentLink?
         var epoch: Int64
         var journal = WorkflowJournal()
         /// What the journal does not hold, by position: when each step was sent and heard from.
@@ -55,7 +56,7 @@ public final class InMemoryWorkflowStore: WorkflowStore {
                 return .existing(Self.record(start.id, existing))
             }
             var workflow = Workflow(
-                name: start.name, input: start.input, startedAt: now, updatedAt: now, traceContext: start.traceContext, epoch: epoch,
+                name: start.name, input: start.input, startedAt: now, updatedAt: now, traceContext: start.traceContext, parent: start.parent, epoch: epoch,
                 recipients: start.recipient.map { [$0] } ?? []
             )
             let event = WorkflowEvent.workflowStarted(name: start.name, input: start.input)
@@ -129,6 +130,7 @@ public final class InMemoryWorkflowStore: WorkflowStore {
             switch after.commands[safe: position] {
             case .activity(let scheduled, _)?: (stepKey, activity) = (scheduled.stepKey, scheduled.activity)
             case .timer(let key, _, _)?: stepKey = key
+            case .child(let child, _)?: stepKey = child.workflowID
             default: break
             }
         }
@@ -181,7 +183,8 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         return WorkflowRecord(
             id: id, name: workflow.name, status: journal.status, input: workflow.input, output: output, error: error,
             parkedReason: journal.parkedReason(workflowID: id), cancelRequested: journal.cancelRequested, startedAt: workflow.startedAt,
-            updatedAt: workflow.updatedAt, finishedAt: workflow.finishedAt, traceContext: workflow.traceContext
+            updatedAt: workflow.updatedAt, finishedAt: workflow.finishedAt, traceContext: workflow.traceContext,
+            parent: workflow.parent
         )
     }
 

@@ -66,6 +66,12 @@ extension SQLiteWorkflowStore {
             stepKey = try String.fetchOne(
                 db.cachedStatement(sql: "UPDATE timer SET fired = 1 WHERE workflow_id = ? AND position = ? RETURNING timer_key"), arguments: [workflowID, position]
             )
+        case .childCompleted(let position, _), .childFailed(let position, _):
+            // The child's id, for the history line, from the command it answers.
+            stepKey = try String.fetchOne(
+                db.cachedStatement(sql: "SELECT json_extract(payload, '$.child.workflow_id') FROM workflow_event WHERE workflow_id = ? AND position = ? AND kind = 'child_scheduled'"),
+                arguments: [workflowID, position]
+            )
         case .cancelRequested:
             try db.cachedStatement(sql: "UPDATE workflow SET cancel_requested = 1, updated_at = ? WHERE id = ?").execute(arguments: [now.timeIntervalSince1970, workflowID])
         case .replayDiverged(let reason):
@@ -81,7 +87,7 @@ extension SQLiteWorkflowStore {
         case .workflowCancelled(let failure):
             try end(db, workflowID, .cancelled, output: nil, error: try FlowJSON.encodeText(failure), at: now)
             status = .cancelled
-        case .workflowStarted, .markerRecorded, .signalReceived, .updateAccepted, .updateCompleted, .unrecognized:
+        case .workflowStarted, .markerRecorded, .signalReceived, .updateAccepted, .updateCompleted, .childScheduled, .unrecognized:
             break
         }
         try project(db, workflowID: workflowID, lines: WorkflowProjection.lines(for: event, stepKey: stepKey), at: now)

@@ -21,13 +21,16 @@ extension SQLiteWorkflowStore {
         var finishedAt: Date?
         /// JSON: the trace context's headers (`traceparent`, `tracestate`).
         var traceContext: String?
+        var parentID: String?
+        var parentPosition: Int?
 
         func record() throws -> WorkflowRecord {
             WorkflowRecord(
                 id: id, name: name, status: status, input: try JSONText(storedText: input), output: try output.map(JSONText.init(storedText:)),
                 error: try error.map { try FlowJSON.decode(ActivityFailure.self, from: $0) }, parkedReason: parkedReason,
                 cancelRequested: cancelRequested, startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt,
-                traceContext: try traceContext.map { try FlowJSON.decode([String: String].self, from: $0) } ?? [:]
+                traceContext: try traceContext.map { try FlowJSON.decode([String: String].self, from: $0) } ?? [:],
+                parent: parentID.map { ParentLink(workflowID: $0, position: parentPosition ?? 0) }
             )
         }
     }

@@ -116,6 +116,14 @@ extension SQLiteWorkflowStore {
                 try record(db, workflowID: workflow[0], .replayDiverged(reason: reason), at: Date(timeIntervalSince1970: workflow[2]))
             }
         }
+        migrator.registerMigration("v7: child workflows know their parent") { db in
+            // A child's end is reported to the command of its parent that started it.
+            try db.execute(sql: """
+                ALTER TABLE workflow ADD COLUMN parent_id TEXT;
+                ALTER TABLE workflow ADD COLUMN parent_position INTEGER;
+                CREATE INDEX workflow_parent ON workflow(parent_id) WHERE parent_id IS NOT NULL;
+                """)
+        }
         return migrator
     }
 

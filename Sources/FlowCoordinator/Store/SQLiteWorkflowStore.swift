@@ -62,10 +62,13 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             }
             let created = try String.fetchOne(
                 db.cachedStatement(sql: """
-                    INSERT INTO workflow (id, name, status, input, cancel_requested, started_at, updated_at, trace_context, epoch, last_sequence)
-                    VALUES (?, ?, 'running', ?, 0, ?, ?, ?, ?, 1) ON CONFLICT(id) DO NOTHING RETURNING id
+                    INSERT INTO workflow (id, name, status, input, cancel_requested, started_at, updated_at, trace_context, epoch, last_sequence, parent_id, parent_position)
+                    VALUES (?, ?, 'running', ?, 0, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT(id) DO NOTHING RETURNING id
                     """),
-                arguments: [start.id, start.name, start.input.text, now.timeIntervalSince1970, now.timeIntervalSince1970, traceText, epoch]
+                arguments: [
+                    start.id, start.name, start.input.text, now.timeIntervalSince1970, now.timeIntervalSince1970, traceText, epoch, start.parent?.workflowID,
+                    start.parent?.position,
+                ]
             )
             guard created != nil else {
                 guard let existing = try WorkflowRow.fetchOne(db, key: start.id) else { throw WorkflowStoreError(.unavailable, "workflow \(start.id) exists and does not") }
@@ -76,7 +79,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             try Self.project(db, workflowID: start.id, lines: WorkflowProjection.lines(for: event, stepKey: nil), at: now)
             return .created(WorkflowRecord(
                 id: start.id, name: start.name, status: .running, input: start.input, cancelRequested: false, startedAt: now, updatedAt: now,
-                traceContext: start.traceContext
+                traceContext: start.traceContext, parent: start.parent
             ))
         }
     }

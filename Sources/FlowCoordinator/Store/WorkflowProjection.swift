@@ -34,6 +34,12 @@ enum WorkflowProjection {
             return [Line(kind: .timerFired, stepKey: stepKey, detail: "")]
         case .cancelRequested(let reason):
             return [Line(kind: .cancelRequested, stepKey: nil, detail: reason)]
+        case .childScheduled(let child):
+            return [Line(kind: .childStarted, stepKey: child.workflowID, detail: "\(child.workflow) \(child.workflowID) (when this ends first: \(child.parentClosePolicy.rawValue)) with input \(child.input.text.prefix(300))")]
+        case .childCompleted(_, let output):
+            return [Line(kind: .childCompleted, stepKey: stepKey, detail: "output \(output.text.prefix(300))")]
+        case .childFailed(_, let failure):
+            return [Line(kind: .childFailed, stepKey: stepKey, detail: "\(failure)")]
         case .signalReceived(let id, let name, let input):
             return [Line(kind: .signalReceived, stepKey: nil, detail: "\(name) (\(id)): \(input.text.prefix(300))")]
         case .updateAccepted(let id, let name, let input):

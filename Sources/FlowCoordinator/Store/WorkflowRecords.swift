@@ -18,13 +18,15 @@ public struct WorkflowRecord: Sendable, Equatable {
     /// The W3C trace context (`traceparent`, `tracestate`) of the workflow's span; empty
     /// when it was started without tracing.
     public var traceContext: [String: String]
+    /// The workflow that started this one as its child, if one did.
+    public var parent: ParentLink?
 
     /// What a start command's `reply_to` receives for this workflow once it is finished.
     public var result: WorkflowResult {
         WorkflowResult(status: status, workflow: name, workflowID: id, output: output, error: error)
     }
 
-    public init(id: String, name: String, status: WorkflowStatus, input: JSONText, output: JSONText? = nil, error: ActivityFailure? = nil, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil, traceContext: [String: String] = [:]) {
+    public init(id: String, name: String, status: WorkflowStatus, input: JSONText, output: JSONText? = nil, error: ActivityFailure? = nil, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil, traceContext: [String: String] = [:], parent: ParentLink? = nil) {
         self.id = id
         self.name = name
         self.status = status
@@ -37,6 +39,7 @@ public struct WorkflowRecord: Sendable, Equatable {
         self.updatedAt = updatedAt
         self.finishedAt = finishedAt
         self.traceContext = traceContext
+        self.parent = parent
     }
 }
 
@@ -113,6 +116,9 @@ public struct HistoryEvent: Sendable, Equatable {
         case timerStarted = "timer started"
         case timerFired = "timer fired"
         case cancelRequested = "cancel requested"
+        case childStarted = "child started"
+        case childCompleted = "child completed"
+        case childFailed = "child failed"
         case signalReceived = "signal received"
         case updateAccepted = "update accepted"
         case updateCompleted = "update completed"

@@ -97,13 +97,28 @@ public struct WorkflowStart: Sendable, Equatable {
     public var recipient: ResultRecipient?
     /// The workflow span's W3C trace context, kept for its steps across restarts.
     public var traceContext: [String: String]
+    /// The workflow that started this one as its child, and the position of that command.
+    public var parent: ParentLink?
 
-    public init(id: String, name: String, input: JSONText, recipient: ResultRecipient? = nil, traceContext: [String: String] = [:]) {
+    public init(id: String, name: String, input: JSONText, recipient: ResultRecipient? = nil, traceContext: [String: String] = [:], parent: ParentLink? = nil) {
         self.id = id
         self.name = name
         self.input = input
         self.recipient = recipient
         self.traceContext = traceContext
+        self.parent = parent
+    }
+}
+
+/// A child workflow's parent: the workflow whose command at `position` started it, and
+/// which its end is reported to.
+public struct ParentLink: Sendable, Equatable, Codable {
+    public var workflowID: String
+    public var position: Int
+
+    public init(workflowID: String, position: Int) {
+        self.workflowID = workflowID
+        self.position = position
     }
 }
 
