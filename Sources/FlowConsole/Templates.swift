@@ -73,6 +73,7 @@ enum Templates {
         <dt>Workflow</dt><dd>{{name}}</dd>
         <dt>Started</dt><dd>{{startedAt}}</dd>
         {{#finishedAt}}<dt>Finished</dt><dd>{{finishedAt}} ({{duration}})</dd>{{/finishedAt}}
+        {{#parent}}<dt>Parent</dt><dd><a href="/workflows/{{path}}" id="workflow-parent">{{id}}</a></dd>{{/parent}}
         {{#parkedReason}}<dt>Parked because</dt><dd class="parked" id="parked-reason">{{parkedReason}}</dd>{{/parkedReason}}
         {{#error}}<dt>Error</dt><dd>{{error}}</dd>{{/error}}
         </dl>
@@ -82,6 +83,8 @@ enum Templates {
         </div>
         <h2>Input</h2><pre class="json">{{input}}</pre>
         {{#output}}<h2>Output</h2><pre class="json" id="workflow-output">{{output}}</pre>{{/output}}
+        {{#hasChildren}}<h2>Child workflows</h2>
+        <ul class="children" id="workflow-children">{{#children}}<li><a href="/workflows/{{path}}">{{id}}</a> {{workflow}} <span class="badge {{status}}">{{status}}</span> <span class="when">when this ends first: {{policy}}</span></li>{{/children}}</ul>{{/hasChildren}}
         <h2>Steps</h2>
         <p>Each branch is a line of steps that ran one after another; the branches ran side by side.</p>
         <ol class="timeline" aria-label="The workflow's parallel branches">

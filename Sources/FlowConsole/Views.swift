@@ -76,6 +76,13 @@ enum Views {
             values["duration"] = seconds(finished.timeIntervalSince(start))
         }
         if let reason = workflow.parkedReason { values["parkedReason"] = reason }
+        if let parent = description.parent { values["parent"] = ["id": parent.workflowID, "path": segment(parent.workflowID)] }
+        if let children = description.children {
+            values["hasChildren"] = true
+            values["children"] = children.map { child in
+                ["id": child.workflowID, "path": segment(child.workflowID), "workflow": child.workflow, "status": child.status, "policy": child.parentClosePolicy] as [String: Any]
+            }
+        }
         if let output = description.output { values["output"] = pretty(output) }
         if let error = description.error { values["error"] = error.description }
         return values

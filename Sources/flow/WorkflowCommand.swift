@@ -173,6 +173,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
             print("name      \(workflow.name)")
             print("status    \(workflow.status.rawValue)\(workflow.cancelRequested && !workflow.status.isFinished ? " (cancel requested)" : "")")
             if let reason = workflow.parkedReason { print("parked    \(reason)") }
+            if let parent = described.parent { print("parent    \(parent.workflowID) (its command at position \(parent.position))") }
             print("started   \(JSONDates.text(workflow.startedAt))")
             // Offsets in whole milliseconds, the precision of the wire, so the broker and the
             // store give the same text.
@@ -191,6 +192,12 @@ struct WorkflowCommandLine: AsyncParsableCommand {
                     if let error = step.error { line += ": \(error)" }
                     line += "  [\(step.messageID)]"
                     print(line)
+                }
+            }
+            if let children = described.children {
+                print("\nchildren")
+                for child in children {
+                    print("  \(child.status.padding(toLength: 9, withPad: " ", startingAt: 0)) \(child.workflowID)  \(child.workflow), position \(child.position), when this ends first: \(child.parentClosePolicy)")
                 }
             }
             print("\nhistory")

@@ -1,4 +1,5 @@
 @testable import FlowConsole
+import FlowCore
 import FlowObservability
 import Foundation
 import Testing
@@ -75,5 +76,26 @@ struct ConsolePiecesTests {
         #expect(!ConsoleSecurity.same("abc", "abcd"))
         #expect(ConsoleSecurity.randomToken() != ConsoleSecurity.randomToken())
         #expect(ConsoleSecurity.randomToken().count == 64)
+    }
+
+    @Test("a workflow's page links its parent and its children, and a workflow with neither shows no such section")
+    func family() throws {
+        let library = try Templates.library()
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        func page(_ description: WorkflowDescription) -> String {
+            library.render(Views.workflow(description, history: [], csrf: "c"), withTemplate: "workflow") ?? ""
+        }
+        let summary = WorkflowSummary(id: "kid one", name: "collecting", status: .running, cancelRequested: false, startedAt: at, updatedAt: at)
+        let child = WorkflowDescription(
+            workflow: summary, input: .emptyObject, output: nil, error: nil, steps: [], parent: ParentSummary(workflowID: "mum", position: 2),
+            children: [ChildSummary(workflowID: "grandkid", workflow: "sleepless_echo", position: 0, status: "completed", parentClosePolicy: "abandon")]
+        )
+        let html = page(child)
+        #expect(html.contains(#"<a href="/workflows/mum" id="workflow-parent">mum</a>"#))
+        #expect(html.contains(#"<a href="/workflows/grandkid">grandkid</a> sleepless_echo <span class="badge completed">completed</span>"#))
+        #expect(html.contains("when this ends first: abandon"))
+        #expect(html.components(separatedBy: "<li>").count == 2, "one child, listed once")
+        let alone = page(WorkflowDescription(workflow: summary, input: .emptyObject, output: nil, error: nil, steps: []))
+        #expect(!alone.contains("Child workflows") && !alone.contains("workflow-parent"))
     }
 }

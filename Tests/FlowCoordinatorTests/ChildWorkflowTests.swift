@@ -33,6 +33,11 @@ struct ChildWorkflowTests {
         #expect(counter.all.count == 4 && counter.all.values.allSatisfy { $0 == 1 })
         let lines = try await harness.store.history(workflowID: "fam").map { "\($0.kind.rawValue) \($0.stepKey ?? "")" }
         #expect(lines.contains("child started fam-counted-0") && lines.contains("child completed fam-counted-0"))
+        let described = try await WorkflowQueryAnswers(store: harness.store).describe(WorkflowQuery.Describe(workflowID: "fam"))
+        #expect(described.children?.map { "\($0.position) \($0.workflowID) \($0.status) \($0.parentClosePolicy)" } == [
+            "0 fam-counted-0 completed terminate", "1 fam-sleepless_echo-1 completed terminate",
+        ])
+        #expect(try await WorkflowQueryAnswers(store: harness.store).describe(WorkflowQuery.Describe(workflowID: "fam-counted-0")).parent == ParentSummary(workflowID: "fam", position: 0))
         await harness.shutdown()
     }
 

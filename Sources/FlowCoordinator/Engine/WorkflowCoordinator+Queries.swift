@@ -106,7 +106,19 @@ public struct WorkflowQueryAnswers: Sendable {
             throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow has id \(query.workflowID)")
         }
         let steps = try await store.steps(workflowID: record.id).sorted { ($0.scheduledAt, $0.stepKey) < ($1.scheduledAt, $1.stepKey) }
-        return WorkflowDescription(workflow: record.summary, input: record.input, output: record.output, error: record.error, steps: steps.map(\.summary))
+        let children = try WorkflowJournal(try await store.journal(workflowID: record.id)).commands.compactMap { command -> ChildSummary? in
+            guard case .child(let child, let state) = command else { return nil }
+            let status = switch state {
+            case .waiting: "running"
+            case .completed: "completed"
+            case .failed: "failed"
+            }
+            return ChildSummary(workflowID: child.workflowID, workflow: child.workflow, position: child.position, status: status, parentClosePolicy: child.parentClosePolicy.rawValue)
+        }
+        return WorkflowDescription(
+            workflow: record.summary, input: record.input, output: record.output, error: record.error, steps: steps.map(\.summary),
+            parent: record.parent.map { ParentSummary(workflowID: $0.workflowID, position: $0.position) }, children: children.isEmpty ? nil : children
+        )
     }
 
     public func journal(_ query: WorkflowQuery.Journal) async throws -> WorkflowJournalPage {

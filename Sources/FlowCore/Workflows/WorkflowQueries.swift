@@ -183,14 +183,54 @@ public struct WorkflowDescription: Codable, Sendable, Equatable {
     public var error: ActivityFailure?
     /// In the order they were scheduled.
     public var steps: [StepSummary]
+    /// The workflow that started this one as its child, if one did.
+    public var parent: ParentSummary?
+    /// The child workflows it started, in position order; absent when it started none.
+    public var children: [ChildSummary]?
 
-    public init(workflow: WorkflowSummary, input: JSONText, output: JSONText?, error: ActivityFailure?, steps: [StepSummary]) {
+    public init(
+        workflow: WorkflowSummary, input: JSONText, output: JSONText?, error: ActivityFailure?, steps: [StepSummary], parent: ParentSummary? = nil,
+        children: [ChildSummary]? = nil
+    ) {
         self.protocol = FlowProtocol.version
         self.workflow = workflow
         self.input = input
         self.output = output
         self.error = error
         self.steps = steps
+        self.parent = parent
+        self.children = children
+    }
+}
+
+/// A child workflow's parent, in a ``WorkflowDescription``.
+public struct ParentSummary: Codable, Sendable, Equatable {
+    public var workflowID: String
+    /// The position of the parent's command that started the child.
+    public var position: Int
+
+    public init(workflowID: String, position: Int) {
+        self.workflowID = workflowID
+        self.position = position
+    }
+}
+
+/// A child workflow as its parent's journal has it, in a ``WorkflowDescription``.
+public struct ChildSummary: Codable, Sendable, Equatable {
+    public var workflowID: String
+    public var workflow: String
+    public var position: Int
+    /// `running` until its end is in the parent's journal, then `completed` or `failed`.
+    public var status: String
+    /// What becomes of it when the parent ends first.
+    public var parentClosePolicy: String
+
+    public init(workflowID: String, workflow: String, position: Int, status: String, parentClosePolicy: String) {
+        self.workflowID = workflowID
+        self.workflow = workflow
+        self.position = position
+        self.status = status
+        self.parentClosePolicy = parentClosePolicy
     }
 }
 
