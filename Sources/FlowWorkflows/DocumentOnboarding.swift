@@ -227,6 +227,7 @@ public enum ApplicationWorkflows {
         var registry = WorkflowRegistry()
         registry.register(DocumentOnboarding())
         registry.register(EchoChain())
+        registry.register(EchoFanOut())
         return registry
     }
 }

@@ -9,8 +9,32 @@ import Testing
 /// The real `flow coordinator` and `flow worker default` processes, on a private topology.
 @Suite("the coordinator process under SIGKILL", .serialized)
 struct CoordinatorProcessTests {
-    @Test("40 three-step workflows finish with the right outputs while the coordinator is killed three times, and no completed activity runs twice")
-    func killedThreeTimes() async throws {
+    /// What a kill test starts: `count` workflows of one kind, each calling `steps` activities.
+    struct Kind: Sendable, CustomTestStringConvertible {
+        var workflow: String
+        var count: Int
+        var steps: Int
+        var input: @Sendable (Int) throws -> JSONText
+        var output: @Sendable (Int) -> String
+
+        var testDescription: String { "\(count) \(workflow)" }
+
+        static let chains = Kind(
+            workflow: "echo_chain", count: 40, steps: 3,
+            input: { try JSONText(encoding: ["text": .string("payload \($0)"), "steps": .int(3), "pause_seconds": .int(2)] as [String: JSONValue]) },
+            output: { #"{"steps":3,"text":"payload \#($0)"}"# }
+        )
+        /// Two `echo_chain` children each: the parent's commands, the children's starts and
+        /// their ends crossing from child to parent are all in the kills' way.
+        static let families = Kind(
+            workflow: "echo_fan_out", count: 20, steps: 6,
+            input: { try JSONText(encoding: ["text": .string("payload \($0)"), "children": .int(2), "steps": .int(3), "pause_seconds": .int(2)] as [String: JSONValue]) },
+            output: { #"[{"steps":3,"text":"payload \#($0) 0"},{"steps":3,"text":"payload \#($0) 1"}]"# }
+        )
+    }
+
+    @Test("workflows (and child workflows) finish with the right outputs while the coordinator is killed three times, and no completed activity runs twice", arguments: [Kind.chains, Kind.families])
+    func killedThreeTimes(kind: Kind) async throws {
         let names = TopologyNames(prefix: TestBroker.uniqueName("killed"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-killed-\(UUID().uuidString.prefix(8))")
         let requester = try await TestBroker.connect(name: "test killed coordinator")
@@ -22,13 +46,10 @@ struct CoordinatorProcessTests {
         let coordinatorArguments = ["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path] + common
         var coordinator = try FlowProcess(coordinatorArguments)
 
-        let count = 40
-        let steps = 3
+        let count = kind.count
+        let steps = kind.steps
         for index in 0..<count {
-            let start = WorkflowCommand.Start(
-                workflow: "echo_chain", workflowID: "killed-\(index)",
-                input: try JSONText(encoding: ["text": .string("payload \(index)"), "steps": .int(steps), "pause_seconds": .int(2)] as [String: JSONValue])
-            )
+            let start = WorkflowCommand.Start(workflow: kind.workflow, workflowID: "killed-\(index)", input: try kind.input(index))
             let properties = AMQPProperties(
                 contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: "killed-\(index)", replyTo: resultQueue,
                 messageID: "start-\(index)", type: WorkflowCommand.Kind.start.rawValue
@@ -71,7 +92,7 @@ struct CoordinatorProcessTests {
         for result in finished {
             let index = result.workflowID.split(separator: "-").last!
             #expect(result.status == .completed, "\(result.workflowID): \(String(describing: result.error))")
-            #expect(result.output?.text == #"{"steps":\#(steps),"text":"payload \#(index)"}"#)
+            #expect(result.output?.text == kind.output(Int(index)!))
         }
 
         // The side-effect counter: the worker logs each activity it completes, with its
