@@ -96,4 +96,32 @@ struct ChildWorkflowTests {
         }
         await harness.shutdown()
     }
+
+    @Test("a child whose parent ended while the coordinator was down gets the parent's policy when it resumes", arguments: [ParentClosePolicy.terminate, .abandon])
+    func orphanOnResume(policy: ParentClosePolicy) async throws {
+        let harness = try await CoordinatorHarness(
+            workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: Switch()),
+            transports: .inMemory(InMemoryBroker()), clock: ManualWallClock(), startsCoordinator: false
+        )
+        // As a coordinator that stopped right after the parent's end left them.
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        let input = try JSONText(encoding: WaitingParent.Input(childID: "kid", policy: policy))
+        _ = try await harness.store.create(WorkflowStart(id: "parent", name: WaitingParent.name, input: input), epoch: 0, at: at)
+        let child = WorkflowEvent.ScheduledChild(position: 0, workflow: CollectingWorkflow.name, workflowID: "kid", input: InMemoryCoordinatorTests.input, parentClosePolicy: policy)
+        try await harness.store.append(
+            [.childScheduled(child), .signalReceived(id: "bye", name: Nudge.name, input: try JSONText(encoding: "bye")), .workflowCompleted(output: try JSONText(encoding: "bye"))],
+            to: "parent", expectedSequence: 1, epoch: 0, at: at
+        )
+        _ = try await harness.store.create(WorkflowStart(id: "kid", name: CollectingWorkflow.name, input: InMemoryCoordinatorTests.input, parent: ParentLink(workflowID: "parent", position: 0)), epoch: 0, at: at)
+        harness.startCoordinator()
+        if policy == .abandon {
+            try await waitUntil { try await harness.store.history(workflowID: "kid").contains { $0.kind == .workflowResumed } }
+            #expect(try await harness.store.workflow(id: "kid")?.status == .running)
+        } else {
+            let kid = try await harness.waitFor("kid", [.cancelled, .completed, .failed])
+            #expect(kid.status == .cancelled)
+            #expect(try await harness.store.history(workflowID: "kid").contains { $0.kind == .cancelRequested && $0.detail.hasPrefix("terminated: its parent parent ended") })
+        }
+        await harness.shutdown()
+    }
 }

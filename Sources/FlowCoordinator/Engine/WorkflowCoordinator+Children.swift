@@ -79,6 +79,25 @@ extension WorkflowCoordinator {
         _ = try await amend(parentID) { journal in (journal.answering(event) == .record ? [event] : [], ()) }
     }
 
+    /// The reason to cancel a resumed child whose parent ended while it was not told (a
+    /// coordinator stopped between the parent's end and its close policy); nil when the
+    /// parent runs on, or abandoned it.
+    func orphanReason(of record: WorkflowRecord) async -> String? {
+        guard let link = record.parent, let entries = try? await store.journal(workflowID: link.workflowID), let parent = try? WorkflowJournal(entries),
+            parent.ending != nil, case .child(let child, _)? = parent.commands[safe: link.position], child.workflowID == record.id
+        else { return nil }
+        return Self.closeReason(child.parentClosePolicy, parentID: link.workflowID, status: parent.status)
+    }
+
+    /// Why a child is cancelled when its parent ended with `status`; nil: it is abandoned.
+    static func closeReason(_ policy: ParentClosePolicy, parentID: String, status: WorkflowStatus) -> String? {
+        switch policy {
+        case .abandon: nil
+        case .terminate: "terminated: its parent \(parentID) ended (\(status.rawValue))"
+        case .requestCancel: "its parent \(parentID) ended (\(status.rawValue)) and asked it to cancel"
+        }
+    }
+
     /// After a workflow ended: its end goes to its parent, and each child it leaves running
     /// gets its parent-close policy. Failures are logged: a parent that missed the end asks
     /// again when it resumes.
@@ -91,12 +110,7 @@ extension WorkflowCoordinator {
             }
         }
         for child in journal?.openChildren ?? [] {
-            let reason: String
-            switch child.parentClosePolicy {
-            case .abandon: continue
-            case .terminate: reason = "terminated: its parent \(record.id) ended (\(record.status.rawValue))"
-            case .requestCancel: reason = "its parent \(record.id) ended (\(record.status.rawValue)) and asked it to cancel"
-            }
+            guard let reason = Self.closeReason(child.parentClosePolicy, parentID: record.id, status: record.status) else { continue }
             do {
                 try await cancel(workflowID: child.workflowID, reason: reason)
             } catch {

@@ -287,6 +287,10 @@ public actor WorkflowCoordinator: Service {
         if launch.resumed {
             logger.info("resuming workflow")
             try? await store.note(.resumed(workflowID: record.id, by: configuration.coordinatorID), at: now)
+            if let reason = await orphanReason(of: record) {
+                logger.info("the workflow's parent ended before it; applying the parent-close policy", metadata: ["reason": "\(reason)"])
+                runs[record.id]?.inputs.yield(.cancel(reason: reason, done: nil))
+            }
         } else {
             logger.info("workflow started")
         }
