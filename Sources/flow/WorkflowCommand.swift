@@ -297,13 +297,18 @@ struct WorkflowCommandLine: AsyncParsableCommand {
     }
 
     struct Cancel: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel a workflow (a parked one too). Steps already sent still run; their replies are ignored.")
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a workflow (a parked one too): its code is cancelled and may clean up, and the activities it waits on are asked to stop."
+        )
 
         @Argument(help: "The workflow id.")
         var id: String
 
         @Option(help: "Why, for its history.")
         var reason: String?
+
+        @Flag(help: "End it at once, with no cleanup by its code.")
+        var terminate = false
 
         @Option(help: .hidden)
         var topologyPrefix: String?
@@ -312,7 +317,10 @@ struct WorkflowCommandLine: AsyncParsableCommand {
 
         func run() async throws {
             let names = topologyNames(topologyPrefix)
-            try await sendCommand(.cancel, WorkflowCommand.Cancel(workflowID: id, reason: reason ?? "cancelled with flow workflow cancel"), names: names, connection: connection)
+            let command = WorkflowCommand.Cancel(
+                workflowID: id, reason: reason ?? (terminate ? "terminated with flow workflow cancel --terminate" : "cancelled with flow workflow cancel"), terminate: terminate ? true : nil
+            )
+            try await sendCommand(.cancel, command, names: names, connection: connection)
         }
     }
 }

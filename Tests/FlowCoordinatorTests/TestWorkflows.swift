@@ -235,6 +235,8 @@ enum TestWorkflows {
         registry.register(FamilyWorkflow())
         registry.register(WaitingParent())
         registry.register(DisappointedParent())
+        registry.register(CleanupWorkflow())
+        registry.register(RacingWorkflow())
         return registry
     }
 
@@ -243,6 +245,7 @@ enum TestWorkflows {
         registry.register(CountedEcho(counter: counter))
         registry.register(HangsOnFirstAttempt())
         registry.register(NeedsAFix(fixed: fixed))
+        registry.register(WaitsForCancel(counter: counter))
         return registry
     }
 }

@@ -275,6 +275,22 @@ struct WorkflowStoreConformance {
         ])
     }
 
+    @Test("a workflow's end leaves no step open: a step still waiting, or parked, shows cancelled with the end that left it", arguments: Subject.all)
+    func endCancelsOpenSteps(_ subject: Subject) async throws {
+        let store = try subject.open()
+        _ = try await store.create(WorkflowStart(id: "w", name: "counted", input: Self.input), epoch: 0, at: Self.at)
+        let steps = (0..<3).map { WorkflowEvent.ScheduledActivity(position: $0, activity: "counted_echo", queue: "default-queue", input: Self.input, options: .init(), stepKey: "counted_echo@\($0)") }
+        try await store.append(steps.map(WorkflowEvent.activityScheduled), to: "w", expectedSequence: 1, epoch: 0, at: Self.at)
+        try await store.append([.activityCompleted(position: 0, attempt: 1, output: Self.input)], to: "w", expectedSequence: 4, epoch: 0, at: Self.at)
+        try await store.append([WorkflowEvent.activityParked(position: 2, attempt: 3, failure: .nonRetryable(.init(rawValue: "NotReady"), "not yet"))], to: "w", expectedSequence: 5, epoch: 0, at: Self.at)
+        #expect(try await store.steps(workflowID: "w").map(\.status) == [.completed, .scheduled, .parked])
+        try await store.append([.workflowCancelled(failure: .cancelled("an operator asked"))], to: "w", expectedSequence: 6, epoch: 0, at: Self.at)
+        let ended = try await store.steps(workflowID: "w").sorted { $0.stepKey < $1.stepKey }
+        #expect(ended.map(\.status) == [.completed, .cancelled, .cancelled])
+        #expect(ended.dropFirst().allSatisfy { $0.error == .cancelled("its workflow ended (cancelled) before this step did") })
+        #expect(ended.first?.error == nil)
+    }
+
     @Test("a finished workflow owes its result until each recipient is removed", arguments: Subject.all)
     func resultsOwed(_ subject: Subject) async throws {
         let store = try await Self.play(subject, writes: Self.script.count, crashing: false)

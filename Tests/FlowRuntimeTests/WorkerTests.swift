@@ -7,6 +7,44 @@ import Testing
 
 @Suite("the worker runtime on a real broker")
 struct WorkerTests {
+    /// Publishes a cancel request for `messageID` as any AMQP client would.
+    private func requestCancel(_ messageID: String, _ harness: TestWorkerHarness) async throws {
+        let cancel = ActivityCancel(messageID: messageID, reason: "the test asked")
+        try await harness.requester.publish(AMQPMessage(
+            exchange: harness.names.activityCancelExchange, routingKey: harness.names.queue(.default),
+            properties: AMQPProperties(contentType: FlowProtocol.contentType, type: ActivityCancel.messageType), body: Array(try FlowJSON.encode(cancel))
+        ))
+    }
+
+    @Test("a cancel request stops a running attempt: the reply says Cancelled, and it is neither retried nor dead-lettered")
+    func cancelRunning() async throws {
+        let harness = try await TestWorkerHarness { _, _, _ in testRegistry(SideEffects()) }
+        try await harness.send("sleeps", input: "{}", messageID: "m-cancel", headers: [FlowProtocol.Header.startToCloseTimeout: .int(60_000)])
+        try await waitUntil { harness.worker.statistics.inFlight == 1 }
+        try await requestCancel("m-cancel", harness)
+        let reply = try await harness.finalReply(to: "m-cancel", timeout: .seconds(30))
+        #expect(reply.status == .failed && reply.error?.kind == .cancelled && reply.error?.message.contains("the test asked") == true, "\(reply)")
+        #expect(harness.worker.statistics.count(.cancelled) == 1 && harness.worker.statistics.count(.retried) == 0)
+        #expect(harness.worker.statistics.count(.deadLettered) == 0)
+        await harness.shutdown()
+    }
+
+    @Test("a cancel request that comes before its request answers it cancelled without running it")
+    func cancelFirst() async throws {
+        let effects = SideEffects()
+        let harness = try await TestWorkerHarness { _, _, _ in testRegistry(effects) }
+        // The worker is up (its cancel queue bound) once it answers.
+        try await harness.send("typed", input: #"{"count": 1}"#, messageID: "m-up")
+        _ = try await harness.finalReply(to: "m-up")
+        try await requestCancel("m-early", harness)
+        try await waitUntil { harness.worker.statistics.cancelRequests == 1 }
+        try await harness.send("count_calls", input: #"{"key": "early"}"#, messageID: "m-early")
+        let reply = try await harness.finalReply(to: "m-early", timeout: .seconds(30))
+        #expect(reply.status == .failed && reply.error?.kind == .cancelled && reply.error?.message.contains("before it started") == true, "\(reply)")
+        #expect(await effects.calls["early"] == nil, "it never ran")
+        await harness.shutdown()
+    }
+
     @Test("an activity completes with one reply carrying its output and the request's correlation id")
     func completes() async throws {
         let effects = SideEffects()

@@ -22,6 +22,7 @@ public final class CoordinatorStatistics: ServiceHealth {
         case stepFailed = "step_failed"
         case stepParked = "step_parked"
         case stepTimedOut = "step_timed_out"
+        case activityCancelRequested = "activity_cancel_requested"
         case duplicateReply = "duplicate_reply"
         case staleReply = "stale_reply"
         case rejectedMessage = "rejected_message"

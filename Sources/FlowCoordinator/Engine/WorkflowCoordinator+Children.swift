@@ -82,11 +82,11 @@ extension WorkflowCoordinator {
     /// The reason to cancel a resumed child whose parent ended while it was not told (a
     /// coordinator stopped between the parent's end and its close policy); nil when the
     /// parent runs on, or abandoned it.
-    func orphanReason(of record: WorkflowRecord) async -> String? {
+    func orphanReason(of record: WorkflowRecord) async -> (reason: String, terminate: Bool)? {
         guard let link = record.parent, let entries = try? await store.journal(workflowID: link.workflowID), let parent = try? WorkflowJournal(entries),
             parent.ending != nil, case .child(let child, _)? = parent.commands[safe: link.position], child.workflowID == record.id
         else { return nil }
-        return Self.closeReason(child.parentClosePolicy, parentID: link.workflowID, status: parent.status)
+        return Self.closeReason(child.parentClosePolicy, parentID: link.workflowID, status: parent.status).map { ($0, child.parentClosePolicy == .terminate) }
     }
 
     /// Why a child is cancelled when its parent ended with `status`; nil: it is abandoned.
@@ -112,7 +112,7 @@ extension WorkflowCoordinator {
         for child in journal?.openChildren ?? [] {
             guard let reason = Self.closeReason(child.parentClosePolicy, parentID: record.id, status: record.status) else { continue }
             do {
-                try await cancel(workflowID: child.workflowID, reason: reason)
+                try await cancel(workflowID: child.workflowID, reason: reason, terminate: child.parentClosePolicy == .terminate)
             } catch {
                 logger.error("could not apply a parent-close policy", metadata: ["workflow.id": "\(child.workflowID)", "parent.id": "\(record.id)", "error": "\(error)"])
             }

@@ -22,7 +22,7 @@ extension WorkflowCoordinator {
                 guard try await startFromCommand(delivery) else { return }
             case .cancel:
                 let command = try decode(WorkflowCommand.Cancel.self, delivery)
-                let record = try await cancel(workflowID: command.workflowID, reason: command.reason ?? "cancelled by command")
+                let record = try await cancel(workflowID: command.workflowID, reason: command.reason ?? "cancelled by command", terminate: command.terminate ?? false)
                 let message = record.map { $0.status.isFinished ? "workflow \($0.id) had already ended (\($0.status.rawValue))" : "workflow \($0.id) is being cancelled" }
                     ?? "no workflow has id \(command.workflowID)"
                 try await answer(delivery, CommandAnswer(accepted: record != nil, command: type, message: message))

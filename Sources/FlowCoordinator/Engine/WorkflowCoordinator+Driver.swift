@@ -25,8 +25,9 @@ extension WorkflowCoordinator {
         case outcome(messageID: String, StepResult, done: CheckedContinuation<StepChange?, any Error>)
         case timerFired(position: Int, key: String)
         /// A cancel request: `reason` to record (nil when the journal has it), and `done`
-        /// told whether the driver took it.
-        case cancel(reason: String?, done: CheckedContinuation<Bool, any Error>?)
+        /// told whether the driver took it. `terminate`: the code is stopped where it
+        /// stands, with no chance to clean up.
+        case cancel(reason: String?, terminate: Bool = false, done: CheckedContinuation<Bool, any Error>?)
         /// A signal to record and hand to the code; `done` receives what came of it (nil:
         /// the run stopped first, record it without it).
         case signal(id: String, name: String, input: JSONText, done: CheckedContinuation<SignalOutcome?, any Error>)
@@ -60,7 +61,7 @@ extension WorkflowCoordinator {
     /// left it.
     func runWorkflow(
         _ record: WorkflowRecord, entry: WorkflowRegistry.Entry, inputs: AsyncStream<RunInput>, journal known: WorkflowJournal?, span workflowSpan: any Span
-    ) async -> (CoordinatorStateMachine.RunEnd?, steps: Int, journal: WorkflowJournal?) {
+    ) async -> (CoordinatorStateMachine.RunEnd?, steps: Int, journal: WorkflowJournal?, inFlight: [(messageID: String, queue: String)]) {
         let input = runs[record.id]!.inputs
         defer {
             runs[record.id] = nil
@@ -71,9 +72,9 @@ extension WorkflowCoordinator {
         do {
             if let known { journal = known } else { journal = try WorkflowJournal(try await store.journal(workflowID: record.id)) }
         } catch let error as JournalError {
-            return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0, nil)
+            return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0, nil, [])
         } catch {
-            return (.threw(CoordinatorUnavailable(message: "cannot read the journal of \(record.id): \(error)")), 0, nil)
+            return (.threw(CoordinatorUnavailable(message: "cannot read the journal of \(record.id): \(error)")), 0, nil, [])
         }
         journals[record.id] = journal
         let run = WorkflowRun(workflowID: record.id, workflowName: record.name, recorded: journal.commands) { input.yield(.wake) }
@@ -118,7 +119,7 @@ extension WorkflowCoordinator {
             switch late {
             case .outcome(let messageID, let result, let done):
                 do { done.resume(returning: try await recordOutcome(result, messageID: messageID, run: nil)) } catch { done.resume(throwing: error) }
-            case .cancel(_, let done):
+            case .cancel(_, _, let done):
                 done?.resume(returning: false)
             case .signal(_, _, _, let done):
                 done.resume(returning: nil)
@@ -133,11 +134,13 @@ extension WorkflowCoordinator {
                 continue
             }
         }
+        var inFlight: [(messageID: String, queue: String)] = []
         for (messageID, owner) in stepOwners where owner.workflowID == record.id {
             stepOwners[messageID] = nil
             stepSpans.removeValue(forKey: messageID)?.end()
+            inFlight.append((messageID, configuration.names.queue(owner.call.queue)))
         }
-        return (end, run.activityCount, left)
+        return (end, run.activityCount, left, inFlight)
     }
 
     // MARK: Replay
@@ -174,6 +177,7 @@ extension WorkflowCoordinator {
                     throw error
                 }
                 if let lost = journalLost(run.workflowID) { return .threw(lost) }
+                try await cancelAbandonedSteps(of: run)
                 if let divergence = run.divergence { return .threw(divergence) }
                 if let ending = run.ending { return ending }
                 guard let input = await pending.next() else { return nil }
@@ -192,7 +196,7 @@ extension WorkflowCoordinator {
                         try stage([.timerFired(position: position)], to: run.workflowID)
                     }
                     run.resolve(position, .success(.null))
-                case .cancel(let reason, let done):
+                case .cancel(let reason, let terminate, let done):
                     do {
                         let journal = heldJournal(of: run)
                         if let reason, !journal.cancelRequested, journal.ending == nil {
@@ -204,7 +208,10 @@ extension WorkflowCoordinator {
                         continue
                     }
                     if machine.requestCancel(run.workflowID) {
-                        run.stop()
+                        // The code's tasks are cancelled: its waits throw, and only its
+                        // shielded scopes issue commands, to clean up. A termination
+                        // stops it outright.
+                        if terminate { run.stop() }
                         group.cancelAll()
                     }
                 case .signal(let id, let name, let input, let done):

@@ -225,14 +225,35 @@ public actor WorkflowCoordinator: Service {
     }
 
     /// Cancels a workflow. Returns it, or nil when there is none.
+    ///
+    /// A cancel is recorded, then the code's tasks are cancelled: its waits throw
+    /// `CancellationError`, the activities it waited on are asked to stop, and only code in
+    /// ``WorkflowContext/shielded(_:)`` issues commands, to clean up; the workflow ends
+    /// `cancelled`. `terminate` ends it at once instead, with no cleanup: a workflow running
+    /// here is stopped where it stands, one that does not is recorded cancelled.
     @discardableResult
-    public func cancel(workflowID: String, reason: String) async throws -> WorkflowRecord? {
-        // A workflow running here: its driver records the request and stops its code.
+    public func cancel(workflowID: String, reason: String, terminate: Bool = false) async throws -> WorkflowRecord? {
+        // A workflow running here: its driver records the request and cancels its code.
         if let handle = runs[workflowID] {
             let handled: Bool = try await withCheckedThrowingContinuation { done in
-                if case .terminated = handle.inputs.yield(.cancel(reason: reason, done: done)) { done.resume(returning: false) }
+                if case .terminated = handle.inputs.yield(.cancel(reason: reason, terminate: terminate, done: done)) { done.resume(returning: false) }
             }
             if handled { return try await store.workflow(id: workflowID) }
+        }
+        if terminate, let record = try await store.workflow(id: workflowID), !record.status.isFinished {
+            // Ended here and now: its result goes out, its open steps are asked to stop,
+            // and its children and parent hear of it.
+            let journal = try WorkflowJournal(try await store.journal(workflowID: workflowID))
+            let failure = ActivityFailure.cancelled(reason)
+            if let ended = try await finish(record, status: .cancelled, output: nil, error: failure, steps: 0, journal: journal) {
+                let open = journal.commands.compactMap { command -> (messageID: String, queue: String)? in
+                    guard case .activity(let scheduled, .waiting) = command else { return nil }
+                    return ("\(workflowID)/\(scheduled.stepKey)", scheduled.queue)
+                }
+                await cancelSteps(open, of: workflowID, status: .cancelled)
+                await closeFamily(of: ended.record, ended: ended.journal)
+            }
+            return try await store.workflow(id: workflowID)
         }
         // One that does not run here (parked for its code, or waiting for a relaunch): the
         // request is recorded, and its next run ends cancelled.
@@ -287,14 +308,14 @@ public actor WorkflowCoordinator: Service {
         if launch.resumed {
             logger.info("resuming workflow")
             try? await store.note(.resumed(workflowID: record.id, by: configuration.coordinatorID), at: now)
-            if let reason = await orphanReason(of: record) {
-                logger.info("the workflow's parent ended before it; applying the parent-close policy", metadata: ["reason": "\(reason)"])
-                runs[record.id]?.inputs.yield(.cancel(reason: reason, done: nil))
+            if let orphan = await orphanReason(of: record) {
+                logger.info("the workflow's parent ended before it; applying the parent-close policy", metadata: ["reason": "\(orphan.reason)"])
+                runs[record.id]?.inputs.yield(.cancel(reason: orphan.reason, terminate: orphan.terminate, done: nil))
             }
         } else {
             logger.info("workflow started")
         }
-        let (end, steps, journal) = await runWorkflow(record, entry: entry, inputs: launch.inputs, journal: launch.journal, span: span)
+        let (end, steps, journal, inFlight) = await runWorkflow(record, entry: entry, inputs: launch.inputs, journal: launch.journal, span: span)
         // The coordinator's own task was cancelled (not shut down gracefully): the code's
         // waits threw `CancellationError` for that, not for a cancel of the workflow, which
         // must stay where it stands rather than be recorded as cancelled.
@@ -329,6 +350,7 @@ public actor WorkflowCoordinator: Service {
                 span.attributes[FlowSpanAttribute.errorType] = error.type
                 span.setStatus(SpanStatus(code: .error, message: error.message))
             }
+            await cancelSteps(inFlight, of: record.id, status: status)
             do {
                 let ended = try await finish(record, status: status, output: output, error: error, steps: steps, journal: journal)
                 if let ended { await closeFamily(of: ended.record, ended: ended.journal) }

@@ -45,6 +45,9 @@ package final class WorkflowRun: Sendable {
         var new: [NewCommand] = []
         var waiting: [Int: CheckedContinuation<JSONText, any Error>] = [:]
         var early: [Int: Result<JSONText, any Error>] = [:]
+        /// Positions the code stopped waiting on because its task was cancelled: the engine
+        /// asks the workers to cancel the activities still running there.
+        var abandoned: [Int] = []
         package var ending: WorkflowRunEnd?
         package var divergence: WorkflowNondeterminism?
         var stopped = false
@@ -99,8 +102,27 @@ package final class WorkflowRun: Sendable {
 
     // MARK: The code's side
 
-    /// Issues a command and suspends the code until the engine resolves its position.
+    /// Whether the code runs in ``WorkflowContext/shielded(_:)``: its commands go on
+    /// after its task is cancelled (a cancel of the workflow), to clean up.
+    @TaskLocal static var isShielded = false
+
+    /// Issues a command and suspends the code until the engine resolves its position. A
+    /// cancelled task issues nothing (it throws `CancellationError`), unless shielded.
     func perform(_ request: Request) async throws -> JSONText {
+        if Self.isShielded {
+            let position = try issue(request)
+            return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONText, any Error>) in
+                let early = state.withLock { state -> Result<JSONText, any Error>? in
+                    // A run stopped meanwhile (terminated) ends shielded waits too.
+                    if state.stopped { return .failure(CancellationError()) }
+                    if let early = state.early.removeValue(forKey: position) { return early }
+                    state.waiting[position] = continuation
+                    return nil
+                }
+                if let early { continuation.resume(with: early) }
+            }
+        }
+        try Task.checkCancellation()
         let position = try issue(request)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONText, any Error>) in
@@ -189,7 +211,20 @@ package final class WorkflowRun: Sendable {
     }
 
     private func cancel(_ position: Int) {
-        state.withLock { $0.waiting.removeValue(forKey: position) }?.resume(throwing: CancellationError())
+        let waiter = state.withLock { state -> CheckedContinuation<JSONText, any Error>? in
+            guard let waiter = state.waiting.removeValue(forKey: position) else { return nil }
+            state.abandoned.append(position)
+            return waiter
+        }
+        waiter?.resume(throwing: CancellationError())
+    }
+
+    /// The positions the code stopped waiting on since the last call (``State/abandoned``).
+    package func takeAbandoned() -> [Int] {
+        state.withLock { state in
+            defer { state.abandoned.removeAll() }
+            return state.abandoned
+        }
     }
 
     /// The code returned or threw.
@@ -299,10 +334,16 @@ package final class WorkflowRun: Sendable {
         }
     }
 
-    /// No more commands: every further request throws `CancellationError`. The engine then
-    /// cancels the code's tasks and drains, so that they end.
+    /// No more commands: every further request throws `CancellationError`, and every wait
+    /// ends with it, shielded ones too. The engine then cancels the code's tasks and
+    /// drains, so that they end.
     package func stop() {
-        state.withLock { $0.stopped = true }
+        let waiters = state.withLock { state in
+            state.stopped = true
+            defer { state.waiting.removeAll() }
+            return Array(state.waiting.values)
+        }
+        for waiter in waiters { waiter.resume(throwing: CancellationError()) }
     }
 }
 

@@ -192,16 +192,19 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         workflow.journal.commands.enumerated().compactMap { position, command in
             guard case .activity(let scheduled, let state) = command else { return nil }
             let delivery = workflow.delivery[position] ?? Delivery(scheduledAt: workflow.startedAt)
+            let ended = workflow.journal.ending != nil
             let (status, result): (StepStatus, JSONText?) = switch state {
+            case .waiting where ended, .parked where ended: (.cancelled, nil)
             case .waiting: (.scheduled, nil)
             case .completed(let output): (.completed, output)
             case .failed: (.failed, nil)
             case .parked: (.parked, nil)
             }
+            let error = status == .cancelled ? WorkflowProjection.abandonedStepError(workflow.journal.status) : delivery.error
             return StepRecord(
                 messageID: "\(id)/\(scheduled.stepKey)", workflowID: id, stepKey: scheduled.stepKey, activity: scheduled.activity, queue: scheduled.queue,
                 input: scheduled.input, options: scheduled.options, status: status, sends: delivery.sends, scheduledAt: delivery.scheduledAt,
-                sentAt: delivery.sentAt, lastHeardAt: delivery.lastHeardAt, attempt: delivery.attempt, result: result, error: delivery.error
+                sentAt: delivery.sentAt, lastHeardAt: delivery.lastHeardAt, attempt: delivery.attempt, result: result, error: error
             )
         }
     }

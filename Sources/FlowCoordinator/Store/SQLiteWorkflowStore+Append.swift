@@ -116,6 +116,8 @@ extension SQLiteWorkflowStore {
     private static func end(_ db: Database, _ workflowID: String, _ status: WorkflowStatus, output: String?, error: String?, at now: Date) throws {
         try db.cachedStatement(sql: "UPDATE workflow SET status = ?, output = ?, error = ?, parked_reason = NULL, updated_at = ?, finished_at = ? WHERE id = ?")
             .execute(arguments: [status.rawValue, output, error, now.timeIntervalSince1970, now.timeIntervalSince1970, workflowID])
+        try db.cachedStatement(sql: "UPDATE step SET status = 'cancelled', error = ? WHERE workflow_id = ? AND status IN ('scheduled', 'parked')")
+            .execute(arguments: [try FlowJSON.encodeText(WorkflowProjection.abandonedStepError(status)), workflowID])
     }
 
     /// Sets the status and parked reason that follow from the workflow's divergence and

@@ -159,7 +159,8 @@ extension SQLiteWorkflowStore {
             try record(db, workflowID: id, event, at: heardAt)
         case .parked?:
             try record(db, workflowID: id, .activityParked(position: position, attempt: attempt, failure: try failure()), at: heardAt)
-        case .scheduled?, nil:
+        case .scheduled?, .cancelled?, nil:
+            // (No store before the journal has cancelled steps.)
             break
         }
     }

@@ -71,6 +71,11 @@ enum WorkflowProjection {
         }
     }
 
+    /// The error of a step its workflow's end left open (``StepStatus/cancelled``).
+    static func abandonedStepError(_ status: WorkflowStatus) -> ActivityFailure {
+        .cancelled("its workflow ended (\(status.rawValue)) before this step did")
+    }
+
     /// Why a workflow waits on a dead-lettered step.
     static func parkedReason(workflowID: String, activity: String, stepKey: String, failure: ActivityFailure) -> String {
         "waiting for dead-letter replay: \(activity) (message \(workflowID)/\(stepKey)) failed: \(failure.description.prefix(300))"

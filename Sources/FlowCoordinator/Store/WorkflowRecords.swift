@@ -53,8 +53,11 @@ public enum StepStatus: String, Sendable, Codable {
     case failed
     /// Failed for good and dead-lettered; waiting for an operator to replay the message.
     case parked
+    /// Its workflow ended first (cancelled, or done without it); its workers were asked to
+    /// stop it, and a result that comes later is not recorded.
+    case cancelled
 
-    var isFinal: Bool { self == .completed || self == .failed }
+    var isFinal: Bool { self != .scheduled && self != .parked }
 }
 
 /// One activity call of a workflow. Its message id, `<workflow id>/<step key>`, is the

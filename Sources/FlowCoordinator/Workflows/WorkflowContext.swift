@@ -61,6 +61,24 @@ public final class WorkflowContext: Sendable {
         _ = try await run.perform(.timer(duration))
     }
 
+    /// Runs `body` shielded from cancellation: the activities, child workflows and sleeps
+    /// it calls go on after the workflow is cancelled, so it can clean up:
+    ///
+    /// ```swift
+    /// do {
+    ///     try await context.execute(Train.self, job)
+    /// } catch is CancellationError {
+    ///     try await context.shielded { try await context.execute(ReleaseGPU.self, job) }
+    ///     throw CancellationError()
+    /// }
+    /// ```
+    ///
+    /// A terminated workflow (`flow workflow cancel --terminate`, a parent-close policy of
+    /// `terminate`) is stopped even here.
+    public func shielded<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await WorkflowRun.$isShielded.withValue(true) { try await body() }
+    }
+
     /// Waits for the next signal `S` sent to this workflow (`flow.workflow.signal`) and
     /// returns its input. Signals are received in the order they were recorded, each once;
     /// one sent before the workflow asked waits for it. A restart replays them at the same

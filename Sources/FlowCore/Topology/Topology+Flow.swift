@@ -1,6 +1,9 @@
 extension Topology {
     /// Exchange that routes activity requests to their work queue by routing key (the queue name).
     public static let activitiesExchange = "flow.activities"
+    /// Exchange that carries cancel requests for running activities to the workers of a
+    /// work queue, by routing key (the queue name). Each worker binds a queue of its own.
+    public static let activityCancelExchange = "flow.activity-cancels"
     /// Exchange every work queue dead-letters into.
     public static let deadLetterExchange = "flow.dead-letter"
     /// Queue that keeps every dead-lettered message with its `x-death` history.
@@ -76,6 +79,7 @@ extension Topology {
             Exchange(name: activitiesExchange, kind: .direct),
             Exchange(name: deadLetterExchange, kind: .fanout),
             Exchange(name: retryExchange, kind: .headers),
+            Exchange(name: activityCancelExchange, kind: .direct),
         ]
 
         for workQueue in workQueues {

@@ -22,6 +22,7 @@ public struct TopologyNames: Sendable, Hashable {
     public func queue(_ workQueue: WorkQueue) -> String { name(workQueue.queueName) }
     public var activitiesExchange: String { name(Topology.activitiesExchange) }
     public var retryExchange: String { name(Topology.retryExchange) }
+    public var activityCancelExchange: String { name(Topology.activityCancelExchange) }
     public var deadLetterExchange: String { name(Topology.deadLetterExchange) }
     public var deadLetterQueue: String { name(Topology.deadLetterQueue) }
     public var coordinatorReplyQueue: String { name(Topology.coordinatorReplyQueue) }

@@ -37,10 +37,13 @@ public enum WorkflowCommand {
     public struct Cancel: Codable, Sendable, Equatable {
         public var workflowID: String
         public var reason: String?
+        /// End it at once, with no cleanup, rather than cancel its code (docs/workflows.md).
+        public var terminate: Bool?
 
-        public init(workflowID: String, reason: String? = nil) {
+        public init(workflowID: String, reason: String? = nil, terminate: Bool? = nil) {
             self.workflowID = workflowID
             self.reason = reason
+            self.terminate = terminate
         }
     }
 

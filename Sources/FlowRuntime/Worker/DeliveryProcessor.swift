@@ -19,6 +19,8 @@ struct DeliveryProcessor: Sendable {
     let statistics: WorkerStatistics
     let logger: Logger
     let shutdownSignal: ShutdownSignal
+    /// Cancel requests for activities running here, or not started yet.
+    let cancels: ActivityCancels
     let runningMessages = RunningMessages()
 
     private var queueName: String { configuration.names.queue(configuration.queue) }
@@ -111,7 +113,13 @@ struct DeliveryProcessor: Sendable {
 
         statistics.record(.started, activity: request.activity)
         let started = ContinuousClock.now
-        let outcome = try await run(entry, request: request, logger: requestLogger)
+        let outcome: Outcome
+        if let reason = cancels.noted(request.messageID) {
+            // Cancelled while it waited in its queue: answered without running.
+            outcome = .failure(.cancelled("cancelled on request before it started: \(reason)"))
+        } else {
+            outcome = try await run(entry, request: request, logger: requestLogger)
+        }
         switch outcome {
         case .success(let output):
             let reply = ActivityReply(status: .completed, activity: request.activity, messageID: request.messageID, attempt: Int64(request.attempt), output: output)
@@ -223,7 +231,12 @@ struct DeliveryProcessor: Sendable {
         enum Race: Sendable {
             case finished(Outcome)
             case timedOut
+            case cancelled(reason: String)
         }
+        // A cancel request ends the race as a timeout does: the activity's task is
+        // cancelled, and the group waits for it to stop (training saves a checkpoint first).
+        let cancelRequests = cancels.watch(request.messageID)
+        defer { cancelRequests.end() }
         return try await withThrowingTaskGroup(of: Race.self) { group in
             group.addTask {
                 do {
@@ -244,6 +257,10 @@ struct DeliveryProcessor: Sendable {
                 try await Task.sleep(for: timeout)
                 return .timedOut
             }
+            group.addTask {
+                for await reason in cancelRequests.requests { return .cancelled(reason: reason) }
+                throw CancellationError()
+            }
             defer { group.cancelAll() }
             guard let first = try await group.next() else { throw CancellationError() }
             switch first {
@@ -251,6 +268,8 @@ struct DeliveryProcessor: Sendable {
                 return result
             case .timedOut:
                 return .failure(.retryable(.startToCloseTimeout, "the activity did not finish within \(timeout) and was cancelled"))
+            case .cancelled(let reason):
+                return .failure(.cancelled("cancelled on request: \(reason)"))
             }
         }
     }

@@ -45,11 +45,14 @@ public struct Worker: Service {
         }
         try await transport.declare(configuration.names.topology)
         let queueName = configuration.names.queue(configuration.queue)
+        // Cancel requests are heard before any work is taken, so none for it is missed.
+        let cancels = ActivityCancels()
+        let cancelRequests = try await consumeCancelRequests(into: cancels, queueName: queueName)
         let consumer = try await transport.consume(queue: queueName, prefetch: UInt16(clamping: configuration.concurrency))
         let shutdownSignal = ShutdownSignal()
         let processor = DeliveryProcessor(
             configuration: configuration, registry: registry, transport: transport, store: store,
-            statistics: statistics, logger: logger, shutdownSignal: shutdownSignal
+            statistics: statistics, logger: logger, shutdownSignal: shutdownSignal, cancels: cancels
         )
         logger.info(
             "worker started",
@@ -107,10 +110,45 @@ public struct Worker: Service {
             return failure
         }
         consumer.cancel()
+        cancelRequests.cancel()
         logger.info("worker stopped", metadata: ["completed": "\(statistics.count(.completed))", "failed": "\(statistics.count(.failed))"])
         // A consumer the broker ended (its queue was deleted) ends the worker with the
         // reason, after the work in flight was settled; a supervisor restarts it and the
         // restart declares the topology again.
         if let consumerFailure { throw consumerFailure }
+    }
+
+    /// Binds a queue of this worker's own to the cancel exchange for its work queue, and
+    /// hands every cancel request (``ActivityCancel``) to `cancels`. The queue lives as long
+    /// as the worker's connection (exclusive); the transport declares it again after a
+    /// reconnection. A request that does not decode is dropped with a log line: there is
+    /// nothing to replay, and its sender can send it again.
+    private func consumeCancelRequests(into cancels: ActivityCancels, queueName: String) async throws -> Task<Void, Never> {
+        let cancelQueue = configuration.names.name("activity-cancels.\(configuration.queue.queueName).\(UUID().uuidString.prefix(12).lowercased())")
+        try await transport.declare(Topology(
+            queues: [.init(name: cancelQueue, durable: false, exclusive: true, autoDelete: true)],
+            bindings: [.init(exchange: configuration.names.activityCancelExchange, queue: cancelQueue, routingKey: queueName)]
+        ))
+        let requests = try await transport.consume(queue: cancelQueue, prefetch: 64)
+        let logger = self.logger
+        let statistics = self.statistics
+        return Task {
+            do {
+                for try await delivery in requests {
+                    try? await delivery.ack()
+                    guard let request = try? FlowJSON.decode(ActivityCancel.self, from: delivery.body) else {
+                        logger.warning("a cancel request that is not one was dropped (docs/protocol.md, Cancelling an activity)", metadata: ["amqp.type": "\(delivery.properties.type ?? "")"])
+                        continue
+                    }
+                    let running = cancels.cancel(request.messageID, reason: request.reason)
+                    statistics.cancelRequested()
+                    logger.info(running ? "cancelling a running activity on request" : "a cancel request for an activity not running here; noted", metadata: [
+                        "message.id": "\(request.messageID)", "reason": "\(request.reason)",
+                    ])
+                }
+            } catch {
+                logger.warning("the cancel-request consumer stopped; running activities can no longer be cancelled here", metadata: ["error": "\(error)"])
+            }
+        }
     }
 }

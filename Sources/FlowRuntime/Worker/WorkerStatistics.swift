@@ -16,6 +16,7 @@ public final class WorkerStatistics: Sendable {
         var counts: [String: [Event: Int]] = [:]
         var inFlight = 0
         var consuming = false
+        var cancelRequests = 0
     }
 
     private let state = Mutex(State())
@@ -65,6 +66,13 @@ public final class WorkerStatistics: Sendable {
         case .deadLettered: deadLetters(queue, activity, errorType ?? "unknown").increment()
         default: break
         }
+    }
+
+    /// How many cancel requests (``ActivityCancel``) this worker has received.
+    public var cancelRequests: Int { state.withLock { $0.cancelRequests } }
+
+    func cancelRequested() {
+        state.withLock { $0.cancelRequests += 1 }
     }
 
     func begin() {
