@@ -17,6 +17,7 @@ extension ConsolePages {
             var row: [String: Any] = [
                 "name": schedule.name, "workflow": schedule.workflow, "recurrence": schedule.cron.map { "cron \($0)" } ?? schedule.everySeconds.map { "every \($0) s" } ?? "",
                 "nextRunAt": Views.time(schedule.nextRunAt), "lastRunAt": Views.time(schedule.lastRunAt), "runs": schedule.runs,
+                "paused": schedule.paused ?? false, "pauseNote": schedule.pauseNote ?? "", "policy": Views.schedulePolicy(schedule),
             ]
             if let id = schedule.lastWorkflowID {
                 row["lastWorkflowID"] = id

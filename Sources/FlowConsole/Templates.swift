@@ -180,9 +180,9 @@ enum Templates {
         """
 
     static let schedules = """
-        <table class="list"><thead><tr><th scope="col">Schedule</th><th scope="col">Workflow</th><th scope="col">When</th><th scope="col">Next run</th><th scope="col">Last run</th><th scope="col">Runs</th><th scope="col">Last result</th></tr></thead><tbody>
-        {{#schedules}}<tr><td>{{name}}</td><td>{{workflow}}</td><td>{{recurrence}}</td><td>{{nextRunAt}}</td><td>{{lastRunAt}}</td><td class="number">{{runs}}</td><td>{{#lastWorkflowID}}<a href="/workflows/{{lastPath}}">{{lastWorkflowID}}</a> <span class="badge {{lastStatus}}">{{lastStatus}}</span>{{/lastWorkflowID}}</td></tr>{{/schedules}}
-        {{^schedules}}<tr><td colspan="7">No schedules.</td></tr>{{/schedules}}
+        <table class="list"><thead><tr><th scope="col">Schedule</th><th scope="col">Workflow</th><th scope="col">When</th><th scope="col">Next run</th><th scope="col">Last run</th><th scope="col">Runs</th><th scope="col">Policy</th><th scope="col">Last result</th></tr></thead><tbody>
+        {{#schedules}}<tr><td>{{name}}{{#paused}} <span class="badge parked">paused</span> {{pauseNote}}{{/paused}}</td><td>{{workflow}}</td><td>{{recurrence}}</td><td>{{nextRunAt}}</td><td>{{lastRunAt}}</td><td class="number">{{runs}}</td><td>{{policy}}</td><td>{{#lastWorkflowID}}<a href="/workflows/{{lastPath}}">{{lastWorkflowID}}</a> <span class="badge {{lastStatus}}">{{lastStatus}}</span>{{/lastWorkflowID}}</td></tr>{{/schedules}}
+        {{^schedules}}<tr><td colspan="8">No schedules.</td></tr>{{/schedules}}
         </tbody></table>
         """
 

@@ -31,6 +31,16 @@ enum Views {
         }
     }
 
+    /// A schedule's policy in a few words: overlap, skipped and waiting runs, catch-up window, jitter.
+    static func schedulePolicy(_ schedule: ScheduleSummary) -> String {
+        var parts = ["overlap \(schedule.overlap ?? "skip")"]
+        if let skipped = schedule.skipped, skipped > 0 { parts.append("\(skipped) skipped") }
+        if let waiting = schedule.waiting, waiting > 0 { parts.append("\(waiting) waiting") }
+        if let window = schedule.catchupWindowSeconds { parts.append("catch-up \(seconds(Double(window)))") }
+        if let jitter = schedule.jitterSeconds { parts.append("jitter \(seconds(Double(jitter)))") }
+        return parts.joined(separator: ", ")
+    }
+
     static func workflow(_ description: WorkflowDescription, history: [WorkflowHistoryEvent], csrf: String) -> [String: Any] {
         let workflow = description.workflow
         let start = workflow.startedAt

@@ -92,5 +92,5 @@ final class CrashingStore: WorkflowStore {
     func upsertSchedule(_ schedule: ScheduleRecord) async throws { try await write { try await store.upsertSchedule(schedule) } }
     func removeSchedule(name: String) async throws -> Bool { try await write { try await store.removeSchedule(name: name) } }
     func schedules() async throws -> [ScheduleRecord] { try await read { try await store.schedules() } }
-    func recordScheduleRun(name: String, runAt: Date, nextRunAt: Date) async throws { try await write { try await store.recordScheduleRun(name: name, runAt: runAt, nextRunAt: nextRunAt) } }
+    func updateSchedule(_ schedule: ScheduleRecord) async throws { try await write { try await store.updateSchedule(schedule) } }
 }

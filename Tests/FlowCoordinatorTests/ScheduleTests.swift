@@ -93,3 +93,80 @@ struct ScheduleTests {
         await harness.shutdown()
     }
 }
+
+/// Schedule policies carried out by the coordinator, on the in-memory transport: each run
+/// of `collecting` goes on until it is told to stop, so the next due run overlaps it.
+@Suite("schedule policies in the coordinator")
+struct SchedulePolicyCoordinatorTests {
+    let counter = RunCounter()
+
+    func harness() async throws -> CoordinatorHarness {
+        try await CoordinatorHarness(
+            workflows: TestWorkflows.registry(), activities: TestWorkflows.activities(counter: counter, fixed: Switch()), transports: .inMemory(InMemoryBroker())
+        )
+    }
+
+    func runs(_ harness: CoordinatorHarness) async throws -> [WorkflowSummary] {
+        try await harness.store.workflows(matching: WorkflowFilter(idPrefix: "overlap@"), after: nil, limit: 1000).sorted { $0.id < $1.id }
+    }
+
+    func schedule(_ harness: CoordinatorHarness) async throws -> ScheduleRecord { try #require(try await harness.store.schedules().first) }
+
+    func stop(_ id: String, _ harness: CoordinatorHarness) async throws {
+        _ = try await harness.coordinator.signal(workflowID: id, name: Nudge.name, input: try JSONText(encoding: "stop"), signalID: "stop-\(id)")
+        _ = try await harness.waitFor(id, [.completed])
+    }
+
+    @Test("skip and buffer_one hold a due run back while the previous goes; cancel_other cancels it", arguments: [OverlapPolicy.skip, .bufferOne, .cancelOther])
+    func overlap(_ policy: OverlapPolicy) async throws {
+        let harness = try await harness()
+        try await harness.coordinator.addSchedule(
+            .init(name: "overlap", workflow: CollectingWorkflow.name, input: try JSONText(encoding: CountedEcho.Payload(value: "-")), everySeconds: 1, overlap: policy.rawValue)
+        )
+        try await waitUntil { try await runs(harness).count == 1 }
+        let first = try await runs(harness)[0].id
+        switch policy {
+        case .skip:
+            try await waitUntil { try await schedule(harness).skipped >= 2 }
+            #expect(try await runs(harness).count == 1, "nothing started beside the running one")
+            try await stop(first, harness)
+            try await waitUntil { try await runs(harness).count == 2 }
+        case .bufferOne:
+            try await waitUntil { try await schedule(harness).buffered.count == 1 }
+            try await waitUntil { try await schedule(harness).skipped >= 1 }
+            #expect(try await runs(harness).count == 1)
+            let waiting = try await schedule(harness).buffered[0]
+            try await stop(first, harness)
+            try await waitUntil { try await runs(harness).count == 2 }
+            #expect(try await runs(harness).contains { $0.id == ScheduleStep.workflowID(of: "overlap", nominal: waiting) }, "the buffered run started under its own time")
+        default:
+            let record = try await harness.waitFor(first, [.cancelled, .completed, .failed])
+            #expect(record.status == .cancelled)
+            try await waitUntil { try await runs(harness).count >= 2 }
+            #expect(try await schedule(harness).lastWorkflowID != first)
+        }
+        await harness.shutdown()
+    }
+
+    @Test("a paused schedule starts nothing; resumed, it starts the run it missed once; a backfill starts past runs once each")
+    func pauseAndBackfill() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.addSchedule(
+            .init(name: "overlap", workflow: SleeplessEcho.name, input: try JSONText(encoding: CountedEcho.Payload(value: "-")), everySeconds: 1, paused: true)
+        )
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await runs(harness).isEmpty, "a schedule added paused starts nothing")
+        _ = try await harness.coordinator.pauseSchedule("overlap", paused: false, note: nil)
+        try await waitUntil { try await runs(harness).count >= 1 }
+        _ = try await harness.coordinator.pauseSchedule("overlap", paused: true, note: "maintenance")
+        #expect(try await schedule(harness).pauseNote == "maintenance")
+        let base = Date(timeIntervalSince1970: 1_700_000_000)
+        let backfill = WorkflowCommand.BackfillSchedule(name: "overlap", from: base, to: base.addingTimeInterval(3))
+        let ids = try await harness.coordinator.backfillSchedule(backfill)
+        #expect(ids == ["overlap@1700000001", "overlap@1700000002", "overlap@1700000003"])
+        #expect(try await harness.coordinator.backfillSchedule(backfill) == ids, "a repeated backfill names the same runs")
+        for id in ids ?? [] { _ = try await harness.waitFor(id, [.completed]) }
+        #expect(counter.all.filter { $0.key.hasPrefix("overlap@170000000") }.count == 3, "each backfilled run ran once: \(counter.all)")
+        await harness.shutdown()
+    }
+}

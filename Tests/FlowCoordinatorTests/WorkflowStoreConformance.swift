@@ -300,17 +300,36 @@ struct WorkflowStoreConformance {
         #expect(try await store.recipients(workflowID: "w").isEmpty)
     }
 
-    @Test("a schedule is replaced keeping its run count, records its runs, and is removed once", arguments: Subject.all)
+    @Test("a schedule keeps every field of its state, is replaced keeping its runs and buffer, and is removed once", arguments: Subject.all)
     func schedules(_ subject: Subject) async throws {
         let store = try subject.open()
-        let schedule = ScheduleRecord(name: "nightly", workflow: "counted", input: Self.input, everySeconds: 60, nextRunAt: Self.at, runs: 0)
+        let schedule = ScheduleRecord(
+            name: "nightly", workflow: "counted", input: Self.input, everySeconds: 60, nextRunAt: Self.at, runs: 0, overlap: .bufferAll,
+            catchupWindowSeconds: 600, jitterSeconds: 30
+        )
         try await store.upsertSchedule(schedule)
-        try await store.recordScheduleRun(name: "nightly", runAt: Self.at, nextRunAt: Self.at.addingTimeInterval(60))
+        var ran = schedule
+        ran.lastRunAt = Self.at
+        ran.nextRunAt = Self.at.addingTimeInterval(60)
+        ran.runs = 1
+        ran.lastWorkflowID = "nightly@1800000000"
+        ran.buffered = [Self.at.addingTimeInterval(60), Self.at.addingTimeInterval(120.5)]
+        ran.skipped = 2
+        ran.paused = true
+        ran.pauseNote = "the disk is full"
+        try await store.updateSchedule(ran)
+        #expect(try await store.schedules() == [ran])
         var replaced = schedule
         replaced.everySeconds = 120
+        replaced.overlap = .skip
         try await store.upsertSchedule(replaced)
         let stored = try #require(try await store.schedules().first)
-        #expect(stored.everySeconds == 120 && stored.runs == 1 && stored.lastRunAt == Self.at)
+        #expect(stored.everySeconds == 120 && stored.runs == 1 && stored.lastRunAt == Self.at && stored.overlap == .skip && !stored.paused)
+        #expect(stored.buffered == ran.buffered && stored.lastWorkflowID == ran.lastWorkflowID && stored.skipped == 2)
+        var gone = stored
+        gone.name = "never-added"
+        try await store.updateSchedule(gone)
+        #expect(try await store.schedules().count == 1, "an update of a schedule that is not there adds nothing")
         #expect(try await store.removeSchedule(name: "nightly"))
         #expect(try await !store.removeSchedule(name: "nightly"))
         #expect(try await store.schedules().isEmpty)

@@ -27,6 +27,7 @@ public final class CoordinatorStatistics: ServiceHealth {
         case staleReply = "stale_reply"
         case rejectedMessage = "rejected_message"
         case scheduleFired = "schedule_fired"
+        case scheduleSkipped = "schedule_skipped"
         case queryAnswered = "query_answered"
         case signalReceived = "signal_received"
         case duplicateSignal = "duplicate_signal"

@@ -49,6 +49,18 @@ extension WorkflowCoordinator {
                 let command = try decode(WorkflowCommand.RemoveSchedule.self, delivery)
                 let removed = try await store.removeSchedule(name: command.name)
                 try await answer(delivery, CommandAnswer(accepted: removed, command: type, message: removed ? "schedule \(command.name) removed" : "no schedule is named \(command.name)"))
+            case .pauseSchedule, .resumeSchedule:
+                let command = try decode(WorkflowCommand.PauseSchedule.self, delivery)
+                let paused = kind == .pauseSchedule
+                let schedule = try await pauseSchedule(command.name, paused: paused, note: command.note)
+                let message = schedule == nil ? "no schedule is named \(command.name)" : "schedule \(command.name) \(paused ? "paused" : "resumed")"
+                try await answer(delivery, CommandAnswer(accepted: schedule != nil, command: type, message: message))
+            case .backfillSchedule:
+                let command = try decode(WorkflowCommand.BackfillSchedule.self, delivery)
+                let ids = try await backfillSchedule(command)
+                let message = ids.map { "schedule \(command.name) started \($0.count) runs: \($0.prefix(5).joined(separator: ", "))\($0.count > 5 ? ", …" : "")" }
+                    ?? "no schedule is named \(command.name)"
+                try await answer(delivery, CommandAnswer(accepted: ids != nil, command: type, message: message))
             }
             try await delivery.ack()
             machine.handlingSucceeded()

@@ -153,12 +153,18 @@ public struct WorkflowQueryAnswers: Sendable {
     public func schedules() async throws -> ScheduleList {
         var summaries: [ScheduleSummary] = []
         for schedule in try await store.schedules() {
-            let last = try await store.workflows(matching: WorkflowFilter(idPrefix: "\(schedule.name)@"), after: nil, limit: 1).first
+            // Schedules from before their last run was recorded: the newest run by its id.
+            let last = if let id = schedule.lastWorkflowID {
+                try await store.workflow(id: id).map { (id: $0.id, status: $0.status) }
+            } else {
+                try await store.workflows(matching: WorkflowFilter(idPrefix: "\(schedule.name)@"), after: nil, limit: 1).first.map { (id: $0.id, status: $0.status) }
+            }
             summaries.append(
                 ScheduleSummary(
                     name: schedule.name, workflow: schedule.workflow, input: schedule.input, everySeconds: schedule.everySeconds,
                     cron: schedule.cron, nextRunAt: schedule.nextRunAt, lastRunAt: schedule.lastRunAt, runs: schedule.runs,
-                    lastWorkflowID: last?.id, lastStatus: last?.status
+                    lastWorkflowID: last?.id, lastStatus: last?.status, overlap: schedule.overlap.rawValue, catchupWindowSeconds: schedule.catchupWindowSeconds,
+                    jitterSeconds: schedule.jitterSeconds, paused: schedule.paused, pauseNote: schedule.pauseNote, waiting: schedule.buffered.count, skipped: schedule.skipped
                 )
             )
         }

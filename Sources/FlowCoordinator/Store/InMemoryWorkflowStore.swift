@@ -311,6 +311,9 @@ public final class InMemoryWorkflowStore: WorkflowStore {
             if let existing = state.schedules[schedule.name] {
                 schedule.lastRunAt = existing.lastRunAt
                 schedule.runs = existing.runs
+                schedule.lastWorkflowID = existing.lastWorkflowID
+                schedule.buffered = existing.buffered
+                schedule.skipped = existing.skipped
             }
             state.schedules[schedule.name] = schedule
         }
@@ -324,11 +327,10 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         state.withLock { state in state.schedules.values.sorted { $0.name < $1.name } }
     }
 
-    public func recordScheduleRun(name: String, runAt: Date, nextRunAt: Date) async throws {
+    public func updateSchedule(_ schedule: ScheduleRecord) async throws {
         state.withLock { state in
-            state.schedules[name]?.lastRunAt = runAt
-            state.schedules[name]?.nextRunAt = nextRunAt
-            state.schedules[name]?.runs += 1
+            guard state.schedules[schedule.name] != nil else { return }
+            state.schedules[schedule.name] = schedule
         }
     }
 }

@@ -100,6 +100,15 @@ extension SQLiteWorkflowStore {
         var nextRunAt: Date
         var lastRunAt: Date?
         var runs: Int
+        var overlap: String
+        var catchupWindowSeconds: Int64?
+        var jitterSeconds: Int64?
+        var paused: Bool
+        var pauseNote: String?
+        /// JSON: the due times (seconds since 1970) of the runs waiting.
+        var buffered: String
+        var lastWorkflowID: String?
+        var skipped: Int
 
         init(_ schedule: ScheduleRecord) {
             name = schedule.name
@@ -110,12 +119,22 @@ extension SQLiteWorkflowStore {
             nextRunAt = schedule.nextRunAt
             lastRunAt = schedule.lastRunAt
             runs = schedule.runs
+            overlap = schedule.overlap.rawValue
+            catchupWindowSeconds = schedule.catchupWindowSeconds
+            jitterSeconds = schedule.jitterSeconds
+            paused = schedule.paused
+            pauseNote = schedule.pauseNote
+            buffered = "[" + schedule.buffered.map { "\($0.timeIntervalSince1970)" }.joined(separator: ",") + "]"
+            lastWorkflowID = schedule.lastWorkflowID
+            skipped = schedule.skipped
         }
 
         func record() throws -> ScheduleRecord {
             ScheduleRecord(
                 name: name, workflow: workflow, input: try JSONText(storedText: input), everySeconds: everySeconds, cron: cron,
-                nextRunAt: nextRunAt, lastRunAt: lastRunAt, runs: runs
+                nextRunAt: nextRunAt, lastRunAt: lastRunAt, runs: runs, overlap: OverlapPolicy(rawValue: overlap) ?? .skip,
+                catchupWindowSeconds: catchupWindowSeconds, jitterSeconds: jitterSeconds, paused: paused, pauseNote: pauseNote,
+                buffered: try FlowJSON.decode([Double].self, from: buffered).map(Date.init(timeIntervalSince1970:)), lastWorkflowID: lastWorkflowID, skipped: skipped
             )
         }
     }

@@ -11,6 +11,9 @@ extension SQLiteWorkflowStore {
             if let existing = try ScheduleRow.fetchOne(db, key: schedule.name) {
                 row.lastRunAt = existing.lastRunAt
                 row.runs = existing.runs
+                row.lastWorkflowID = existing.lastWorkflowID
+                row.buffered = existing.buffered
+                row.skipped = existing.skipped
                 try row.update(db)
             } else {
                 try row.insert(db)
@@ -26,13 +29,10 @@ extension SQLiteWorkflowStore {
         try await database.read { db in try ScheduleRow.order(Column("name")).fetchAll(db).map { try $0.record() } }
     }
 
-    public func recordScheduleRun(name: String, runAt: Date, nextRunAt: Date) async throws {
+    public func updateSchedule(_ schedule: ScheduleRecord) async throws {
         try await write { db in
-            guard var row = try ScheduleRow.fetchOne(db, key: name) else { return }
-            row.lastRunAt = runAt
-            row.nextRunAt = nextRunAt
-            row.runs += 1
-            try row.update(db)
+            guard try ScheduleRow.exists(db, key: schedule.name) else { return }
+            try ScheduleRow(schedule).update(db)
         }
     }
 }

@@ -124,6 +124,19 @@ extension SQLiteWorkflowStore {
                 CREATE INDEX workflow_parent ON workflow(parent_id) WHERE parent_id IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v8: schedule policies") { db in
+            // Overlap, catch-up window, jitter, pause and the runs waiting (SchedulePolicy.swift).
+            try db.execute(sql: """
+                ALTER TABLE schedule ADD COLUMN overlap TEXT NOT NULL DEFAULT 'skip';
+                ALTER TABLE schedule ADD COLUMN catchup_window_seconds INTEGER;
+                ALTER TABLE schedule ADD COLUMN jitter_seconds INTEGER;
+                ALTER TABLE schedule ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE schedule ADD COLUMN pause_note TEXT;
+                ALTER TABLE schedule ADD COLUMN buffered TEXT NOT NULL DEFAULT '[]';
+                ALTER TABLE schedule ADD COLUMN last_workflow_id TEXT;
+                ALTER TABLE schedule ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 

@@ -165,8 +165,28 @@ public struct ScheduleRecord: Sendable, Equatable {
     public var nextRunAt: Date
     public var lastRunAt: Date?
     public var runs: Int
+    /// What a due run does while the previous one still goes.
+    public var overlap: OverlapPolicy
+    /// A run found due later than this (the coordinator was down) is skipped; nil: it
+    /// runs however late.
+    public var catchupWindowSeconds: Int64?
+    /// Each run starts up to this much after its time (``ScheduleStep/jitter(of:at:)``).
+    public var jitterSeconds: Int64?
+    /// A paused schedule starts nothing; `pauseNote` says why.
+    public var paused: Bool
+    public var pauseNote: String?
+    /// The due times of runs waiting for the previous run to end (buffer policies).
+    public var buffered: [Date]
+    /// The workflow id of the last run it started.
+    public var lastWorkflowID: String?
+    /// How many due runs it did not start (overlap, catch-up window).
+    public var skipped: Int
 
-    public init(name: String, workflow: String, input: JSONText, everySeconds: Int64? = nil, cron: String? = nil, nextRunAt: Date, lastRunAt: Date? = nil, runs: Int) {
+    public init(
+        name: String, workflow: String, input: JSONText, everySeconds: Int64? = nil, cron: String? = nil, nextRunAt: Date, lastRunAt: Date? = nil, runs: Int,
+        overlap: OverlapPolicy = .skip, catchupWindowSeconds: Int64? = nil, jitterSeconds: Int64? = nil, paused: Bool = false, pauseNote: String? = nil,
+        buffered: [Date] = [], lastWorkflowID: String? = nil, skipped: Int = 0
+    ) {
         self.name = name
         self.workflow = workflow
         self.input = input
@@ -175,6 +195,14 @@ public struct ScheduleRecord: Sendable, Equatable {
         self.nextRunAt = nextRunAt
         self.lastRunAt = lastRunAt
         self.runs = runs
+        self.overlap = overlap
+        self.catchupWindowSeconds = catchupWindowSeconds
+        self.jitterSeconds = jitterSeconds
+        self.paused = paused
+        self.pauseNote = pauseNote
+        self.buffered = buffered
+        self.lastWorkflowID = lastWorkflowID
+        self.skipped = skipped
     }
 }
 

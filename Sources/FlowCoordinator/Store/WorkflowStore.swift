@@ -84,8 +84,9 @@ public protocol WorkflowStore: Sendable {
     /// Removes a schedule; returns whether there was one.
     func removeSchedule(name: String) async throws -> Bool
     func schedules() async throws -> [ScheduleRecord]
-    /// Records that a schedule ran at `runAt` and next runs at `nextRunAt`.
-    func recordScheduleRun(name: String, runAt: Date, nextRunAt: Date) async throws
+    /// Writes a schedule's state as the coordinator decided it (next time, runs, buffer,
+    /// pause), every field as given. Nothing when it was removed meanwhile.
+    func updateSchedule(_ schedule: ScheduleRecord) async throws
 }
 
 /// What starts a workflow.

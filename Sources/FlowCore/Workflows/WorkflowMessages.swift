@@ -1,3 +1,5 @@
+import Foundation
+
 /// The messages that start, cancel and answer workflows on the `workflow-commands` queue
 /// (`docs/protocol.md`, "Workflows"). Any AMQP client can send them.
 public enum WorkflowCommand {
@@ -9,6 +11,9 @@ public enum WorkflowCommand {
         case update = "flow.workflow.update"
         case addSchedule = "flow.schedule.add"
         case removeSchedule = "flow.schedule.remove"
+        case pauseSchedule = "flow.schedule.pause"
+        case resumeSchedule = "flow.schedule.resume"
+        case backfillSchedule = "flow.schedule.backfill"
     }
 
     /// What any command names: its workflow, or (schedule commands) its schedule's name.
@@ -102,13 +107,54 @@ public enum WorkflowCommand {
         public var input: JSONText?
         public var everySeconds: Int64?
         public var cron: String?
+        /// `skip` (the default), `buffer_one`, `buffer_all`, `cancel_other` or `allow_all`.
+        public var overlap: String?
+        /// A run found due later than this is skipped; absent: it runs however late.
+        public var catchupWindowSeconds: Int64?
+        /// Each run starts up to this much after its time.
+        public var jitterSeconds: Int64?
+        /// Added paused: it starts nothing until resumed.
+        public var paused: Bool?
 
-        public init(name: String, workflow: String, input: JSONText? = nil, everySeconds: Int64? = nil, cron: String? = nil) {
+        public init(
+            name: String, workflow: String, input: JSONText? = nil, everySeconds: Int64? = nil, cron: String? = nil, overlap: String? = nil,
+            catchupWindowSeconds: Int64? = nil, jitterSeconds: Int64? = nil, paused: Bool? = nil
+        ) {
             self.name = name
             self.workflow = workflow
             self.input = input
             self.everySeconds = everySeconds
             self.cron = cron
+            self.overlap = overlap
+            self.catchupWindowSeconds = catchupWindowSeconds
+            self.jitterSeconds = jitterSeconds
+            self.paused = paused
+        }
+    }
+
+    /// The body of `flow.schedule.pause` and `flow.schedule.resume`.
+    public struct PauseSchedule: Codable, Sendable, Equatable {
+        public var name: String
+        /// Why it is paused, shown in lists.
+        public var note: String?
+
+        public init(name: String, note: String? = nil) {
+            self.name = name
+            self.note = note
+        }
+    }
+
+    /// The body of `flow.schedule.backfill`: start the runs due after `from` up to and
+    /// including `to` (at most 1,000), as if the schedule had run then.
+    public struct BackfillSchedule: Codable, Sendable, Equatable {
+        public var name: String
+        public var from: Date
+        public var to: Date
+
+        public init(name: String, from: Date, to: Date) {
+            self.name = name
+            self.from = from
+            self.to = to
         }
     }
 

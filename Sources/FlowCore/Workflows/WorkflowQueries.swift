@@ -282,8 +282,29 @@ public struct ScheduleSummary: Codable, Sendable, Equatable {
     /// The workflow the last run started, and its status now.
     public var lastWorkflowID: String?
     public var lastStatus: WorkflowStatus?
+    /// Its policy (absent from answers of coordinators before them): the overlap policy,
+    /// the catch-up window and jitter in seconds, whether it is paused and why, how many
+    /// runs wait for the previous one, and how many due runs it skipped.
+    public var overlap: String?
+    public var catchupWindowSeconds: Int64?
+    public var jitterSeconds: Int64?
+    public var paused: Bool?
+    public var pauseNote: String?
+    public var waiting: Int?
+    public var skipped: Int?
 
-    public init(name: String, workflow: String, input: JSONText, everySeconds: Int64?, cron: String?, nextRunAt: Date, lastRunAt: Date?, runs: Int, lastWorkflowID: String?, lastStatus: WorkflowStatus?) {
+    public init(
+        name: String, workflow: String, input: JSONText, everySeconds: Int64?, cron: String?, nextRunAt: Date, lastRunAt: Date?, runs: Int, lastWorkflowID: String?,
+        lastStatus: WorkflowStatus?, overlap: String? = nil, catchupWindowSeconds: Int64? = nil, jitterSeconds: Int64? = nil, paused: Bool? = nil,
+        pauseNote: String? = nil, waiting: Int? = nil, skipped: Int? = nil
+    ) {
+        self.overlap = overlap
+        self.catchupWindowSeconds = catchupWindowSeconds
+        self.jitterSeconds = jitterSeconds
+        self.paused = paused
+        self.pauseNote = pauseNote
+        self.waiting = waiting
+        self.skipped = skipped
         self.name = name
         self.workflow = workflow
         self.input = input
