@@ -10,9 +10,8 @@ struct ScheduleCommandLine: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schedule",
         abstract: "Run workflows on a schedule.",
-        discussion: """
-            A schedule's run missed while the coordinator was down runs once when it is back, not once per missed time (or not at all,             past its --catchup-window). A run due while the previous one still goes follows --overlap.
-            """,
+        discussion: "A schedule's run missed while the coordinator was down runs once when it is back, not once per missed time (or not at all, "
+            + "past its --catchup-window). A run due while the previous one still goes follows --overlap.",
         subcommands: [Add.self, List.self, Remove.self, Pause.self, Resume.self, Backfill.self]
     )
 
