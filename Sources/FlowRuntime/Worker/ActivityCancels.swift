@@ -44,10 +44,15 @@ final class ActivityCancels: Sendable {
     }
 
     /// Watches for a cancel request of an attempt while it runs: the stream yields the
-    /// request's reason. `end()` stops watching.
+    /// request's reason, at once for one noted just before the watch began (it came
+    /// between the worker's check and the start). `end()` stops watching.
     func watch(_ messageID: String) -> (requests: AsyncStream<String>, end: @Sendable () -> Void) {
         let (stream, continuation) = AsyncStream<String>.makeStream()
-        state.withLock { $0.running[messageID] = continuation }
+        let early = state.withLock { state in
+            state.running[messageID] = continuation
+            return state.noted[messageID]?.reason
+        }
+        if let early { continuation.yield(early) }
         return (stream, { [self] in
             continuation.finish()
             state.withLock { state in
