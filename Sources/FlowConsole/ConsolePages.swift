@@ -52,7 +52,7 @@ struct ConsolePages: Sendable {
         let query = Form(query: request.uri.query)
         let status = query["status"].flatMap(WorkflowStatus.init(rawValue:))
         let list = WorkflowQuery.List(
-            statuses: status.map { [$0] }, name: query["name"], idContains: query["q"], limit: 50, page: query["page"]
+            statuses: status.map { [$0] }, name: query["name"], idContains: query["q"], limit: 50, page: query["page"], where: query["where"]
         )
         let answer = try await backend.workflows(list)
         let rows = Views.workflowRows(answer)
@@ -63,8 +63,8 @@ struct ConsolePages: Sendable {
         filters["page"] = nil
         let filterQuery = Form.encode(filters)
         var values: [String: Any] = [
-            "filters": ["q": query["q"] ?? "", "name": query["name"] ?? ""], "workflows": rows, "shown": answer.workflows.count, "total": answer.total,
-            "filtered": status != nil || query["q"] != nil || query["name"] != nil,
+            "filters": ["q": query["q"] ?? "", "name": query["name"] ?? "", "where": query["where"] ?? ""], "workflows": rows, "shown": answer.workflows.count,
+            "total": answer.total, "filtered": status != nil || query["q"] != nil || query["name"] != nil || query["where"] != nil,
             "statuses": [["value": "", "label": "any", "selected": status == nil] as [String: Any]]
                 + WorkflowStatus.allCases.map { ["value": $0.rawValue, "label": $0.rawValue, "selected": $0 == status] },
             "livePath": "/workflows?" + Form.encode(query.values.merging(["fragment": "rows"]) { _, new in new }),

@@ -47,6 +47,7 @@ enum Templates {
         <form class="filters" method="get" action="/workflows" role="search">
         <label for="q">Id contains</label><input id="q" name="q" value="{{filters.q}}" maxlength="200">
         <label for="name">Workflow</label><input id="name" name="name" value="{{filters.name}}" maxlength="200">
+        <label for="where">Where</label><input id="where" name="where" value="{{filters.where}}" maxlength="500" placeholder="document_format = &quot;pdf&quot; AND pages &gt;= 10">
         <label for="status">Status</label>
         <select id="status" name="status">
         {{#statuses}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/statuses}}
@@ -74,6 +75,8 @@ enum Templates {
         <dt>Started</dt><dd>{{startedAt}}</dd>
         {{#finishedAt}}<dt>Finished</dt><dd>{{finishedAt}} ({{duration}})</dd>{{/finishedAt}}
         {{#parent}}<dt>Parent</dt><dd><a href="/workflows/{{path}}" id="workflow-parent">{{id}}</a></dd>{{/parent}}
+        {{#search}}<dt>Search attributes</dt><dd id="workflow-search">{{search}}</dd>{{/search}}
+        {{#memo}}<dt>Memo</dt><dd><pre class="json" id="workflow-memo">{{memo}}</pre></dd>{{/memo}}
         {{#parkedReason}}<dt>Parked because</dt><dd class="parked" id="parked-reason">{{parkedReason}}</dd>{{/parkedReason}}
         {{#error}}<dt>Error</dt><dd>{{error}}</dd>{{/error}}
         </dl>

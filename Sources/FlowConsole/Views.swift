@@ -87,6 +87,10 @@ enum Views {
         }
         if let reason = workflow.parkedReason { values["parkedReason"] = reason }
         if let parent = description.parent { values["parent"] = ["id": parent.workflowID, "path": segment(parent.workflowID)] }
+        if let search = description.searchAttributes {
+            values["search"] = search.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", ")
+        }
+        if let memo = description.memo { values["memo"] = pretty(memo) }
         if let children = description.children {
             values["hasChildren"] = true
             values["children"] = children.map { child in

@@ -100,6 +100,12 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         @Option(help: "Only workflows started before this time (ISO 8601).")
         var startedBefore: String?
 
+        @Option(name: .customLong("where"), help: ArgumentHelp(
+            "Only workflows this filter keeps: clauses joined by AND, on status, name, started_at or the workflow's search attributes.",
+            discussion: #"--where 'status = parked AND document_format = "pdf" AND pages >= 10'"#
+        ))
+        var filter: String?
+
         @Option(help: "At most this many (at most 500).")
         var limit: Int = 50
 
@@ -121,9 +127,12 @@ struct WorkflowCommandLine: AsyncParsableCommand {
                 guard let date = JSONDates.date(text) else { throw ValidationError("--\(option) '\(text)' is not an ISO 8601 time such as 2026-12-02T10:00:00Z") }
                 return date
             }
+            if let filter {
+                do { _ = try WorkflowWhere.parse(filter) } catch let failure as ActivityFailure { throw ValidationError("--where: \(failure.message)") }
+            }
             let query = WorkflowQuery.List(
                 statuses: wanted.isEmpty ? nil : wanted, name: name, startedAfter: try time(startedAfter, "started-after"),
-                startedBefore: try time(startedBefore, "started-before"), idContains: idContains, limit: limit, page: page
+                startedBefore: try time(startedBefore, "started-before"), idContains: idContains, limit: limit, page: page, where: filter
             )
             let listed = try await source.read { reader in try await reader.list(query) }
             if listed.workflows.isEmpty {
@@ -174,6 +183,10 @@ struct WorkflowCommandLine: AsyncParsableCommand {
             print("status    \(workflow.status.rawValue)\(workflow.cancelRequested && !workflow.status.isFinished ? " (cancel requested)" : "")")
             if let reason = workflow.parkedReason { print("parked    \(reason)") }
             if let parent = described.parent { print("parent    \(parent.workflowID) (its command at position \(parent.position))") }
+            if let search = described.searchAttributes {
+                print("search    " + search.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", "))
+            }
+            if let memo = described.memo { print("memo      \(memo.text)") }
             print("started   \(JSONDates.text(workflow.startedAt))")
             // Offsets in whole milliseconds, the precision of the wire, so the broker and the
             // store give the same text.

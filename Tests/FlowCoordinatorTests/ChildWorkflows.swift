@@ -60,3 +60,16 @@ struct DisappointedParent: Workflow {
         }
     }
 }
+
+/// Files itself under search attributes as it goes, with a memo.
+struct FilingWorkflow: Workflow {
+    static let name = "filing"
+
+    func run(context: WorkflowContext, input: CountedEcho.Payload) async throws -> String {
+        try context.upsertSearchAttributes(["format": .text(input.value), "pages": .number(3), "urgent": .bool(true)])
+        try context.upsertMemo(["source": .string("upload")])
+        let echoed = try await context.execute(CountedEcho.self, input)
+        try context.upsertSearchAttributes(["pages": .number(4), "urgent": nil])
+        return echoed.value
+    }
+}

@@ -92,5 +92,6 @@ final class CrashingStore: WorkflowStore {
     func upsertSchedule(_ schedule: ScheduleRecord) async throws { try await write { try await store.upsertSchedule(schedule) } }
     func removeSchedule(name: String) async throws -> Bool { try await write { try await store.removeSchedule(name: name) } }
     func schedules() async throws -> [ScheduleRecord] { try await read { try await store.schedules() } }
+    func attributes(workflowID: String) async throws -> WorkflowAttributes { try await read { try await store.attributes(workflowID: workflowID) } }
     func updateSchedule(_ schedule: ScheduleRecord) async throws { try await write { try await store.updateSchedule(schedule) } }
 }

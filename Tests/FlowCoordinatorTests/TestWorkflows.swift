@@ -237,6 +237,7 @@ enum TestWorkflows {
         registry.register(DisappointedParent())
         registry.register(CleanupWorkflow())
         registry.register(RacingWorkflow())
+        registry.register(FilingWorkflow())
         return registry
     }
 

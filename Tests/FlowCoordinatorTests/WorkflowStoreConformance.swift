@@ -291,6 +291,45 @@ struct WorkflowStoreConformance {
         #expect(ended.first?.error == nil)
     }
 
+    @Test("search attributes and the memo follow the workflow's markers, and lists filter by them the same way in every store", arguments: Subject.all)
+    func searchAttributes(_ subject: Subject) async throws {
+        let store = try subject.open()
+        func file(_ id: String, at position: Int, _ attributes: String, after sequence: Int64) async throws {
+            try await store.append(
+                [.markerRecorded(position: position, name: "search_attributes", value: try JSONText(validating: attributes))], to: id, expectedSequence: sequence, epoch: 0, at: Self.at
+            )
+        }
+        for id in ["a", "b", "c"] { _ = try await store.create(WorkflowStart(id: id, name: "counted", input: Self.input), epoch: 0, at: Self.at) }
+        try await file("a", at: 0, #"{"format": "pdf", "pages": 12, "urgent": true}"#, after: 1)
+        try await file("b", at: 0, #"{"format": "docx", "pages": 3, "urgent": false, "owner": "ada"}"#, after: 1)
+        try await file("b", at: 1, #"{"owner": null, "pages": 30}"#, after: 2)
+        try await file("c", at: 0, #"{"format": "12", "pages": "many"}"#, after: 1)
+        try await store.append([.markerRecorded(position: 2, name: "memo", value: try JSONText(validating: #"{"source": "upload", "tags": ["x"]}"#))], to: "b", expectedSequence: 3, epoch: 0, at: Self.at)
+        try await store.append([.markerRecorded(position: 3, name: "memo", value: try JSONText(validating: #"{"tags": null, "checked": true}"#))], to: "b", expectedSequence: 4, epoch: 0, at: Self.at)
+
+        #expect(try await store.attributes(workflowID: "a") == WorkflowAttributes(search: ["format": .text("pdf"), "pages": .number(12), "urgent": .bool(true)]))
+        let b = try await store.attributes(workflowID: "b")
+        #expect(b.search == ["format": .text("docx"), "pages": .number(30), "urgent": .bool(false)], "a null removes, a value replaces")
+        #expect(try b.memo?.decode(FlowCore.JSONValue.self) == FlowCore.JSONValue.object(["source": .string("upload"), "checked": .bool(true)]))
+        #expect(try await store.attributes(workflowID: "nobody") == WorkflowAttributes())
+
+        func ids(_ text: String) async throws -> [String] {
+            let filter = try WorkflowFilter().narrowed(by: try WorkflowWhere.parse(text))
+            let listed = try await store.workflows(matching: filter, after: nil, limit: 10).map(\.id).sorted()
+            #expect(try await store.countWorkflows(matching: filter) == listed.count)
+            return listed
+        }
+        #expect(try await ids(#"format = "pdf""#) == ["a"])
+        #expect(try await ids("format != pdf") == ["b", "c"], "!= keeps workflows without the value, of another kind too")
+        #expect(try await ids("pages >= 12") == ["a", "b"], "numbers compare as numbers, and c's text \"many\" is no number")
+        #expect(try await ids("pages < 20 AND urgent = true") == ["a"])
+        #expect(try await ids("format = 12") == [], "the number 12 is not the text \"12\"")
+        #expect(try await ids(#"format = "12""#) == ["c"])
+        #expect(try await ids("urgent = false") == ["b"])
+        #expect(try await ids("owner = ada") == [])
+        #expect(try await ids("status = running AND name = counted AND format > d") == ["a", "b"], "texts compare in order: docx and pdf after d, 12 before")
+    }
+
     @Test("a finished workflow owes its result until each recipient is removed", arguments: Subject.all)
     func resultsOwed(_ subject: Subject) async throws {
         let store = try await Self.play(subject, writes: Self.script.count, crashing: false)

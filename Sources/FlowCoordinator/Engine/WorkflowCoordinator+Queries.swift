@@ -87,10 +87,11 @@ public struct WorkflowQueryAnswers: Sendable {
     /// A page of workflows. The page token is the last workflow's place in the order, so
     /// paging is stable while workflows start and end.
     public func list(_ query: WorkflowQuery.List) async throws -> WorkflowPage {
-        let filter = WorkflowFilter(
+        var filter = WorkflowFilter(
             statuses: Set(query.statuses ?? []), name: query.name, startedAfter: query.startedAfter,
             startedBefore: query.startedBefore, idContains: query.idContains
         )
+        if let text = query.where, !text.isEmpty { filter = try filter.narrowed(by: try WorkflowWhere.parse(text)) }
         let limit = min(max(query.limit ?? 50, 1), WorkflowQuery.maximumPageSize)
         let cursor = try query.page.map(PageToken.cursor(from:))
         // One more than asked tells whether a next page exists without a second query.
@@ -115,9 +116,11 @@ public struct WorkflowQueryAnswers: Sendable {
             }
             return ChildSummary(workflowID: child.workflowID, workflow: child.workflow, position: child.position, status: status, parentClosePolicy: child.parentClosePolicy.rawValue)
         }
+        let attributes = try await store.attributes(workflowID: record.id)
         return WorkflowDescription(
             workflow: record.summary, input: record.input, output: record.output, error: record.error, steps: steps.map(\.summary),
-            parent: record.parent.map { ParentSummary(workflowID: $0.workflowID, position: $0.position) }, children: children.isEmpty ? nil : children
+            parent: record.parent.map { ParentSummary(workflowID: $0.workflowID, position: $0.position) }, children: children.isEmpty ? nil : children,
+            searchAttributes: attributes.search.isEmpty ? nil : attributes.search, memo: attributes.memo
         )
     }
 

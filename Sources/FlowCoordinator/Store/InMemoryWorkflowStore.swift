@@ -25,6 +25,8 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         /// What the journal does not hold, by position: when each step was sent and heard from.
         var delivery: [Int: Delivery] = [:]
         var recipients: [ResultRecipient] = []
+        var search: [String: SearchAttribute] = [:]
+        var memo: [String: JSONValue]?
     }
 
     private struct Delivery {
@@ -116,6 +118,17 @@ public final class InMemoryWorkflowStore: WorkflowStore {
             workflow.updatedAt = now
         case .workflowCompleted, .workflowFailed, .workflowCancelled:
             workflow.finishedAt = now
+        case .markerRecorded(_, WorkflowProjection.searchAttributesMarker, let value):
+            for (key, change) in (try? WorkflowProjection.searchAttributeChanges(value)) ?? [:] { workflow.search[key] = change }
+        case .markerRecorded(_, WorkflowProjection.memoMarker, let value):
+            // A JSON merge patch (RFC 7396) of the top level, as SQLite's json_patch does it.
+            var memo = workflow.memo ?? [:]
+            if case .object(let patch)? = try? value.decode(JSONValue.self) {
+                for (key, change) in patch {
+                    if change == .null { memo[key] = nil } else { memo[key] = change }
+                }
+            }
+            workflow.memo = memo
         default:
             break
         }
@@ -214,7 +227,9 @@ public final class InMemoryWorkflowStore: WorkflowStore {
     }
 
     public func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowSummary] {
-        let matching = state.withLock { state in state.workflows.map { Self.record($0.key, $0.value) }.filter { filter.matches($0) } }
+        let matching = state.withLock { state in
+            state.workflows.filter { filter.matches($0.value.search) }.map { Self.record($0.key, $0.value) }.filter { filter.matches($0) }
+        }
         return
             matching
             .filter { record in cursor.map { record.startedAt < $0.startedAt || (record.startedAt == $0.startedAt && record.id > $0.id) } ?? true }
@@ -229,7 +244,7 @@ public final class InMemoryWorkflowStore: WorkflowStore {
     }
 
     public func countWorkflows(matching filter: WorkflowFilter) async throws -> Int {
-        state.withLock { state in state.workflows.lazy.map { Self.record($0.key, $0.value) }.filter { filter.matches($0) }.count }
+        state.withLock { state in state.workflows.lazy.filter { filter.matches($0.value.search) }.map { Self.record($0.key, $0.value) }.filter { filter.matches($0) }.count }
     }
 
     public func unfinishedWorkflows() async throws -> [WorkflowRecord] {
@@ -327,6 +342,13 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         state.withLock { state in state.schedules.values.sorted { $0.name < $1.name } }
     }
 
+    public func attributes(workflowID: String) async throws -> WorkflowAttributes {
+        try state.withLock { state in
+            guard let workflow = state.workflows[workflowID] else { return WorkflowAttributes() }
+            return WorkflowAttributes(search: workflow.search, memo: try workflow.memo.map { try JSONText(encoding: JSONValue.object($0)) })
+        }
+    }
+
     public func updateSchedule(_ schedule: ScheduleRecord) async throws {
         state.withLock { state in
             guard state.schedules[schedule.name] != nil else { return }
@@ -337,6 +359,28 @@ public final class InMemoryWorkflowStore: WorkflowStore {
 
 extension WorkflowFilter {
     /// Whether a workflow passes this filter; the same test the SQL of a store makes.
+    /// Whether a workflow with these search attributes passes the filter's attribute
+    /// clauses; the same test the SQL of a store makes.
+    func matches(_ search: [String: SearchAttribute]) -> Bool {
+        attributes.allSatisfy { clause in
+            let found = search[clause.key]
+            let order: ComparisonResult? = switch (found, clause.value) {
+            case (.text(let have)?, .text(let want)): have < want ? .orderedAscending : have == want ? .orderedSame : .orderedDescending
+            case (.number(let have)?, .number(let want)): have < want ? .orderedAscending : have == want ? .orderedSame : .orderedDescending
+            case (.bool(let have)?, .bool(let want)): have == want ? .orderedSame : (String(have) < String(want) ? .orderedAscending : .orderedDescending)
+            default: nil
+            }
+            switch clause.comparison {
+            case .equal: return order == .orderedSame
+            case .notEqual: return order != .orderedSame
+            case .less: return order == .orderedAscending
+            case .lessOrEqual: return order == .orderedAscending || order == .orderedSame
+            case .greater: return order == .orderedDescending
+            case .greaterOrEqual: return order == .orderedDescending || order == .orderedSame
+            }
+        }
+    }
+
     func matches(_ record: WorkflowRecord) -> Bool {
         (statuses.isEmpty || statuses.contains(record.status)) && (name.map { $0 == record.name } ?? true)
             && (startedAfter.map { record.startedAt > $0 } ?? true) && (startedBefore.map { record.startedAt < $0 } ?? true)

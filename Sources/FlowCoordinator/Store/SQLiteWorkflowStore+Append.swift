@@ -87,6 +87,10 @@ extension SQLiteWorkflowStore {
         case .workflowCancelled(let failure):
             try end(db, workflowID, .cancelled, output: nil, error: try FlowJSON.encodeText(failure), at: now)
             status = .cancelled
+        case .markerRecorded(_, WorkflowProjection.searchAttributesMarker, let value):
+            try fileSearchAttributes(db, workflowID, WorkflowProjection.searchAttributeChanges(value))
+        case .markerRecorded(_, WorkflowProjection.memoMarker, let value):
+            try db.cachedStatement(sql: "UPDATE workflow SET memo = json_patch(coalesce(memo, '{}'), ?) WHERE id = ?").execute(arguments: [value.text, workflowID])
         case .workflowStarted, .markerRecorded, .signalReceived, .updateAccepted, .updateCompleted, .childScheduled, .unrecognized:
             break
         }
@@ -97,6 +101,26 @@ extension SQLiteWorkflowStore {
             status = try refreshPark(db, workflowID, from: status, cause: event, stepKey: stepKey, activity: activity, at: now)
         }
         return status
+    }
+
+    /// Sets (or, for nil, removes) a workflow's search attributes. A text is kept as text,
+    /// a number as a number, a truth value as both (`true` and 1), so each compares in its
+    /// own kind and reads back as what it was.
+    private static func fileSearchAttributes(_ db: Database, _ workflowID: String, _ changes: [String: SearchAttribute?]) throws {
+        for (key, value) in changes.sorted(by: { $0.key < $1.key }) {
+            let (text, number): (String?, Double?) = switch value {
+            case .text(let text)?: (text, nil)
+            case .number(let number)?: (nil, number)
+            case .bool(let bool)?: (String(bool), bool ? 1 : 0)
+            case nil: (nil, nil)
+            }
+            if value == nil {
+                try db.cachedStatement(sql: "DELETE FROM workflow_attribute WHERE workflow_id = ? AND key = ?").execute(arguments: [workflowID, key])
+            } else {
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO workflow_attribute (workflow_id, key, text_value, number_value) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [workflowID, key, text, number])
+            }
+        }
     }
 
     /// Records an answer on its step's row; returns the step's key and activity.

@@ -41,7 +41,46 @@ extension SQLiteWorkflowStore {
         // instr, not LIKE: the text is matched as it is, with no wildcard characters in it.
         if let text = filter.idContains, !text.isEmpty { request = request.filter(sql: "instr(id, ?) > 0", arguments: [text]) }
         if let prefix = filter.idPrefix, !prefix.isEmpty { request = request.filter(sql: "substr(id, 1, ?) = ?", arguments: [prefix.count, prefix]) }
+        for clause in filter.attributes { request = request.filter(sql: attributeCondition(clause), arguments: attributeArguments(clause)) }
         return request
+    }
+
+    /// A search-attribute clause in SQL: the workflow has the key with a value of the
+    /// clause's kind that compares as asked; `!=` holds when it has no such equal value.
+    private static func attributeCondition(_ clause: WorkflowWhere.Clause) -> String {
+        // Of the clause's kind only: a truth value is kept as both text and number.
+        let (column, kind) = switch clause.value {
+        case .text: ("text_value", "a.number_value IS NULL")
+        case .number: ("number_value", "a.text_value IS NULL")
+        case .bool: ("text_value", "a.number_value IS NOT NULL")
+        }
+        let exists = "EXISTS (SELECT 1 FROM workflow_attribute a WHERE a.workflow_id = workflow.id AND a.key = ? AND \(kind) AND a.\(column) %@ ?)"
+        return clause.comparison == .notEqual ? "NOT " + exists.replacingOccurrences(of: "%@", with: "=") : exists.replacingOccurrences(of: "%@", with: clause.comparison.rawValue)
+    }
+
+    private static func attributeArguments(_ clause: WorkflowWhere.Clause) -> StatementArguments {
+        switch clause.value {
+        case .text(let text): [clause.key, text]
+        case .number(let number): [clause.key, number]
+        case .bool(let bool): [clause.key, String(bool)]
+        }
+    }
+
+    public func attributes(workflowID: String) async throws -> WorkflowAttributes {
+        try await database.read { db in
+            var search: [String: SearchAttribute] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, text_value, number_value FROM workflow_attribute WHERE workflow_id = ?", arguments: [workflowID]) {
+                let key: String = row[0]
+                switch (row[1] as String?, row[2] as Double?) {
+                case (let text?, _?): search[key] = .bool(text == "true")
+                case (let text?, nil): search[key] = .text(text)
+                case (nil, let number?): search[key] = .number(number)
+                case (nil, nil): continue
+                }
+            }
+            let memo = try String.fetchOne(db, sql: "SELECT memo FROM workflow WHERE id = ?", arguments: [workflowID]).map(JSONText.init(storedText:))
+            return WorkflowAttributes(search: search, memo: memo)
+        }
     }
 }
 

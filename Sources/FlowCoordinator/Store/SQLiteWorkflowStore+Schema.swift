@@ -137,6 +137,22 @@ extension SQLiteWorkflowStore {
                 ALTER TABLE schedule ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v9: search attributes and memo") { db in
+            // What workflows file about themselves (`search_attributes` and `memo` markers),
+            // indexed by key and value for `flow workflow list --where`.
+            try db.execute(sql: """
+                CREATE TABLE workflow_attribute (
+                    workflow_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    text_value TEXT,
+                    number_value REAL,
+                    PRIMARY KEY (workflow_id, key)
+                );
+                CREATE INDEX workflow_attribute_text ON workflow_attribute(key, text_value);
+                CREATE INDEX workflow_attribute_number ON workflow_attribute(key, number_value);
+                ALTER TABLE workflow ADD COLUMN memo TEXT;
+                """)
+        }
         return migrator
     }
 

@@ -71,6 +71,17 @@ enum WorkflowProjection {
         }
     }
 
+    /// The marker a workflow's `upsertSearchAttributes` records: a JSON object of attribute
+    /// values, null removing one.
+    static let searchAttributesMarker = "search_attributes"
+    /// The marker a workflow's `upsertMemo` records: a JSON merge patch of its memo.
+    static let memoMarker = "memo"
+
+    /// The attributes a `search_attributes` marker sets (a value) or removes (nil).
+    static func searchAttributeChanges(_ value: JSONText) throws -> [String: SearchAttribute?] {
+        try value.decode([String: SearchAttribute?].self)
+    }
+
     /// The error of a step its workflow's end left open (``StepStatus/cancelled``).
     static func abandonedStepError(_ status: WorkflowStatus) -> ActivityFailure {
         .cancelled("its workflow ended (\(status.rawValue)) before this step did")

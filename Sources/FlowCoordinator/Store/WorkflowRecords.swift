@@ -216,14 +216,69 @@ public struct WorkflowFilter: Sendable, Equatable {
     public var idContains: String?
     /// Ids starting with this text (a schedule's runs are `<schedule>@<due time>`).
     public var idPrefix: String?
+    /// Conditions on search attributes, all of which must hold.
+    public var attributes: [WorkflowWhere.Clause]
 
-    public init(statuses: Set<WorkflowStatus> = [], name: String? = nil, startedAfter: Date? = nil, startedBefore: Date? = nil, idContains: String? = nil, idPrefix: String? = nil) {
+    public init(
+        statuses: Set<WorkflowStatus> = [], name: String? = nil, startedAfter: Date? = nil, startedBefore: Date? = nil, idContains: String? = nil, idPrefix: String? = nil,
+        attributes: [WorkflowWhere.Clause] = []
+    ) {
         self.statuses = statuses
         self.name = name
         self.startedAfter = startedAfter
         self.startedBefore = startedBefore
         self.idContains = idContains
         self.idPrefix = idPrefix
+        self.attributes = attributes
+    }
+
+    /// Narrows this filter by `where`: its `status`, `name` and `started_at` clauses set
+    /// those fields (each clause narrows further), the rest are search-attribute conditions.
+    public func narrowed(by where: WorkflowWhere) throws -> WorkflowFilter {
+        var filter = self
+        for clause in `where`.clauses {
+            switch (clause.key, clause.comparison, clause.value) {
+            case ("status", .equal, .text(let text)), ("status", .notEqual, .text(let text)):
+                guard let status = WorkflowStatus(rawValue: text) else {
+                    throw ActivityFailure.nonRetryable(.invalidInput, "status '\(text)' is none of \(WorkflowStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let chosen: Set<WorkflowStatus> = clause.comparison == .equal ? [status] : Set(WorkflowStatus.allCases).subtracting([status])
+                filter.statuses = filter.statuses.isEmpty ? chosen : filter.statuses.intersection(chosen)
+                // (An empty set would mean "any status".)
+                guard !filter.statuses.isEmpty else { throw ActivityFailure.nonRetryable(.invalidInput, "the status clauses of '\(`where`)' leave no status to match") }
+            case ("name", .equal, .text(let name)):
+                filter.name = name
+            case ("started_at", let comparison, .text(let text)) where comparison != .equal && comparison != .notEqual:
+                guard let time = ISO8601DateFormatter().date(from: text) else {
+                    throw ActivityFailure.nonRetryable(.invalidInput, "started_at compares with an ISO 8601 time, like 2026-12-01T00:00:00Z; got '\(text)'")
+                }
+                switch comparison {
+                case .less: filter.startedBefore = min(filter.startedBefore ?? time, time)
+                case .lessOrEqual: filter.startedBefore = min(filter.startedBefore ?? time, time.addingTimeInterval(0.001))
+                case .greater: filter.startedAfter = max(filter.startedAfter ?? time, time)
+                default: filter.startedAfter = max(filter.startedAfter ?? time, time.addingTimeInterval(-0.001))
+                }
+            case (let key, _, _) where WorkflowWhere.builtInKeys.contains(key):
+                throw ActivityFailure.nonRetryable(
+                    .invalidInput, "'\(key) \(clause.comparison.rawValue) \(clause.value)' is not a filter: status takes = or !=, name takes =, started_at takes < <= > >= and a time"
+                )
+            default:
+                filter.attributes.append(clause)
+            }
+        }
+        return filter
+    }
+}
+
+/// What a workflow filed about itself: its search attributes, and its memo (a JSON object
+/// shown with it, not searched).
+public struct WorkflowAttributes: Sendable, Equatable {
+    public var search: [String: SearchAttribute]
+    public var memo: JSONText?
+
+    public init(search: [String: SearchAttribute] = [:], memo: JSONText? = nil) {
+        self.search = search
+        self.memo = memo
     }
 }
 

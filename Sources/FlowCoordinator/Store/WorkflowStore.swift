@@ -87,6 +87,10 @@ public protocol WorkflowStore: Sendable {
     /// Writes a schedule's state as the coordinator decided it (next time, runs, buffer,
     /// pause), every field as given. Nothing when it was removed meanwhile.
     func updateSchedule(_ schedule: ScheduleRecord) async throws
+
+    /// What the workflow filed about itself (``WorkflowAttributes``), from its
+    /// `search_attributes` and `memo` markers; empty for an unknown id.
+    func attributes(workflowID: String) async throws -> WorkflowAttributes
 }
 
 /// What starts a workflow.

@@ -223,6 +223,20 @@ public final class WorkflowContext: Sendable {
         let value = try run.marker(name) { try JSONText(encoding: body()) }
         return try value.decode(Value.self)
     }
+
+    /// Files the workflow under search attributes, for lists to filter by:
+    /// `flow workflow list --where 'document_format = "pdf" AND pages >= 10'`. A nil value
+    /// removes one. Recorded in the journal (a marker), so a replay files the same.
+    public func upsertSearchAttributes(_ attributes: [String: SearchAttribute?]) throws {
+        try SearchAttribute.validate(attributes)
+        _ = try run.marker("search_attributes") { try JSONText(encoding: attributes) }
+    }
+
+    /// Adds to the workflow's memo: a JSON object shown with it (`flow workflow show`, the
+    /// console) and not searched. A null value removes a key. Recorded in the journal.
+    public func upsertMemo(_ memo: [String: JSONValue]) throws {
+        _ = try run.marker("memo") { try JSONText(encoding: JSONValue.object(memo)) }
+    }
 }
 
 /// A signal ``WorkflowContext/receive(oneOf:timeout:)`` received.

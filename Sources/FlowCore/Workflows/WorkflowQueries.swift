@@ -39,8 +39,13 @@ public enum WorkflowQuery {
         public var limit: Int?
         /// The `next_page` of the previous answer.
         public var page: String?
+        /// A filter in words (``WorkflowWhere``): `status = parked AND document_format = "pdf"`.
+        public var `where`: String?
 
-        public init(statuses: [WorkflowStatus]? = nil, name: String? = nil, startedAfter: Date? = nil, startedBefore: Date? = nil, idContains: String? = nil, limit: Int? = nil, page: String? = nil) {
+        public init(
+            statuses: [WorkflowStatus]? = nil, name: String? = nil, startedAfter: Date? = nil, startedBefore: Date? = nil, idContains: String? = nil, limit: Int? = nil,
+            page: String? = nil, where: String? = nil
+        ) {
             self.statuses = statuses
             self.name = name
             self.startedAfter = startedAfter
@@ -48,6 +53,7 @@ public enum WorkflowQuery {
             self.idContains = idContains
             self.limit = limit
             self.page = page
+            self.where = `where`
         }
     }
 
@@ -185,13 +191,18 @@ public struct WorkflowDescription: Codable, Sendable, Equatable {
     public var steps: [StepSummary]
     /// The workflow that started this one as its child, if one did.
     public var parent: ParentSummary?
+    /// What the workflow filed about itself; absent when nothing.
+    public var searchAttributes: [String: SearchAttribute]?
+    public var memo: JSONText?
     /// The child workflows it started, in position order; absent when it started none.
     public var children: [ChildSummary]?
 
     public init(
         workflow: WorkflowSummary, input: JSONText, output: JSONText?, error: ActivityFailure?, steps: [StepSummary], parent: ParentSummary? = nil,
-        children: [ChildSummary]? = nil
+        children: [ChildSummary]? = nil, searchAttributes: [String: SearchAttribute]? = nil, memo: JSONText? = nil
     ) {
+        self.searchAttributes = searchAttributes
+        self.memo = memo
         self.protocol = FlowProtocol.version
         self.workflow = workflow
         self.input = input
