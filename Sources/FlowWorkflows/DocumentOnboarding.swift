@@ -163,6 +163,13 @@ public struct DocumentOnboarding: Workflow {
             try await Self.train(context: context, jobID: jobID, baseModel: baseModel, dataset: dataset.blobID, input: input)
         }
 
+        // Filed for lists (`flow workflow list --where 'document_format = "pdf"'`); added
+        // after runs were recorded, so behind a patch like the report below.
+        if try context.patched("file-search-attributes") {
+            try context.upsertSearchAttributes([
+                "document_format": .text(upload.format.rawValue), "document_words": .number(Double(upload.words)), "base_model": .text(baseModel),
+            ])
+        }
         progress.update { $0.documentID = upload.documentID }
         var output = try await Self.analyseAndTrain(context: context, input: input, analysisInput: analysisInput, document: document, progress: progress, train: train)
         // A step added after runs of this workflow were recorded: those take the old path

@@ -67,16 +67,16 @@ struct DocumentOnboardingTests {
         // before either answers (side by side), and evaluation follows training.
         let events = try run.journal.entries.map(\.event)
         let order = try run.journal.commands.compactMap { if case .activity(let scheduled, _) = $0 { scheduled.activity } else { nil } }
-        // The positions open workflows recorded before the approval step existed: this code
-        // issues the same commands at the same positions, so they replay; the report comes
-        // after, behind its patch (VersioningTests).
+        // The activities open workflows recorded before the approval step existed, in their
+        // order: the search attributes and the report come behind patches (VersioningTests).
         #expect(order == ["process_document_upload", "parse_document", "storage_put", "train_organizational_model", "analyze_document_content", "evaluate_model", "storage_put"])
         // The report, stored last: the output without its own blob id.
         #expect(output.reportBlobID == "blob-dataset")
         let report = try #require(try run.calls(of: StoragePut.self).last?.text)
         #expect(try FlowJSON.decode(DocumentOnboarding.Output.self, from: report).document.documentID == "doc-1")
-        let bothScheduled = try #require(events.lastIndex { if case .activityScheduled(let s) = $0 { s.position == 4 } else { false } })
-        let firstAnswer = try #require(events.firstIndex { if case .activityCompleted(let position, _, _) = $0 { position >= 3 } else { false } })
+        // Positions 3 and 4 are the markers of the search attributes' patch.
+        let bothScheduled = try #require(events.lastIndex { if case .activityScheduled(let s) = $0 { s.position == 6 } else { false } })
+        let firstAnswer = try #require(events.firstIndex { if case .activityCompleted(let position, _, _) = $0 { position >= 5 } else { false } })
         #expect(bothScheduled < firstAnswer, "\(events.map(\.kind))")
         let replay = await WorkflowReplayer(registry: ApplicationWorkflows.registry(), logger: Logger(label: "test")).replay(run.history)
         #expect(replay.replays, "\(replay)")
@@ -121,7 +121,7 @@ struct DocumentOnboardingTests {
             case .child(let child, _): "child \(child.workflow)"
             }
         }
-        let expected = ["process_document_upload", "parse_document", "storage_put", "analyze_document_content", "timer"] + (trains ? ["train_organizational_model", "evaluate_model"] : [])
+        let expected = ["process_document_upload", "parse_document", "storage_put", "patch:file-search-attributes", "search_attributes", "analyze_document_content", "timer"] + (trains ? ["train_organizational_model", "evaluate_model"] : [])
             + ["patch:store-onboarding-report", "storage_put"]
         #expect(order == expected)
         let replay = await WorkflowReplayer(registry: ApplicationWorkflows.registry(), logger: Logger(label: "test")).replay(run.history)
