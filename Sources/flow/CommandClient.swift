@@ -68,18 +68,26 @@ struct CommandClient {
     }
 }
 
+extension CommandClient {
+    /// Sends a command whose answer is a ``CommandAnswer`` and waits for that answer (nil
+    /// when none comes within 30 s).
+    func ask<Body: Encodable>(_ kind: WorkflowCommand.Kind, _ body: Body) async throws -> CommandAnswer? {
+        let correlationID = UUID().uuidString.lowercased()
+        try await send(kind, body, correlationID: correlationID)
+        return try await awaitAnswer(timeout: .seconds(30)) { delivery -> CommandAnswer? in
+            guard delivery.properties.correlationID == correlationID else { return nil }
+            return try? FlowJSON.decode(CommandAnswer.self, from: delivery.body)
+        }
+    }
+}
+
 /// Sends one command whose answer is a ``CommandAnswer``, prints the answer, and exits 1
 /// when the coordinator refused it.
 func sendCommand<Body: Encodable>(_ kind: WorkflowCommand.Kind, _ body: Body, names: TopologyNames, connection: ConnectionOptions) async throws {
     let client = try await CommandClient.open(connection: connection, names: names, as: "flow \(kind.rawValue)")
-    let correlationID = UUID().uuidString.lowercased()
     let answer: CommandAnswer?
     do {
-        try await client.send(kind, body, correlationID: correlationID)
-        answer = try await client.awaitAnswer(timeout: .seconds(30)) { delivery -> CommandAnswer? in
-            guard delivery.properties.correlationID == correlationID else { return nil }
-            return try? FlowJSON.decode(CommandAnswer.self, from: delivery.body)
-        }
+        answer = try await client.ask(kind, body)
     } catch {
         await client.close()
         throw error

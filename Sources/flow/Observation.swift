@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import OTel
 import ServiceLifecycle
+import Synchronization
 import Tracing
 
 /// The process's observability, set up once by each command that runs a service
@@ -21,8 +22,12 @@ enum FlowObservation {
         return metrics
     }()
 
-    /// Bootstraps logging at `level`, in the format `FLOW_LOG_FORMAT` names.
+    /// Bootstraps logging at `level`, in the format `FLOW_LOG_FORMAT` names. The first
+    /// call of the process decides: swift-log stops a process that bootstraps twice, and a
+    /// command may open more than one connection (`flow workflow cancel --where` reads the
+    /// list, then sends the cancels).
     static func bootstrapLogging(level: Logger.Level, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        guard loggingBootstrapped.withLock({ done in defer { done = true }; return !done }) else { return }
         let provider = OTel.makeLoggingMetadataProvider()
         let json = environment["FLOW_LOG_FORMAT"]?.lowercased() == "json"
         LoggingSystem.bootstrap({ label, provider in
@@ -36,6 +41,8 @@ enum FlowObservation {
             return handler
         }, metadataProvider: provider)
     }
+
+    private static let loggingBootstrapped = Mutex(false)
 
     /// Bootstraps tracing when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its traces-only form) is
     /// set, and returns the exporter's service, to run first in the service group so it

@@ -11,7 +11,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         commandName: "workflow",
         abstract: "Start, list, inspect and cancel workflows.",
         discussion: "Every subcommand talks to the coordinator over the broker; list and show read its store directly instead when given --data-dir (for when no coordinator runs).",
-        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Update.self, Cancel.self, ReplayCheck.self]
+        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Update.self, Cancel.self, Replay.self, ReplayCheck.self]
     )
 
     struct Start: AsyncParsableCommand {
@@ -306,34 +306,6 @@ struct WorkflowCommandLine: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             print(answer.output?.text ?? "null")
-        }
-    }
-
-    struct Cancel: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Cancel a workflow (a parked one too): its code is cancelled and may clean up, and the activities it waits on are asked to stop."
-        )
-
-        @Argument(help: "The workflow id.")
-        var id: String
-
-        @Option(help: "Why, for its history.")
-        var reason: String?
-
-        @Flag(help: "End it at once, with no cleanup by its code.")
-        var terminate = false
-
-        @Option(help: .hidden)
-        var topologyPrefix: String?
-
-        @OptionGroup var connection: ConnectionOptions
-
-        func run() async throws {
-            let names = topologyNames(topologyPrefix)
-            let command = WorkflowCommand.Cancel(
-                workflowID: id, reason: reason ?? (terminate ? "terminated with flow workflow cancel --terminate" : "cancelled with flow workflow cancel"), terminate: terminate ? true : nil
-            )
-            try await sendCommand(.cancel, command, names: names, connection: connection)
         }
     }
 }

@@ -257,6 +257,70 @@ struct WorkflowCommandLineTests {
         await requester.close()
         try? FileManager.default.removeItem(at: folder)
     }
+
+    @Test("cancel --where acts on each workflow the filter keeps, --dry-run only lists them, and the audit log names each; replay --where says what it found")
+    func bulkRepair() async throws {
+        let names = TopologyNames(prefix: TestBroker.uniqueName("bulk"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-bulk-\(UUID().uuidString.prefix(8))")
+        let requester = try await TestBroker.connect(name: "test bulk repair")
+        try await requester.declare(names.topology)
+        let broker = ["--topology-prefix", names.prefix!, "--amqp-url", TestBroker.url]
+        let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--metrics-port", "off"] + broker)
+        let coordinator = try FlowProcess(["coordinator", "--metrics-port", "off", "--data-dir", folder.appendingPathComponent("coordinator").path] + broker)
+        let audit = folder.appendingPathComponent("audit.jsonl")
+        func flow(_ arguments: [String]) async throws -> ProcessOutput {
+            try await self.flow(arguments)
+        }
+        func audited(_ arguments: [String]) async throws -> ProcessOutput {
+            try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async {
+                    continuation.resume(with: Result { try ProcessRunner.run("/usr/bin/env", ["FLOW_AUDIT_LOG=\(audit.path)", Repository.flowExecutable.path] + arguments) })
+                }
+            }
+        }
+        // Three that wait ten minutes after their first step, and one that is done at once.
+        for index in 1...3 {
+            let started = try await flow(["workflow", "start", "echo_chain", "--input", #"{"text": "slow", "steps": 2, "pause_seconds": 600}"#, "--id", "slow-\(index)"] + broker)
+            #expect(started.status == 0, "\(started.standardError)")
+        }
+        let quick = try await flow(["workflow", "start", "echo_chain", "--input", #"{"text": "quick", "steps": 1}"#, "--id", "quick", "--wait", "--timeout", "60"] + broker)
+        #expect(quick.status == 0, "\(quick.standardError)\n\(coordinator.log)")
+
+        let filter = ["--where", "status = running AND name = echo_chain"]
+        let dry = try await audited(["workflow", "cancel", "--dry-run", "--operator-name", "tester"] + filter + broker)
+        #expect(dry.status == 0, "\(dry.standardError)")
+        #expect(dry.standardOutput.contains("would cancel slow-1") && dry.standardOutput.contains("3 workflows would be acted on; nothing changed"), "\(dry.standardOutput)")
+        #expect(!dry.standardOutput.contains("quick"))
+        #expect(!FileManager.default.fileExists(atPath: audit.path), "a dry run writes no audit line")
+        let limited = try await audited(["workflow", "cancel", "--limit", "2", "--operator-name", "tester"] + filter + broker)
+        #expect(limited.status == 0 && limited.standardOutput.contains("2 of 2 done"), "\(limited.standardOutput)\(limited.standardError)")
+        let rest = try await audited(["workflow", "cancel", "--operator-name", "tester"] + filter + broker)
+        #expect(rest.standardOutput.contains("1 of 1 done"), "\(rest.standardOutput)")
+        for index in 1...3 {
+            let shown = try await flow(["workflow", "show", "slow-\(index)"] + broker)
+            #expect(shown.standardOutput.contains("status    cancelled"), "\(shown.standardOutput)")
+        }
+        let lines = try String(contentsOf: audit, encoding: .utf8).split(separator: "\n").map { try FlowJSON.decode([String: String].self, from: String($0)) }
+        #expect(lines.map { $0["workflow_id"] ?? "" }.sorted() == ["slow-1", "slow-2", "slow-3"])
+        #expect(lines.allSatisfy { $0["action"] == "workflow cancel" && $0["operator"] == "tester" && $0["outcome"]?.contains("is being cancelled") == true }, "\(lines)")
+        let nothing = try await audited(["workflow", "cancel"] + filter + broker)
+        #expect(nothing.standardOutput.contains("no workflow matches"))
+        let replayed = try await audited(["workflow", "replay", "--where", "name = echo_chain"] + broker)
+        #expect(replayed.standardOutput.contains("no workflow matches"), "only parked workflows are replayed: \(replayed.standardOutput)")
+        let bad = try await flow(["workflow", "cancel", "--where", "pages >>= 3"] + broker)
+        #expect(bad.status != 0 && bad.standardError.contains("character"), "\(bad.standardError)")
+        let both = try await flow(["workflow", "cancel", "slow-1", "--where", "name = x"] + broker)
+        #expect(both.status != 0 && both.standardError.contains("not both"))
+
+        worker.signal(SIGTERM)
+        coordinator.signal(SIGTERM)
+        _ = try await coordinator.waitForExit(timeout: .seconds(30))
+        _ = try await worker.waitForExit(timeout: .seconds(30))
+        for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+        for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+        await requester.close()
+        try? FileManager.default.removeItem(at: folder)
+    }
 }
 
 @Suite("flow status")
