@@ -180,3 +180,30 @@ extension WorkflowCommandLine {
         }
     }
 }
+
+extension WorkflowCommandLine {
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pause a workflow: it records and sends no new command until unpaused; steps already sent run on."
+        )
+        @Argument(help: "The workflow id.") var id: String
+        @Option(help: "Why, for its history.") var reason: String?
+        @Option(help: .hidden) var topologyPrefix: String?
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await sendCommand(.pause, WorkflowCommand.Pause(workflowID: id, reason: reason ?? "paused with flow workflow pause"), names: topologyNames(topologyPrefix), connection: connection)
+        }
+    }
+
+    struct Unpause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unpause a workflow: the commands its code issued meanwhile go out.")
+        @Argument(help: "The workflow id.") var id: String
+        @Option(help: .hidden) var topologyPrefix: String?
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await sendCommand(.unpause, WorkflowCommand.Pause(workflowID: id), names: topologyNames(topologyPrefix), connection: connection)
+        }
+    }
+}

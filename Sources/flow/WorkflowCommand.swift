@@ -11,7 +11,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         commandName: "workflow",
         abstract: "Start, list, inspect and cancel workflows.",
         discussion: "Every subcommand talks to the coordinator over the broker; list and show read its store directly instead when given --data-dir (for when no coordinator runs).",
-        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Update.self, Cancel.self, Replay.self, ReplayCheck.self]
+        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Update.self, Pause.self, Unpause.self, Cancel.self, Replay.self, ReplayCheck.self]
     )
 
     struct Start: AsyncParsableCommand {
@@ -182,6 +182,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
             print("name      \(workflow.name)")
             print("status    \(workflow.status.rawValue)\(workflow.cancelRequested && !workflow.status.isFinished ? " (cancel requested)" : "")")
             if let reason = workflow.parkedReason { print("parked    \(reason)") }
+            if let reason = described.pausedBecause { print("paused    \(reason) (flow workflow unpause \(workflow.id))") }
             if let parent = described.parent { print("parent    \(parent.workflowID) (its command at position \(parent.position))") }
             if let search = described.searchAttributes {
                 print("search    " + search.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", "))

@@ -22,10 +22,26 @@ extension WorkflowCoordinator {
                 guard try await startFromCommand(delivery) else { return }
             case .cancel:
                 let command = try decode(WorkflowCommand.Cancel.self, delivery)
+                // Read first: a cancelled workflow may well have ended by the time the cancel returns.
+                let before = try await store.workflow(id: command.workflowID)
                 let record = try await cancel(workflowID: command.workflowID, reason: command.reason ?? "cancelled by command", terminate: command.terminate ?? false)
-                let message = record.map { $0.status.isFinished ? "workflow \($0.id) had already ended (\($0.status.rawValue))" : "workflow \($0.id) is being cancelled" }
-                    ?? "no workflow has id \(command.workflowID)"
+                let message = switch (before, record) {
+                case (let before?, _) where before.status.isFinished: "workflow \(before.id) had already ended (\(before.status.rawValue))"
+                case (_, let record?) where record.status.isFinished: "workflow \(record.id) was \(command.terminate == true ? "terminated" : "cancelled")"
+                case (_, let record?): "workflow \(record.id) is being cancelled"
+                default: "no workflow has id \(command.workflowID)"
+                }
                 try await answer(delivery, CommandAnswer(accepted: record != nil, command: type, message: message))
+            case .pause, .unpause:
+                let command = try decode(WorkflowCommand.Pause.self, delivery)
+                let pausing = kind == .pause
+                let changed = try await pause(workflowID: command.workflowID, reason: pausing ? command.reason ?? "paused by command" : nil)
+                let message = switch changed {
+                case true?: "workflow \(command.workflowID) \(pausing ? "paused: it records and sends no new command until unpaused" : "unpaused")"
+                case false?: "workflow \(command.workflowID) was \(pausing ? "paused" : "not paused") already"
+                case nil: "no open workflow has id \(command.workflowID)"
+                }
+                try await answer(delivery, CommandAnswer(accepted: changed != nil, command: type, message: message))
             case .signal:
                 let command = try decode(WorkflowCommand.Signal.self, delivery)
                 try await prepare(command.workflowID, name: command.name, what: "a signal", startWorkflow: command.startWorkflow, startInput: command.startInput, delivery)

@@ -35,6 +35,9 @@ extension WorkflowCoordinator {
         case update(id: String, name: String, input: JSONText, done: CheckedContinuation<UpdateOutcome?, any Error>)
         /// A query to answer from the code's state (nil: the run stopped first, replay it).
         case query(name: String, done: CheckedContinuation<JSONText?, any Error>)
+        /// An operator's pause (`reason`) or unpause (nil); `done` is told whether it
+        /// changed anything.
+        case pause(reason: String?, done: CheckedContinuation<Bool?, any Error>)
         /// A child this workflow started ended (or could not start).
         case childEnded(position: Int, ChildOutcome)
         /// Work arrived on the run's executor outside a drain.
@@ -126,6 +129,8 @@ extension WorkflowCoordinator {
             case .query(_, let done):
                 done.resume(returning: nil)
             case .update(_, _, _, let done):
+                done.resume(returning: nil)
+            case .pause(_, let done):
                 done.resume(returning: nil)
             case .childEnded(let position, let outcome):
                 // Recorded without the run; if that fails, the parent's relaunch asks the child again.
@@ -231,6 +236,14 @@ extension WorkflowCoordinator {
                     } catch {
                         done.resume(throwing: error)
                     }
+                case .pause(let reason, let done):
+                    do {
+                        let events = Self.pauseEvents(reason, in: heldJournal(of: run))
+                        if !events.isEmpty { try await append(events, to: run.workflowID) }
+                        done.resume(returning: !events.isEmpty)
+                    } catch {
+                        done.resume(throwing: error)
+                    }
                 case .childEnded(let position, let outcome):
                     // Written with the commands the code issues after it.
                     let event = outcome.event(at: position)
@@ -280,7 +293,8 @@ extension WorkflowCoordinator {
     /// in one append with the fact that led to them, calls `written` once that is durable,
     /// and acts on each command: a step is sent, a timer armed.
     private func recordNewCommands(_ run: WorkflowRun, trace: ServiceContext, group: inout TaskGroup<Void>, written: () -> Void) async throws {
-        let commands = run.takeNewCommands()
+        // Paused: the commands the code issues wait in the run until it is unpaused.
+        let commands = heldJournal(of: run).pausedBecause == nil ? run.takeNewCommands() : []
         guard let first = commands.first, run.divergence == nil else {
             try await flush(run.workflowID)
             written()

@@ -107,7 +107,8 @@ public struct WorkflowQueryAnswers: Sendable {
             throw ActivityFailure.nonRetryable(.unknownWorkflow, "no workflow has id \(query.workflowID)")
         }
         let steps = try await store.steps(workflowID: record.id).sorted { ($0.scheduledAt, $0.stepKey) < ($1.scheduledAt, $1.stepKey) }
-        let children = try WorkflowJournal(try await store.journal(workflowID: record.id)).commands.compactMap { command -> ChildSummary? in
+        let journal = try WorkflowJournal(try await store.journal(workflowID: record.id))
+        let children = journal.commands.compactMap { command -> ChildSummary? in
             guard case .child(let child, let state) = command else { return nil }
             let status = switch state {
             case .waiting: "running"
@@ -117,11 +118,13 @@ public struct WorkflowQueryAnswers: Sendable {
             return ChildSummary(workflowID: child.workflowID, workflow: child.workflow, position: child.position, status: status, parentClosePolicy: child.parentClosePolicy.rawValue)
         }
         let attributes = try await store.attributes(workflowID: record.id)
-        return WorkflowDescription(
+        var description = WorkflowDescription(
             workflow: record.summary, input: record.input, output: record.output, error: record.error, steps: steps.map(\.summary),
             parent: record.parent.map { ParentSummary(workflowID: $0.workflowID, position: $0.position) }, children: children.isEmpty ? nil : children,
             searchAttributes: attributes.search.isEmpty ? nil : attributes.search, memo: attributes.memo
         )
+        description.pausedBecause = journal.pausedBecause
+        return description
     }
 
     public func journal(_ query: WorkflowQuery.Journal) async throws -> WorkflowJournalPage {

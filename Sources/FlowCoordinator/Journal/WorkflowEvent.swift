@@ -30,6 +30,10 @@ public enum WorkflowEvent: Sendable, Equatable {
     /// back on every replay instead of being computed again.
     case markerRecorded(position: Int, name: String, value: JSONText)
     case cancelRequested(reason: String)
+    /// An operator paused the workflow: no new command is recorded or sent until
+    /// ``workflowUnpaused``; what was sent runs on.
+    case workflowPaused(reason: String)
+    case workflowUnpaused
     /// The workflow started a child workflow; the child is created after this is recorded.
     case childScheduled(ScheduledChild)
     /// The child at `position` completed with `output`.
@@ -112,6 +116,8 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .timerFired: "timer_fired"
         case .markerRecorded: "marker_recorded"
         case .cancelRequested: "cancel_requested"
+        case .workflowPaused: "workflow_paused"
+        case .workflowUnpaused: "workflow_unpaused"
         case .childScheduled: "child_scheduled"
         case .childCompleted: "child_completed"
         case .childFailed: "child_failed"
@@ -136,7 +142,7 @@ public enum WorkflowEvent: Sendable, Equatable {
             .childCompleted(let position, _), .childFailed(let position, _):
             position
         case .childScheduled(let child): child.position
-        case .workflowStarted, .cancelRequested, .signalReceived, .updateAccepted, .updateCompleted, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
+        case .workflowStarted, .cancelRequested, .workflowPaused, .workflowUnpaused, .signalReceived, .updateAccepted, .updateCompleted, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
             nil
         }
     }
@@ -194,6 +200,10 @@ extension WorkflowEvent: Codable {
             )
         case "cancel_requested":
             self = .cancelRequested(reason: try container.decode(String.self, forKey: .reason))
+        case "workflow_paused":
+            self = .workflowPaused(reason: try container.decode(String.self, forKey: .reason))
+        case "workflow_unpaused":
+            self = .workflowUnpaused
         case "signal_received":
             self = .signalReceived(
                 id: try container.decode(String.self, forKey: .id), name: try container.decode(String.self, forKey: .name),
@@ -266,9 +276,9 @@ extension WorkflowEvent: Codable {
             try container.encode(position, forKey: .position)
             try container.encode(name, forKey: .name)
             try container.encode(value, forKey: .value)
-        case .cancelRequested(let reason), .replayDiverged(let reason):
+        case .cancelRequested(let reason), .replayDiverged(let reason), .workflowPaused(let reason):
             try container.encode(reason, forKey: .reason)
-        case .replayRecovered:
+        case .replayRecovered, .workflowUnpaused:
             break
         case .childScheduled(let child):
             try container.encode(child, forKey: .child)

@@ -47,6 +47,8 @@ public struct WorkflowJournal: Sendable, Equatable {
     /// Every command issued so far, by position.
     public private(set) var commands: [Command] = []
     public private(set) var cancelRequested = false
+    /// Paused by an operator: why, until unpaused.
+    public private(set) var pausedBecause: String?
     /// Why the workflow's code last failed to replay this journal, until code that
     /// replays it took the workflow up again.
     public private(set) var divergence: String?
@@ -190,6 +192,12 @@ public struct WorkflowJournal: Sendable, Equatable {
             try answerChild(position, entry, with: .failed(failure))
         case .cancelRequested:
             cancelRequested = true
+        case .workflowPaused(let reason):
+            guard pausedBecause == nil else { throw JournalError(.alreadyAnswered, at: entry, "pauses a workflow that is paused") }
+            pausedBecause = reason
+        case .workflowUnpaused:
+            guard pausedBecause != nil else { throw JournalError(.alreadyAnswered, at: entry, "unpauses a workflow that is not paused") }
+            pausedBecause = nil
         case .signalReceived(let id, _, _):
             guard !signalIDs.contains(id) else { throw JournalError(.duplicateSignal, at: entry, "records signal \(id) a second time") }
             signalIDs.insert(id)

@@ -91,7 +91,7 @@ extension SQLiteWorkflowStore {
             try fileSearchAttributes(db, workflowID, WorkflowProjection.searchAttributeChanges(value))
         case .markerRecorded(_, WorkflowProjection.memoMarker, let value):
             try db.cachedStatement(sql: "UPDATE workflow SET memo = json_patch(coalesce(memo, '{}'), ?) WHERE id = ?").execute(arguments: [value.text, workflowID])
-        case .workflowStarted, .markerRecorded, .signalReceived, .updateAccepted, .updateCompleted, .childScheduled, .unrecognized:
+        case .workflowStarted, .markerRecorded, .signalReceived, .updateAccepted, .updateCompleted, .childScheduled, .workflowPaused, .workflowUnpaused, .unrecognized:
             break
         }
         try project(db, workflowID: workflowID, lines: WorkflowProjection.lines(for: event, stepKey: stepKey), at: now)

@@ -34,6 +34,10 @@ enum WorkflowProjection {
             return [Line(kind: .timerFired, stepKey: stepKey, detail: "")]
         case .cancelRequested(let reason):
             return [Line(kind: .cancelRequested, stepKey: nil, detail: reason)]
+        case .workflowPaused(let reason):
+            return [Line(kind: .workflowPaused, stepKey: nil, detail: reason)]
+        case .workflowUnpaused:
+            return [Line(kind: .workflowUnpaused, stepKey: nil, detail: "")]
         case .childScheduled(let child):
             return [Line(kind: .childStarted, stepKey: child.workflowID, detail: "\(child.workflow) \(child.workflowID) (when this ends first: \(child.parentClosePolicy.rawValue)) with input \(child.input.text.prefix(300))")]
         case .childCompleted(_, let output):

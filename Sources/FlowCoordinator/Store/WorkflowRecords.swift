@@ -119,6 +119,8 @@ public struct HistoryEvent: Sendable, Equatable {
         case timerStarted = "timer started"
         case timerFired = "timer fired"
         case cancelRequested = "cancel requested"
+        case workflowPaused = "workflow paused"
+        case workflowUnpaused = "workflow unpaused"
         case childStarted = "child started"
         case childCompleted = "child completed"
         case childFailed = "child failed"

@@ -9,6 +9,8 @@ public enum WorkflowCommand {
         case cancel = "flow.workflow.cancel"
         case signal = "flow.workflow.signal"
         case update = "flow.workflow.update"
+        case pause = "flow.workflow.pause"
+        case unpause = "flow.workflow.unpause"
         case addSchedule = "flow.schedule.add"
         case removeSchedule = "flow.schedule.remove"
         case pauseSchedule = "flow.schedule.pause"
@@ -49,6 +51,18 @@ public enum WorkflowCommand {
             self.workflowID = workflowID
             self.reason = reason
             self.terminate = terminate
+        }
+    }
+
+    /// The body of `flow.workflow.pause` and `flow.workflow.unpause`.
+    public struct Pause: Codable, Sendable, Equatable {
+        public var workflowID: String
+        /// Why, for its history (a pause only).
+        public var reason: String?
+
+        public init(workflowID: String, reason: String? = nil) {
+            self.workflowID = workflowID
+            self.reason = reason
         }
     }
 

@@ -191,6 +191,8 @@ public struct WorkflowDescription: Codable, Sendable, Equatable {
     public var steps: [StepSummary]
     /// The workflow that started this one as its child, if one did.
     public var parent: ParentSummary?
+    /// Why an operator paused it, while it is paused.
+    public var pausedBecause: String?
     /// What the workflow filed about itself; absent when nothing.
     public var searchAttributes: [String: SearchAttribute]?
     public var memo: JSONText?
