@@ -207,3 +207,64 @@ extension WorkflowCommandLine {
         }
     }
 }
+
+extension WorkflowCommandLine {
+    struct Signal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a signal to a workflow, or to every workflow --where selects: recorded in its journal, then received by its code once.",
+            discussion: """
+                flow workflow signal ID NAME --input JSON, or flow workflow signal NAME --where FILTER --input JSON. With --start, a workflow that does not \
+                exist is started first (signal-with-start). --signal-id makes a signal sent twice count once (with --where, once per workflow).
+                """
+        )
+
+        @Argument(help: "The workflow id and the signal's name (with --where, the name only).")
+        var arguments: [String] = []
+
+        @Option(help: "The input: JSON, or @FILE (default: {}).")
+        var input: String?
+
+        @Option(help: "Start this workflow with the id when none has it, then send to it.")
+        var start: String?
+
+        @Option(help: "The input of the workflow --start starts: JSON, or @FILE (default: {}).")
+        var startInput: String?
+
+        @Option(help: "An id that makes this signal count once however often it is sent (default: a new one).")
+        var signalID: String?
+
+        @OptionGroup var bulk: BulkOptions
+        @OptionGroup var source: WorkflowSource
+
+        func run() async throws {
+            let names = topologyNames(source.topologyPrefix)
+            let input = try self.input.map(readJSONInput)
+            let signalID = signalID ?? UUID().uuidString.lowercased()
+            guard bulk.filter != nil else {
+                guard arguments.count == 2 else { throw ValidationError("give the workflow id and the signal's name (or the name and --where)") }
+                let body = WorkflowCommand.Signal(
+                    workflowID: arguments[0], name: arguments[1], input: input, signalID: signalID, startWorkflow: start, startInput: try startInput.map(readJSONInput)
+                )
+                try await sendCommand(.signal, body, names: names, connection: source.connection)
+                return
+            }
+            try bulk.check(id: nil)
+            guard arguments.count == 1 else { throw ValidationError("with --where, give only the signal's name") }
+            guard start == nil else { throw ValidationError("--start starts one workflow; it does not go with --where") }
+            let name = arguments[0]
+            let selected = try await bulk.select(from: source, statuses: [.running, .parked])
+            let client = try await CommandClient.open(connection: source.connection, names: names, as: "flow workflow signal --where")
+            do {
+                try await bulk.run("signal", on: selected) { workflow in
+                    let body = WorkflowCommand.Signal(workflowID: workflow.id, name: name, input: input, signalID: "\(signalID):\(workflow.id)")
+                    guard let answer = try await client.ask(.signal, body) else { return (false, "no answer within 30 s") }
+                    return (answer.accepted, answer.message)
+                }
+            } catch {
+                await client.close()
+                throw error
+            }
+            await client.close()
+        }
+    }
+}

@@ -245,28 +245,6 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         }
     }
 
-    struct Signal: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Send a signal to a workflow: recorded in its journal, then received by its code once.",
-            discussion: "With --start, a workflow that does not exist is started first (signal-with-start). --signal-id makes a signal sent twice count once."
-        )
-
-        @OptionGroup var message: MessageToWorkflowOptions
-
-        @Option(help: "An id that makes this signal count once however often it is sent (default: a new one).")
-        var signalID: String?
-
-        @OptionGroup var connection: ConnectionOptions
-
-        func run() async throws {
-            let body = WorkflowCommand.Signal(
-                workflowID: message.id, name: message.name, input: try message.input.map(readJSONInput), signalID: signalID ?? UUID().uuidString.lowercased(),
-                startWorkflow: message.start, startInput: try message.startInput.map(readJSONInput)
-            )
-            try await sendCommand(.signal, body, names: topologyNames(message.topologyPrefix), connection: connection)
-        }
-    }
-
     struct Update: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Ask a running workflow for an update and print its result as JSON.",
