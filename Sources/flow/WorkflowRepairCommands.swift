@@ -3,7 +3,10 @@ import FlowCore
 import FlowDeadLetters
 import Foundation
 
-/// What the workflow commands that act on many workflows at once share: the filter that
+/// `flow workflow signal|pause|unpause|cancel|replay`: the commands that change a workflow
+/// from outside, one by id or many by filter.
+///
+/// What those that act on many workflows at once share: the filter that
 /// selects them (`--where`, docs/workflows.md "Search attributes"), a `--limit`, a
 /// `--dry-run` that lists them and changes nothing, and the audit log, which gets a line
 /// for each workflow acted on, with what came of it.
