@@ -67,7 +67,7 @@ let direct = try await measure(count) { index in
 // The actor: a worker on a private topology, fed through the broker.
 let names = TopologyNames(prefix: "bench.openai.\(UUID().uuidString.prefix(6).lowercased())")
 let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/"
-let requester = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger)
+let requester = await orExit { try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger) }
 let workerConnection = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger)
 try await requester.declare(names.topology)
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-\(names.prefix!)")

@@ -74,3 +74,15 @@ public struct FlowProcesses: Sendable {
         return process
     }
 }
+
+/// What `body` gives (the broker connection, say), or, when it throws, the reason on
+/// standard error and exit status 1: a top-level throw would stop the process with a crash
+/// report.
+public func orExit<Value>(_ body: () async throws -> Value) async -> Value {
+    do {
+        return try await body()
+    } catch {
+        FileHandle.standardError.write(Data("\(CommandLine.arguments.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "benchmark"): \(error)\n".utf8))
+        exit(1)
+    }
+}

@@ -38,7 +38,7 @@ let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow
 let processes = FlowProcesses(prefix: prefix, url: url)
 let baseline = stringOption("--baseline").map { FlowProcesses(prefix: prefix, url: url, executable: URL(fileURLWithPath: $0)) }
 
-let requester = try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger)
+let requester = await orExit { try await AMQPConnection.connect(try AMQPConfiguration(url: url), logger: logger) }
 try await requester.declare(names.topology)
 let worker = try processes.launch(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "64"])
 
