@@ -55,6 +55,12 @@ public struct ConsoleBackend: Sendable {
         try await client.command(.cancel, WorkflowCommand.Cancel(workflowID: workflowID, reason: "cancelled from the console by \(configuration.operatorName)"))
     }
 
+    /// Pauses (`paused`) or unpauses a workflow, naming the operator in its history.
+    func pause(workflowID: String, paused: Bool) async throws -> CommandAnswer {
+        let command = WorkflowCommand.Pause(workflowID: workflowID, reason: paused ? "paused from the console by \(configuration.operatorName)" : nil)
+        return try await client.command(paused ? .pause : .unpause, command)
+    }
+
     func schedules() async throws -> ScheduleList {
         try await requireConsumer(of: configuration.names.name(Topology.workflowCommandQueue), command: "flow coordinator")
         return try await client.query(.schedules, WorkflowQuery.Schedules(), as: ScheduleList.self)

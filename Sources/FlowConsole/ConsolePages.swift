@@ -32,6 +32,8 @@ struct ConsolePages: Sendable {
         router.get("/workflows") { request, _ in try await guarded { try await workflows(request) } }
         router.get("/workflows/:id") { _, context in try await guarded { try await workflow(Self.parameter(context)) } }
         router.post("/workflows/:id/cancel") { request, context in try await guarded { try await cancelWorkflow(request, Self.parameter(context)) } }
+        router.post("/workflows/:id/pause") { request, context in try await guarded { try await pauseWorkflow(request, Self.parameter(context), paused: true) } }
+        router.post("/workflows/:id/unpause") { request, context in try await guarded { try await pauseWorkflow(request, Self.parameter(context), paused: false) } }
         router.post("/workflows/:id/replay") { request, context in try await guarded { try await replayWorkflow(request, Self.parameter(context)) } }
         router.get("/queues") { _, _ in try await guarded { try await queues() } }
         router.get("/dead-letters") { request, _ in try await guarded { try await deadLetters(request) } }
@@ -82,6 +84,12 @@ struct ConsolePages: Sendable {
     private func cancelWorkflow(_ request: Request, _ id: String) async throws -> Response {
         _ = try await checkedForm(request)
         let answer = try await backend.cancel(workflowID: id)
+        return done(answer.message, back: "/workflows/\(Views.segment(id))", backLabel: "Back to the workflow")
+    }
+
+    private func pauseWorkflow(_ request: Request, _ id: String, paused: Bool) async throws -> Response {
+        _ = try await checkedForm(request)
+        let answer = try await backend.pause(workflowID: id, paused: paused)
         return done(answer.message, back: "/workflows/\(Views.segment(id))", backLabel: "Back to the workflow")
     }
 

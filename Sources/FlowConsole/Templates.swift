@@ -77,11 +77,14 @@ enum Templates {
         {{#parent}}<dt>Parent</dt><dd><a href="/workflows/{{path}}" id="workflow-parent">{{id}}</a></dd>{{/parent}}
         {{#search}}<dt>Search attributes</dt><dd id="workflow-search">{{search}}</dd>{{/search}}
         {{#memo}}<dt>Memo</dt><dd><pre class="json" id="workflow-memo">{{memo}}</pre></dd>{{/memo}}
+        {{#pausedBecause}}<dt>Paused because</dt><dd id="paused-reason">{{pausedBecause}}</dd>{{/pausedBecause}}
         {{#parkedReason}}<dt>Parked because</dt><dd class="parked" id="parked-reason">{{parkedReason}}</dd>{{/parkedReason}}
         {{#error}}<dt>Error</dt><dd>{{error}}</dd>{{/error}}
         </dl>
         <div class="actions">
         {{#parked}}<form method="post" action="/workflows/{{path}}/replay"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="replay">Replay the parked message</button></form>{{/parked}}
+        {{#pausable}}<form method="post" action="/workflows/{{path}}/pause"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="pause">Pause the workflow</button></form>{{/pausable}}
+        {{#pausedBecause}}<form method="post" action="/workflows/{{path}}/unpause"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="unpause">Unpause the workflow</button></form>{{/pausedBecause}}
         {{#running}}<form method="post" action="/workflows/{{path}}/cancel"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger" id="cancel">Cancel the workflow</button></form>{{/running}}
         </div>
         <h2>Input</h2><pre class="json">{{input}}</pre>

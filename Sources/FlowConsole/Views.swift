@@ -91,6 +91,8 @@ enum Views {
             values["search"] = search.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", ")
         }
         if let memo = description.memo { values["memo"] = pretty(memo) }
+        if let reason = description.pausedBecause { values["pausedBecause"] = reason }
+        values["pausable"] = !workflow.status.isFinished && description.pausedBecause == nil
         if let children = description.children {
             values["hasChildren"] = true
             values["children"] = children.map { child in

@@ -10,6 +10,7 @@ Every check that fails raises, with what the page showed; the exit status says i
 """
 import os
 import re
+from urllib.parse import quote
 import sys
 import time
 
@@ -92,6 +93,23 @@ try:
     shot("workflow-parked")
     accessible("workflow")
 
+    # Pause and unpause: the page says why it is paused, and the buttons swap.
+    step("pause and unpause")
+    submit("pause", "action-result")
+    result = browser.find_element(By.ID, "action-result").text
+    check("paused" in result, "the pause was not confirmed: " + result)
+    browser.get("%s/workflows/%s" % (console, workflow_id))
+    wait.until(conditions.presence_of_element_located((By.ID, "paused-reason")))
+    check("from the console" in browser.find_element(By.ID, "paused-reason").text, "the page does not say who paused the workflow")
+    check(not browser.find_elements(By.ID, "pause"), "a paused workflow still offers Pause")
+    submit("unpause", "action-result")
+    result = browser.find_element(By.ID, "action-result").text
+    check("unpaused" in result, "the unpause was not confirmed: " + result)
+    browser.get("%s/workflows/%s" % (console, workflow_id))
+    wait.until(conditions.presence_of_element_located((By.ID, "workflow-status")))
+    check(not browser.find_elements(By.ID, "paused-reason"), "the unpaused workflow is still shown paused")
+    check(browser.find_elements(By.ID, "workflow-search"), "the page does not show the workflow's search attributes")
+
     # Replay the parked message; the OpenAI worker, now running, answers; the page shows
     # the workflow complete.
     step("replay")
@@ -119,6 +137,14 @@ try:
     submit("filter", "workflow-rows")
     rows = browser.find_elements(By.CSS_SELECTOR, "#workflow-rows tr")
     check(len(rows) == 1 and workflow_id in rows[0].text, "searching the id does not find exactly the workflow")
+    # The same workflow by its search attributes; a filter that cannot be read says why.
+    browser.get(console + "/workflows")
+    browser.find_element(By.ID, "where").send_keys("document_words >= 1 AND status = completed")
+    submit("filter", "workflow-rows")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#workflow-rows tr")
+    check(any(workflow_id in row.text for row in rows), "the Where filter does not find the workflow by its search attributes")
+    browser.get(console + "/workflows?where=" + quote("pages >>= 3"))
+    check("character" in browser.page_source, "an unreadable filter is not refused with where it stopped")
 
     # Dead letters: the filter, the dry run, and the purge that asks first.
     step("dead letters")
