@@ -235,6 +235,7 @@ public enum ApplicationWorkflows {
         registry.register(DocumentOnboarding())
         registry.register(EchoChain())
         registry.register(EchoFanOut())
+        registry.register(EchoSignals())
         return registry
     }
 }

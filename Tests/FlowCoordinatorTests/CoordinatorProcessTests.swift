@@ -4,6 +4,7 @@ import FlowCore
 import FlowObservability
 import FlowTesting
 import Foundation
+import Synchronization
 import Testing
 
 /// The real `flow coordinator` and `flow worker default` processes, on a private topology.
@@ -114,6 +115,117 @@ struct CoordinatorProcessTests {
         for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
         await requester.close()
         try? FileManager.default.removeItem(at: folder)
+    }
+
+    @Test("signals sent while the coordinator is killed three times each reach their workflow once, in order: 12 echo_signals workflows, 10 signals each")
+    func signalsKilledThreeTimes() async throws {
+        let names = TopologyNames(prefix: TestBroker.uniqueName("killed-signals"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-killed-signals-\(UUID().uuidString.prefix(8))")
+        let requester = try await TestBroker.connect(name: "test killed signals")
+        try await requester.declare(names.topology)
+        let answers = TestBroker.uniqueName("signal-answers")
+        try await requester.declare(Topology(queues: [.init(name: answers, durable: false, exclusive: true, autoDelete: true)]))
+        let common = ["--topology-prefix", names.prefix!, "--metrics-port", "off", "--amqp-url", TestBroker.url]
+        let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "8"] + common)
+        let coordinatorArguments = ["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path] + common
+        let coordinator = Mutex(try FlowProcess(coordinatorArguments))
+
+        // Every answer, by correlation id: a signal counts as sent once the coordinator
+        // accepted it, and a sender whose answer was lost with a killed coordinator sends it
+        // again under the same signal id, which must count once.
+        let accepted = Collected<String>()
+        let consumer = try await requester.consume(queue: answers, prefetch: 100)
+        let reader = Task {
+            for try await delivery in consumer {
+                try await delivery.ack()
+                if let answer = try? FlowJSON.decode(CommandAnswer.self, from: delivery.body), answer.accepted, let id = delivery.properties.correlationID {
+                    await accepted.add(id)
+                }
+            }
+        }
+        func send(_ workflowID: String, _ name: String, _ input: String, signalID: String, startsIt: Bool) async throws {
+            let body = WorkflowCommand.Signal(
+                workflowID: workflowID, name: name, input: try JSONText(encoding: input), signalID: signalID,
+                startWorkflow: startsIt ? "echo_signals" : nil, startInput: startsIt ? .emptyObject : nil
+            )
+            let properties = AMQPProperties(
+                contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: signalID, replyTo: answers, messageID: signalID, type: WorkflowCommand.Kind.signal.rawValue
+            )
+            let deadline = ContinuousClock.now + .seconds(120)
+            while !(await accepted.all.contains(signalID)) {
+                try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try FlowJSON.encode(body))))
+                let sentAt = ContinuousClock.now
+                while !(await accepted.all.contains(signalID)), ContinuousClock.now - sentAt < .seconds(5) { try await Task.sleep(for: .milliseconds(20)) }
+                guard ContinuousClock.now < deadline else { throw HarnessError("signal \(signalID) was never accepted") }
+            }
+        }
+        let workflows = (0..<12).map { "signalled-\($0)" }
+        let signals = 10
+        // The senders, each in order; the killer, three times while they send.
+        let killer = Task {
+            for _ in 0..<3 {
+                try await Task.sleep(for: .milliseconds(900))
+                let doomed = coordinator.withLock { $0 }
+                doomed.signal(SIGKILL)
+                _ = try await doomed.waitForExit(timeout: .seconds(10))
+                let restarted = try FlowProcess(coordinatorArguments)
+                coordinator.withLock { $0 = restarted }
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for workflowID in workflows {
+                group.addTask {
+                    for index in 0..<signals {
+                        try await send(workflowID, "add", "\(workflowID) #\(index)", signalID: "\(workflowID)/\(index)", startsIt: index == 0)
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    try await send(workflowID, "done", "", signalID: "\(workflowID)/done", startsIt: false)
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await killer.value
+
+        let store = ["--data-dir", folder.appendingPathComponent("coordinator").path]
+        for workflowID in workflows {
+            let deadline = ContinuousClock.now + .seconds(90)
+            var shown = try await flow(["workflow", "show", workflowID, "--json"] + store)
+            while !shown.standardOutput.contains("workflow_completed"), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                shown = try await flow(["workflow", "show", workflowID, "--json"] + store)
+            }
+            let history = try FlowJSON.decode(WorkflowHistory.self, from: shown.standardOutput)
+            guard case .workflowCompleted(let output)? = history.events.last?.event else {
+                Issue.record("\(workflowID) did not complete: \(history.events.map(\.event.kind))\ncoordinator:\n\(coordinator.withLock { $0.log })")
+                continue
+            }
+            #expect(try output.decode([String].self) == (0..<signals).map { "\(workflowID) #\($0)" }, "every signal once, in the order sent")
+        }
+        let completedRuns = worker.log.split(separator: "\n").filter { $0.contains("activity completed") }.compactMap { line -> String? in
+            guard let range = line.range(of: "message.id=") else { return nil }
+            return String(line[range.upperBound...].prefix { !$0.isWhitespace })
+        }
+        #expect(completedRuns.count == workflows.count * signals && Set(completedRuns).count == completedRuns.count, "each signal's echo ran once")
+
+        reader.cancel()
+        consumer.cancel()
+        worker.signal(SIGTERM)
+        let last = coordinator.withLock { $0 }
+        last.signal(SIGTERM)
+        _ = try await worker.waitForExit(timeout: .seconds(30))
+        _ = try await last.waitForExit(timeout: .seconds(30))
+        for queue in names.topology.queues { _ = try? await requester.deleteQueue(queue.name) }
+        for exchange in names.topology.exchanges { try? await requester.deleteExchange(exchange.name) }
+        await requester.close()
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    func flow(_ arguments: [String]) async throws -> ProcessOutput {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try ProcessRunner.run(Repository.flowExecutable.path, arguments) })
+            }
+        }
     }
 }
 
