@@ -93,5 +93,8 @@ final class CrashingStore: WorkflowStore {
     func removeSchedule(name: String) async throws -> Bool { try await write { try await store.removeSchedule(name: name) } }
     func schedules() async throws -> [ScheduleRecord] { try await read { try await store.schedules() } }
     func attributes(workflowID: String) async throws -> WorkflowAttributes { try await read { try await store.attributes(workflowID: workflowID) } }
-    func updateSchedule(_ schedule: ScheduleRecord) async throws { try await write { try await store.updateSchedule(schedule) } }
+    func recordScheduleState(_ schedule: ScheduleRecord) async throws { try await write { try await store.recordScheduleState(schedule) } }
+    func setSchedulePaused(name: String, paused: Bool, note: String?) async throws -> ScheduleRecord? {
+        try await write { try await store.setSchedulePaused(name: name, paused: paused, note: note) }
+    }
 }

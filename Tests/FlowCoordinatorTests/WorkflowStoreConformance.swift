@@ -355,19 +355,28 @@ struct WorkflowStoreConformance {
         ran.buffered = [Self.at.addingTimeInterval(60), Self.at.addingTimeInterval(120.5)]
         ran.skipped = 2
         ran.paused = true
-        ran.pauseNote = "the disk is full"
-        try await store.updateSchedule(ran)
+        ran.pauseNote = "ignored: a run state keeps the pause as it is"
+        try await store.recordScheduleState(ran)
+        ran.paused = false
+        ran.pauseNote = nil
         #expect(try await store.schedules() == [ran])
+        let paused = try await store.setSchedulePaused(name: "nightly", paused: true, note: "the disk is full")
+        #expect(paused?.paused == true && paused?.pauseNote == "the disk is full" && paused?.runs == 1)
+        var later = ran
+        later.runs = 2
+        try await store.recordScheduleState(later)
+        #expect(try await store.schedules().first?.pauseNote == "the disk is full", "a run state written after a pause keeps it")
+        #expect(try await store.setSchedulePaused(name: "nowhere", paused: true, note: nil) == nil)
         var replaced = schedule
         replaced.everySeconds = 120
         replaced.overlap = .skip
         try await store.upsertSchedule(replaced)
         let stored = try #require(try await store.schedules().first)
-        #expect(stored.everySeconds == 120 && stored.runs == 1 && stored.lastRunAt == Self.at && stored.overlap == .skip && !stored.paused)
+        #expect(stored.everySeconds == 120 && stored.runs == 2 && stored.lastRunAt == Self.at && stored.overlap == .skip && !stored.paused)
         #expect(stored.buffered == ran.buffered && stored.lastWorkflowID == ran.lastWorkflowID && stored.skipped == 2)
         var gone = stored
         gone.name = "never-added"
-        try await store.updateSchedule(gone)
+        try await store.recordScheduleState(gone)
         #expect(try await store.schedules().count == 1, "an update of a schedule that is not there adds nothing")
         #expect(try await store.removeSchedule(name: "nightly"))
         #expect(try await !store.removeSchedule(name: "nightly"))

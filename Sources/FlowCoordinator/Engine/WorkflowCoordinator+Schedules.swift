@@ -36,10 +36,7 @@ extension WorkflowCoordinator {
     /// schedule starts the run it missed meanwhile once, if its catch-up window allows.
     @discardableResult
     public func pauseSchedule(_ name: String, paused: Bool, note: String?) async throws -> ScheduleRecord? {
-        guard var schedule = try await store.schedules().first(where: { $0.name == name }) else { return nil }
-        schedule.paused = paused
-        schedule.pauseNote = paused ? note : nil
-        try await store.updateSchedule(schedule)
+        guard let schedule = try await store.setSchedulePaused(name: name, paused: paused, note: note) else { return nil }
         logger.info(paused ? "schedule paused" : "schedule resumed", metadata: ["schedule": "\(name)", "note": "\(note ?? "")"])
         return schedule
     }
@@ -96,7 +93,9 @@ extension WorkflowCoordinator {
                 case .buffer(let nominal):
                     logger.info("a schedule's run waits for the previous one", metadata: ["schedule": "\(schedule.name)", "due": "\(nominal)", "waiting": "\(next.buffered.count)"])
                 }
-                try await store.updateSchedule(next)
+                // Its run state only: a pause or a replaced definition that came while this
+                // decision awaited is kept (it takes effect at the next check).
+                try await store.recordScheduleState(next)
             } catch {
                 logger.error("a schedule could not start its workflow", metadata: ["schedule": "\(schedule.name)", "error": "\(error)"])
             }

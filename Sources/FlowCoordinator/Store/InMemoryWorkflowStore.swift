@@ -349,10 +349,24 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         }
     }
 
-    public func updateSchedule(_ schedule: ScheduleRecord) async throws {
+    public func recordScheduleState(_ schedule: ScheduleRecord) async throws {
         state.withLock { state in
-            guard state.schedules[schedule.name] != nil else { return }
-            state.schedules[schedule.name] = schedule
+            guard var stored = state.schedules[schedule.name] else { return }
+            stored.nextRunAt = schedule.nextRunAt
+            stored.lastRunAt = schedule.lastRunAt
+            stored.runs = schedule.runs
+            stored.lastWorkflowID = schedule.lastWorkflowID
+            stored.buffered = schedule.buffered
+            stored.skipped = schedule.skipped
+            state.schedules[schedule.name] = stored
+        }
+    }
+
+    public func setSchedulePaused(name: String, paused: Bool, note: String?) async throws -> ScheduleRecord? {
+        state.withLock { state in
+            state.schedules[name]?.paused = paused
+            state.schedules[name]?.pauseNote = paused ? note : nil
+            return state.schedules[name]
         }
     }
 }

@@ -84,9 +84,14 @@ public protocol WorkflowStore: Sendable {
     /// Removes a schedule; returns whether there was one.
     func removeSchedule(name: String) async throws -> Bool
     func schedules() async throws -> [ScheduleRecord]
-    /// Writes a schedule's state as the coordinator decided it (next time, runs, buffer,
-    /// pause), every field as given. Nothing when it was removed meanwhile.
-    func updateSchedule(_ schedule: ScheduleRecord) async throws
+    /// Writes a schedule's run state as the coordinator decided it: its next time, last
+    /// run, run count, last workflow, buffer and skipped count. Its definition and its pause
+    /// stay as they are, so an operator's change made meanwhile is kept. Nothing when it
+    /// was removed meanwhile.
+    func recordScheduleState(_ schedule: ScheduleRecord) async throws
+
+    /// Pauses (with `note`) or resumes a schedule; returns it, or nil when there is none.
+    func setSchedulePaused(name: String, paused: Bool, note: String?) async throws -> ScheduleRecord?
 
     /// What the workflow filed about itself (``WorkflowAttributes``), from its
     /// `search_attributes` and `memo` markers; empty for an unknown id.
