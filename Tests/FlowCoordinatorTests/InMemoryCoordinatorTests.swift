@@ -209,7 +209,9 @@ struct InMemoryCoordinatorTests {
                 return try await harness.store.workflow(id: "flaky")?.status.isFinished == true && broker.messages(in: results).count >= 1
             }
             let record = try #require(try await harness.store.workflow(id: "flaky"))
-            #expect(flaky.failed, "write \(failing) failed")
+            // The number of writes varies a little between runs (re-sends on the manual
+            // clock, replies that come together): a run that made fewer never reached it.
+            #expect(flaky.failed || flaky.writes <= failing, "write \(failing) failed")
             #expect(try record.output?.decode(CountedWorkflow.Output.self) == Self.output, "write \(failing): \(record.status) \(record.error.map { "\($0)" } ?? "")")
             #expect(counter.all.count == 3 && counter.all.values.allSatisfy { $0 == 1 }, "write \(failing): each activity ran once, \(counter.all)")
             #expect(try await harness.store.checkedJournal("flaky").commands.count == 3, "write \(failing): a whole journal of three commands")

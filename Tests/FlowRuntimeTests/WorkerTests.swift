@@ -24,7 +24,9 @@ struct WorkerTests {
         try await requestCancel("m-cancel", harness)
         let reply = try await harness.finalReply(to: "m-cancel", timeout: .seconds(30))
         #expect(reply.status == .failed && reply.error?.kind == .cancelled && reply.error?.message.contains("the test asked") == true, "\(reply)")
-        #expect(harness.worker.statistics.count(.cancelled) == 1 && harness.worker.statistics.count(.retried) == 0)
+        // Counted right after the reply is sent.
+        try await waitUntil { harness.worker.statistics.count(.cancelled) == 1 }
+        #expect(harness.worker.statistics.count(.retried) == 0)
         #expect(harness.worker.statistics.count(.deadLettered) == 0)
         await harness.shutdown()
     }
