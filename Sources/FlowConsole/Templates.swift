@@ -75,6 +75,7 @@ enum Templates {
         <dt>Started</dt><dd>{{startedAt}}</dd>
         {{#finishedAt}}<dt>Finished</dt><dd>{{finishedAt}} ({{duration}})</dd>{{/finishedAt}}
         {{#parent}}<dt>Parent</dt><dd><a href="/workflows/{{path}}" id="workflow-parent">{{id}}</a></dd>{{/parent}}
+        {{#hasRuns}}<dt>Runs</dt><dd><ol class="runs" id="workflow-runs">{{#runs}}<li>{{#current}}<strong>{{id}}</strong>{{/current}}{{^current}}<a href="/workflows/{{path}}">{{id}}</a>{{/current}} <span class="badge {{status}}">{{status}}</span></li>{{/runs}}</ol></dd>{{/hasRuns}}
         {{#search}}<dt>Search attributes</dt><dd id="workflow-search">{{search}}</dd>{{/search}}
         {{#memo}}<dt>Memo</dt><dd><pre class="json" id="workflow-memo">{{memo}}</pre></dd>{{/memo}}
         {{#pausedBecause}}<dt>Paused because</dt><dd id="paused-reason">{{pausedBecause}}</dd>{{/pausedBecause}}

@@ -87,6 +87,13 @@ enum Views {
         }
         if let reason = workflow.parkedReason { values["parkedReason"] = reason }
         if let parent = description.parent { values["parent"] = ["id": parent.workflowID, "path": segment(parent.workflowID)] }
+        if let runs = description.runs {
+            // The chain of runs, first to current (continue-as-new, reset), each linked.
+            values["hasRuns"] = true
+            values["runs"] = runs.map { run in
+                ["id": run.id, "path": segment(run.id), "status": run.status.rawValue, "current": run.id == workflow.id] as [String: Any]
+            }
+        }
         if let search = description.searchAttributes {
             values["search"] = search.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", ")
         }

@@ -15,10 +15,15 @@ final class TestEngine: Sendable {
     private struct State {
         var events: [JournalEntry] = []
         var now: Date
+        /// The signals this run did not take, for the next run after a continue-as-new.
+        var leftover: [TestSignal] = []
     }
 
     let workflowID: String
     let workflowName: String
+    let runNumber: Int
+    /// The first run's start: signal times count from it.
+    let origin: Date
     let stubs: [String: WorkflowTestEnvironment.Stub]
     let signals: [TestSignal]
     let children: WorkflowRegistry
@@ -26,11 +31,13 @@ final class TestEngine: Sendable {
     private let state: Mutex<State>
 
     init(
-        workflowID: String, workflowName: String, stubs: [String: WorkflowTestEnvironment.Stub], signals: [TestSignal], children: WorkflowRegistry, start: Date,
-        logger: Logger
+        workflowID: String, workflowName: String, runNumber: Int = 1, stubs: [String: WorkflowTestEnvironment.Stub], signals: [TestSignal], children: WorkflowRegistry,
+        start: Date, origin: Date? = nil, logger: Logger
     ) {
         self.workflowID = workflowID
         self.workflowName = workflowName
+        self.runNumber = runNumber
+        self.origin = origin ?? start
         self.stubs = stubs
         self.signals = signals
         self.children = children
@@ -39,6 +46,8 @@ final class TestEngine: Sendable {
     }
 
     private var now: Date { state.withLock { $0.now } }
+    /// The signals the run did not take: those its code had not received, then those not sent yet.
+    var leftoverSignals: [TestSignal] { state.withLock { $0.leftover } }
 
     private func append(_ event: WorkflowEvent) {
         state.withLock { state in
@@ -49,12 +58,12 @@ final class TestEngine: Sendable {
     func run(registry: WorkflowRegistry, input: JSONText) async throws -> WorkflowTestRun {
         let entry = registry.entry(named: workflowName)!
         let (inputs, inbox) = AsyncStream<Input>.makeStream()
-        let run = WorkflowRun(workflowID: workflowID, workflowName: workflowName, recorded: []) {}
+        let run = WorkflowRun(workflowID: workflowID, workflowName: workflowName, runNumber: runNumber, recorded: []) {}
         let context = WorkflowContext(run: run, startedAt: now, clock: TestClock(engine: self), logger: logger)
         append(.workflowStarted(name: workflowName, input: input))
         var calls: [Int: ActivityCall] = [:]
         var timers: [(position: Int, fireAt: Date)] = []
-        let start = now
+        let start = origin
         // In the order sent, each at its time; a stable sort keeps that order for equal times.
         var signals = self.signals.enumerated().sorted { ($0.element.after, $0.offset) < ($1.element.after, $1.offset) }.map(\.element)
         var parked: String?
@@ -76,7 +85,7 @@ final class TestEngine: Sendable {
                     case .activity(let call):
                         append(.activityScheduled(.init(
                             position: command.position, activity: call.activity, queue: call.queue.queueName, input: call.input, options: call.options,
-                            stepKey: "\(call.activity)@\(command.position)"
+                            stepKey: run.stepKey(activity: call.activity, position: command.position)
                         )))
                         calls[command.position] = call
                         waiting += 1
@@ -121,7 +130,7 @@ final class TestEngine: Sendable {
                         state.withLock { $0.now = max($0.now, start.addingTimeInterval(signal.after.seconds)) }
                         let id = "test-signal-\(self.signals.count - signals.count)"
                         append(.signalReceived(id: id, name: signal.name, input: signal.input))
-                        run.deliverSignal(name: signal.name, input: signal.input)
+                        run.deliverSignal(name: signal.name, input: signal.input, id: id)
                         run.settle()
                         continue
                     }
@@ -181,6 +190,8 @@ final class TestEngine: Sendable {
                 }
                 run.settle()
             }
+            let unreceived = run.unreceivedSignals.map { TestSignal(after: .zero, name: $0.name, input: $0.input) }
+            state.withLock { $0.leftover = unreceived + signals }
             run.stop()
             group.cancelAll()
             run.executor.drain()
@@ -218,11 +229,16 @@ final class TestEngine: Sendable {
         var status = WorkflowStatus.parked
         var output: JSONText?
         var error: ActivityFailure?
+        var next: JSONText?
         switch run.ending {
         case .returned(let value)?:
             status = .completed
             output = value
             append(.workflowCompleted(output: value))
+        case .threw(let continued as ContinueAsNew)? where parked == nil:
+            status = .continuedAsNew
+            next = continued.input
+            append(.workflowContinuedAsNew(input: continued.input))
         case .threw(let thrown)? where parked == nil:
             let failure: ActivityFailure = switch thrown {
             case let failure as ActivityFailure: failure
@@ -237,10 +253,13 @@ final class TestEngine: Sendable {
             break
         }
         let events = state.withLock { $0.events }
-        return WorkflowTestRun(
+        var ended = WorkflowTestRun(
             workflowID: workflowID, workflow: workflowName, status: status, output: output, error: error, parkedReason: status == .parked ? parked : nil,
             history: WorkflowHistory(workflowID: workflowID, workflow: workflowName, events: events), endTime: now, registry: registry
         )
+        ended.runNumber = runNumber
+        ended.nextInput = next
+        return ended
     }
 
     /// The run's clock: it moves only when a sleep ends, and sleeping on it directly is a

@@ -66,13 +66,34 @@ public struct WorkflowTestEnvironment: Sendable {
     }
 
     /// Runs `workflow` with `input` to its end, or until it parks or waits for something
-    /// no stub, timer or signal will bring, and returns the run.
+    /// no stub, timer or signal will bring, and returns the run. A workflow that continues
+    /// as new runs on in its next run, as on the coordinator, with the signals the run did
+    /// not take; the last run is returned, the ones before in ``WorkflowTestRun/previousRuns``.
     public func run<W: Workflow>(_ workflow: W, input: W.Input, id: String = "test-workflow") async throws -> WorkflowTestRun {
         var registry = WorkflowRegistry()
         registry.register(workflow)
-        let engine = TestEngine(workflowID: id, workflowName: W.name, stubs: stubs, signals: signals, children: children, start: startTime, logger: logger)
-        return try await engine.run(registry: registry, input: try JSONText(encoding: input))
+        var input = try JSONText(encoding: input)
+        var signals = self.signals
+        var start = startTime
+        var previous: [WorkflowTestRun] = []
+        for number in 1...Self.maximumRuns {
+            let engine = TestEngine(
+                workflowID: id, workflowName: W.name, runNumber: number, stubs: stubs, signals: signals, children: children, start: start, origin: startTime, logger: logger
+            )
+            var run = try await engine.run(registry: registry, input: input)
+            guard run.status == .continuedAsNew, let next = run.nextInput, number < Self.maximumRuns else {
+                run.previousRuns = previous
+                return run
+            }
+            previous.append(run)
+            (input, signals, start) = (next, engine.leftoverSignals, run.endTime)
+        }
+        preconditionFailure("the loop returns at its last run")
     }
+
+    /// How many runs a test follows a workflow that keeps continuing as new through; the
+    /// last is returned as it ended (`continued_as_new`).
+    static let maximumRuns = 1_000
 }
 
 /// A finished test run: its end, its journal, and the calls it made.
@@ -92,6 +113,12 @@ public struct WorkflowTestRun: Sendable {
     public var endTime: Date
     /// The runs of the child workflows it started, by child workflow id.
     public var children: [String: WorkflowTestRun] = [:]
+    /// Which run of the workflow this is: 1, then one more for each continue-as-new.
+    public var runNumber = 1
+    /// The runs before this one, first to last, when the workflow continued as new.
+    public var previousRuns: [WorkflowTestRun] = []
+    /// The next run's input, when this run continued as new.
+    var nextInput: JSONText?
     /// The workflow's code, for queries.
     var registry: WorkflowRegistry
 

@@ -11,7 +11,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         commandName: "workflow",
         abstract: "Start, list, inspect and cancel workflows.",
         discussion: "Every subcommand talks to the coordinator over the broker; list and show read its store directly instead when given --data-dir (for when no coordinator runs).",
-        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Update.self, Pause.self, Unpause.self, Cancel.self, Replay.self, ReplayCheck.self]
+        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Update.self, Pause.self, Unpause.self, Cancel.self, Reset.self, Replay.self, ReplayCheck.self]
     )
 
     struct Start: AsyncParsableCommand {
@@ -75,7 +75,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
             case .parked:
                 FileHandle.standardError.write(Data("workflow \(result.workflowID) is parked: \(result.error?.message ?? "a step was dead-lettered")\n".utf8))
                 throw ExitCode(3)
-            case .failed, .cancelled, .running:
+            case .failed, .cancelled, .running, .continuedAsNew, .reset:
                 FileHandle.standardError.write(Data("workflow \(result.workflowID) \(result.status.rawValue): \(result.error.map { "\($0)" } ?? "no details")\n".utf8))
                 throw ExitCode(1)
             }
@@ -85,7 +85,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List workflows, newest first, a page at a time.")
 
-        @Option(name: .customLong("status"), help: "Only these statuses (running, parked, completed, failed, cancelled); repeat or separate with commas.")
+        @Option(name: .customLong("status"), help: "Only these statuses (running, parked, completed, failed, cancelled, continued_as_new, reset); repeat or separate with commas.")
         var statuses: [String] = []
 
         @Option(help: "Only workflows of this name.")
@@ -184,6 +184,9 @@ struct WorkflowCommandLine: AsyncParsableCommand {
             if let reason = workflow.parkedReason { print("parked    \(reason)") }
             if let reason = described.pausedBecause { print("paused    \(reason) (flow workflow unpause \(workflow.id))") }
             if let parent = described.parent { print("parent    \(parent.workflowID) (its command at position \(parent.position))") }
+            if let runs = described.runs {
+                print("run       \(described.run ?? 1) of \(runs.count): " + runs.map { "\($0.id) \($0.status.rawValue)" }.joined(separator: ", "))
+            }
             if let search = described.searchAttributes {
                 print("search    " + search.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", "))
             }

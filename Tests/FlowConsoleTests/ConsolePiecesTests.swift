@@ -98,4 +98,19 @@ struct ConsolePiecesTests {
         let alone = page(WorkflowDescription(workflow: summary, input: .emptyObject, output: nil, error: nil, steps: []))
         #expect(!alone.contains("Child workflows") && !alone.contains("workflow-parent"))
     }
+
+    @Test("a workflow's page lists its runs, first to current, linking the runs before")
+    func runs() throws {
+        let library = try Templates.library()
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        let current = WorkflowSummary(id: "loop", name: "looping", status: .running, cancelRequested: false, startedAt: at, updatedAt: at)
+        let first = WorkflowSummary(id: "loop@run-1", name: "looping", status: .continuedAsNew, cancelRequested: false, startedAt: at, updatedAt: at, runOf: "loop")
+        var description = WorkflowDescription(workflow: current, input: .emptyObject, output: nil, error: nil, steps: [])
+        description.run = 2
+        description.runs = [first, current]
+        let html = library.render(Views.workflow(description, history: [], csrf: "c"), withTemplate: "workflow") ?? ""
+        #expect(html.contains(#"<li><a href="/workflows/loop@run-1">loop@run-1</a> <span class="badge continued_as_new">continued_as_new</span></li><li><strong>loop</strong>"#), "\(html)")
+        description.runs = nil
+        #expect(!(library.render(Views.workflow(description, history: [], csrf: "c"), withTemplate: "workflow") ?? "").contains("workflow-runs"))
+    }
 }

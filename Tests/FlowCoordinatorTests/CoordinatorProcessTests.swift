@@ -370,7 +370,7 @@ struct WorkflowCommandLineTests {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    @Test("cancel --where acts on each workflow the filter keeps, --dry-run only lists them, and the audit log names each; replay --where says what it found")
+    @Test("cancel --where acts on each workflow the filter keeps, --dry-run only lists them, and the audit log names each; replay --where says what it found; reset runs cancelled workflows again from a command, one or many")
     func bulkRepair() async throws {
         let names = TopologyNames(prefix: TestBroker.uniqueName("bulk"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-bulk-\(UUID().uuidString.prefix(8))")
@@ -433,6 +433,29 @@ struct WorkflowCommandLineTests {
         #expect(bad.status != 0 && bad.standardError.contains("character"), "\(bad.standardError)")
         let both = try await flow(["workflow", "cancel", "slow-1", "--where", "name = x"] + broker)
         #expect(both.status != 0 && both.standardError.contains("not both"))
+
+        // Reset: the cancelled workflows run again from their sleep (command 1), their
+        // first step kept; the runs cancelled stay as they ended.
+        let reset = try await audited(["workflow", "reset", "slow-1", "--to", "1", "--reason", "woke too early", "--operator-name", "tester"] + broker)
+        #expect(reset.status == 0 && reset.standardOutput.contains("run 2 goes on from there (the run before is slow-1@run-1)"), "\(reset.standardOutput)\(reset.standardError)")
+        let resetShown = try await flow(["workflow", "show", "slow-1"] + broker)
+        #expect(resetShown.standardOutput.contains("status    running"), "\(resetShown.standardOutput)")
+        #expect(resetShown.standardOutput.contains("run       2 of 2: slow-1@run-1 cancelled, slow-1 running"), "\(resetShown.standardOutput)")
+        let cancelledFilter = ["--where", "status = cancelled AND name = echo_chain"]
+        let resetDry = try await audited(["workflow", "reset", "--to", "1", "--dry-run"] + cancelledFilter + broker)
+        #expect(resetDry.standardOutput.contains("would reset slow-2") && !resetDry.standardOutput.contains("slow-1@run-1"), "a run kept as history is not reset: \(resetDry.standardOutput)")
+        let resetMany = try await audited(["workflow", "reset", "--to", "1", "--operator-name", "tester"] + cancelledFilter + broker)
+        #expect(resetMany.standardOutput.contains("2 of 2 done"), "\(resetMany.standardOutput)")
+        let resetOld = try await flow(["workflow", "reset", "slow-1@run-1", "--to", "0"] + broker)
+        #expect(resetOld.status == 1 && resetOld.standardOutput.contains("which a later run replaced: reset slow-1"), "\(resetOld.standardOutput)")
+        for index in 2...3 {
+            let shown = try await flow(["workflow", "show", "slow-\(index)"] + broker)
+            #expect(shown.standardOutput.contains("status    running") && shown.standardOutput.contains("run       2 of 2"), "\(shown.standardOutput)")
+        }
+        let resetLines = try String(contentsOf: audit, encoding: .utf8).split(separator: "\n").filter { $0.contains("workflow reset") }
+        #expect(resetLines.count == 3, "one audit line per reset: \(resetLines)")
+        let tooFar = try await flow(["workflow", "reset", "quick", "--to", "5"] + broker)
+        #expect(tooFar.status == 1 && tooFar.standardOutput.contains("there is no command 5 to reset to: the workflow issued commands 0 to 0"), "\(tooFar.standardOutput)\(tooFar.standardError)")
 
         worker.signal(SIGTERM)
         coordinator.signal(SIGTERM)

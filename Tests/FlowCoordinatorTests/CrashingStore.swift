@@ -73,6 +73,14 @@ final class CrashingStore: WorkflowStore {
     func journal(workflowID: String, after: Int64, limit: Int) async throws -> [JournalEntry] {
         try await read { try await store.journal(workflowID: workflowID, after: after, limit: limit) }
     }
+    func startNextRun(
+        of workflowID: String, closing: WorkflowEvent?, journal: [JournalEntry], childrenFrom: Int, requestID: String?, expectedSequence: Int64, epoch: Int64, at now: Date
+    ) async throws -> WorkflowRecord {
+        try await write {
+            try await store.startNextRun(of: workflowID, closing: closing, journal: journal, childrenFrom: childrenFrom, requestID: requestID, expectedSequence: expectedSequence, epoch: epoch, at: now)
+        }
+    }
+    func runs(of workflowID: String) async throws -> [WorkflowSummary] { try await read { try await store.runs(of: workflowID) } }
     func dueTimers(until: Date, limit: Int) async throws -> [DueTimer] { try await read { try await store.dueTimers(until: until, limit: limit) } }
     func workflow(id: String) async throws -> WorkflowRecord? { try await read { try await store.workflow(id: id) } }
     func workflows(matching filter: WorkflowFilter, after cursor: WorkflowCursor?, limit: Int) async throws -> [WorkflowSummary] {

@@ -238,6 +238,8 @@ enum TestWorkflows {
         registry.register(CleanupWorkflow())
         registry.register(RacingWorkflow())
         registry.register(FilingWorkflow())
+        registry.register(LoopingWorkflow())
+        registry.register(ResettableWorkflow())
         return registry
     }
 

@@ -37,6 +37,10 @@ struct CoordinatorStateMachine {
         /// The code does not replay its journal: the workflow parks, and runs again when a
         /// coordinator with code that replays starts.
         case diverged(WorkflowNondeterminism)
+        /// The code continued as new: this run ends and the next starts with `input`.
+        case continued(input: JSONText)
+        /// An operator's reset stopped the run; the reset records what comes next.
+        case superseded
     }
 
     let replyGrace: Duration
@@ -45,6 +49,7 @@ struct CoordinatorStateMachine {
     private(set) var running: Set<String> = []
     private(set) var isShuttingDown = false
     private var cancelling: Set<String> = []
+    private var superseding: Set<String> = []
     private var steps: [String: AwaitedStep] = [:]
     private var relaunches: [String: (at: Date, failures: Int)] = [:]
     private var handlingFailures = 0
@@ -71,10 +76,22 @@ struct CoordinatorStateMachine {
         return true
     }
 
+    /// A reset of a workflow: true when it runs here, so its run must be stopped first and
+    /// ends ``Ending/superseded``, whatever its code was doing.
+    mutating func supersede(_ workflowID: String) -> Bool {
+        guard running.contains(workflowID) else { return false }
+        superseding.insert(workflowID)
+        return true
+    }
+
     /// The run of a workflow ended: what to record. Forgets its steps and early outcomes.
     mutating func ended(_ workflowID: String, _ end: RunEnd, at now: Date, random: Double) -> Ending {
         running.remove(workflowID)
         for (messageID, step) in steps where step.workflowID == workflowID { steps[messageID] = nil }
+        if superseding.remove(workflowID) != nil {
+            cancelling.remove(workflowID)
+            return .superseded
+        }
         if cancelling.remove(workflowID) != nil {
             return .finished(.cancelled, output: nil, error: .nonRetryable(.cancelled, "the workflow was cancelled"))
         }
@@ -105,6 +122,8 @@ struct CoordinatorStateMachine {
             return .relaunch(at: .distantFuture)
         case .threw(let divergence as WorkflowNondeterminism):
             return .diverged(divergence)
+        case .threw(let next as ContinueAsNew):
+            return .continued(input: next.input)
         case .threw(let error as ActivityError):
             return .finished(.failed, output: nil, error: .nonRetryable(error.failure.kind, "\(error.activity) failed: \(error.failure.message)"))
         case .threw(let error as ChildWorkflowError):

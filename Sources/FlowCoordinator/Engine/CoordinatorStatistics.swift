@@ -13,6 +13,8 @@ public final class CoordinatorStatistics: ServiceHealth {
         case workflowCompleted = "workflow_completed"
         case workflowFailed = "workflow_failed"
         case workflowCancelled = "workflow_cancelled"
+        case workflowContinuedAsNew = "workflow_continued_as_new"
+        case workflowReset = "workflow_reset"
         case workflowResumed = "workflow_resumed"
         case duplicateStart = "duplicate_start"
         case stepSent = "step_sent"
@@ -92,7 +94,9 @@ public final class CoordinatorStatistics: ServiceHealth {
         switch status {
         case .completed: record(.workflowCompleted)
         case .cancelled: record(.workflowCancelled)
-        default: record(.workflowFailed)
+        case .continuedAsNew: record(.workflowContinuedAsNew)
+        case .reset: record(.workflowReset)
+        case .failed, .running, .parked: record(.workflowFailed)
         }
         ends(name, status.rawValue).increment()
         workflowDuration(name, status.rawValue).recordSeconds(max(duration, 0))

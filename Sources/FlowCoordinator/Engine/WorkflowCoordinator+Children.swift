@@ -101,7 +101,8 @@ extension WorkflowCoordinator {
     /// After a workflow ended: its end goes to its parent, and each child it leaves running
     /// gets its parent-close policy. Failures are logged: a parent that missed the end asks
     /// again when it resumes.
-    func closeFamily(of record: WorkflowRecord, ended journal: WorkflowJournal?) async {
+    /// `childrenFrom`: only the children at this position or later (a reset keeps the ones before).
+    func closeFamily(of record: WorkflowRecord, ended journal: WorkflowJournal?, childrenFrom: Int = 0) async {
         if let parent = record.parent {
             do {
                 try await reportChildEnd(ChildOutcome(finished: record), to: parent)
@@ -109,7 +110,7 @@ extension WorkflowCoordinator {
                 logger.error("could not report a child's end to its parent; the parent asks again when it resumes", metadata: ["workflow.id": "\(record.id)", "parent.id": "\(parent.workflowID)", "error": "\(error)"])
             }
         }
-        for child in journal?.openChildren ?? [] {
+        for child in journal?.openChildren ?? [] where child.position >= childrenFrom {
             guard let reason = Self.closeReason(child.parentClosePolicy, parentID: record.id, status: record.status) else { continue }
             do {
                 try await cancel(workflowID: child.workflowID, reason: reason, terminate: child.parentClosePolicy == .terminate)

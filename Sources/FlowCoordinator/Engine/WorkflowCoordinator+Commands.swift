@@ -42,6 +42,15 @@ extension WorkflowCoordinator {
                 case nil: "no open workflow has id \(command.workflowID)"
                 }
                 try await answer(delivery, CommandAnswer(accepted: changed != nil, command: type, message: message))
+            case .reset:
+                let command = try decode(WorkflowCommand.Reset.self, delivery)
+                let record = try await reset(
+                    workflowID: command.workflowID, to: command.position, keepSignals: command.dropSignals != true, reason: command.reason ?? "reset by command",
+                    requestID: command.resetID ?? delivery.properties.messageID
+                )
+                let message = record.map { "workflow \($0.id) reset to before command \(command.position): run \($0.run) goes on from there (the run before is \(WorkflowRecord.runID(of: $0.id, run: $0.run - 1)))" }
+                    ?? "no workflow has id \(command.workflowID)"
+                try await answer(delivery, CommandAnswer(accepted: record != nil, command: type, message: message))
             case .signal:
                 let command = try decode(WorkflowCommand.Signal.self, delivery)
                 try await prepare(command.workflowID, name: command.name, what: "a signal", startWorkflow: command.startWorkflow, startInput: command.startInput, delivery)

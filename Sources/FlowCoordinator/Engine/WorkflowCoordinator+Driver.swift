@@ -64,7 +64,7 @@ extension WorkflowCoordinator {
     /// left it.
     func runWorkflow(
         _ record: WorkflowRecord, entry: WorkflowRegistry.Entry, inputs: AsyncStream<RunInput>, journal known: WorkflowJournal?, span workflowSpan: any Span
-    ) async -> (CoordinatorStateMachine.RunEnd?, steps: Int, journal: WorkflowJournal?, inFlight: [(messageID: String, queue: String)]) {
+    ) async -> (CoordinatorStateMachine.RunEnd?, steps: Int, journal: WorkflowJournal?, inFlight: [(messageID: String, queue: String)], unreceived: Set<String>) {
         let input = runs[record.id]!.inputs
         defer {
             runs[record.id] = nil
@@ -75,12 +75,12 @@ extension WorkflowCoordinator {
         do {
             if let known { journal = known } else { journal = try WorkflowJournal(try await store.journal(workflowID: record.id)) }
         } catch let error as JournalError {
-            return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0, nil, [])
+            return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0, nil, [], [])
         } catch {
-            return (.threw(CoordinatorUnavailable(message: "cannot read the journal of \(record.id): \(error)")), 0, nil, [])
+            return (.threw(CoordinatorUnavailable(message: "cannot read the journal of \(record.id): \(error)")), 0, nil, [], [])
         }
         journals[record.id] = journal
-        let run = WorkflowRun(workflowID: record.id, workflowName: record.name, recorded: journal.commands) { input.yield(.wake) }
+        let run = WorkflowRun(workflowID: record.id, workflowName: record.name, runNumber: record.run, recorded: journal.commands) { input.yield(.wake) }
         let context = WorkflowContext(run: run, startedAt: record.startedAt, clock: clock, logger: logger)
         let workflowTrace = workflowSpan.context
 
@@ -145,7 +145,7 @@ extension WorkflowCoordinator {
             stepSpans.removeValue(forKey: messageID)?.end()
             inFlight.append((messageID, configuration.names.queue(owner.call.queue)))
         }
-        return (end, run.activityCount, left, inFlight)
+        return (end, run.activityCount, left, inFlight, Set(run.unreceivedSignalIDs))
     }
 
     // MARK: Replay
@@ -224,7 +224,7 @@ extension WorkflowCoordinator {
                         let outcome = Self.signalOutcome(id: id, in: heldJournal(of: run))
                         if outcome == .recorded {
                             try await append([.signalReceived(id: id, name: name, input: input)], to: run.workflowID)
-                            run.deliverSignal(name: name, input: input)
+                            run.deliverSignal(name: name, input: input, id: id)
                         }
                         done.resume(returning: outcome)
                     } catch {
@@ -308,7 +308,7 @@ extension WorkflowCoordinator {
                 return .activityScheduled(
                     WorkflowEvent.ScheduledActivity(
                         position: position, activity: call.activity, queue: configuration.names.queue(call.queue), input: call.input, options: call.options,
-                        stepKey: "\(call.activity)@\(position)"
+                        stepKey: run.stepKey(activity: call.activity, position: position)
                     )
                 )
             case .timer(let duration):

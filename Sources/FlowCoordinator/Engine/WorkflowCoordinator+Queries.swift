@@ -124,6 +124,9 @@ public struct WorkflowQueryAnswers: Sendable {
             searchAttributes: attributes.search.isEmpty ? nil : attributes.search, memo: attributes.memo
         )
         description.pausedBecause = journal.pausedBecause
+        description.run = record.run
+        let runs = record.run > 1 || record.chainID != record.id ? try await store.runs(of: record.id) : []
+        description.runs = runs.count > 1 ? runs : nil
         return description
     }
 
@@ -199,7 +202,7 @@ extension WorkflowRecord {
     var summary: WorkflowSummary {
         WorkflowSummary(
             id: id, name: name, status: status, parkedReason: parkedReason, cancelRequested: cancelRequested,
-            startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt
+            startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt, runOf: chainID == id ? nil : chainID
         )
     }
 }

@@ -49,7 +49,9 @@ public actor WorkflowCoordinator: Service {
     private let launches: AsyncStream<Launch>.Continuation
     private let launchRequests: AsyncStream<Launch>
     /// The spans of workflows started here and not yet launched, by id.
-    private var startedSpans: [String: any Span] = [:]
+    var startedSpans: [String: any Span] = [:]
+    /// Resets waiting for the run they replace to stop here (`WorkflowCoordinator+Runs.swift`).
+    var pendingResets: [String: PendingReset] = [:]
     /// The span of each step waiting for its reply, by message id: a re-send from the
     /// supervision loop carries it, and says so on it.
     var stepSpans: [String: any Span] = [:]
@@ -264,7 +266,7 @@ public actor WorkflowCoordinator: Service {
         return try await store.workflow(id: workflowID)
     }
 
-    private func launch(_ record: WorkflowRecord, resumed: Bool, journal: WorkflowJournal? = nil) {
+    func launch(_ record: WorkflowRecord, resumed: Bool, journal: WorkflowJournal? = nil) {
         guard registry.entry(named: record.name) != nil else {
             // A workflow recorded by a build that had it; this build cannot run it.
             logger.error("a recorded workflow is not registered in this build; leaving it as it is", metadata: ["workflow.id": "\(record.id)", "workflow.name": "\(record.name)"])
@@ -315,7 +317,7 @@ public actor WorkflowCoordinator: Service {
         } else {
             logger.info("workflow started")
         }
-        let (end, steps, journal, inFlight) = await runWorkflow(record, entry: entry, inputs: launch.inputs, journal: launch.journal, span: span)
+        let (end, steps, journal, inFlight, unreceived) = await runWorkflow(record, entry: entry, inputs: launch.inputs, journal: launch.journal, span: span)
         // The coordinator's own task was cancelled (not shut down gracefully): the code's
         // waits threw `CancellationError` for that, not for a cancel of the workflow, which
         // must stay where it stands rather than be recorded as cancelled.
@@ -344,6 +346,19 @@ public actor WorkflowCoordinator: Service {
                 let at = machine.relaunchLater(record.id, at: now, random: Double.random(in: 0..<1))
                 logger.error("could not park a workflow whose code does not replay; trying it again", metadata: ["error": "\(error)", "at": "\(at)"])
             }
+        case .superseded:
+            span.addEvent("reset")
+            await supersededRunStopped(record, journal: journal)
+        case .continued(let input):
+            span.attributes[FlowSpanAttribute.outcome] = WorkflowStatus.continuedAsNew.rawValue
+            await cancelSteps(inFlight, of: record.id, status: .continuedAsNew)
+            do {
+                try await continueAsNew(record, input: input, ended: journal, unreceived: unreceived, steps: steps)
+            } catch {
+                // Its replay continues as new again, which is recorded then.
+                let at = machine.relaunchLater(record.id, at: now, random: Double.random(in: 0..<1))
+                logger.error("could not record a continue-as-new; running the workflow again", metadata: ["error": "\(error)", "at": "\(at)"])
+            }
         case .finished(let status, let output, let error):
             span.attributes[FlowSpanAttribute.outcome] = status.rawValue
             if let error {
@@ -363,7 +378,7 @@ public actor WorkflowCoordinator: Service {
     }
 
     /// A workflow's span: one for each run of it in a coordinator, under `parent`.
-    private static func workflowSpan(name: String, id: String, parent: ServiceContext) -> any Span {
+    static func workflowSpan(name: String, id: String, parent: ServiceContext) -> any Span {
         let span = startSpan("workflow \(name)", context: parent, ofKind: .internal)
         span.attributes[FlowSpanAttribute.workflowID] = id
         span.attributes[FlowSpanAttribute.workflowName] = name
@@ -380,7 +395,7 @@ public actor WorkflowCoordinator: Service {
         let ending: WorkflowEvent = switch status {
         case .completed: .workflowCompleted(output: output ?? .null)
         case .cancelled: .workflowCancelled(failure: failure!)
-        case .failed, .running, .parked: .workflowFailed(failure: failure!)
+        case .failed, .running, .parked, .continuedAsNew, .reset: .workflowFailed(failure: failure!)
         }
         // A workflow ends once: an end found recorded was told to its recipients then.
         let at = now

@@ -15,7 +15,8 @@ extension WorkflowRun {
         let buffered = try state.withLock { state -> (name: String, input: JSONText)? in
             guard !state.stopped else { throw CancellationError() }
             guard let index = state.signals.firstIndex(where: { names.contains($0.name) }) else { return nil }
-            return state.signals.remove(at: index)
+            let signal = state.signals.remove(at: index)
+            return (signal.name, signal.input)
         }
         if let buffered { return buffered }
         let position = try timeout.map { try issue(.timer($0)) }
@@ -136,14 +137,19 @@ extension WorkflowRun {
 
     /// Hands a recorded signal to the code: to the oldest `receive` waiting for its name,
     /// or to the next one that asks (its job runs at the next drain).
-    package func deliverSignal(name: String, input: JSONText) {
+    /// The ids of the signals delivered that no `receive` took: a continue-as-new hands
+    /// them to the next run.
+    package var unreceivedSignalIDs: [String] { state.withLock { $0.signals.map(\.id) } }
+    package var unreceivedSignals: [(name: String, input: JSONText, id: String)] { state.withLock { $0.signals } }
+
+    package func deliverSignal(name: String, input: JSONText, id: String = "") {
         if let handler = state.withLock({ $0.signalHandlers[name] }) {
             handler(input)
             return
         }
         let receiver = state.withLock { state -> Receiver? in
             guard let index = state.receivers.firstIndex(where: { $0.names.contains(name) }) else {
-                state.signals.append((name, input))
+                state.signals.append((name, input, id))
                 return nil
             }
             let receiver = state.receivers.remove(at: index)

@@ -55,7 +55,7 @@ package final class WorkflowRun: Sendable {
         /// code is re-running what older code did (``patched(_:deprecated:)``).
         var replayRemaining = 0
         /// Signals delivered that no `receive` has taken yet, in the order recorded.
-        var signals: [(name: String, input: JSONText)] = []
+        var signals: [(name: String, input: JSONText, id: String)] = []
         /// The code's `receive`s waiting for a signal, oldest first.
         var receivers: [Receiver] = []
         var nextReceiver = 0
@@ -89,13 +89,18 @@ package final class WorkflowRun: Sendable {
 
     package let workflowID: String
     package let workflowName: String
+    /// Which run of the workflow id this is (``WorkflowRecord/run``).
+    package let runNumber: Int
     package let executor: WorkflowExecutor
     /// Everything the run knows, behind one lock (`WorkflowRun+Signals.swift` shares it).
     let state: Mutex<State>
 
-    package init(workflowID: String, workflowName: String, recorded: [WorkflowJournal.Command], jobArrivedWhileIdle: @escaping @Sendable () -> Void) {
+    package init(
+        workflowID: String, workflowName: String, runNumber: Int = 1, recorded: [WorkflowJournal.Command], jobArrivedWhileIdle: @escaping @Sendable () -> Void
+    ) {
         self.workflowID = workflowID
         self.workflowName = workflowName
+        self.runNumber = runNumber
         self.executor = WorkflowExecutor(jobArrivedWhileIdle: jobArrivedWhileIdle)
         self.state = Mutex(State(recorded: recorded))
     }
@@ -276,6 +281,14 @@ package final class WorkflowRun: Sendable {
     }
 
     package var issuedCount: Int { state.withLock { $0.requests.count } }
+
+    /// The key of the step at `position`, the last part of its message id, which workers
+    /// keep results under. A later run's steps carry their run (`run-2.<activity>@<n>`):
+    /// the same position in the next run is another step, whose result a worker must not
+    /// find already kept.
+    package func stepKey(activity: String, position: Int) -> String {
+        runNumber == 1 ? "\(activity)@\(position)" : "run-\(runNumber).\(activity)@\(position)"
+    }
     /// How many activities the code called: at its end, the workflow's steps.
     var activityCount: Int { state.withLock { $0.requests.count { if case .activity = $0 { true } else { false } } } }
     package var ending: WorkflowRunEnd? { state.withLock { $0.ending } }
@@ -307,8 +320,8 @@ package final class WorkflowRun: Sendable {
                 resolve(position, .failure(ChildWorkflowError(child: journal.commands[safe: position], failure: failure)))
             case .cancelRequested:
                 cancel()
-            case .signalReceived(_, let name, let input):
-                deliverSignal(name: name, input: input)
+            case .signalReceived(let id, let name, let input):
+                deliverSignal(name: name, input: input, id: id)
             case .updateAccepted(_, let name, let input):
                 // The handler changes the state again; its result is recorded already.
                 _ = applyUpdate(name, input)

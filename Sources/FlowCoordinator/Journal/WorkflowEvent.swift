@@ -57,6 +57,13 @@ public enum WorkflowEvent: Sendable, Equatable {
     case workflowCompleted(output: JSONText)
     case workflowFailed(failure: ActivityFailure)
     case workflowCancelled(failure: ActivityFailure)
+    /// The run ended by handing over to the next run of the same workflow id, which starts
+    /// with `input` (continue-as-new). The last event of the run's journal.
+    case workflowContinuedAsNew(input: JSONText)
+    /// An operator reset the workflow to command `position`: this run ends here, and the
+    /// next run of the same id starts from a copy of its journal cut back to before that
+    /// command. The last event of the run's journal.
+    case workflowReset(position: Int, reason: String)
     /// An event of a kind this build does not know, as it was written.
     case unrecognized(kind: String, payload: JSONText)
 
@@ -129,6 +136,8 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .workflowCompleted: "workflow_completed"
         case .workflowFailed: "workflow_failed"
         case .workflowCancelled: "workflow_cancelled"
+        case .workflowContinuedAsNew: "workflow_continued_as_new"
+        case .workflowReset: "workflow_reset"
         case .unrecognized(let kind, _): kind
         }
     }
@@ -142,7 +151,7 @@ public enum WorkflowEvent: Sendable, Equatable {
             .childCompleted(let position, _), .childFailed(let position, _):
             position
         case .childScheduled(let child): child.position
-        case .workflowStarted, .cancelRequested, .workflowPaused, .workflowUnpaused, .signalReceived, .updateAccepted, .updateCompleted, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .unrecognized:
+        case .workflowStarted, .cancelRequested, .workflowPaused, .workflowUnpaused, .signalReceived, .updateAccepted, .updateCompleted, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowContinuedAsNew, .workflowReset, .unrecognized:
             nil
         }
     }
@@ -150,7 +159,7 @@ public enum WorkflowEvent: Sendable, Equatable {
     /// Whether the event ends the workflow: nothing may follow it.
     public var isTerminal: Bool {
         switch self {
-        case .workflowCompleted, .workflowFailed, .workflowCancelled: true
+        case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowContinuedAsNew, .workflowReset: true
         default: false
         }
     }
@@ -235,6 +244,10 @@ extension WorkflowEvent: Codable {
             self = .workflowFailed(failure: try container.decode(ActivityFailure.self, forKey: .failure))
         case "workflow_cancelled":
             self = .workflowCancelled(failure: try container.decode(ActivityFailure.self, forKey: .failure))
+        case "workflow_continued_as_new":
+            self = .workflowContinuedAsNew(input: try container.decode(JSONText.self, forKey: .input))
+        case "workflow_reset":
+            self = .workflowReset(position: try container.decode(Int.self, forKey: .position), reason: try container.decode(String.self, forKey: .reason))
         default:
             self = .unrecognized(kind: kind, payload: try decoder.singleValueContainer().decode(JSONText.self))
         }
@@ -300,6 +313,11 @@ extension WorkflowEvent: Codable {
             try container.encode(output, forKey: .output)
         case .workflowFailed(let failure), .workflowCancelled(let failure):
             try container.encode(failure, forKey: .failure)
+        case .workflowContinuedAsNew(let input):
+            try container.encode(input, forKey: .input)
+        case .workflowReset(let position, let reason):
+            try container.encode(position, forKey: .position)
+            try container.encode(reason, forKey: .reason)
         case .unrecognized:
             break
         }

@@ -79,6 +79,8 @@ public struct WorkflowJournal: Sendable, Equatable {
         case .workflowCompleted?: return .completed
         case .workflowFailed?: return .failed
         case .workflowCancelled?: return .cancelled
+        case .workflowContinuedAsNew?: return .continuedAsNew
+        case .workflowReset?: return .reset
         default:
             return divergence != nil || firstParked != nil ? .parked : .running
         }
@@ -212,7 +214,7 @@ public struct WorkflowJournal: Sendable, Equatable {
         case .replayRecovered:
             guard divergence != nil else { throw JournalError(.unknownCommand, at: entry, "recovers a replay that had not diverged") }
             divergence = nil
-        case .workflowCompleted, .workflowFailed, .workflowCancelled:
+        case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowContinuedAsNew, .workflowReset:
             ending = event
         case .unrecognized(let kind, _):
             throw JournalError(.unrecognizedEvent, at: entry, "is of kind '\(kind)', which this build does not know: read this journal with the build that wrote it")

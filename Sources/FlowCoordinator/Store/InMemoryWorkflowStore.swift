@@ -27,6 +27,10 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         var recipients: [ResultRecipient] = []
         var search: [String: SearchAttribute] = [:]
         var memo: [String: JSONValue]?
+        var run = 1
+        /// The workflow id all runs share.
+        var chain: String?
+        var runRequest: String?
     }
 
     private struct Delivery {
@@ -116,7 +120,7 @@ public final class InMemoryWorkflowStore: WorkflowStore {
             workflow.delivery[position]?.lastHeardAt = now
         case .cancelRequested:
             workflow.updatedAt = now
-        case .workflowCompleted, .workflowFailed, .workflowCancelled:
+        case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowContinuedAsNew, .workflowReset:
             workflow.finishedAt = now
         case .markerRecorded(_, WorkflowProjection.searchAttributesMarker, let value):
             for (key, change) in (try? WorkflowProjection.searchAttributeChanges(value)) ?? [:] { workflow.search[key] = change }
@@ -182,6 +186,80 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         }
     }
 
+    // MARK: Runs
+
+    public func startNextRun(
+        of workflowID: String, closing: WorkflowEvent?, journal: [JournalEntry], childrenFrom: Int, requestID: String?, expectedSequence: Int64, epoch: Int64, at now: Date
+    ) async throws -> WorkflowRecord {
+        try state.withLock { state in
+            guard var old = state.workflows[workflowID] else { throw WorkflowStoreError(.noSuchWorkflow, "there is no workflow \(workflowID) to start a next run of") }
+            guard epoch >= old.epoch else {
+                throw WorkflowStoreError(.staleEpoch, "workflow \(workflowID) is owned under epoch \(old.epoch), newer than this writer's \(epoch): another coordinator took it over")
+            }
+            guard old.journal.lastSequence == expectedSequence else {
+                throw WorkflowStoreError(.sequenceConflict, "workflow \(workflowID)'s journal ends at event \(old.journal.lastSequence), not \(expectedSequence) as this writer read it: read it again")
+            }
+            guard closing?.isTerminal ?? true, case .workflowStarted(let name, let input)? = journal.first?.event else {
+                throw WorkflowStoreError(.unreadable, "the next run of \(workflowID) must follow an ending event and start with workflow_started: this writer broke the journal's rules")
+            }
+            let archived = WorkflowRecord.runID(of: workflowID, run: old.run)
+            guard state.workflows[archived] == nil else {
+                throw WorkflowStoreError(.unavailable, "cannot keep run \(old.run) of \(workflowID) as \(archived): a workflow has that id")
+            }
+            // The run that ends keeps everything of its own under its own id.
+            let endedBefore = old.journal.status
+            var closingLines: [WorkflowProjection.Line] = []
+            if let closing {
+                let before = old.journal
+                try Self.apply(closing, sequence: old.journal.nextSequence, epoch: epoch, at: now, to: &old, id: workflowID)
+                closingLines = Self.lines(for: closing, before: before, after: old.journal, workflowID: workflowID)
+            }
+            var next = Workflow(
+                name: name, input: input, startedAt: now, updatedAt: now, traceContext: old.traceContext, parent: old.parent, epoch: epoch,
+                recipients: old.recipients, search: old.search, memo: old.memo, run: old.run + 1, chain: workflowID, runRequest: requestID
+            )
+            old.epoch = epoch
+            old.parent = nil
+            old.recipients = []
+            old.chain = workflowID
+            state.workflows[archived] = old
+            Self.add(closingLines, of: workflowID, at: now, to: &state)
+            state.history = state.history.map { $0.workflowID == workflowID ? ($0.sequence, archived, $0.event) : $0 }
+            for (id, child) in state.workflows where child.parent?.workflowID == workflowID && child.parent!.position >= childrenFrom {
+                state.workflows[id]?.parent?.workflowID = archived
+            }
+            // The next run, under the workflow's id, its journal projected as if appended.
+            var lines: [WorkflowProjection.Line] = []
+            for entry in journal {
+                let before = next.journal
+                try Self.apply(entry.event, sequence: entry.sequence, epoch: epoch, at: entry.recordedAt, to: &next, id: workflowID)
+                if case .workflowStarted = entry.event {
+                    lines.append(WorkflowProjection.Line(kind: .workflowStarted, stepKey: nil, detail: "run \(next.run), after run \(old.run) (\(archived)) \(WorkflowProjection.runEnd(closing, status: endedBefore))"))
+                } else {
+                    lines += Self.lines(for: entry.event, before: before, after: next.journal, workflowID: workflowID)
+                }
+            }
+            state.workflows[workflowID] = next
+            Self.add(lines, of: workflowID, at: now, to: &state)
+            return Self.record(workflowID, next)
+        }
+    }
+
+    public func runs(of workflowID: String) async throws -> [WorkflowSummary] {
+        state.withLock { state in
+            let chain = state.workflows[workflowID]?.chain ?? workflowID
+            return state.workflows.filter { $0.key == chain || $0.value.chain == chain }.map { Self.record($0.key, $0.value) }
+                .sorted { $0.run < $1.run }.map(Self.summary)
+        }
+    }
+
+    private static func summary(_ record: WorkflowRecord) -> WorkflowSummary {
+        WorkflowSummary(
+            id: record.id, name: record.name, status: record.status, parkedReason: record.parkedReason, cancelRequested: record.cancelRequested,
+            startedAt: record.startedAt, updatedAt: record.updatedAt, finishedAt: record.finishedAt, runOf: record.chainID == record.id ? nil : record.chainID
+        )
+    }
+
     // MARK: Projections
 
     private static func record(_ id: String, _ workflow: Workflow) -> WorkflowRecord {
@@ -191,13 +269,14 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         switch journal.ending {
         case .workflowCompleted(let value)?: output = value
         case .workflowFailed(let failure)?, .workflowCancelled(let failure)?: error = failure
+        case .workflowReset(let position, let reason)?: error = .cancelled("reset to before command \(position): \(reason)")
         default: break
         }
         return WorkflowRecord(
             id: id, name: workflow.name, status: journal.status, input: workflow.input, output: output, error: error,
             parkedReason: journal.parkedReason(workflowID: id), cancelRequested: journal.cancelRequested, startedAt: workflow.startedAt,
             updatedAt: workflow.updatedAt, finishedAt: workflow.finishedAt, traceContext: workflow.traceContext,
-            parent: workflow.parent
+            parent: workflow.parent, run: workflow.run, chainID: workflow.chain, runRequestID: workflow.runRequest
         )
     }
 
@@ -235,12 +314,7 @@ public final class InMemoryWorkflowStore: WorkflowStore {
             .filter { record in cursor.map { record.startedAt < $0.startedAt || (record.startedAt == $0.startedAt && record.id > $0.id) } ?? true }
             .sorted { ($1.startedAt, $0.id) < ($0.startedAt, $1.id) }
             .prefix(max(0, limit))
-            .map {
-                WorkflowSummary(
-                    id: $0.id, name: $0.name, status: $0.status, parkedReason: $0.parkedReason, cancelRequested: $0.cancelRequested,
-                    startedAt: $0.startedAt, updatedAt: $0.updatedAt, finishedAt: $0.finishedAt
-                )
-            }
+            .map(Self.summary)
     }
 
     public func countWorkflows(matching filter: WorkflowFilter) async throws -> Int {

@@ -38,7 +38,7 @@ extension SQLiteWorkflowStore {
     }
 
     /// Changes the projections as `event` says, and returns the workflow's status after it.
-    private static func project(_ db: Database, _ event: WorkflowEvent, of workflowID: String, status: WorkflowStatus, at now: Date) throws -> WorkflowStatus {
+    static func project(_ db: Database, _ event: WorkflowEvent, of workflowID: String, status: WorkflowStatus, at now: Date) throws -> WorkflowStatus {
         var stepKey: String?
         var activity: String?
         var status = status
@@ -87,6 +87,13 @@ extension SQLiteWorkflowStore {
         case .workflowCancelled(let failure):
             try end(db, workflowID, .cancelled, output: nil, error: try FlowJSON.encodeText(failure), at: now)
             status = .cancelled
+        case .workflowContinuedAsNew:
+            try end(db, workflowID, .continuedAsNew, output: nil, error: nil, at: now)
+            status = .continuedAsNew
+        case .workflowReset(let position, let reason):
+            let failure = ActivityFailure.cancelled("reset to before command \(position): \(reason)")
+            try end(db, workflowID, .reset, output: nil, error: try FlowJSON.encodeText(failure), at: now)
+            status = .reset
         case .markerRecorded(_, WorkflowProjection.searchAttributesMarker, let value):
             try fileSearchAttributes(db, workflowID, WorkflowProjection.searchAttributeChanges(value))
         case .markerRecorded(_, WorkflowProjection.memoMarker, let value):

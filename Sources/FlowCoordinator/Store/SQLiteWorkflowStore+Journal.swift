@@ -129,7 +129,7 @@ extension SQLiteWorkflowStore {
             try record(db, workflowID: id, .workflowFailed(failure: error ?? .nonRetryable(.unknown, "no error was recorded")), at: updatedAt)
         case .cancelled?:
             try record(db, workflowID: id, .workflowCancelled(failure: error ?? .cancelled("cancelled")), at: updatedAt)
-        case .running?, .parked?, nil:
+        case .running?, .parked?, .continuedAsNew?, .reset?, nil:
             break
         }
     }

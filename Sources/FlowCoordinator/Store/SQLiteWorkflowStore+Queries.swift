@@ -91,7 +91,7 @@ struct WorkflowSummaryRow: SnakeCaseColumns {
     static var databaseSelection: [any SQLSelectable] {
         [
             Column("id"), Column("name"), Column("status"), Column("parked_reason"), Column("cancel_requested"),
-            Column("started_at"), Column("updated_at"), Column("finished_at"),
+            Column("started_at"), Column("updated_at"), Column("finished_at"), Column("chain"),
         ]
     }
     var id: String
@@ -102,11 +102,12 @@ struct WorkflowSummaryRow: SnakeCaseColumns {
     var startedAt: Date
     var updatedAt: Date
     var finishedAt: Date?
+    var chain: String?
 
     var summary: WorkflowSummary {
         WorkflowSummary(
             id: id, name: name, status: status, parkedReason: parkedReason, cancelRequested: cancelRequested,
-            startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt
+            startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt, runOf: chain == id ? nil : chain
         )
     }
 }

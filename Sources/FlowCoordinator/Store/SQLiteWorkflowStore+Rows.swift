@@ -23,6 +23,10 @@ extension SQLiteWorkflowStore {
         var traceContext: String?
         var parentID: String?
         var parentPosition: Int?
+        var run: Int
+        /// The workflow id all runs share; null for a workflow's first run written before v10.
+        var chain: String?
+        var runRequest: String?
 
         func record() throws -> WorkflowRecord {
             WorkflowRecord(
@@ -30,7 +34,7 @@ extension SQLiteWorkflowStore {
                 error: try error.map { try FlowJSON.decode(ActivityFailure.self, from: $0) }, parkedReason: parkedReason,
                 cancelRequested: cancelRequested, startedAt: startedAt, updatedAt: updatedAt, finishedAt: finishedAt,
                 traceContext: try traceContext.map { try FlowJSON.decode([String: String].self, from: $0) } ?? [:],
-                parent: parentID.map { ParentLink(workflowID: $0, position: parentPosition ?? 0) }
+                parent: parentID.map { ParentLink(workflowID: $0, position: parentPosition ?? 0) }, run: run, chainID: chain, runRequestID: runRequest
             )
         }
     }

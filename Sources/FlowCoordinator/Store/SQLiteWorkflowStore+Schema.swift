@@ -153,6 +153,17 @@ extension SQLiteWorkflowStore {
                 ALTER TABLE workflow ADD COLUMN memo TEXT;
                 """)
         }
+        migrator.registerMigration("v10: runs") { db in
+            // Continue-as-new and reset start a workflow's next run under its id; each run
+            // before is kept under `<id>@run-<n>` with `chain` naming the id they share
+            // (`SQLiteWorkflowStore+Runs.swift`).
+            try db.execute(sql: """
+                ALTER TABLE workflow ADD COLUMN run INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE workflow ADD COLUMN chain TEXT;
+                ALTER TABLE workflow ADD COLUMN run_request TEXT;
+                CREATE INDEX workflow_chain ON workflow(chain) WHERE chain IS NOT NULL;
+                """)
+        }
         return migrator
     }
 

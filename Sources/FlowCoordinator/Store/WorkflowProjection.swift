@@ -56,6 +56,10 @@ enum WorkflowProjection {
             return [Line(kind: .workflowFailed, stepKey: nil, detail: "\(failure)")]
         case .workflowCancelled(let failure):
             return [Line(kind: .workflowCancelled, stepKey: nil, detail: "\(failure)")]
+        case .workflowContinuedAsNew(let input):
+            return [Line(kind: .workflowContinuedAsNew, stepKey: nil, detail: "the next run starts with input \(input.text.prefix(500))")]
+        case .workflowReset(let position, let reason):
+            return [Line(kind: .workflowReset, stepKey: nil, detail: "to before command \(position): \(reason)")]
         case .markerRecorded, .replayDiverged, .replayRecovered, .unrecognized:
             return []
         }
@@ -72,6 +76,16 @@ enum WorkflowProjection {
             return Line(kind: .workflowUnparked, stepKey: nil, detail: "\(activity ?? "a parked step") \(outcome) after its replay")
         default:
             return nil
+        }
+    }
+
+    /// How a run that a later run replaced ended, in words.
+    /// `closing` is nil for a run that had ended (`status`) before it was reset.
+    static func runEnd(_ closing: WorkflowEvent?, status: WorkflowStatus) -> String {
+        switch closing {
+        case .workflowContinuedAsNew?: "continued as new"
+        case .workflowReset(let position, let reason)?: "was reset to before command \(position): \(reason)"
+        default: "had ended (\(status.rawValue)) and was reset"
         }
     }
 

@@ -20,14 +20,29 @@ public struct WorkflowRecord: Sendable, Equatable {
     public var traceContext: [String: String]
     /// The workflow that started this one as its child, if one did.
     public var parent: ParentLink?
+    /// Which run of its workflow id this is: 1 for the first, one more for each
+    /// continue-as-new or reset. The current run has the workflow's id; each run before it
+    /// is kept under ``runID(of:run:)``.
+    public var run: Int
+    /// The workflow id every run of this workflow shares: ``id`` for the current run.
+    public var chainID: String
+    /// The id of the request that started this run (a reset's), so that the same request
+    /// sent again is known and does not start another.
+    public var runRequestID: String?
+
+    /// The id a run that a later run replaced is kept under: `<workflow id>@run-<n>`.
+    public static func runID(of workflowID: String, run: Int) -> String { "\(workflowID)@run-\(run)" }
 
     /// What a start command's `reply_to` receives for this workflow once it is finished.
     public var result: WorkflowResult {
         WorkflowResult(status: status, workflow: name, workflowID: id, output: output, error: error)
     }
 
-    public init(id: String, name: String, status: WorkflowStatus, input: JSONText, output: JSONText? = nil, error: ActivityFailure? = nil, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil, traceContext: [String: String] = [:], parent: ParentLink? = nil) {
+    public init(id: String, name: String, status: WorkflowStatus, input: JSONText, output: JSONText? = nil, error: ActivityFailure? = nil, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil, traceContext: [String: String] = [:], parent: ParentLink? = nil, run: Int = 1, chainID: String? = nil, runRequestID: String? = nil) {
         self.id = id
+        self.runRequestID = runRequestID
+        self.run = run
+        self.chainID = chainID ?? id
         self.name = name
         self.status = status
         self.input = input
@@ -130,6 +145,8 @@ public struct HistoryEvent: Sendable, Equatable {
         case workflowCompleted = "workflow completed"
         case workflowFailed = "workflow failed"
         case workflowCancelled = "workflow cancelled"
+        case workflowContinuedAsNew = "workflow continued as new"
+        case workflowReset = "workflow reset"
         case workflowResumed = "workflow resumed"
     }
 

@@ -48,6 +48,28 @@ public protocol WorkflowStore: Sendable {
     /// coordinator arms when it takes workflows over.
     func dueTimers(until: Date, limit: Int) async throws -> [DueTimer]
 
+    // MARK: Runs
+
+    /// Ends the current run of `workflowID` with `closing` (``WorkflowEvent/workflowContinuedAsNew(input:)``
+    /// or ``WorkflowEvent/workflowReset(position:reason:)``; nil for a run that has ended
+    /// already, which keeps its end) and starts its next run in its place, in one
+    /// transaction, fenced as ``append(_:to:expectedSequence:epoch:at:)`` is:
+    /// - the run that ends keeps its journal, steps, timers and history under its own id,
+    ///   ``WorkflowRecord/runID(of:run:)``, with the status its end gives it, a copy of its
+    ///   search attributes, and its children from position `childrenFrom` on;
+    /// - the next run takes the workflow id, with run number one more, the parent,
+    ///   recipients, trace, memo and search attributes, and `journal` (numbered from 1,
+    ///   starting with `workflow_started`) as its journal, projected as if appended;
+    ///   `requestID` is kept on it (``WorkflowRecord/runRequestID``).
+    ///
+    /// Returns the next run's record.
+    func startNextRun(
+        of workflowID: String, closing: WorkflowEvent?, journal: [JournalEntry], childrenFrom: Int, requestID: String?, expectedSequence: Int64, epoch: Int64, at now: Date
+    ) async throws -> WorkflowRecord
+
+    /// Every run of a workflow id, first to current; empty for an unknown id.
+    func runs(of workflowID: String) async throws -> [WorkflowSummary]
+
     // MARK: Projections
 
     func workflow(id: String) async throws -> WorkflowRecord?

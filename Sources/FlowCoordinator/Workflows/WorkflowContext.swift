@@ -55,6 +55,34 @@ public final class WorkflowContext: Sendable {
         }
     }
 
+    /// Ends this run and starts the workflow's next run under the same id, with `input` and
+    /// a journal of its own: how a workflow that lives long (a loop over signals, a
+    /// subscription) keeps its history bounded. Throw what it returns:
+    ///
+    /// ```swift
+    /// if context.commandCount > 500 { throw context.continueAsNew(with: state) }
+    /// ```
+    ///
+    /// The run ends `continued_as_new` and is kept as `<id>@run-<n>`; the next run has the
+    /// workflow's id, parent, result recipients, memo and search attributes. Signals that
+    /// arrive meanwhile go to the next run. Its activities that are still open are asked
+    /// to stop, and its children's parent-close policies apply.
+    public func continueAsNew<Input: Encodable>(with input: Input) -> any Error {
+        do {
+            return ContinueAsNew(input: try input as? JSONText ?? JSONText(encoding: input))
+        } catch {
+            return ActivityFailure.nonRetryable(.workflowError, "cannot continue \(workflowID) as new: its input does not encode: \(error)")
+        }
+    }
+
+    /// Which run of its workflow id this is: 1, then one more for each continue-as-new or reset.
+    public var runNumber: Int { run.runNumber }
+
+    /// How many commands (activities, timers, children, recorded values) this run has
+    /// issued: the same at each point on a replay, so a workflow may decide on it when to
+    /// continue as new.
+    public var commandCount: Int { run.issuedCount }
+
     /// Waits durably: a restart of the coordinator does not restart the wait, and a wait
     /// that ended while the coordinator was down ends at once when it returns.
     public func sleep(for duration: Duration) async throws {
@@ -267,4 +295,12 @@ package struct ActivityCall: Sendable, Equatable {
 
     package var attemptTimeout: Duration { options.startToCloseTimeout ?? declaredTimeout }
     package var retryPolicy: RetryPolicy { options.retryPolicy ?? declaredRetryPolicy }
+}
+
+/// What a workflow throws to continue as new (``WorkflowContext/continueAsNew(with:)``).
+public struct ContinueAsNew: Error, Sendable, CustomStringConvertible {
+    /// The next run's input.
+    public var input: JSONText
+
+    public var description: String { "continue as new with input \(input.text.prefix(300))" }
 }

@@ -11,6 +11,7 @@ public enum WorkflowCommand {
         case update = "flow.workflow.update"
         case pause = "flow.workflow.pause"
         case unpause = "flow.workflow.unpause"
+        case reset = "flow.workflow.reset"
         case addSchedule = "flow.schedule.add"
         case removeSchedule = "flow.schedule.remove"
         case pauseSchedule = "flow.schedule.pause"
@@ -63,6 +64,28 @@ public enum WorkflowCommand {
         public init(workflowID: String, reason: String? = nil) {
             self.workflowID = workflowID
             self.reason = reason
+        }
+    }
+
+    /// The body of `flow.workflow.reset`: cut the workflow's journal back to just before
+    /// command `position` into a new run, which runs that command and what follows again
+    /// (docs/workflows.md, "Reset"). Signals recorded after the cut are kept unless
+    /// `drop_signals`. `reset_id` (else the AMQP message id) makes a command sent again
+    /// reset once.
+    public struct Reset: Codable, Sendable, Equatable {
+        public var workflowID: String
+        public var position: Int
+        public var dropSignals: Bool?
+        /// Why, for its history.
+        public var reason: String?
+        public var resetID: String?
+
+        public init(workflowID: String, position: Int, dropSignals: Bool? = nil, reason: String? = nil, resetID: String? = nil) {
+            self.workflowID = workflowID
+            self.position = position
+            self.dropSignals = dropSignals
+            self.reason = reason
+            self.resetID = resetID
         }
     }
 
@@ -189,8 +212,14 @@ public enum WorkflowStatus: String, Codable, Sendable, CaseIterable {
     case completed
     case failed
     case cancelled
+    /// This run handed over to the next run of the same workflow id, which carries its
+    /// state forward (continue-as-new); it is kept as `<id>@run-<n>`.
+    case continuedAsNew = "continued_as_new"
+    /// An operator reset the workflow to a position: this run was cut off there and the
+    /// next run of the same id goes on from it; it is kept as `<id>@run-<n>`.
+    case reset
 
-    public var isFinished: Bool { self == .completed || self == .failed || self == .cancelled }
+    public var isFinished: Bool { self != .running && self != .parked }
 }
 
 /// What the coordinator sends to a start command's `reply_to` when the workflow ends

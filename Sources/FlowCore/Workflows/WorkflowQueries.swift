@@ -114,8 +114,15 @@ public struct WorkflowSummary: Codable, Sendable, Equatable {
     public var startedAt: Date
     public var updatedAt: Date
     public var finishedAt: Date?
+    /// For a run that a later run replaced (a continue-as-new or a reset), kept as
+    /// `<id>@run-<n>`: the workflow id it was a run of. Absent for a workflow's current run.
+    public var runOf: String?
 
-    public init(id: String, name: String, status: WorkflowStatus, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil) {
+    public init(
+        id: String, name: String, status: WorkflowStatus, parkedReason: String? = nil, cancelRequested: Bool, startedAt: Date, updatedAt: Date, finishedAt: Date? = nil,
+        runOf: String? = nil
+    ) {
+        self.runOf = runOf
         self.id = id
         self.name = name
         self.status = status
@@ -198,6 +205,11 @@ public struct WorkflowDescription: Codable, Sendable, Equatable {
     public var memo: JSONText?
     /// The child workflows it started, in position order; absent when it started none.
     public var children: [ChildSummary]?
+    /// Which run of its workflow id this is (1, then one more per continue-as-new or reset).
+    public var run: Int?
+    /// Every run of its workflow id, first to current, the runs before kept as
+    /// `<id>@run-<n>`; absent when it has had one run.
+    public var runs: [WorkflowSummary]?
 
     public init(
         workflow: WorkflowSummary, input: JSONText, output: JSONText?, error: ActivityFailure?, steps: [StepSummary], parent: ParentSummary? = nil,
