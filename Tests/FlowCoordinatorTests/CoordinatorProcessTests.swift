@@ -117,8 +117,8 @@ struct CoordinatorProcessTests {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    @Test("signals sent while the coordinator is killed three times each reach their workflow once, in order: 12 echo_signals workflows, 10 signals each")
-    func signalsKilledThreeTimes() async throws {
+    @Test("signals, updates and cancels sent while the coordinator is killed three times each take effect once: 500 signals and 100 updates to 50 echo_signals workflows, half of them continuing as new every 3 echoes, and 10 sleeping echo_chains cancelled")
+    func commandsKilledThreeTimes() async throws {
         let names = TopologyNames(prefix: TestBroker.uniqueName("killed-signals"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-killed-signals-\(UUID().uuidString.prefix(8))")
         let requester = try await TestBroker.connect(name: "test killed signals")
@@ -130,41 +130,60 @@ struct CoordinatorProcessTests {
         let coordinatorArguments = ["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path] + common
         let coordinator = Mutex(try FlowProcess(coordinatorArguments))
 
-        // Every answer, by correlation id: a signal counts as sent once the coordinator
-        // accepted it, and a sender whose answer was lost with a killed coordinator sends it
-        // again under the same signal id, which must count once.
+        // Every accepted answer, by correlation id: a command counts as sent once the
+        // coordinator accepted it, and a sender whose answer was lost with a killed
+        // coordinator (or whose update found the workflow between runs) sends it again
+        // under the same id, which must count once.
         let accepted = Collected<String>()
         let consumer = try await requester.consume(queue: answers, prefetch: 100)
         let reader = Task {
             for try await delivery in consumer {
                 try await delivery.ack()
-                if let answer = try? FlowJSON.decode(CommandAnswer.self, from: delivery.body), answer.accepted, let id = delivery.properties.correlationID {
+                guard let id = delivery.properties.correlationID else { continue }
+                if delivery.properties.type == WorkflowUpdateResult.messageType {
+                    if let result = try? FlowJSON.decode(WorkflowUpdateResult.self, from: delivery.body), result.accepted { await accepted.add(id) }
+                } else if let answer = try? FlowJSON.decode(CommandAnswer.self, from: delivery.body), answer.accepted {
                     await accepted.add(id)
                 }
             }
         }
-        func send(_ workflowID: String, _ name: String, _ input: String, signalID: String, startsIt: Bool) async throws {
-            let body = WorkflowCommand.Signal(
-                workflowID: workflowID, name: name, input: try JSONText(encoding: input), signalID: signalID,
-                startWorkflow: startsIt ? "echo_signals" : nil, startInput: startsIt ? .emptyObject : nil
-            )
+        func send<Body: Encodable>(_ kind: WorkflowCommand.Kind, _ body: Body, id: String) async throws {
             let properties = AMQPProperties(
-                contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: signalID, replyTo: answers, messageID: signalID, type: WorkflowCommand.Kind.signal.rawValue
+                contentType: FlowProtocol.contentType, deliveryMode: 2, correlationID: id, replyTo: answers, messageID: id, type: kind.rawValue
             )
-            let deadline = ContinuousClock.now + .seconds(120)
-            while !(await accepted.all.contains(signalID)) {
+            let deadline = ContinuousClock.now + .seconds(180)
+            while !(await accepted.all.contains(id)) {
                 try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try FlowJSON.encode(body))))
                 let sentAt = ContinuousClock.now
-                while !(await accepted.all.contains(signalID)), ContinuousClock.now - sentAt < .seconds(5) { try await Task.sleep(for: .milliseconds(20)) }
-                guard ContinuousClock.now < deadline else { throw HarnessError("signal \(signalID) was never accepted") }
+                while !(await accepted.all.contains(id)), ContinuousClock.now - sentAt < .seconds(3) { try await Task.sleep(for: .milliseconds(20)) }
+                guard ContinuousClock.now < deadline else { throw HarnessError("\(kind.rawValue) \(id) was never accepted") }
             }
         }
-        let workflows = (0..<12).map { "signalled-\($0)" }
+        func signal(_ workflowID: String, _ name: String, _ input: String, id: String, start: EchoSignalsStart?) async throws {
+            let body = WorkflowCommand.Signal(
+                workflowID: workflowID, name: name, input: try JSONText(encoding: input), signalID: id,
+                startWorkflow: start == nil ? nil : "echo_signals", startInput: try start.map { try JSONText(encoding: $0) }
+            )
+            try await send(.signal, body, id: id)
+        }
+        struct EchoSignalsStart: Encodable { var continueAfter: Int? }
+
+        // Ten workflows that sleep ten minutes after their first step: cancelled while the
+        // coordinator is killed.
+        let sleepers = (0..<10).map { "sleeper-\($0)" }
+        for workflowID in sleepers {
+            let start = WorkflowCommand.Start(workflow: "echo_chain", workflowID: workflowID, input: try JSONText(encoding: ["text": .string(workflowID), "steps": .int(2), "pause_seconds": .int(600)] as [String: JSONValue]))
+            // A start's answer is the workflow's result, at its end: sent once, not waited for.
+            let properties = AMQPProperties(contentType: FlowProtocol.contentType, deliveryMode: 2, messageID: "start-\(workflowID)", type: WorkflowCommand.Kind.start.rawValue)
+            try await requester.publish(AMQPMessage(routingKey: names.name(Topology.workflowCommandQueue), properties: properties, body: Array(try FlowJSON.encode(start))))
+        }
+        let workflows = (0..<50).map { "signalled-\($0)" }
         let signals = 10
+        let updatedAfter = [3, 7]
         // The senders, each in order; the killer, three times while they send.
         let killer = Task {
             for _ in 0..<3 {
-                try await Task.sleep(for: .milliseconds(900))
+                try await Task.sleep(for: .milliseconds(1500))
                 let doomed = coordinator.withLock { $0 }
                 doomed.signal(SIGKILL)
                 _ = try await doomed.waitForExit(timeout: .seconds(10))
@@ -173,13 +192,24 @@ struct CoordinatorProcessTests {
             }
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for workflowID in workflows {
+            for (number, workflowID) in workflows.enumerated() {
                 group.addTask {
+                    let start = EchoSignalsStart(continueAfter: number.isMultiple(of: 2) ? 3 : nil)
                     for index in 0..<signals {
-                        try await send(workflowID, "add", "\(workflowID) #\(index)", signalID: "\(workflowID)/\(index)", startsIt: index == 0)
+                        try await signal(workflowID, "add", "\(workflowID) #\(index)", id: "\(workflowID)/\(index)", start: index == 0 ? start : nil)
+                        if let note = updatedAfter.firstIndex(of: index) {
+                            let update = WorkflowCommand.Update(workflowID: workflowID, name: "note", input: try JSONText(encoding: "\(workflowID) u\(note)"), updateID: "\(workflowID)/u\(note)")
+                            try await send(.update, update, id: "\(workflowID)/u\(note)")
+                        }
                         try await Task.sleep(for: .milliseconds(100))
                     }
-                    try await send(workflowID, "done", "", signalID: "\(workflowID)/done", startsIt: false)
+                    try await signal(workflowID, "done", "", id: "\(workflowID)/done", start: nil)
+                }
+            }
+            for workflowID in sleepers {
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(1000))
+                    try await send(.cancel, WorkflowCommand.Cancel(workflowID: workflowID, reason: "killed test"), id: "cancel-\(workflowID)")
                 }
             }
             try await group.waitForAll()
@@ -187,25 +217,41 @@ struct CoordinatorProcessTests {
         try await killer.value
 
         let store = ["--data-dir", folder.appendingPathComponent("coordinator").path]
-        for workflowID in workflows {
+        func ended(_ workflowID: String) async throws -> WorkflowHistory {
             let deadline = ContinuousClock.now + .seconds(90)
-            var shown = try await flow(["workflow", "show", workflowID, "--json"] + store)
-            while !shown.standardOutput.contains("workflow_completed"), ContinuousClock.now < deadline {
+            while true {
+                let shown = try await flow(["workflow", "show", workflowID, "--json"] + store)
+                let history = try FlowJSON.decode(WorkflowHistory.self, from: shown.standardOutput)
+                if history.events.last?.event.isTerminal == true || ContinuousClock.now > deadline { return history }
                 try await Task.sleep(for: .milliseconds(200))
-                shown = try await flow(["workflow", "show", workflowID, "--json"] + store)
             }
-            let history = try FlowJSON.decode(WorkflowHistory.self, from: shown.standardOutput)
+        }
+        for (number, workflowID) in workflows.enumerated() {
+            let history = try await ended(workflowID)
             guard case .workflowCompleted(let output)? = history.events.last?.event else {
                 Issue.record("\(workflowID) did not complete: \(history.events.map(\.event.kind))\ncoordinator:\n\(coordinator.withLock { $0.log })")
                 continue
             }
-            #expect(try output.decode([String].self) == (0..<signals).map { "\(workflowID) #\($0)" }, "every signal once, in the order sent")
+            let texts = try output.decode([String].self)
+            // Each signal's echo once, in the order sent; each note once, in the order sent.
+            // (A note may come before the echo of the signal sent just before it.)
+            #expect(texts.filter { !$0.hasPrefix("note: ") } == (0..<signals).map { "\(workflowID) #\($0)" }, "\(workflowID): \(texts)")
+            #expect(texts.filter { $0.hasPrefix("note: ") } == ["note: \(workflowID) u0", "note: \(workflowID) u1"], "\(workflowID): \(texts)")
+            let shown = try await flow(["workflow", "show", workflowID] + store)
+            if number.isMultiple(of: 2) {
+                #expect(shown.standardOutput.contains("run       4 of 4"), "ten echoes, three a run: \(shown.standardOutput.prefix(600))")
+            }
+        }
+        for workflowID in sleepers {
+            let history = try await ended(workflowID)
+            #expect(history.events.last?.event.kind == "workflow_cancelled", "\(workflowID): \(history.events.map(\.event.kind))")
         }
         let completedRuns = worker.log.split(separator: "\n").filter { $0.contains("activity completed") }.compactMap { line -> String? in
             guard let range = line.range(of: "message.id=") else { return nil }
             return String(line[range.upperBound...].prefix { !$0.isWhitespace })
         }
-        #expect(completedRuns.count == workflows.count * signals && Set(completedRuns).count == completedRuns.count, "each signal's echo ran once")
+        let echoes = completedRuns.filter { $0.hasPrefix("signalled-") }
+        #expect(echoes.count == workflows.count * signals && Set(echoes).count == echoes.count, "each signal's echo ran once")
 
         reader.cancel()
         consumer.cancel()

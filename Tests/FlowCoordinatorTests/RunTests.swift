@@ -45,6 +45,7 @@ struct RunTests {
         try await waitUntil { (try? await harness.store.workflow(id: "looping"))?.run == 2 }
         await harness.stopCoordinator()
         harness.startCoordinator()
+        #expect(try await signal(harness, "looping", "a", id: "s0") == .duplicate, "a signal the run before took, sent again, counts once")
         for (index, word) in ["d", "e"].enumerated() {
             #expect(try await signal(harness, "looping", word, id: "s\(index + 3)") == .recorded)
         }

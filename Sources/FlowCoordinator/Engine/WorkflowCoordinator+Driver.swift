@@ -221,7 +221,8 @@ extension WorkflowCoordinator {
                     }
                 case .signal(let id, let name, let input, let done):
                     do {
-                        let outcome = Self.signalOutcome(id: id, in: heldJournal(of: run))
+                        var outcome = Self.signalOutcome(id: id, in: heldJournal(of: run))
+                        if outcome == .recorded, try await earlierRun(of: run.workflowID, run: run.runNumber)?.signalIDs.contains(id) == true { outcome = .duplicate }
                         if outcome == .recorded {
                             try await append([.signalReceived(id: id, name: name, input: input)], to: run.workflowID)
                             run.deliverSignal(name: name, input: input, id: id)

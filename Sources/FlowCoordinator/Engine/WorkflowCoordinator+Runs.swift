@@ -109,6 +109,23 @@ extension WorkflowCoordinator {
         return next
     }
 
+    // MARK: Signals and updates sent again
+
+    /// The journal of the run before run `run` of `workflowID`, when there is one: a
+    /// signal or update sent again under its id (its answer was lost) may find its first
+    /// delivery there, when the workflow continued as new or was reset in between. One run
+    /// back is the window: a sender asks again within seconds, and going further would
+    /// read a history continue-as-new is meant to bound.
+    func earlierRun(of workflowID: String, run: Int) async throws -> WorkflowJournal? {
+        guard run > 1 else { return nil }
+        if let known = earlierRuns[workflowID], known.run == run - 1 { return known.journal }
+        let entries = try await store.journal(workflowID: WorkflowRecord.runID(of: workflowID, run: run - 1))
+        guard !entries.isEmpty else { return nil }
+        let journal = try WorkflowJournal(entries)
+        earlierRuns[workflowID] = (run - 1, journal)
+        return journal
+    }
+
     // MARK: Both
 
     /// Reads (or starts from `known`) the journal of the run that ends, builds the next

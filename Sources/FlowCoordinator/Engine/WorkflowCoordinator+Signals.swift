@@ -16,8 +16,11 @@ extension WorkflowCoordinator {
         }
         // One that does not run here (parked for its code, or waiting for a relaunch): the
         // signal is recorded, and its next run receives it on the replay.
+        var earlier: WorkflowJournal?
+        if let record = try await store.workflow(id: workflowID) { earlier = try await earlierRun(of: workflowID, run: record.run) }
         let recorded = try await amend(workflowID) { journal in
-            let outcome = Self.signalOutcome(id: signalID, in: journal)
+            var outcome = Self.signalOutcome(id: signalID, in: journal)
+            if outcome == .recorded, earlier?.signalIDs.contains(signalID) == true { outcome = .duplicate }
             return (outcome == .recorded ? [WorkflowEvent.signalReceived(id: signalID, name: name, input: input)] : [], outcome)
         }
         return count(recorded?.0 ?? .noSuchWorkflow)

@@ -17,7 +17,8 @@ extension WorkflowCoordinator {
         guard let record = try await store.workflow(id: workflowID) else { return .noSuchWorkflow }
         if record.status.isFinished { return .workflowEnded(record.status) }
         let journal = try WorkflowJournal(try await store.journal(workflowID: workflowID))
-        if let state = journal.updates[updateID] { return .duplicate(state) }
+        let earlier = try await earlierRun(of: workflowID, run: record.run)
+        if let state = journal.updates[updateID] ?? earlier?.updates[updateID] { return .duplicate(state) }
         return .notRunning(record.parkedReason.map { "it is parked (\($0))" } ?? "it waits to be taken up again")
     }
 
@@ -26,7 +27,8 @@ extension WorkflowCoordinator {
     func applyUpdate(id: String, name: String, input: JSONText, to run: WorkflowRun) async throws -> UpdateOutcome {
         let journal = journals[run.workflowID] ?? WorkflowJournal()
         if journal.ending != nil { return .workflowEnded(journal.status) }
-        if let state = journal.updates[id] {
+        let earlier = try await earlierRun(of: run.workflowID, run: run.runNumber)
+        if let state = journal.updates[id] ?? earlier?.updates[id] {
             statistics.record(.duplicateUpdate)
             return .duplicate(state)
         }

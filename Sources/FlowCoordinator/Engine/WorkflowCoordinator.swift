@@ -52,6 +52,9 @@ public actor WorkflowCoordinator: Service {
     var startedSpans: [String: any Span] = [:]
     /// Resets waiting for the run they replace to stop here (`WorkflowCoordinator+Runs.swift`).
     var pendingResets: [String: PendingReset] = [:]
+    /// The journal of the run before each workflow's current run, read once, for the ids of
+    /// the signals and updates it took (``earlierRun(of:run:)``).
+    var earlierRuns: [String: (run: Int, journal: WorkflowJournal)] = [:]
     /// The span of each step waiting for its reply, by message id: a re-send from the
     /// supervision loop carries it, and says so on it.
     var stepSpans: [String: any Span] = [:]
@@ -410,6 +413,7 @@ public actor WorkflowCoordinator: Service {
         record.updatedAt = at
         record.finishedAt = at
         let recipients = try await store.recipients(workflowID: workflowID)
+        earlierRuns[workflowID] = nil
         statistics.workflowEnded(name: record.name, status: status, after: at.timeIntervalSince(record.startedAt), steps: steps)
         logger.info("workflow \(status.rawValue)", metadata: ["workflow.id": "\(workflowID)", "error": "\(error.map { "\($0)" } ?? "")"])
         do {
