@@ -42,6 +42,22 @@ struct ActivityCancellationTests {
         await harness.shutdown()
     }
 
+    @Test("a coordinator that stops asks no worker to cancel anything: its workflows still wait on their steps, and take them up where they stand when it starts again")
+    func stopCancelsNothing() async throws {
+        let harness = try await harness()
+        try await harness.coordinator.start(workflow: CleanupWorkflow.name, id: "waiting", input: .emptyObject, recipient: nil)
+        try await waitUntil { started("waiting/") }
+        await harness.stopCoordinator()
+        #expect(harness.coordinator.statistics.count(.activityCancelRequested) == 0)
+        #expect(!cancelled("waiting/"), "the running attempt goes on: \(counter.all)")
+        harness.startCoordinator()
+        #expect(try await harness.store.workflow(id: "waiting")?.status == .running)
+        _ = try await harness.coordinator.cancel(workflowID: "waiting", reason: "now it may stop")
+        try await waitUntil { cancelled("waiting/waits_for_cancel@0") }
+        #expect(try await harness.waitFor("waiting", [.cancelled, .failed, .completed]).status == .cancelled)
+        await harness.shutdown()
+    }
+
     @Test("a terminated workflow ends at once, runs no cleanup, and its running activity is cancelled too")
     func terminate() async throws {
         let harness = try await harness()

@@ -51,7 +51,7 @@ struct RunTests {
         }
         let record = try await harness.waitFor("looping", [.completed, .failed])
         #expect(try record.output?.decode([String].self) == ["a", "b", "c", "d", "e"])
-        #expect(record.run == 3)
+        #expect(record.run == 3, "\(record.error.map { "\($0)" } ?? "")")
 
         let runs = try await harness.store.runs(of: "looping")
         #expect(runs.map(\.id) == ["looping@run-1", "looping@run-2", "looping"])

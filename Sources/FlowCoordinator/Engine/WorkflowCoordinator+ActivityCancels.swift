@@ -30,9 +30,13 @@ extension WorkflowCoordinator {
     }
 
     /// Sends cancel requests for the steps the code of `run` stopped waiting on.
+    ///
+    /// Not while the coordinator stops (a shutdown, or its own task cancelled): its code's
+    /// waits end then too, but the workflow still waits on those steps, and picks them up
+    /// where they stand when it resumes.
     func cancelAbandonedSteps(of run: WorkflowRun) async throws {
         let abandoned = run.takeAbandoned()
-        guard !abandoned.isEmpty, let journal = journals[run.workflowID] else { return }
+        guard !abandoned.isEmpty, !machine.isShuttingDown, !Task.isCancelled, let journal = journals[run.workflowID] else { return }
         for position in abandoned {
             guard case .activity(let scheduled, .waiting)? = journal.commands[safe: position] else { continue }
             let messageID = "\(run.workflowID)/\(scheduled.stepKey)"
