@@ -35,6 +35,10 @@ struct ConsolePages: Sendable {
         router.post("/workflows/:id/pause") { request, context in try await guarded { try await pauseWorkflow(request, Self.parameter(context), paused: true) } }
         router.post("/workflows/:id/unpause") { request, context in try await guarded { try await pauseWorkflow(request, Self.parameter(context), paused: false) } }
         router.post("/workflows/:id/replay") { request, context in try await guarded { try await replayWorkflow(request, Self.parameter(context)) } }
+        router.post("/workflows/:id/signal") { request, context in try await guarded { try await signalWorkflow(request, Self.parameter(context)) } }
+        router.post("/workflows/:id/query") { request, context in try await guarded { try await queryWorkflow(request, Self.parameter(context)) } }
+        router.post("/workflows/:id/reset") { request, context in try await guarded { try await resetWorkflow(request, Self.parameter(context)) } }
+        router.post("/workflows/bulk") { request, _ in try await guarded { try await bulk(request) } }
         router.get("/queues") { _, _ in try await guarded { try await queues() } }
         router.get("/dead-letters") { request, _ in try await guarded { try await deadLetters(request) } }
         router.get("/dead-letters/:id") { _, context in try await guarded { try await deadLetter(Self.parameter(context)) } }
@@ -70,6 +74,7 @@ struct ConsolePages: Sendable {
             "statuses": [["value": "", "label": "any", "selected": status == nil] as [String: Any]]
                 + WorkflowStatus.allCases.map { ["value": $0.rawValue, "label": $0.rawValue, "selected": $0 == status] },
             "livePath": "/workflows?" + Form.encode(query.values.merging(["fragment": "rows"]) { _, new in new }),
+            "csrf": security.csrfToken,
         ]
         if let next = answer.nextPage { values["nextPage"] = "/workflows?" + Form.encode(filters.merging(["page": next]) { _, new in new }) }
         if query["page"] != nil { values["firstPage"] = "/workflows" + (filterQuery.isEmpty ? "" : "?" + filterQuery) }

@@ -13,7 +13,7 @@ enum Templates {
         ("layout", layout), ("workflows", workflows), ("workflow-rows", workflowRows), ("workflow", workflow), ("queues", queues),
         ("dead-letters", deadLetters), ("dead-letter", deadLetter), ("replay-preview", replayPreview), ("purge-confirm", purgeConfirm),
         ("action-done", actionDone), ("schedules", schedules), ("training", training), ("training-job", trainingJob), ("costs", costs),
-        ("login", login), ("problem", problem),
+        ("login", login), ("problem", problem), ("query-answer", queryAnswer), ("bulk-preview", bulkPreview),
     ]
 
     static let layout = """
@@ -61,6 +61,16 @@ enum Templates {
         <tbody id="workflow-rows">{{> workflow-rows}}</tbody>
         </table>
         <nav class="pages" aria-label="Pages">{{#firstPage}}<a href="{{firstPage}}">First page</a>{{/firstPage}} {{#nextPage}}<a href="{{nextPage}}" rel="next">Next page</a>{{/nextPage}}</nav>
+        {{#filters.where}}<h2>Act on the matching workflows</h2>
+        <form class="operate" method="post" action="/workflows/bulk">
+        <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="where" value="{{filters.where}}">
+        <label for="bulk-action">Action</label><select id="bulk-action" name="action"><option value="cancel">Cancel</option><option value="signal">Send a signal</option><option value="reset">Reset to a command</option></select>
+        <label for="bulk-name">Signal</label><input id="bulk-name" name="name" maxlength="200">
+        <label for="bulk-input">Signal input (JSON)</label><input id="bulk-input" name="input" maxlength="500" placeholder="{}">
+        <label for="bulk-position">Command</label><input id="bulk-position" name="position" type="number" min="0">
+        <label for="bulk-limit">At most</label><input id="bulk-limit" name="limit" type="number" min="1" max="1000" value="100">
+        <button type="submit" id="bulk-preview">Preview…</button>
+        </form>{{/filters.where}}
         """
 
     static let workflowRows = """
@@ -90,6 +100,18 @@ enum Templates {
         </div>
         <h2>Input</h2><pre class="json">{{input}}</pre>
         {{#output}}<h2>Output</h2><pre class="json" id="workflow-output">{{output}}</pre>{{/output}}
+        <h2>Operate</h2>
+        {{#running}}<form class="operate" method="post" action="/workflows/{{path}}/signal"><input type="hidden" name="csrf" value="{{csrf}}">
+        <label for="signal-name">Signal</label><input id="signal-name" name="name" required maxlength="200">
+        <label for="signal-input">Input (JSON)</label><input id="signal-input" name="input" maxlength="500" placeholder="{}">
+        <button type="submit" id="send-signal">Send the signal</button></form>{{/running}}
+        <form class="operate" method="post" action="/workflows/{{path}}/query"><input type="hidden" name="csrf" value="{{csrf}}">
+        <label for="query-name">Query</label><input id="query-name" name="name" required maxlength="200">
+        <button type="submit" id="run-query">Run the query</button></form>
+        {{#resettable}}<form class="operate" method="post" action="/workflows/{{path}}/reset"><input type="hidden" name="csrf" value="{{csrf}}">
+        <label for="reset-position">Reset to</label><select id="reset-position" name="position">{{#commands}}<option value="{{position}}">{{position}}: {{kind}} {{name}} ({{status}})</option>{{/commands}}<option value="{{commandCount}}">{{commandCount}}: after the last command</option></select>
+        <label for="reset-drop-signals">Drop the signals received after it</label><input type="checkbox" id="reset-drop-signals" name="drop_signals" value="1">
+        <button type="submit" class="danger" id="reset">Reset the workflow</button></form>{{/resettable}}
         {{#hasChildren}}<h2>Child workflows</h2>
         <ul class="children" id="workflow-children">{{#children}}<li><a href="/workflows/{{path}}">{{id}}</a> {{workflow}} <span class="badge {{status}}">{{status}}</span> <span class="when">when this ends first: {{policy}}</span></li>{{/children}}</ul>{{/hasChildren}}
         <h2>Steps</h2>
@@ -227,6 +249,19 @@ enum Templates {
         <label for="token">Console token</label><input id="token" name="token" type="password" autocomplete="current-password" required>
         <button type="submit">Sign in</button>
         </form>
+        """
+
+    static let queryAnswer = """
+        <p>The query <code>{{name}}</code> of <a href="/workflows/{{path}}">{{id}}</a> answered, from the workflow's state as it stands:</p>
+        <pre class="json" id="query-answer">{{answer}}</pre>
+        <p><a href="/workflows/{{path}}">Back to the workflow</a></p>
+        """
+
+    static let bulkPreview = """
+        <p id="bulk-summary">A dry run: nothing was changed. {{count}} workflows would be acted on ({{verb}}):</p>
+        <ul id="bulk-list">{{#workflows}}<li><a href="/workflows/{{path}}">{{id}}</a> <span class="badge {{status}}">{{status}}</span></li>{{/workflows}}</ul>
+        {{#any}}<form method="post" action="/workflows/bulk"><input type="hidden" name="csrf" value="{{csrf}}">{{#fields}}<input type="hidden" name="{{name}}" value="{{value}}">{{/fields}}<input type="hidden" name="confirm" value="yes"><button type="submit" class="danger" id="bulk-confirm">{{verb}}: {{count}} workflows</button></form>{{/any}}
+        <p><a href="{{back}}">Back to the list</a></p>
         """
 
     static let problem = """

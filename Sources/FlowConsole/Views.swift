@@ -100,6 +100,12 @@ enum Views {
         if let memo = description.memo { values["memo"] = pretty(memo) }
         if let reason = description.pausedBecause { values["pausedBecause"] = reason }
         values["pausable"] = !workflow.status.isFinished && description.pausedBecause == nil
+        // A run a later run replaced is history: its workflow's current run is what resets.
+        if workflow.runOf == nil, let commands = description.commands {
+            values["resettable"] = true
+            values["commands"] = commands.map { ["position": $0.position, "kind": $0.kind, "name": $0.name, "status": $0.status] as [String: Any] }
+            values["commandCount"] = commands.count
+        }
         if let children = description.children {
             values["hasChildren"] = true
             values["children"] = children.map { child in

@@ -211,6 +211,13 @@ struct WorkflowCommandLine: AsyncParsableCommand {
                     print(line)
                 }
             }
+            if let commands = described.commands, !commands.isEmpty {
+                // The positions `flow workflow reset --to` names.
+                print("\ncommands")
+                for command in commands {
+                    print("  \(String(command.position).padding(toLength: 4, withPad: " ", startingAt: 0)) \(command.kind.padding(toLength: 9, withPad: " ", startingAt: 0)) \(command.name)  \(command.status)")
+                }
+            }
             if let children = described.children {
                 print("\nchildren")
                 for child in children {

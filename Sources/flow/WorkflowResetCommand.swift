@@ -7,7 +7,7 @@ extension WorkflowCommandLine {
         static let configuration = CommandConfiguration(
             abstract: "Reset a workflow, or every workflow --where selects, to a command: its journal is cut back to before command N into a new run, which runs N and what follows again.",
             discussion: """
-                A command's position is the number after @ in its step key or timer key (flow workflow show ID). The run that is cut off is kept as ID@run-<n>; the steps it had open from N on \
+                flow workflow show ID lists the commands by position. The run that is cut off is kept as ID@run-<n>; the steps it had open from N on \
                 are asked to stop. Signals received after the cut are kept (after the rest) unless --drop-signals. A workflow that ended may be reset \
                 too: that is how a workflow that failed for a cause now fixed runs again from the step that failed. docs/workflows.md, "Reset".
                 """

@@ -31,7 +31,7 @@ struct ConsoleBrowserTests {
         return nil
     }
 
-    @Test("an operator sees the parked workflow, replays it and sees it complete; filters, dry-runs and purges dead letters; reads the loss curve")
+    @Test("an operator sees the parked workflow, replays it and sees it complete; signals, queries and resets workflows, one and in bulk after a preview; filters, dry-runs and purges dead letters; reads the loss curve")
     func operatorScenario() async throws {
         let names = TopologyNames(prefix: TestBroker.uniqueName("console"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-console-\(UUID().uuidString.prefix(8))")
@@ -70,6 +70,15 @@ struct ConsoleBrowserTests {
             return try #require(training.value["job_id"]?.stringValue)
         }
 
+        // For the Signal, Query, Reset and bulk forms: an echo_signals workflow waiting for
+        // signals, and an echo_chain that completed.
+        let signalsID = "signals-\(UUID().uuidString.prefix(6).lowercased())"
+        let signalled = try await flow(["workflow", "signal", signalsID, "add", "--input", #""first""#, "--start", "echo_signals"] + broker)
+        #expect(signalled.status == 0, "\(signalled.standardOutput)\(signalled.standardError)")
+        let chainID = "chain-\(UUID().uuidString.prefix(6).lowercased())"
+        let chained = try await flow(["workflow", "start", "echo_chain", "--input", #"{"text": "browser", "steps": 2}"#, "--id", chainID, "--wait", "--timeout", "60"] + broker)
+        #expect(chained.status == 0, "\(chained.standardOutput)\(chained.standardError)")
+
         // Three dead letters besides the parked step: two of one activity, one of another.
         for _ in 0..<2 {
             _ = try await flow(["activity", "run", "evaluate_model", "--input", #"{"job_id": "x", "base_model": "models/missing", "adapter_path": "training/none", "dataset": "datasets/none.jsonl"}"#] + broker)
@@ -101,16 +110,21 @@ struct ConsoleBrowserTests {
                 continuation.resume(with: Result {
                     try ProcessRunner.run("/usr/bin/env", ["python3", Repository.file("Tests/FlowConsoleTests/Browser/console_scenario.py").path], environment: [
                         "CONSOLE_URL": "http://127.0.0.1:\(port)", "WORKFLOW_ID": workflowID, "JOB_ID": jobID, "SCREENSHOTS": screenshots,
+                        "SIGNALS_ID": signalsID, "CHAIN_ID": chainID,
                     ])
                 })
             }
         }
         #expect(browser.status == 0, "\(browser.standardOutput)\n\(browser.standardError)\nconsole:\n\(console.log.suffix(3000))")
+        #expect(browser.standardOutput.contains("browser: bulk actions") && browser.standardOutput.contains("browser: all checks passed"), "\(browser.standardOutput)")
         let taken = (try? FileManager.default.contentsOfDirectory(atPath: screenshots)) ?? []
         #expect(Set(taken).isSuperset(of: ["workflow-parked.png", "workflow-completed.png", "workflows.png", "dead-letters.png", "training-job.png", "queues.png"]))
         let audit = (try? String(contentsOf: folder.appendingPathComponent("audit.jsonl"), encoding: .utf8)) ?? ""
         #expect(audit.components(separatedBy: #""action":"purge""#).count - 1 == 2, "the audit log records the two purged messages:\n\(audit)")
         #expect(audit.contains(#""operator":"browser-test""#))
+        for action in ["workflow signal", "workflow reset", "workflow cancel"] {
+            #expect(audit.contains(#""action":"\#(action)""#), "the audit log records the console's \(action):\n\(audit)")
+        }
 
         console.signal(SIGTERM)
         #expect(try await console.waitForExit(timeout: .seconds(20)) == 0, "the console did not stop gracefully on SIGTERM:\n\(console.log)")

@@ -113,4 +113,24 @@ struct ConsolePiecesTests {
         description.runs = nil
         #expect(!(library.render(Views.workflow(description, history: [], csrf: "c"), withTemplate: "workflow") ?? "").contains("workflow-runs"))
     }
+
+    @Test("a workflow's page offers its commands to reset to, a signal only while it runs, and a query always; a run kept as history offers no reset")
+    func operateForms() throws {
+        let library = try Templates.library()
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        var summary = WorkflowSummary(id: "w", name: "echo_chain", status: .completed, cancelRequested: false, startedAt: at, updatedAt: at)
+        var description = WorkflowDescription(workflow: summary, input: .emptyObject, output: nil, error: nil, steps: [])
+        description.commands = [CommandSummary(position: 0, kind: "activity", name: "echo", status: "completed"), CommandSummary(position: 1, kind: "timer", name: "sleep@1", status: "fired")]
+        func page() -> String { library.render(Views.workflow(description, history: [], csrf: "c"), withTemplate: "workflow") ?? "" }
+        let ended = page()
+        #expect(ended.contains(#"<option value="1">1: timer sleep@1 (fired)</option><option value="2">2: after the last command</option>"#), "\(ended)")
+        #expect(ended.contains(#"id="run-query""#) && !ended.contains(#"id="send-signal""#), "an ended workflow takes queries, not signals")
+        summary.status = .running
+        description.workflow = summary
+        #expect(page().contains(#"id="send-signal""#))
+        summary.runOf = "w0"
+        description.workflow = summary
+        #expect(!page().contains(#"id="reset""#), "a run kept as history is not reset")
+    }
 }
+

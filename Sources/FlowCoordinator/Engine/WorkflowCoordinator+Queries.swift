@@ -124,10 +124,35 @@ public struct WorkflowQueryAnswers: Sendable {
             searchAttributes: attributes.search.isEmpty ? nil : attributes.search, memo: attributes.memo
         )
         description.pausedBecause = journal.pausedBecause
+        description.commands = journal.commands.enumerated().map { Self.commandSummary($0.element, at: $0.offset) }
         description.run = record.run
         let runs = record.run > 1 || record.chainID != record.id ? try await store.runs(of: record.id) : []
         description.runs = runs.count > 1 ? runs : nil
         return description
+    }
+
+    static func commandSummary(_ command: WorkflowJournal.Command, at position: Int) -> CommandSummary {
+        switch command {
+        case .activity(let scheduled, let state):
+            let status = switch state {
+            case .waiting: "waiting"
+            case .completed: "completed"
+            case .failed: "failed"
+            case .parked: "parked"
+            }
+            return CommandSummary(position: position, kind: "activity", name: scheduled.activity, status: status)
+        case .timer(let key, _, let fired):
+            return CommandSummary(position: position, kind: "timer", name: key, status: fired ? "fired" : "waiting")
+        case .marker(let name, _):
+            return CommandSummary(position: position, kind: "marker", name: name, status: "recorded")
+        case .child(let child, let state):
+            let status = switch state {
+            case .waiting: "waiting"
+            case .completed: "completed"
+            case .failed: "failed"
+            }
+            return CommandSummary(position: position, kind: "child", name: "\(child.workflow) \(child.workflowID)", status: status)
+        }
     }
 
     public func journal(_ query: WorkflowQuery.Journal) async throws -> WorkflowJournalPage {

@@ -210,6 +210,9 @@ public struct WorkflowDescription: Codable, Sendable, Equatable {
     /// Every run of its workflow id, first to current, the runs before kept as
     /// `<id>@run-<n>`; absent when it has had one run.
     public var runs: [WorkflowSummary]?
+    /// The commands its code issued, by position: what a reset names (`flow workflow reset
+    /// ID --to POSITION`).
+    public var commands: [CommandSummary]?
 
     public init(
         workflow: WorkflowSummary, input: JSONText, output: JSONText?, error: ActivityFailure?, steps: [StepSummary], parent: ParentSummary? = nil,
@@ -225,6 +228,24 @@ public struct WorkflowDescription: Codable, Sendable, Equatable {
         self.steps = steps
         self.parent = parent
         self.children = children
+    }
+}
+
+/// One command of a workflow's code, in a ``WorkflowDescription``.
+public struct CommandSummary: Codable, Sendable, Equatable {
+    public var position: Int
+    /// `activity`, `timer`, `marker` or `child`.
+    public var kind: String
+    /// The activity's, marker's or child workflow's name, or the timer's key.
+    public var name: String
+    /// `waiting`, `completed`, `failed`, `parked`, `fired` or `recorded`.
+    public var status: String
+
+    public init(position: Int, kind: String, name: String, status: String) {
+        self.position = position
+        self.kind = kind
+        self.name = name
+        self.status = status
     }
 }
 

@@ -5,6 +5,8 @@ environment:
   CONSOLE_URL      the console, e.g. http://127.0.0.1:9470
   WORKFLOW_ID      a document_onboarding workflow parked on its analysis step
   JOB_ID           a completed training job
+  SIGNALS_ID       an echo_signals workflow waiting for signals
+  CHAIN_ID         an echo_chain workflow that completed (two steps)
   SCREENSHOTS      the folder the pages' screenshots go to
 Every check that fails raises, with what the page showed; the exit status says it all.
 """
@@ -25,6 +27,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 console = os.environ["CONSOLE_URL"].rstrip("/")
 workflow_id = os.environ["WORKFLOW_ID"]
 job_id = os.environ["JOB_ID"]
+signals_id = os.environ["SIGNALS_ID"]
+chain_id = os.environ["CHAIN_ID"]
 screenshots = os.environ["SCREENSHOTS"]
 os.makedirs(screenshots, exist_ok=True)
 
@@ -59,6 +63,20 @@ def submit(button_id, then_id):
     browser.find_element(By.ID, button_id).click()
     navigation.until(lambda driver: driver.execute_script("return window.flowPageBeforeSubmit === undefined && document.readyState !== 'loading'"))
     navigation.until(conditions.presence_of_element_located((By.ID, then_id)))
+
+
+def until(seconds, what, ready):
+    """Calls `ready` once a second until it answers true, or fails with `what` after `seconds`."""
+    deadline = time.time() + seconds
+    while not ready():
+        check(time.time() < deadline, what)
+        time.sleep(1)
+
+
+def workflow_status(workflow):
+    """Opens a workflow's page and returns the status it shows."""
+    browser.get("%s/workflows/%s" % (console, workflow))
+    return wait.until(conditions.presence_of_element_located((By.ID, "workflow-status"))).text
 
 
 def shot(name):
@@ -116,15 +134,12 @@ try:
     submit("replay", "action-result")
     result = browser.find_element(By.ID, "action-result").text
     check("Replayed 1 message" in result, "the replay did not replay one message: " + result)
-    deadline = time.time() + 180
-    while True:
-        browser.get("%s/workflows/%s" % (console, workflow_id))
-        status = browser.find_element(By.ID, "workflow-status").text
-        if status == "completed":
-            break
-        check(status in ("parked", "running"), "the workflow ended " + status)
-        check(time.time() < deadline, "the workflow did not complete within three minutes of the replay")
-        time.sleep(1)
+    def replayed():
+        status = workflow_status(workflow_id)
+        check(status in ("parked", "running", "completed"), "the workflow ended " + status)
+        return status == "completed"
+
+    until(180, "the workflow did not complete within three minutes of the replay", replayed)
     check(browser.find_elements(By.ID, "workflow-output"), "the completed workflow shows no output")
     shot("workflow-completed")
 
@@ -145,6 +160,66 @@ try:
     check(any(workflow_id in row.text for row in rows), "the Where filter does not find the workflow by its search attributes")
     browser.get(console + "/workflows?where=" + quote("pages >>= 3"))
     check("character" in browser.page_source, "an unreadable filter is not refused with where it stopped")
+
+    # Signal and query: a signal sent from the page reaches the workflow's code, and the
+    # query answers from its state.
+    step("signal and query")
+    browser.get("%s/workflows/%s" % (console, signals_id))
+    wait.until(conditions.presence_of_element_located((By.ID, "send-signal")))
+    accessible("workflow with its forms")
+    browser.find_element(By.ID, "signal-name").send_keys("add")
+    browser.find_element(By.ID, "signal-input").send_keys('"from the browser"')
+    submit("send-signal", "action-result")
+    result = browser.find_element(By.ID, "action-result").text
+    check("recorded" in result, "the signal was not recorded: " + result)
+    def answered():
+        workflow_status(signals_id)
+        browser.find_element(By.ID, "query-name").send_keys("texts")
+        submit("run-query", "query-answer")
+        return "from the browser" in browser.find_element(By.ID, "query-answer").text
+
+    until(60, "the query never showed the signalled text", answered)
+    answer = browser.find_element(By.ID, "query-answer").text
+    check("first" in answer, "the query's answer lacks the first text: " + answer)
+    shot("workflow-query")
+    browser.get("%s/workflows/%s" % (console, signals_id))
+    browser.find_element(By.ID, "query-name").send_keys("nothing")
+    submit("run-query", "problem")
+    check("answers no query named nothing" in browser.find_element(By.ID, "problem").text, "an unknown query is not refused with the names there are")
+
+    # Reset: the completed echo_chain runs again from its second step, in a second run.
+    step("reset")
+    browser.get("%s/workflows/%s" % (console, chain_id))
+    wait.until(conditions.presence_of_element_located((By.ID, "reset-position")))
+    options = [option.text for option in browser.find_elements(By.CSS_SELECTOR, "#reset-position option")]
+    check(len(options) == 3 and "echo" in options[1], "the Reset form does not offer the two steps and the end: %s" % options)
+    browser.find_element(By.CSS_SELECTOR, "#reset-position option[value='1']").click()
+    submit("reset", "action-result")
+    result = browser.find_element(By.ID, "action-result").text
+    check("run 2 goes on from there" in result, "the reset was not confirmed: " + result)
+    until(60, "the reset workflow did not complete its second run",
+          lambda: workflow_status(chain_id) == "completed" and browser.find_elements(By.ID, "workflow-runs"))
+    runs = browser.find_element(By.ID, "workflow-runs").text
+    check(chain_id + "@run-1" in runs, "the page does not list the run before: " + runs)
+    shot("workflow-reset")
+
+    # Bulk: a preview that changes nothing, then the action on each workflow it listed.
+    step("bulk actions")
+    browser.get(console + "/workflows?where=" + quote("name = echo_signals AND status = running"))
+    wait.until(conditions.presence_of_element_located((By.ID, "bulk-preview")))
+    accessible("workflows with the bulk form")
+    submit("bulk-preview", "bulk-list")
+    check("nothing was changed" in browser.find_element(By.ID, "bulk-summary").text, "the preview does not say it changed nothing")
+    listed = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#bulk-list li")]
+    check(len(listed) == 1 and signals_id in listed[0], "the preview does not list exactly the running echo_signals workflow: %s" % listed)
+    shot("workflows-bulk-preview")
+    check(workflow_status(signals_id) == "running", "the preview changed the workflow")
+    browser.get(console + "/workflows?where=" + quote("name = echo_signals AND status = running"))
+    submit("bulk-preview", "bulk-confirm")
+    submit("bulk-confirm", "action-result")
+    result = browser.find_element(By.ID, "action-result").text
+    check("1 of 1 done" in result, "the bulk cancel was not done: " + result)
+    until(60, "the bulk-cancelled workflow did not end cancelled", lambda: workflow_status(signals_id) == "cancelled")
 
     # Dead letters: the filter, the dry run, and the purge that asks first.
     step("dead letters")
