@@ -11,7 +11,7 @@ struct WorkflowCommandLine: AsyncParsableCommand {
         commandName: "workflow",
         abstract: "Start, list, inspect and cancel workflows.",
         discussion: "Every subcommand talks to the coordinator over the broker; list and show read its store directly instead when given --data-dir (for when no coordinator runs).",
-        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Update.self, Pause.self, Unpause.self, Cancel.self, Reset.self, Replay.self, ReplayCheck.self]
+        subcommands: [Start.self, List.self, Show.self, Query.self, Signal.self, Update.self, Pause.self, Unpause.self, Cancel.self, Reset.self, Activity.self, Replay.self, ReplayCheck.self]
     )
 
     struct Start: AsyncParsableCommand {

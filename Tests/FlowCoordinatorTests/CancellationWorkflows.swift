@@ -55,3 +55,31 @@ struct RacingWorkflow: Workflow {
         }
     }
 }
+
+/// `gate`: reports its attempt as progress, then waits until the test opens its switch (or
+/// its attempt is cancelled). It counts `gate <message id> attempt <n> from <details>`,
+/// the details being those its attempt started from.
+struct Gate: Activity {
+    static let name = "gate"
+    static let queue = WorkQueue.default
+    typealias Input = Empty
+    typealias Output = Int
+    let counter: RunCounter
+    let open: Switch
+
+    func run(_ input: Empty, context: ActivityContext) async throws -> Int {
+        counter.record("gate \(context.messageID) attempt \(context.attempt) from \(context.lastHeartbeatDetails?.text ?? "-")")
+        await context.heartbeat(["attempt": context.attempt])
+        while !open.isOn { try await Task.sleep(for: .milliseconds(20)) }
+        return context.attempt
+    }
+}
+
+/// Waits on `gate`, and returns the attempt that passed it.
+struct GatedWorkflow: Workflow {
+    static let name = "gated"
+
+    func run(context: WorkflowContext, input: Empty) async throws -> Int {
+        try await context.execute(Gate.self, Empty())
+    }
+}

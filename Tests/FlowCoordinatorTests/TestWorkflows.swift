@@ -240,6 +240,7 @@ enum TestWorkflows {
         registry.register(FilingWorkflow())
         registry.register(LoopingWorkflow())
         registry.register(ResettableWorkflow())
+        registry.register(GatedWorkflow())
         return registry
     }
 
@@ -249,6 +250,7 @@ enum TestWorkflows {
         registry.register(HangsOnFirstAttempt())
         registry.register(NeedsAFix(fixed: fixed))
         registry.register(WaitsForCancel(counter: counter))
+        registry.register(Gate(counter: counter, open: fixed))
         return registry
     }
 }

@@ -51,6 +51,15 @@ extension WorkflowCoordinator {
                 let message = record.map { "workflow \($0.id) reset to before command \(command.position): run \($0.run) goes on from there (the run before is \(WorkflowRecord.runID(of: $0.id, run: $0.run - 1)))" }
                     ?? "no workflow has id \(command.workflowID)"
                 try await answer(delivery, CommandAnswer(accepted: record != nil, command: type, message: message))
+            case .pauseActivity, .unpauseActivity, .resetActivity:
+                let command = try decode(WorkflowCommand.ActivityCommand.self, delivery)
+                let control: ActivityControl = switch kind {
+                case .pauseActivity: .pause(reason: command.reason ?? "paused by command")
+                case .unpauseActivity: .unpause
+                default: .reset
+                }
+                let outcome = try await controlActivity(workflowID: command.workflowID, position: command.position, control)
+                try await answer(delivery, CommandAnswer(accepted: outcome.changed, command: type, message: outcome.message))
             case .signal:
                 let command = try decode(WorkflowCommand.Signal.self, delivery)
                 try await prepare(command.workflowID, name: command.name, what: "a signal", startWorkflow: command.startWorkflow, startInput: command.startInput, delivery)

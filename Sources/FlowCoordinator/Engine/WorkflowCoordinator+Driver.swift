@@ -40,6 +40,8 @@ extension WorkflowCoordinator {
         case pause(reason: String?, done: CheckedContinuation<Bool?, any Error>)
         /// A child this workflow started ended (or could not start).
         case childEnded(position: Int, ChildOutcome)
+        /// An operator's pause, unpause or reset of the activity at `position`.
+        case activity(position: Int, ActivityControl, done: CheckedContinuation<ActivityControlOutcome?, any Error>)
         /// Work arrived on the run's executor outside a drain.
         case wake
     }
@@ -57,6 +59,8 @@ extension WorkflowCoordinator {
         var position: Int
         var call: ActivityCall
         var scheduledAt: Date
+        /// What a step sent again after an unpause goes on from.
+        var carried: CarriedAttempt?
     }
 
     /// Runs a workflow's code to its end or until it stops here, and says how it ended.
@@ -131,6 +135,8 @@ extension WorkflowCoordinator {
             case .update(_, _, _, let done):
                 done.resume(returning: nil)
             case .pause(_, let done):
+                done.resume(returning: nil)
+            case .activity(_, _, let done):
                 done.resume(returning: nil)
             case .childEnded(let position, let outcome):
                 // Recorded without the run; if that fails, the parent's relaunch asks the child again.
@@ -253,6 +259,12 @@ extension WorkflowCoordinator {
                         try stage([event], to: run.workflowID)
                         run.resolve(position, outcome.result(for: child))
                     }
+                case .activity(let position, let control, let done):
+                    do {
+                        done.resume(returning: try await controlActivity(position, control, of: run, trace: trace))
+                    } catch {
+                        done.resume(throwing: error)
+                    }
                 case .query(let name, let done):
                     // Between two facts: the code is suspended, its state whole.
                     done.resume(with: Result { try run.answerQuery(name) })
@@ -276,6 +288,12 @@ extension WorkflowCoordinator {
                 let messageID = "\(run.workflowID)/\(scheduled.stepKey)"
                 guard let step = try await store.step(messageID: messageID) else {
                     throw CoordinatorUnavailable(message: "the journal of \(run.workflowID) has step \(messageID), which the store lacks")
+                }
+                if journal.pausedActivities[position] != nil {
+                    // Paused: not sent until unpaused; an attempt that completed before the
+                    // pause reached it still answers the code.
+                    stepOwners[messageID] = StepOwner(workflowID: run.workflowID, position: position, call: call, scheduledAt: step.scheduledAt)
+                    continue
                 }
                 try await begin(step, position: position, call: call, trace: trace)
             case .timer(let key, let fireAt, fired: false):
@@ -353,9 +371,12 @@ extension WorkflowCoordinator {
 
     /// Watches a step its workflow now waits on, and sends it unless it was sent before or
     /// is parked (then an operator's replay of its dead letter answers it).
-    private func begin(_ step: StepRecord, position: Int, call: ActivityCall, trace: ServiceContext) async throws {
+    func begin(_ step: StepRecord, position: Int, call: ActivityCall, trace: ServiceContext) async throws {
         let messageID = step.messageID
-        stepOwners[messageID] = StepOwner(workflowID: step.workflowID, position: position, call: call, scheduledAt: step.scheduledAt)
+        // A step resumed after a pause has attempts behind it (under an old message id),
+        // which its new message carries on from.
+        let carried = step.sends == 0 && step.attempt > 0 ? CarriedAttempt(attempt: step.attempt + 1, heartbeat: step.heartbeat) : nil
+        stepOwners[messageID] = StepOwner(workflowID: step.workflowID, position: position, call: call, scheduledAt: step.scheduledAt, carried: carried)
         // The step's span is the parent of every worker attempt: the retries through the
         // delay tiers, re-sends, and a replay from the dead-letter queue.
         let span = startSpan("send \(call.activity)", context: trace, ofKind: .producer)

@@ -56,12 +56,20 @@ enum CoordinatorMessages {
 
     /// The request of one step, under its message id (the idempotency key of every send).
     /// `trace` is the step's span, for the worker's span to continue.
-    static func request(messageID: String, workflowID: String, call: ActivityCall, names: TopologyNames, trace: ServiceContext, at now: Date) throws -> AMQPMessage {
+    /// `carried`: for a step sent again under a new message id after an unpause, the
+    /// attempt it goes on from and the details its last attempt reported.
+    static func request(
+        messageID: String, workflowID: String, call: ActivityCall, names: TopologyNames, trace: ServiceContext, at now: Date, carried: CarriedAttempt? = nil
+    ) throws -> AMQPMessage {
         var headers: FieldTable = [
             FlowProtocol.Header.protocolVersion: .int(FlowProtocol.version),
             FlowProtocol.Header.workflowID: .string(workflowID),
             FlowProtocol.Header.sentAt: .int(Int64(now.timeIntervalSince1970 * 1000)),
         ]
+        if let carried {
+            headers[FlowProtocol.Header.attempt] = .int(Int64(carried.attempt))
+            if let details = carried.heartbeat { headers[FlowProtocol.Header.lastHeartbeat] = .string(details.text) }
+        }
         MessageTracing.inject(trace, into: &headers)
         if let timeout = call.options.startToCloseTimeout {
             headers[FlowProtocol.Header.startToCloseTimeout] = .int(timeout.wholeMilliseconds)

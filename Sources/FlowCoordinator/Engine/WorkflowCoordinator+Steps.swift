@@ -15,7 +15,7 @@ extension WorkflowCoordinator {
             if let reason { span?.addEvent(SpanEvent(name: "re-sent", attributes: ["flow.resend.reason": .string(reason)])) }
             let message = try CoordinatorMessages.request(
                 messageID: messageID, workflowID: workflowID, call: call, names: configuration.names,
-                trace: span?.context ?? ServiceContext.current ?? .topLevel, at: sentAt
+                trace: span?.context ?? ServiceContext.current ?? .topLevel, at: sentAt, carried: stepOwners[messageID]?.carried
             )
             try await transport.publish(message)
             try await store.note(.sent(messageID: messageID, resentBecause: reason), at: sentAt)

@@ -26,6 +26,13 @@ public enum WorkflowEvent: Sendable, Equatable {
     /// A durable sleep began; it fires at `fireAt` on the coordinator's clock.
     case timerStarted(position: Int, key: String, fireAt: Date)
     case timerFired(position: Int)
+    /// An operator paused the activity at `position`: its running attempt was asked to stop,
+    /// and no attempt is made until ``activityResumed(position:stepKey:resetAttempts:)``.
+    case activityPaused(position: Int, reason: String)
+    /// The activity at `position` is sent again under a new step key (so under a new message
+    /// id, which no worker has seen): after an unpause, its attempts counting on; after an
+    /// operator's reset (`resetAttempts`), from attempt 1 with no heartbeat details.
+    case activityResumed(position: Int, stepKey: String, resetAttempts: Bool)
     /// A value the workflow computed once (`now`, `random`, `uuid()`, `sideEffect`), read
     /// back on every replay instead of being computed again.
     case markerRecorded(position: Int, name: String, value: JSONText)
@@ -119,6 +126,8 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .activityFailed: "activity_failed"
         case .activityTimedOut: "activity_timed_out"
         case .activityParked: "activity_parked"
+        case .activityPaused: "activity_paused"
+        case .activityResumed: "activity_resumed"
         case .timerStarted: "timer_started"
         case .timerFired: "timer_fired"
         case .markerRecorded: "marker_recorded"
@@ -148,7 +157,7 @@ public enum WorkflowEvent: Sendable, Equatable {
         case .activityScheduled(let scheduled): scheduled.position
         case .activityCompleted(let position, _, _), .activityFailed(let position, _, _), .activityTimedOut(let position, _),
             .activityParked(let position, _, _), .timerStarted(let position, _, _), .timerFired(let position), .markerRecorded(let position, _, _),
-            .childCompleted(let position, _), .childFailed(let position, _):
+            .childCompleted(let position, _), .childFailed(let position, _), .activityPaused(let position, _), .activityResumed(let position, _, _):
             position
         case .childScheduled(let child): child.position
         case .workflowStarted, .cancelRequested, .workflowPaused, .workflowUnpaused, .signalReceived, .updateAccepted, .updateCompleted, .replayDiverged, .replayRecovered, .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowContinuedAsNew, .workflowReset, .unrecognized:
@@ -167,7 +176,7 @@ public enum WorkflowEvent: Sendable, Equatable {
 
 extension WorkflowEvent: Codable {
     private enum Key: String, CodingKey {
-        case kind, name, input, scheduled, position, attempt, output, failure, key, fireAt, reason, value, id, child
+        case kind, name, input, scheduled, position, attempt, output, failure, key, fireAt, reason, value, id, child, stepKey, resetAttempts
     }
 
     public init(from decoder: any Decoder) throws {
@@ -194,6 +203,13 @@ extension WorkflowEvent: Codable {
             self = .activityParked(
                 position: try container.decode(Int.self, forKey: .position), attempt: try container.decode(Int.self, forKey: .attempt),
                 failure: try container.decode(ActivityFailure.self, forKey: .failure)
+            )
+        case "activity_paused":
+            self = .activityPaused(position: try container.decode(Int.self, forKey: .position), reason: try container.decode(String.self, forKey: .reason))
+        case "activity_resumed":
+            self = .activityResumed(
+                position: try container.decode(Int.self, forKey: .position), stepKey: try container.decode(String.self, forKey: .stepKey),
+                resetAttempts: try container.decode(Bool.self, forKey: .resetAttempts)
             )
         case "timer_started":
             self = .timerStarted(
@@ -285,6 +301,13 @@ extension WorkflowEvent: Codable {
             try container.encode(fireAt, forKey: .fireAt)
         case .timerFired(let position):
             try container.encode(position, forKey: .position)
+        case .activityPaused(let position, let reason):
+            try container.encode(position, forKey: .position)
+            try container.encode(reason, forKey: .reason)
+        case .activityResumed(let position, let stepKey, let resetAttempts):
+            try container.encode(position, forKey: .position)
+            try container.encode(stepKey, forKey: .stepKey)
+            try container.encode(resetAttempts, forKey: .resetAttempts)
         case .markerRecorded(let position, let name, let value):
             try container.encode(position, forKey: .position)
             try container.encode(name, forKey: .name)

@@ -49,6 +49,8 @@ public struct WorkflowJournal: Sendable, Equatable {
     public private(set) var cancelRequested = false
     /// Paused by an operator: why, until unpaused.
     public private(set) var pausedBecause: String?
+    /// The activities an operator paused, by position, with why.
+    public private(set) var pausedActivities: [Int: String] = [:]
     /// Why the workflow's code last failed to replay this journal, until code that
     /// replays it took the workflow up again.
     public private(set) var divergence: String?
@@ -95,8 +97,9 @@ public struct WorkflowJournal: Sendable, Equatable {
         return WorkflowProjection.parkedReason(workflowID: workflowID, activity: scheduled.activity, stepKey: scheduled.stepKey, failure: failure)
     }
 
+    /// A paused step is the operator's, not the dead-letter queue's: it parks nothing.
     private var firstParked: (WorkflowEvent.ScheduledActivity, ActivityFailure)? {
-        for command in commands {
+        for (position, command) in commands.enumerated() where pausedActivities[position] == nil {
             if case .activity(let scheduled, .parked(let failure)) = command { return (scheduled, failure) }
         }
         return nil
@@ -179,6 +182,22 @@ public struct WorkflowJournal: Sendable, Equatable {
             try answer(position, entry, with: .failed(failure, timedOut: true))
         case .activityParked(let position, _, let failure):
             try answer(position, entry, with: .parked(failure))
+        case .activityPaused(let position, let reason):
+            guard case .activity(let scheduled, let state)? = commands[safe: position] else {
+                throw JournalError(.unknownCommand, at: entry, "pauses position \(position), which is no activity")
+            }
+            guard !state.isFinal else { throw JournalError(.alreadyAnswered, at: entry, "pauses \(scheduled.activity) at position \(position), which has its outcome") }
+            guard pausedActivities[position] == nil else { throw JournalError(.alreadyAnswered, at: entry, "pauses \(scheduled.activity) at position \(position), which is paused") }
+            pausedActivities[position] = reason
+        case .activityResumed(let position, let stepKey, _):
+            guard case .activity(var scheduled, let state)? = commands[safe: position] else {
+                throw JournalError(.unknownCommand, at: entry, "sends position \(position) again, which is no activity")
+            }
+            guard !state.isFinal else { throw JournalError(.alreadyAnswered, at: entry, "sends \(scheduled.activity) at position \(position) again, which has its outcome") }
+            guard stepKey != scheduled.stepKey else { throw JournalError(.alreadyAnswered, at: entry, "sends \(scheduled.activity) at position \(position) again under the key it has") }
+            scheduled.stepKey = stepKey
+            commands[position] = .activity(scheduled, .waiting)
+            pausedActivities[position] = nil
         case .timerFired(let position):
             guard commands.indices.contains(position), case .timer(let key, let fireAt, let fired) = commands[position] else {
                 throw JournalError(.unknownCommand, at: entry, "fires position \(position), which is no timer")
@@ -248,9 +267,16 @@ public struct WorkflowJournal: Sendable, Equatable {
         guard commands.indices.contains(position), case .activity(let scheduled, let current) = commands[position] else {
             throw JournalError(.unknownCommand, at: entry, "answers position \(position), which is no activity")
         }
+        // A paused step takes only a completion (its attempt finished before it stopped);
+        // a failure, or a park, is the stop the pause asked for, and waits for the resume.
+        let completes = if case .completed = state { true } else { false }
+        if pausedActivities[position] != nil, !completes {
+            throw JournalError(.activityPaused, at: entry, "answers \(scheduled.activity) at position \(position), which is paused: only a completion is taken")
+        }
         switch (current, state) {
         case (.waiting, _), (.parked, .completed), (.parked, .failed):
             commands[position] = .activity(scheduled, state)
+            if completes { pausedActivities[position] = nil }
         default:
             throw JournalError(.alreadyAnswered, at: entry, "answers \(scheduled.activity) at position \(position), which already has its outcome")
         }
@@ -283,7 +309,7 @@ extension WorkflowJournal {
 public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What kind of violation, for programs.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Value: String { case sequenceGap, beforeStart, duplicateStart, afterEnd, positionOutOfOrder, unknownCommand, alreadyAnswered, duplicateSignal, unrecognizedEvent }
+        private enum Value: String { case sequenceGap, beforeStart, duplicateStart, afterEnd, positionOutOfOrder, unknownCommand, alreadyAnswered, duplicateSignal, unrecognizedEvent, activityPaused }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -304,6 +330,8 @@ public struct JournalError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let duplicateSignal = Code(.duplicateSignal)
         /// An event of a kind this build does not know.
         public static let unrecognizedEvent = Code(.unrecognizedEvent)
+        /// A failure of an activity an operator paused: the stop the pause asked for.
+        public static let activityPaused = Code(.activityPaused)
 
         public var description: String { value.rawValue }
     }

@@ -40,6 +40,7 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         var attempt = 0
         var error: ActivityFailure?
         var scheduledAt: Date
+        var heartbeat: JSONText?
     }
 
     private struct State {
@@ -118,6 +119,11 @@ public final class InMemoryWorkflowStore: WorkflowStore {
         case .activityTimedOut(let position, let failure):
             workflow.delivery[position]?.error = failure
             workflow.delivery[position]?.lastHeardAt = now
+        case .activityResumed(let position, _, let resetAttempts):
+            // Under its new key: a new message id, sent from scratch.
+            let attempt = resetAttempts ? 0 : workflow.delivery[position]?.attempt ?? 0
+            let heartbeat = resetAttempts ? nil : workflow.delivery[position]?.heartbeat
+            workflow.delivery[position] = Delivery(attempt: attempt, scheduledAt: workflow.delivery[position]?.scheduledAt ?? now, heartbeat: heartbeat)
         case .cancelRequested:
             workflow.updatedAt = now
         case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowContinuedAsNew, .workflowReset:
@@ -285,8 +291,10 @@ public final class InMemoryWorkflowStore: WorkflowStore {
             guard case .activity(let scheduled, let state) = command else { return nil }
             let delivery = workflow.delivery[position] ?? Delivery(scheduledAt: workflow.startedAt)
             let ended = workflow.journal.ending != nil
+            let paused = workflow.journal.pausedActivities[position] != nil
             let (status, result): (StepStatus, JSONText?) = switch state {
             case .waiting where ended, .parked where ended: (.cancelled, nil)
+            case .waiting where paused, .parked where paused: (.paused, nil)
             case .waiting: (.scheduled, nil)
             case .completed(let output): (.completed, output)
             case .failed: (.failed, nil)
@@ -296,7 +304,7 @@ public final class InMemoryWorkflowStore: WorkflowStore {
             return StepRecord(
                 messageID: "\(id)/\(scheduled.stepKey)", workflowID: id, stepKey: scheduled.stepKey, activity: scheduled.activity, queue: scheduled.queue,
                 input: scheduled.input, options: scheduled.options, status: status, sends: delivery.sends, scheduledAt: delivery.scheduledAt,
-                sentAt: delivery.sentAt, lastHeardAt: delivery.lastHeardAt, attempt: delivery.attempt, result: result, error: error
+                sentAt: delivery.sentAt, lastHeardAt: delivery.lastHeardAt, attempt: delivery.attempt, result: result, error: error, heartbeat: delivery.heartbeat
             )
         }
     }
@@ -363,10 +371,11 @@ public final class InMemoryWorkflowStore: WorkflowStore {
                     workflow.delivery[position]?.sends += 1
                     workflow.delivery[position]?.sentAt = now
                     workflow.delivery[position]?.lastHeardAt = nil
-                } else if case .heard(_, let attempt, _) = note {
-                    guard !stepState.isFinal else { return }
+                } else if case .heard(_, let attempt, let details) = note {
+                    guard !stepState.isFinal, workflow.journal.pausedActivities[position] == nil else { return }
                     workflow.delivery[position]?.attempt = attempt
                     workflow.delivery[position]?.lastHeardAt = now
+                    if let details { workflow.delivery[position]?.heartbeat = details }
                 }
                 state.workflows[workflowID] = workflow
             case .resumed(let id, _):

@@ -59,6 +59,22 @@ extension SQLiteWorkflowStore {
             (stepKey, activity) = try answer(db, workflowID, position, .failed, attempt: nil, result: nil, error: try FlowJSON.encodeText(failure), at: now)
         case .activityParked(let position, let attempt, let failure):
             (stepKey, activity) = try answer(db, workflowID, position, .parked, attempt: attempt, result: nil, error: try FlowJSON.encodeText(failure), at: now)
+        case .activityPaused(let position, _):
+            let row = try Row.fetchOne(
+                db, sql: "UPDATE step SET status = 'paused' WHERE workflow_id = ? AND position = ? RETURNING step_key, activity", arguments: [workflowID, position]
+            )
+            (stepKey, activity) = (row?[0], row?[1])
+        case .activityResumed(let position, let key, let resetAttempts):
+            // Under its new key: a new message id, sent from scratch.
+            activity = try String.fetchOne(
+                db, sql: """
+                    UPDATE step SET message_id = ? || '/' || ?, step_key = ?, status = 'scheduled', sends = 0, sent_at = NULL, last_heard_at = NULL, error = NULL,
+                        attempt = CASE WHEN ? THEN 0 ELSE attempt END, heartbeat = CASE WHEN ? THEN NULL ELSE heartbeat END
+                    WHERE workflow_id = ? AND position = ? RETURNING activity
+                    """,
+                arguments: [workflowID, key, key, resetAttempts, resetAttempts, workflowID, position]
+            )
+            stepKey = key
         case .timerStarted(let position, let key, let fireAt):
             try db.cachedStatement(sql: "INSERT INTO timer (workflow_id, timer_key, fire_at, fired, position) VALUES (?, ?, ?, 0, ?)")
                 .execute(arguments: [workflowID, key, fireAt.timeIntervalSince1970, position])
@@ -147,7 +163,7 @@ extension SQLiteWorkflowStore {
     private static func end(_ db: Database, _ workflowID: String, _ status: WorkflowStatus, output: String?, error: String?, at now: Date) throws {
         try db.cachedStatement(sql: "UPDATE workflow SET status = ?, output = ?, error = ?, parked_reason = NULL, updated_at = ?, finished_at = ? WHERE id = ?")
             .execute(arguments: [status.rawValue, output, error, now.timeIntervalSince1970, now.timeIntervalSince1970, workflowID])
-        try db.cachedStatement(sql: "UPDATE step SET status = 'cancelled', error = ? WHERE workflow_id = ? AND status IN ('scheduled', 'parked')")
+        try db.cachedStatement(sql: "UPDATE step SET status = 'cancelled', error = ? WHERE workflow_id = ? AND status IN ('scheduled', 'parked', 'paused')")
             .execute(arguments: [try FlowJSON.encodeText(WorkflowProjection.abandonedStepError(status)), workflowID])
     }
 
@@ -189,12 +205,13 @@ extension SQLiteWorkflowStore {
                 )
                 guard let step else { return }
                 workflowID = step[0]
-            case .heard(let messageID, let attempt, _):
+            case .heard(let messageID, let attempt, let details):
                 step = try Row.fetchOne(
                     db.cachedStatement(sql: """
-                        UPDATE step SET attempt = ?, last_heard_at = ? WHERE message_id = ? AND status IN ('scheduled', 'parked') RETURNING workflow_id, step_key
+                        UPDATE step SET attempt = ?, last_heard_at = ?, heartbeat = coalesce(?, heartbeat) WHERE message_id = ? AND status IN ('scheduled', 'parked')
+                        RETURNING workflow_id, step_key
                         """),
-                    arguments: [attempt, now.timeIntervalSince1970, messageID]
+                    arguments: [attempt, now.timeIntervalSince1970, details?.text, messageID]
                 )
                 guard let step else { return }
                 workflowID = step[0]

@@ -159,7 +159,7 @@ extension SQLiteWorkflowStore {
             try record(db, workflowID: id, event, at: heardAt)
         case .parked?:
             try record(db, workflowID: id, .activityParked(position: position, attempt: attempt, failure: try failure()), at: heardAt)
-        case .scheduled?, .cancelled?, nil:
+        case .scheduled?, .cancelled?, .paused?, nil:
             // (No store before the journal has cancelled steps.)
             break
         }

@@ -58,13 +58,15 @@ extension SQLiteWorkflowStore {
         var error: String?
         /// The step's command position in its workflow's journal.
         var position: Int?
+        var heartbeat: String?
 
         func record() throws -> StepRecord {
             StepRecord(
                 messageID: messageID, workflowID: workflowID, stepKey: stepKey, activity: activity, queue: queue,
                 input: try JSONText(storedText: input), options: try FlowJSON.decode(ActivityOptions.self, from: options), status: status, sends: sends,
                 scheduledAt: scheduledAt, sentAt: sentAt, lastHeardAt: lastHeardAt, attempt: attempt,
-                result: try result.map(JSONText.init(storedText:)), error: try error.map { try FlowJSON.decode(ActivityFailure.self, from: $0) }
+                result: try result.map(JSONText.init(storedText:)), error: try error.map { try FlowJSON.decode(ActivityFailure.self, from: $0) },
+                heartbeat: try heartbeat.map(JSONText.init(storedText:))
             )
         }
     }

@@ -156,11 +156,13 @@ extension SQLiteWorkflowStore {
         migrator.registerMigration("v10: runs") { db in
             // Continue-as-new and reset start a workflow's next run under its id; each run
             // before is kept under `<id>@run-<n>` with `chain` naming the id they share
-            // (`SQLiteWorkflowStore+Runs.swift`).
+            // (`SQLiteWorkflowStore+Runs.swift`). A step keeps its last heartbeat details,
+            // which an unpaused step's next attempt starts from.
             try db.execute(sql: """
                 ALTER TABLE workflow ADD COLUMN run INTEGER NOT NULL DEFAULT 1;
                 ALTER TABLE workflow ADD COLUMN chain TEXT;
                 ALTER TABLE workflow ADD COLUMN run_request TEXT;
+                ALTER TABLE step ADD COLUMN heartbeat TEXT;
                 CREATE INDEX workflow_chain ON workflow(chain) WHERE chain IS NOT NULL;
                 """)
         }

@@ -28,6 +28,10 @@ enum WorkflowProjection {
             return [Line(kind: .activityFailed, stepKey: stepKey, detail: "attempt \(attempt): \(failure)")]
         case .activityTimedOut(_, let failure):
             return [Line(kind: .activityTimedOut, stepKey: stepKey, detail: "\(failure)")]
+        case .activityPaused(_, let reason):
+            return [Line(kind: .activityPaused, stepKey: stepKey, detail: reason)]
+        case .activityResumed(_, let key, let resetAttempts):
+            return [Line(kind: .activityResumed, stepKey: key, detail: resetAttempts ? "reset: sent again from attempt 1" : "unpaused: sent again, its attempts counting on")]
         case .timerStarted(_, let key, let fireAt):
             return [Line(kind: .timerStarted, stepKey: key, detail: "fires at \(fireAt.formatted(.iso8601))")]
         case .timerFired:
@@ -127,7 +131,7 @@ enum WorkflowProjection {
     /// Whether an event changes what the workflow's status or parked reason may be.
     static func touchesPark(_ event: WorkflowEvent) -> Bool {
         switch event {
-        case .activityParked, .replayDiverged, .replayRecovered: true
+        case .activityParked, .replayDiverged, .replayRecovered, .activityPaused, .activityResumed: true
         default: false
         }
     }

@@ -71,8 +71,11 @@ public enum StepStatus: String, Sendable, Codable {
     /// Its workflow ended first (cancelled, or done without it); its workers were asked to
     /// stop it, and a result that comes later is not recorded.
     case cancelled
+    /// An operator paused it: its attempt was asked to stop, and none is made until it is
+    /// unpaused or reset.
+    case paused
 
-    var isFinal: Bool { self != .scheduled && self != .parked }
+    var isFinal: Bool { self != .scheduled && self != .parked && self != .paused }
 }
 
 /// One activity call of a workflow. Its message id, `<workflow id>/<step key>`, is the
@@ -98,8 +101,12 @@ public struct StepRecord: Sendable, Equatable {
     public var attempt: Int
     public var result: JSONText?
     public var error: ActivityFailure?
+    /// The details its worker last reported with progress: what an unpaused step's next
+    /// attempt starts from (`ActivityContext.lastHeartbeatDetails`).
+    public var heartbeat: JSONText?
 
-    public init(messageID: String, workflowID: String, stepKey: String, activity: String, queue: String, input: JSONText, options: ActivityOptions, status: StepStatus, sends: Int, scheduledAt: Date, sentAt: Date? = nil, lastHeardAt: Date? = nil, attempt: Int, result: JSONText? = nil, error: ActivityFailure? = nil) {
+    public init(messageID: String, workflowID: String, stepKey: String, activity: String, queue: String, input: JSONText, options: ActivityOptions, status: StepStatus, sends: Int, scheduledAt: Date, sentAt: Date? = nil, lastHeardAt: Date? = nil, attempt: Int, result: JSONText? = nil, error: ActivityFailure? = nil, heartbeat: JSONText? = nil) {
+        self.heartbeat = heartbeat
         self.messageID = messageID
         self.workflowID = workflowID
         self.stepKey = stepKey
@@ -129,6 +136,8 @@ public struct HistoryEvent: Sendable, Equatable {
         case activityCompleted = "activity completed"
         case activityFailed = "activity failed"
         case activityTimedOut = "activity timed out"
+        case activityPaused = "activity paused"
+        case activityResumed = "activity resumed"
         case workflowParked = "workflow parked"
         case workflowUnparked = "workflow unparked"
         case timerStarted = "timer started"

@@ -12,6 +12,9 @@ public enum WorkflowCommand {
         case pause = "flow.workflow.pause"
         case unpause = "flow.workflow.unpause"
         case reset = "flow.workflow.reset"
+        case pauseActivity = "flow.activity.pause"
+        case unpauseActivity = "flow.activity.unpause"
+        case resetActivity = "flow.activity.reset"
         case addSchedule = "flow.schedule.add"
         case removeSchedule = "flow.schedule.remove"
         case pauseSchedule = "flow.schedule.pause"
@@ -86,6 +89,22 @@ public enum WorkflowCommand {
             self.dropSignals = dropSignals
             self.reason = reason
             self.resetID = resetID
+        }
+    }
+
+    /// The body of `flow.activity.pause`, `flow.activity.unpause` and `flow.activity.reset`:
+    /// the activity at command `position` of a running workflow (docs/workflows.md,
+    /// "Pausing and resetting an activity").
+    public struct ActivityCommand: Codable, Sendable, Equatable {
+        public var workflowID: String
+        public var position: Int
+        /// Why, for its history (a pause only).
+        public var reason: String?
+
+        public init(workflowID: String, position: Int, reason: String? = nil) {
+            self.workflowID = workflowID
+            self.position = position
+            self.reason = reason
         }
     }
 
