@@ -172,6 +172,17 @@ let package = Package(
             ]
         ),
 
+        // `flow ml serve`: the OpenAI API over the ML engine, for a base model and its
+        // LoRA adapters.
+        .target(
+            name: "FlowServing",
+            dependencies: [
+                "FlowCore", "FlowML",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The workflow coordinator: durable workflows over activity messages, their
         // history in SQLite, schedules.
         .target(
@@ -222,9 +233,11 @@ let package = Package(
                 "FlowHTTP",
                 "FlowML",
                 "FlowMLActivities",
+                "FlowServing",
                 "FlowOpenAI",
                 "FlowOpenAIActivities",
                 "FlowObservability",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -301,6 +314,10 @@ let package = Package(
             path: "Benchmarks/TrainingBenchmark"
         ),
 
+        .testTarget(
+            name: "FlowServingTests",
+            dependencies: ["FlowServing", "FlowCore", "FlowTesting"]
+        ),
         .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowContracts", "FlowTesting"]),
         .testTarget(
             name: "FlowConsoleTests",

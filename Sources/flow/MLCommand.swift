@@ -11,7 +11,7 @@ struct MLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ml",
         abstract: "Use the ML engine directly, without a broker.",
-        subcommands: [MLTrain.self, MLEval.self, MLGenerate.self, Tokenize.self, MLInitModel.self, Kernels.self]
+        subcommands: [MLTrain.self, MLEval.self, MLGenerate.self, MLServe.self, Tokenize.self, MLInitModel.self, Kernels.self]
     )
 
     struct Kernels: AsyncParsableCommand {
