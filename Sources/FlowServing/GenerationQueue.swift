@@ -12,6 +12,9 @@ final class GenerationQueue: Sendable {
         var prompt: [Int]
         var settings: GenerationSettings
         var adapter: LoRAAdapter?
+        /// The JSON the answer must be (`response_format`), with the vocabulary's bytes.
+        var shape: JSONShape?
+        var tokenBytes: [[UInt8]?] = []
     }
 
     /// What a generation streams: each token as it comes, then why it stopped.
@@ -68,7 +71,8 @@ final class GenerationQueue: Sendable {
             }
             guard !stopped.isRaised else { return continuation.finish() }
             do {
-                let generation = try model.generate(prompt: job.prompt, settings: job.settings, adapter: job.adapter) { token in
+                let constraint = job.shape.map { JSONConstraint(shape: $0, vocabulary: job.tokenBytes) }
+                let generation = try model.generate(prompt: job.prompt, settings: job.settings, adapter: job.adapter, constraint: constraint) { token in
                     continuation.yield(.token(token))
                     return !stopped.isRaised
                 }

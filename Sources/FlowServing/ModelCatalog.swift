@@ -14,6 +14,9 @@ public final class ModelCatalog: Sendable {
     let stopTokens: Set<Int>
     /// The model's context: prompt and completion together (`max_position_embeddings`).
     let contextLength: Int
+    /// Each token's bytes, by id (nil for a special token): what constrained decoding
+    /// checks candidates against.
+    let tokenBytes: [[UInt8]?]
     let created = Int(Date().timeIntervalSince1970)
     private let adapters = Mutex<[String: LoRAAdapter]>([:])
 
@@ -25,6 +28,8 @@ public final class ModelCatalog: Sendable {
         stopTokens = LlamaModel.endOfSequenceTokens(in: folder)
         contextLength = (try? JSONValue(contentsOf: folder.appendingPathComponent("config.json")))?["max_position_embeddings"]?.intValue ?? 4096
         baseName = name ?? folder.standardizedFileURL.lastPathComponent
+        let tokenizer = self.tokenizer.tokenizer
+        tokenBytes = (0..<max(tokenizer.idCount, model.configuration.vocabularySize)).map { tokenizer.bytes(of: $0) }
     }
 
     /// Serves the PEFT adapter in `folder` as model `name` (replacing one of that name).

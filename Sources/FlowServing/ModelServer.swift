@@ -75,9 +75,7 @@ public struct ModelServer: Sendable {
 
     private func chat(_ request: Request) async throws -> Response {
         let body = try await decode(ChatCompletionRequest.self, request)
-        if let format = body.responseFormat, format["type"]?.stringValue != "text" {
-            throw ServingError.invalid("response_format \(format["type"]?.stringValue ?? "?") is not supported by this server yet: ask for text", param: "response_format")
-        }
+        let shape = try body.responseFormat.flatMap { format throws(ServingError) in try JSONShape.parse(responseFormat: format) }
         if let tools = body.tools, tools.arrayValue?.isEmpty == false {
             throw ServingError.invalid("tools are not supported by this server", param: "tools")
         }
@@ -89,10 +87,15 @@ public struct ModelServer: Sendable {
         } catch {
             throw ServingError.invalid("the model's chat template cannot render these messages: \(error)", param: "messages")
         }
-        let planned = try plan(
+        var constrained = try plan(
             model: body.model, prompt: prompt, maximum: body.maxCompletionTokens ?? body.maxTokens, defaultMaximum: nil, temperature: body.temperature, topP: body.topP,
             seed: body.seed, stop: body.stop, n: body.n, stream: body.stream, includeUsage: body.streamOptions?.includeUsage
         )
+        if let shape {
+            constrained.job.shape = shape
+            constrained.job.tokenBytes = catalog.tokenBytes
+        }
+        let planned = constrained
         let id = ServedAnswer.id("chatcmpl")
         let created = Int(Date().timeIntervalSince1970)
         guard planned.stream else {

@@ -45,10 +45,12 @@ struct ModelServingTests {
 
         let checked = try await ProcessRunner.run("/usr/bin/env", ["python3", Repository.file("Tests/FlowServingTests/openai_client_check.py").path], environment: [
             "SERVE_URL": url, "BASE": "base", "ADAPTER": "onboarding",
+            "ANALYSIS_SCHEMA": Repository.file("Sources/FlowOpenAIActivities/Prompts/schemas/document_analysis.json").path,
         ])
         #expect(checked.status == 0, "\(checked.standardOutput)\n\(checked.standardError)\nserver:\n\(server.log.suffix(2000))")
         let report = try FlowJSON.decode(JSONValue.self, from: checked.standardOutput.split(separator: "\n").last.map(String.init) ?? "{}")
         #expect(report["stopped"]?.boolValue == true, "the greedy answer had no clean text to stop at: \(report)")
+        #expect(report["structured"]?.boolValue == true)
         #expect(report["greedy"] != report["base"], "the adapter answers as the base does: \(report)")
         #expect(report["unknown_model"]?.stringValue?.contains("This server serves: base, onboarding") == true)
 

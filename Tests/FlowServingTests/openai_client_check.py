@@ -82,6 +82,28 @@ def refused(kind, call, status, code=None, param=None):
         return body.get("message", "")
     raise AssertionError("no %s from %s" % (kind.__name__, call))
 
+# Structured output: the answer follows the schema, whatever the model knows, and a
+# budget too short for its own wandering still ends in whole JSON.
+schema = json.load(open(os.environ["ANALYSIS_SCHEMA"]))
+for budget in (None, 120):
+    structured = client.chat.completions.create(
+        model=adapter, messages=messages, temperature=0.9, seed=3, max_tokens=budget,
+        response_format={"type": "json_schema", "json_schema": {"name": "document_analysis", "strict": True, "schema": schema}},
+    )
+    answer = json.loads(structured.choices[0].message.content)
+    assert list(answer) == ["summary", "themes", "risks", "decisions", "open_questions"], answer
+    assert isinstance(answer["summary"], str) and all(isinstance(theme, str) for theme in answer["themes"]), answer
+    assert all(set(risk) == {"description", "severity"} and risk["severity"] in ("low", "medium", "high") for risk in answer["risks"]), answer
+    assert structured.choices[0].finish_reason == "stop", structured.choices[0]
+    if budget:
+        assert structured.usage.completion_tokens <= budget, structured.usage
+report["structured"] = True
+loose = client.chat.completions.create(model=base, messages=messages, max_tokens=200, response_format={"type": "json_object"})
+assert isinstance(json.loads(loose.choices[0].message.content), dict)
+refused(openai.BadRequestError, lambda: client.chat.completions.create(
+    model=base, messages=messages, response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "properties": {"a": {"anyOf": []}}}}}
+), 400, None, "response_format")
+
 report["unknown_model"] = refused(openai.NotFoundError, lambda: client.chat.completions.create(model="nobody", messages=messages), 404, "model_not_found", "model")
 refused(openai.BadRequestError, lambda: client.chat.completions.create(model=base, messages=messages, n=2), 400, None, "n")
 refused(openai.BadRequestError, lambda: client.chat.completions.create(model=base, messages=messages, max_tokens=1_000_000), 400, "context_length_exceeded")

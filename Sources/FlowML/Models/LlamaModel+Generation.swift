@@ -39,12 +39,25 @@ public struct Generation: Sendable, Equatable {
     public var finishReason: FinishReason
 }
 
+/// What limits which token may come next (constrained decoding, such as JSON that follows
+/// a schema): it rules tokens out before each pick, and hears the token picked.
+public protocol TokenConstraint: AnyObject {
+    /// Sets to `-infinity` the logits of the tokens that may not come next. `remaining`:
+    /// how many tokens the generation may still make, this one included.
+    func mask(_ logits: inout [Float], remaining: Int)
+    /// The token picked.
+    func accept(_ token: Int)
+    /// The output is whole: the generation ends here (as at an end-of-sequence token).
+    var isFinished: Bool { get }
+}
+
 extension LlamaModel {
     /// Continues `prompt` one token at a time with a KV cache: the prompt runs through the
     /// model once, then each new token costs one position. `onToken` sees each token as it
-    /// comes and returns false to stop early.
+    /// comes and returns false to stop early. `constraint`, when given, rules out tokens
+    /// before each pick and ends the generation when its output is whole.
     public func generate(
-        prompt: [Int], settings: GenerationSettings, adapter: LoRAAdapter? = nil, onToken: (Int) -> Bool = { _ in true }
+        prompt: [Int], settings: GenerationSettings, adapter: LoRAAdapter? = nil, constraint: (any TokenConstraint)? = nil, onToken: (Int) -> Bool = { _ in true }
     ) throws -> Generation {
         guard !prompt.isEmpty else { throw ModelError("the prompt has no tokens") }
         guard settings.maximumNewTokens >= 0 else { throw ModelError("max_new_tokens must not be negative, got \(settings.maximumNewTokens)") }
@@ -55,10 +68,16 @@ extension LlamaModel {
         var tokens: [Int] = []
         var logits = try forward(prompt, cache: &cache, adapter: adapter, allPositions: false)
         while tokens.count < settings.maximumNewTokens {
+            if let constraint {
+                if constraint.isFinished { return Generation(tokens: tokens, finishReason: .eos) }
+                constraint.mask(&logits, remaining: settings.maximumNewTokens - tokens.count)
+            }
             let token = Self.pick(from: logits, settings: settings, generator: &generator)
             if settings.stopTokens.contains(token) { return Generation(tokens: tokens, finishReason: .eos) }
+            constraint?.accept(token)
             tokens.append(token)
             guard onToken(token), tokens.count < settings.maximumNewTokens else { break }
+            if constraint?.isFinished == true { return Generation(tokens: tokens, finishReason: .eos) }
             logits = try forward([token], cache: &cache, adapter: adapter, allPositions: false)
         }
         return Generation(tokens: tokens, finishReason: .length)

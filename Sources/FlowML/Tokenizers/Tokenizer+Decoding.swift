@@ -86,3 +86,33 @@ extension Tokenizer {
         func apply(_ ids: [Int]) -> [Int] { prefix + ids + suffix }
     }
 }
+
+extension Tokenizer {
+    /// The bytes token `id` stands for in text that goes on (not at the start of a
+    /// sequence), or nil for a special token or an unknown id: what constrained decoding
+    /// checks a candidate token against. A byte-level token is its bytes, a `<0xAB>` token
+    /// its byte, a SentencePiece token its text with `▁` as a space.
+    public func bytes(of id: Int) -> [UInt8]? {
+        guard let token = tokensByID[id], !addedTokens.isSpecial(id) else { return nil }
+        let scalars = Array(token.unicodeScalars)
+        for decoder in decoders {
+            switch decoder {
+            case .byteLevel:
+                let mapped = scalars.compactMap(ByteLevel.byte(for:))
+                return mapped.count == scalars.count ? mapped : Array(token.utf8)
+            case .byteFallback:
+                if scalars.count == 6, scalars.starts(with: ["<", "0", "x"]), scalars.last == ">", let byte = UInt8(String(scalars: scalars[3..<5]), radix: 16) {
+                    return [byte]
+                }
+            case .metaspace(let replacement, _):
+                return Array(String(scalars: scalars.map { $0 == replacement ? " " : $0 }).utf8)
+            case .replace, .fuse, .strip:
+                continue
+            }
+        }
+        return Array(Decoder.decode([token], with: decoders).utf8)
+    }
+
+    /// How many token ids the vocabulary and the added tokens use: one more than the largest.
+    public var idCount: Int { (tokensByID.keys.max() ?? -1) + 1 }
+}
