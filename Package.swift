@@ -316,7 +316,7 @@ let package = Package(
 
         .testTarget(
             name: "FlowServingTests",
-            dependencies: ["FlowServing", "FlowCore", "FlowTesting"]
+            dependencies: ["FlowServing", "FlowCore", "FlowTesting", "FlowTransport"]
         ),
         .testTarget(name: "FlowCoreTests", dependencies: ["FlowCore", "FlowContracts", "FlowTesting"]),
         .testTarget(
