@@ -29,6 +29,8 @@ public struct ModelServer: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/health") { _, _ in "ok\n" }
+        // What `flow up` and the other processes' supervisors ask.
+        router.get("/healthz") { _, _ in "ok\n" }
         router.get("/v1/models") { _, _ in try Self.json(.ok, models()) }
         router.get("/v1/models/:id") { _, context in
             let id = context.parameters.get("id") ?? ""

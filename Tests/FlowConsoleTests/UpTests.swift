@@ -40,6 +40,41 @@ struct UpTests {
     }
 }
 
+extension UpTests {
+    @Test("with --serve-model it starts flow ml serve first, and, with no OPENAI_API_KEY, points the OpenAI workers at it")
+    func servedModel() async throws {
+        await (try TestBroker.connect(name: "test flow up --serve-model")).close()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-up-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = folder.appendingPathComponent("base")
+        let made = try await ProcessRunner.run(Repository.flowExecutable.path, [
+            "ml", "init-model", "--output", model.path, "--tokenizer", Repository.file("Tests/FlowMLTests/Fixtures/byte-level.tokenizer.json").path,
+        ])
+        #expect(made.status == 0, "\(made.standardError)")
+        let first = Int.random(in: 21_000..<29_000)
+        let servePort = first + 50
+        let up = try FlowProcess([
+            "up", "--workers", "default=0,ml=0,openai=1", "--first-port", String(first), "--topology-prefix", TestBroker.uniqueName("up-serve"),
+            "--amqp-url", TestBroker.url, "--data-dir", folder.appendingPathComponent("data").path,
+            "--coordinator-data-dir", folder.appendingPathComponent("coordinator").path, "--serve-model", model.path, "--serve-port", String(servePort),
+        ], environment: ["OPENAI_API_KEY": ""])
+        try await waitUntil(timeout: .seconds(120)) { up.log.contains("Ctrl-C stops everything.") }
+        #expect(up.log.contains("[ml-serve] serving: http://127.0.0.1:\(servePort)/v1"), "\(up.log)")
+        #expect(up.log.contains("the OpenAI workers call it (no OPENAI_API_KEY is set)"))
+        let models = try await ProcessRunner.run("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(servePort)/v1/models"])
+        #expect(models.standardOutput.contains(#""id":"organisation-base""#), "\(models.standardOutput)")
+        // The OpenAI worker's environment names the served model.
+        let pid = try await ProcessRunner.run("/usr/bin/pgrep", ["-f", "worker openai .*metrics-port \(first)"]).standardOutput.split(separator: "\n").first.map(String.init) ?? ""
+        let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))).map { String(decoding: $0, as: UTF8.self).split(separator: "\0").map(String.init) } ?? []
+        #expect(environ.contains("OPENAI_BASE_URL=http://127.0.0.1:\(servePort)/v1") && environ.contains("FLOW_OPENAI_MODEL=organisation-base"), "\(environ.filter { $0.contains("OPENAI") })")
+
+        up.signal(SIGINT)
+        #expect(try await up.waitForExit(timeout: .seconds(60)) == 0, "\(up.log)")
+        let stops = up.log.split(separator: "\n").filter { $0.hasPrefix("[up] stopping ") }.map { String($0.dropFirst("[up] stopping ".count)) }
+        #expect(stops.last == "ml-serve", "the model server stops last, after the workers that call it: \(stops)")
+    }
+}
+
 extension ProcessRunner {
     /// Whether the command exits 0, its output ignored.
     static func runQuietly(_ executable: String, _ arguments: [String]) -> Bool {

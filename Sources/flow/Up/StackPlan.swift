@@ -10,7 +10,20 @@ struct StackPlan: Sendable, Equatable {
         var arguments: [String]
         /// Where it serves `/healthz` (the console: its pages).
         var port: Int
+        /// Set for it over the stack's own environment.
+        var environment: [String: String] = [:]
     }
+
+    /// A model `flow ml serve` serves in the stack, and the port it takes.
+    struct ServedModel: Sendable, Equatable {
+        var folder: String
+        var port: Int
+        /// Whether the OpenAI workers call it (no `OPENAI_API_KEY` is set).
+        var answersOpenAI: Bool
+    }
+
+    /// The name the served base model answers to, which the OpenAI workers ask for.
+    static let servedModelName = "organisation-base"
 
     var members: [Member]
 
@@ -23,8 +36,20 @@ struct StackPlan: Sendable, Equatable {
     ///   - common: arguments every process gets (the broker URL, a topology prefix).
     ///   - firstPort: when given, every process takes the next port from it instead (for
     ///     a second stack beside the first, and for tests).
-    init(copies: [(worker: String, count: Int)], dataDir: String, coordinatorDataDir: String, consolePort: Int, runCoordinator: Bool, runConsole: Bool, common: [String], firstPort: Int? = nil) {
+    ///   - served: a model for `flow ml serve` to serve first; when it answers for OpenAI,
+    ///     the OpenAI workers call it.
+    init(
+        copies: [(worker: String, count: Int)], dataDir: String, coordinatorDataDir: String, consolePort: Int, runCoordinator: Bool, runConsole: Bool, common: [String],
+        firstPort: Int? = nil, served: ServedModel? = nil
+    ) {
         var members: [Member] = []
+        if let served {
+            members.append(Member(name: "ml-serve", arguments: ["ml", "serve", "--model", served.folder, "--name", Self.servedModelName, "--port", String(served.port)], port: served.port))
+        }
+        let openAI: [String: String] = served.map { served in
+            served.answersOpenAI
+                ? ["OPENAI_API_KEY": "local", "OPENAI_BASE_URL": "http://127.0.0.1:\(served.port)/v1", "FLOW_OPENAI_MODEL": Self.servedModelName] : [:]
+        } ?? [:]
         var extraPort = firstPort ?? Self.extraPortsStart
         let standard = firstPort == nil ? ["default": 9464, "ml": 9465, "openai": 9466] : [:]
         for (worker, count) in copies {
@@ -36,7 +61,10 @@ struct StackPlan: Sendable, Equatable {
                     port = extraPort
                     extraPort += 1
                 }
-                members.append(Member(name: "worker-\(worker)-\(copy)", arguments: ["worker", worker, "--data-dir", dataDir, "--metrics-port", String(port)] + common, port: port))
+                members.append(Member(
+                    name: "worker-\(worker)-\(copy)", arguments: ["worker", worker, "--data-dir", dataDir, "--metrics-port", String(port)] + common, port: port,
+                    environment: worker == "openai" ? openAI : [:]
+                ))
             }
         }
         if runCoordinator {

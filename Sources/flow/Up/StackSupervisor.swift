@@ -70,6 +70,9 @@ final class StackSupervisor: Service, Sendable {
         let process = Process()
         process.executableURL = executable
         process.arguments = member.arguments
+        if !member.environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(member.environment) { _, set in set }
+        }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

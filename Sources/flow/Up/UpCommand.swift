@@ -34,6 +34,12 @@ struct UpCommand: AsyncParsableCommand {
     @Flag(help: "Do not stream the processes' logs.")
     var quiet = false
 
+    @Option(help: "A model folder for flow ml serve to serve on --serve-port; with no OPENAI_API_KEY set, the OpenAI workers call it (docs/ml.md, \"Serving\").")
+    var serveModel: String?
+
+    @Option(help: "The port of flow ml serve.")
+    var servePort = 8000
+
     @OptionGroup var connection: ConnectionOptions
 
     @Option(help: .hidden)
@@ -67,8 +73,14 @@ struct UpCommand: AsyncParsableCommand {
         let plan = StackPlan(
             copies: copies, dataDir: dataDir ?? environment["FLOW_DATA_DIR"] ?? ".flow/data",
             coordinatorDataDir: coordinatorDataDir ?? environment["FLOW_COORDINATOR_DATA_DIR"] ?? ".flow/coordinator",
-            consolePort: consolePort, runCoordinator: !coordinatorRunning, runConsole: !consoleRunning, common: common, firstPort: firstPort
+            consolePort: consolePort, runCoordinator: !coordinatorRunning, runConsole: !consoleRunning, common: common, firstPort: firstPort,
+            served: serveModel.map { StackPlan.ServedModel(folder: $0, port: servePort, answersOpenAI: (environment["OPENAI_API_KEY"] ?? "").isEmpty) }
         )
+        if let serveModel {
+            say((environment["OPENAI_API_KEY"] ?? "").isEmpty
+                ? "[up] serving \(serveModel) on http://127.0.0.1:\(servePort)/v1; the OpenAI workers call it (no OPENAI_API_KEY is set)"
+                : "[up] serving \(serveModel) on http://127.0.0.1:\(servePort)/v1; the OpenAI workers call OpenAI (OPENAI_API_KEY is set)")
+        }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let supervisor = StackSupervisor(plan: plan, executable: executable, quiet: quiet, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: supervisor)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
