@@ -309,6 +309,12 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "flow-serve-benchmark",
+            dependencies: ["BenchmarkSupport", "FlowML", "FlowServing", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/ServeBenchmark"
+        ),
+
+        .executableTarget(
             name: "flow-training-benchmark",
             dependencies: ["FlowML"],
             path: "Benchmarks/TrainingBenchmark"
