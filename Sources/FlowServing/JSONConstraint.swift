@@ -12,11 +12,19 @@ import FlowML
 final class JSONConstraint: TokenConstraint {
     private var matcher: JSONMatcher
     private let vocabulary: [[UInt8]?]
+    /// The token ids by their first byte: a step tries the 256 bytes first, then only the
+    /// tokens that begin with one the JSON may go on with.
+    private let byFirstByte: [[Int]]
     private let margin: Int
 
     init(shape: JSONShape, vocabulary: [[UInt8]?]) {
         matcher = JSONMatcher(shape)
         self.vocabulary = vocabulary
+        var byFirstByte = [[Int]](repeating: [], count: 256)
+        for (id, bytes) in vocabulary.enumerated() {
+            if let first = bytes?.first { byFirstByte[Int(first)].append(id) }
+        }
+        self.byFirstByte = byFirstByte
         margin = matcher.closingBytes().count + 16
     }
 
@@ -32,17 +40,21 @@ final class JSONConstraint: TokenConstraint {
             force(&logits, along: closing)
             return
         }
+        var keep = [Bool](repeating: false, count: logits.count)
         var allowed = false
-        for id in logits.indices where logits[id] > -.infinity {
-            if let bytes = vocabulary[safe: id].flatMap({ $0 }), !bytes.isEmpty {
-                var trial = matcher
-                if trial.feed(bytes) {
+        for first in 0..<256 {
+            var afterFirst = matcher
+            guard afterFirst.feed(UInt8(first)) else { continue }
+            for id in byFirstByte[first] where id < logits.count && logits[id] > -.infinity {
+                let bytes = vocabulary[id]!
+                var trial = afterFirst
+                if bytes.count == 1 || trial.feed(Array(bytes.dropFirst())) {
+                    keep[id] = true
                     allowed = true
-                    continue
                 }
             }
-            logits[id] = -.infinity
         }
+        for id in logits.indices where !keep[id] { logits[id] = -.infinity }
         if !allowed { force(&logits, along: closing) }
     }
 
