@@ -5,11 +5,11 @@ import Foundation
 import Hummingbird
 import Logging
 
-// `flow-serve-benchmark`: `flow ml serve`'s throughput with 1, 4 and 16 streams at once,
-// side by side in one run: aggregate tokens/s, and the median time to the first token,
-// through the HTTP API (curl clients, streaming). Generations run one at a time today, so
-// more streams share the same tokens/s and wait longer for their first: the baseline that
-// batching streams into each decoding step is measured against (docs/ml.md, "Serving").
+// `flow-serve-benchmark`: `flow ml serve`'s throughput with 1, 4 and 16 streams at once:
+// aggregate tokens/s and the median time to the first token, through the HTTP API (curl
+// clients, streaming). Two servers side by side in one run: one that batches the streams
+// into each decoding step (`--batch 16`, the default), and one that decodes one generation
+// at a time (`--batch 1`, as before batching) (docs/ml.md, "Serving").
 //
 //   swift run -c release flow-serve-benchmark [--model DIR] [--tokens 64] [--hidden 256] [--layers 4]
 
@@ -30,14 +30,18 @@ if let model = stringOption("--model") {
 var logger = Logger(label: "flow.serve-benchmark")
 logger.logLevel = .error
 let catalog = try ModelCatalog(folder: folder, name: "bench")
-let server = ModelServer(catalog: catalog, capacity: 64, logger: logger)
-let port = Int.random(in: 30_000..<40_000)
-let application = Application(router: server.router(), configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-let serving = Task { try await application.runService() }
+let batchedPort = Int.random(in: 30_000..<35_000)
+let serialPort = batchedPort + 5_000
+var servers: [Task<Void, any Error>] = []
+for (port, batch) in [(batchedPort, 16), (serialPort, 1)] {
+    let server = ModelServer(catalog: catalog, capacity: 64, batch: batch, logger: logger)
+    let application = Application(router: server.router(), configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+    servers.append(Task { try await application.runService() })
+}
 try await Task.sleep(for: .seconds(1))
 
 /// One streamed completion through curl: seconds to its first event and to its end.
-func stream() async throws -> (first: Double, total: Double) {
+func stream(port: Int) async throws -> (first: Double, total: Double) {
     let body = #"{"model": "bench", "prompt": "The report", "max_tokens": \#(tokens), "temperature": 0, "stream": true}"#
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
@@ -61,17 +65,24 @@ func stream() async throws -> (first: Double, total: Double) {
     }
 }
 
-print("flow ml serve, \(tokens) tokens a stream, model \(folder.lastPathComponent); one generation at a time")
-print("streams  tokens/s  first token p50 (s)  wall (s)")
-for streams in [1, 4, 16] {
+/// `streams` streams at once against the server on `port`: tokens/s and the median first token.
+func measure(streams: Int, port: Int) async throws -> (rate: Double, first: Double) {
     let started = ContinuousClock.now
     let results = try await withThrowingTaskGroup(of: (first: Double, total: Double).self) { group in
-        for _ in 0..<streams { group.addTask { try await stream() } }
+        for _ in 0..<streams { group.addTask { try await stream(port: port) } }
         var all: [(first: Double, total: Double)] = []
         for try await result in group { all.append(result) }
         return all
     }
     let wall = milliseconds(ContinuousClock.now - started) / 1000
-    print(String(format: "%7d  %8.1f  %19.3f  %8.2f", streams, Double(streams * tokens) / wall, percentile(results.map(\.first), 0.5), wall))
+    return (Double(streams * tokens) / wall, percentile(results.map(\.first), 0.5))
 }
-serving.cancel()
+
+print("flow ml serve, \(tokens) tokens a stream, model \(folder.lastPathComponent), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+print("streams  batched tokens/s  one-at-a-time tokens/s  ratio  batched first token p50 (s)  one-at-a-time first token p50 (s)")
+for streams in [1, 4, 16] {
+    let batched = try await measure(streams: streams, port: batchedPort)
+    let serial = try await measure(streams: streams, port: serialPort)
+    print(String(format: "%7d  %16.1f  %22.1f  %5.2f  %27.3f  %33.3f", streams, batched.rate, serial.rate, batched.rate / serial.rate, batched.first, serial.first))
+}
+for server in servers { server.cancel() }

@@ -18,10 +18,11 @@ public struct ModelServer: Sendable {
 
     /// - Parameters:
     ///   - capacity: generations that may wait or run before a request is refused with 429.
+    ///   - batch: the most sequences one decoding step takes (1: one generation at a time).
     ///   - maximumBody: the largest request body taken, in bytes.
-    public init(catalog: ModelCatalog, capacity: Int = 16, maximumBody: Int = 1 << 20, logger: Logger) {
+    public init(catalog: ModelCatalog, capacity: Int = 16, batch: Int = 16, maximumBody: Int = 1 << 20, logger: Logger) {
         self.catalog = catalog
-        self.queue = GenerationQueue(model: catalog.model, capacity: capacity)
+        self.queue = GenerationQueue(model: catalog.model, capacity: capacity, batchLimit: batch)
         self.maximumBody = maximumBody
         self.logger = logger
     }

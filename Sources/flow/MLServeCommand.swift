@@ -25,10 +25,12 @@ struct MLServe: AsyncParsableCommand {
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
     @Option(help: "The port (0: any free one).") var port = 8000
     @Option(help: "Generations that may wait or run before a request is refused with 429 and Retry-After.") var queue = 16
+    @Option(help: "The most sequences one decoding step takes together (1: one generation at a time).") var batch = 16
 
     func validate() throws {
         for entry in adapter where !entry.contains("=") { throw ValidationError("--adapter takes NAME=DIR, got \(entry)") }
         guard queue >= 1 else { throw ValidationError("--queue must be at least 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }
 
     func run() async throws {
@@ -47,7 +49,7 @@ struct MLServe: AsyncParsableCommand {
         } catch let error as ServingError {
             throw ValidationError(error.message)
         }
-        let server = ModelServer(catalog: catalog, capacity: queue, logger: logger)
+        let server = ModelServer(catalog: catalog, capacity: queue, batch: batch, logger: logger)
         let host = self.host
         let application = Application(
             router: server.router(),
