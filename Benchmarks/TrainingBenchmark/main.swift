@@ -6,7 +6,11 @@ import Foundation
 /// r 8, alpha 16 on q_proj and v_proj; AdamW lr 1e-3), beside PyTorch + PEFT training the
 /// same model folder on the same sequences in the same run.
 ///
-///     swift run -c release flow-training-benchmark [--steps 20] [--rounds 3] [--threads 2] [--batch-size 4] [--no-pytorch]
+/// With `--chat`, the first three quarters of each sequence have no label: a completion-only
+/// loss, as chat data has (only the assistant's turns count), which PyTorch computes the same
+/// way (`--prompt-length`).
+///
+///     swift run -c release flow-training-benchmark [--steps 20] [--rounds 3] [--threads 2] [--batch-size 4] [--chat] [--no-pytorch]
 
 EngineEnvironment.relaunchIfNeeded()
 let arguments = CommandLine.arguments
@@ -42,7 +46,8 @@ var generator = SeededGenerator(seed: 1)
 let sequences = (0..<32).map { _ in (0..<sequenceLength).map { _ in Int.random(in: 0..<8192, using: &generator) } }
 let dataFile = root.appendingPathComponent("sequences.json")
 try JSONSerialization.data(withJSONObject: sequences).write(to: dataFile)
-let examples = sequences.map { TokenizedExample(ids: $0, labels: $0) }
+let promptLength = CommandLine.arguments.contains("--chat") ? sequenceLength * 3 / 4 : 0
+let examples = sequences.map { ids in TokenizedExample(ids: ids, labels: ids.enumerated().map { $0.offset < promptLength ? TrainingBatch.ignoredLabel : $0.element }) }
 // The model's 110 MB are still dirty in the page cache; left alone, the kernel writes
 // them back half a minute later, in the middle of a timed run, and on a virtual machine
 // that writing takes CPU from the run.
@@ -78,7 +83,7 @@ func pytorchRun() throws -> (tokensPerSecond: Double, stepSeconds: Double, peak:
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("pytorch/lora_benchmark.py")
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script.path, "--model", modelFolder.path, "--data", dataFile.path, "--steps", "\(steps)", "--warmup", "\(warmup)", "--threads", "\(threads)", "--batch-size", "\(batchSize)"]
+    process.arguments = ["python3", script.path, "--model", modelFolder.path, "--data", dataFile.path, "--steps", "\(steps)", "--warmup", "\(warmup)", "--threads", "\(threads)", "--batch-size", "\(batchSize)", "--prompt-length", "\(promptLength)"]
     let output = Pipe()
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
@@ -93,7 +98,8 @@ func pytorchRun() throws -> (tokensPerSecond: Double, stepSeconds: Double, peak:
     return (tokensPerSecond, figures["step_seconds"] as? Double ?? 0, peak, figures["torch"] as? String ?? "?")
 }
 
-print("bench-small: \(steps) timed steps of \(batchSize) x \(sequenceLength) tokens after \(warmup) warm-up steps, \(threads) threads")
+print("bench-small: \(steps) timed steps of \(batchSize) x \(sequenceLength) tokens after \(warmup) warm-up steps, \(threads) threads"
+    + (promptLength > 0 ? ", chat data: the first \(promptLength) positions of each sequence unlabelled" : ""))
 // The runs alternate (ours without checkpoints, ours with, PyTorch's), so a slow patch of
 // a shared machine falls on all three; each figure is the median of its rounds.
 let rounds = option("--rounds", default: 3)
@@ -124,5 +130,5 @@ if withPyTorch {
     let pytorch = median(pytorchRuns, \.tokensPerSecond)
     let pytorchPeak = pytorchRuns.map(\.peak).max()!
     print(String(format: "PyTorch %@ + PEFT  %7.0f tokens/s  %6.3f s/step  peak %6.0f MB  (runs %@)", pytorch.version, pytorch.tokensPerSecond, pytorch.stepSeconds, pytorchPeak, pytorchRuns.map { String(format: "%.0f", $0.tokensPerSecond) }.joined(separator: ", ")))
-    print(String(format: "ratio: %.2fx PyTorch's tokens/s (target >= 1.3), %.2fx its peak memory (target <= 0.4)", plain.tokensPerSecond / pytorch.tokensPerSecond, swiftPeak / pytorchPeak))
+    print(String(format: "ratio: %.2fx PyTorch's tokens/s (target >= %.1f), %.2fx its peak memory (target <= 0.4)", plain.tokensPerSecond / pytorch.tokensPerSecond, promptLength > 0 ? 1.5 : 1.3, swiftPeak / pytorchPeak))
 }

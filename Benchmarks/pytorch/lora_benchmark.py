@@ -17,6 +17,7 @@ parser.add_argument("--steps", type=int, default=20)
 parser.add_argument("--warmup", type=int, default=2, help="steps run before the clock starts")
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--batch-size", type=int, default=4)
+parser.add_argument("--prompt-length", type=int, default=0, help="positions at the start of each sequence with no label (-100): a completion-only loss, as chat data has")
 arguments = parser.parse_args()
 
 import torch
@@ -38,7 +39,9 @@ batch_size = arguments.batch_size
 def step(index):
     start = (index * batch_size) % len(sequences)
     batch = torch.tensor([sequences[(start + offset) % len(sequences)] for offset in range(batch_size)])
-    loss = model(input_ids=batch, labels=batch).loss
+    labels = batch.clone()
+    labels[:, : arguments.prompt_length] = -100
+    loss = model(input_ids=batch, labels=labels).loss
     loss.backward()
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
     optimizer.step()

@@ -143,6 +143,19 @@ struct ParallelEngineTests {
         }
     }
 
+    @Test("with a completion-only loss (the prompt's positions masked), only the labelled positions go through the LM head, and the gradients still match central differences")
+    func maskedGradients() async throws {
+        try await onOwnThread {
+            let ids = sequence(90, seed: 12)
+            // The first 60 positions are the prompt, as an assistant mask leaves them.
+            let labels = ids.enumerated().map { $0.offset < 60 ? TrainingBatch.ignoredLabel : $0.element }
+            try GradientCheck.expectMatchesCentralDifferences(model, TrainingBatch(ids: [ids], labels: [labels]), adapter: adapter)
+            let (masked, _) = try model.lossAndGradients(TrainingBatch(ids: [ids], labels: [labels]), adapter: adapter)
+            let (whole, _) = try model.lossAndGradients(TrainingBatch(ids: [ids], labels: [ids]), adapter: adapter)
+            #expect(masked != whole, "the mask changes the loss: it is over 30 positions, not 90")
+        }
+    }
+
     @Test("a batch's loss and gradients are bit for bit the same whether its packs run on one thread or side by side")
     func packsOnThreads() async throws {
         try await onOwnThread {

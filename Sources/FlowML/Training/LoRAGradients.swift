@@ -346,21 +346,27 @@ extension LlamaModel {
         }
 
         // The loss and its gradient at the logits (the softmax's exponentials computed once).
+        // Only the positions with a label go through the LM head, the largest product at a
+        // large vocabulary: with a completion-only loss (chat data, where only the
+        // assistant's turns count) most positions have none, and their logits and
+        // gradient would be computed to be thrown away.
         let finalNorm = weights["model.norm.weight"]!
         let final = rmsNorm(x, weight: finalNorm, rows: length)
         let head = head()
         let vocabulary = c.vocabularySize
-        var dLogits = Matrix.product(final, rows: length, inner: hidden, transposing: head, rows: vocabulary)
+        let labelled = (0..<length).filter { targets[$0] != TrainingBatch.ignoredLabel }
+        let allLabelled = labelled.count == length
+        var scored: [Float] = allLabelled ? final : []
+        if !allLabelled {
+            scored.reserveCapacity(labelled.count * hidden)
+            for row in labelled { scored += final[(row * hidden)..<((row + 1) * hidden)] }
+        }
+        var dLogits = labelled.isEmpty ? [] : Matrix.product(scored, rows: labelled.count, inner: hidden, transposing: head, rows: vocabulary)
         var loss: Float = 0
         dLogits.withUnsafeMutableBufferPointer { logits in
-            for row in 0..<length {
-                let base = row * vocabulary
-                let label = targets[row]
-                let row = logits.baseAddress! + base
-                guard label != TrainingBatch.ignoredLabel else {
-                    row.update(repeating: 0, count: vocabulary)
-                    continue
-                }
+            for (index, position) in labelled.enumerated() {
+                let label = targets[position]
+                let row = logits.baseAddress! + index * vocabulary
                 let maximum = Elementwise.maximum(row, count: vocabulary)
                 let labelLogit = row[label]
                 let total = Elementwise.exponentiate(row, count: vocabulary, subtracting: maximum)
@@ -370,8 +376,15 @@ extension LlamaModel {
             }
         }
 
-        // Backward, from the head down to the first layer.
-        let dFinal = Matrix.product(dLogits, rows: length, inner: vocabulary, by: head, columns: hidden)
+        // Backward, from the head down to the first layer; the positions with no label
+        // have no gradient at the head.
+        let dScored = labelled.isEmpty ? [] : Matrix.product(dLogits, rows: labelled.count, inner: vocabulary, by: head, columns: hidden)
+        var dFinal = allLabelled ? dScored : [Float](repeating: 0, count: length * hidden)
+        if !allLabelled {
+            for (index, position) in labelled.enumerated() {
+                dFinal.replaceSubrange((position * hidden)..<((position + 1) * hidden), with: dScored[(index * hidden)..<((index + 1) * hidden)])
+            }
+        }
         var dx = [Float](repeating: 0, count: x.count)
         backwardRMSNorm(dFinal, input: x, weight: finalNorm, rows: length, addingTo: &dx)
         for layer in stride(from: c.layerCount - 1, through: 0, by: -1) {
