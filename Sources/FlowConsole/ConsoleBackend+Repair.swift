@@ -32,7 +32,7 @@ extension ConsoleBackend {
     /// keeps that the action applies to (open ones for a cancel or a signal; current runs
     /// for a reset).
     func select(_ action: BulkAction, where filter: String, limit: Int) async throws -> [WorkflowSummary] {
-        let statuses: [WorkflowStatus]? = action == .reset ? nil : [.running, .parked]
+        let statuses: [WorkflowStatus]? = action.isReset ? nil : [.running, .parked]
         var selected: [WorkflowSummary] = []
         var page: String?
         repeat {
@@ -81,14 +81,8 @@ enum BulkAction: Sendable, Equatable {
     case signal(name: String, input: JSONText)
     case resetTo(position: Int, dropSignals: Bool)
 
-    static let reset = BulkAction.resetTo(position: 0, dropSignals: false)
-
-    static func == (left: BulkAction, right: BulkAction) -> Bool {
-        switch (left, right) {
-        case (.cancel, .cancel), (.signal, .signal), (.resetTo, .resetTo): true
-        default: false
-        }
-    }
+    /// A reset acts on ended workflows too; a cancel or a signal on open ones only.
+    var isReset: Bool { if case .resetTo = self { true } else { false } }
 
     /// The action in words, for the preview and the results.
     var verb: String {

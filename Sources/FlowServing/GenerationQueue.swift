@@ -52,9 +52,6 @@ final class GenerationQueue: Sendable {
         self.batchLimit = max(1, batchLimit)
     }
 
-    /// How many generations wait or run.
-    var load: Int { state.withLock { $0.admitted } }
-
     /// Queues `job`, or refuses it with a 429 when `capacity` generations wait or run
     /// already. The stream ends when the generation does; ending the stream early (the
     /// client went away) stops the generation at its next token.

@@ -43,8 +43,6 @@ public struct JSONMatcher: Sendable {
         var escape = 0
         /// UTF-8 continuation bytes still due for the character begun.
         var continuation = 0
-        /// A key of an open object: letters, digits and `_` only.
-        var isKey = false
     }
 
     private struct NumberFrame: Sendable {
@@ -249,7 +247,7 @@ public struct JSONMatcher: Sendable {
                 guard byte & 0xC0 == 0x80 else { return false }
                 string.continuation -= 1
             } else if byte == UInt8(ascii: "\"") {
-                return string.length > 0 || !string.isKey ? valueDone() : false
+                return valueDone()
             } else {
                 guard string.length < string.maximumLength, byte >= 0x20, byte != 0x7F else { return false }
                 switch byte {
@@ -315,7 +313,7 @@ public struct JSONMatcher: Sendable {
             if string.escape == 1 { return UInt8(ascii: "n") }
             if string.escape > 1 { return UInt8(ascii: "0") }
             if string.continuation > 0 { return 0x80 }
-            return string.isKey && string.length == 0 ? UInt8(ascii: "k") : UInt8(ascii: "\"")
+            return UInt8(ascii: "\"")
         case .oneOf(let typed, let values):
             let shortest = values.filter { $0.starts(with: typed) }.min { $0.count < $1.count }!
             return shortest.count > typed.count ? shortest[typed.count] : UInt8(ascii: "\"")
