@@ -12,7 +12,7 @@ public final class ModelCatalog: Sendable {
     let model: LlamaModel
     let tokenizer: ModelTokenizer
     let stopTokens: Set<Int>
-    /// The model's context: prompt and completion together (`max_position_embeddings`).
+    /// The model's context: prompt and completion together (``ModelConfiguration/contextLength``).
     let contextLength: Int
     /// Each token's bytes, by id (nil for a special token): what constrained decoding
     /// checks candidates against.
@@ -26,7 +26,7 @@ public final class ModelCatalog: Sendable {
         model = try LlamaModel(folder: folder)
         tokenizer = try ModelTokenizer(folder: folder)
         stopTokens = LlamaModel.endOfSequenceTokens(in: folder)
-        contextLength = (try? JSONValue(contentsOf: folder.appendingPathComponent("config.json")))?["max_position_embeddings"]?.intValue ?? 4096
+        contextLength = model.configuration.contextLength
         baseName = name ?? folder.standardizedFileURL.lastPathComponent
         let tokenizer = self.tokenizer.tokenizer
         tokenBytes = (0..<max(tokenizer.idCount, model.configuration.vocabularySize)).map { tokenizer.bytes(of: $0) }

@@ -154,6 +154,9 @@ struct MLGenerate: AsyncParsableCommand {
 private func loadModelAndData(model: String, tokenizer: String?, data: String, maximumLength: Int) throws -> (LlamaModel, [TokenizedExample]) {
     let folder = URL(fileURLWithPath: model)
     let loaded = try LlamaModel(folder: folder)
+    guard maximumLength <= loaded.configuration.contextLength else {
+        throw ValidationError("--max-length \(maximumLength) is longer than the model's context of \(loaded.configuration.contextLength) tokens: give at most that")
+    }
     let tokenizer = try loadTokenizer(model: folder, file: tokenizer)
     let dataset = try TrainingData.load(URL(fileURLWithPath: data), tokenizer: tokenizer, maximumLength: maximumLength)
     if dataset.renderedChatsAsChatML {

@@ -65,7 +65,7 @@ extension LlamaModel {
         }
         for row in 0..<rows { caches[row].length += 1 }
         let final = rmsNorm(x, weight: weights["model.norm.weight"]!, rows: rows)
-        let logits = Matrix.product(final, rows: rows, inner: hidden, transposing: head(), rows: c.vocabularySize)
+        let logits = weights.product(final, rows: rows, name: headName, outputs: c.vocabularySize)!
         return (0..<rows).map { Array(logits[($0 * c.vocabularySize)..<(($0 + 1) * c.vocabularySize)]) }
     }
 

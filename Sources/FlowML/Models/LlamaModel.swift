@@ -108,7 +108,7 @@ public struct LlamaModel: Sendable {
         let rows = allPositions ? length : 1
         let last = Array(x[((length - rows) * hidden)...])
         let final = rmsNorm(last, weight: weights["model.norm.weight"]!, rows: rows)
-        return Matrix.product(final, rows: rows, inner: hidden, transposing: head(), rows: c.vocabularySize)
+        return weights.product(final, rows: rows, name: headName, outputs: c.vocabularySize)!
     }
 
     /// The embeddings of `ids`, [ids.count, hidden], reading only their rows.
@@ -125,8 +125,11 @@ public struct LlamaModel: Sendable {
 
     /// The output projection [vocabulary, hidden] as F32: the embeddings when tied.
     func head() -> [Float] {
-        weights[configuration.tiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"]!
+        weights[headName]!
     }
+
+    /// The output projection's tensor: the embeddings when tied.
+    var headName: String { configuration.tiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight" }
 
     func rmsNorm(_ x: [Float], weight: [Float], rows: Int) -> [Float] {
         let width = weight.count

@@ -16,6 +16,11 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var tiedEmbeddings: Bool
     /// Biases on the query, key and value projections (Qwen2 has them).
     public var attentionBias: Bool
+    /// The most positions a sequence may hold here: `max_position_embeddings`, cut to
+    /// `sliding_window` when the config has one (Mistral-7B-v0.1: 4096). Within the window,
+    /// windowed attention and the full attention this engine computes are the same
+    /// product; past it they differ, so nothing runs past it.
+    public var contextLength: Int
 
     public static let architectures = ["llama", "mistral", "qwen2"]
 
@@ -47,6 +52,11 @@ public struct ModelConfiguration: Sendable, Equatable {
         ropeTheta = (object["rope_parameters"]?["rope_theta"] ?? object["rope_theta"])?.doubleValue.map(Float.init) ?? 10_000
         tiedEmbeddings = object["tie_word_embeddings"]?.boolValue ?? false
         attentionBias = architecture == "qwen2" ? true : (object["attention_bias"]?.boolValue ?? false)
+        let positions = object["max_position_embeddings"]?.intValue ?? 4096
+        // Qwen2 configs carry a sliding_window that only applies with use_sliding_window.
+        let windowed = architecture != "qwen2" || object["use_sliding_window"]?.boolValue == true
+        let window = windowed ? object["sliding_window"]?.intValue : nil
+        contextLength = min(positions, window.flatMap { $0 > 0 ? $0 : nil } ?? positions)
         guard headCount % keyValueHeadCount == 0 else {
             throw ModelError("num_attention_heads (\(headCount)) must be a multiple of num_key_value_heads (\(keyValueHeadCount))")
         }

@@ -120,9 +120,9 @@ extension LlamaModel {
 
     /// `x W^T (+ b) + s (x A^T) B^T` for a module, and what its backward pass needs.
     func forwardLinear(_ x: [Float], rows: Int, module: String, outputs: Int, adapter: LoRAAdapter?, dropout: LoRADropout? = nil) -> ([Float], LinearTrace) {
-        let w = weights[module + ".weight"]!
-        let inputs = w.count / outputs
-        var y = Matrix.product(x, rows: rows, inner: inputs, transposing: w, rows: outputs)
+        let name = module + ".weight"
+        let inputs = weights.count(name)! / outputs
+        var y = weights.product(x, rows: rows, name: name, outputs: outputs)!
         if let b = weights[module + ".bias"] {
             y.withUnsafeMutableBufferPointer { y in
                 b.withUnsafeBufferPointer { b in
