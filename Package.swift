@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
@@ -197,6 +198,17 @@ let package = Package(
             ]
         ),
 
+        // The coordinator's store on a PostgreSQL server (postgres-nio), for coordinators
+        // that share one store: FLOW_WORKFLOW_STORE=postgres://… (docs/workflows.md).
+        .target(
+            name: "FlowPostgres",
+            dependencies: [
+                "FlowCore", "FlowCoordinator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+
         // Workflows in a test's own process: activity stubs, a clock that skips time, the
         // journal to inspect (docs/workflows.md, "Testing workflows").
         .target(
@@ -229,6 +241,7 @@ let package = Package(
                 "FlowDefaultActivities",
                 "FlowDeadLetters",
                 "FlowCoordinator",
+                "FlowPostgres",
                 "FlowWorkflows",
                 "FlowHTTP",
                 "FlowML",
@@ -351,7 +364,8 @@ let package = Package(
             name: "FlowCoordinatorTests",
             dependencies: [
                 "FlowCore", "FlowAMQP", "FlowClient", "FlowRuntime", "FlowCoordinator", "FlowWorkflows", "FlowDefaultActivities", "FlowDeadLetters",
-                "FlowOpenAI", "FlowOpenAIActivities", "FlowObservability", "FlowTesting", .product(name: "GRDB", package: "GRDB.swift"),
+                "FlowOpenAI", "FlowOpenAIActivities", "FlowObservability", "FlowTesting", "FlowPostgres", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             exclude: ["Fixtures"]
         ),

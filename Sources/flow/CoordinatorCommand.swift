@@ -15,8 +15,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         abstract: "Run the workflow coordinator.",
         discussion: """
             Starts workflows from the workflow-commands queue, sends their activities to the work queues, \
-            records every reply in its data folder (workflows.sqlite) and resumes unfinished workflows after a \
-            restart. Run one coordinator per data folder. SIGTERM or SIGINT suspend the workflows where they stand.
+            records every reply in its store (workflows.sqlite in its data folder, or PostgreSQL with --store) and resumes \
+            unfinished workflows after a restart. Run one coordinator per store. SIGTERM or SIGINT suspend the workflows where they stand.
             """
     )
 
@@ -43,17 +43,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let metricsEndpoint = try service.metrics(defaultPort: 9467)
         let registry = ApplicationWorkflows.registry()
         if service.check {
-            print("flow coordinator: workflows \(registry.names.joined(separator: ", ")), store \(configuration.storePath), commands \(configuration.commandQueue), broker \(amqpConfiguration.redactedURL)")
+            print("flow coordinator: workflows \(registry.names.joined(separator: ", ")), store \(store.describe()), commands \(configuration.commandQueue), broker \(amqpConfiguration.redactedURL)")
             return
         }
 
         let logger = connection.logger(label: "flow.coordinator", defaultLevel: .info)
-        let workflowStore: SQLiteWorkflowStore
-        do {
-            workflowStore = try SQLiteWorkflowStore(path: configuration.storePath, groupCommit: groupCommitSetting == "on")
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        let workflowStore = try await store.open(groupCommit: groupCommitSetting == "on", logger: logger)
         let amqp = try await connection.connect(as: "flow coordinator", logger: logger)
         let coordinator = WorkflowCoordinator(
             configuration: configuration, registry: registry, transport: amqp, store: workflowStore, metrics: FlowObservation.metrics, logger: logger
@@ -65,35 +60,5 @@ struct CoordinatorCommand: AsyncParsableCommand {
             )))
         }
         try await runUntilSignalled(services, serviceName: "flow-coordinator", connection: amqp, logger: logger)
-    }
-}
-
-/// Where the coordinator keeps its store; `flow workflow list|show` read it there.
-struct CoordinatorStoreOptions: ParsableArguments {
-    @Option(help: "The coordinator's data folder, holding workflows.sqlite (default: $FLOW_COORDINATOR_DATA_DIR, then $FLOW_DATA_DIR, then .flow/data).")
-    var dataDir: String?
-
-    init() {}
-
-    init(dataDir: String) {
-        self.dataDir = dataDir
-    }
-
-    var dataFolder: URL {
-        let environment = ProcessInfo.processInfo.environment
-        return URL(fileURLWithPath: dataDir ?? environment["FLOW_COORDINATOR_DATA_DIR"] ?? environment["FLOW_DATA_DIR"] ?? ".flow/data")
-    }
-
-    /// The store, read-only, for commands that look while a coordinator runs.
-    func openForReading() throws -> SQLiteWorkflowStore {
-        let path = dataFolder.appendingPathComponent("workflows.sqlite").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("no workflow store at \(path): pass the coordinator's --data-dir (or leave --data-dir out to ask the coordinator over the broker)")
-        }
-        do {
-            return try SQLiteWorkflowStore(path: path, readOnly: true)
-        } catch {
-            throw ValidationError("\(error)")
-        }
     }
 }

@@ -7,11 +7,14 @@ import Foundation
 import Logging
 
 /// Where `flow workflow list|show` read: the coordinator, over the broker, from any
-/// machine that reaches it; or, with `--data-dir`, its store file directly, for when no
-/// coordinator runs. Both give the same answers (``WorkflowQueryAnswers``).
+/// machine that reaches it; or, with `--data-dir` or `--store`, its store directly, for
+/// when no coordinator runs. Both give the same answers (``WorkflowQueryAnswers``).
 struct WorkflowSource: ParsableArguments {
     @Option(help: "Read the workflow store in this coordinator data folder directly (holding workflows.sqlite), instead of asking the coordinator over the broker.")
     var dataDir: String?
+
+    @Option(help: "Read this workflow store directly (postgres://… or sqlite:PATH), instead of asking the coordinator over the broker.")
+    var store: String?
 
     @Option(help: .hidden)
     var topologyPrefix: String?
@@ -30,12 +33,12 @@ struct WorkflowSource: ParsableArguments {
 
     func read<Result: Sendable>(_ body: @Sendable (Reader) async throws -> Result) async throws -> Result {
         do {
-            if let dataDir {
-                let store = try CoordinatorStoreOptions(dataDir: dataDir).openForReading()
-                let answers = WorkflowQueryAnswers(store: store)
+            if dataDir != nil || store != nil {
+                let opened = try await CoordinatorStoreOptions(dataDir: dataDir, store: store).openForReading()
+                let answers = WorkflowQueryAnswers(store: opened)
                 // No coordinator: the workflow's code is replayed here, from its journal.
                 let ask: @Sendable (WorkflowQuery.Ask) async throws -> WorkflowQueryResult = { ask in
-                    let entries = try await store.journal(workflowID: ask.workflowID)
+                    let entries = try await opened.journal(workflowID: ask.workflowID)
                     guard case .workflowStarted(let workflow, _)? = entries.first?.event else { throw ValidationError("no workflow has id \(ask.workflowID)") }
                     let replayer = WorkflowReplayer(registry: ApplicationWorkflows.registry(), logger: Logger(label: "flow.workflow"))
                     let output = try await replayer.query(WorkflowHistory(workflowID: ask.workflowID, workflow: workflow, events: entries), name: ask.name)

@@ -17,8 +17,10 @@ struct CoordinatorProcessTests {
         var steps: Int
         var input: @Sendable (Int) throws -> JSONText
         var output: @Sendable (Int) -> String
+        /// The coordinator's store: its data folder's SQLite file, or a new PostgreSQL database.
+        var postgres = false
 
-        var testDescription: String { "\(count) \(workflow)" }
+        var testDescription: String { "\(count) \(workflow) on \(postgres ? "PostgreSQL" : "SQLite")" }
 
         static let chains = Kind(
             workflow: "echo_chain", count: 40, steps: 3,
@@ -32,9 +34,10 @@ struct CoordinatorProcessTests {
             input: { try JSONText(encoding: ["text": .string("payload \($0)"), "children": .int(2), "steps": .int(3), "pause_seconds": .int(2)] as [String: JSONValue]) },
             output: { #"[{"steps":3,"text":"payload \#($0) 0"},{"steps":3,"text":"payload \#($0) 1"}]"# }
         )
+        static let chainsOnPostgres = { var kind = chains; kind.postgres = true; return kind }()
     }
 
-    @Test("workflows (and child workflows) finish with the right outputs while the coordinator is killed three times, and no completed activity runs twice", arguments: [Kind.chains, Kind.families])
+    @Test("workflows (and child workflows) finish with the right outputs while the coordinator is killed three times, and no completed activity runs twice", arguments: [Kind.chains, Kind.families, Kind.chainsOnPostgres])
     func killedThreeTimes(kind: Kind) async throws {
         let names = TopologyNames(prefix: TestBroker.uniqueName("killed"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flow-killed-\(UUID().uuidString.prefix(8))")
@@ -44,7 +47,8 @@ struct CoordinatorProcessTests {
         try await requester.declare(Topology(queues: [.init(name: resultQueue, durable: false, exclusive: true, autoDelete: true)]))
         let common = ["--topology-prefix", names.prefix!, "--metrics-port", "off", "--amqp-url", TestBroker.url]
         let worker = try FlowProcess(["worker", "default", "--data-dir", folder.appendingPathComponent("worker").path, "--concurrency", "8"] + common)
-        let coordinatorArguments = ["coordinator", "--data-dir", folder.appendingPathComponent("coordinator").path] + common
+        let store = kind.postgres ? ["--store", try await TestPostgres.newDatabase().url] : ["--data-dir", folder.appendingPathComponent("coordinator").path]
+        let coordinatorArguments = ["coordinator"] + store + common
         var coordinator = try FlowProcess(coordinatorArguments)
 
         let count = kind.count

@@ -65,7 +65,7 @@ extension WorkflowStoreConformance {
 
     @Test("each continue-as-new keeps the run before under its number; a run that had ended keeps its end; an id taken by another workflow is refused", arguments: Subject.all)
     func continuedRuns(_ subject: Subject) async throws {
-        let store = try subject.open()
+        let store = try await subject.open()
         _ = try await store.create(WorkflowStart(id: "w", name: "counted", input: Self.input), epoch: 0, at: Self.at)
         for run in 1...2 {
             let input = try JSONText(encoding: ["run": run + 1])

@@ -1,5 +1,6 @@
 import FlowCoordinator
 import FlowCore
+import FlowPostgres
 import Foundation
 import Testing
 
@@ -13,8 +14,8 @@ struct WorkflowStoreConformance {
     /// A store to test, and how to "restart" it: a new value over the same durable state.
     struct Subject: Sendable, CustomTestStringConvertible {
         var name: String
-        var open: @Sendable () throws -> any WorkflowStore
-        var reopen: @Sendable (any WorkflowStore) throws -> any WorkflowStore
+        var open: @Sendable () async throws -> any WorkflowStore
+        var reopen: @Sendable (any WorkflowStore) async throws -> any WorkflowStore
 
         var testDescription: String { name }
 
@@ -28,7 +29,18 @@ struct WorkflowStoreConformance {
             reopen: { store in try SQLiteWorkflowStore(path: (store as! SQLiteWorkflowStore).path) }
         )
         static let inMemory = Subject(name: "in memory", open: { InMemoryWorkflowStore() }, reopen: { $0 })
-        static let all = [sqlite, inMemory]
+        /// A new database on the test server for each store (`TestPostgres`); a restart
+        /// closes the store's connections and connects again.
+        static let postgres = Subject(
+            name: "PostgreSQL",
+            open: { try await PostgresWorkflowStore.open(try await TestPostgres.newDatabase(), maximumConnections: 4, logger: TestPostgres.logger) },
+            reopen: { store in
+                let store = store as! PostgresWorkflowStore
+                await store.close()
+                return try await PostgresWorkflowStore.open(store.location, maximumConnections: 4, logger: TestPostgres.logger)
+            }
+        )
+        static let all = [sqlite, inMemory, postgres]
     }
 
     static let at = Date(timeIntervalSince1970: 1_800_000_000)
@@ -68,7 +80,7 @@ struct WorkflowStoreConformance {
     /// Starts workflow `w` and makes the script's first `count` writes, reopening the
     /// store after each one when `crashing`.
     static func play(_ subject: Subject, writes count: Int, crashing: Bool) async throws -> any WorkflowStore {
-        var store = try subject.open()
+        var store = try await subject.open()
         _ = try await store.create(WorkflowStart(id: "w", name: "counted", input: input, recipient: ResultRecipient(replyTo: "starter", correlationID: "c")), epoch: 0, at: at)
         for (index, write) in script.prefix(count).enumerated() {
             let now = at.addingTimeInterval(Double(index + 1))
@@ -79,7 +91,7 @@ struct WorkflowStoreConformance {
             case .note(let note):
                 try await store.note(note, at: now)
             }
-            if crashing { store = try subject.reopen(store) }
+            if crashing { store = try await subject.reopen(store) }
         }
         return store
     }
@@ -95,7 +107,7 @@ struct WorkflowStoreConformance {
 
     @Test("starting an id twice creates one workflow, and each starter is a recipient once", arguments: Subject.all)
     func idempotentStart(_ subject: Subject) async throws {
-        let store = try subject.open()
+        let store = try await subject.open()
         let first = ResultRecipient(replyTo: "a", correlationID: "1")
         let second = ResultRecipient(replyTo: "b", correlationID: "2")
         guard case .created(let record) = try await store.create(WorkflowStart(id: "w", name: "counted", input: Self.input, recipient: first), epoch: 0, at: Self.at) else {
@@ -138,7 +150,7 @@ struct WorkflowStoreConformance {
 
     @Test("a newer epoch takes a workflow over by writing; the older one is fenced out from then on", arguments: Subject.all)
     func staleEpochs(_ subject: Subject) async throws {
-        let store = try subject.open()
+        let store = try await subject.open()
         _ = try await store.create(WorkflowStart(id: "w", name: "counted", input: Self.input), epoch: 1, at: Self.at)
         try await store.append([Self.scheduled(0)], to: "w", expectedSequence: 1, epoch: 1, at: Self.at)
         await #expect {
@@ -188,12 +200,16 @@ struct WorkflowStoreConformance {
     func storesAgree() async throws {
         let sqlite = try await Self.projection(try await Self.play(.sqlite, writes: Self.script.count, crashing: false))
         let memory = try await Self.projection(try await Self.play(.inMemory, writes: Self.script.count, crashing: false))
+        let postgres = try await Self.projection(try await Self.play(.postgres, writes: Self.script.count, crashing: false))
         #expect(sqlite == memory)
+        #expect(sqlite == postgres)
         // And along the way: parked by a step, then by its code, then running again.
         for count in [6, 9, 11, 12] {
             let sqlite = try await Self.projection(try await Self.play(.sqlite, writes: count, crashing: false))
             let memory = try await Self.projection(try await Self.play(.inMemory, writes: count, crashing: false))
+            let postgres = try await Self.projection(try await Self.play(.postgres, writes: count, crashing: false))
             #expect(sqlite == memory, "after \(count) writes")
+            #expect(sqlite == postgres, "after \(count) writes")
         }
     }
 
@@ -234,7 +250,7 @@ struct WorkflowStoreConformance {
 
     @Test("a journal and a history read in pages return every entry once, in order", arguments: Subject.all)
     func paging(_ subject: Subject) async throws {
-        let store = try subject.open()
+        let store = try await subject.open()
         _ = try await store.create(WorkflowStart(id: "long", name: "counted", input: Self.input), epoch: 0, at: Self.at)
         var last: Int64 = 1
         for batch in 0..<25 {
@@ -259,7 +275,7 @@ struct WorkflowStoreConformance {
 
     @Test("due timers are those not fired, due by the time asked, of workflows still open, soonest first", arguments: Subject.all)
     func dueTimers(_ subject: Subject) async throws {
-        let store = try subject.open()
+        let store = try await subject.open()
         for (index, id) in ["a", "b", "c", "d"].enumerated() {
             _ = try await store.create(WorkflowStart(id: id, name: "counted", input: Self.input), epoch: 0, at: Self.at)
             try await store.append(
@@ -277,7 +293,7 @@ struct WorkflowStoreConformance {
 
     @Test("a workflow's end leaves no step open: a step still waiting, or parked, shows cancelled with the end that left it", arguments: Subject.all)
     func endCancelsOpenSteps(_ subject: Subject) async throws {
-        let store = try subject.open()
+        let store = try await subject.open()
         _ = try await store.create(WorkflowStart(id: "w", name: "counted", input: Self.input), epoch: 0, at: Self.at)
         let steps = (0..<3).map { WorkflowEvent.ScheduledActivity(position: $0, activity: "counted_echo", queue: "default-queue", input: Self.input, options: .init(), stepKey: "counted_echo@\($0)") }
         try await store.append(steps.map(WorkflowEvent.activityScheduled), to: "w", expectedSequence: 1, epoch: 0, at: Self.at)
@@ -293,7 +309,7 @@ struct WorkflowStoreConformance {
 
     @Test("search attributes and the memo follow the workflow's markers, and lists filter by them the same way in every store", arguments: Subject.all)
     func searchAttributes(_ subject: Subject) async throws {
-        let store = try subject.open()
+        let store = try await subject.open()
         func file(_ id: String, at position: Int, _ attributes: String, after sequence: Int64) async throws {
             try await store.append(
                 [.markerRecorded(position: position, name: "search_attributes", value: try JSONText(validating: attributes))], to: id, expectedSequence: sequence, epoch: 0, at: Self.at
@@ -341,7 +357,7 @@ struct WorkflowStoreConformance {
 
     @Test("a schedule keeps every field of its state, is replaced keeping its runs and buffer, and is removed once", arguments: Subject.all)
     func schedules(_ subject: Subject) async throws {
-        let store = try subject.open()
+        let store = try await subject.open()
         let schedule = ScheduleRecord(
             name: "nightly", workflow: "counted", input: Self.input, everySeconds: 60, nextRunAt: Self.at, runs: 0, overlap: .bufferAll,
             catchupWindowSeconds: 600, jitterSeconds: 30
@@ -385,7 +401,7 @@ struct WorkflowStoreConformance {
 
     @Test("appends from many writers at once each get their own answer: one winner per journal, and every other workflow's append kept", arguments: Subject.all)
     func concurrentAppends(_ subject: Subject) async throws {
-        let store = try subject.open()
+        let store = try await subject.open()
         let ids = (0..<100).map { "w\($0)" }
         for id in ids { _ = try await store.create(WorkflowStart(id: id, name: "counted", input: Self.input), epoch: 0, at: Self.at) }
         // Three writers race for each journal's event 2; the other two must be refused.

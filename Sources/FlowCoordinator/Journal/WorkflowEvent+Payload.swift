@@ -33,7 +33,7 @@ extension WorkflowEvent {
 
     /// The wire form of a step's options: a workflow uses a handful of them over and over,
     /// so the last few are kept.
-    static func optionsText(_ options: ActivityOptions) throws -> String {
+    package static func optionsText(_ options: ActivityOptions) throws -> String {
         if let text = recentOptions.withLock({ $0.first { $0.options == options }?.text }) { return text }
         let text = try FlowJSON.encodeText(options)
         recentOptions.withLock { recent in

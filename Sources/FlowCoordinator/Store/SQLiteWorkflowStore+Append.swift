@@ -126,17 +126,11 @@ extension SQLiteWorkflowStore {
         return status
     }
 
-    /// Sets (or, for nil, removes) a workflow's search attributes. A text is kept as text,
-    /// a number as a number, a truth value as both (`true` and 1), so each compares in its
-    /// own kind and reads back as what it was.
+    /// Sets (or, for nil, removes) a workflow's search attributes, each kept as
+    /// ``WorkflowProjection/storedAttribute(_:)`` says.
     private static func fileSearchAttributes(_ db: Database, _ workflowID: String, _ changes: [String: SearchAttribute?]) throws {
         for (key, value) in changes.sorted(by: { $0.key < $1.key }) {
-            let (text, number): (String?, Double?) = switch value {
-            case .text(let text)?: (text, nil)
-            case .number(let number)?: (nil, number)
-            case .bool(let bool)?: (String(bool), bool ? 1 : 0)
-            case nil: (nil, nil)
-            }
+            let (text, number) = WorkflowProjection.storedAttribute(value)
             if value == nil {
                 try db.cachedStatement(sql: "DELETE FROM workflow_attribute WHERE workflow_id = ? AND key = ?").execute(arguments: [workflowID, key])
             } else {

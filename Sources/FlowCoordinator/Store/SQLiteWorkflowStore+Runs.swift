@@ -12,11 +12,7 @@ extension SQLiteWorkflowStore {
     public func startNextRun(
         of workflowID: String, closing: WorkflowEvent?, journal: [JournalEntry], childrenFrom: Int, requestID: String?, expectedSequence: Int64, epoch: Int64, at now: Date
     ) async throws -> WorkflowRecord {
-        guard closing?.isTerminal ?? true, case .workflowStarted(let name, let input)? = journal.first?.event,
-            journal.enumerated().allSatisfy({ $0.element.sequence == Int64($0.offset) + 1 })
-        else {
-            throw WorkflowStoreError(.unreadable, "the next run of \(workflowID) must follow an ending event and start with workflow_started numbered 1: this writer broke the journal's rules")
-        }
+        let (name, input) = try WorkflowProjection.nextRunStart(of: workflowID, closing: closing, journal: journal)
         let closingPayload = try closing?.payloadText()
         let payloads = try journal.map { try $0.event.payloadText() }
         return try await write { db in

@@ -5,18 +5,24 @@ import Foundation
 /// history lines people read, and the texts of a workflow's parked reason. A store keeps
 /// its projections in its own way, but every line and reason comes from here, so the
 /// conformance suite can hold all stores to the same output.
-enum WorkflowProjection {
+package enum WorkflowProjection {
     /// One line of a workflow's history.
-    struct Line: Sendable, Equatable {
-        var kind: HistoryEvent.Kind
-        var stepKey: String?
-        var detail: String
+    package struct Line: Sendable, Equatable {
+        package var kind: HistoryEvent.Kind
+        package var stepKey: String?
+        package var detail: String
+
+        package init(kind: HistoryEvent.Kind, stepKey: String?, detail: String) {
+            self.kind = kind
+            self.stepKey = stepKey
+            self.detail = detail
+        }
     }
 
     /// The lines an event adds. `stepKey` is the key of the step or timer the event
     /// concerns; `activity` the step's activity. A change of the workflow's status is a
     /// line of its own (``statusLine(from:to:reason:cause:)``).
-    static func lines(for event: WorkflowEvent, stepKey: String?) -> [Line] {
+    package static func lines(for event: WorkflowEvent, stepKey: String?) -> [Line] {
         switch event {
         case .workflowStarted(let name, let input):
             return [Line(kind: .workflowStarted, stepKey: nil, detail: "\(name) with input \(input.text.prefix(500))")]
@@ -70,7 +76,7 @@ enum WorkflowProjection {
     }
 
     /// The line for a workflow that parked or ran again after `cause`.
-    static func statusLine(from old: WorkflowStatus, to new: WorkflowStatus, reason: String?, cause: WorkflowEvent, stepKey: String?, activity: String?) -> Line? {
+    package static func statusLine(from old: WorkflowStatus, to new: WorkflowStatus, reason: String?, cause: WorkflowEvent, stepKey: String?, activity: String?) -> Line? {
         switch (old, new) {
         case (.running, .parked):
             return Line(kind: .workflowParked, stepKey: stepKey, detail: reason ?? "")
@@ -85,7 +91,7 @@ enum WorkflowProjection {
 
     /// How a run that a later run replaced ended, in words.
     /// `closing` is nil for a run that had ended (`status`) before it was reset.
-    static func runEnd(_ closing: WorkflowEvent?, status: WorkflowStatus) -> String {
+    package static func runEnd(_ closing: WorkflowEvent?, status: WorkflowStatus) -> String {
         switch closing {
         case .workflowContinuedAsNew?: "continued as new"
         case .workflowReset(let position, let reason)?: "was reset to before command \(position): \(reason)"
@@ -95,27 +101,51 @@ enum WorkflowProjection {
 
     /// The marker a workflow's `upsertSearchAttributes` records: a JSON object of attribute
     /// values, null removing one.
-    static let searchAttributesMarker = "search_attributes"
+    package static let searchAttributesMarker = "search_attributes"
     /// The marker a workflow's `upsertMemo` records: a JSON merge patch of its memo.
-    static let memoMarker = "memo"
+    package static let memoMarker = "memo"
 
     /// The attributes a `search_attributes` marker sets (a value) or removes (nil).
-    static func searchAttributeChanges(_ value: JSONText) throws -> [String: SearchAttribute?] {
+    package static func searchAttributeChanges(_ value: JSONText) throws -> [String: SearchAttribute?] {
         try value.decode([String: SearchAttribute?].self)
     }
 
+    /// How a store keeps a search attribute: a text as text, a number as a number, a truth
+    /// value as both (`true` and 1), so each compares in its own kind and reads back as
+    /// what it was. Nil for an attribute removed.
+    package static func storedAttribute(_ value: SearchAttribute?) -> (text: String?, number: Double?) {
+        switch value {
+        case .text(let text)?: (text, nil)
+        case .number(let number)?: (nil, number)
+        case .bool(let bool)?: (String(bool), bool ? 1 : 0)
+        case nil: (nil, nil)
+        }
+    }
+
+    /// Checks what a store's `startNextRun` is handed, the same for every store: an ending
+    /// event (or none), and a journal numbered from 1 that starts with `workflow_started`.
+    /// Returns the next run's workflow name and input.
+    package static func nextRunStart(of workflowID: String, closing: WorkflowEvent?, journal: [JournalEntry]) throws -> (name: String, input: JSONText) {
+        guard closing?.isTerminal ?? true, case .workflowStarted(let name, let input)? = journal.first?.event,
+            journal.enumerated().allSatisfy({ $0.element.sequence == Int64($0.offset) + 1 })
+        else {
+            throw WorkflowStoreError(.unreadable, "the next run of \(workflowID) must follow an ending event and start with workflow_started numbered 1: this writer broke the journal's rules")
+        }
+        return (name, input)
+    }
+
     /// The error of a step its workflow's end left open (``StepStatus/cancelled``).
-    static func abandonedStepError(_ status: WorkflowStatus) -> ActivityFailure {
+    package static func abandonedStepError(_ status: WorkflowStatus) -> ActivityFailure {
         .cancelled("its workflow ended (\(status.rawValue)) before this step did")
     }
 
     /// Why a workflow waits on a dead-lettered step.
-    static func parkedReason(workflowID: String, activity: String, stepKey: String, failure: ActivityFailure) -> String {
+    package static func parkedReason(workflowID: String, activity: String, stepKey: String, failure: ActivityFailure) -> String {
         "waiting for dead-letter replay: \(activity) (message \(workflowID)/\(stepKey)) failed: \(failure.description.prefix(300))"
     }
 
     /// The line a note adds, if any.
-    static func line(for note: DeliveryNote, stepKey: String?) -> Line? {
+    package static func line(for note: DeliveryNote, stepKey: String?) -> Line? {
         switch note {
         case .sent(_, let reason?):
             return Line(kind: .activityResent, stepKey: stepKey, detail: reason)
@@ -129,7 +159,7 @@ enum WorkflowProjection {
     }
 
     /// Whether an event changes what the workflow's status or parked reason may be.
-    static func touchesPark(_ event: WorkflowEvent) -> Bool {
+    package static func touchesPark(_ event: WorkflowEvent) -> Bool {
         switch event {
         case .activityParked, .replayDiverged, .replayRecovered, .activityPaused, .activityResumed: true
         default: false

@@ -1,0 +1,76 @@
+import FlowCoordinator
+import FlowPostgres
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The PostgreSQL server the tests use: the one `scripts/postgres-start` runs (`.ci/run` and
+/// the README's test command start it), or `FLOW_TEST_POSTGRES_URL`. Each store a test
+/// opens is a new database on it, so suites running side by side never share rows.
+///
+/// There is no skipping: when no server answers, each test that needs one fails with the
+/// reason and the command that starts one.
+enum TestPostgres {
+    static var server: PostgresStoreLocation {
+        get throws {
+            let environment = ProcessInfo.processInfo.environment
+            let port = environment["FLOW_POSTGRES_PORT"] ?? "5440"
+            return try PostgresStoreLocation(url: environment["FLOW_TEST_POSTGRES_URL"] ?? "postgres://flow@127.0.0.1:\(port)/flow?sslmode=disable")
+        }
+    }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "flow.test.postgres")
+        logger.logLevel = ProcessInfo.processInfo.environment["FLOW_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        return logger
+    }()
+
+    /// A new, empty database on the test server. The first call of a test process drops
+    /// the databases earlier runs left (`flow_test_*` with no one connected).
+    static func newDatabase() async throws -> PostgresStoreLocation {
+        let server = try server
+        let name = "flow_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))"
+        try await sweep.value
+        try await administer(server) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        }
+        return server.database(name)
+    }
+
+    private static let sweep = Task {
+        try await administer(try server) { connection in
+            let rows = try await connection.query(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'flow\\_test\\_%' AND datname NOT IN (SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)",
+                logger: logger
+            )
+            var names: [String] = []
+            for try await name in rows.decode(String.self) { names.append(name) }
+            for name in names {
+                // Without FORCE: a database another test process uses now stays.
+                _ = try? await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name)"), logger: logger)
+            }
+        }
+    }
+
+    /// Runs `body` on a connection to the server's `postgres` database.
+    static func administer(_ server: PostgresStoreLocation, _ body: (PostgresConnection) async throws -> Void) async throws {
+        let configuration = PostgresConnection.Configuration(
+            host: server.host, port: server.port, username: server.username, password: server.password, database: "postgres", tls: .disable
+        )
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+        } catch {
+            throw WorkflowStoreError(
+                .unavailable, "these tests need PostgreSQL and none answers at \(server) (\(error)): run scripts/postgres-start, or point FLOW_TEST_POSTGRES_URL at a server"
+            )
+        }
+        do {
+            try await body(connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+}
