@@ -38,6 +38,19 @@ struct OpenBLASKernelsTests {
         #expect(OpenBLASKernels.replacement(forUnrunnable: "SomeFutureFamily", cpuFlags: []) == nil, "a family whose needs are unknown stands")
     }
 
+    @Test("a runnable OPENBLAS_CORETYPE weaker than this CPU's best stands, with a notice naming the better family; the best, or none, says nothing")
+    func weakerKernelsNotice() {
+        let avx512: Set<String> = ["avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+        let avx2: Set<String> = ["avx", "avx2", "fma"]
+        let notice = EngineEnvironment.weakerKernelsNotice(in: ["OPENBLAS_CORETYPE": "Haswell"], cpuFlags: avx512)
+        #expect(notice?.contains("OPENBLAS_CORETYPE=Haswell") == true && notice?.contains("SkylakeX") == true, "\(notice ?? "no notice")")
+        #expect(EngineEnvironment.weakerKernelsNotice(in: ["OPENBLAS_CORETYPE": "Haswell"], cpuFlags: avx2) == nil)
+        #expect(EngineEnvironment.weakerKernelsNotice(in: ["OPENBLAS_CORETYPE": "SkylakeX"], cpuFlags: avx512) == nil)
+        #expect(EngineEnvironment.weakerKernelsNotice(in: [:], cpuFlags: avx512) == nil)
+        // Unrunnable is another case: it is replaced, with its own message.
+        #expect(EngineEnvironment.weakerKernelsNotice(in: ["OPENBLAS_CORETYPE": "SkylakeX"], cpuFlags: avx2) == nil)
+    }
+
     @Test("the flow command runs its ML work on the best kernels this CPU has")
     func flowPicksBetterKernels() async throws {
         let result = try await ProcessRunner.run(Repository.flowExecutable.path, ["ml", "kernels"])

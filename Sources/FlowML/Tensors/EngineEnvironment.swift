@@ -28,6 +28,17 @@ public enum EngineEnvironment {
         return missing
     }
 
+    /// A notice when `OPENBLAS_CORETYPE` pins kernels that run here but are weaker than
+    /// the best this CPU has (Haswell's AVX2 on an AVX-512 CPU, say): the engine keeps the
+    /// operator's choice, and says what it costs. Nil otherwise.
+    public static func weakerKernelsNotice(in environment: [String: String], cpuFlags: Set<String>) -> String? {
+        guard let named = environment["OPENBLAS_CORETYPE"], OpenBLASKernels.replacement(forUnrunnable: named, cpuFlags: cpuFlags) == nil,
+              let best = OpenBLASKernels.betterCoreType(than: "Prescott", cpuFlags: cpuFlags),
+              let namedRank = OpenBLASKernels.rank(of: named), let bestRank = OpenBLASKernels.rank(of: best), namedRank < bestRank
+        else { return nil }
+        return "OPENBLAS_CORETYPE=\(named) keeps the matrix products on weaker kernels than this CPU runs (\(best)); unset it to let OpenBLAS use them (training on bench-small ran 1.6 times as fast with them, docs/ml.md).\n"
+    }
+
     /// Restarts this process (same arguments, the environment plus what is missing) when
     /// anything is missing; call it first thing, before any work. Once restarted nothing
     /// is missing, so it restarts at most once. When the restart fails, work goes on as is.
@@ -36,7 +47,11 @@ public enum EngineEnvironment {
         let flagsLine = cpuInfo.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
         let flags = Set(flagsLine.split(separator: ":").last?.split(separator: " ").map(String.init) ?? [])
         let missing = missingVariables(in: ProcessInfo.processInfo.environment, coreName: OpenBLASKernels.coreName, cpuFlags: flags)
-        guard !missing.isEmpty else { return }
+        guard !missing.isEmpty else {
+            // Said once: after the restart below, when there is one.
+            if let notice = weakerKernelsNotice(in: ProcessInfo.processInfo.environment, cpuFlags: flags) { FileHandle.standardError.write(Data(notice.utf8)) }
+            return
+        }
         if let named = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], let runnable = missing["OPENBLAS_CORETYPE"] {
             let needed = (OpenBLASKernels.requiredFlags(coreType: named) ?? []).subtracting(flags).sorted().joined(separator: ", ")
             FileHandle.standardError.write(Data(

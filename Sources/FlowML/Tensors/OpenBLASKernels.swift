@@ -35,6 +35,18 @@ public enum OpenBLASKernels {
         }
     }
 
+    /// How strong a family's instructions are, for comparing two: generic 0, AVX 1, AVX2
+    /// and FMA 2, AVX-512 3; nil for a family this does not know.
+    public static func rank(of coreType: String) -> Int? {
+        switch coreType.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": 3
+        case "haswell", "zen": 2
+        case "sandybridge": 1
+        case "prescott", "core2", "penryn", "nehalem": 0
+        default: nil
+        }
+    }
+
     /// The family to use instead of `coreType` when this CPU (by `cpuFlags`) cannot run
     /// it: the best it can, or the generic Prescott kernels; nil when `coreType` can run.
     public static func replacement(forUnrunnable coreType: String, cpuFlags: Set<String>) -> String? {
