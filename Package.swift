@@ -206,6 +206,8 @@ let package = Package(
                 "FlowCore", "FlowCoordinator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // Only to read a SQLite store that `flow store migrate` moves here.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
 

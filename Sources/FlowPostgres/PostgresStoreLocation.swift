@@ -110,7 +110,8 @@ public struct PostgresStoreLocation: Sendable, Equatable, CustomStringConvertibl
         return configuration
     }
 
-    static func redacting(_ text: String) -> String {
+    /// `text` with its password, if any, replaced by `***`.
+    public static func redacting(_ text: String) -> String {
         guard var components = URLComponents(string: text), components.password != nil else { return text }
         components.password = "***"
         return components.string ?? text

@@ -7,7 +7,7 @@ struct Flow: AsyncParsableCommand {
         commandName: "flow",
         abstract: "AntifragileFlow: durable workflows and worker actors on RabbitMQ.",
         subcommands: [
-            WorkerCommand.self, CoordinatorCommand.self, WorkflowCommandLine.self, ScheduleCommandLine.self, ActivityCommand.self, StatusCommand.self, ConsoleCommand.self, UpCommand.self, DLQCommand.self, TopologyCommand.self, BrokerCommand.self, SmokeCommand.self, MLCommand.self,
+            WorkerCommand.self, CoordinatorCommand.self, WorkflowCommandLine.self, ScheduleCommandLine.self, ActivityCommand.self, StatusCommand.self, ConsoleCommand.self, UpCommand.self, DLQCommand.self, TopologyCommand.self, BrokerCommand.self, StoreCommand.self, SmokeCommand.self, MLCommand.self,
         ]
     )
 }

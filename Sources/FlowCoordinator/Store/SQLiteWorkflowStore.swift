@@ -11,7 +11,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     /// A pool, so that queries (`flow.workflow.list`, the console) read beside the
     /// coordinator's writes instead of waiting for them; a read-only queue for commands that
     /// only look.
-    let database: any DatabaseWriter
+    package let database: any DatabaseWriter
     /// The store's file.
     public let path: String
     /// Commits the writes of concurrent workflows together; nil writes one transaction each.
