@@ -266,7 +266,8 @@ let package = Package(
         .target(
             name: "FlowTesting",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime",
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -350,7 +351,7 @@ let package = Package(
         .testTarget(
             name: "FlowRuntimeTests",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowTesting", .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowTesting", "FlowPostgres", .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(

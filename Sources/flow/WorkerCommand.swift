@@ -4,6 +4,7 @@ import FlowCore
 import FlowDefaultActivities
 import FlowMLActivities
 import FlowOpenAIActivities
+import FlowPostgres
 import FlowRuntime
 import Foundation
 import Logging
@@ -36,6 +37,9 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: "The data folder: activity store, blobs, documents, checkpoints (default: $FLOW_DATA_DIR, then .flow/data).")
     var dataDir: String?
+
+    @Option(help: "The activity store every copy of this worker shares, postgres://USER@HOST/DATABASE, so a redelivery to a copy on another host is answered from it (default: $FLOW_ACTIVITY_STORE, then state/NAME-activities.sqlite in the data folder).")
+    var activityStore: String?
 
     @Option(help: "Seconds running activities may take to finish after SIGTERM (default: $FLOW_SHUTDOWN_GRACE_SECONDS, then 30).")
     var gracePeriod: Int?
@@ -84,9 +88,13 @@ struct WorkerCommand: AsyncParsableCommand {
         }
 
         let amqp = try await connection.connect(as: "flow worker \(workQueue.workerName)", logger: logger)
-        let store: ActivityResultStore
+        let store: any ActivityStore
         do {
-            store = try ActivityResultStore(path: workerConfiguration.storePath)
+            if let url = activityStore ?? ProcessInfo.processInfo.environment["FLOW_ACTIVITY_STORE"], !url.isEmpty {
+                store = try await PostgresActivityStore.open(try PostgresStoreLocation(url: url), logger: logger)
+            } else {
+                store = try ActivityResultStore(path: workerConfiguration.storePath)
+            }
         } catch {
             throw ValidationError("cannot open the activity store: \(error)")
         }

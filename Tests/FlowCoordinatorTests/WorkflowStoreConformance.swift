@@ -1,6 +1,7 @@
 import FlowCoordinator
 import FlowCore
 import FlowPostgres
+import FlowTesting
 import Foundation
 import Testing
 

@@ -97,6 +97,46 @@ struct WorkerProcessTests {
     }
 }
 
+/// Two copies of a worker "on two hosts": their own data folders, one PostgreSQL activity
+/// store (`--activity-store`).
+@Suite("worker copies sharing a PostgreSQL activity store", .serialized)
+struct SharedActivityStoreTests {
+    /// The setup's worker arguments with another data folder: the second host's.
+    func arguments(_ setup: WorkerProcessSetup, dataFolder: URL, store: String) -> [String] {
+        var arguments = setup.workerArguments(extra: ["--activity-store", store])
+        arguments[arguments.firstIndex(of: "--data-dir")! + 1] = dataFolder.path
+        return arguments
+    }
+
+    @Test("a redelivery that reaches the copy on the other host is answered from the shared store, not run again")
+    func redeliveryAnsweredAcrossHosts() async throws {
+        let setup = try await WorkerProcessSetup.make(queue: .default)
+        let store = try await TestPostgres.newDatabase().url
+        let otherHost = setup.dataFolder.appendingPathComponent("other-host")
+
+        let first = try FlowProcess(arguments(setup, dataFolder: setup.dataFolder.appendingPathComponent("first-host"), store: store))
+        try await setup.send("echo", input: #"{"text": "once"}"#, messageID: "shared-1")
+        try await setup.replies.wait(timeout: .seconds(30)) { $0.completedIDs.contains("shared-1") }
+        first.signal(SIGTERM)
+        _ = try await first.waitForExit(timeout: .seconds(30))
+        #expect(first.log.contains("activity completed"))
+
+        // The same message again (a coordinator's re-send, or the broker's redelivery after
+        // the first host died before its acknowledgement), now reaching the other host.
+        let second = try FlowProcess(arguments(setup, dataFolder: otherHost, store: store))
+        try await setup.send("echo", input: #"{"text": "once"}"#, messageID: "shared-1")
+        try await setup.replies.wait(timeout: .seconds(30)) { $0.finals(for: "shared-1").count >= 2 }
+        second.signal(SIGTERM)
+        _ = try await second.waitForExit(timeout: .seconds(30))
+        let finals = await setup.replies.finals(for: "shared-1")
+        #expect(finals.count == 2 && finals[0] == finals[1], "the second answer is the first, from the store: \(finals)")
+        #expect(second.log.contains("answering from the store"), "\(second.log)")
+        #expect(!second.log.contains("activity completed"), "the other host ran it again:\n\(second.log)")
+        #expect(!FileManager.default.fileExists(atPath: otherHost.appendingPathComponent("state/default-activities.sqlite").path), "no SQLite store when a shared one is named")
+        await setup.tearDown()
+    }
+}
+
 @Suite("the flow command line against a running worker", .serialized)
 struct CommandLineTests {
     private func get(_ url: String) async throws -> (Int, String) {

@@ -3,11 +3,8 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// The durable memory of a worker: the replies of completed activities by message id, so
-/// a duplicate delivery is answered without running again, and the last heartbeat of
-/// running ones, so a redelivery can resume.
-///
-/// An SQLite file in the worker's data folder. Several worker processes may share it on a
+/// A worker's durable memory (``ActivityStore``) in an SQLite file in its data folder: the
+/// default. Several worker processes may share it on a
 /// local volume (SQLite locks the file). It is bounded: entries older than `retention` and
 /// beyond `maximumEntries` are removed as new ones arrive.
 public final class ActivityResultStore: Sendable {

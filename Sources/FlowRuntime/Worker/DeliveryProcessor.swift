@@ -15,7 +15,7 @@ struct DeliveryProcessor: Sendable {
     let configuration: WorkerConfiguration
     let registry: ActivityRegistry
     let transport: any MessageTransport
-    let store: ActivityResultStore
+    let store: any ActivityStore
     let statistics: WorkerStatistics
     let logger: Logger
     let shutdownSignal: ShutdownSignal

@@ -16,14 +16,14 @@ public struct Worker: Service {
     public let statistics: WorkerStatistics
     private let registry: ActivityRegistry
     private let transport: any MessageTransport
-    private let store: ActivityResultStore
+    private let store: any ActivityStore
     private let logger: Logger
 
     public init(
         configuration: WorkerConfiguration,
         registry: ActivityRegistry,
         transport: any MessageTransport,
-        store: ActivityResultStore,
+        store: any ActivityStore,
         metrics: FlowMetrics = FlowMetrics(),
         logger: Logger
     ) {

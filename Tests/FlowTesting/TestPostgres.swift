@@ -10,8 +10,8 @@ import PostgresNIO
 ///
 /// There is no skipping: when no server answers, each test that needs one fails with the
 /// reason and the command that starts one.
-enum TestPostgres {
-    static var server: PostgresStoreLocation {
+public enum TestPostgres {
+    public static var server: PostgresStoreLocation {
         get throws {
             let environment = ProcessInfo.processInfo.environment
             let port = environment["FLOW_POSTGRES_PORT"] ?? "5440"
@@ -19,7 +19,7 @@ enum TestPostgres {
         }
     }
 
-    static let logger: Logger = {
+    public static let logger: Logger = {
         var logger = Logger(label: "flow.test.postgres")
         logger.logLevel = ProcessInfo.processInfo.environment["FLOW_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         return logger
@@ -27,7 +27,7 @@ enum TestPostgres {
 
     /// A new, empty database on the test server. The first call of a test process drops
     /// the databases earlier runs left (`flow_test_*` with no one connected).
-    static func newDatabase() async throws -> PostgresStoreLocation {
+    public static func newDatabase() async throws -> PostgresStoreLocation {
         let server = try server
         let name = "flow_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))"
         try await sweep.value
@@ -53,7 +53,7 @@ enum TestPostgres {
     }
 
     /// Runs `body` on a connection to the server's `postgres` database.
-    static func administer(_ server: PostgresStoreLocation, _ body: (PostgresConnection) async throws -> Void) async throws {
+    public static func administer(_ server: PostgresStoreLocation, _ body: (PostgresConnection) async throws -> Void) async throws {
         let configuration = PostgresConnection.Configuration(
             host: server.host, port: server.port, username: server.username, password: server.password, database: "postgres", tls: .disable
         )
