@@ -20,7 +20,19 @@ public enum PostgresStoreImport {
     }
 
     /// How a column's SQLite value becomes PostgreSQL's.
-    enum Kind { case text, integer, real, time, bool }
+    enum Kind {
+        case text, integer, real, time, bool
+
+        var sqlType: String {
+            switch self {
+            case .text: "text"
+            case .integer: "bigint"
+            case .real: "double precision"
+            case .time: "timestamptz"
+            case .bool: "boolean"
+            }
+        }
+    }
 
     /// A table to copy: its columns and the key it is read in order of, a page at a time.
     struct Table {
@@ -29,6 +41,8 @@ public enum PostgresStoreImport {
         var key: [String]
         /// Ids the server gives out itself (`GENERATED ALWAYS`), kept from the source.
         var identity = false
+        /// A column SQLite does not have, and the SQL that gives it from the row's (`v.`).
+        var derived: (column: String, expression: String)?
     }
 
     static let tables: [Table] = [
@@ -37,7 +51,7 @@ public enum PostgresStoreImport {
             ("divergence", .text), ("cancel_requested", .bool), ("started_at", .time), ("updated_at", .time), ("finished_at", .time),
             ("trace_context", .text), ("last_sequence", .integer), ("epoch", .integer), ("parent_id", .text), ("parent_position", .integer),
             ("memo", .text), ("run", .integer), ("chain", .text), ("run_request", .text),
-        ], key: ["id"]),
+        ], key: ["id"], derived: (column: "partition", expression: PostgresWorkflowStore.partitionExpression("coalesce(v.chain, v.id)"))),
         Table(name: "workflow_event", columns: [
             ("workflow_id", .text), ("sequence", .integer), ("epoch", .integer), ("kind", .text), ("position", .integer), ("recorded_at", .time), ("payload", .text),
         ], key: ["workflow_id", "sequence"]),
@@ -124,12 +138,19 @@ public enum PostgresStoreImport {
             for (value, (column, kind)) in zip(row, table.columns) {
                 try bind(value, as: kind, column: "\(table.name).\(column)", to: &bindings)
                 bound += 1
-                placeholders.append("$\(bound)")
+                // Typed, because a null is bound without one.
+                placeholders.append("$\(bound)::\(kind.sqlType)")
             }
             tuples.append("(" + placeholders.joined(separator: ", ") + ")")
         }
         let overriding = table.identity ? " OVERRIDING SYSTEM VALUE" : ""
-        let sql = "INSERT INTO \(table.name) (\(table.columns.map(\.0).joined(separator: ", ")))\(overriding) VALUES \(tuples.joined(separator: ", "))"
+        let columns = table.columns.map(\.0).joined(separator: ", ")
+        let sql = if let derived = table.derived {
+            // Each value's type from its column: a VALUES list in a subquery has no target to take it from.
+            "INSERT INTO \(table.name) (\(columns), \(derived.column)) SELECT v.*, \(derived.expression) FROM (VALUES \(tuples.joined(separator: ", "))) AS v(\(columns))"
+        } else {
+            "INSERT INTO \(table.name) (\(columns))\(overriding) VALUES \(tuples.joined(separator: ", "))"
+        }
         try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: store.logger)
     }
 

@@ -39,26 +39,32 @@ extension PostgresWorkflowStore {
         var parentPosition: Int?
         var traceContext: String?
         var memo: String?
+        var partition: Int
     }
 
     /// Locks the workflow's row and checks the fence: no newer epoch wrote to it, and its
     /// journal ends at `expectedSequence`.
     func fence(_ connection: PostgresConnection, workflowID: String, expectedSequence: Int64, epoch: Int64) async throws -> Head {
         let row = try await connection.query(
-            "SELECT last_sequence, epoch, status, run, parent_id, parent_position, trace_context, memo FROM workflow WHERE id = \(workflowID) FOR UPDATE",
+            "SELECT last_sequence, epoch, status, run, parent_id, parent_position, trace_context, memo, partition FROM workflow WHERE id = \(workflowID) FOR UPDATE",
             logger: logger
         ).first { $0 }
         guard let row else { throw WorkflowStoreError(.noSuchWorkflow, "there is no workflow \(workflowID) to write to") }
         let (last, owner): (Int64, Int64) = (try row("last_sequence"), try row("epoch"))
-        guard epoch >= owner else {
-            throw WorkflowStoreError(.staleEpoch, "workflow \(workflowID) is owned under epoch \(owner), newer than this writer's \(epoch): another coordinator took it over")
+        // Under leases the partition's holder alone writes; without them (one coordinator)
+        // the newest epoch that wrote to the workflow does.
+        let partition = try row.integer("partition")
+        if try await !checkLease(connection, partition: partition, workflowID: workflowID, epoch: epoch) {
+            guard epoch >= owner else {
+                throw WorkflowStoreError(.staleEpoch, "workflow \(workflowID) is owned under epoch \(owner), newer than this writer's \(epoch): another coordinator took it over")
+            }
         }
         guard last == expectedSequence else {
             throw WorkflowStoreError(.sequenceConflict, "workflow \(workflowID)'s journal ends at event \(last), not \(expectedSequence) as this writer read it: read it again")
         }
         return Head(
             status: WorkflowStatus(rawValue: try row("status")) ?? .running, run: try row.integer("run"), parentID: try row("parent_id"),
-            parentPosition: try row.optionalInteger("parent_position"), traceContext: try row("trace_context"), memo: try row("memo")
+            parentPosition: try row.optionalInteger("parent_position"), traceContext: try row("trace_context"), memo: try row("memo"), partition: partition
         )
     }
 

@@ -51,9 +51,10 @@ extension PostgresWorkflowStore {
             // The next run, under the workflow's id.
             try await connection.query(
                 """
-                INSERT INTO workflow (id, name, status, input, started_at, updated_at, trace_context, epoch, last_sequence, parent_id, parent_position, memo, run, chain, run_request)
+                INSERT INTO workflow (id, name, status, input, started_at, updated_at, trace_context, epoch, last_sequence, parent_id, parent_position, memo, run, chain, run_request,
+                    partition)
                 VALUES (\(workflowID), \(name), 'running', \(input.text), \(now), \(now), \(head.traceContext), \(epoch), \(Int64(journal.count)),
-                    \(head.parentID), \(head.parentPosition), \(head.memo), \(head.run + 1), \(workflowID), \(requestID))
+                    \(head.parentID), \(head.parentPosition), \(head.memo), \(head.run + 1), \(workflowID), \(requestID), \(head.partition))
                 """, logger: self.logger)
             var status = WorkflowStatus.running
             for (entry, payload) in zip(journal, payloads) {

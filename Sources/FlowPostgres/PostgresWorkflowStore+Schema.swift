@@ -145,7 +145,46 @@ extension PostgresWorkflowStore {
             )
             """,
         ]),
+        Migration(name: "v2: partitions, coordinator sessions and leases", statements: [
+            // How many partitions the workflows are spread over: fixed once the store
+            // exists, since each workflow keeps the partition it was given.
+            "CREATE TABLE flow_setting (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "INSERT INTO flow_setting (key, value) VALUES ('partitions', '\(defaultPartitions)')",
+            "ALTER TABLE workflow ADD COLUMN partition INTEGER",
+            "UPDATE workflow SET partition = \(partitionExpression("id"))",
+            "ALTER TABLE workflow ALTER COLUMN partition SET NOT NULL",
+            "CREATE INDEX workflow_partition ON workflow (partition, status)",
+            // Each coordinator process is a session with an epoch no session had before.
+            "CREATE SEQUENCE coordinator_epoch START 1",
+            """
+            CREATE TABLE coordinator_session (
+                epoch BIGINT PRIMARY KEY,
+                name TEXT NOT NULL,
+                started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                expires_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+            // One row per partition once a coordinator has registered: who holds it, under
+            // which epoch, until when (the server's clock, the only one read).
+            """
+            CREATE TABLE partition_lease (
+                partition INTEGER PRIMARY KEY,
+                epoch BIGINT NOT NULL,
+                owner TEXT,
+                expires_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+        ]),
     ]
+
+    /// The partitions a new store spreads workflows over.
+    static let defaultPartitions = 16
+
+    /// The SQL that gives `column`'s workflow id its partition: PostgreSQL's own hash of
+    /// the text, so it is computed in one place, the server.
+    static func partitionExpression(_ column: String) -> String {
+        "((hashtextextended(\(column), 0) & 9223372036854775807) % (SELECT value::bigint FROM flow_setting WHERE key = 'partitions'))::integer"
+    }
 
     /// The names of the migrations this build knows, oldest first.
     public static var migrationNames: [String] { migrations.map(\.name) }

@@ -72,12 +72,13 @@ public final class PostgresWorkflowStore: WorkflowStore {
             }
             let created = try await connection.query(
                 """
-                INSERT INTO workflow (id, name, status, input, started_at, updated_at, trace_context, epoch, last_sequence, parent_id, parent_position)
-                VALUES (\(start.id), \(start.name), 'running', \(start.input.text), \(now), \(now), \(traceText), \(epoch), 1, \(start.parent?.workflowID), \(start.parent?.position))
-                ON CONFLICT (id) DO NOTHING RETURNING \(unescaped: Self.workflowColumns)
+                INSERT INTO workflow (id, name, status, input, started_at, updated_at, trace_context, epoch, last_sequence, parent_id, parent_position, partition)
+                VALUES (\(start.id), \(start.name), 'running', \(start.input.text), \(now), \(now), \(traceText), \(epoch), 1, \(start.parent?.workflowID), \(start.parent?.position),
+                    \(unescaped: Self.partitionExpression("$1")))  -- $1: the id, the first value bound
+                ON CONFLICT (id) DO NOTHING RETURNING \(unescaped: Self.workflowColumns), partition
                 """, logger: self.logger
-            ).first { try $0.workflow }
-            guard let created else {
+            ).first { (try $0.workflow, try $0.integer("partition")) }
+            guard let (created, partition) = created else {
                 guard let existing = try await connection.query(
                     "SELECT \(unescaped: Self.workflowColumns) FROM workflow WHERE id = \(start.id)", logger: self.logger
                 ).first({ try $0.workflow }) else {
@@ -91,6 +92,7 @@ public final class PostgresWorkflowStore: WorkflowStore {
                 VALUES (\(start.id), 1, \(epoch), \(event.kind), NULL, \(now), \(payload))
                 """, logger: self.logger)
             try await self.project(connection, workflowID: start.id, lines: WorkflowProjection.lines(for: event, stepKey: nil), at: now)
+            try await self.checkLease(connection, partition: partition, workflowID: start.id, epoch: epoch)
             return .created(created)
         }
     }

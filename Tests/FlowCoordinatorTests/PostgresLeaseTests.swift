@@ -1,0 +1,106 @@
+import FlowCoordinator
+import FlowCore
+import FlowPostgres
+import FlowTesting
+import Foundation
+import Testing
+
+/// Coordinators sharing one PostgreSQL store: sessions, partition leases, and the fence
+/// that keeps a coordinator that lost a lease from writing.
+@Suite("partition leases on a shared PostgreSQL store")
+struct PostgresLeaseTests {
+    static let at = Date(timeIntervalSince1970: 1_800_000_000)
+    static let input = try! JSONText(validating: #"{"value":"a"}"#)
+
+    static func store() async throws -> PostgresWorkflowStore {
+        try await PostgresWorkflowStore.open(try await TestPostgres.newDatabase(), maximumConnections: 4, logger: TestPostgres.logger)
+    }
+
+    static func start(_ id: String, in store: PostgresWorkflowStore, epoch: Int64) async throws -> WorkflowStartOutcome {
+        try await store.create(WorkflowStart(id: id, name: "counted", input: input), epoch: epoch, at: at)
+    }
+
+    /// Appends a marker to `id` under `epoch`: whether the fence let it through.
+    static func writes(_ id: String, in store: PostgresWorkflowStore, epoch: Int64) async throws -> Bool {
+        let last = try await store.journal(workflowID: id).last!.sequence
+        do {
+            try await store.append([.markerRecorded(position: Int(last), name: "m", value: input)], to: id, expectedSequence: last, epoch: epoch, at: at)
+            return true
+        } catch let error as WorkflowStoreError where error.code == .staleEpoch {
+            return false
+        }
+    }
+
+    @Test("the first coordinator takes every partition; a second takes half once the first hands them back; each writes only its own partitions' workflows")
+    func partitionsSpreadAndFence() async throws {
+        let store = try await Self.store()
+        let a = try await store.registerSession(name: "a", ttl: .seconds(30))
+        let b = try await store.registerSession(name: "b", ttl: .seconds(30))
+        #expect(b.epoch > a.epoch, "each session has an epoch none had before")
+        // Both registered, but b has not renewed yet: a sees two sessions and takes its half.
+        let first = try await store.renewLeases(a, holding: [], ttl: .seconds(30))
+        #expect(first.held.count == a.partitions / 2 && first.acquired == first.held && first.sessions == 2)
+        let second = try await store.renewLeases(b, holding: [], ttl: .seconds(30))
+        #expect(second.held == Set(0..<b.partitions).subtracting(first.held), "b takes the rest: \(second)")
+
+        var checked = 0
+        for index in 0..<32 {
+            let id = "w-\(index)"
+            // The holder of the partition creates it; the other is refused, creating nothing.
+            var creators: [String] = []
+            for session in [a, b] {
+                do {
+                    if case .created = try await Self.start(id, in: store, epoch: session.epoch) { creators.append(session.name) }
+                } catch let error as WorkflowStoreError where error.code == .staleEpoch {}
+            }
+            #expect(creators.count == 1, "\(id) created by \(creators)")
+            let partition = try #require(try await store.partition(of: id))
+            let holder = first.held.contains(partition) ? a : b
+            let other = holder == a ? b : a
+            #expect(try await Self.writes(id, in: store, epoch: holder.epoch))
+            #expect(try await !Self.writes(id, in: store, epoch: other.epoch), "\(other.name) wrote to \(id) in \(holder.name)'s partition \(partition)")
+            checked += 1
+        }
+        #expect(checked == 32)
+        await #expect {
+            // An epoch that holds nothing cannot create either.
+            try await Self.start("nobody", in: store, epoch: 999)
+        } throws: { ($0 as? WorkflowStoreError)?.code == .staleEpoch }
+        #expect(try await store.workflow(id: "nobody") == nil)
+        await store.close()
+    }
+
+    @Test("a lease that is not renewed expires and is taken over under the new holder's epoch; the old holder's writes are refused from then on, and its renewal says what it lost")
+    func expiryAndTakeover() async throws {
+        let store = try await Self.store()
+        let a = try await store.registerSession(name: "a", ttl: .seconds(1))
+        let held = try await store.renewLeases(a, holding: [], ttl: .seconds(1)).held
+        #expect(held.count == a.partitions, "alone, a holds every partition")
+        _ = try await Self.start("w", in: store, epoch: a.epoch)
+        #expect(try await Self.writes("w", in: store, epoch: a.epoch))
+
+        // a stops renewing (paused, partitioned away, its connection cut): after the ttl, by
+        // the server's clock, b takes everything.
+        try await Task.sleep(for: .milliseconds(1500))
+        let b = try await store.registerSession(name: "b", ttl: .seconds(30))
+        let taken = try await store.renewLeases(b, holding: [], ttl: .seconds(30))
+        #expect(taken.held.count == b.partitions && taken.sessions == 1)
+        #expect(try await !Self.writes("w", in: store, epoch: a.epoch), "a lost the lease and must not write")
+        #expect(try await Self.writes("w", in: store, epoch: b.epoch))
+        #expect(try await store.leaseHolders().values.allSatisfy { $0.epoch == b.epoch && $0.owner == "b" })
+
+        // a comes back: it learns it lost everything, and takes nothing b holds.
+        let back = try await store.renewLeases(a, holding: held, ttl: .seconds(30))
+        #expect(back.lost == held && back.held.isEmpty && back.sessions == 2)
+        // Once b renews it hands half back, and a takes it on its next renewal.
+        let halved = try await store.renewLeases(b, holding: taken.held, ttl: .seconds(30))
+        #expect(halved.held.count == b.partitions / 2 && halved.lost.count == b.partitions / 2)
+        let rejoined = try await store.renewLeases(a, holding: [], ttl: .seconds(30))
+        #expect(rejoined.acquired == halved.lost)
+
+        try await store.endSession(b)
+        let alone = try await store.renewLeases(a, holding: rejoined.held, ttl: .seconds(30))
+        #expect(alone.held.count == a.partitions && alone.sessions == 1, "b's end hands its partitions back at once")
+        await store.close()
+    }
+}
