@@ -106,7 +106,13 @@ public struct PostgresStoreLocation: Sendable, Equatable, CustomStringConvertibl
             configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
         }
         configuration.options.connectTimeout = .seconds(5)
-        configuration.options.additionalStartupParameters = [("application_name", "antifragileflow")]
+        configuration.options.additionalStartupParameters = [
+            ("application_name", "antifragileflow"),
+            // Every transaction here takes milliseconds. One left open by a process that
+            // stopped in it (SIGSTOP, a frozen VM) would hold its row locks, and with them a
+            // standby's takeover, for as long as the process stays stopped: the server ends it.
+            ("idle_in_transaction_session_timeout", "5000"),
+        ]
         return configuration
     }
 

@@ -64,14 +64,24 @@ extension PostgresWorkflowStore {
     ///
     /// `holding` is what the caller drives now; what it holds after, and how that differs,
     /// comes back.
-    public func renewLeases(_ session: Session, holding before: Set<Int>, ttl: Duration) async throws -> Leases {
+    /// How many partitions a session aims to hold.
+    public enum Share: Sendable {
+        /// The partitions divided by the sessions alive, rounded up: coordinators that share
+        /// the work.
+        case fair
+        /// Every one: one coordinator drives all workflows and the others stand by, each
+        /// taking everything over when the active one's leases expire.
+        case all
+    }
+
+    public func renewLeases(_ session: Session, holding before: Set<Int>, share: Share = .fair, ttl: Duration) async throws -> Leases {
         let interval = Self.interval(ttl)
         return try await transaction("renew the leases of coordinator \(session.name)") { connection in
             try await connection.query(
                 "UPDATE coordinator_session SET expires_at = now() + \(interval)::interval WHERE epoch = \(session.epoch)", logger: self.logger)
             let sessions = try await connection.query("SELECT count(*) AS count FROM coordinator_session WHERE expires_at > now()", logger: self.logger)
                 .first { Int(try $0("count", as: Int64.self)) } ?? 1
-            let fairShare = (session.partitions + max(1, sessions) - 1) / max(1, sessions)
+            let fairShare = share == .all ? session.partitions : (session.partitions + max(1, sessions) - 1) / max(1, sessions)
             var held = Set(try await connection.query(
                 "UPDATE partition_lease SET expires_at = now() + \(interval)::interval WHERE epoch = \(session.epoch) RETURNING partition", logger: self.logger
             ).all { try $0.integer("partition") })

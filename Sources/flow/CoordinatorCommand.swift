@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowAMQP
 import FlowCoordinator
 import FlowCore
+import FlowPostgres
 import FlowRuntime
 import FlowWorkflows
 import Foundation
@@ -29,6 +30,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Commit the store writes of concurrent workflows together: on or off (default: $FLOW_STORE_GROUP_COMMIT, then on). Off is for comparing, as flow-workflow-benchmark does.")
     var groupCommit: String?
 
+    @Option(help: "PostgreSQL store only: seconds a coordinator's lease on the store lasts unrenewed; a standby takes over this long after the active coordinator dies (default: $FLOW_COORDINATOR_LEASE_SECONDS, then 10).")
+    var leaseSeconds: Double?
+
     @OptionGroup var service: ServiceOptions
 
     func run() async throws {
@@ -38,7 +42,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
         guard grace >= 0 else { throw ValidationError("--reply-grace must be 0 or more seconds, got \(grace)") }
         let groupCommitSetting = groupCommit ?? environment["FLOW_STORE_GROUP_COMMIT"] ?? "on"
         guard ["on", "off"].contains(groupCommitSetting) else { throw ValidationError("--group-commit must be on or off, got '\(groupCommitSetting)'") }
-        let configuration = CoordinatorConfiguration(names: names, dataFolder: store.dataFolder, replyGrace: .seconds(grace))
+        var configuration = CoordinatorConfiguration(names: names, dataFolder: store.dataFolder, replyGrace: .seconds(grace))
+        let lease = leaseSeconds ?? environment["FLOW_COORDINATOR_LEASE_SECONDS"].flatMap(Double.init) ?? 10
+        guard lease >= 1 else { throw ValidationError("--lease-seconds must be 1 or more, got \(lease)") }
         let amqpConfiguration = try connection.configuration(connectionName: "flow coordinator")
         let metricsEndpoint = try service.metrics(defaultPort: 9467)
         let registry = ApplicationWorkflows.registry()
@@ -49,11 +55,22 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
         let logger = connection.logger(label: "flow.coordinator", defaultLevel: .info)
         let workflowStore = try await store.open(groupCommit: groupCommitSetting == "on", logger: logger)
+        // On a shared PostgreSQL store: stand by until this coordinator holds the store, and
+        // write under its session's epoch from then on.
+        var keeper: CoordinatorLeaseKeeper?
+        if let shared = workflowStore as? PostgresWorkflowStore {
+            keeper = try await CoordinatorLeaseKeeper.acquire(store: shared, name: configuration.coordinatorID, ttl: .milliseconds(Int64(lease * 1000)), logger: logger)
+            configuration.epoch = keeper!.session.epoch
+        }
         let amqp = try await connection.connect(as: "flow coordinator", logger: logger)
         let coordinator = WorkflowCoordinator(
             configuration: configuration, registry: registry, transport: amqp, store: workflowStore, metrics: FlowObservation.metrics, logger: logger
         )
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: coordinator)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // First, so it stops last: its leases go back once the coordinator has stopped. A
+        // lost lease shuts the coordinator down gracefully, and the process exits with why.
+        if let keeper { services.append(.init(service: keeper, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)) }
+        services.append(.init(service: coordinator))
         if let port = metricsEndpoint.port {
             services.append(.init(service: HealthServer(
                 host: metricsEndpoint.host, port: port, movesWhenTaken: metricsEndpoint.isDefault, health: coordinator.statistics, transport: amqp, logger: logger

@@ -52,6 +52,26 @@ public enum TestPostgres {
         }
     }
 
+    /// The first column of the first row `sql` returns on database `location`, as text.
+    public static func scalar(_ location: PostgresStoreLocation, _ sql: String) async throws -> String? {
+        let configuration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.username, password: location.password, database: location.database, tls: .disable
+        )
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: logger)
+        do {
+            var value: String?
+            for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
+                value = try row.makeRandomAccess()[0].decode(String?.self)
+                break
+            }
+            try await connection.close()
+            return value
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
     /// Runs `body` on a connection to the server's `postgres` database.
     public static func administer(_ server: PostgresStoreLocation, _ body: (PostgresConnection) async throws -> Void) async throws {
         let configuration = PostgresConnection.Configuration(

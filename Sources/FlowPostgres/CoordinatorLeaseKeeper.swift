@@ -1,0 +1,93 @@
+import FlowCoordinator
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Keeps a coordinator's leases on a shared PostgreSQL store, beside the coordinator in its
+/// service group.
+///
+/// Coordinators on one store run **active and standby**: the active one holds every
+/// partition (``PostgresWorkflowStore/Share/all``) and drives every workflow; the others
+/// wait in ``acquire(store:name:ttl:logger:)`` and take everything over once the active
+/// one's leases expire, by the server's clock. The active one renews every third of the
+/// lease. When a renewal finds a lease gone, or none has succeeded for a whole lease (its
+/// connection cut, the server unreachable), it can no longer show it holds the store, so
+/// ``run()`` throws: the group shuts the coordinator down, which suspends its workflows and
+/// stops consuming, and the process exits with the reason, to come back as a standby.
+/// Writes it tries meanwhile are refused by the fence (``WorkflowStoreError/Code/staleEpoch``).
+public final class CoordinatorLeaseKeeper: Service {
+    public let store: PostgresWorkflowStore
+    public let session: PostgresWorkflowStore.Session
+    public let ttl: Duration
+    private let logger: Logger
+
+    private init(store: PostgresWorkflowStore, session: PostgresWorkflowStore.Session, ttl: Duration, logger: Logger) {
+        self.store = store
+        self.session = session
+        self.ttl = ttl
+        self.logger = logger
+    }
+
+    /// Registers a session and waits until it holds every partition: at once when no
+    /// coordinator holds the store, else when the active one's leases expire.
+    public static func acquire(store: PostgresWorkflowStore, name: String, ttl: Duration, logger: Logger) async throws -> CoordinatorLeaseKeeper {
+        let session = try await store.registerSession(name: name, ttl: ttl)
+        var held: Set<Int> = []
+        var announced = false
+        while true {
+            try Task.checkCancellation()
+            do {
+                held = try await store.renewLeases(session, holding: held, share: .all, ttl: ttl).held
+            } catch {
+                // The server restarting, a connection cut: a standby waits it out.
+                logger.warning("could not ask the store for its leases; trying again", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: ttl / 3)
+                continue
+            }
+            if held.count == session.partitions { break }
+            if !announced {
+                let holders = Set(try await store.leaseHolders().values.compactMap { $0.owner }).sorted()
+                logger.info("standing by: another coordinator holds the store; taking over when its leases expire", metadata: [
+                    "store.holders": "\(holders.joined(separator: ","))", "lease.seconds": "\(ttl)",
+                ])
+                announced = true
+            }
+            try await Task.sleep(for: ttl / 3)
+        }
+        logger.info("holds the store's leases", metadata: ["coordinator.epoch": "\(session.epoch)", "store.partitions": "\(session.partitions)"])
+        return CoordinatorLeaseKeeper(store: store, session: session, ttl: ttl, logger: logger)
+    }
+
+    /// The leases could no longer be shown to be this coordinator's.
+    public struct LeaseLost: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public func run() async throws {
+        let all = Set(0..<session.partitions)
+        var lastRenewed = ContinuousClock.now
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            try? await Task.sleep(for: ttl / 3)
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            do {
+                let leases = try await store.renewLeases(session, holding: all, share: .all, ttl: ttl)
+                guard leases.lost.isEmpty else {
+                    throw LeaseLost(description: "coordinator \(session.name) (epoch \(session.epoch)) lost its lease on partitions \(leases.lost.sorted()) of the store: another coordinator drives their workflows now; stopping, to come back as a standby")
+                }
+                lastRenewed = .now
+            } catch let lost as LeaseLost {
+                logger.error("lost the store's leases; stopping acting on its workflows", metadata: ["error": "\(lost)"])
+                throw lost
+            } catch {
+                logger.warning("could not renew the store's leases; retrying", metadata: ["error": "\(error)"])
+                if ContinuousClock.now - lastRenewed >= ttl {
+                    let lost = LeaseLost(description: "coordinator \(session.name) (epoch \(session.epoch)) could not renew its leases for \(ttl) (\(error)): they may be another's now; stopping, to come back as a standby")
+                    logger.error("lost the store's leases; stopping acting on its workflows", metadata: ["error": "\(lost)"])
+                    throw lost
+                }
+            }
+        }
+        // A coordinator that stops hands its leases back, so a standby takes over at once.
+        try? await store.endSession(session)
+    }
+}
