@@ -306,7 +306,7 @@ let package = Package(
 
         .executableTarget(
             name: "flow-workflow-benchmark",
-            dependencies: ["BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowCoordinator", "FlowWorkflows", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["BenchmarkSupport", "FlowCore", "FlowAMQP", "FlowCoordinator", "FlowPostgres", "FlowWorkflows", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/WorkflowBenchmark"
         ),
 

@@ -2,6 +2,7 @@ import BenchmarkSupport
 import FlowAMQP
 import FlowCoordinator
 import FlowCore
+import FlowPostgres
 import FlowWorkflows
 import Foundation
 import Logging
@@ -9,7 +10,7 @@ import Logging
 // Workflows per second and the coordinator's overhead per step, beside the bare activity
 // round trip and the worker's own throughput through the same worker, in the same run:
 //
-//   swift build -c release && swift run -c release flow-workflow-benchmark [--workflows N] [--sequential S] [--baseline PATH]
+//   swift build -c release && swift run -c release flow-workflow-benchmark [--workflows N] [--sequential S] [--baseline PATH] [--store postgres://…]
 //
 // It starts the real `flow worker default` and `flow coordinator` (from the same build
 // folder) on a private topology, then measures:
@@ -22,6 +23,9 @@ import Logging
 //      binary built from older code, on a new store): one `echo_chain` of one step and of
 //      three steps at a time, then N three-step workflows started at once;
 //   4. the replay of a 1,000-event journal through this build's workflow code.
+// With `--store postgres://USER@HOST/DB` (a server; scripts/postgres-start prints one) the
+// coordinator and the store alone are measured on PostgreSQL too, each in a new database
+// dropped afterwards, beside SQLite in the same run.
 // Overhead per step = each added step - the bare round trip: what recording a step and
 // routing its reply through the coordinator add.
 
@@ -116,7 +120,8 @@ struct Figures {
 }
 
 func measure(_ label: String, _ flow: FlowProcesses, arguments: [String] = []) async throws -> Figures {
-    let coordinator = try flow.launch(["coordinator", "--data-dir", folder.appendingPathComponent("coordinator-\(label)").path] + arguments)
+    let store = arguments.contains("--store") ? [] : ["--data-dir", folder.appendingPathComponent("coordinator-\(label)").path]
+    let coordinator = try flow.launch(["coordinator"] + store + arguments)
     for index in 0..<30 { try await workflow("\(label)-warm-\(index)") }
     var chained: [Double] = []
     var single: [Double] = []
@@ -134,10 +139,20 @@ func measure(_ label: String, _ flow: FlowProcesses, arguments: [String] = []) a
     return Figures(label: label, single: single, chained: chained, burst: burst)
 }
 
+/// The PostgreSQL server of `--store`, and the databases made on it for this run.
+let postgresServer = try stringOption("--store").map { try PostgresStoreLocation(url: $0) }
+var benchmarkDatabases: [String] = []
+@MainActor func newPostgresStore(_ label: String) async throws -> PostgresStoreLocation {
+    let name = "flow_bench_\(prefix.split(separator: ".").last!)_\(label)"
+    benchmarkDatabases.append(name)
+    return try await postgresServer!.creatingDatabase(name, logger: logger)
+}
+
 let figures = [
     try await measure("this-build", processes),
     try await measure("no-group", processes, arguments: ["--group-commit", "off"]),
 ] + (baseline == nil ? [] : [try await measure("baseline", baseline!)])
+    + (postgresServer == nil ? [] : [try await measure("postgres", processes, arguments: ["--store", try await newPostgresStore("coordinator").url])])
 
 /// The store alone, as the coordinator writes it for `count` three-step workflows at once
 /// (a start; per step its command, the note that it was sent, and its answer; the end),
@@ -147,11 +162,16 @@ struct StoreFigures {
     var label: String
     var elapsed: Duration
     var writes: [Double]
-    var statistics: GroupCommitStatistics
+    /// SQLite's group commit; nil on PostgreSQL, where each write is a transaction.
+    var statistics: GroupCommitStatistics?
 }
 
-func storeFigures(groupCommit: Bool) async throws -> StoreFigures {
-    let store = try SQLiteWorkflowStore(path: folder.appendingPathComponent("store-\(groupCommit)/workflows.sqlite").path, groupCommit: groupCommit)
+func storeFigures(groupCommit: Bool, postgres: PostgresStoreLocation? = nil) async throws -> StoreFigures {
+    let store: any WorkflowStore = if let postgres {
+        try await PostgresWorkflowStore.open(postgres, logger: logger)
+    } else {
+        try SQLiteWorkflowStore(path: folder.appendingPathComponent("store-\(groupCommit)/workflows.sqlite").path, groupCommit: groupCommit)
+    }
     let input = try JSONText(validating: #"{"text":"x","steps":3}"#)
     let latencies = Latencies()
     let elapsed = try await atOnce(count) { index in
@@ -172,7 +192,11 @@ func storeFigures(groupCommit: Bool) async throws -> StoreFigures {
         }
         try await timed { try await store.append([.workflowCompleted(output: input)], to: id, expectedSequence: last, epoch: 0, at: at) }
     }
-    return StoreFigures(label: groupCommit ? "group commit" : "one per write", elapsed: elapsed, writes: await latencies.all, statistics: store.commitStatistics)
+    if let store = store as? PostgresWorkflowStore { await store.close() }
+    return StoreFigures(
+        label: postgres != nil ? "postgres" : groupCommit ? "group commit" : "one per write", elapsed: elapsed, writes: await latencies.all,
+        statistics: (store as? SQLiteWorkflowStore)?.commitStatistics
+    )
 }
 
 actor Latencies {
@@ -181,6 +205,7 @@ actor Latencies {
 }
 
 let storeRuns = [try await storeFigures(groupCommit: true), try await storeFigures(groupCommit: false)]
+    + (postgresServer == nil ? [] : [try await storeFigures(groupCommit: false, postgres: try await newPostgresStore("store"))])
 
 /// A 1,000-event journal of echo_chain (start, 499 steps scheduled and completed, end),
 /// replayed through this build's code.
@@ -237,10 +262,14 @@ storeRow("writes/s") { String(format: "%.0f", Double($0.writes.count) / (millise
 storeRow("steps/s the store can carry") { String(format: "%.0f", Double(3 * count) / (milliseconds($0.elapsed) / 1000)) }
 storeRow("write, call to result, p50 (ms)") { format(percentile($0.writes, 0.5)) }
 storeRow("write, call to result, p99 (ms)") { format(percentile($0.writes, 0.99)) }
-storeRow("writes per commit (mean, largest)") { $0.statistics.commits == 0 ? "1, 1" : String(format: "%.1f, %d", $0.statistics.meanBatch, $0.statistics.largestBatch) }
+storeRow("writes per commit (mean, largest)") { figures in
+    guard let statistics = figures.statistics, statistics.commits > 0 else { return "1, 1" }
+    return String(format: "%.1f, %d", statistics.meanBatch, statistics.largestBatch)
+}
 print("")
 print("replay of a 1,000-event journal: p50 \(format(percentile(replays, 0.5))) ms, p99 \(format(percentile(replays, 0.99))) ms (50 runs)")
 
+for name in benchmarkDatabases { try? await postgresServer?.droppingDatabase(name, logger: logger) }
 for reader in readers { reader.cancel() }
 consumer.cancel()
 quorumConsumer.cancel()

@@ -1,5 +1,6 @@
 import FlowCoordinator
 import Foundation
+import Logging
 import PostgresNIO
 
 /// Where a PostgreSQL store lives, read from a libpq-style URL:
@@ -122,4 +123,38 @@ public struct PostgresStoreLocation: Sendable, Equatable, CustomStringConvertibl
         components.password = "***"
         return components.string ?? text
     }
+}
+
+extension PostgresStoreLocation {
+    /// Creates database `name` on this location's server (connecting to its `postgres`
+    /// database with the same credentials), and returns its location: for benchmarks and
+    /// tests that want a store of their own.
+    public func creatingDatabase(_ name: String, logger: Logger) async throws -> PostgresStoreLocation {
+        try await administer(logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.quoted(name))"), logger: logger)
+        }
+        return database(name)
+    }
+
+    /// Drops database `name`, ending the sessions still connected to it.
+    public func droppingDatabase(_ name: String, logger: Logger) async throws {
+        try await administer(logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(Self.quoted(name)) WITH (FORCE)"), logger: logger)
+        }
+    }
+
+    private func administer(logger: Logger, _ body: (PostgresConnection) async throws -> Void) async throws {
+        var configuration = database("postgres").clientConfiguration
+        configuration.options.maximumConnections = 1
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let task = Task { await client.run() }
+        defer { task.cancel() }
+        do {
+            try await client.withConnection { connection in try await body(connection) }
+        } catch {
+            throw WorkflowStoreError(.unavailable, "cannot administer the PostgreSQL server at \(self): \(PostgresWorkflowStore.describe(error))")
+        }
+    }
+
+    private static func quoted(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 }
