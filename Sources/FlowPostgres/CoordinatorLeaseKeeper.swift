@@ -30,7 +30,21 @@ public final class CoordinatorLeaseKeeper: Service {
 
     /// Registers a session and waits until it holds every partition: at once when no
     /// coordinator holds the store, else when the active one's leases expire.
-    public static func acquire(store: PostgresWorkflowStore, name: String, ttl: Duration, logger: Logger) async throws -> CoordinatorLeaseKeeper {
+    ///
+    /// The keeper has connections of its own to the store at `location`, apart from the
+    /// coordinator's: a coordinator whose every connection is busy retrying writes (just
+    /// woken from a pause, say) still renews, or learns it has lost, on time.
+    public static func acquire(location: PostgresStoreLocation, name: String, ttl: Duration, logger: Logger) async throws -> CoordinatorLeaseKeeper {
+        let store = try await PostgresWorkflowStore.open(location, maximumConnections: 2, logger: logger)
+        do {
+            return try await acquire(store: store, name: name, ttl: ttl, logger: logger)
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    private static func acquire(store: PostgresWorkflowStore, name: String, ttl: Duration, logger: Logger) async throws -> CoordinatorLeaseKeeper {
         let session = try await store.registerSession(name: name, ttl: ttl)
         var held: Set<Int> = []
         var announced = false
@@ -77,17 +91,20 @@ public final class CoordinatorLeaseKeeper: Service {
                 lastRenewed = .now
             } catch let lost as LeaseLost {
                 logger.error("lost the store's leases; stopping acting on its workflows", metadata: ["error": "\(lost)"])
+                await store.close()
                 throw lost
             } catch {
                 logger.warning("could not renew the store's leases; retrying", metadata: ["error": "\(error)"])
                 if ContinuousClock.now - lastRenewed >= ttl {
                     let lost = LeaseLost(description: "coordinator \(session.name) (epoch \(session.epoch)) could not renew its leases for \(ttl) (\(error)): they may be another's now; stopping, to come back as a standby")
                     logger.error("lost the store's leases; stopping acting on its workflows", metadata: ["error": "\(lost)"])
+                    await store.close()
                     throw lost
                 }
             }
         }
         // A coordinator that stops hands its leases back, so a standby takes over at once.
         try? await store.endSession(session)
+        await store.close()
     }
 }

@@ -81,7 +81,25 @@ extension PostgresWorkflowStore {
                 "UPDATE coordinator_session SET expires_at = now() + \(interval)::interval WHERE epoch = \(session.epoch)", logger: self.logger)
             let sessions = try await connection.query("SELECT count(*) AS count FROM coordinator_session WHERE expires_at > now()", logger: self.logger)
                 .first { Int(try $0("count", as: Int64.self)) } ?? 1
-            let fairShare = share == .all ? session.partitions : (session.partitions + max(1, sessions) - 1) / max(1, sessions)
+            if share == .all {
+                // All or none, so that two standbys taking over at once cannot each end up
+                // with part and wait for the other's part for ever: the rows are locked in
+                // one order (blocking, not skipping), and the second finds them taken.
+                let claimable = try await connection.query(
+                    "SELECT partition FROM partition_lease WHERE epoch = \(session.epoch) OR expires_at <= now() ORDER BY partition FOR UPDATE", logger: self.logger
+                ).all { try $0.integer("partition") }
+                let held: Set<Int>
+                if claimable.count == session.partitions {
+                    try await connection.query(
+                        "UPDATE partition_lease SET epoch = \(session.epoch), owner = \(session.name), expires_at = now() + \(interval)::interval", logger: self.logger)
+                    held = Set(claimable)
+                } else {
+                    try await connection.query("UPDATE partition_lease SET expires_at = '-infinity' WHERE epoch = \(session.epoch)", logger: self.logger)
+                    held = []
+                }
+                return Leases(held: held, acquired: held.subtracting(before), lost: before.subtracting(held), sessions: sessions)
+            }
+            let fairShare = (session.partitions + max(1, sessions) - 1) / max(1, sessions)
             var held = Set(try await connection.query(
                 "UPDATE partition_lease SET expires_at = now() + \(interval)::interval WHERE epoch = \(session.epoch) RETURNING partition", logger: self.logger
             ).all { try $0.integer("partition") })

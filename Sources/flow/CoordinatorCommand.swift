@@ -59,7 +59,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         // write under its session's epoch from then on.
         var keeper: CoordinatorLeaseKeeper?
         if let shared = workflowStore as? PostgresWorkflowStore {
-            keeper = try await CoordinatorLeaseKeeper.acquire(store: shared, name: configuration.coordinatorID, ttl: .milliseconds(Int64(lease * 1000)), logger: logger)
+            keeper = try await CoordinatorLeaseKeeper.acquire(location: shared.location, name: configuration.coordinatorID, ttl: .milliseconds(Int64(lease * 1000)), logger: logger)
             configuration.epoch = keeper!.session.epoch
         }
         let amqp = try await connection.connect(as: "flow coordinator", logger: logger)

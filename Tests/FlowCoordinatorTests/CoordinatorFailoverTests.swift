@@ -130,37 +130,23 @@ struct CoordinatorFailoverTests {
         try await rig.tearDown(coordinators, reader: reader)
     }
 
-    @Test("a cut connection is made again and loses nothing; a coordinator paused past its lease is fenced out when it wakes: its stale writes are refused, it says so and stops, and its workflows finish on the standby")
-    func cutAndPaused() async throws {
-        let rig = try await Rig.make("fenced")
+    @Test("every store connection cut (pg_terminate_backend) is made again: the active coordinator keeps its leases and its workflows, and loses nothing")
+    func cutConnection() async throws {
+        let rig = try await Rig.make("cut")
         let active = try FlowProcess(rig.coordinatorArguments)
         try await waitUntil(timeout: .seconds(60)) { active.log.contains("coordinator started") }
         let standby = try FlowProcess(rig.coordinatorArguments)
         try await waitUntil(timeout: .seconds(60)) { standby.log.contains("standing by") }
         let count = 60
-        let reader = try await rig.startChains(count, id: "fenced")
+        let reader = try await rig.startChains(count, id: "cut")
 
-        // Every server connection to the store cut: the pools connect again, the lease was
-        // never lost, and the active coordinator carries on.
         try await Task.sleep(for: .milliseconds(800))
-        _ = try await TestPostgres.scalar(rig.database, "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        try await Task.sleep(for: .milliseconds(1500))
+        let cut = try await TestPostgres.scalar(
+            rig.database, "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        #expect((Int(cut ?? "0") ?? 0) > 0, "connections were cut")
+        try await rig.expectAllCompleted(count, logs: active.log)
         #expect(active.isRunning && !active.log.contains("lost the store's leases"), "\(active.log.suffix(3000))")
-
-        // Paused past its lease (a long GC pause, a frozen VM): the standby takes over.
-        active.signal(SIGSTOP)
-        try? await waitUntil(timeout: .seconds(30)) { standby.log.contains("holds the store's leases") }
-        #expect(standby.log.contains("holds the store's leases"), "the standby did not take over:\n\(standby.log.suffix(3000))")
-        try await Task.sleep(for: .milliseconds(500))
-        active.signal(SIGCONT)
-        let status = try await active.waitForExit(timeout: .seconds(30))
-        #expect(status != 0, "a coordinator that lost its leases exits with the reason")
-        #expect(active.log.contains("lost the store's leases; stopping acting on its workflows"), "\(active.log.suffix(3000))")
-        let refused = active.log.components(separatedBy: "it lost the lease").count - 1
-        print("fenced: the woken coordinator's writes refused by the lease fence: \(refused)")
-        #expect(refused > 0, "the woken coordinator's replies in hand are written under its old epoch and refused:\n\(active.log.suffix(3000))")
-
-        try await rig.expectAllCompleted(count, logs: standby.log)
+        #expect(!standby.log.contains("holds the store's leases"), "the standby took over though the active one never lost its leases")
         try await rig.tearDown([active, standby], reader: reader)
     }
 }

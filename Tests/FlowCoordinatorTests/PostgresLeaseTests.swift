@@ -103,4 +103,23 @@ struct PostgresLeaseTests {
         #expect(alone.held.count == a.partitions && alone.sessions == 1, "b's end hands its partitions back at once")
         await store.close()
     }
+
+    @Test("standbys that take over at the same moment: one takes every partition and the others none, every time")
+    func standbysRaceForEverything() async throws {
+        let store = try await Self.store()
+        for round in 0..<10 {
+            let sessions = try await withThrowingTaskGroup(of: PostgresWorkflowStore.Session.self) { group in
+                for name in ["a", "b", "c"] { group.addTask { try await store.registerSession(name: "\(name)-\(round)", ttl: .seconds(30)) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let outcomes = try await withThrowingTaskGroup(of: (PostgresWorkflowStore.Session, Int).self) { group in
+                for session in sessions { group.addTask { (session, try await store.renewLeases(session, holding: [], share: .all, ttl: .seconds(30)).held.count) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.map(\.1).sorted() == [0, 0, sessions[0].partitions], "round \(round): \(outcomes.map { "\($0.0.name) \($0.1)" })")
+            // Every session ends: the winner's partitions are free for the next round.
+            for (session, _) in outcomes { try await store.endSession(session) }
+        }
+        await store.close()
+    }
 }
