@@ -60,7 +60,10 @@ struct RecoveryTests {
                     }
                 }
                 group.addTask {
-                    while await confirmed.peek() < 500 { try await Task.sleep(for: .milliseconds(5)) }
+                    // Bounded like the lanes: had the connection died first (a missed heartbeat
+                    // on a starved machine), 500 would never come and the test would hang.
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while await confirmed.peek() < 500, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
                     try await node.control("close_all_connections", "test disruption")
                     return nil
                 }

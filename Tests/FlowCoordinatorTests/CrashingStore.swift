@@ -20,10 +20,17 @@ final class CrashingStore: WorkflowStore {
     private let writesBeforeCrash: Int
     private let onCrash: @Sendable () -> Void
     private let recovers: Bool
+    /// Asked before each journal read: true fails that read, as a store that is briefly
+    /// unreachable would (the wait in it lets a test line up what happens meanwhile).
+    private let failsJournalRead: @Sendable (String) async -> Bool
     private let state = Mutex((writes: 0, crashed: false, failed: false))
 
-    init(_ store: any WorkflowStore, writesBeforeCrash: Int, recovers: Bool = false, onCrash: @escaping @Sendable () -> Void = {}) {
+    init(
+        _ store: any WorkflowStore, writesBeforeCrash: Int, recovers: Bool = false, onCrash: @escaping @Sendable () -> Void = {},
+        failsJournalRead: @escaping @Sendable (String) async -> Bool = { _ in false }
+    ) {
         self.store = store
+        self.failsJournalRead = failsJournalRead
         self.writesBeforeCrash = writesBeforeCrash
         self.recovers = recovers
         self.onCrash = onCrash
@@ -71,7 +78,8 @@ final class CrashingStore: WorkflowStore {
         try await write { try await store.append(events, to: workflowID, expectedSequence: expectedSequence, epoch: epoch, at: now) }
     }
     func journal(workflowID: String, after: Int64, limit: Int) async throws -> [JournalEntry] {
-        try await read { try await store.journal(workflowID: workflowID, after: after, limit: limit) }
+        if await failsJournalRead(workflowID) { throw SimulatedCrash() }
+        return try await read { try await store.journal(workflowID: workflowID, after: after, limit: limit) }
     }
     func startNextRun(
         of workflowID: String, closing: WorkflowEvent?, journal: [JournalEntry], childrenFrom: Int, requestID: String?, expectedSequence: Int64, epoch: Int64, at now: Date

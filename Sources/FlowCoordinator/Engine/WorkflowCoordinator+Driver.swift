@@ -78,9 +78,15 @@ extension WorkflowCoordinator {
         let journal: WorkflowJournal
         do {
             if let known { journal = known } else { journal = try WorkflowJournal(try await store.journal(workflowID: record.id)) }
-        } catch let error as JournalError {
-            return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0, nil, [], [])
         } catch {
+            // Replies may wait in the inbox already, their handlers awaiting an answer (a
+            // coordinator cancelled as it starts cannot read the journal): they are
+            // answered, or those handlers, and the coordinator's stop, would wait for ever.
+            runs[record.id] = nil
+            await finishInbox(input, inputs, of: record.id)
+            if let error = error as? JournalError {
+                return (.threw(WorkflowNondeterminism(workflowID: record.id, position: -1, recorded: "a journal that does not hold together (\(error))", requested: "a journal it can replay")), 0, nil, [], [])
+            }
             return (.threw(CoordinatorUnavailable(message: "cannot read the journal of \(record.id): \(error)")), 0, nil, [], [])
         }
         journals[record.id] = journal
@@ -119,9 +125,21 @@ extension WorkflowCoordinator {
         runs[record.id] = nil
         journals[record.id] = nil
         staged[record.id] = nil
+        await finishInbox(input, inputs, of: record.id)
+        var inFlight: [(messageID: String, queue: String)] = []
+        for (messageID, owner) in stepOwners where owner.workflowID == record.id {
+            stepOwners[messageID] = nil
+            stepSpans.removeValue(forKey: messageID)?.end()
+            inFlight.append((messageID, configuration.names.queue(owner.call.queue)))
+        }
+        return (end, run.activityCount, left, inFlight, Set(run.unreceivedSignalIDs))
+    }
+
+    /// Closes a run's inbox and answers what is still in it: outcomes and cancels that came
+    /// after the run stopped are recorded without it (a relaunch replays them), and every
+    /// input that carries a continuation is answered, since its sender waits on it.
+    private func finishInbox(_ input: AsyncStream<RunInput>.Continuation, _ inputs: AsyncStream<RunInput>, of workflowID: String) async {
         input.finish()
-        // Outcomes and cancels that came after the run stopped are recorded without it; a
-        // relaunch replays them.
         for await late in inputs {
             switch late {
             case .outcome(let messageID, let result, let done):
@@ -140,18 +158,11 @@ extension WorkflowCoordinator {
                 done.resume(returning: nil)
             case .childEnded(let position, let outcome):
                 // Recorded without the run; if that fails, the parent's relaunch asks the child again.
-                try? await recordChildEnd(outcome, at: position, of: record.id)
+                try? await recordChildEnd(outcome, at: position, of: workflowID)
             case .timerFired, .wake:
                 continue
             }
         }
-        var inFlight: [(messageID: String, queue: String)] = []
-        for (messageID, owner) in stepOwners where owner.workflowID == record.id {
-            stepOwners[messageID] = nil
-            stepSpans.removeValue(forKey: messageID)?.end()
-            inFlight.append((messageID, configuration.names.queue(owner.call.queue)))
-        }
-        return (end, run.activityCount, left, inFlight, Set(run.unreceivedSignalIDs))
     }
 
     // MARK: Replay
