@@ -153,7 +153,7 @@ let package = Package(
         .target(
             name: "FlowOpenAIActivities",
             dependencies: [
-                "FlowCore", "FlowContracts", "FlowTransport", "FlowRuntime", "FlowOpenAI", .product(name: "Logging", package: "swift-log"),
+                "FlowCore", "FlowContracts", "FlowTransport", "FlowRuntime", "FlowOpenAI", "FlowPostgres", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Prompts")]
@@ -203,7 +203,7 @@ let package = Package(
         .target(
             name: "FlowPostgres",
             dependencies: [
-                "FlowCore", "FlowCoordinator",
+                "FlowCore", "FlowCoordinator", "FlowOpenAI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 // Only to read a SQLite store that `flow store migrate` moves here.
@@ -380,7 +380,7 @@ let package = Package(
         .testTarget(
             name: "FlowOpenAITests",
             dependencies: [
-                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowHTTP", "FlowOpenAI", "FlowOpenAIActivities", "FlowObservability", "FlowTesting",
+                "FlowCore", "FlowAMQP", "FlowRuntime", "FlowHTTP", "FlowOpenAI", "FlowOpenAIActivities", "FlowObservability", "FlowPostgres", "FlowTesting",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

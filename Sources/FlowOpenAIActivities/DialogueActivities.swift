@@ -1,6 +1,7 @@
 import FlowContracts
 import FlowCore
 import FlowOpenAI
+import FlowPostgres
 import FlowRuntime
 import Foundation
 
@@ -146,9 +147,19 @@ extension OpenAIActivities {
             if configuration.requiresKey, configuration.apiKey == nil {
                 environment.logger.warning("OPENAI_API_KEY is not set: every activity fails with MissingAPIKey and waits in the dead-letter queue until the key is set and it is replayed")
             }
-            let client = try OpenAIClient(configuration: configuration, metrics: environment.metrics, logger: environment.logger)
+            // Copies on several hosts book their spend in one PostgreSQL database; copies on
+            // one host share the SQLite book in the data folder.
+            var spendStore: (any SpendStore)?
+            if let url = environment.variables["FLOW_OPENAI_SPEND_STORE"], !url.isEmpty {
+                do {
+                    spendStore = try await PostgresSpendBook.open(try PostgresStoreLocation(url: url), logger: environment.logger)
+                } catch {
+                    throw ActivityFailure.nonRetryable(.invalidConfiguration, "FLOW_OPENAI_SPEND_STORE: \(error)")
+                }
+            }
+            let client = try OpenAIClient(configuration: configuration, spendStore: spendStore, metrics: environment.metrics, logger: environment.logger)
             let peers = PeerCount(transport: try environment.requireTransport(), queue: environment.names.queue(.openai), limiter: client.limiter, logger: environment.logger)
-            return ActorActivities(registry: registry(client: client), prepareScrape: { client.ledger.refreshGauges() }, services: [peers])
+            return ActorActivities(registry: registry(client: client), prepareScrape: { await client.ledger.refreshGauges() }, services: [peers])
         }
     )
 }

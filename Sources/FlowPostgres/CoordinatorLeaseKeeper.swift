@@ -2,6 +2,7 @@ import FlowCoordinator
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Keeps a coordinator's leases on a shared PostgreSQL store, beside the coordinator in its
 /// service group.
@@ -11,7 +12,7 @@ import ServiceLifecycle
 /// wait in ``acquire(store:name:ttl:logger:)`` and take everything over once the active
 /// one's leases expire, by the server's clock. The active one renews every third of the
 /// lease. When a renewal finds a lease gone, or none has succeeded for a whole lease (its
-/// connection cut, the server unreachable), it can no longer show it holds the store, so
+/// connection cut, the server unreachable, a renewal stuck on a lock), it can no longer show it holds the store, so
 /// ``run()`` throws: the group shuts the coordinator down, which suspends its workflows and
 /// stops consuming, and the process exits with the reason, to come back as a standby.
 /// Writes it tries meanwhile are refused by the fence (``WorkflowStoreError/Code/staleEpoch``).
@@ -78,20 +79,26 @@ public final class CoordinatorLeaseKeeper: Service {
     }
 
     public func run() async throws {
-        let all = Set(0..<session.partitions)
         var lastRenewed = ContinuousClock.now
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await Task.sleep(for: ttl / 3)
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             do {
-                let leases = try await store.renewLeases(session, holding: all, share: .all, ttl: ttl)
+                // A renewal that has not answered when the lease would run out proves
+                // nothing: the leases may be another's by then. Woken past it (paused), the
+                // keeper still asks, and gives the store a third of a lease to answer.
+                guard let leases = try await renewal(answeringBy: max(lastRenewed + ttl, .now + ttl / 3)) else {
+                    throw LeaseLost(description: "coordinator \(session.name) (epoch \(session.epoch)) had no answer to its lease renewal within its lease of \(ttl) (the store is slow, locked or unreachable): the leases may be another's now; stopping, to come back as a standby")
+                }
                 guard leases.lost.isEmpty else {
                     throw LeaseLost(description: "coordinator \(session.name) (epoch \(session.epoch)) lost its lease on partitions \(leases.lost.sorted()) of the store: another coordinator drives their workflows now; stopping, to come back as a standby")
                 }
                 lastRenewed = .now
             } catch let lost as LeaseLost {
                 logger.error("lost the store's leases; stopping acting on its workflows", metadata: ["error": "\(lost)"])
-                await store.close()
+                // Not awaited: a renewal that never answered may hold the pool's close up.
+                let store = self.store
+                Task { await store.close() }
                 throw lost
             } catch {
                 logger.warning("could not renew the store's leases; retrying", metadata: ["error": "\(error)"])
@@ -106,5 +113,34 @@ public final class CoordinatorLeaseKeeper: Service {
         // A coordinator that stops hands its leases back, so a standby takes over at once.
         try? await store.endSession(session)
         await store.close()
+    }
+
+    /// Renews every lease, or gives nil when the store has not answered by `deadline`.
+    /// The renewal runs in a task of its own, so a query stuck on a lock or a dead
+    /// connection cannot hold the keeper past its lease; it is cancelled then.
+    private func renewal(answeringBy deadline: ContinuousClock.Instant) async throws -> PostgresWorkflowStore.Leases? {
+        let (store, session, ttl) = (self.store, self.session, self.ttl)
+        let renewing = Task { try await store.renewLeases(session, holding: Set(0..<session.partitions), share: .all, ttl: ttl) }
+        let waiter = Mutex<CheckedContinuation<PostgresWorkflowStore.Leases?, any Error>?>(nil)
+        let take: @Sendable () -> CheckedContinuation<PostgresWorkflowStore.Leases?, any Error>? = {
+            waiter.withLock { waiting in
+                defer { waiting = nil }
+                return waiting
+            }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            waiter.withLock { $0 = continuation }
+            let timer = Task {
+                try? await Task.sleep(until: deadline)
+                guard let continuation = take() else { return }
+                renewing.cancel()
+                continuation.resume(returning: nil)
+            }
+            Task {
+                let result = await renewing.result
+                timer.cancel()
+                take()?.resume(with: result.map { $0 })
+            }
+        }
     }
 }

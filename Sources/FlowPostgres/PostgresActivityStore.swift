@@ -13,17 +13,16 @@ import Synchronization
 /// migration record (`flow_activity_migration`), so neither build refuses the other's.
 public final class PostgresActivityStore: ActivityStore {
     public let location: PostgresStoreLocation
-    private let client: PostgresClient
-    private let clientTask: Task<Void, Never>
+    private let running: RunningClient
+    private var client: PostgresClient { running.client }
     private let logger: Logger
     private let maximumEntries: Int
     private let retention: Duration
     private let completionsSincePrune = Mutex(0)
 
-    private init(location: PostgresStoreLocation, client: PostgresClient, clientTask: Task<Void, Never>, logger: Logger, maximumEntries: Int, retention: Duration) {
+    private init(location: PostgresStoreLocation, running: RunningClient, logger: Logger, maximumEntries: Int, retention: Duration) {
         self.location = location
-        self.client = client
-        self.clientTask = clientTask
+        self.running = running
         self.logger = logger
         self.maximumEntries = maximumEntries
         self.retention = retention
@@ -33,23 +32,11 @@ public final class PostgresActivityStore: ActivityStore {
     public static func open(
         _ location: PostgresStoreLocation, maximumConnections: Int = 4, maximumEntries: Int = 1_000_000, retention: Duration = .seconds(7 * 86_400), logger: Logger
     ) async throws -> PostgresActivityStore {
-        var configuration = location.clientConfiguration
-        configuration.options.maximumConnections = maximumConnections
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let clientTask = Task { await client.run() }
         let store = PostgresActivityStore(
-            location: location, client: client, clientTask: clientTask, logger: logger, maximumEntries: maximumEntries, retention: retention)
+            location: location, running: RunningClient(location, maximumConnections: maximumConnections, logger: logger), logger: logger,
+            maximumEntries: maximumEntries, retention: retention)
         do {
-            try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: logger)
-                try await connection.query(
-                    "CREATE TABLE IF NOT EXISTS flow_activity_migration (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())", logger: logger)
-                let applied = try await connection.query("SELECT name FROM flow_activity_migration", logger: logger).all { try $0("name", as: String.self) }
-                for (name, statements) in Self.migrations where !applied.contains(name) {
-                    for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
-                    try await connection.query("INSERT INTO flow_activity_migration (name) VALUES (\(name))", logger: logger)
-                }
-            }
+            try await store.running.migrate(record: "flow_activity_migration", lockKey: Self.migrationLockKey, Self.migrations, logger: logger)
         } catch {
             await store.close()
             throw ActivityFailure.retryable(
@@ -60,7 +47,7 @@ public final class PostgresActivityStore: ActivityStore {
     }
 
     /// Never edit one that has shipped; add the next.
-    private static let migrations: [(String, [String])] = [
+    private static let migrations: [(name: String, statements: [String])] = [
         ("v1: completed activities and heartbeats", [
             """
             CREATE TABLE completed_activity (
@@ -85,8 +72,7 @@ public final class PostgresActivityStore: ActivityStore {
     private static let migrationLockKey: Int64 = 0x666c_6f78
 
     public func close() async {
-        clientTask.cancel()
-        await clientTask.value
+        await running.close()
     }
 
     public func completedReply(messageID: String) async throws -> ActivityReply? {

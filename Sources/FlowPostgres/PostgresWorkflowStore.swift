@@ -14,27 +14,22 @@ import PostgresNIO
 /// and the second finds the first's events and is refused, whichever connection it used.
 public final class PostgresWorkflowStore: WorkflowStore {
     public let location: PostgresStoreLocation
-    let client: PostgresClient
     let logger: Logger
-    private let clientTask: Task<Void, Never>
+    private let running: RunningClient
+    var client: PostgresClient { running.client }
 
-    private init(location: PostgresStoreLocation, client: PostgresClient, clientTask: Task<Void, Never>, logger: Logger) {
+    private init(location: PostgresStoreLocation, running: RunningClient, logger: Logger) {
         self.location = location
-        self.client = client
-        self.clientTask = clientTask
+        self.running = running
         self.logger = logger
     }
 
     /// Connects to the store at `location` and migrates it to this build's schema.
     /// ``close()`` ends its connections.
     public static func open(_ location: PostgresStoreLocation, maximumConnections: Int = 8, logger: Logger) async throws -> PostgresWorkflowStore {
-        var configuration = location.clientConfiguration
-        configuration.options.maximumConnections = maximumConnections
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let clientTask = Task { await client.run() }
-        let store = PostgresWorkflowStore(location: location, client: client, clientTask: clientTask, logger: logger)
+        let store = PostgresWorkflowStore(location: location, running: RunningClient(location, maximumConnections: maximumConnections, logger: logger), logger: logger)
         do {
-            try await migrate(client, logger: logger)
+            try await migrate(store.client, logger: logger)
         } catch {
             await store.close()
             throw WorkflowStoreError(
@@ -52,8 +47,7 @@ public final class PostgresWorkflowStore: WorkflowStore {
 
     /// Closes the store's connections; calls made after it fail.
     public func close() async {
-        clientTask.cancel()
-        await clientTask.value
+        await running.close()
     }
 
     // MARK: Workflows

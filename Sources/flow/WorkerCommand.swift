@@ -98,7 +98,7 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("cannot open the activity store: \(error)")
         }
-        let activities = try profile.activities(environment(amqp))
+        let activities = try await profile.activities(environment(amqp))
         let worker = Worker(configuration: workerConfiguration, registry: activities.registry, transport: amqp, store: store, metrics: metrics, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: worker)]
         services += activities.services.map { .init(service: $0) }

@@ -2,7 +2,9 @@ import FlowCoordinator
 import FlowCore
 import FlowPostgres
 import FlowTesting
+import PostgresNIO
 import Foundation
+import Synchronization
 import Testing
 
 /// Coordinators sharing one PostgreSQL store: sessions, partition leases, and the fence
@@ -121,5 +123,39 @@ struct PostgresLeaseTests {
             for (session, _) in outcomes { try await store.endSession(session) }
         }
         await store.close()
+    }
+
+    @Test("a keeper whose renewal gets no answer within its lease (the lease rows locked by another session) stops, saying so, without waiting for the answer")
+    func renewalWithoutAnswer() async throws {
+        let location = try await TestPostgres.newDatabase()
+        let ttl = Duration.seconds(3)
+        let keeper = try await CoordinatorLeaseKeeper.acquire(location: location, name: "a", ttl: ttl, logger: TestPostgres.logger)
+        // How the keeper's run ended, once it has.
+        let ended = Mutex<String?>(nil)
+        let running = Task {
+            do {
+                try await keeper.run()
+                ended.withLock { $0 = "returned" }
+            } catch {
+                ended.withLock { $0 = "\(type(of: error)): \(error)" }
+            }
+        }
+        // Another session locks every lease row and holds the lock: the next renewal waits on
+        // it. (Its connection has no idle-transaction limit, unlike the store's.)
+        let configuration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.username, password: location.password, database: location.database, tls: .disable
+        )
+        let locker = try await PostgresConnection.connect(configuration: configuration, id: 9, logger: TestPostgres.logger)
+        try await locker.query("BEGIN", logger: TestPostgres.logger)
+        try await locker.query("SELECT partition FROM partition_lease ORDER BY partition FOR UPDATE", logger: TestPostgres.logger)
+
+        // Held for four leases: the keeper must give up within one, while the lock still holds.
+        let released = ContinuousClock.now + ttl * 4
+        while ContinuousClock.now < released, ended.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(50)) }
+        let outcome = ended.withLock { $0 }
+        try await locker.query("ROLLBACK", logger: TestPostgres.logger)
+        try await locker.close()
+        running.cancel()
+        #expect(outcome?.hasPrefix("LeaseLost") == true && outcome?.contains("no answer to its lease renewal") == true, "the keeper, after four leases: \(outcome ?? "still waiting on its renewal")")
     }
 }

@@ -2,6 +2,7 @@ import FlowAMQP
 import FlowContracts
 import FlowCore
 @testable import FlowOpenAI
+import FlowPostgres
 import FlowTesting
 import Foundation
 import Testing
@@ -12,9 +13,15 @@ import Testing
 struct SharedLimitsTests {
     /// Copies of `flow worker openai` on one topology and data folder; returns once each
     /// logged that it counts them all, so each keeps to its share.
-    func startCopies(_ count: Int, setup: WorkerProcessSetup, server: FakeOpenAIServer, environment: [String: String]) async throws -> [FlowProcess] {
-        let copies = try (0..<count).map { _ in
-            try FlowProcess(setup.workerArguments(concurrency: 600), environment: [
+    /// `count` copies of the OpenAI worker; with `ownFolders`, each has a data folder of its
+    /// own, as copies on separate hosts do.
+    func startCopies(_ count: Int, setup: WorkerProcessSetup, server: FakeOpenAIServer, environment: [String: String], ownFolders: Bool = false) async throws -> [FlowProcess] {
+        let copies = try (0..<count).map { index in
+            var arguments = setup.workerArguments(concurrency: 600)
+            if ownFolders, let flag = arguments.firstIndex(of: "--data-dir") {
+                arguments[flag + 1] = setup.dataFolder.appendingPathComponent("host-\(index)").path
+            }
+            return try FlowProcess(arguments, environment: [
                 "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": server.baseURL, "FLOW_OPENAI_MODEL": "test-model", "FLOW_OPENAI_CACHE_TTL_SECONDS": "0",
                 // Tokens plentiful: these runs are about requests and dollars.
                 "FLOW_OPENAI_TPM": "100000000",
@@ -95,8 +102,11 @@ struct SharedLimitsTests {
         try await stop(copies, setup: setup, server: server)
     }
 
-    @Test("three copies under a daily budget that allows 50 calls make 50 between them; the rest fail with BudgetExceeded and wait in the dead-letter queue")
-    func budgetAcrossCopies() async throws {
+    @Test(
+        "three copies under a daily budget that allows 50 calls make 50 between them; the rest fail with BudgetExceeded and wait in the dead-letter queue",
+        arguments: ["one SQLite book on a shared volume", "a PostgreSQL book, each copy with a data folder of its own"]
+    )
+    func budgetAcrossCopies(book: String) async throws {
         let server = try await FakeOpenAIServer()
         let setup = try await WorkerProcessSetup.make(queue: .openai)
         // Output tokens free: a call's booking (its prompt estimate) is then exactly its
@@ -104,10 +114,13 @@ struct SharedLimitsTests {
         let prices = setup.dataFolder.appendingPathComponent("prices.json")
         try FileManager.default.createDirectory(at: setup.dataFolder, withIntermediateDirectories: true)
         try Data(#"{"test-model": {"input_per_million": 1000, "output_per_million": 0}}"#.utf8).write(to: prices)
-        let environment = ["FLOW_OPENAI_PRICES": prices.path]
+        var environment = ["FLOW_OPENAI_PRICES": prices.path]
+        let postgres = book.contains("PostgreSQL") ? try await TestPostgres.newDatabase() : nil
+        if let postgres { environment["FLOW_OPENAI_SPEND_STORE"] = postgres.url }
+        let ownFolders = postgres != nil
 
         // One call first, to learn a call's cost from its reply.
-        let probe = try await startCopies(1, setup: setup, server: server, environment: environment)
+        let probe = try await startCopies(1, setup: setup, server: server, environment: environment, ownFolders: ownFolders)
         try await setup.send("analyze_document_content", input: document("budget", 0), messageID: "budget-probe")
         try await setup.replies.wait(timeout: .seconds(30)) { $0.completedIDs.contains("budget-probe") }
         let reply = try #require(await setup.replies.finals(for: "budget-probe").first?.output)
@@ -117,7 +130,8 @@ struct SharedLimitsTests {
         _ = try await probe[0].waitForExit(timeout: .seconds(30))
 
         // With the probe's call booked, a budget of 50.5 calls leaves room for 50 more.
-        let copies = try await startCopies(3, setup: setup, server: server, environment: environment.merging(["FLOW_OPENAI_DAILY_BUDGET_USD": "\(cost * 50.5)"]) { $1 })
+        let copies = try await startCopies(
+            3, setup: setup, server: server, environment: environment.merging(["FLOW_OPENAI_DAILY_BUDGET_USD": "\(cost * 50.5)"]) { $1 }, ownFolders: ownFolders)
         let before = server.received.count
         for index in 1...300 { try await setup.send("analyze_document_content", input: document("budget", index), messageID: "budget-\(index)") }
         try await setup.replies.wait(timeout: .seconds(120)) { $0.replies.filter { $0.messageID.hasPrefix("budget-") && $0.messageID != "budget-probe" && $0.status != .progress }.count == 300 }
@@ -129,9 +143,16 @@ struct SharedLimitsTests {
         #expect(refusals.count == 250)
         #expect(refusals.allSatisfy { $0.error?.type == "BudgetExceeded" })
         try await waitUntil(timeout: .seconds(30)) { (try? await setup.requester.inspectQueue(setup.names.deadLetterQueue).messageCount) == 250 }
-        let book = try SpendBook(path: setup.dataFolder.appendingPathComponent("openai/spend.sqlite").path)
-        let spent = try book.spent(day: CostLedger.today())
-        // 51 costs summed by SQLite in its order: within one rounding per addition.
+        let spent: Double
+        if let postgres {
+            let shared = try await PostgresSpendBook.open(postgres, logger: TestPostgres.logger)
+            spent = try await shared.spent(day: CostLedger.today())
+            await shared.close()
+            #expect(!FileManager.default.fileExists(atPath: setup.dataFolder.appendingPathComponent("host-0/openai/spend.sqlite").path), "no copy kept a book of its own")
+        } else {
+            spent = try SpendBook(path: setup.dataFolder.appendingPathComponent("openai/spend.sqlite").path).spent(day: CostLedger.today())
+        }
+        // 51 costs summed by the database in its order: within one rounding per addition.
         #expect(abs(spent - 51 * cost) <= 51 * cost * 51 * Double.ulpOfOne, "spent \(spent) for 51 calls of \(cost)")
         try await stop(copies, setup: setup, server: server)
     }

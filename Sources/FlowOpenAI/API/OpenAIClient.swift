@@ -134,17 +134,22 @@ public final class OpenAIClient: Sendable {
     private let retryCounter: MetricFamily<Counter>
     private let effectiveLimit: MetricFamily<Gauge>
 
-    /// A client whose calls, tokens and costs are recorded into `metrics`.
-    /// Throws when the spend book cannot be opened.
-    public init(configuration: OpenAIConfiguration, metrics: FlowMetrics = FlowMetrics(), logger: Logger) throws {
+    /// A client whose calls, tokens and costs are recorded into `metrics`, its spend booked
+    /// in `spendStore` (shared by copies on several hosts) or else in the configuration's
+    /// spend file. Throws when the spend file cannot be opened.
+    public init(configuration: OpenAIConfiguration, spendStore: (any SpendStore)? = nil, metrics: FlowMetrics = FlowMetrics(), logger: Logger) throws {
         self.configuration = configuration
         self.limiter = RateLimiter(limits: configuration.limits)
-        do {
-            self.ledger = try CostLedger(prices: configuration.prices, dailyBudgetUSD: configuration.dailyBudgetUSD, spendFile: configuration.spendFile, metrics: metrics)
-        } catch {
-            throw OpenAIError.nonRetryable(
-                .invalidConfiguration, "cannot open the spend book \(configuration.spendFile?.path ?? "in memory"): \(error). Check that the data folder is writable"
-            )
+        if let spendStore {
+            self.ledger = CostLedger(prices: configuration.prices, dailyBudgetUSD: configuration.dailyBudgetUSD, store: spendStore, metrics: metrics)
+        } else {
+            do {
+                self.ledger = try CostLedger(prices: configuration.prices, dailyBudgetUSD: configuration.dailyBudgetUSD, spendFile: configuration.spendFile, metrics: metrics)
+            } catch {
+                throw OpenAIError.nonRetryable(
+                    .invalidConfiguration, "cannot open the spend book \(configuration.spendFile?.path ?? "in memory"): \(error). Check that the data folder is writable"
+                )
+            }
         }
         operationDuration = metrics.timer(FlowMetricCatalogue.operationDuration)
         rateLimitWait = metrics.timer(FlowMetricCatalogue.rateLimitWait)
@@ -179,7 +184,7 @@ public final class OpenAIClient: Sendable {
     ) async throws -> ChatResult {
         let key = useCache && cache != nil ? try ResponseCache.key(for: request) : nil
         if let key, let hit = cache?.lookup(key) {
-            ledger.record(model: hit.model, usage: hit.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: true)
+            await ledger.record(model: hit.model, usage: hit.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: true)
             return ChatResult(response: hit, cached: true, costUSD: 0, calls: 0)
         }
         var wire = request
@@ -197,7 +202,7 @@ public final class OpenAIClient: Sendable {
             return try FlowJSON.decoder.decode(ChatResponse.self, from: http.body)
         }
         let usage = response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0)
-        let cost = ledger.record(model: response.model, usage: usage, cached: false, booking: booking)
+        let cost = await ledger.record(model: response.model, usage: usage, cached: false, booking: booking)
         if let key { cache?.store(response, key: key) }
         return ChatResult(response: response, cached: false, costUSD: cost, calls: calls)
     }
@@ -212,7 +217,7 @@ public final class OpenAIClient: Sendable {
         ) { http in
             try FlowJSON.decoder.decode(EmbeddingsResponse.self, from: http.body)
         }
-        ledger.record(model: response.model, usage: response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: false, booking: booking)
+        await ledger.record(model: response.model, usage: response.usage ?? TokenUsage(promptTokens: 0, completionTokens: 0), cached: false, booking: booking)
         return response
     }
 
@@ -237,7 +242,7 @@ public final class OpenAIClient: Sendable {
         priority: ActivityPriority, decode: (HTTPResponse) throws -> Value
     ) async throws -> (Value, Int, CostLedger.Booking) where Value: Sendable {
         let estimatedTokens = estimate.promptTokens + estimate.completionTokens
-        try ledger.checkBudget()
+        try await ledger.checkBudget()
         if configuration.requiresKey, configuration.apiKey == nil {
             throw OpenAIError.nonRetryable(
                 .missingAPIKey,
@@ -261,7 +266,7 @@ public final class OpenAIClient: Sendable {
             rateLimitWait(model).record(ContinuousClock.now - waitBegan)
             // Booked after the wait, so that a call held by the limiter holds no spend; a
             // transport failure leaves the booking at its estimate (the server may have billed).
-            let booking = try ledger.book(model: model, promptTokens: estimate.promptTokens, completionTokens: estimate.mostCompletionTokens)
+            let booking = try await ledger.book(model: model, promptTokens: estimate.promptTokens, completionTokens: estimate.mostCompletionTokens)
             var failure: OpenAIError
             var serverWait: Duration?
             do {
@@ -287,7 +292,7 @@ public final class OpenAIClient: Sendable {
                         failure = .retryable(.malformedResponse, "\(configuration.baseURL)\(path) answered \(body.status) with a body that is not the API's shape: \(error)")
                     }
                 } else {
-                    ledger.cancel(booking)
+                    await ledger.cancel(booking)
                     failure = Self.failure(status: body.status, body: body.body, url: configuration.baseURL + path)
                     if !failure.retryable { throw failure }
                 }

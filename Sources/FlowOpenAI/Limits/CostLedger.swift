@@ -35,8 +35,8 @@ public struct ModelPrice: Codable, Sendable, Equatable {
 /// Tokens and dollars spent, per model, and the daily budget.
 ///
 /// Today's spend is one figure for the whole deployment: every copy of the OpenAI actor
-/// records its calls in the same SQLite file on the data volume they share
-/// (``SpendBook``). A call is booked at its most possible cost before it is sent, in the
+/// records its calls in the same ``SpendStore``: a SQLite file on the data volume they
+/// share (``SpendBook``), or a PostgreSQL database for copies on several hosts. A call is booked at its most possible cost before it is sent, in the
 /// same transaction that checks the budget, and settled to its real cost once its answer
 /// is read and before the answer is used. So copies cannot together pass the budget by
 /// more than the calls in flight at its edge, and a copy that dies mid-call leaves its
@@ -64,7 +64,7 @@ public final class CostLedger: Sendable {
 
     private let prices: [String: ModelPrice]
     private let dailyBudgetUSD: Double?
-    private let book: SpendBook?
+    private let book: (any SpendStore)?
     private let state = Mutex(State())
     private let instruments: Instruments
 
@@ -89,13 +89,17 @@ public final class CostLedger: Sendable {
 
     /// A ledger whose spend is kept in the SQLite file `spendFile` (shared by every copy
     /// that names the same file), or in memory only when it is nil.
-    public init(prices: [String: ModelPrice], dailyBudgetUSD: Double?, spendFile: URL?, metrics: FlowMetrics = FlowMetrics()) throws {
+    public convenience init(prices: [String: ModelPrice], dailyBudgetUSD: Double?, spendFile: URL?, metrics: FlowMetrics = FlowMetrics()) throws {
+        self.init(prices: prices, dailyBudgetUSD: dailyBudgetUSD, store: try spendFile.map { try SpendBook(path: $0.path) } ?? SpendBook.inMemory(), metrics: metrics)
+    }
+
+    /// A ledger whose spend is kept in `store`, shared by every copy that opens it.
+    public init(prices: [String: ModelPrice], dailyBudgetUSD: Double?, store: any SpendStore, metrics: FlowMetrics = FlowMetrics()) {
         self.prices = prices
         self.dailyBudgetUSD = dailyBudgetUSD
-        book = try spendFile.map { try SpendBook(path: $0.path) } ?? SpendBook.inMemory()
+        book = store
         instruments = Instruments(metrics)
         if let dailyBudgetUSD { metrics.gauge(FlowMetricCatalogue.openAIDailyBudget)().record(dailyBudgetUSD) }
-        refreshGauges()
     }
 
     /// The price of `model`, trying the name without a date suffix (`gpt-4o-2024-08-06`).
@@ -111,17 +115,17 @@ public final class CostLedger: Sendable {
     /// Books a call to `model` of at most `promptTokens` and `completionTokens` before it is
     /// sent; throws `BudgetExceeded` when today's spend, every copy's bookings included, has
     /// reached the budget.
-    public func book(model: String, promptTokens: Int, completionTokens: Int) throws -> Booking {
+    public func book(model: String, promptTokens: Int, completionTokens: Int) async throws -> Booking {
         let estimate = price(of: model)?.cost(of: TokenUsage(promptTokens: promptTokens, completionTokens: completionTokens)) ?? 0
         let booking = Booking(id: UUID().uuidString, model: model)
         guard let book else { return booking }
         let spent: Double
         do {
-            spent = try book.book(id: booking.id, day: Self.today(), model: model, estimateUSD: estimate, budgetUSD: dailyBudgetUSD)
-        } catch let error as SpendBook.Refusal {
+            spent = try await book.book(id: booking.id, day: Self.today(), model: model, estimateUSD: estimate, budgetUSD: dailyBudgetUSD)
+        } catch let error as SpendRefusal {
             throw budgetExceeded(spent: error.spentUSD)
         } catch {
-            throw OpenAIError.retryable(.spendBookUnavailable, "the spend book (\(book.path)) could not book the call, so it was not sent: \(error)")
+            throw OpenAIError.retryable(.spendBookUnavailable, "the spend book (\(book.location)) could not book the call, so it was not sent: \(error)")
         }
         instruments.spentToday.record(spent)
         return booking
@@ -129,9 +133,9 @@ public final class CostLedger: Sendable {
 
     /// Throws `BudgetExceeded` when today's spend has reached the budget already: a call
     /// need not wait for the rate limiter to be refused.
-    public func checkBudget() throws {
+    public func checkBudget() async throws {
         guard let dailyBudgetUSD, let book else { return }
-        let spent = (try? book.spent(day: Self.today())) ?? 0
+        let spent = (try? await book.spent(day: Self.today())) ?? 0
         if spent >= dailyBudgetUSD { throw budgetExceeded(spent: spent) }
     }
 
@@ -143,16 +147,16 @@ public final class CostLedger: Sendable {
     }
 
     /// Settles a call that got no billable answer (an error status): it cost nothing.
-    public func cancel(_ booking: Booking) {
-        try? book?.settle(id: booking.id, costUSD: 0)
+    public func cancel(_ booking: Booking) async {
+        try? await book?.settle(id: booking.id, costUSD: 0)
     }
 
     /// Records a call and returns its cost in dollars (0 for a cache hit, or a model
     /// without a known price). A booked call's booking is settled to the real cost.
     @discardableResult
-    public func record(model: String, usage: TokenUsage, cached: Bool, booking: Booking? = nil) -> Double {
+    public func record(model: String, usage: TokenUsage, cached: Bool, booking: Booking? = nil) async -> Double {
         let cost = cached ? 0 : (price(of: model)?.cost(of: usage) ?? 0)
-        if let booking { try? book?.settle(id: booking.id, costUSD: cost) }
+        if let booking { try? await book?.settle(id: booking.id, costUSD: cost) }
         state.withLock { state in
             var entry = state.totals[model, default: Totals()]
             entry.requests += 1
@@ -171,19 +175,21 @@ public final class CostLedger: Sendable {
             instruments.tokenUsage(model, "output").record(usage.completionTokens)
             instruments.cost(model).increment(by: cost)
         }
-        if !cached { refreshGauges() }
+        if !cached { await refreshGauges() }
         return cost
     }
 
     public func snapshot() -> [String: Totals] { state.withLock { $0.totals } }
 
     /// Today's spend by every copy that shares the spend book.
-    public var spent: Double { (try? book?.spent(day: Self.today())) ?? 0 }
+    public var spent: Double {
+        get async { (try? await book?.spent(day: Self.today())) ?? 0 }
+    }
 
     /// Brings today's gauges up to date from the spend book before a scrape: they show the
     /// whole deployment's spend, and a new UTC day sets them to zero.
-    public func refreshGauges() {
-        guard let book, let byModel = try? book.spentByModel(day: Self.today()) else { return }
+    public func refreshGauges() async {
+        guard let book, let byModel = try? await book.spentByModel(day: Self.today()) else { return }
         instruments.spentToday.record(byModel.values.reduce(0, +))
         for (model, spent) in byModel { instruments.modelSpentToday(model).record(spent) }
     }

@@ -13,16 +13,12 @@ import GRDB
 /// SQLite's locking needs the copies on one host (containers on one volume, or processes
 /// on one disk); it is not safe over NFS. Copies on several hosts need the shared store of
 /// the coordinator fail-over work (docs/openai.md).
-final class SpendBook: Sendable {
-    /// The budget would be passed: nothing was booked.
-    struct Refusal: Error {
-        var spentUSD: Double
-    }
-
-    let path: String
+public final class SpendBook: SpendStore {
+    public let path: String
+    public var location: String { path }
     private let database: DatabaseQueue
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
         var configuration = Configuration()
@@ -71,11 +67,11 @@ final class SpendBook: Sendable {
     /// Books a call at `estimateUSD` on `day` unless the day's spend (settled calls at
     /// their cost, open ones at their estimate) has reached `budgetUSD`; returns the day's
     /// spend with the booking.
-    func book(id: String, day: String, model: String, estimateUSD: Double, budgetUSD: Double?) throws -> Double {
+    public func book(id: String, day: String, model: String, estimateUSD: Double, budgetUSD: Double?) throws -> Double {
         try database.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
                 let spent = try Self.spent(db, day: day)
-                if let budgetUSD, spent >= budgetUSD { throw Refusal(spentUSD: spent) }
+                if let budgetUSD, spent >= budgetUSD { throw SpendRefusal(spentUSD: spent) }
                 try db.execute(
                     sql: "INSERT INTO openai_calls (id, day, model, estimate_usd, booked_at) VALUES (?, ?, ?, ?, ?)",
                     arguments: [id, day, model, estimateUSD, Date().timeIntervalSince1970]
@@ -87,17 +83,17 @@ final class SpendBook: Sendable {
     }
 
     /// Sets a booked call's real cost.
-    func settle(id: String, costUSD: Double) throws {
+    public func settle(id: String, costUSD: Double) throws {
         try database.write { db in
             try db.execute(sql: "UPDATE openai_calls SET cost_usd = ?, settled_at = ? WHERE id = ?", arguments: [costUSD, Date().timeIntervalSince1970, id])
         }
     }
 
-    func spent(day: String) throws -> Double {
+    public func spent(day: String) throws -> Double {
         try database.read { try Self.spent($0, day: day) }
     }
 
-    func spentByModel(day: String) throws -> [String: Double] {
+    public func spentByModel(day: String) throws -> [String: Double] {
         try database.read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT model, SUM(COALESCE(cost_usd, estimate_usd)) AS spent FROM openai_calls WHERE day = ? GROUP BY model", arguments: [day])
             return Dictionary(rows.map { ($0["model"] as String, $0["spent"] as Double) }, uniquingKeysWith: +)
@@ -105,7 +101,7 @@ final class SpendBook: Sendable {
     }
 
     /// Calls booked on `day` and not settled: in flight, or lost with a copy that died.
-    func openBookings(day: String) throws -> Int {
+    public func openBookings(day: String) throws -> Int {
         try database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM openai_calls WHERE day = ? AND cost_usd IS NULL", arguments: [day]) ?? 0 }
     }
 

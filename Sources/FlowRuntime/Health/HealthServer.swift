@@ -16,11 +16,11 @@ public protocol ServiceHealth: Sendable {
     /// The registry `/metrics` exposes.
     var metrics: FlowMetrics { get }
     /// Brings what is read rather than counted up to date, just before a scrape.
-    func prepareScrape(connected: Bool)
+    func prepareScrape(connected: Bool) async
 }
 
 extension ServiceHealth {
-    public func prepareScrape(connected: Bool) {}
+    public func prepareScrape(connected: Bool) async {}
 }
 
 /// A worker's health: ready while it consumes its queue.
@@ -28,13 +28,13 @@ struct WorkerHealth: ServiceHealth {
     let statistics: WorkerStatistics
     let queueName: String
     let metrics: FlowMetrics
-    let prepareActivities: (@Sendable () -> Void)?
+    let prepareActivities: (@Sendable () async -> Void)?
 
     var isReady: Bool { statistics.isConsuming }
     var work: String { "consuming \(queueName)" }
-    func prepareScrape(connected: Bool) {
+    func prepareScrape(connected: Bool) async {
         statistics.reportConsuming(connected: connected)
-        prepareActivities?()
+        await prepareActivities?()
     }
 }
 
@@ -68,7 +68,7 @@ public struct HealthServer: Service {
     /// (`prepareScrape` brings theirs up to date).
     public init(
         host: String, port: Int, movesWhenTaken: Bool = false, statistics: WorkerStatistics, queueName: String, metrics: FlowMetrics,
-        prepareScrape: (@Sendable () -> Void)? = nil, transport: any MessageTransport, logger: Logger
+        prepareScrape: (@Sendable () async -> Void)? = nil, transport: any MessageTransport, logger: Logger
     ) {
         self.init(
             host: host, port: port, movesWhenTaken: movesWhenTaken,
@@ -90,10 +90,10 @@ public struct HealthServer: Service {
 
     private func serve(_ responder: HealthResponder, on port: Int) async throws {
         let router = Router()
-        router.get("healthz") { _, _ in responder.respond(to: "/healthz") }
-        router.get("readyz") { _, _ in responder.respond(to: "/readyz") }
-        router.get("metrics") { _, _ in responder.respond(to: "/metrics") }
-        router.get("**") { _, _ in responder.respond(to: "") }
+        router.get("healthz") { _, _ in await responder.respond(to: "/healthz") }
+        router.get("readyz") { _, _ in await responder.respond(to: "/readyz") }
+        router.get("metrics") { _, _ in await responder.respond(to: "/metrics") }
+        router.get("**") { _, _ in await responder.respond(to: "") }
         let started = Atomic(false)
         let host = host
         let logger = logger
@@ -158,7 +158,7 @@ final class HealthResponder: Sendable {
         recoveries.increment(by: 0)
     }
 
-    func respond(to path: String) -> Response {
+    func respond(to path: String) async -> Response {
         switch path {
         case "/healthz":
             return Self.text(.ok, "ok\n")
@@ -174,7 +174,7 @@ final class HealthResponder: Sendable {
                 return recovered - counted
             }
             if newRecoveries > 0 { recoveries.increment(by: newRecoveries) }
-            health.prepareScrape(connected: transport.isConnected)
+            await health.prepareScrape(connected: transport.isConnected)
             var bytes: [UInt8] = []
             health.metrics.registry.emit(into: &bytes)
             return Response(

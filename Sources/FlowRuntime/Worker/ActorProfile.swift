@@ -22,12 +22,12 @@ public struct ActorProfile: Sendable {
     /// returns lines that describe them, or throws what is wrong.
     public var check: @Sendable (_ environment: ActorEnvironment) throws -> [String]
     /// Builds the actor's activities for a worker connected through `environment.transport`.
-    public var activities: @Sendable (_ environment: ActorEnvironment) throws -> ActorActivities
+    public var activities: @Sendable (_ environment: ActorEnvironment) async throws -> ActorActivities
 
     public init(
         queue: WorkQueue, summary: String, defaultConcurrency: Int, metricsPort: Int, prepare: @escaping @Sendable () -> Void = {},
         check: @escaping @Sendable (_ environment: ActorEnvironment) throws -> [String] = { _ in [] },
-        activities: @escaping @Sendable (_ environment: ActorEnvironment) throws -> ActorActivities
+        activities: @escaping @Sendable (_ environment: ActorEnvironment) async throws -> ActorActivities
     ) {
         self.queue = queue
         self.summary = summary
@@ -76,12 +76,12 @@ public struct ActorEnvironment: Sendable {
 /// (their instruments record into ``ActorEnvironment/metrics`` as they run).
 public struct ActorActivities: Sendable {
     public var registry: ActivityRegistry
-    public var prepareScrape: (@Sendable () -> Void)?
+    public var prepareScrape: (@Sendable () async -> Void)?
     /// What runs beside the worker for as long as it runs (the OpenAI actor's count of its
     /// copies), in the same service group.
     public var services: [any Service]
 
-    public init(registry: ActivityRegistry, prepareScrape: (@Sendable () -> Void)? = nil, services: [any Service] = []) {
+    public init(registry: ActivityRegistry, prepareScrape: (@Sendable () async -> Void)? = nil, services: [any Service] = []) {
         self.registry = registry
         self.prepareScrape = prepareScrape
         self.services = services
