@@ -36,6 +36,7 @@ public final class PostgresActivityStore: ActivityStore {
             location: location, running: RunningClient(location, maximumConnections: maximumConnections, logger: logger), logger: logger,
             maximumEntries: maximumEntries, retention: retention)
         do {
+            try await RunningClient.check(location, logger: logger)
             try await store.running.migrate(record: "flow_activity_migration", lockKey: Self.migrationLockKey, Self.migrations, logger: logger)
         } catch {
             await store.close()

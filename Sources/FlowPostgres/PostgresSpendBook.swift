@@ -29,6 +29,7 @@ public final class PostgresSpendBook: SpendStore {
     public static func open(_ location: PostgresStoreLocation, maximumConnections: Int = 4, logger: Logger) async throws -> PostgresSpendBook {
         let book = PostgresSpendBook(server: location, running: RunningClient(location, maximumConnections: maximumConnections, logger: logger), logger: logger)
         do {
+            try await RunningClient.check(location, logger: logger)
             try await book.running.migrate(record: "flow_openai_migration", lockKey: Self.migrationLockKey, Self.migrations, logger: logger)
             let cutoff = Date().addingTimeInterval(-7 * 86_400)
             try await book.client.query("DELETE FROM openai_call WHERE booked_at < \(cutoff)", logger: logger)

@@ -29,6 +29,7 @@ public final class PostgresWorkflowStore: WorkflowStore {
     public static func open(_ location: PostgresStoreLocation, maximumConnections: Int = 8, logger: Logger) async throws -> PostgresWorkflowStore {
         let store = PostgresWorkflowStore(location: location, running: RunningClient(location, maximumConnections: maximumConnections, logger: logger), logger: logger)
         do {
+            try await RunningClient.check(location, logger: logger)
             try await migrate(store.client, logger: logger)
         } catch {
             await store.close()

@@ -16,6 +16,27 @@ struct RunningClient: Sendable {
         task = Task { await client.run() }
     }
 
+    /// Connects once, directly, and gives the server's own reason when that fails: a
+    /// database that does not exist, a password refused, no server on the port. The pool
+    /// alone would retry such a connection for ever, and the store's first call would wait
+    /// with it; a store opened with a wrong URL must say so at once.
+    static func check(_ location: PostgresStoreLocation, logger: Logger) async throws {
+        var configuration: PostgresConnection.Configuration
+        if let socketFolder = location.socketFolder {
+            configuration = .init(unixSocketPath: "\(socketFolder)/.s.PGSQL.\(location.port)", username: location.username, password: location.password, database: location.database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS = switch location.tls {
+            case .disable: .disable
+            case .prefer: .prefer(try .init(configuration: .makeClientConfiguration()))
+            case .require: .require(try .init(configuration: .makeClientConfiguration()))
+            }
+            configuration = .init(host: location.host, port: location.port, username: location.username, password: location.password, database: location.database, tls: tls)
+        }
+        configuration.options.connectTimeout = .seconds(10)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        try await connection.close()
+    }
+
     /// Closes the connections; calls made after it fail.
     func close() async {
         task.cancel()

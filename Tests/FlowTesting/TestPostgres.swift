@@ -26,10 +26,12 @@ public enum TestPostgres {
     }()
 
     /// A new, empty database on the test server. The first call of a test process drops
-    /// the databases earlier runs left (`flow_test_*` with no one connected).
+    /// the databases earlier runs left (`flow_test_*`, over an hour old, with no one connected).
     public static func newDatabase() async throws -> PostgresStoreLocation {
         let server = try server
-        let name = "flow_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))"
+        // Named with the time it was made, so the sweep leaves alone what a test process
+        // running beside this one (another checkout's) made a moment ago.
+        let name = "flow_test_\(Int(Date().timeIntervalSince1970))_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12))"
         try await sweep.value
         try await administer(server) { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
@@ -45,7 +47,12 @@ public enum TestPostgres {
             )
             var names: [String] = []
             for try await name in rows.decode(String.self) { names.append(name) }
+            let hourAgo = Int(Date().timeIntervalSince1970) - 3600
             for name in names {
+                // Only those made over an hour ago (or before names had times), by a run that
+                // is over: a run beside this one may have made one it has not connected to yet.
+                let parts = name.split(separator: "_")
+                if parts.count == 4, let made = Int(parts[2]), made > hourAgo { continue }
                 // Without FORCE: a database another test process uses now stays.
                 _ = try? await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name)"), logger: logger)
             }
