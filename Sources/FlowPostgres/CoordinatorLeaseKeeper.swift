@@ -2,7 +2,6 @@ import FlowCoordinator
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 
 /// Keeps a coordinator's leases on a shared PostgreSQL store, beside the coordinator in its
 /// service group.
@@ -115,32 +114,10 @@ public final class CoordinatorLeaseKeeper: Service {
         await store.close()
     }
 
-    /// Renews every lease, or gives nil when the store has not answered by `deadline`.
-    /// The renewal runs in a task of its own, so a query stuck on a lock or a dead
-    /// connection cannot hold the keeper past its lease; it is cancelled then.
+    /// Renews every lease, or gives nil when the store has not answered by `deadline`: a
+    /// query stuck on a lock or a dead connection cannot hold the keeper past its lease.
     private func renewal(answeringBy deadline: ContinuousClock.Instant) async throws -> PostgresWorkflowStore.Leases? {
         let (store, session, ttl) = (self.store, self.session, self.ttl)
-        let renewing = Task { try await store.renewLeases(session, holding: Set(0..<session.partitions), share: .all, ttl: ttl) }
-        let waiter = Mutex<CheckedContinuation<PostgresWorkflowStore.Leases?, any Error>?>(nil)
-        let take: @Sendable () -> CheckedContinuation<PostgresWorkflowStore.Leases?, any Error>? = {
-            waiter.withLock { waiting in
-                defer { waiting = nil }
-                return waiting
-            }
-        }
-        return try await withCheckedThrowingContinuation { continuation in
-            waiter.withLock { $0 = continuation }
-            let timer = Task {
-                try? await Task.sleep(until: deadline)
-                guard let continuation = take() else { return }
-                renewing.cancel()
-                continuation.resume(returning: nil)
-            }
-            Task {
-                let result = await renewing.result
-                timer.cancel()
-                take()?.resume(with: result.map { $0 })
-            }
-        }
+        return try await answer(by: deadline) { try await store.renewLeases(session, holding: Set(0..<session.partitions), share: .all, ttl: ttl) }
     }
 }

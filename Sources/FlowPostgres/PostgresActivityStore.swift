@@ -147,9 +147,16 @@ public final class PostgresActivityStore: ActivityStore {
 
     /// Runs `body` on a connection; a failure is the retryable `storeUnavailable` the worker
     /// already handles (it leaves the delivery unacknowledged, to come again).
-    private func run<Result: Sendable>(_ action: @autoclosure () -> String, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    private func run<Result: Sendable>(_ action: @autoclosure () -> String, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
         do {
-            return try await client.withConnection { connection in try await body(connection) }
+            // Bounded as the workflow store's calls are (`PostgresWorkflowStore.operationLimit`).
+            let client = self.client
+            guard let result = try await answer(by: .now + PostgresWorkflowStore.operationLimit, { try await client.withConnection { connection in try await body(connection) } }) else {
+                throw ActivityFailure.retryable(.storeUnavailable, "cannot \(action()) in the activity store at \(location): no answer within \(PostgresWorkflowStore.operationLimit)")
+            }
+            return result
+        } catch let failure as ActivityFailure {
+            throw failure
         } catch {
             throw ActivityFailure.retryable(.storeUnavailable, "cannot \(action()) in the activity store at \(location): \(PostgresWorkflowStore.describe(error))")
         }

@@ -124,9 +124,16 @@ public final class PostgresSpendBook: SpendStore {
         ).first { try $0("spent", as: Double.self) } ?? 0
     }
 
-    private func run<Result: Sendable>(_ action: @autoclosure () -> String, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    private func run<Result: Sendable>(_ action: @autoclosure () -> String, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
         do {
-            return try await client.withConnection { connection in try await body(connection) }
+            // Bounded as the workflow store's calls are (`PostgresWorkflowStore.operationLimit`).
+            let client = self.client
+            guard let result = try await answer(by: .now + PostgresWorkflowStore.operationLimit, { try await client.withConnection { connection in try await body(connection) } }) else {
+                throw PostgresSpendBookError("cannot \(action()) in the OpenAI spend book at \(server): no answer within \(PostgresWorkflowStore.operationLimit)")
+            }
+            return result
+        } catch let error as PostgresSpendBookError {
+            throw error
         } catch {
             throw PostgresSpendBookError("cannot \(action()) in the OpenAI spend book at \(server): \(PostgresWorkflowStore.describe(error))")
         }

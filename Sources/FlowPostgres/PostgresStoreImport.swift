@@ -78,9 +78,9 @@ public enum PostgresStoreImport {
     /// `progress` hears each table's rows as they go. Returns each table's counts, which
     /// agree, or throws naming the first that does not.
     public static func copy(
-        from source: SQLiteWorkflowStore, to destination: PostgresWorkflowStore, pageSize: Int = 500, progress: @Sendable (String, Int) -> Void = { _, _ in }
+        from source: SQLiteWorkflowStore, to destination: PostgresWorkflowStore, pageSize: Int = 500, progress: @escaping @Sendable (String, Int) -> Void = { _, _ in }
     ) async throws -> [TableCount] {
-        try await destination.transaction("copy the SQLite store \(source.path) in") { connection in
+        try await destination.transaction("copy the SQLite store \(source.path) in", limit: nil) { connection in
             let occupied = try await connection.query("SELECT (SELECT count(*) FROM workflow) + (SELECT count(*) FROM schedule) AS rows", logger: destination.logger)
                 .first { try $0("rows", as: Int64.self) } ?? 0
             guard occupied == 0 else {

@@ -90,8 +90,9 @@ extension PostgresWorkflowStore {
             query.append("(started_at < \(at) OR (started_at = \(at) AND id > \(id)))")
         }
         let sql = "SELECT \(Self.summaryColumns) FROM workflow WHERE \(query.sql) ORDER BY started_at DESC, id LIMIT \(max(0, limit))"
+        let statement = query.bound(sql)
         return try await read("list workflows") { connection in
-            try await connection.query(query.bound(sql), logger: self.logger).all { try $0.summary }
+            try await connection.query(statement, logger: self.logger).all { try $0.summary }
         }
     }
 

@@ -149,13 +149,26 @@ public final class PostgresWorkflowStore: WorkflowStore {
         }
     }
 
+    /// How long one transaction or read may take before it is given up as unavailable. A
+    /// call caught on a connection the server ended was seen never to return (`answer(by:)`);
+    /// every statement here takes milliseconds.
+    static let operationLimit = Duration.seconds(30)
+
     /// Runs `body` in one transaction; a failure names what was being done. A deadlock or
     /// serialization failure, which the server resolves by failing one side, runs it again.
-    func transaction<Result: Sendable>(_ action: @autoclosure () -> String, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    /// `limit`: how long it may take (nil: as long as it needs, for `flow store migrate`).
+    func transaction<Result: Sendable>(
+        _ action: @autoclosure () -> String, limit: Duration? = operationLimit, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
         var attempt = 1
         while true {
             do {
-                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+                let (client, logger) = (self.client, self.logger)
+                guard let limit else { return try await client.withTransaction(logger: logger) { connection in try await body(connection) } }
+                guard let result = try await answer(by: .now + limit, { try await client.withTransaction(logger: logger) { connection in try await body(connection) } }) else {
+                    throw WorkflowStoreError(.unavailable, "cannot \(action()) in the workflow store at \(location): no answer within \(limit)")
+                }
+                return result
             } catch let error as PostgresTransactionError {
                 if let storeError = error.closureError as? WorkflowStoreError { throw storeError }
                 if attempt < 5, Self.isTransient(error) {
@@ -172,9 +185,13 @@ public final class PostgresWorkflowStore: WorkflowStore {
     }
 
     /// Runs reads on one connection, outside an explicit transaction.
-    func read<Result: Sendable>(_ action: @autoclosure () -> String, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+    func read<Result: Sendable>(_ action: @autoclosure () -> String, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result) async throws -> Result {
         do {
-            return try await client.withConnection { connection in try await body(connection) }
+            let client = self.client
+            guard let result = try await answer(by: .now + Self.operationLimit, { try await client.withConnection { connection in try await body(connection) } }) else {
+                throw WorkflowStoreError(.unavailable, "cannot \(action()) in the workflow store at \(location): no answer within \(Self.operationLimit)")
+            }
+            return result
         } catch let error as WorkflowStoreError {
             throw error
         } catch {

@@ -129,4 +129,32 @@ struct CoordinatorFailoverTests {
         try await rig.expectAllCompleted(count, logs: coordinators.map(\.log).joined(separator: "\n---\n"))
         try await rig.tearDown(coordinators, reader: reader)
     }
+
+    /// postgres-nio was seen never to answer some calls caught on the connections the server
+    /// ended: 7 of 60 workflows then waited for ever. Every store call now has a limit
+    /// (`PostgresWorkflowStore.operationLimit`), after which the workflow runs again.
+    @Test("every store connection cut (pg_terminate_backend): the active coordinator carries on, or, when its lease renewal got no answer in time, says so and stops, and the standby takes over; either way every workflow completes, each step once")
+    func cutConnection() async throws {
+        let rig = try await Rig.make("cut")
+        let active = try FlowProcess(rig.coordinatorArguments)
+        try await waitUntil(timeout: .seconds(60)) { active.log.contains("coordinator started") }
+        let standby = try FlowProcess(rig.coordinatorArguments)
+        try await waitUntil(timeout: .seconds(60)) { standby.log.contains("standing by") }
+        let count = 60
+        let reader = try await rig.startChains(count, id: "cut")
+
+        try await Task.sleep(for: .milliseconds(800))
+        let cut = try await TestPostgres.scalar(
+            rig.database, "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        #expect((Int(cut ?? "0") ?? 0) > 0, "connections were cut")
+        try await rig.expectAllCompleted(count, logs: active.log + "\n---\n" + standby.log)
+        let lost = active.log.contains("lost the store's leases; stopping acting on its workflows")
+        print("cut: the active coordinator \(lost ? "lost its leases and stopped; the standby took over" : "kept its leases")")
+        if lost {
+            #expect(standby.log.contains("holds the store's leases"), "\(standby.log.suffix(3000))")
+        } else {
+            #expect(active.isRunning && !standby.log.contains("holds the store's leases"), "\(active.log.suffix(3000))")
+        }
+        try await rig.tearDown([active, standby], reader: reader)
+    }
 }
