@@ -203,10 +203,20 @@ struct InMemoryCoordinatorTests {
             let results = "starter-results"
             try await harness.requester.declare(Topology(queues: [.init(name: results)]))
             try await harness.sendCommand(.start, WorkflowCommand.Start(workflow: CountedWorkflow.name, workflowID: "flaky", input: Self.input), replyTo: results)
-            // The relaunch (and a command put back) wait on the coordinator's clock.
-            try await waitUntil(timeout: .seconds(60)) {
-                clock.advance(by: .seconds(2))
-                return try await harness.store.workflow(id: "flaky")?.status.isFinished == true && broker.messages(in: results).count >= 1
+            // The relaunch (and a command put back) wait on the coordinator's clock. Alone an
+            // iteration takes a fraction of a second; beside the whole suite one once passed
+            // 60 s, so the wait is long, and says where the workflow stood if it runs out.
+            do {
+                try await waitUntil(timeout: .seconds(180)) {
+                    clock.advance(by: .seconds(2))
+                    return try await harness.store.workflow(id: "flaky")?.status.isFinished == true && broker.messages(in: results).count >= 1
+                }
+            } catch let timedOut as WaitTimedOut {
+                let status = try await harness.store.workflow(id: "flaky")?.status.rawValue ?? "not created"
+                let history = try await harness.store.history(workflowID: "flaky").map { "\($0.kind.rawValue) \($0.stepKey ?? "") \($0.detail)" }
+                Issue.record("write \(failing) failing (store writes so far \(flaky.writes), failed \(flaky.failed)): \(timedOut); the workflow is \(status), \(broker.messages(in: results).count) results; history:\n\(history.joined(separator: "\n"))")
+                await harness.shutdown()
+                return
             }
             let record = try #require(try await harness.store.workflow(id: "flaky"))
             // The number of writes varies a little between runs (re-sends on the manual
