@@ -83,10 +83,12 @@ public final class CoordinatorLeaseKeeper: Service {
             try? await Task.sleep(for: ttl / 3)
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             do {
-                // A renewal that has not answered when the lease would run out proves
-                // nothing: the leases may be another's by then. Woken past it (paused), the
-                // keeper still asks, and gives the store a third of a lease to answer.
-                guard let leases = try await renewal(answeringBy: max(lastRenewed + ttl, .now + ttl / 3)) else {
+                // A renewal that has had no answer for a whole lease is given up: the leases
+                // may be another's by then. One that answers late still counts (the server
+                // renewed when it ran it), so a slow store, or a starved machine, is not
+                // taken for a lost lease: with a deadline at the lease's end, a full test
+                // suite on two cores made coordinators give up leases they still held.
+                guard let leases = try await renewal(answeringBy: .now + ttl) else {
                     throw LeaseLost(description: "coordinator \(session.name) (epoch \(session.epoch)) had no answer to its lease renewal within its lease of \(ttl) (the store is slow, locked or unreachable): the leases may be another's now; stopping, to come back as a standby")
                 }
                 guard leases.lost.isEmpty else {
